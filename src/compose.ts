@@ -1,0 +1,93 @@
+import type { FastifyInstance } from "fastify";
+import type { Config } from "./config.js";
+import { buildApp } from "./http/app.js";
+import { argon2PasswordHasher, cryptoRandom, systemClock } from "./platform/system.js";
+import type { ServiceDeps } from "./services/deps.js";
+import type { Clock, PasswordHasher, RandomSource, Store } from "./services/ports.js";
+import { UsageRecorder } from "./services/usage-recorder.js";
+import { TokenVerifier } from "./services/verifier.js";
+import { createSqliteStore } from "./storage/sqlite/sqlite-store.js";
+
+export interface Keyward {
+  app: FastifyInstance;
+  store: Store;
+  verifier: TokenVerifier;
+  usage: UsageRecorder;
+  /** Stops accepting requests, writes the last usage counts and closes storage. */
+  close(): Promise<void>;
+}
+
+export interface Overrides {
+  clock?: Clock;
+  random?: RandomSource;
+  passwordHasher?: PasswordHasher;
+  logStream?: NodeJS.WritableStream;
+}
+
+export async function openStore(config: Config): Promise<Store> {
+  if (config.database.kind === "sqlite") return createSqliteStore({ path: config.database.path });
+  const { createPostgresStore } = await import("./storage/postgres/postgres-store.js");
+  return createPostgresStore({ url: config.database.url });
+}
+
+/** The one place that picks the store and wires every dependency. */
+export async function createKeyward(config: Config, overrides: Overrides = {}): Promise<Keyward> {
+  const store = await openStore(config);
+  const clock = overrides.clock ?? systemClock;
+  const usage = new UsageRecorder(store.usage);
+  const verifier = new TokenVerifier(store.tokens, clock, usage, {
+    tokenPrefix: config.tokenPrefix,
+    cacheSize: config.verifyCacheSize,
+    cacheMaxAgeMs: config.verifyCacheMaxAgeMs,
+  });
+  const services: ServiceDeps = {
+    store,
+    clock,
+    random: overrides.random ?? cryptoRandom,
+    passwordHasher: overrides.passwordHasher ?? argon2PasswordHasher,
+    invalidation: {
+      tokenChanged: async (tokenIds) => verifier.invalidate(tokenIds),
+    },
+    settings: {
+      tokenPrefix: config.tokenPrefix,
+      maxActiveTokensPerUser: config.maxActiveTokensPerUser,
+      sessionTtlMs: config.sessionTtlMs,
+    },
+  };
+  const app = await buildApp(
+    { services, verifier },
+    {
+      logLevel: config.logLevel,
+      logStream: overrides.logStream,
+      publicOrigin: config.publicOrigin,
+      trustProxy: config.trustProxy,
+      bodyLimitBytes: config.bodyLimitBytes,
+      verifyRateLimitPerMinute: config.verifyRateLimitPerMinute,
+    },
+  );
+
+  const flushTimer = setInterval(() => {
+    usage.flush().catch((error: unknown) => {
+      // Counts stay in memory and go out with the next flush; auth decisions are unaffected.
+      app.log.warn({ err: error }, "usage flush failed; will retry");
+    });
+  }, config.usageFlushIntervalMs);
+  flushTimer.unref();
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      clearInterval(flushTimer);
+      await app.close();
+      try {
+        await usage.flush();
+      } catch (error) {
+        app.log.error({ err: error }, "final usage flush failed");
+      }
+      await store.close();
+    })();
+    return closing;
+  };
+
+  return { app, store, verifier, usage, close };
+}

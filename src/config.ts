@@ -1,0 +1,117 @@
+import { TOKEN_PREFIX_PATTERN } from "./core/token.js";
+
+export type DatabaseConfig = { kind: "sqlite"; path: string } | { kind: "postgres"; url: string };
+
+export interface Config {
+  host: string;
+  port: number;
+  database: DatabaseConfig;
+  tokenPrefix: string;
+  logLevel: string;
+  maxActiveTokensPerUser: number;
+  usageFlushIntervalMs: number;
+  sessionTtlMs: number;
+  verifyCacheSize: number;
+  verifyCacheMaxAgeMs: number;
+  verifyRateLimitPerMinute: number;
+  publicOrigin: string | undefined;
+  trustProxy: boolean;
+  bodyLimitBytes: number;
+}
+
+/** Every environment variable Keyward reads, with its default. The README's table mirrors this. */
+export const ENVIRONMENT_VARIABLES = {
+  PORT: "3000",
+  HOST: "127.0.0.1",
+  DATABASE_URL: "sqlite:./data/keyward.db",
+  TOKEN_PREFIX: "kw",
+  LOG_LEVEL: "info",
+  MAX_ACTIVE_TOKENS_PER_USER: "100",
+  USAGE_FLUSH_INTERVAL_MS: "1000",
+  SESSION_TTL_HOURS: "168",
+  VERIFY_CACHE_SIZE: "100000",
+  VERIFY_CACHE_MAX_AGE_MS: "5000",
+  VERIFY_RATE_LIMIT_PER_MINUTE: "6000",
+  PUBLIC_ORIGIN: "",
+  TRUST_PROXY: "false",
+  BODY_LIMIT_BYTES: "65536",
+} as const;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Reads and checks the whole configuration at once, reporting every problem in one message. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const problems: string[] = [];
+  const read = (name: keyof typeof ENVIRONMENT_VARIABLES): string => {
+    const value = env[name];
+    return value === undefined || value === "" ? ENVIRONMENT_VARIABLES[name] : value;
+  };
+  const integer = (name: keyof typeof ENVIRONMENT_VARIABLES, min: number, max: number): number => {
+    const text = read(name);
+    const value = Number(text);
+    if (!/^\d+$/.test(text) || value < min || value > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max} (got "${text}")`);
+      return Number(ENVIRONMENT_VARIABLES[name]);
+    }
+    return value;
+  };
+
+  const port = integer("PORT", 0, 65535);
+  const tokenPrefix = read("TOKEN_PREFIX");
+  if (!TOKEN_PREFIX_PATTERN.test(tokenPrefix)) {
+    problems.push(`TOKEN_PREFIX must be 2-8 lowercase letters or digits (got "${tokenPrefix}")`);
+  }
+  const logLevel = read("LOG_LEVEL");
+  if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
+    problems.push(
+      `LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "${logLevel}")`,
+    );
+  }
+  const database = parseDatabaseUrl(read("DATABASE_URL"), problems);
+  const publicOrigin = env.PUBLIC_ORIGIN ? env.PUBLIC_ORIGIN.replace(/\/+$/, "") : undefined;
+  if (publicOrigin !== undefined && !/^https?:\/\/[^/]+$/.test(publicOrigin)) {
+    problems.push(`PUBLIC_ORIGIN must look like https://keys.example.com (got "${publicOrigin}")`);
+  }
+  const trustProxy = read("TRUST_PROXY");
+  if (!["true", "false"].includes(trustProxy))
+    problems.push(`TRUST_PROXY must be true or false (got "${trustProxy}")`);
+
+  const config: Config = {
+    host: read("HOST"),
+    port,
+    database,
+    tokenPrefix,
+    logLevel,
+    maxActiveTokensPerUser: integer("MAX_ACTIVE_TOKENS_PER_USER", 1, 100_000),
+    // lastUsedAt may lag real use by at most 5 s (the contract), so a flush runs at least that often.
+    usageFlushIntervalMs: integer("USAGE_FLUSH_INTERVAL_MS", 50, 5000),
+    sessionTtlMs: integer("SESSION_TTL_HOURS", 1, 24 * 365) * 3_600_000,
+    verifyCacheSize: integer("VERIFY_CACHE_SIZE", 0, 10_000_000),
+    verifyCacheMaxAgeMs: integer("VERIFY_CACHE_MAX_AGE_MS", 0, 5000),
+    verifyRateLimitPerMinute: integer("VERIFY_RATE_LIMIT_PER_MINUTE", 1, 100_000_000),
+    publicOrigin,
+    trustProxy: trustProxy === "true",
+    bodyLimitBytes: integer("BODY_LIMIT_BYTES", 1024, 10_485_760),
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
+  if (url.startsWith("sqlite:")) {
+    const path = url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "");
+    if (path.length === 0) problems.push("DATABASE_URL sqlite:<path> needs a path");
+    return { kind: "sqlite", path };
+  }
+  if (url.startsWith("postgres://") || url.startsWith("postgresql://"))
+    return { kind: "postgres", url };
+  problems.push(
+    `DATABASE_URL must start with sqlite: or postgres:// (got "${url.replace(/\/\/[^@]*@/, "//…@")}")`,
+  );
+  return { kind: "sqlite", path: "./data/keyward.db" };
+}

@@ -1,0 +1,73 @@
+/**
+ * The one registry of error codes. Each code is a stable snake_case string that
+ * clients may branch on; `status` is its HTTP answer and `title` its short,
+ * human summary. docs/errors.md documents every code, and a test fails when the
+ * two disagree.
+ */
+export const errorRegistry = {
+  validation_failed: { status: 400, title: "The request is not valid" },
+  invalid_json: { status: 400, title: "The request body is not valid JSON" },
+  invalid_request: { status: 400, title: "The request is malformed" },
+  authentication_required: { status: 401, title: "Authentication is required" },
+  invalid_token: { status: 401, title: "The access token is invalid" },
+  invalid_credentials: { status: 401, title: "The email or password is incorrect" },
+  csrf_rejected: { status: 403, title: "Cross-site request rejected" },
+  insufficient_scope: { status: 403, title: "The credential does not allow this request" },
+  forbidden: { status: 403, title: "Your role does not allow this action" },
+  not_found: { status: 404, title: "Not found" },
+  user_not_found: { status: 404, title: "No user has that email" },
+  method_not_allowed: { status: 405, title: "Method not allowed" },
+  email_taken: { status: 409, title: "An account with that email already exists" },
+  token_name_taken: { status: 409, title: "You already have an active token with that name" },
+  token_limit_reached: { status: 409, title: "You have reached the limit of active tokens" },
+  token_not_active: { status: 409, title: "The token is revoked or expired" },
+  already_member: { status: 409, title: "The user is already a member" },
+  cannot_remove_owner: { status: 409, title: "The owner cannot be removed" },
+  payload_too_large: { status: 413, title: "The request body is too large" },
+  unsupported_media_type: { status: 415, title: "The request body must be application/json" },
+  rate_limited: { status: 429, title: "Too many requests" },
+  request_header_fields_too_large: { status: 431, title: "Request header fields too large" },
+  internal_error: { status: 500, title: "Internal server error" },
+  storage_unavailable: { status: 503, title: "Storage is unavailable" },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof errorRegistry;
+
+export const errorCodes = Object.keys(errorRegistry) as ErrorCode[];
+
+/**
+ * A fault or a refusal with a stable code. `detail` is shown to the client, so it
+ * must never contain a secret, SQL or a stack trace.
+ */
+export class KeywardError extends Error {
+  readonly code: ErrorCode;
+  readonly detail: string;
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(
+    code: ErrorCode,
+    detail?: string,
+    options?: { headers?: Record<string, string>; cause?: unknown },
+  ) {
+    super(detail ?? errorRegistry[code].title, { cause: options?.cause });
+    this.name = "KeywardError";
+    this.code = code;
+    this.detail = detail ?? errorRegistry[code].title;
+    this.headers = options?.headers ?? {};
+  }
+
+  get status(): number {
+    return errorRegistry[this.code].status;
+  }
+}
+
+/** Raised by storage when the store cannot be reached or is locked; answered with 503. */
+export class StorageUnavailableError extends KeywardError {
+  constructor(cause?: unknown) {
+    super("storage_unavailable", "Storage is unavailable; try again shortly.", {
+      headers: { "retry-after": "5" },
+      cause,
+    });
+    this.name = "StorageUnavailableError";
+  }
+}

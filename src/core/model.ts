@@ -1,0 +1,83 @@
+/** Domain types shared by every layer. Times are epoch milliseconds (UTC). */
+
+export type Role = "owner" | "admin" | "member";
+export const ROLES: readonly Role[] = ["owner", "admin", "member"];
+
+export type TokenStatus = "active" | "expired" | "revoked";
+
+/** Why a token was revoked; kept for the owner and the audit trail, never for the caller. */
+export type RevocationReason = "user" | "admin" | "member_removed" | "leaked" | "policy";
+
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  createdAt: number;
+}
+
+export interface Application {
+  id: string;
+  name: string;
+  ownerId: string;
+  scopes: string[];
+  createdAt: number;
+}
+
+export interface ApplicationMembership {
+  id: string;
+  name: string;
+  role: Role;
+}
+
+export interface Member {
+  userId: string;
+  email: string;
+  name: string;
+  role: Role;
+  joinedAt: number;
+}
+
+/** A token as the owner sees it. Never holds the plaintext or the hash. */
+export interface TokenRecord {
+  id: string;
+  applicationId: string;
+  userId: string;
+  ownerEmail: string;
+  name: string;
+  hint: string;
+  scopes: string[];
+  createdAt: number;
+  expiresAt: number | null;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+  revokedReason: RevocationReason | null;
+}
+
+/** What the hot path needs to decide on a presented secret, read in one lookup. */
+export interface SecretRecord {
+  tokenId: string;
+  tokenName: string;
+  scopes: string[];
+  applicationId: string;
+  applicationName: string;
+  userId: string;
+  userEmail: string;
+  expiresAt: number | null;
+  revokedAt: number | null;
+  /** When this particular secret stops working: set for the old secret of a regenerated token. */
+  secretExpiresAt: number | null;
+}
+
+export function tokenStatus(
+  token: { expiresAt: number | null; revokedAt: number | null },
+  now: number,
+): TokenStatus {
+  if (token.revokedAt !== null) return "revoked";
+  if (token.expiresAt !== null && token.expiresAt <= now) return "expired";
+  return "active";
+}
+
+/** Day bucket for usage counts: the UTC date `YYYY-MM-DD`. */
+export function utcDay(epochMs: number): string {
+  return new Date(epochMs).toISOString().slice(0, 10);
+}

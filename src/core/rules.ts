@@ -1,0 +1,69 @@
+import { KeywardError } from "./errors.js";
+
+export const TOKEN_NAME_MAX_LENGTH = 100;
+export const SCOPE_PATTERN = /^[a-z0-9][a-z0-9_:.-]{0,63}$/;
+export const MAX_SCOPES = 50;
+export const PASSWORD_MIN_LENGTH = 8;
+export const PASSWORD_MAX_LENGTH = 256;
+
+/** Trims a token name and checks its length in characters (code points, not UTF-16 units). */
+export function normalizeTokenName(raw: string): string {
+  const name = raw.trim();
+  const length = [...name].length;
+  if (length < 1 || length > TOKEN_NAME_MAX_LENGTH) {
+    throw new KeywardError(
+      "validation_failed",
+      `Token name must be 1 to ${TOKEN_NAME_MAX_LENGTH} characters after trimming.`,
+    );
+  }
+  return name;
+}
+
+export function normalizeScopes(raw: readonly string[] | undefined, allowed: readonly string[]) {
+  const scopes = [...new Set(raw ?? [])].sort();
+  if (scopes.length > MAX_SCOPES) {
+    throw new KeywardError("validation_failed", `At most ${MAX_SCOPES} scopes.`);
+  }
+  for (const scope of scopes) {
+    if (!SCOPE_PATTERN.test(scope)) {
+      throw new KeywardError(
+        "validation_failed",
+        "Scopes are 1-64 characters of lowercase letters, digits, '_', ':', '.' and '-'.",
+      );
+    }
+    // An application that declares its scopes accepts only those; one that declares
+    // none leaves scopes free-form.
+    if (allowed.length > 0 && !allowed.includes(scope)) {
+      throw new KeywardError("validation_failed", `This application has no scope "${scope}".`);
+    }
+  }
+  return scopes;
+}
+
+export function normalizeEmail(raw: string): string {
+  const email = raw.trim().toLowerCase();
+  if (email.length < 3 || email.length > 254 || !/^[^\s@]+@[^\s@]+$/.test(email)) {
+    throw new KeywardError("validation_failed", "Enter a valid email address.");
+  }
+  return email;
+}
+
+export function checkPassword(password: string): void {
+  const length = [...password].length;
+  // NIST 800-63B: at least 8 characters, allow long passphrases, no composition rules.
+  if (length < PASSWORD_MIN_LENGTH || length > PASSWORD_MAX_LENGTH) {
+    throw new KeywardError(
+      "validation_failed",
+      `Password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters.`,
+    );
+  }
+}
+
+export function normalizeDisplayName(raw: string, what: string): string {
+  const name = raw.trim();
+  const length = [...name].length;
+  if (length < 1 || length > 100) {
+    throw new KeywardError("validation_failed", `${what} must be 1 to 100 characters.`);
+  }
+  return name;
+}

@@ -1,0 +1,108 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { parseBearerHeader } from "../core/bearer.js";
+import type { SecretRecord } from "../core/model.js";
+import type { TokenVerifier } from "../services/verifier.js";
+import { problemBody } from "./problem.js";
+
+const CHALLENGE = 'Bearer realm="api"';
+const INVALID_REQUEST = 'Bearer realm="api", error="invalid_request"';
+const INVALID_TOKEN = 'Bearer realm="api", error="invalid_token"';
+const INSUFFICIENT_SCOPE = 'Bearer realm="api", error="insufficient_scope"';
+
+// One body for every kind of invalid token, built once: a caller learns nothing about
+// why its token was refused. The reason is logged server-side instead.
+const INVALID_TOKEN_BODY = JSON.stringify(
+  problemBody("invalid_token", "The access token is invalid."),
+);
+const MISSING_BODY = JSON.stringify(
+  problemBody("authentication_required", "Send an API token as 'Authorization: Bearer <token>'."),
+);
+
+function countAuthorizationHeaders(request: FastifyRequest): number {
+  const raw = request.raw.rawHeaders;
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 13 && name.toLowerCase() === "authorization") count++;
+  }
+  return count;
+}
+
+function hasQueryToken(request: FastifyRequest): boolean {
+  const url = request.raw.url ?? "";
+  return (
+    url.includes("access_token=") || url.includes("access_token&") || url.endsWith("access_token")
+  );
+}
+
+function send(reply: FastifyReply, status: number, challenge: string, body: string): undefined {
+  reply
+    .code(status)
+    .header("www-authenticate", challenge)
+    .header("cache-control", "no-store")
+    .type("application/problem+json")
+    .send(body);
+  return undefined;
+}
+
+/**
+ * Authenticates a request to the protected API by its bearer token, answering as
+ * RFC 6750 and the contract say when it cannot. Returns the token's record, or
+ * undefined once the refusal has been sent.
+ */
+export async function authenticateBearer(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  verifier: TokenVerifier,
+): Promise<SecretRecord | undefined> {
+  // Tokens are never accepted in the URL (it ends up in logs, history and Referer).
+  if (hasQueryToken(request)) {
+    return send(
+      reply,
+      400,
+      INVALID_REQUEST,
+      JSON.stringify(
+        problemBody(
+          "invalid_request",
+          "Send the token in the Authorization header, never in the URL.",
+        ),
+      ),
+    );
+  }
+  const parsed = parseBearerHeader(
+    request.headers.authorization,
+    countAuthorizationHeaders(request),
+  );
+  switch (parsed.kind) {
+    case "missing":
+    case "other_scheme":
+      return send(reply, 401, CHALLENGE, MISSING_BODY);
+    case "malformed":
+      return send(
+        reply,
+        400,
+        INVALID_REQUEST,
+        JSON.stringify(
+          problemBody("invalid_request", `Malformed Authorization header: ${parsed.why}.`),
+        ),
+      );
+    case "token": {
+      const result = await verifier.verify(parsed.token);
+      if (result.ok) return result.token;
+      request.log.info(
+        { tokenRefused: result.reason, tokenId: result.tokenId },
+        "bearer token refused",
+      );
+      return send(reply, 401, INVALID_TOKEN, INVALID_TOKEN_BODY);
+    }
+  }
+}
+
+export function refuseInsufficientScope(reply: FastifyReply, scope: string): undefined {
+  return send(
+    reply,
+    403,
+    INSUFFICIENT_SCOPE,
+    JSON.stringify(problemBody("insufficient_scope", `This route needs the scope "${scope}".`)),
+  );
+}

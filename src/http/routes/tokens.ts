@@ -1,0 +1,193 @@
+import type { FastifyInstance } from "fastify";
+import type { ServiceDeps } from "../../services/deps.js";
+import {
+  createToken,
+  getToken,
+  getTokenUsage,
+  listTokens,
+  MAX_GRACE_SECONDS,
+  MAX_USAGE_DAYS,
+  regenerateToken,
+  revokeToken,
+} from "../../services/tokens.js";
+import { apiTokenSchema, idParam, issuedTokenSchema, scopesInput } from "../schemas.js";
+import { requireUser, type SessionOptions } from "../session.js";
+import { isoOrNull, toApiToken } from "../wire.js";
+
+const appParams = {
+  type: "object",
+  properties: { appId: idParam("app") },
+  required: ["appId"],
+} as const;
+
+const tokenParams = {
+  type: "object",
+  properties: { appId: idParam("app"), tokenId: idParam("tok") },
+  required: ["appId", "tokenId"],
+} as const;
+
+type TokenParams = { appId: string; tokenId: string };
+
+export function tokenRoutes(
+  app: FastifyInstance,
+  deps: ServiceDeps,
+  options: SessionOptions,
+): void {
+  app.post<{
+    Params: { appId: string };
+    Body: { name: string; scopes?: string[]; expiresAt?: string | null };
+  }>(
+    "/api/v1/applications/:appId/tokens",
+    {
+      schema: {
+        params: appParams,
+        body: {
+          type: "object",
+          additionalProperties: false,
+          required: ["name"],
+          properties: {
+            name: { type: "string", maxLength: 400 },
+            scopes: scopesInput,
+            expiresAt: { anyOf: [{ type: "string", format: "date-time" }, { type: "null" }] },
+          },
+        },
+        response: { 201: issuedTokenSchema },
+      },
+    },
+    async (request, reply) => {
+      const user = requireUser(request, options);
+      const { expiresAt, ...rest } = request.body;
+      const issued = await createToken(deps, user, request.params.appId, {
+        ...rest,
+        expiresAt: expiresAt ? Date.parse(expiresAt) : null,
+      });
+      // The plaintext exists in this one response; no cache may keep it.
+      reply.header("cache-control", "no-store");
+      return reply
+        .code(201)
+        .send({ token: issued.token, apiToken: toApiToken(issued.record, deps.clock.now()) });
+    },
+  );
+
+  app.get<{ Params: { appId: string }; Querystring: { all?: string } }>(
+    "/api/v1/applications/:appId/tokens",
+    {
+      schema: {
+        params: appParams,
+        querystring: {
+          type: "object",
+          additionalProperties: false,
+          properties: { all: { type: "string", enum: ["0", "1", "true", "false"] } },
+        },
+        response: {
+          200: {
+            type: "object",
+            properties: { tokens: { type: "array", items: apiTokenSchema } },
+            required: ["tokens"],
+          },
+        },
+      },
+    },
+    async (request) => {
+      const user = requireUser(request, options);
+      const all = request.query.all === "1" || request.query.all === "true";
+      const tokens = await listTokens(deps, user, request.params.appId, { all });
+      const now = deps.clock.now();
+      return { tokens: tokens.map((t) => toApiToken(t, now, all)) };
+    },
+  );
+
+  app.get<{ Params: TokenParams }>(
+    "/api/v1/applications/:appId/tokens/:tokenId",
+    { schema: { params: tokenParams, response: { 200: apiTokenSchema } } },
+    async (request) => {
+      const user = requireUser(request, options);
+      const token = await getToken(deps, user, request.params.appId, request.params.tokenId);
+      return toApiToken(token, deps.clock.now());
+    },
+  );
+
+  app.delete<{ Params: TokenParams }>(
+    "/api/v1/applications/:appId/tokens/:tokenId",
+    { schema: { params: tokenParams, response: { 204: { type: "null" } } } },
+    async (request, reply) => {
+      const user = requireUser(request, options);
+      await revokeToken(deps, user, request.params.appId, request.params.tokenId);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post<{ Params: TokenParams; Body: { graceSeconds?: number } | undefined }>(
+    "/api/v1/applications/:appId/tokens/:tokenId/regenerate",
+    {
+      schema: {
+        params: tokenParams,
+        body: {
+          type: ["object", "null"],
+          additionalProperties: false,
+          properties: { graceSeconds: { type: "integer", minimum: 0, maximum: MAX_GRACE_SECONDS } },
+        },
+        response: { 201: issuedTokenSchema },
+      },
+    },
+    async (request, reply) => {
+      const user = requireUser(request, options);
+      const issued = await regenerateToken(
+        deps,
+        user,
+        request.params.appId,
+        request.params.tokenId,
+        {
+          graceSeconds: request.body?.graceSeconds ?? 0,
+        },
+      );
+      reply.header("cache-control", "no-store");
+      return reply
+        .code(201)
+        .send({ token: issued.token, apiToken: toApiToken(issued.record, deps.clock.now()) });
+    },
+  );
+
+  app.get<{ Params: TokenParams; Querystring: { days?: number } }>(
+    "/api/v1/applications/:appId/tokens/:tokenId/usage",
+    {
+      schema: {
+        params: tokenParams,
+        querystring: {
+          type: "object",
+          additionalProperties: false,
+          properties: { days: { type: "integer", minimum: 1, maximum: MAX_USAGE_DAYS } },
+        },
+        response: {
+          200: {
+            type: "object",
+            properties: {
+              total: { type: "integer" },
+              lastUsedAt: { type: ["string", "null"] },
+              daily: {
+                type: "array",
+                items: {
+                  type: "object",
+                  properties: { date: { type: "string" }, requests: { type: "integer" } },
+                  required: ["date", "requests"],
+                },
+              },
+            },
+            required: ["total", "lastUsedAt", "daily"],
+          },
+        },
+      },
+    },
+    async (request) => {
+      const user = requireUser(request, options);
+      const usage = await getTokenUsage(
+        deps,
+        user,
+        request.params.appId,
+        request.params.tokenId,
+        request.query.days ?? 30,
+      );
+      return { total: usage.total, lastUsedAt: isoOrNull(usage.lastUsedAt), daily: usage.daily };
+    },
+  );
+}

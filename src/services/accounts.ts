@@ -1,0 +1,87 @@
+import { KeywardError } from "../core/errors.js";
+import { generateId, generateSessionSecret } from "../core/ids.js";
+import type { User } from "../core/model.js";
+import { checkPassword, normalizeDisplayName, normalizeEmail } from "../core/rules.js";
+import { hashToken } from "../core/token.js";
+import type { ServiceDeps } from "./deps.js";
+
+export interface NewSession {
+  /** The cookie value. Only its hash is stored. */
+  secret: string;
+  expiresAt: number;
+}
+
+export async function signUp(
+  deps: ServiceDeps,
+  input: { email: string; password: string; name: string },
+): Promise<{ user: User; session: NewSession }> {
+  const email = normalizeEmail(input.email);
+  const name = normalizeDisplayName(input.name, "Name");
+  checkPassword(input.password);
+  const user: User = {
+    id: generateId(deps.random, "usr"),
+    email,
+    name,
+    createdAt: deps.clock.now(),
+  };
+  const passwordHash = await deps.passwordHasher.hash(input.password);
+  const inserted = await deps.store.users.insertUser({ ...user, passwordHash });
+  if (!inserted.ok) throw new KeywardError("email_taken");
+  return { user, session: await startSession(deps, user.id) };
+}
+
+let dummyHash: Promise<string> | undefined;
+
+export async function signIn(
+  deps: ServiceDeps,
+  input: { email: string; password: string },
+): Promise<{ user: User; session: NewSession }> {
+  const email = input.email.trim().toLowerCase();
+  const found = await deps.store.users.findUserByEmail(email);
+  if (!found) {
+    // Spend the same hashing work as for a real account, so the answer's timing does
+    // not reveal whether the email has an account.
+    dummyHash ??= deps.passwordHasher.hash("keyward-timing-equalizer");
+    await deps.passwordHasher.verify(await dummyHash, input.password);
+    throw new KeywardError("invalid_credentials");
+  }
+  if (!(await deps.passwordHasher.verify(found.passwordHash, input.password))) {
+    throw new KeywardError("invalid_credentials");
+  }
+  const { passwordHash: _omit, ...user } = found;
+  // A fresh session id at every sign-in defeats session fixation.
+  return { user, session: await startSession(deps, user.id) };
+}
+
+async function startSession(deps: ServiceDeps, userId: string): Promise<NewSession> {
+  const secret = generateSessionSecret(deps.random);
+  const now = deps.clock.now();
+  const expiresAt = now + deps.settings.sessionTtlMs;
+  await deps.store.sessions.insertSession({
+    idHash: hashToken(secret),
+    userId,
+    createdAt: now,
+    expiresAt,
+  });
+  return { secret, expiresAt };
+}
+
+/** The signed-in user for a session cookie, or null when it is unknown or expired. */
+export async function validateSession(
+  deps: ServiceDeps,
+  secret: string,
+): Promise<{ user: User; sessionIdHash: string } | null> {
+  if (secret.length === 0 || secret.length > 128) return null;
+  const idHash = hashToken(secret);
+  const found = await deps.store.sessions.findSession(idHash);
+  if (!found) return null;
+  if (found.session.expiresAt <= deps.clock.now()) {
+    await deps.store.sessions.deleteSession(idHash);
+    return null;
+  }
+  return { user: found.user, sessionIdHash: idHash };
+}
+
+export async function signOut(deps: ServiceDeps, sessionIdHash: string): Promise<void> {
+  await deps.store.sessions.deleteSession(sessionIdHash);
+}

@@ -1,0 +1,114 @@
+import { KeywardError } from "../core/errors.js";
+import { generateId } from "../core/ids.js";
+import type { Application, ApplicationMembership, Member, Role, User } from "../core/model.js";
+import { normalizeDisplayName, normalizeEmail, normalizeScopes } from "../core/rules.js";
+import type { ServiceDeps } from "./deps.js";
+
+export async function createApplication(
+  deps: ServiceDeps,
+  actor: User,
+  input: { name: string; scopes?: string[] },
+): Promise<ApplicationMembership & { scopes: string[] }> {
+  const app: Application = {
+    id: generateId(deps.random, "app"),
+    name: normalizeDisplayName(input.name, "Application name"),
+    ownerId: actor.id,
+    scopes: normalizeScopes(input.scopes, []),
+    createdAt: deps.clock.now(),
+  };
+  await deps.store.applications.insertApplication(app);
+  return { id: app.id, name: app.name, role: "owner", scopes: app.scopes };
+}
+
+export function listApplications(deps: ServiceDeps, actor: User): Promise<ApplicationMembership[]> {
+  return deps.store.applications.listApplicationsForUser(actor.id);
+}
+
+/**
+ * The actor's role in an application. Someone who is not a member gets `not_found`,
+ * never `forbidden`: the answer must not confirm that the application exists.
+ */
+export async function requireMembership(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+): Promise<{ application: Application; role: Role }> {
+  const role = await deps.store.applications.findRole(applicationId, actor.id);
+  const application = role
+    ? await deps.store.applications.findApplication(applicationId)
+    : undefined;
+  if (!role || !application) throw new KeywardError("not_found", "No such application.");
+  return { application, role };
+}
+
+export function isManager(role: Role): boolean {
+  return role === "owner" || role === "admin";
+}
+
+export async function getApplication(deps: ServiceDeps, actor: User, applicationId: string) {
+  const { application, role } = await requireMembership(deps, actor, applicationId);
+  return { id: application.id, name: application.name, role, scopes: application.scopes };
+}
+
+export async function listMembers(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+): Promise<Member[]> {
+  await requireMembership(deps, actor, applicationId);
+  return deps.store.applications.listMembers(applicationId);
+}
+
+export async function addMember(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+  input: { email: string; role: "admin" | "member" },
+): Promise<Member> {
+  const { role } = await requireMembership(deps, actor, applicationId);
+  if (!isManager(role)) throw new KeywardError("forbidden", "Only owners and admins add members.");
+  const user = await deps.store.users.findUserByEmail(normalizeEmail(input.email));
+  if (!user)
+    throw new KeywardError(
+      "user_not_found",
+      "No Keyward account has that email; ask them to sign up first.",
+    );
+  const now = deps.clock.now();
+  const inserted = await deps.store.applications.insertMember({
+    applicationId,
+    userId: user.id,
+    role: input.role,
+    createdAt: now,
+  });
+  if (!inserted.ok) throw new KeywardError("already_member");
+  return { userId: user.id, email: user.email, name: user.name, role: input.role, joinedAt: now };
+}
+
+/**
+ * Removes a member and revokes every token they hold in the application, in one
+ * transaction, then tells every verifier. Owners and admins remove others; anyone
+ * but the owner may leave.
+ */
+export async function removeMember(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+  userId: string,
+): Promise<{ revokedTokenIds: string[] }> {
+  const { role } = await requireMembership(deps, actor, applicationId);
+  if (userId !== actor.id && !isManager(role)) {
+    throw new KeywardError("forbidden", "Only owners and admins remove other members.");
+  }
+  const targetRole = await deps.store.applications.findRole(applicationId, userId);
+  if (!targetRole) throw new KeywardError("not_found", "No such member.");
+  if (targetRole === "owner") throw new KeywardError("cannot_remove_owner");
+  const result = await deps.store.applications.removeMember({
+    applicationId,
+    userId,
+    now: deps.clock.now(),
+    revokedBy: actor.id,
+  });
+  if (!result.removed) throw new KeywardError("not_found", "No such member.");
+  await deps.invalidation.tokenChanged(result.revokedTokenIds);
+  return { revokedTokenIds: result.revokedTokenIds };
+}

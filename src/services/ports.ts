@@ -1,0 +1,161 @@
+import type {
+  Application,
+  ApplicationMembership,
+  Member,
+  RevocationReason,
+  Role,
+  SecretRecord,
+  TokenRecord,
+  User,
+} from "../core/model.js";
+import type { RandomSource } from "../core/random.js";
+
+export type { RandomSource };
+
+export interface Clock {
+  /** Epoch milliseconds. */
+  now(): number;
+}
+
+export interface PasswordHasher {
+  hash(password: string): Promise<string>;
+  verify(hash: string, password: string): Promise<boolean>;
+}
+
+export interface UserWithPassword extends User {
+  passwordHash: string;
+}
+
+export interface UserStore {
+  /** Inserts a user; `email_taken` when the (normalized) email exists. */
+  insertUser(user: UserWithPassword): Promise<{ ok: true } | { ok: false; reason: "email_taken" }>;
+  findUserByEmail(email: string): Promise<UserWithPassword | undefined>;
+  findUserById(id: string): Promise<User | undefined>;
+}
+
+export interface SessionRecord {
+  idHash: string;
+  userId: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface SessionStore {
+  insertSession(session: SessionRecord): Promise<void>;
+  /** The session and its user, whether or not it has expired (the caller decides). */
+  findSession(idHash: string): Promise<{ session: SessionRecord; user: User } | undefined>;
+  deleteSession(idHash: string): Promise<void>;
+  deleteExpiredSessions(now: number): Promise<number>;
+}
+
+export interface ApplicationStore {
+  /** Inserts the application and its owner's membership in one transaction. */
+  insertApplication(application: Application): Promise<void>;
+  findApplication(id: string): Promise<Application | undefined>;
+  listApplicationsForUser(userId: string): Promise<ApplicationMembership[]>;
+  findRole(applicationId: string, userId: string): Promise<Role | undefined>;
+  listMembers(applicationId: string): Promise<Member[]>;
+  insertMember(input: {
+    applicationId: string;
+    userId: string;
+    role: Exclude<Role, "owner">;
+    createdAt: number;
+  }): Promise<{ ok: true } | { ok: false; reason: "already_member" }>;
+  /**
+   * Removes a membership and, in the same transaction, revokes every active token the
+   * member holds in the application. Returns the ids of the tokens it revoked.
+   */
+  removeMember(input: {
+    applicationId: string;
+    userId: string;
+    now: number;
+    revokedBy: string;
+  }): Promise<{ removed: boolean; revokedTokenIds: string[] }>;
+}
+
+export interface NewToken {
+  id: string;
+  applicationId: string;
+  userId: string;
+  name: string;
+  hint: string;
+  scopes: string[];
+  createdAt: number;
+  expiresAt: number | null;
+  secretHash: string;
+}
+
+export type InsertTokenResult =
+  | { ok: true }
+  | { ok: false; reason: "name_taken" | "limit_reached" };
+
+export interface TokenStore {
+  /**
+   * Inserts a token and its secret unless the owner already has an active token with
+   * that name in the application, or `maxActivePerUser` active ones. The check and the
+   * insert are atomic, so two racing requests cannot both pass.
+   */
+  insertToken(
+    token: NewToken,
+    rules: { maxActivePerUser: number; now: number },
+  ): Promise<InsertTokenResult>;
+  findToken(applicationId: string, tokenId: string): Promise<TokenRecord | undefined>;
+  /** Newest first; all users' tokens when `userId` is undefined. */
+  listTokens(applicationId: string, userId: string | undefined): Promise<TokenRecord[]>;
+  /** Sets `revokedAt` once; later calls change nothing. True when this call revoked it. */
+  revokeToken(input: {
+    tokenId: string;
+    now: number;
+    reason: RevocationReason;
+    revokedBy: string | null;
+  }): Promise<boolean>;
+  /**
+   * Gives the token a new secret. Every older secret stops working at `oldSecretsExpireAt`
+   * (at once when it equals `now`). False when the token is not active.
+   */
+  replaceSecret(input: {
+    tokenId: string;
+    secretHash: string;
+    hint: string;
+    now: number;
+    oldSecretsExpireAt: number;
+  }): Promise<boolean>;
+  /** The hot-path lookup: everything needed to accept or refuse a presented secret. */
+  findSecret(secretHash: string): Promise<SecretRecord | undefined>;
+}
+
+export interface UsageIncrement {
+  tokenId: string;
+  /** UTC day, `YYYY-MM-DD`. */
+  day: string;
+  requests: number;
+  lastUsedAt: number;
+}
+
+export interface UsageStore {
+  /**
+   * Adds the counts to the daily totals and moves each token's `lastUsedAt` forward
+   * (never back), all in one transaction.
+   */
+  applyUsage(increments: readonly UsageIncrement[]): Promise<void>;
+  /** Daily counts from `fromDay` (inclusive), oldest first; days without use are absent. */
+  dailyUsage(tokenId: string, fromDay: string): Promise<Array<{ day: string; requests: number }>>;
+  totalUsage(tokenId: string): Promise<number>;
+}
+
+export interface Store {
+  readonly kind: "sqlite" | "postgres";
+  readonly users: UserStore;
+  readonly sessions: SessionStore;
+  readonly applications: ApplicationStore;
+  readonly tokens: TokenStore;
+  readonly usage: UsageStore;
+  /** Resolves when storage answers a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Tells every verifier (in this process and, on PostgreSQL, in others) that a token changed. */
+export interface TokenInvalidation {
+  tokenChanged(tokenIds: readonly string[]): Promise<void>;
+}

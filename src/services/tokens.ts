@@ -1,0 +1,207 @@
+import { KeywardError } from "../core/errors.js";
+import { generateId } from "../core/ids.js";
+import { type TokenRecord, type User, utcDay } from "../core/model.js";
+import { normalizeScopes, normalizeTokenName } from "../core/rules.js";
+import { generateToken, hashToken, tokenHint } from "../core/token.js";
+import { isManager, requireMembership } from "./applications.js";
+import type { ServiceDeps } from "./deps.js";
+
+export const MAX_GRACE_SECONDS = 86_400;
+export const MAX_USAGE_DAYS = 366;
+
+/** A token and its plaintext, which exists only in this value and the one response that carries it. */
+export interface IssuedToken {
+  token: string;
+  record: TokenRecord;
+}
+
+export async function createToken(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+  input: { name: string; scopes?: string[]; expiresAt?: number | null },
+): Promise<IssuedToken> {
+  const { application } = await requireMembership(deps, actor, applicationId);
+  const name = normalizeTokenName(input.name);
+  const scopes = normalizeScopes(input.scopes, application.scopes);
+  const now = deps.clock.now();
+  const expiresAt = input.expiresAt ?? null;
+  if (expiresAt !== null && expiresAt <= now) {
+    throw new KeywardError("validation_failed", "expiresAt must be in the future.");
+  }
+
+  const plaintext = generateToken(deps.random, deps.settings.tokenPrefix);
+  const record: TokenRecord = {
+    id: generateId(deps.random, "tok"),
+    applicationId,
+    userId: actor.id,
+    ownerEmail: actor.email,
+    name,
+    hint: tokenHint(plaintext, deps.settings.tokenPrefix),
+    scopes,
+    createdAt: now,
+    expiresAt,
+    lastUsedAt: null,
+    revokedAt: null,
+    revokedReason: null,
+  };
+  const inserted = await deps.store.tokens.insertToken(
+    { ...record, secretHash: hashToken(plaintext) },
+    { maxActivePerUser: deps.settings.maxActiveTokensPerUser, now },
+  );
+  if (!inserted.ok) {
+    if (inserted.reason === "name_taken") {
+      throw new KeywardError(
+        "token_name_taken",
+        `You already have an active token named "${name}" here.`,
+      );
+    }
+    throw new KeywardError(
+      "token_limit_reached",
+      `You have ${deps.settings.maxActiveTokensPerUser} active tokens in this application, the most allowed. Revoke one you no longer use, then try again.`,
+    );
+  }
+  return { token: plaintext, record };
+}
+
+export async function listTokens(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+  options: { all: boolean },
+): Promise<TokenRecord[]> {
+  const { role } = await requireMembership(deps, actor, applicationId);
+  if (options.all && !isManager(role)) {
+    throw new KeywardError("forbidden", "Only owners and admins list everyone's tokens.");
+  }
+  return deps.store.tokens.listTokens(applicationId, options.all ? undefined : actor.id);
+}
+
+/**
+ * A token the actor may see: their own, or anyone's in the application when they are
+ * an owner or admin. Someone else's token is `not_found` to a member, as if it did not exist.
+ */
+async function findVisibleToken(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+  tokenId: string,
+): Promise<{ token: TokenRecord; manager: boolean }> {
+  const { role } = await requireMembership(deps, actor, applicationId);
+  const token = await deps.store.tokens.findToken(applicationId, tokenId);
+  if (!token || (token.userId !== actor.id && !isManager(role))) {
+    throw new KeywardError("not_found", "No such token.");
+  }
+  return { token, manager: isManager(role) };
+}
+
+export async function getToken(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+  tokenId: string,
+): Promise<TokenRecord> {
+  return (await findVisibleToken(deps, actor, applicationId, tokenId)).token;
+}
+
+/** Revokes a token; revoking a revoked token changes nothing and succeeds. */
+export async function revokeToken(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+  tokenId: string,
+): Promise<void> {
+  const { token } = await findVisibleToken(deps, actor, applicationId, tokenId);
+  await deps.store.tokens.revokeToken({
+    tokenId: token.id,
+    now: deps.clock.now(),
+    reason: token.userId === actor.id ? "user" : "admin",
+    revokedBy: actor.id,
+  });
+  // Tell the verifiers even when another request revoked it first: an extra eviction is harmless.
+  await deps.invalidation.tokenChanged([token.id]);
+}
+
+/**
+ * Issues a new secret for the same token (same id, name and scopes). The old secret
+ * keeps working for `graceSeconds` (0: stops at once), so a client can switch over
+ * without an outage. Only the owner of the token may regenerate it: the new secret is
+ * shown to whoever regenerates, and an admin must not be able to take over a token.
+ */
+export async function regenerateToken(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+  tokenId: string,
+  input: { graceSeconds?: number },
+): Promise<IssuedToken> {
+  const { token } = await findVisibleToken(deps, actor, applicationId, tokenId);
+  if (token.userId !== actor.id) {
+    throw new KeywardError(
+      "forbidden",
+      "Only the token's owner can regenerate it; you may revoke it.",
+    );
+  }
+  const graceSeconds = input.graceSeconds ?? 0;
+  if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_GRACE_SECONDS) {
+    throw new KeywardError(
+      "validation_failed",
+      `graceSeconds must be an integer from 0 to ${MAX_GRACE_SECONDS}.`,
+    );
+  }
+  const now = deps.clock.now();
+  const plaintext = generateToken(deps.random, deps.settings.tokenPrefix);
+  const hint = tokenHint(plaintext, deps.settings.tokenPrefix);
+  const replaced = await deps.store.tokens.replaceSecret({
+    tokenId: token.id,
+    secretHash: hashToken(plaintext),
+    hint,
+    now,
+    oldSecretsExpireAt: now + graceSeconds * 1000,
+  });
+  if (!replaced) {
+    throw new KeywardError(
+      "token_not_active",
+      "A revoked or expired token cannot be regenerated; create a new one.",
+    );
+  }
+  await deps.invalidation.tokenChanged([token.id]);
+  return { token: plaintext, record: { ...token, hint } };
+}
+
+export interface TokenUsage {
+  total: number;
+  lastUsedAt: number | null;
+  /** One entry per day of the window, oldest first, zero-filled. */
+  daily: Array<{ date: string; requests: number }>;
+}
+
+export async function getTokenUsage(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+  tokenId: string,
+  days: number,
+): Promise<TokenUsage> {
+  const { token } = await findVisibleToken(deps, actor, applicationId, tokenId);
+  if (!Number.isInteger(days) || days < 1 || days > MAX_USAGE_DAYS) {
+    throw new KeywardError(
+      "validation_failed",
+      `days must be an integer from 1 to ${MAX_USAGE_DAYS}.`,
+    );
+  }
+  const now = deps.clock.now();
+  const dayMs = 86_400_000;
+  const fromDay = utcDay(now - (days - 1) * dayMs);
+  const [rows, total] = await Promise.all([
+    deps.store.usage.dailyUsage(token.id, fromDay),
+    deps.store.usage.totalUsage(token.id),
+  ]);
+  const byDay = new Map(rows.map((r) => [r.day, r.requests]));
+  const daily: TokenUsage["daily"] = [];
+  for (let i = days - 1; i >= 0; i--) {
+    const date = utcDay(now - i * dayMs);
+    daily.push({ date, requests: byDay.get(date) ?? 0 });
+  }
+  return { total, lastUsedAt: token.lastUsedAt, daily };
+}

@@ -1,0 +1,79 @@
+import { utcDay } from "../core/model.js";
+import type { UsageIncrement, UsageStore } from "./ports.js";
+
+const DAY_MS = 86_400_000;
+
+interface Counter {
+  dayNumber: number;
+  requests: number;
+  lastUsedAt: number;
+}
+
+/**
+ * Counts accepted requests in memory and writes them in one batch per flush, so a
+ * verified request never waits on a storage write. A failed flush keeps its counts
+ * and adds them to the next one: usage is delayed, never lost while the process lives.
+ */
+export class UsageRecorder {
+  private current = new Map<string, Counter>();
+  /** Counts of earlier days, or of a flush that failed, waiting for the next flush. */
+  private pending: UsageIncrement[] = [];
+  private flushing: Promise<void> | undefined;
+
+  constructor(private readonly store: UsageStore) {}
+
+  record(tokenId: string, now: number): void {
+    const dayNumber = Math.floor(now / DAY_MS);
+    const counter = this.current.get(tokenId);
+    if (counter === undefined) {
+      this.current.set(tokenId, { dayNumber, requests: 1, lastUsedAt: now });
+      return;
+    }
+    if (counter.dayNumber !== dayNumber) {
+      this.pending.push(toIncrement(tokenId, counter));
+      counter.dayNumber = dayNumber;
+      counter.requests = 0;
+    }
+    counter.requests++;
+    if (now > counter.lastUsedAt) counter.lastUsedAt = now;
+  }
+
+  /** Requests counted and not yet written. */
+  get unflushedRequests(): number {
+    let total = 0;
+    for (const c of this.current.values()) total += c.requests;
+    for (const p of this.pending) total += p.requests;
+    return total;
+  }
+
+  /** Writes everything counted so far. Concurrent calls share one write. */
+  flush(): Promise<void> {
+    this.flushing ??= this.writeBatch().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async writeBatch(): Promise<void> {
+    const batch = this.pending;
+    for (const [tokenId, counter] of this.current) batch.push(toIncrement(tokenId, counter));
+    this.pending = [];
+    this.current = new Map();
+    if (batch.length === 0) return;
+    try {
+      await this.store.applyUsage(batch);
+    } catch (error) {
+      this.pending = batch.concat(this.pending);
+      throw error;
+    }
+  }
+}
+
+function toIncrement(tokenId: string, counter: Counter): UsageIncrement {
+  return {
+    tokenId,
+    day: utcDay(counter.dayNumber * DAY_MS),
+    requests: counter.requests,
+    lastUsedAt: counter.lastUsedAt,
+  };
+}

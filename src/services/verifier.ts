@@ -1,0 +1,145 @@
+import type { SecretRecord } from "../core/model.js";
+import { checkTokenFormat, hashToken } from "../core/token.js";
+import type { Clock, TokenStore } from "./ports.js";
+import type { UsageRecorder } from "./usage-recorder.js";
+
+export type VerifyFailureReason = "malformed" | "checksum" | "unknown" | "expired" | "revoked";
+
+/** A failed check is a result, not an exception; only faults (storage down) throw. */
+export type VerifyResult =
+  | { ok: true; token: SecretRecord }
+  | { ok: false; reason: VerifyFailureReason; tokenId?: string };
+
+export interface VerifierOptions {
+  tokenPrefix: string;
+  /** Most secrets kept in memory; the oldest entry is dropped past this. */
+  cacheSize: number;
+  /** No cached answer is used after this age, whatever else happens. */
+  cacheMaxAgeMs: number;
+}
+
+interface CacheEntry {
+  record: SecretRecord;
+  cachedAt: number;
+}
+
+/**
+ * Decides whether a presented token is valid. Format and checksum are checked offline
+ * first; then the answer comes from a bounded in-memory cache of lookups, or from one
+ * indexed storage read. Any change to a token (revoke, regenerate, member removal)
+ * evicts its entries through `invalidate`, so the next request sees it.
+ */
+export class TokenVerifier {
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly hashesByToken = new Map<string, Set<string>>();
+  /** Bumped by every invalidation, so a lookup that raced with one is not cached. */
+  private generation = 0;
+  private trusted = true;
+
+  constructor(
+    private readonly store: TokenStore,
+    private readonly clock: Clock,
+    private readonly usage: UsageRecorder,
+    private readonly options: VerifierOptions,
+  ) {}
+
+  async verify(token: string): Promise<VerifyResult> {
+    const format = checkTokenFormat(token, this.options.tokenPrefix);
+    if (!format.ok) return { ok: false, reason: format.reason };
+
+    const hash = hashToken(token);
+    const now = this.clock.now();
+    let record = this.cachedRecord(hash, now);
+    if (record === undefined) {
+      const generation = this.generation;
+      record = await this.store.findSecret(hash);
+      if (record === undefined) return { ok: false, reason: "unknown" };
+      if (generation === this.generation && this.trusted)
+        this.remember(hash, record, this.clock.now());
+    }
+    const result = decide(record, this.clock.now());
+    if (result.ok) this.usage.record(record.tokenId, now);
+    return result;
+  }
+
+  /** Drops every cached answer about these tokens. */
+  invalidate(tokenIds: readonly string[]): void {
+    this.generation++;
+    for (const tokenId of tokenIds) {
+      const hashes = this.hashesByToken.get(tokenId);
+      if (!hashes) continue;
+      for (const hash of hashes) this.cache.delete(hash);
+      this.hashesByToken.delete(tokenId);
+    }
+  }
+
+  /** Drops the whole cache, e.g. when a change notification may have been missed. */
+  invalidateAll(): void {
+    this.generation++;
+    this.cache.clear();
+    this.hashesByToken.clear();
+  }
+
+  /**
+   * While untrusted, the cache is neither read nor filled: every request goes to storage.
+   * Used when the channel that carries other processes' changes is down.
+   */
+  setCacheTrusted(trusted: boolean): void {
+    if (!trusted) this.invalidateAll();
+    this.trusted = trusted;
+  }
+
+  get cacheEntries(): number {
+    return this.cache.size;
+  }
+
+  private cachedRecord(hash: string, now: number): SecretRecord | undefined {
+    if (!this.trusted) return undefined;
+    const entry = this.cache.get(hash);
+    if (entry === undefined) return undefined;
+    if (now - entry.cachedAt > this.options.cacheMaxAgeMs) {
+      this.evict(hash, entry.record.tokenId);
+      return undefined;
+    }
+    return entry.record;
+  }
+
+  private remember(hash: string, record: SecretRecord, now: number): void {
+    if (this.options.cacheSize <= 0) return;
+    if (this.cache.size >= this.options.cacheSize) {
+      // Maps iterate in insertion order: the first key is the oldest entry.
+      const oldest = this.cache.keys().next();
+      if (!oldest.done) {
+        const entry = this.cache.get(oldest.value);
+        if (entry) this.evict(oldest.value, entry.record.tokenId);
+      }
+    }
+    this.cache.set(hash, { record, cachedAt: now });
+    let hashes = this.hashesByToken.get(record.tokenId);
+    if (!hashes) {
+      hashes = new Set();
+      this.hashesByToken.set(record.tokenId, hashes);
+    }
+    hashes.add(hash);
+  }
+
+  private evict(hash: string, tokenId: string): void {
+    this.cache.delete(hash);
+    const hashes = this.hashesByToken.get(tokenId);
+    if (!hashes) return;
+    hashes.delete(hash);
+    if (hashes.size === 0) this.hashesByToken.delete(tokenId);
+  }
+}
+
+function decide(record: SecretRecord, now: number): VerifyResult {
+  if (record.revokedAt !== null) return { ok: false, reason: "revoked", tokenId: record.tokenId };
+  if (record.expiresAt !== null && record.expiresAt <= now) {
+    return { ok: false, reason: "expired", tokenId: record.tokenId };
+  }
+  // The old secret of a regenerated token, past its grace period.
+  if (record.secretExpiresAt !== null && record.secretExpiresAt <= now) {
+    return { ok: false, reason: "revoked", tokenId: record.tokenId };
+  }
+  return { ok: true, token: record };
+}

@@ -1,0 +1,500 @@
+import { type Kysely, sql, type Transaction } from "kysely";
+import { StorageUnavailableError } from "../core/errors.js";
+import type { Application, Role, SecretRecord } from "../core/model.js";
+import type {
+  ApplicationStore,
+  SessionStore,
+  Store,
+  TokenStore,
+  UsageStore,
+  UserStore,
+} from "../services/ports.js";
+import {
+  num,
+  parseScopes,
+  type SecretRow,
+  toMember,
+  toSecretRecord,
+  toSession,
+  toTokenRecord,
+  toUser,
+  toUserWithPassword,
+} from "./rows.js";
+import type { Database } from "./schema.js";
+
+/** What differs between SQLite and PostgreSQL; everything else is shared Kysely code. */
+export interface DialectHooks {
+  kind: Store["kind"];
+  /** Serializes token creation for one owner in one application, for the rest of `trx`. */
+  lockOwnerTokens(trx: Transaction<Database>, applicationId: string, userId: string): Promise<void>;
+  isUniqueViolation(error: unknown): boolean;
+  /** True for errors that mean "storage cannot be reached right now", answered with 503. */
+  isUnavailable(error: unknown): boolean;
+  /** A faster path for the hot lookup, e.g. a statement prepared once. */
+  findSecret?: (hash: string) => Promise<SecretRow | undefined>;
+  close(): Promise<void>;
+}
+
+/** The secret lookup as one query; dialects may prepare its compiled SQL once. */
+export function findSecretQuery(db: Kysely<Database>, hash: string) {
+  return db
+    .selectFrom("token_secrets as s")
+    .innerJoin("tokens as t", "t.id", "s.token_id")
+    .innerJoin("applications as a", "a.id", "t.application_id")
+    .innerJoin("users as u", "u.id", "t.user_id")
+    .select([
+      "t.id as token_id",
+      "t.name as token_name",
+      "t.scopes as scopes",
+      "t.application_id as application_id",
+      "a.name as application_name",
+      "t.user_id as user_id",
+      "u.email as user_email",
+      "t.expires_at as expires_at",
+      "t.revoked_at as revoked_at",
+      "s.expires_at as secret_expires_at",
+    ])
+    .where("s.hash", "=", hash);
+}
+
+function tokenColumns(db: Kysely<Database>) {
+  return db
+    .selectFrom("tokens as t")
+    .innerJoin("users as u", "u.id", "t.user_id")
+    .select([
+      "t.id",
+      "t.application_id",
+      "t.user_id",
+      "u.email as owner_email",
+      "t.name",
+      "t.hint",
+      "t.scopes",
+      "t.created_at",
+      "t.expires_at",
+      "t.last_used_at",
+      "t.revoked_at",
+      "t.revoked_reason",
+    ]);
+}
+
+/** Active = not revoked and not past its expiry at `now`. */
+function whereActive(now: number) {
+  // biome-ignore lint/suspicious/noExplicitAny: shared predicate over the tokens alias
+  return (eb: any) =>
+    eb.and([
+      eb("revoked_at", "is", null),
+      eb.or([eb("expires_at", "is", null), eb("expires_at", ">", now)]),
+    ]);
+}
+
+export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): Store {
+  /** Maps driver errors that mean "unreachable" to one typed fault; others pass through. */
+  async function guard<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (hooks.isUnavailable(error)) throw new StorageUnavailableError(error);
+      throw error;
+    }
+  }
+
+  const users: UserStore = {
+    insertUser: (user) =>
+      guard(async () => {
+        try {
+          await db
+            .insertInto("users")
+            .values({
+              id: user.id,
+              email: user.email,
+              name: user.name,
+              password_hash: user.passwordHash,
+              created_at: user.createdAt,
+            })
+            .execute();
+          return { ok: true } as const;
+        } catch (error) {
+          if (hooks.isUniqueViolation(error)) return { ok: false, reason: "email_taken" } as const;
+          throw error;
+        }
+      }),
+    findUserByEmail: (email) =>
+      guard(async () => {
+        const row = await db
+          .selectFrom("users")
+          .selectAll()
+          .where("email", "=", email)
+          .executeTakeFirst();
+        return row ? toUserWithPassword(row) : undefined;
+      }),
+    findUserById: (id) =>
+      guard(async () => {
+        const row = await db
+          .selectFrom("users")
+          .select(["id", "email", "name", "created_at"])
+          .where("id", "=", id)
+          .executeTakeFirst();
+        return row ? toUser(row) : undefined;
+      }),
+  };
+
+  const sessions: SessionStore = {
+    insertSession: (session) =>
+      guard(async () => {
+        await db
+          .insertInto("sessions")
+          .values({
+            id_hash: session.idHash,
+            user_id: session.userId,
+            created_at: session.createdAt,
+            expires_at: session.expiresAt,
+          })
+          .execute();
+      }),
+    findSession: (idHash) =>
+      guard(async () => {
+        const row = await db
+          .selectFrom("sessions as s")
+          .innerJoin("users as u", "u.id", "s.user_id")
+          .select([
+            "s.id_hash",
+            "s.user_id",
+            "s.created_at as session_created_at",
+            "s.expires_at",
+            "u.id",
+            "u.email",
+            "u.name",
+            "u.created_at",
+          ])
+          .where("s.id_hash", "=", idHash)
+          .executeTakeFirst();
+        if (!row) return undefined;
+        return {
+          session: toSession({ ...row, created_at: row.session_created_at }),
+          user: toUser(row),
+        };
+      }),
+    deleteSession: (idHash) =>
+      guard(async () => {
+        await db.deleteFrom("sessions").where("id_hash", "=", idHash).execute();
+      }),
+    deleteExpiredSessions: (now) =>
+      guard(async () => {
+        const result = await db
+          .deleteFrom("sessions")
+          .where("expires_at", "<=", now)
+          .executeTakeFirst();
+        return Number(result.numDeletedRows);
+      }),
+  };
+
+  const applications: ApplicationStore = {
+    insertApplication: (app: Application) =>
+      guard(async () => {
+        await db.transaction().execute(async (trx) => {
+          await trx
+            .insertInto("applications")
+            .values({
+              id: app.id,
+              name: app.name,
+              owner_id: app.ownerId,
+              scopes: JSON.stringify(app.scopes),
+              created_at: app.createdAt,
+            })
+            .execute();
+          await trx
+            .insertInto("memberships")
+            .values({
+              application_id: app.id,
+              user_id: app.ownerId,
+              role: "owner",
+              created_at: app.createdAt,
+            })
+            .execute();
+        });
+      }),
+    findApplication: (id) =>
+      guard(async () => {
+        const row = await db
+          .selectFrom("applications")
+          .selectAll()
+          .where("id", "=", id)
+          .executeTakeFirst();
+        return row
+          ? {
+              id: row.id,
+              name: row.name,
+              ownerId: row.owner_id,
+              scopes: parseScopes(row.scopes),
+              createdAt: num(row.created_at),
+            }
+          : undefined;
+      }),
+    listApplicationsForUser: (userId) =>
+      guard(async () => {
+        const rows = await db
+          .selectFrom("memberships as m")
+          .innerJoin("applications as a", "a.id", "m.application_id")
+          .select(["a.id", "a.name", "m.role", "a.created_at"])
+          .where("m.user_id", "=", userId)
+          .orderBy("a.created_at", "asc")
+          .orderBy("a.id", "asc")
+          .execute();
+        return rows.map((r) => ({ id: r.id, name: r.name, role: r.role as Role }));
+      }),
+    findRole: (applicationId, userId) =>
+      guard(async () => {
+        const row = await db
+          .selectFrom("memberships")
+          .select("role")
+          .where("application_id", "=", applicationId)
+          .where("user_id", "=", userId)
+          .executeTakeFirst();
+        return row ? (row.role as Role) : undefined;
+      }),
+    listMembers: (applicationId) =>
+      guard(async () => {
+        const rows = await db
+          .selectFrom("memberships as m")
+          .innerJoin("users as u", "u.id", "m.user_id")
+          .select(["m.user_id", "u.email", "u.name", "m.role", "m.created_at"])
+          .where("m.application_id", "=", applicationId)
+          .orderBy("m.created_at", "asc")
+          .orderBy("u.email", "asc")
+          .execute();
+        return rows.map(toMember);
+      }),
+    insertMember: (input) =>
+      guard(async () => {
+        try {
+          await db
+            .insertInto("memberships")
+            .values({
+              application_id: input.applicationId,
+              user_id: input.userId,
+              role: input.role,
+              created_at: input.createdAt,
+            })
+            .execute();
+          return { ok: true } as const;
+        } catch (error) {
+          if (hooks.isUniqueViolation(error))
+            return { ok: false, reason: "already_member" } as const;
+          throw error;
+        }
+      }),
+    removeMember: (input) =>
+      guard(() =>
+        db.transaction().execute(async (trx) => {
+          const deleted = await trx
+            .deleteFrom("memberships")
+            .where("application_id", "=", input.applicationId)
+            .where("user_id", "=", input.userId)
+            .where("role", "!=", "owner")
+            .executeTakeFirst();
+          if (Number(deleted.numDeletedRows) === 0) return { removed: false, revokedTokenIds: [] };
+          const revoked = await trx
+            .updateTable("tokens")
+            .set({
+              revoked_at: input.now,
+              revoked_reason: "member_removed",
+              revoked_by: input.revokedBy,
+            })
+            .where("application_id", "=", input.applicationId)
+            .where("user_id", "=", input.userId)
+            .where("revoked_at", "is", null)
+            .returning("id")
+            .execute();
+          return { removed: true, revokedTokenIds: revoked.map((r) => r.id) };
+        }),
+      ),
+  };
+
+  const tokens: TokenStore = {
+    insertToken: (token, rules) =>
+      guard(() =>
+        db.transaction().execute(async (trx) => {
+          await hooks.lockOwnerTokens(trx, token.applicationId, token.userId);
+          const active = await trx
+            .selectFrom("tokens")
+            .select(["name"])
+            .where("application_id", "=", token.applicationId)
+            .where("user_id", "=", token.userId)
+            .where(whereActive(rules.now))
+            .execute();
+          if (active.some((t) => t.name === token.name))
+            return { ok: false, reason: "name_taken" } as const;
+          if (active.length >= rules.maxActivePerUser) {
+            return { ok: false, reason: "limit_reached" } as const;
+          }
+          await trx
+            .insertInto("tokens")
+            .values({
+              id: token.id,
+              application_id: token.applicationId,
+              user_id: token.userId,
+              name: token.name,
+              hint: token.hint,
+              scopes: JSON.stringify(token.scopes),
+              created_at: token.createdAt,
+              expires_at: token.expiresAt,
+              last_used_at: null,
+              revoked_at: null,
+              revoked_reason: null,
+              revoked_by: null,
+            })
+            .execute();
+          await trx
+            .insertInto("token_secrets")
+            .values({
+              hash: token.secretHash,
+              token_id: token.id,
+              created_at: token.createdAt,
+              expires_at: null,
+            })
+            .execute();
+          return { ok: true } as const;
+        }),
+      ),
+    findToken: (applicationId, tokenId) =>
+      guard(async () => {
+        const row = await tokenColumns(db)
+          .where("t.application_id", "=", applicationId)
+          .where("t.id", "=", tokenId)
+          .executeTakeFirst();
+        return row ? toTokenRecord(row) : undefined;
+      }),
+    listTokens: (applicationId, userId) =>
+      guard(async () => {
+        let query = tokenColumns(db).where("t.application_id", "=", applicationId);
+        if (userId !== undefined) query = query.where("t.user_id", "=", userId);
+        const rows = await query.orderBy("t.created_at", "desc").orderBy("t.id", "desc").execute();
+        return rows.map(toTokenRecord);
+      }),
+    revokeToken: (input) =>
+      guard(async () => {
+        const result = await db
+          .updateTable("tokens")
+          .set({ revoked_at: input.now, revoked_reason: input.reason, revoked_by: input.revokedBy })
+          .where("id", "=", input.tokenId)
+          .where("revoked_at", "is", null)
+          .executeTakeFirst();
+        return Number(result.numUpdatedRows) > 0;
+      }),
+    replaceSecret: (input) =>
+      guard(() =>
+        db.transaction().execute(async (trx) => {
+          const updated = await trx
+            .updateTable("tokens")
+            .set({ hint: input.hint })
+            .where("id", "=", input.tokenId)
+            .where(whereActive(input.now))
+            .executeTakeFirst();
+          if (Number(updated.numUpdatedRows) === 0) return false;
+          if (input.oldSecretsExpireAt <= input.now) {
+            await trx.deleteFrom("token_secrets").where("token_id", "=", input.tokenId).execute();
+          } else {
+            // An old secret never gains time: one already due to expire keeps its earlier end.
+            await trx
+              .updateTable("token_secrets")
+              .set({ expires_at: input.oldSecretsExpireAt })
+              .where("token_id", "=", input.tokenId)
+              .where((eb) =>
+                eb.or([
+                  eb("expires_at", "is", null),
+                  eb("expires_at", ">", input.oldSecretsExpireAt),
+                ]),
+              )
+              .execute();
+            await trx
+              .deleteFrom("token_secrets")
+              .where("token_id", "=", input.tokenId)
+              .where("expires_at", "<=", input.now)
+              .execute();
+          }
+          await trx
+            .insertInto("token_secrets")
+            .values({
+              hash: input.secretHash,
+              token_id: input.tokenId,
+              created_at: input.now,
+              expires_at: null,
+            })
+            .execute();
+          return true;
+        }),
+      ),
+    findSecret: (hash) =>
+      guard(async (): Promise<SecretRecord | undefined> => {
+        const row = hooks.findSecret
+          ? await hooks.findSecret(hash)
+          : await findSecretQuery(db, hash).executeTakeFirst();
+        return row ? toSecretRecord(row) : undefined;
+      }),
+  };
+
+  const usage: UsageStore = {
+    applyUsage: (increments) =>
+      guard(async () => {
+        if (increments.length === 0) return;
+        await db.transaction().execute(async (trx) => {
+          for (const inc of increments) {
+            await trx
+              .insertInto("token_usage_daily")
+              .values({ token_id: inc.tokenId, day: inc.day, requests: inc.requests })
+              .onConflict((oc) =>
+                oc.columns(["token_id", "day"]).doUpdateSet({
+                  requests: sql`token_usage_daily.requests + excluded.requests`,
+                }),
+              )
+              .execute();
+            // Forward only: a flush that arrives late never moves lastUsedAt back.
+            await trx
+              .updateTable("tokens")
+              .set({ last_used_at: inc.lastUsedAt })
+              .where("id", "=", inc.tokenId)
+              .where((eb) =>
+                eb.or([eb("last_used_at", "is", null), eb("last_used_at", "<", inc.lastUsedAt)]),
+              )
+              .execute();
+          }
+        });
+      }),
+    dailyUsage: (tokenId, fromDay) =>
+      guard(async () => {
+        const rows = await db
+          .selectFrom("token_usage_daily")
+          .select(["day", "requests"])
+          .where("token_id", "=", tokenId)
+          .where("day", ">=", fromDay)
+          .orderBy("day", "asc")
+          .execute();
+        return rows.map((r) => ({ day: r.day, requests: num(r.requests) }));
+      }),
+    totalUsage: (tokenId) =>
+      guard(async () => {
+        const row = await db
+          .selectFrom("token_usage_daily")
+          .select((eb) => eb.fn.sum<number | string | null>("requests").as("total"))
+          .where("token_id", "=", tokenId)
+          .executeTakeFirst();
+        return row?.total == null ? 0 : num(row.total);
+      }),
+  };
+
+  return {
+    kind: hooks.kind,
+    users,
+    sessions,
+    applications,
+    tokens,
+    usage,
+    ping: () =>
+      guard(async () => {
+        await sql`select 1`.execute(db);
+      }),
+    close: async () => {
+      await hooks.close();
+    },
+  };
+}

@@ -1,0 +1,7 @@
+import type { Migration } from "kysely";
+import * as initial from "./0001-initial.js";
+
+/** Every migration this version of Keyward knows, in order. Append; never edit a released one. */
+export const migrations: Record<string, Migration> = {
+  "0001-initial": initial,
+};

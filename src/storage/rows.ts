@@ -1,0 +1,134 @@
+import type {
+  Member,
+  RevocationReason,
+  Role,
+  SecretRecord,
+  TokenRecord,
+  User,
+} from "../core/model.js";
+import type { SessionRecord, UserWithPassword } from "../services/ports.js";
+
+// Every conversion from a database row to a domain value happens here, once.
+// PostgreSQL returns bigint columns as strings unless told otherwise; `num` accepts both.
+
+export function num(value: number | string | bigint): number {
+  return typeof value === "number" ? value : Number(value);
+}
+
+export function numOrNull(value: number | string | bigint | null): number | null {
+  return value === null ? null : num(value);
+}
+
+export function parseScopes(text: string): string[] {
+  const value: unknown = JSON.parse(text);
+  return Array.isArray(value) ? value.filter((s): s is string => typeof s === "string") : [];
+}
+
+export function toUser(row: {
+  id: string;
+  email: string;
+  name: string;
+  created_at: number | string;
+}): User {
+  return { id: row.id, email: row.email, name: row.name, createdAt: num(row.created_at) };
+}
+
+export function toUserWithPassword(row: {
+  id: string;
+  email: string;
+  name: string;
+  created_at: number | string;
+  password_hash: string;
+}): UserWithPassword {
+  return { ...toUser(row), passwordHash: row.password_hash };
+}
+
+export function toSession(row: {
+  id_hash: string;
+  user_id: string;
+  created_at: number | string;
+  expires_at: number | string;
+}): SessionRecord {
+  return {
+    idHash: row.id_hash,
+    userId: row.user_id,
+    createdAt: num(row.created_at),
+    expiresAt: num(row.expires_at),
+  };
+}
+
+export interface TokenRow {
+  id: string;
+  application_id: string;
+  user_id: string;
+  owner_email: string;
+  name: string;
+  hint: string;
+  scopes: string;
+  created_at: number | string;
+  expires_at: number | string | null;
+  last_used_at: number | string | null;
+  revoked_at: number | string | null;
+  revoked_reason: string | null;
+}
+
+export function toTokenRecord(row: TokenRow): TokenRecord {
+  return {
+    id: row.id,
+    applicationId: row.application_id,
+    userId: row.user_id,
+    ownerEmail: row.owner_email,
+    name: row.name,
+    hint: row.hint,
+    scopes: parseScopes(row.scopes),
+    createdAt: num(row.created_at),
+    expiresAt: numOrNull(row.expires_at),
+    lastUsedAt: numOrNull(row.last_used_at),
+    revokedAt: numOrNull(row.revoked_at),
+    revokedReason: row.revoked_reason as RevocationReason | null,
+  };
+}
+
+export interface SecretRow {
+  token_id: string;
+  token_name: string;
+  scopes: string;
+  application_id: string;
+  application_name: string;
+  user_id: string;
+  user_email: string;
+  expires_at: number | string | null;
+  revoked_at: number | string | null;
+  secret_expires_at: number | string | null;
+}
+
+export function toSecretRecord(row: SecretRow): SecretRecord {
+  return {
+    tokenId: row.token_id,
+    tokenName: row.token_name,
+    scopes: parseScopes(row.scopes),
+    applicationId: row.application_id,
+    applicationName: row.application_name,
+    userId: row.user_id,
+    userEmail: row.user_email,
+    expiresAt: numOrNull(row.expires_at),
+    revokedAt: numOrNull(row.revoked_at),
+    secretExpiresAt: numOrNull(row.secret_expires_at),
+  };
+}
+
+export function toMember(row: {
+  user_id: string;
+  email: string;
+  name: string;
+  role: string;
+  created_at: number | string;
+}): Member {
+  return {
+    userId: row.user_id,
+    email: row.email,
+    name: row.name,
+    role: row.role as Role,
+    joinedAt: num(row.created_at),
+  };
+}

@@ -1,0 +1,68 @@
+/** Table shapes as Kysely sees them. Times are epoch milliseconds; scopes are JSON text. */
+export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  applications: ApplicationsTable;
+  memberships: MembershipsTable;
+  tokens: TokensTable;
+  token_secrets: TokenSecretsTable;
+  token_usage_daily: TokenUsageDailyTable;
+}
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  name: string;
+  password_hash: string;
+  created_at: number;
+}
+
+export interface SessionsTable {
+  id_hash: string;
+  user_id: string;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface ApplicationsTable {
+  id: string;
+  name: string;
+  owner_id: string;
+  scopes: string;
+  created_at: number;
+}
+
+export interface MembershipsTable {
+  application_id: string;
+  user_id: string;
+  role: string;
+  created_at: number;
+}
+
+export interface TokensTable {
+  id: string;
+  application_id: string;
+  user_id: string;
+  name: string;
+  hint: string;
+  scopes: string;
+  created_at: number;
+  expires_at: number | null;
+  last_used_at: number | null;
+  revoked_at: number | null;
+  revoked_reason: string | null;
+  revoked_by: string | null;
+}
+
+export interface TokenSecretsTable {
+  hash: string;
+  token_id: string;
+  created_at: number;
+  expires_at: number | null;
+}
+
+export interface TokenUsageDailyTable {
+  token_id: string;
+  day: string;
+  requests: number;
+}

@@ -1,0 +1,97 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import SqliteDatabase from "better-sqlite3";
+import { Kysely, SqliteDialect } from "kysely";
+import type { Store } from "../../services/ports.js";
+import { createKyselyStore, findSecretQuery } from "../kysely-store.js";
+import { migrateToLatest } from "../migrate.js";
+import type { SecretRow } from "../rows.js";
+import type { Database } from "../schema.js";
+
+export interface SqliteStoreOptions {
+  /** Path of the database file; its folder is created when missing. */
+  path: string;
+  busyTimeoutMs?: number;
+}
+
+export class SqliteInUseError extends Error {
+  constructor(path: string) {
+    super(
+      `The SQLite database ${path} is in use by another Keyward process. SQLite serves one ` +
+        "Keyward process at a time (revocation must reach every process at once); stop the other " +
+        "process, or use DATABASE_URL=postgres://... to run several.",
+    );
+    this.name = "SqliteInUseError";
+  }
+}
+
+const UNAVAILABLE_CODES = new Set([
+  "SQLITE_BUSY",
+  "SQLITE_LOCKED",
+  "SQLITE_IOERR",
+  "SQLITE_CANTOPEN",
+  "SQLITE_FULL",
+  "SQLITE_READONLY",
+  "SQLITE_PROTOCOL",
+]);
+
+function sqliteCode(error: unknown): string {
+  return typeof error === "object" && error !== null && "code" in error ? String(error.code) : "";
+}
+
+/**
+ * Opens (creating if needed) a SQLite database, migrates it, and returns a Store.
+ *
+ * The connection holds the file in EXCLUSIVE locking mode for its whole life. Two
+ * processes on one file would each cache verification results that the other's
+ * revocations cannot reach, so a second process is refused at start instead.
+ */
+export async function createSqliteStore(options: SqliteStoreOptions): Promise<Store> {
+  if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
+  const sqlite = new SqliteDatabase(options.path, { timeout: options.busyTimeoutMs ?? 5000 });
+  try {
+    sqlite.pragma("locking_mode = EXCLUSIVE");
+    sqlite.pragma("journal_mode = WAL");
+    // FULL: a committed create or revoke survives power loss, not only a process crash.
+    sqlite.pragma("synchronous = FULL");
+    sqlite.pragma("foreign_keys = ON");
+    // Take the write lock now, so a second process fails here with a clear message.
+    sqlite.exec(
+      "BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS keyward_process_lock (id INTEGER); COMMIT;",
+    );
+  } catch (error) {
+    sqlite.close();
+    if (sqliteCode(error).startsWith("SQLITE_BUSY")) throw new SqliteInUseError(options.path);
+    throw error;
+  }
+
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  try {
+    await migrateToLatest(db as Kysely<unknown>);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+
+  // The hot lookup runs on a statement prepared once: preparing per call (as a query
+  // builder does) roughly triples its cost.
+  const compiled = findSecretQuery(db, "").compile();
+  const findSecretStatement = sqlite.prepare<unknown[], SecretRow>(compiled.sql);
+
+  return createKyselyStore(db, {
+    kind: "sqlite",
+    // One connection and one process: transactions are already serialized.
+    lockOwnerTokens: async () => {},
+    isUniqueViolation: (error) => sqliteCode(error).startsWith("SQLITE_CONSTRAINT"),
+    isUnavailable: (error) => {
+      if (error instanceof TypeError && /database connection is not open/.test(error.message))
+        return true;
+      const code = sqliteCode(error);
+      return [...UNAVAILABLE_CODES].some((c) => code.startsWith(c));
+    },
+    findSecret: async (hash) => findSecretStatement.get(hash),
+    close: async () => {
+      await db.destroy();
+    },
+  });
+}
