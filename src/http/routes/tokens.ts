@@ -6,7 +6,6 @@ import {
   getTokenUsage,
   listTokens,
   MAX_GRACE_SECONDS,
-  MAX_USAGE_DAYS,
   regenerateToken,
   revokeToken,
 } from "../../services/tokens.js";
@@ -148,7 +147,7 @@ export function tokenRoutes(
     },
   );
 
-  app.get<{ Params: TokenParams; Querystring: { days?: number } }>(
+  app.get<{ Params: TokenParams; Querystring: { days?: string } }>(
     "/api/v1/applications/:appId/tokens/:tokenId/usage",
     {
       schema: {
@@ -156,7 +155,8 @@ export function tokenRoutes(
         querystring: {
           type: "object",
           additionalProperties: false,
-          properties: { days: { type: "integer", minimum: 1, maximum: MAX_USAGE_DAYS } },
+          // Query values arrive as text; bodies are not coerced, so the number is parsed here.
+          properties: { days: { type: "string", pattern: "^[0-9]{1,3}$" } },
         },
         response: {
           200: {
@@ -185,7 +185,7 @@ export function tokenRoutes(
         user,
         request.params.appId,
         request.params.tokenId,
-        request.query.days ?? 30,
+        request.query.days === undefined ? 30 : Number(request.query.days),
       );
       return { total: usage.total, lastUsedAt: isoOrNull(usage.lastUsedAt), daily: usage.daily };
     },

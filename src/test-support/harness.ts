@@ -1,0 +1,156 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { createKeyward, type Keyward, type Overrides } from "../compose.js";
+import { type Config, loadConfig } from "../config.js";
+
+/** A real Keyward listening on 127.0.0.1 (random port) over a fresh SQLite file. */
+export interface TestServer {
+  keyward: Keyward;
+  config: Config;
+  baseUrl: string;
+  dataDir: string;
+  /** Every log line the server wrote. */
+  logs: () => string;
+  close(options?: { keepData?: boolean }): Promise<void>;
+}
+
+export async function startTestServer(
+  env: Record<string, string> = {},
+  overrides: Overrides = {},
+  dataDir = mkdtempSync(join(tmpdir(), "keyward-test-")),
+): Promise<TestServer> {
+  const config = loadConfig({
+    DATABASE_URL: `sqlite:${join(dataDir, "keyward.db")}`,
+    PORT: "0",
+    LOG_LEVEL: "info",
+    USAGE_FLUSH_INTERVAL_MS: "100",
+    ...env,
+  });
+  const stream = new PassThrough();
+  let logText = "";
+  stream.on("data", (chunk: Buffer) => {
+    logText += chunk.toString("utf8");
+  });
+  const keyward = await createKeyward(config, { logStream: stream, ...overrides });
+  await keyward.app.listen({ host: "127.0.0.1", port: 0 });
+  const address = keyward.app.server.address();
+  if (address === null || typeof address === "string") throw new Error("no TCP address");
+  return {
+    keyward,
+    config,
+    baseUrl: `http://127.0.0.1:${address.port}`,
+    dataDir,
+    logs: () => logText,
+    async close(options = {}) {
+      await keyward.close();
+      if (!options.keepData) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A browser-like client: keeps the session cookie and sends our Origin on writes. */
+export class Client {
+  cookie = "";
+
+  constructor(readonly baseUrl: string) {}
+
+  async request(
+    method: string,
+    path: string,
+    options: { body?: unknown; headers?: Record<string, string>; origin?: string | null } = {},
+  ): Promise<{ status: number; headers: Headers; body: unknown; text: string }> {
+    const headers: Record<string, string> = { ...options.headers };
+    if (this.cookie) headers.cookie = this.cookie;
+    if (options.body !== undefined) headers["content-type"] ??= "application/json";
+    const origin = options.origin === undefined ? this.baseUrl : options.origin;
+    if (origin !== null && method !== "GET") headers.origin = origin;
+    const response = await fetch(this.baseUrl + path, {
+      method,
+      headers,
+      body:
+        options.body === undefined
+          ? undefined
+          : typeof options.body === "string"
+            ? options.body
+            : JSON.stringify(options.body),
+    });
+    const setCookie = response.headers.getSetCookie();
+    for (const line of setCookie) {
+      const pair = line.split(";")[0] ?? "";
+      this.cookie = /=$/.test(pair) || /Expires=Thu, 01 Jan 1970/i.test(line) ? "" : pair;
+    }
+    const text = await response.text();
+    let body: unknown = text;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON; keep the text
+    }
+    return { status: response.status, headers: response.headers, body, text };
+  }
+
+  get<T = unknown>(path: string, headers?: Record<string, string>) {
+    return this.request("GET", path, { headers }) as Promise<{
+      status: number;
+      headers: Headers;
+      body: T;
+      text: string;
+    }>;
+  }
+
+  post<T = unknown>(path: string, body?: unknown) {
+    return this.request("POST", path, { body }) as Promise<{
+      status: number;
+      headers: Headers;
+      body: T;
+      text: string;
+    }>;
+  }
+
+  delete(path: string) {
+    return this.request("DELETE", path);
+  }
+}
+
+let counter = 0;
+
+/** Signs up a new user and returns a client holding their session. */
+export async function signUpUser(
+  baseUrl: string,
+  name = "Test User",
+): Promise<{ client: Client; user: { id: string; email: string } }> {
+  const client = new Client(baseUrl);
+  const email = `user${Date.now()}-${counter++}@example.com`;
+  const res = await client.post<{ user: { id: string; email: string } }>("/api/v1/auth/signup", {
+    email,
+    password: "correct horse battery staple",
+    name,
+  });
+  if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${res.text}`);
+  return { client, user: res.body.user };
+}
+
+export async function createApp(client: Client, name = "Demo"): Promise<string> {
+  const res = await client.post<{ id: string }>("/api/v1/applications", { name });
+  if (res.status !== 201) throw new Error(`create app failed: ${res.status} ${res.text}`);
+  return res.body.id;
+}
+
+export async function createToken(
+  client: Client,
+  appId: string,
+  body: { name: string; scopes?: string[]; expiresAt?: string },
+): Promise<{ token: string; id: string }> {
+  const res = await client.post<{ token: string; apiToken: { id: string } }>(
+    `/api/v1/applications/${appId}/tokens`,
+    body,
+  );
+  if (res.status !== 201) throw new Error(`create token failed: ${res.status} ${res.text}`);
+  return { token: res.body.token, id: res.body.apiToken.id };
+}
+
+export function bearer(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` };
+}
