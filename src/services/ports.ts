@@ -150,9 +150,16 @@ export interface Store {
   readonly applications: ApplicationStore;
   readonly tokens: TokenStore;
   readonly usage: UsageStore;
+  /** Statements executed so far, by kind; for metrics and the benchmark. */
+  readonly stats: StoreStats;
   /** Resolves when storage answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface StoreStats {
+  reads: number;
+  writes: number;
 }
 
 /** Tells every verifier (in this process and, on PostgreSQL, in others) that a token changed. */

@@ -5,6 +5,7 @@ import type {
   ApplicationStore,
   SessionStore,
   Store,
+  StoreStats,
   TokenStore,
   UsageStore,
   UserStore,
@@ -25,6 +26,7 @@ import type { Database } from "./schema.js";
 /** What differs between SQLite and PostgreSQL; everything else is shared Kysely code. */
 export interface DialectHooks {
   kind: Store["kind"];
+  stats: StoreStats;
   /** Serializes token creation for one owner in one application, for the rest of `trx`. */
   lockOwnerTokens(trx: Transaction<Database>, applicationId: string, userId: string): Promise<void>;
   isUniqueViolation(error: unknown): boolean;
@@ -33,6 +35,15 @@ export interface DialectHooks {
   /** A faster path for the hot lookup, e.g. a statement prepared once. */
   findSecret?: (hash: string) => Promise<SecretRow | undefined>;
   close(): Promise<void>;
+}
+
+/** A Kysely `log` callback that counts statements into `stats`. */
+export function countStatements(stats: StoreStats) {
+  return (event: { query: { sql: string } }) => {
+    if (/^\s*(select|with|pragma)\b/i.test(event.query.sql)) stats.reads++;
+    else if (!/^\s*(begin|commit|rollback|savepoint|release)\b/i.test(event.query.sql))
+      stats.writes++;
+  };
 }
 
 /** The secret lookup as one query; dialects may prepare its compiled SQL once. */
@@ -484,6 +495,7 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
 
   return {
     kind: hooks.kind,
+    stats: hooks.stats,
     users,
     sessions,
     applications,

@@ -3,7 +3,7 @@ import { dirname } from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, SqliteDialect } from "kysely";
 import type { Store } from "../../services/ports.js";
-import { createKyselyStore, findSecretQuery } from "../kysely-store.js";
+import { countStatements, createKyselyStore, findSecretQuery } from "../kysely-store.js";
 import { migrateToLatest } from "../migrate.js";
 import type { SecretRow } from "../rows.js";
 import type { Database } from "../schema.js";
@@ -65,7 +65,11 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
     throw error;
   }
 
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const stats = { reads: 0, writes: 0 };
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: sqlite }),
+    log: countStatements(stats),
+  });
   try {
     await migrateToLatest(db as Kysely<unknown>);
   } catch (error) {
@@ -80,6 +84,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
 
   return createKyselyStore(db, {
     kind: "sqlite",
+    stats,
     // One connection and one process: transactions are already serialized.
     lockOwnerTokens: async () => {},
     isUniqueViolation: (error) => sqliteCode(error).startsWith("SQLITE_CONSTRAINT"),
@@ -89,7 +94,10 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
       const code = sqliteCode(error);
       return [...UNAVAILABLE_CODES].some((c) => code.startsWith(c));
     },
-    findSecret: async (hash) => findSecretStatement.get(hash),
+    findSecret: async (hash) => {
+      stats.reads++;
+      return findSecretStatement.get(hash);
+    },
     close: async () => {
       await db.destroy();
     },
