@@ -12,11 +12,19 @@ export const REDACTED_PATHS = [
   "password",
 ];
 
-/** The URL without its query string: a token pasted into a URL must not reach the log. */
-export function pathOnly(url: string | undefined): string {
+// Long runs of token characters: a token is 36+ of them after its prefix, our ids are
+// 20, so nothing a route needs is hidden.
+const SECRET_LIKE = /[A-Za-z0-9_]{30,}/g;
+
+/**
+ * The URL as logged: no query string, and nothing token-shaped in the path, because
+ * a token pasted into a URL must not reach the log.
+ */
+export function loggableUrl(url: string | undefined): string {
   if (!url) return "";
   const q = url.indexOf("?");
-  return q === -1 ? url : `${url.slice(0, q)}?[query redacted]`;
+  const path = (q === -1 ? url : url.slice(0, q)).replace(SECRET_LIKE, "[redacted]");
+  return q === -1 ? path : `${path}?[query redacted]`;
 }
 
 export function loggerOptions(
@@ -34,7 +42,7 @@ export function loggerOptions(
         ip?: string;
         socket?: { remotePort?: number };
       }) {
-        return { method: request.method, url: pathOnly(request.url), remoteAddress: request.ip };
+        return { method: request.method, url: loggableUrl(request.url), remoteAddress: request.ip };
       },
     },
   };

@@ -1,0 +1,79 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const CLI = join(REPO_ROOT, "dist", "cli", "main.js");
+
+export function requireBuild(): void {
+  if (!existsSync(CLI))
+    throw new Error(`${CLI} is missing: run "npm run build" first (npm test does).`);
+}
+
+/** A Keyward server running as its own process, as a user starts it. */
+export interface ServerProcess {
+  child: ChildProcess;
+  baseUrl: string;
+  output: () => string;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function runCli(
+  args: string[],
+  env: Record<string, string>,
+  cwd = REPO_ROOT,
+): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd,
+      env: { PATH: process.env.PATH ?? "", ...env },
+    });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      output += d.toString();
+    });
+    child.on("exit", (code) => resolve({ code, output }));
+  });
+}
+
+export async function startServerProcess(
+  env: Record<string, string>,
+  cwd = REPO_ROOT,
+): Promise<ServerProcess> {
+  requireBuild();
+  const child = spawn(process.execPath, [CLI, "start"], {
+    cwd,
+    env: { PATH: process.env.PATH ?? "", PORT: "0", ...env },
+  });
+  let output = "";
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const baseUrl = await new Promise<string>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      output += d.toString();
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+      if (match?.[1]) resolve(match[1]);
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    void exited.then((code) =>
+      reject(new Error(`server exited with ${code} before listening:\n${output}`)),
+    );
+    setTimeout(() => reject(new Error(`server did not start in time:\n${output}`)), 20_000).unref();
+  });
+  return {
+    child,
+    baseUrl,
+    output: () => output,
+    exited,
+    async stop(signal = "SIGTERM") {
+      child.kill(signal);
+      return exited;
+    },
+  };
+}
