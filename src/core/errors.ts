@@ -16,7 +16,6 @@ export const errorRegistry = {
   forbidden: { status: 403, title: "Your role does not allow this action" },
   not_found: { status: 404, title: "Not found" },
   user_not_found: { status: 404, title: "No user has that email" },
-  method_not_allowed: { status: 405, title: "Method not allowed" },
   email_taken: { status: 409, title: "An account with that email already exists" },
   token_name_taken: { status: 409, title: "You already have an active token with that name" },
   token_limit_reached: { status: 409, title: "You have reached the limit of active tokens" },
@@ -26,7 +25,6 @@ export const errorRegistry = {
   payload_too_large: { status: 413, title: "The request body is too large" },
   unsupported_media_type: { status: 415, title: "The request body must be application/json" },
   rate_limited: { status: 429, title: "Too many requests" },
-  request_header_fields_too_large: { status: 431, title: "Request header fields too large" },
   internal_error: { status: 500, title: "Internal server error" },
   storage_unavailable: { status: 503, title: "Storage is unavailable" },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -1,0 +1,53 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig } from "./config.js";
+
+describe("loadConfig", () => {
+  it("needs no configuration at all", () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      host: "127.0.0.1",
+      port: 3000,
+      database: { kind: "sqlite", path: "./data/keyward.db" },
+      tokenPrefix: "kw",
+      maxActiveTokensPerUser: 100,
+      usageFlushIntervalMs: 1000,
+    });
+  });
+
+  it("reads sqlite and postgres URLs", () => {
+    expect(loadConfig({ DATABASE_URL: "sqlite:/var/lib/keyward/k.db" }).database).toEqual({
+      kind: "sqlite",
+      path: "/var/lib/keyward/k.db",
+    });
+    expect(loadConfig({ DATABASE_URL: "postgres://u@h/db" }).database).toEqual({
+      kind: "postgres",
+      url: "postgres://u@h/db",
+    });
+  });
+
+  it("reports every problem in one error", () => {
+    try {
+      loadConfig({
+        PORT: "-1",
+        TOKEN_PREFIX: "X",
+        USAGE_FLUSH_INTERVAL_MS: "60000",
+        DATABASE_URL: "mysql://user:secret@x/db",
+      });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const problems = (error as ConfigError).problems;
+      expect(problems).toHaveLength(4);
+      // lastUsedAt may lag by at most 5 s: a longer flush interval is refused.
+      expect(problems.join("\n")).toContain("USAGE_FLUSH_INTERVAL_MS");
+      expect(problems.join("\n")).not.toContain("secret");
+    }
+  });
+
+  it("documents every variable in the README", async () => {
+    const { readFileSync } = await import("node:fs");
+    const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+    for (const name of Object.keys(ENVIRONMENT_VARIABLES))
+      expect(readme, name).toContain(`\`${name}\``);
+  });
+});

@@ -1,0 +1,124 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { generateToken } from "../core/token.js";
+import { cryptoRandom } from "../platform/system.js";
+import { createSqliteStore } from "../storage/sqlite/sqlite-store.js";
+import { createApplication } from "./applications.js";
+import type { ServiceDeps } from "./deps.js";
+import type { Store } from "./ports.js";
+import { createToken, revokeToken } from "./tokens.js";
+import { UsageRecorder } from "./usage-recorder.js";
+import { TokenVerifier } from "./verifier.js";
+
+const DAY = 86_400_000;
+let dir: string;
+let store: Store;
+let now: number;
+let deps: ServiceDeps;
+let verifier: TokenVerifier;
+let usage: UsageRecorder;
+
+const user = { id: "usr_AAAAAAAAAAAAAAAAAAAA", email: "a@example.com", name: "A", createdAt: 0 };
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), "keyward-verifier-"));
+  store = await createSqliteStore({ path: join(dir, "k.db") });
+  now = Date.UTC(2026, 0, 1, 23, 59, 0);
+  const clock = { now: () => now };
+  usage = new UsageRecorder(store.usage);
+  verifier = new TokenVerifier(store.tokens, clock, usage, {
+    tokenPrefix: "kw",
+    cacheSize: 2,
+    cacheMaxAgeMs: 5000,
+  });
+  deps = {
+    store,
+    clock,
+    random: cryptoRandom,
+    passwordHasher: { hash: async (p) => p, verify: async (h, p) => h === p },
+    invalidation: { tokenChanged: async (ids) => verifier.invalidate(ids) },
+    settings: { tokenPrefix: "kw", maxActiveTokensPerUser: 100, sessionTtlMs: DAY },
+  };
+  await store.users.insertUser({ ...user, passwordHash: "x" });
+});
+afterEach(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("TokenVerifier", () => {
+  it("says why a token failed, as data", async () => {
+    const app = await createApplication(deps, user, { name: "A" });
+    const issued = await createToken(deps, user, app.id, { name: "t", expiresAt: now + 1000 });
+    expect(await verifier.verify(issued.token)).toMatchObject({ ok: true });
+    expect(await verifier.verify("nope")).toEqual({ ok: false, reason: "malformed" });
+    expect(
+      await verifier.verify(
+        `${issued.token.slice(0, -1)}${issued.token.endsWith("0") ? "1" : "0"}`,
+      ),
+    ).toEqual({ ok: false, reason: "checksum" });
+    expect(await verifier.verify(generateToken(cryptoRandom, "kw"))).toEqual({
+      ok: false,
+      reason: "unknown",
+    });
+    now += 1000;
+    expect(await verifier.verify(issued.token)).toMatchObject({ ok: false, reason: "expired" });
+    const other = await createToken(deps, user, app.id, { name: "u" });
+    await revokeToken(deps, user, app.id, other.record.id);
+    expect(await verifier.verify(other.token)).toMatchObject({ ok: false, reason: "revoked" });
+  });
+
+  it("serves a revocation from the next request although the answer was cached", async () => {
+    const app = await createApplication(deps, user, { name: "A" });
+    const issued = await createToken(deps, user, app.id, { name: "t" });
+    expect((await verifier.verify(issued.token)).ok).toBe(true);
+    expect(verifier.cacheEntries).toBe(1);
+    const reads = store.stats.reads;
+    expect((await verifier.verify(issued.token)).ok).toBe(true);
+    expect(store.stats.reads).toBe(reads);
+    await revokeToken(deps, user, app.id, issued.record.id);
+    expect(await verifier.verify(issued.token)).toMatchObject({ ok: false, reason: "revoked" });
+  });
+
+  it("keeps the cache within its size and re-reads entries past their maximum age", async () => {
+    const app = await createApplication(deps, user, { name: "A" });
+    const tokens = [];
+    for (let i = 0; i < 5; i++)
+      tokens.push((await createToken(deps, user, app.id, { name: `t${i}` })).token);
+    for (const t of tokens) expect((await verifier.verify(t)).ok).toBe(true);
+    expect(verifier.cacheEntries).toBe(2);
+    const reads = store.stats.reads;
+    now += 5001;
+    await verifier.verify(tokens[4] as string);
+    expect(store.stats.reads).toBe(reads + 1);
+  });
+
+  it("counts uses per UTC day and flushes them with lastUsedAt", async () => {
+    const app = await createApplication(deps, user, { name: "A" });
+    const issued = await createToken(deps, user, app.id, { name: "t" });
+    await verifier.verify(issued.token);
+    await verifier.verify(issued.token);
+    now += 120_000; // past midnight UTC
+    await verifier.verify(issued.token);
+    expect(usage.unflushedRequests).toBe(3);
+    await usage.flush();
+    expect(usage.unflushedRequests).toBe(0);
+    expect(await store.usage.dailyUsage(issued.record.id, "2026-01-01")).toEqual([
+      { day: "2026-01-01", requests: 2 },
+      { day: "2026-01-02", requests: 1 },
+    ]);
+    const record = await store.tokens.findToken(app.id, issued.record.id);
+    expect(record?.lastUsedAt).toBe(now);
+  });
+
+  it("keeps counts of a failed flush for the next one", async () => {
+    const app = await createApplication(deps, user, { name: "A" });
+    const issued = await createToken(deps, user, app.id, { name: "t" });
+    await verifier.verify(issued.token);
+    await store.close(); // storage becomes unreachable
+    await expect(usage.flush()).rejects.toThrow(/unavailable/i);
+    expect(usage.unflushedRequests).toBe(1);
+  });
+});
