@@ -98,16 +98,22 @@ function whereActive(now: number) {
     ]);
 }
 
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): Store {
   /** Maps driver errors that mean "unreachable" to one typed fault; others pass through. */
   async function guard<T>(operation: () => Promise<T>): Promise<T> {
     try {
       return await operation();
     } catch (error) {
-      if (hooks.isUnavailable(error)) throw new StorageUnavailableError(error);
+      // After close (shutdown with requests still in flight) every driver error means the same.
+      if (closed || hooks.isUnavailable(error)) throw new StorageUnavailableError(error);
       throw error;
     }
   }
+  let closed = false;
 
   const users: UserStore = {
     insertUser: (user) =>
@@ -448,8 +454,13 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
     applyUsage: (increments) =>
       guard(async () => {
         if (increments.length === 0) return;
+        // One lock order for every flush (token, then day), so two processes flushing the
+        // same tokens at once wait for each other instead of deadlocking.
+        const ordered = [...increments].sort(
+          (a, b) => compareText(a.tokenId, b.tokenId) || compareText(a.day, b.day),
+        );
         await db.transaction().execute(async (trx) => {
-          for (const inc of increments) {
+          for (const inc of ordered) {
             await trx
               .insertInto("token_usage_daily")
               .values({ token_id: inc.tokenId, day: inc.day, requests: inc.requests })
@@ -506,6 +517,7 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
         await sql`select 1`.execute(db);
       }),
     close: async () => {
+      closed = true;
       await hooks.close();
     },
   };

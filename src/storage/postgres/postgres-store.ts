@@ -1,11 +1,189 @@
+import { Kysely, PostgresDialect, sql } from "kysely";
+import { type CustomTypesConfig, Pool, types } from "pg";
+import { StorageUnavailableError } from "../../core/errors.js";
 import type { Store } from "../../services/ports.js";
+import { countStatements, createKyselyStore, findSecretQuery } from "../kysely-store.js";
+import { migrateToLatest } from "../migrate.js";
+import type { SecretRow } from "../rows.js";
+import type { Database } from "../schema.js";
 
 export interface PostgresStoreOptions {
   url: string;
+  /** Most connections this process holds open for queries (one more is used for LISTEN). */
+  poolSize?: number;
+  /** How long a query waits for a free or new connection before failing with 503. */
+  connectionTimeoutMs?: number;
+  /** Shown in `pg_stat_activity`, so an operator can tell Keyward's connections apart. */
+  applicationName?: string;
 }
 
-export async function createPostgresStore(_options: PostgresStoreOptions): Promise<Store> {
-  throw new Error(
-    "PostgreSQL storage is not available in this build yet; use DATABASE_URL=sqlite:<path>.",
-  );
+/** A PostgreSQL store can also broadcast to every process listening on the database. */
+export interface PostgresStore extends Store {
+  readonly kind: "postgres";
+  /** Sends each payload as one `NOTIFY` on `channel`, in one round trip. */
+  notify(channel: string, payloads: readonly string[]): Promise<void>;
+}
+
+// Advisory lock keys (two-int form): a namespace that is Keyward's, then the resource.
+const LOCK_NAMESPACE_MIGRATE = 0x4b57_0001;
+const LOCK_NAMESPACE_OWNER_TOKENS = 0x4b57_0002;
+
+/**
+ * Times are epoch-ms `bigint` columns. pg returns int8 as strings by default (values can
+ * exceed 2^53); ours never do, so they are parsed to numbers here, for this pool only.
+ */
+const BIGINT_OID = 20;
+const pgTypes: CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+    oid === BIGINT_OID && format !== "binary"
+      ? (value: string) => Number(value)
+      : types.getTypeParser(oid, format)) as CustomTypesConfig["getTypeParser"],
+};
+
+/** SQLSTATEs that mean "the server cannot serve us right now", not "the query is wrong". */
+const UNAVAILABLE_SQLSTATES = new Set([
+  "57P01", // admin_shutdown (pg_terminate_backend, fast shutdown)
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now (starting up, in recovery)
+  "53300", // too_many_connections
+  "25006", // read_only_sql_transaction: we reached a standby, e.g. mid-failover
+]);
+
+const UNAVAILABLE_SOCKET_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+]);
+
+const UNAVAILABLE_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end|Client was closed and is not queryable|Connection is not queryable|driver has already been destroyed/i;
+
+/** True for driver errors that mean PostgreSQL cannot be reached right now (answered with 503). */
+export function isPostgresUnavailable(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const code = "code" in error ? String(error.code) : "";
+  if (code.startsWith("08") || UNAVAILABLE_SQLSTATES.has(code)) return true;
+  if (UNAVAILABLE_SOCKET_CODES.has(code)) return true;
+  // Node reports a refused dual-stack connect as an AggregateError of per-address errors.
+  if (error instanceof AggregateError) return error.errors.some(isPostgresUnavailable);
+  return error instanceof Error && UNAVAILABLE_MESSAGES.test(error.message);
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return typeof error === "object" && error !== null && "code" in error && error.code === "23505";
+}
+
+/**
+ * Connects to PostgreSQL, migrates the schema (one process at a time), and returns a Store.
+ * Every operation is the shared Kysely code; only locking, error mapping and the prepared
+ * hot lookup are PostgreSQL's own.
+ */
+export async function createPostgresStore(options: PostgresStoreOptions): Promise<PostgresStore> {
+  const pool = new Pool({
+    connectionString: options.url,
+    // The migration lock holds one connection while the migration uses another.
+    max: Math.max(2, options.poolSize ?? 10),
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000,
+    keepAlive: true,
+    application_name: options.applicationName ?? "keyward",
+    types: pgTypes,
+  });
+  // An idle pooled connection that dies (server restart, pg_terminate_backend) is reported
+  // here; without a listener it would crash the process. The pool replaces it on next use,
+  // and the query that needs it meets the error and answers 503.
+  pool.on("error", () => {});
+
+  const stats = { reads: 0, writes: 0 };
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool }),
+    log: countStatements(stats),
+  });
+
+  try {
+    await migrateExclusively(pool, db);
+  } catch (error) {
+    await db.destroy();
+    if (isPostgresUnavailable(error)) throw new StorageUnavailableError(error);
+    throw error;
+  }
+
+  // The hot lookup runs as a named prepared statement: each pooled connection parses and
+  // plans it once, then only binds the hash.
+  const findSecretSql = findSecretQuery(db, "").compile().sql;
+
+  const store = createKyselyStore(db, {
+    kind: "postgres",
+    stats,
+    // Under READ COMMITTED, two transactions could both count the owner's active tokens
+    // and both insert; a transaction-scoped advisory lock per (application, owner) makes
+    // the count-then-insert atomic without locking the whole table.
+    lockOwnerTokens: async (trx, applicationId, userId) => {
+      await sql`select pg_advisory_xact_lock(${sql.lit(LOCK_NAMESPACE_OWNER_TOKENS)}, hashtext(${applicationId}::text || '/' || ${userId}::text))`.execute(
+        trx,
+      );
+    },
+    isUniqueViolation,
+    isUnavailable: isPostgresUnavailable,
+    findSecret: async (hash) => {
+      stats.reads++;
+      const result = await pool.query<SecretRow>({
+        name: "keyward_find_secret",
+        text: findSecretSql,
+        values: [hash],
+      });
+      return result.rows[0];
+    },
+    close: async () => {
+      await db.destroy();
+    },
+  });
+
+  return {
+    ...store,
+    kind: "postgres",
+    notify: async (channel, payloads) => {
+      if (payloads.length === 0) return;
+      try {
+        stats.writes++;
+        await pool.query("select pg_notify($1, payload) from unnest($2::text[]) as payload", [
+          channel,
+          [...payloads],
+        ]);
+      } catch (error) {
+        if (isPostgresUnavailable(error)) throw new StorageUnavailableError(error);
+        throw error;
+      }
+    },
+  };
+}
+
+/**
+ * Runs the migrations while holding a session advisory lock on a separate connection, so
+ * processes starting at once on an empty database take turns: the first creates the
+ * schema, the others find it up to date. (Kysely's own migration lock is taken only after
+ * it has created its bookkeeping tables, which races on an empty database.)
+ */
+async function migrateExclusively(pool: Pool, db: Kysely<Database>): Promise<void> {
+  const lock = await pool.connect();
+  let released = false;
+  try {
+    await lock.query("select pg_advisory_lock($1, 0)", [LOCK_NAMESPACE_MIGRATE]);
+    try {
+      await migrateToLatest(db as Kysely<unknown>);
+    } finally {
+      await lock.query("select pg_advisory_unlock($1, 0)", [LOCK_NAMESPACE_MIGRATE]);
+    }
+  } catch (error) {
+    // A connection whose unlock may not have run must not go back to the pool holding the lock.
+    lock.release(error instanceof Error ? error : true);
+    released = true;
+    throw error;
+  } finally {
+    if (!released) lock.release();
+  }
 }

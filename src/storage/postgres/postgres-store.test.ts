@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { StorageUnavailableError } from "../../core/errors.js";
+import {
+  createTestDatabase,
+  postgresAvailable,
+  type TestDatabase,
+} from "../../test-support/postgres.js";
+import { defineStoreContract } from "../store-contract.js";
+import { createPostgresStore, isPostgresUnavailable } from "./postgres-store.js";
+
+const enabled = postgresAvailable();
+let database: TestDatabase | undefined;
+
+beforeAll(async () => {
+  if (!enabled) return;
+  database = await createTestDatabase();
+  // Migrate once; each test then starts from emptied tables, which is far faster than
+  // creating a database per test.
+  await (await createPostgresStore({ url: database.url })).close();
+});
+afterAll(async () => {
+  await database?.drop();
+});
+
+async function openEmptyStore() {
+  if (!database) throw new Error("no test database");
+  const store = await createPostgresStore({ url: database.url });
+  await store.ping();
+  const { Client } = await import("pg");
+  const client = new Client({ connectionString: database.url });
+  await client.connect();
+  try {
+    // Children first; DELETE on a few rows is much faster than TRUNCATE.
+    for (const table of [
+      "token_usage_daily",
+      "token_secrets",
+      "tokens",
+      "memberships",
+      "applications",
+      "sessions",
+      "users",
+    ]) {
+      await client.query(`delete from ${table}`);
+    }
+  } finally {
+    await client.end();
+  }
+  return store;
+}
+
+defineStoreContract("PostgreSQL", openEmptyStore, { skip: !enabled });
+
+describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
+  it("answers 503 (StorageUnavailableError) when the server cannot be reached", async () => {
+    // Port 1 on localhost refuses at once.
+    await expect(
+      createPostgresStore({
+        url: "postgres://postgres@127.0.0.1:1/keyward",
+        connectionTimeoutMs: 500,
+      }),
+    ).rejects.toBeInstanceOf(StorageUnavailableError);
+  });
+
+  it("classifies driver errors: connection loss is unavailability, a bad query is not", () => {
+    expect(isPostgresUnavailable(Object.assign(new Error("x"), { code: "57P01" }))).toBe(true);
+    expect(isPostgresUnavailable(Object.assign(new Error("x"), { code: "08006" }))).toBe(true);
+    expect(isPostgresUnavailable(Object.assign(new Error("x"), { code: "ECONNREFUSED" }))).toBe(
+      true,
+    );
+    expect(isPostgresUnavailable(new Error("Connection terminated unexpectedly"))).toBe(true);
+    expect(isPostgresUnavailable(Object.assign(new Error("x"), { code: "23505" }))).toBe(false);
+    expect(isPostgresUnavailable(Object.assign(new Error("x"), { code: "42P01" }))).toBe(false);
+  });
+
+  it("migrates once when many stores start at once on an empty database", async () => {
+    const fresh = await createTestDatabase();
+    try {
+      const stores = await Promise.all(
+        Array.from({ length: 4 }, () => createPostgresStore({ url: fresh.url })),
+      );
+      await Promise.all(stores.map((s) => s.close()));
+      const { Client } = await import("pg");
+      const client = new Client({ connectionString: fresh.url });
+      await client.connect();
+      try {
+        const applied = await client.query("select name from keyward_migration");
+        expect(applied.rows.map((r) => r.name)).toEqual(["0001-initial"]);
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await fresh.drop();
+    }
+  });
+});

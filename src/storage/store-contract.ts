@@ -1,0 +1,583 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { StorageUnavailableError } from "../core/errors.js";
+import type { Application } from "../core/model.js";
+import type { NewToken, Store, UserWithPassword } from "../services/ports.js";
+
+/**
+ * The behaviour every Store must have, as vitest tests. Each store implementation runs it
+ * against a real database (no mocks): `openEmptyStore` returns a fresh store with an empty,
+ * migrated schema for one test; the suite closes it afterwards.
+ */
+export function defineStoreContract(
+  label: string,
+  openEmptyStore: () => Promise<Store>,
+  options: { skip?: boolean } = {},
+): void {
+  describe.skipIf(options.skip === true)(`Store contract: ${label}`, () => {
+    let store: Store;
+    let closed = false;
+    let seq = 0;
+    const T0 = Date.UTC(2030, 0, 15, 12, 0, 0);
+
+    beforeEach(async () => {
+      store = await openEmptyStore();
+      closed = false;
+    });
+    afterEach(async () => {
+      if (!closed) await store.close();
+    });
+
+    const id = (kind: string) => `${kind}_${String(++seq).padStart(20, "0")}`;
+
+    async function addUser(overrides: Partial<UserWithPassword> = {}): Promise<UserWithPassword> {
+      const userId = id("usr");
+      const user: UserWithPassword = {
+        id: userId,
+        email: `${userId}@example.com`,
+        name: `User ${userId}`,
+        passwordHash: `hash-of-${userId}`,
+        createdAt: T0,
+        ...overrides,
+      };
+      expect(await store.users.insertUser(user)).toEqual({ ok: true });
+      return user;
+    }
+
+    async function addApp(ownerId: string, overrides: Partial<Application> = {}) {
+      const app: Application = {
+        id: id("app"),
+        name: "Demo",
+        ownerId,
+        scopes: ["read", "write"],
+        createdAt: T0,
+        ...overrides,
+      };
+      await store.applications.insertApplication(app);
+      return app;
+    }
+
+    function newToken(applicationId: string, userId: string, over: Partial<NewToken> = {}) {
+      const tokenId = id("tok");
+      return {
+        id: tokenId,
+        applicationId,
+        userId,
+        name: `token ${tokenId}`,
+        hint: "kw_…abcd",
+        scopes: ["read"],
+        createdAt: T0,
+        expiresAt: null,
+        secretHash: `secret-${tokenId}`,
+        ...over,
+      } satisfies NewToken;
+    }
+
+    const rules = { maxActivePerUser: 100, now: T0 };
+
+    async function addToken(applicationId: string, userId: string, over: Partial<NewToken> = {}) {
+      const token = newToken(applicationId, userId, over);
+      expect(await store.tokens.insertToken(token, rules)).toEqual({ ok: true });
+      return token;
+    }
+
+    /** A member (not owner) of a fresh application, with its owner. */
+    async function appWithMember() {
+      const owner = await addUser();
+      const member = await addUser();
+      const app = await addApp(owner.id);
+      await store.applications.insertMember({
+        applicationId: app.id,
+        userId: member.id,
+        role: "member",
+        createdAt: T0 + 1,
+      });
+      return { owner, member, app };
+    }
+
+    describe("users", () => {
+      it("finds an inserted user by email (with the password hash) and by id (without)", async () => {
+        const user = await addUser({ name: "Ada" });
+        expect(await store.users.findUserByEmail(user.email)).toEqual(user);
+        const byId = await store.users.findUserById(user.id);
+        expect(byId).toEqual({
+          id: user.id,
+          email: user.email,
+          name: "Ada",
+          createdAt: T0,
+        });
+        expect(byId).not.toHaveProperty("passwordHash");
+        expect(await store.users.findUserByEmail("nobody@example.com")).toBeUndefined();
+        expect(await store.users.findUserById("usr_missing")).toBeUndefined();
+      });
+
+      it("refuses a second user with the same email as email_taken", async () => {
+        const user = await addUser();
+        const again = await store.users.insertUser({ ...user, id: id("usr") });
+        expect(again).toEqual({ ok: false, reason: "email_taken" });
+      });
+    });
+
+    describe("sessions", () => {
+      it("finds a session with its user, and forgets it once deleted", async () => {
+        const user = await addUser();
+        const session = {
+          idHash: "session-1",
+          userId: user.id,
+          createdAt: T0,
+          expiresAt: T0 + 1000,
+        };
+        await store.sessions.insertSession(session);
+        const found = await store.sessions.findSession("session-1");
+        expect(found).toEqual({
+          session,
+          user: { id: user.id, email: user.email, name: user.name, createdAt: T0 },
+        });
+        await store.sessions.deleteSession("session-1");
+        expect(await store.sessions.findSession("session-1")).toBeUndefined();
+      });
+
+      it("deletes only sessions expired at the given time, and counts them", async () => {
+        const user = await addUser();
+        for (const [idHash, expiresAt] of [
+          ["a", T0 - 1],
+          ["b", T0],
+          ["c", T0 + 1],
+        ] as const) {
+          await store.sessions.insertSession({ idHash, userId: user.id, createdAt: 0, expiresAt });
+        }
+        expect(await store.sessions.deleteExpiredSessions(T0)).toBe(2);
+        expect(await store.sessions.findSession("a")).toBeUndefined();
+        expect(await store.sessions.findSession("b")).toBeUndefined();
+        expect(await store.sessions.findSession("c")).toBeDefined();
+      });
+    });
+
+    describe("applications and members", () => {
+      it("inserts an application together with its owner's membership", async () => {
+        const owner = await addUser();
+        const app = await addApp(owner.id, { scopes: ["a", "b:c"] });
+        expect(await store.applications.findApplication(app.id)).toEqual(app);
+        expect(await store.applications.findRole(app.id, owner.id)).toBe("owner");
+        expect(await store.applications.listApplicationsForUser(owner.id)).toEqual([
+          { id: app.id, name: app.name, role: "owner" },
+        ]);
+        expect(await store.applications.listMembers(app.id)).toEqual([
+          { userId: owner.id, email: owner.email, name: owner.name, role: "owner", joinedAt: T0 },
+        ]);
+        expect(await store.applications.findApplication("app_missing")).toBeUndefined();
+      });
+
+      it("lists a user's applications oldest first, with their role in each", async () => {
+        const owner = await addUser();
+        const other = await addUser();
+        const second = await addApp(owner.id, { name: "Second", createdAt: T0 + 10 });
+        const first = await addApp(owner.id, { name: "First", createdAt: T0 });
+        const theirs = await addApp(other.id, { name: "Theirs", createdAt: T0 + 5 });
+        await store.applications.insertMember({
+          applicationId: theirs.id,
+          userId: owner.id,
+          role: "admin",
+          createdAt: T0 + 20,
+        });
+        expect(await store.applications.listApplicationsForUser(owner.id)).toEqual([
+          { id: first.id, name: "First", role: "owner" },
+          { id: theirs.id, name: "Theirs", role: "admin" },
+          { id: second.id, name: "Second", role: "owner" },
+        ]);
+      });
+
+      it("adds a member once; a second add is already_member", async () => {
+        const { owner, member, app } = await appWithMember();
+        expect(await store.applications.findRole(app.id, member.id)).toBe("member");
+        const again = await store.applications.insertMember({
+          applicationId: app.id,
+          userId: member.id,
+          role: "admin",
+          createdAt: T0 + 2,
+        });
+        expect(again).toEqual({ ok: false, reason: "already_member" });
+        expect(await store.applications.findRole(app.id, member.id)).toBe("member");
+        expect((await store.applications.listMembers(app.id)).map((m) => m.userId)).toEqual([
+          owner.id,
+          member.id,
+        ]);
+      });
+
+      it("removing a member revokes exactly that member's active tokens in that application", async () => {
+        const { owner, member, app } = await appWithMember();
+        const otherApp = await addApp(owner.id);
+        await store.applications.insertMember({
+          applicationId: otherApp.id,
+          userId: member.id,
+          role: "member",
+          createdAt: T0,
+        });
+        const kept = await addToken(otherApp.id, member.id);
+        const ownersToken = await addToken(app.id, owner.id);
+        const active1 = await addToken(app.id, member.id);
+        const active2 = await addToken(app.id, member.id);
+        const alreadyRevoked = await addToken(app.id, member.id);
+        await store.tokens.revokeToken({
+          tokenId: alreadyRevoked.id,
+          now: T0 + 1,
+          reason: "user",
+          revokedBy: member.id,
+        });
+
+        const result = await store.applications.removeMember({
+          applicationId: app.id,
+          userId: member.id,
+          now: T0 + 50,
+          revokedBy: owner.id,
+        });
+        expect(result.removed).toBe(true);
+        expect([...result.revokedTokenIds].sort()).toEqual([active1.id, active2.id].sort());
+        expect(await store.applications.findRole(app.id, member.id)).toBeUndefined();
+
+        for (const t of [active1, active2]) {
+          const record = await store.tokens.findToken(app.id, t.id);
+          expect(record).toMatchObject({ revokedAt: T0 + 50, revokedReason: "member_removed" });
+          expect((await store.tokens.findSecret(t.secretHash))?.revokedAt).toBe(T0 + 50);
+        }
+        expect(await store.tokens.findToken(app.id, alreadyRevoked.id)).toMatchObject({
+          revokedAt: T0 + 1,
+          revokedReason: "user",
+        });
+        expect((await store.tokens.findToken(app.id, ownersToken.id))?.revokedAt).toBeNull();
+        expect((await store.tokens.findToken(otherApp.id, kept.id))?.revokedAt).toBeNull();
+      });
+
+      it("never removes the owner, and reports a non-member as not removed", async () => {
+        const { owner, app } = await appWithMember();
+        const token = await addToken(app.id, owner.id);
+        const stranger = await addUser();
+        for (const userId of [owner.id, stranger.id]) {
+          const result = await store.applications.removeMember({
+            applicationId: app.id,
+            userId,
+            now: T0,
+            revokedBy: owner.id,
+          });
+          expect(result).toEqual({ removed: false, revokedTokenIds: [] });
+        }
+        expect(await store.applications.findRole(app.id, owner.id)).toBe("owner");
+        expect((await store.tokens.findToken(app.id, token.id))?.revokedAt).toBeNull();
+      });
+    });
+
+    describe("tokens", () => {
+      it("finds an inserted token within its application only", async () => {
+        const { member, app } = await appWithMember();
+        const token = await addToken(app.id, member.id, {
+          name: "ci",
+          scopes: ["read", "write"],
+          expiresAt: T0 + 86_400_000,
+        });
+        expect(await store.tokens.findToken(app.id, token.id)).toEqual({
+          id: token.id,
+          applicationId: app.id,
+          userId: member.id,
+          ownerEmail: member.email,
+          name: "ci",
+          hint: token.hint,
+          scopes: ["read", "write"],
+          createdAt: T0,
+          expiresAt: T0 + 86_400_000,
+          lastUsedAt: null,
+          revokedAt: null,
+          revokedReason: null,
+        });
+        const otherApp = await addApp(member.id);
+        expect(await store.tokens.findToken(otherApp.id, token.id)).toBeUndefined();
+      });
+
+      it("refuses a name the owner already uses on an active token as name_taken", async () => {
+        const { owner, member, app } = await appWithMember();
+        const first = await addToken(app.id, member.id, { name: "deploy" });
+        const clash = newToken(app.id, member.id, { name: "deploy" });
+        expect(await store.tokens.insertToken(clash, rules)).toEqual({
+          ok: false,
+          reason: "name_taken",
+        });
+        // Another owner, or the same owner in another application, may use it.
+        await addToken(app.id, owner.id, { name: "deploy" });
+        await addToken((await addApp(member.id)).id, member.id, { name: "deploy" });
+        // A revoked or expired token frees its name.
+        await store.tokens.revokeToken({
+          tokenId: first.id,
+          now: T0,
+          reason: "user",
+          revokedBy: null,
+        });
+        await addToken(app.id, member.id, { name: "deploy", expiresAt: T0 + 10 });
+        const later = { maxActivePerUser: 100, now: T0 + 10 };
+        const reuse = newToken(app.id, member.id, { name: "deploy" });
+        expect(await store.tokens.insertToken(reuse, later)).toEqual({ ok: true });
+      });
+
+      it("refuses a token past the owner's active limit as limit_reached; inactive ones don't count", async () => {
+        const { member, app } = await appWithMember();
+        const limit = { maxActivePerUser: 2, now: T0 + 100 };
+        const revoked = newToken(app.id, member.id);
+        const expired = newToken(app.id, member.id, { expiresAt: T0 + 100 });
+        expect(await store.tokens.insertToken(revoked, rules)).toEqual({ ok: true });
+        expect(await store.tokens.insertToken(expired, rules)).toEqual({ ok: true });
+        await store.tokens.revokeToken({
+          tokenId: revoked.id,
+          now: T0,
+          reason: "user",
+          revokedBy: null,
+        });
+        expect(await store.tokens.insertToken(newToken(app.id, member.id), limit)).toEqual({
+          ok: true,
+        });
+        expect(await store.tokens.insertToken(newToken(app.id, member.id), limit)).toEqual({
+          ok: true,
+        });
+        const third = newToken(app.id, member.id);
+        expect(await store.tokens.insertToken(third, limit)).toEqual({
+          ok: false,
+          reason: "limit_reached",
+        });
+        expect(await store.tokens.findToken(app.id, third.id)).toBeUndefined();
+      });
+
+      it("lets exactly one of many concurrent inserts with one name succeed", async () => {
+        const { member, app } = await appWithMember();
+        const results = await Promise.all(
+          Array.from({ length: 12 }, () =>
+            store.tokens.insertToken(newToken(app.id, member.id, { name: "race" }), rules),
+          ),
+        );
+        expect(results.filter((r) => r.ok)).toHaveLength(1);
+        expect(results.filter((r) => !r.ok && r.reason === "name_taken")).toHaveLength(11);
+        expect(await store.tokens.listTokens(app.id, member.id)).toHaveLength(1);
+      });
+
+      it("never lets concurrent inserts pass the active limit", async () => {
+        const { member, app } = await appWithMember();
+        const limit = { maxActivePerUser: 3, now: T0 };
+        const results = await Promise.all(
+          Array.from({ length: 12 }, () =>
+            store.tokens.insertToken(newToken(app.id, member.id), limit),
+          ),
+        );
+        expect(results.filter((r) => r.ok)).toHaveLength(3);
+        expect(results.filter((r) => !r.ok && r.reason === "limit_reached")).toHaveLength(9);
+        expect(await store.tokens.listTokens(app.id, member.id)).toHaveLength(3);
+      });
+
+      it("lists tokens newest first, the owner's only or everyone's", async () => {
+        const { owner, member, app } = await appWithMember();
+        const a = await addToken(app.id, member.id, { createdAt: T0 });
+        const b = await addToken(app.id, owner.id, { createdAt: T0 + 1 });
+        const c = await addToken(app.id, member.id, { createdAt: T0 + 2 });
+        // Same millisecond: the id breaks the tie, so the order is stable.
+        const d = await addToken(app.id, member.id, { createdAt: T0 + 2 });
+        const ids = (records: { id: string }[]) => records.map((r) => r.id);
+        expect(ids(await store.tokens.listTokens(app.id, member.id))).toEqual([d.id, c.id, a.id]);
+        expect(ids(await store.tokens.listTokens(app.id, undefined))).toEqual([
+          d.id,
+          c.id,
+          b.id,
+          a.id,
+        ]);
+        const all = await store.tokens.listTokens(app.id, undefined);
+        expect(all.find((t) => t.id === b.id)?.ownerEmail).toBe(owner.email);
+        expect(await store.tokens.listTokens((await addApp(owner.id)).id, undefined)).toEqual([]);
+      });
+
+      it("revokes a token once: later calls change nothing and report false", async () => {
+        const { owner, member, app } = await appWithMember();
+        const token = await addToken(app.id, member.id);
+        const revoke = (now: number, revokedBy: string) =>
+          store.tokens.revokeToken({ tokenId: token.id, now, reason: "admin", revokedBy });
+        expect(await revoke(T0 + 5, owner.id)).toBe(true);
+        expect(await revoke(T0 + 9, member.id)).toBe(false);
+        expect(await store.tokens.findToken(app.id, token.id)).toMatchObject({
+          revokedAt: T0 + 5,
+          revokedReason: "admin",
+        });
+        expect(
+          await store.tokens.revokeToken({
+            tokenId: "tok_missing",
+            now: T0,
+            reason: "user",
+            revokedBy: null,
+          }),
+        ).toBe(false);
+      });
+
+      it("finds a secret with everything the hot path needs, and nothing for an unknown hash", async () => {
+        const { member, app } = await appWithMember();
+        const token = await addToken(app.id, member.id, {
+          name: "hot",
+          scopes: ["read"],
+          expiresAt: T0 + 1000,
+        });
+        const readsBefore = store.stats.reads;
+        expect(await store.tokens.findSecret(token.secretHash)).toEqual({
+          tokenId: token.id,
+          tokenName: "hot",
+          scopes: ["read"],
+          applicationId: app.id,
+          applicationName: app.name,
+          userId: member.id,
+          userEmail: member.email,
+          expiresAt: T0 + 1000,
+          revokedAt: null,
+          secretExpiresAt: null,
+        });
+        expect(store.stats.reads).toBeGreaterThan(readsBefore);
+        expect(await store.tokens.findSecret("no-such-hash")).toBeUndefined();
+      });
+
+      it("replaces a secret without grace: the old one is gone at once", async () => {
+        const { member, app } = await appWithMember();
+        const token = await addToken(app.id, member.id);
+        const replaced = await store.tokens.replaceSecret({
+          tokenId: token.id,
+          secretHash: "new-secret",
+          hint: "kw_…new1",
+          now: T0 + 10,
+          oldSecretsExpireAt: T0 + 10,
+        });
+        expect(replaced).toBe(true);
+        expect(await store.tokens.findSecret(token.secretHash)).toBeUndefined();
+        expect(await store.tokens.findSecret("new-secret")).toMatchObject({
+          tokenId: token.id,
+          secretExpiresAt: null,
+        });
+        expect((await store.tokens.findToken(app.id, token.id))?.hint).toBe("kw_…new1");
+      });
+
+      it("replaces a secret with grace: the old one ends at the grace time and never gains time", async () => {
+        const { member, app } = await appWithMember();
+        const token = await addToken(app.id, member.id);
+        const replace = (secretHash: string, now: number, oldSecretsExpireAt: number) =>
+          store.tokens.replaceSecret({
+            tokenId: token.id,
+            secretHash,
+            hint: "kw_…x",
+            now,
+            oldSecretsExpireAt,
+          });
+        expect(await replace("second", T0 + 10, T0 + 1000)).toBe(true);
+        expect((await store.tokens.findSecret(token.secretHash))?.secretExpiresAt).toBe(T0 + 1000);
+        expect((await store.tokens.findSecret("second"))?.secretExpiresAt).toBeNull();
+
+        // A longer grace on the next regeneration does not extend the first secret.
+        expect(await replace("third", T0 + 20, T0 + 5000)).toBe(true);
+        expect((await store.tokens.findSecret(token.secretHash))?.secretExpiresAt).toBe(T0 + 1000);
+        expect((await store.tokens.findSecret("second"))?.secretExpiresAt).toBe(T0 + 5000);
+
+        // Secrets already past their end are deleted by the next regeneration.
+        expect(await replace("fourth", T0 + 2000, T0 + 3000)).toBe(true);
+        expect(await store.tokens.findSecret(token.secretHash)).toBeUndefined();
+        expect((await store.tokens.findSecret("second"))?.secretExpiresAt).toBe(T0 + 3000);
+        expect((await store.tokens.findSecret("third"))?.secretExpiresAt).toBe(T0 + 3000);
+      });
+
+      it("does not replace the secret of a revoked or expired token", async () => {
+        const { member, app } = await appWithMember();
+        const revoked = await addToken(app.id, member.id);
+        const expiring = await addToken(app.id, member.id, { expiresAt: T0 + 5 });
+        await store.tokens.revokeToken({
+          tokenId: revoked.id,
+          now: T0,
+          reason: "user",
+          revokedBy: null,
+        });
+        for (const [token, hash] of [
+          [revoked, "r2"],
+          [expiring, "e2"],
+        ] as const) {
+          const replaced = await store.tokens.replaceSecret({
+            tokenId: token.id,
+            secretHash: hash,
+            hint: "kw_…zz",
+            now: T0 + 5,
+            oldSecretsExpireAt: T0 + 5,
+          });
+          expect(replaced).toBe(false);
+          expect(await store.tokens.findSecret(hash)).toBeUndefined();
+          expect(await store.tokens.findSecret(token.secretHash)).toBeDefined();
+        }
+      });
+    });
+
+    describe("usage", () => {
+      it("adds counts per day, reports them oldest first from a day, and totals them", async () => {
+        const { member, app } = await appWithMember();
+        const token = await addToken(app.id, member.id);
+        const other = await addToken(app.id, member.id);
+        await store.usage.applyUsage([
+          { tokenId: token.id, day: "2030-01-14", requests: 2, lastUsedAt: T0 - 86_400_000 },
+          { tokenId: token.id, day: "2030-01-15", requests: 3, lastUsedAt: T0 },
+          { tokenId: other.id, day: "2030-01-15", requests: 7, lastUsedAt: T0 },
+        ]);
+        await store.usage.applyUsage([
+          { tokenId: token.id, day: "2030-01-15", requests: 4, lastUsedAt: T0 + 1 },
+        ]);
+        await store.usage.applyUsage([]);
+        expect(await store.usage.dailyUsage(token.id, "2030-01-01")).toEqual([
+          { day: "2030-01-14", requests: 2 },
+          { day: "2030-01-15", requests: 7 },
+        ]);
+        expect(await store.usage.dailyUsage(token.id, "2030-01-15")).toEqual([
+          { day: "2030-01-15", requests: 7 },
+        ]);
+        expect(await store.usage.totalUsage(token.id)).toBe(9);
+        expect(await store.usage.totalUsage(other.id)).toBe(7);
+        expect(await store.usage.totalUsage((await addToken(app.id, member.id)).id)).toBe(0);
+      });
+
+      it("moves lastUsedAt forward only", async () => {
+        const { member, app } = await appWithMember();
+        const token = await addToken(app.id, member.id);
+        const lastUsed = async () => (await store.tokens.findToken(app.id, token.id))?.lastUsedAt;
+        const apply = (lastUsedAt: number) =>
+          store.usage.applyUsage([
+            { tokenId: token.id, day: "2030-01-15", requests: 1, lastUsedAt },
+          ]);
+        await apply(T0 + 2000);
+        expect(await lastUsed()).toBe(T0 + 2000);
+        await apply(T0 + 1000);
+        expect(await lastUsed()).toBe(T0 + 2000);
+        await apply(T0 + 3000);
+        expect(await lastUsed()).toBe(T0 + 3000);
+        expect(await store.usage.totalUsage(token.id)).toBe(3);
+      });
+
+      it("counts exactly when batches for the same tokens are applied concurrently", async () => {
+        const { member, app } = await appWithMember();
+        const tokens = [await addToken(app.id, member.id), await addToken(app.id, member.id)];
+        // Batches list the tokens in opposite orders, as two processes' flushes might.
+        const batches = Array.from({ length: 10 }, (_, i) => {
+          const ordered = i % 2 === 0 ? tokens : [...tokens].reverse();
+          return ordered.map((t) => ({
+            tokenId: t.id,
+            day: "2030-01-15",
+            requests: i + 1,
+            lastUsedAt: T0 + i,
+          }));
+        });
+        await Promise.all(batches.map((b) => store.usage.applyUsage(b)));
+        for (const t of tokens) {
+          expect(await store.usage.totalUsage(t.id)).toBe(55);
+          expect((await store.tokens.findToken(app.id, t.id))?.lastUsedAt).toBe(T0 + 9);
+        }
+      });
+    });
+
+    describe("health", () => {
+      it("answers ping while open, and fails with StorageUnavailableError once closed", async () => {
+        await expect(store.ping()).resolves.toBeUndefined();
+        await store.close();
+        closed = true;
+        await expect(store.ping()).rejects.toBeInstanceOf(StorageUnavailableError);
+        await expect(store.tokens.findSecret("x")).rejects.toBeInstanceOf(StorageUnavailableError);
+      });
+    });
+  });
+}
