@@ -1,11 +1,45 @@
 import { defineConfig } from "vitest/config";
 
+const postgres = Boolean(process.env.TEST_DATABASE_URL);
+if (!postgres) {
+  console.warn(
+    "TEST_DATABASE_URL is not set: the PostgreSQL run of the HTTP tests, the PostgreSQL store " +
+      "contract and the scale-out tests are SKIPPED. Set it, e.g. " +
+      "TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres, to run them.",
+  );
+}
+
 // Vitest reads the default export of its config file (biome.json allows it here only).
 export default defineConfig({
   test: {
-    include: ["src/**/*.test.ts", "e2e/**/*.spec.ts", "test/**/*.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // Drops test databases that crashed runs left behind (no-op without TEST_DATABASE_URL).
+    globalSetup: ["src/test-support/postgres.ts"],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "sqlite",
+          include: ["src/**/*.test.ts", "e2e/**/*.spec.ts", "test/**/*.test.ts"],
+        },
+      },
+      // The HTTP tests again, each server on a fresh PostgreSQL database
+      // (startTestServer reads KEYWARD_TEST_STORE). Tests that start a server through the
+      // harness belong in src/http; unit, browser and process tests run once, above.
+      ...(postgres
+        ? [
+            {
+              extends: true as const,
+              test: {
+                name: "postgres",
+                include: ["src/http/**/*.test.ts"],
+                env: { KEYWARD_TEST_STORE: "postgres" },
+              },
+            },
+          ]
+        : []),
+    ],
   },
 });

@@ -1,11 +1,44 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { createKeyward, type Keyward, type Overrides } from "../compose.js";
 import { type Config, loadConfig } from "../config.js";
+import { createTestDatabase, databaseUrl, dropTestDatabase } from "./postgres.js";
 
-/** A real Keyward listening on 127.0.0.1 (random port) over a fresh SQLite file. */
+/**
+ * Which store `startTestServer` uses: SQLite by default; a fresh PostgreSQL database when
+ * KEYWARD_TEST_STORE=postgres (set by the "postgres" vitest project, which needs
+ * TEST_DATABASE_URL), so the same HTTP tests run against both stores.
+ */
+export const TEST_STORE: "sqlite" | "postgres" =
+  process.env.KEYWARD_TEST_STORE === "postgres" ? "postgres" : "sqlite";
+
+/** Names the PostgreSQL database of a test server, so a restart on `dataDir` finds it again. */
+const POSTGRES_MARKER = "postgres-database";
+
+/**
+ * The DATABASE_URL for a test server in `dataDir`: a SQLite file in it, or (in the
+ * PostgreSQL run) a database created for it on first use and recorded in it.
+ */
+async function testDatabaseUrl(
+  dataDir: string,
+): Promise<{ url: string; postgres?: string; created?: boolean }> {
+  if (TEST_STORE === "sqlite") return { url: `sqlite:${join(dataDir, "keyward.db")}` };
+  const marker = join(dataDir, POSTGRES_MARKER);
+  if (existsSync(marker)) {
+    const name = readFileSync(marker, "utf8").trim();
+    return { url: databaseUrl(name), postgres: name };
+  }
+  const database = await createTestDatabase();
+  writeFileSync(marker, database.name);
+  return { url: database.url, postgres: database.name, created: true };
+}
+
+/**
+ * A real Keyward listening on 127.0.0.1 (random port) over a fresh SQLite file (or a fresh
+ * PostgreSQL database, see TEST_STORE).
+ */
 export interface TestServer {
   keyward: Keyward;
   config: Config;
@@ -21,8 +54,9 @@ export async function startTestServer(
   overrides: Overrides = {},
   dataDir = mkdtempSync(join(tmpdir(), "keyward-test-")),
 ): Promise<TestServer> {
+  const database = env.DATABASE_URL === undefined ? await testDatabaseUrl(dataDir) : undefined;
   const config = loadConfig({
-    DATABASE_URL: `sqlite:${join(dataDir, "keyward.db")}`,
+    DATABASE_URL: database?.url,
     PORT: "0",
     LOG_LEVEL: "info",
     USAGE_FLUSH_INTERVAL_MS: "100",
@@ -33,7 +67,16 @@ export async function startTestServer(
   stream.on("data", (chunk: Buffer) => {
     logText += chunk.toString("utf8");
   });
-  const keyward = await createKeyward(config, { logStream: stream, ...overrides });
+  let keyward: Keyward;
+  try {
+    keyward = await createKeyward(config, { logStream: stream, ...overrides });
+  } catch (error) {
+    if (database?.created && database.postgres !== undefined) {
+      rmSync(join(dataDir, POSTGRES_MARKER), { force: true });
+      await dropTestDatabase(database.postgres);
+    }
+    throw error;
+  }
   await keyward.app.listen({ host: "127.0.0.1", port: 0 });
   const address = keyward.app.server.address();
   if (address === null || typeof address === "string") throw new Error("no TCP address");
@@ -45,7 +88,9 @@ export async function startTestServer(
     logs: () => logText,
     async close(options = {}) {
       await keyward.close();
-      if (!options.keepData) rmSync(dataDir, { recursive: true, force: true });
+      if (options.keepData) return;
+      rmSync(dataDir, { recursive: true, force: true });
+      if (database?.postgres !== undefined) await dropTestDatabase(database.postgres);
     },
   };
 }

@@ -81,3 +81,23 @@ export async function adminQuery<R extends object = Record<string, unknown>>(
 ): Promise<R[]> {
   return withAdmin(async (c) => (await c.query<R>(text, values)).rows);
 }
+
+/** Test databases older than this are leftovers of a crashed run (names carry their time). */
+const STALE_AFTER_MS = 6 * 3_600_000;
+
+/**
+ * Vitest global setup: drops test databases that crashed runs left behind. Only old ones,
+ * so a run going on at the same time on the same server keeps its own.
+ */
+export async function setup(): Promise<void> {
+  if (TEST_DATABASE_URL === undefined) return;
+  const rows = await adminQuery<{ datname: string }>(
+    "select datname from pg_database where datname like 'keyward\\_test\\_%'",
+  );
+  for (const { datname } of rows) {
+    const created = Number.parseInt(datname.split("_")[2] ?? "", 36);
+    if (Number.isFinite(created) && Date.now() - created > STALE_AFTER_MS) {
+      await dropTestDatabase(datname);
+    }
+  }
+}
