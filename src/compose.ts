@@ -3,9 +3,16 @@ import type { Config } from "./config.js";
 import { buildApp } from "./http/app.js";
 import { argon2PasswordHasher, cryptoRandom, systemClock } from "./platform/system.js";
 import type { ServiceDeps } from "./services/deps.js";
-import type { Clock, PasswordHasher, RandomSource, Store } from "./services/ports.js";
+import type {
+  Clock,
+  PasswordHasher,
+  RandomSource,
+  Store,
+  TokenInvalidation,
+} from "./services/ports.js";
 import { UsageRecorder } from "./services/usage-recorder.js";
 import { TokenVerifier } from "./services/verifier.js";
+import type { PostgresStore } from "./storage/postgres/postgres-store.js";
 import { createSqliteStore } from "./storage/sqlite/sqlite-store.js";
 
 export interface Keyward {
@@ -45,9 +52,8 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     clock,
     random: overrides.random ?? cryptoRandom,
     passwordHasher: overrides.passwordHasher ?? argon2PasswordHasher,
-    invalidation: {
-      tokenChanged: async (tokenIds) => verifier.invalidate(tokenIds),
-    },
+    // Bound below, once the app (and its logger) exists and before it serves a request.
+    invalidation: { tokenChanged: (tokenIds) => invalidation.tokenChanged(tokenIds) },
     settings: {
       tokenPrefix: config.tokenPrefix,
       maxActiveTokensPerUser: config.maxActiveTokensPerUser,
@@ -65,6 +71,22 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       verifyRateLimitPerMinute: config.verifyRateLimitPerMinute,
     },
   );
+
+  // On SQLite this process is the only one (the file is locked), so evicting locally is
+  // the whole job. On PostgreSQL, changes also go to and come from every other process.
+  let invalidation: TokenInvalidation & { close(): Promise<void> } = {
+    tokenChanged: async (tokenIds) => verifier.invalidate(tokenIds),
+    close: async () => {},
+  };
+  if (config.database.kind === "postgres") {
+    const { startPgInvalidation } = await import("./storage/postgres/pg-invalidation.js");
+    invalidation = await startPgInvalidation({
+      url: config.database.url,
+      cache: verifier,
+      notify: (store as PostgresStore).notify,
+      log: app.log,
+    });
+  }
 
   const flushTimer = setInterval(() => {
     usage.flush().catch((error: unknown) => {
@@ -84,6 +106,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       } catch (error) {
         app.log.error({ err: error }, "final usage flush failed");
       }
+      await invalidation.close();
       await store.close();
     })();
     return closing;

@@ -1,0 +1,156 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  adminQuery,
+  createTestDatabase,
+  postgresAvailable,
+  type TestDatabase,
+} from "../../test-support/postgres.js";
+import {
+  chunkPayloads,
+  INVALIDATE_ALL_PAYLOAD,
+  INVALIDATION_CHANNEL,
+  type PgInvalidation,
+  startPgInvalidation,
+  type VerificationCache,
+} from "./pg-invalidation.js";
+import { createPostgresStore, type PostgresStore } from "./postgres-store.js";
+
+describe("chunkPayloads", () => {
+  it("keeps every id, in order, in payloads under the byte limit", () => {
+    const ids = Array.from({ length: 1000 }, (_, i) => `tok_${String(i).padStart(20, "0")}`);
+    const payloads = chunkPayloads(ids, 200);
+    expect(payloads.length).toBeGreaterThan(1);
+    for (const p of payloads) expect(Buffer.byteLength(p)).toBeLessThanOrEqual(200);
+    expect(payloads.join(",").split(",")).toEqual(ids);
+    expect(chunkPayloads(["tok_a", "tok_b"])).toEqual(["tok_a,tok_b"]);
+    expect(chunkPayloads([])).toEqual([]);
+  });
+
+  it("refuses an id that would corrupt the list", () => {
+    expect(() => chunkPayloads(["tok_a,tok_b"])).toThrow();
+  });
+});
+
+/** A cache that records what it was told, in order. */
+function recordingCache() {
+  const events: string[] = [];
+  const cache: VerificationCache & { events: string[]; trusted: boolean } = {
+    events,
+    trusted: true,
+    invalidate: (ids) => events.push(`invalidate:${ids.join(",")}`),
+    invalidateAll: () => events.push("invalidateAll"),
+    setCacheTrusted: (trusted) => {
+      cache.trusted = trusted;
+      events.push(`trusted:${trusted}`);
+    },
+  };
+  return cache;
+}
+
+async function until(condition: () => boolean, timeoutMs = 5000): Promise<number> {
+  const start = performance.now();
+  while (!condition()) {
+    if (performance.now() - start > timeoutMs) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return performance.now() - start;
+}
+
+const enabled = postgresAvailable();
+
+describe.skipIf(!enabled)("LISTEN/NOTIFY invalidation", () => {
+  let database: TestDatabase;
+  let store: PostgresStore;
+  const open: PgInvalidation[] = [];
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    store = await createPostgresStore({ url: database.url });
+  });
+  afterEach(async () => {
+    for (const listener of open.splice(0)) await listener.close();
+  });
+  afterAll(async () => {
+    await store?.close();
+    await database?.drop();
+  });
+
+  async function start(name: string, cache = recordingCache()) {
+    const listener = await startPgInvalidation({
+      url: database.url,
+      cache,
+      notify: store.notify,
+      applicationName: `keyward-listener-test:${name}`,
+      reconnectDelayMs: { initial: 20, max: 200 },
+    });
+    open.push(listener);
+    return { listener, cache };
+  }
+
+  it("evicts locally at once and in the other process on receipt", async () => {
+    const a = await start("a");
+    const b = await start("b");
+    expect(a.listener.listening).toBe(true);
+    expect(b.cache.trusted).toBe(true);
+    await a.listener.tokenChanged(["tok_1", "tok_2"]);
+    expect(a.cache.events).toContain("invalidate:tok_1,tok_2");
+    await until(() => b.cache.events.includes("invalidate:tok_1,tok_2"));
+  });
+
+  it("delivers a change to thousands of tokens in several notifications", async () => {
+    const a = await start("a");
+    const b = await start("b");
+    const ids = Array.from({ length: 3000 }, (_, i) => `tok_${String(i).padStart(20, "0")}`);
+    await a.listener.tokenChanged(ids);
+    const received = () =>
+      b.cache.events
+        .filter((e) => e.startsWith("invalidate:"))
+        .flatMap((e) => e.slice("invalidate:".length).split(","));
+    await until(() => received().length === ids.length);
+    expect(received()).toEqual(ids);
+  });
+
+  it("drops the whole cache on an operator's '*' notification", async () => {
+    const b = await start("b");
+    b.cache.events.length = 0;
+    await store.notify(INVALIDATION_CHANNEL, [INVALIDATE_ALL_PAYLOAD]);
+    await until(() => b.cache.events.includes("invalidateAll"));
+  });
+
+  it("distrusts the cache the moment its connection is killed, and trusts it again only after LISTEN is back and the cache is emptied", async () => {
+    const b = await start("killed");
+    b.cache.events.length = 0;
+    const killed = await adminQuery<{ ok: boolean }>(
+      "select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = $1",
+      ["keyward-listener-test:killed"],
+    );
+    expect(killed).toEqual([{ ok: true }]);
+    const distrustMs = await until(() => !b.cache.trusted);
+    expect(distrustMs).toBeLessThan(1000);
+    expect(b.listener.listening).toBe(false);
+    await until(() => b.listener.listening, 5000);
+    expect(b.cache.events).toEqual(["trusted:false", "invalidateAll", "trusted:true"]);
+
+    // And it hears changes again.
+    const a = await start("a");
+    await a.listener.tokenChanged(["tok_after"]);
+    await until(() => b.cache.events.includes("invalidate:tok_after"));
+  });
+
+  it("serves untrusted while it cannot connect, and keeps trying", async () => {
+    const cache = recordingCache();
+    const listener = await startPgInvalidation({
+      url: "postgres://postgres@127.0.0.1:1/none",
+      cache,
+      notify: async () => {},
+      reconnectDelayMs: { initial: 10, max: 20 },
+      timeoutMs: 200,
+    });
+    open.push(listener);
+    expect(listener.listening).toBe(false);
+    expect(cache.trusted).toBe(false);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(cache.events.every((e) => e === "trusted:false")).toBe(true);
+    expect(cache.events.length).toBeGreaterThan(2);
+  });
+});

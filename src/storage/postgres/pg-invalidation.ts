@@ -1,0 +1,236 @@
+import { Client, type Notification } from "pg";
+import type { TokenInvalidation } from "../../services/ports.js";
+
+/** The channel every Keyward process on one database listens on. */
+export const INVALIDATION_CHANNEL = "keyward_token_changed";
+
+/** A payload that drops every cached answer, e.g. after an operator edits tokens by hand. */
+export const INVALIDATE_ALL_PAYLOAD = "*";
+
+/** PostgreSQL refuses a NOTIFY payload of 8000 bytes or more; stay well under it. */
+export const MAX_PAYLOAD_BYTES = 7900;
+
+/** The part of the verifier this module drives. */
+export interface VerificationCache {
+  invalidate(tokenIds: readonly string[]): void;
+  invalidateAll(): void;
+  setCacheTrusted(trusted: boolean): void;
+}
+
+export interface InvalidationLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+export interface PgInvalidationOptions {
+  /** The database URL; the listener opens its own connection, outside the query pool. */
+  url: string;
+  cache: VerificationCache;
+  /** Sends payloads as NOTIFYs on a channel (the store's pool does this). */
+  notify(channel: string, payloads: readonly string[]): Promise<void>;
+  log?: InvalidationLog;
+  channel?: string;
+  /** Shown in pg_stat_activity; defaults to `keyward-listener:<pid>`. */
+  applicationName?: string;
+  /** Reconnect delay after the listening connection drops: doubles from `initial` up to `max`. */
+  reconnectDelayMs?: { initial: number; max: number };
+  /** How often the listening connection is checked with a round trip (0: never). */
+  heartbeatIntervalMs?: number;
+  /** A connect or heartbeat that takes longer than this counts as a dropped connection. */
+  timeoutMs?: number;
+}
+
+export interface PgInvalidation extends TokenInvalidation {
+  /** True while LISTEN is established (and so the verification cache is trusted). */
+  readonly listening: boolean;
+  /** Stops listening and closes the listening connection. */
+  close(): Promise<void>;
+}
+
+/** Splits token ids into comma-separated payloads, each under PostgreSQL's size limit. */
+export function chunkPayloads(tokenIds: readonly string[], maxBytes = MAX_PAYLOAD_BYTES): string[] {
+  const payloads: string[] = [];
+  let current = "";
+  for (const id of tokenIds) {
+    if (id.length === 0 || id.includes(",")) throw new Error(`not a token id: ${id}`);
+    const next = current === "" ? id : `${current},${id}`;
+    if (Buffer.byteLength(next) > maxBytes && current !== "") {
+      payloads.push(current);
+      current = id;
+    } else {
+      current = next;
+    }
+  }
+  if (current !== "") payloads.push(current);
+  return payloads;
+}
+
+const noLog: InvalidationLog = { info: () => {}, warn: () => {} };
+
+/**
+ * Carries token changes between Keyward processes over PostgreSQL LISTEN/NOTIFY.
+ *
+ * `tokenChanged` evicts the tokens from this process's cache, then NOTIFYs the others.
+ * Each process LISTENs on a dedicated connection and evicts what it is told. The cache is
+ * only trusted while that connection is up: the moment it drops, every request reads
+ * storage, until LISTEN is established again and the cache has been emptied (anything
+ * sent in between was missed). Independently, the verifier never uses an answer older
+ * than its maximum age, which bounds what a connection that dies silently can cost.
+ *
+ * Resolves once the first connection attempt has finished; if it failed, the process
+ * still serves (uncached, from storage) and keeps retrying.
+ */
+export async function startPgInvalidation(options: PgInvalidationOptions): Promise<PgInvalidation> {
+  const listener = new Listener(options);
+  await listener.start();
+  return listener;
+}
+
+class Listener implements PgInvalidation {
+  private readonly channel: string;
+  private readonly log: InvalidationLog;
+  private client: Client | undefined;
+  private attempts = 0;
+  private closed = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heartbeatInFlight = false;
+  private connecting: Promise<void> | undefined;
+  listening = false;
+
+  constructor(private readonly options: PgInvalidationOptions) {
+    this.channel = options.channel ?? INVALIDATION_CHANNEL;
+    this.log = options.log ?? noLog;
+  }
+
+  async start(): Promise<void> {
+    // Untrusted until LISTEN is up: a change another process makes before then is missed.
+    this.options.cache.setCacheTrusted(false);
+    const interval = this.options.heartbeatIntervalMs ?? 1000;
+    if (interval > 0) {
+      this.heartbeatTimer = setInterval(() => this.heartbeat(), interval);
+      this.heartbeatTimer.unref();
+    }
+    await this.connect();
+  }
+
+  async tokenChanged(tokenIds: readonly string[]): Promise<void> {
+    if (tokenIds.length === 0) return;
+    this.options.cache.invalidate(tokenIds);
+    // Sent after the change has committed, so a process that evicts on receipt reads the
+    // new state. If it cannot be sent, the caller gets the error (503) and may retry;
+    // other processes' cached answers expire within the maximum age regardless.
+    await this.options.notify(this.channel, chunkPayloads(tokenIds));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.reconnectTimer);
+    clearInterval(this.heartbeatTimer);
+    await this.connecting;
+    const client = this.client;
+    this.client = undefined;
+    this.listening = false;
+    await client?.end().catch(() => {});
+  }
+
+  private connect(): Promise<void> {
+    this.connecting ??= this.establish().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private async establish(): Promise<void> {
+    if (this.closed) return;
+    const timeoutMs = this.options.timeoutMs ?? 2000;
+    const client = new Client({
+      connectionString: this.options.url,
+      application_name: this.options.applicationName ?? `keyward-listener:${process.pid}`,
+      keepAlive: true,
+      connectionTimeoutMillis: timeoutMs,
+    });
+    this.client = client;
+    // Errors and the end of this connection arrive as events; a handler must always be
+    // attached (an unhandled 'error' would crash the process), and it ignores stale clients.
+    client.on("error", (error) => this.lost(client, error));
+    client.on("end", () => this.lost(client, undefined));
+    client.on("notification", (message) => this.receive(message));
+    try {
+      await client.connect();
+      await client.query(`listen ${client.escapeIdentifier(this.channel)}`);
+    } catch (error) {
+      this.lost(client, error);
+      return;
+    }
+    if (this.client !== client || this.closed) return;
+    // Whatever changed while we were not listening is unknown: start from an empty cache.
+    // invalidateAll also stops lookups that began before now from being cached.
+    this.options.cache.invalidateAll();
+    this.options.cache.setCacheTrusted(true);
+    this.listening = true;
+    if (this.attempts > 0) {
+      this.log.info({ attempts: this.attempts }, "token change channel re-established");
+    }
+    this.attempts = 0;
+  }
+
+  private receive(message: Notification): void {
+    if (message.channel !== this.channel) return;
+    const payload = message.payload ?? "";
+    if (payload === INVALIDATE_ALL_PAYLOAD) {
+      this.options.cache.invalidateAll();
+      return;
+    }
+    this.options.cache.invalidate(payload.split(",").filter((id) => id.length > 0));
+  }
+
+  /** The listening connection is gone (or never came up): stop trusting, then reconnect. */
+  private lost(client: Client, error: unknown): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    const wasListening = this.listening;
+    this.listening = false;
+    this.options.cache.setCacheTrusted(false);
+    client.end().catch(() => {});
+    if (this.closed) return;
+    if (wasListening || this.attempts === 0) {
+      this.log.warn(
+        { err: error instanceof Error ? error.message : undefined },
+        "token change channel lost: verifying from storage until it is back",
+      );
+    }
+    const { initial, max } = this.options.reconnectDelayMs ?? { initial: 50, max: 2000 };
+    const delay = Math.min(max, initial * 2 ** this.attempts);
+    this.attempts++;
+    // Jitter spreads the reconnects of many processes after a database restart.
+    this.reconnectTimer = setTimeout(
+      () => {
+        void this.connect();
+      },
+      delay * (0.5 + Math.random() / 2),
+    );
+    this.reconnectTimer.unref();
+  }
+
+  /**
+   * A round trip on the listening connection. A connection that died without a word (a
+   * network partition) would otherwise look healthy until TCP keepalive gives up.
+   */
+  private heartbeat(): void {
+    const client = this.client;
+    if (client === undefined || !this.listening || this.heartbeatInFlight) return;
+    this.heartbeatInFlight = true;
+    const timeoutMs = this.options.timeoutMs ?? 2000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("heartbeat timed out")), timeoutMs);
+    });
+    void Promise.race([client.query("select 1"), timeout])
+      .catch((error: unknown) => this.lost(client, error))
+      .finally(() => {
+        clearTimeout(timer);
+        this.heartbeatInFlight = false;
+      });
+  }
+}
