@@ -69,6 +69,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       trustProxy: config.trustProxy,
       bodyLimitBytes: config.bodyLimitBytes,
       verifyRateLimitPerMinute: config.verifyRateLimitPerMinute,
+      leakRateLimitPerMinute: config.leakRateLimitPerMinute,
     },
   );
 

@@ -14,6 +14,7 @@ export interface Config {
   verifyCacheSize: number;
   verifyCacheMaxAgeMs: number;
   verifyRateLimitPerMinute: number;
+  leakRateLimitPerMinute: number;
   publicOrigin: string | undefined;
   trustProxy: boolean;
   bodyLimitBytes: number;
@@ -32,6 +33,7 @@ export const ENVIRONMENT_VARIABLES = {
   VERIFY_CACHE_SIZE: "100000",
   VERIFY_CACHE_MAX_AGE_MS: "5000",
   VERIFY_RATE_LIMIT_PER_MINUTE: "6000",
+  LEAK_RATE_LIMIT_PER_MINUTE: "30",
   PUBLIC_ORIGIN: "",
   TRUST_PROXY: "false",
   BODY_LIMIT_BYTES: "65536",
@@ -94,6 +96,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     verifyCacheSize: integer("VERIFY_CACHE_SIZE", 0, 10_000_000),
     verifyCacheMaxAgeMs: integer("VERIFY_CACHE_MAX_AGE_MS", 0, 5000),
     verifyRateLimitPerMinute: integer("VERIFY_RATE_LIMIT_PER_MINUTE", 1, 100_000_000),
+    leakRateLimitPerMinute: integer("LEAK_RATE_LIMIT_PER_MINUTE", 1, 100_000),
     publicOrigin,
     trustProxy: trustProxy === "true",
     bodyLimitBytes: integer("BODY_LIMIT_BYTES", 1024, 10_485_760),

@@ -51,6 +51,9 @@ export interface TokenRecord {
   lastUsedAt: number | null;
   revokedAt: number | null;
   revokedReason: RevocationReason | null;
+  /** Times the token was presented after it was revoked or expired, and the last time. */
+  refusedCount: number;
+  refusedLastAt: number | null;
 }
 
 /** What the hot path needs to decide on a presented secret, read in one lookup. */

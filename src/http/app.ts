@@ -6,8 +6,10 @@ import type { TokenVerifier } from "../services/verifier.js";
 import { loggerOptions } from "./logging.js";
 import { handleError, sendProblem } from "./problem.js";
 import { applicationRoutes } from "./routes/applications.js";
+import { auditRoutes } from "./routes/audit.js";
 import { authRoutes } from "./routes/auth.js";
 import { healthRoutes } from "./routes/health.js";
+import { leakRoutes } from "./routes/leaks.js";
 import { protectedApiRoutes } from "./routes/protected-api.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { verifyRoutes } from "./routes/verify.js";
@@ -21,6 +23,7 @@ export interface HttpOptions {
   trustProxy: boolean;
   bodyLimitBytes: number;
   verifyRateLimitPerMinute: number;
+  leakRateLimitPerMinute: number;
 }
 
 export interface HttpDeps {
@@ -76,6 +79,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   healthRoutes(app, services.store);
   protectedApiRoutes(app, deps.verifier);
   verifyRoutes(app, deps.verifier, { rateLimitPerMinute: options.verifyRateLimitPerMinute });
+  leakRoutes(app, services, { rateLimitPerMinute: options.leakRateLimitPerMinute });
 
   // Account and token management: session cookie routes.
   await app.register(async (management) => {
@@ -85,6 +89,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     authRoutes(management, services, sessionOptions);
     applicationRoutes(management, services, sessionOptions);
     tokenRoutes(management, services, sessionOptions);
+    auditRoutes(management, services, sessionOptions);
   });
 
   return app;

@@ -38,6 +38,9 @@ export const apiTokenSchema = {
     lastUsedAt: nullableDate,
     revokedAt: nullableDate,
     status: { type: "string", enum: ["active", "expired", "revoked"] },
+    revokedReason: { type: ["string", "null"] },
+    refusedCount: { type: "integer" },
+    lastRefusedAt: nullableDate,
     owner: {
       type: "object",
       properties: { id: { type: "string" }, email: { type: "string" } },

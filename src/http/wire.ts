@@ -2,6 +2,7 @@
 // types, so a change here breaks the UI's build rather than its users.
 import type { Member, Role, TokenRecord, TokenStatus, User } from "../core/model.js";
 import { tokenStatus } from "../core/model.js";
+import type { AuditEvent } from "../services/ports.js";
 
 export type { Role, TokenStatus };
 
@@ -28,6 +29,11 @@ export interface ApiToken {
   lastUsedAt: string | null;
   revokedAt: string | null;
   status: TokenStatus;
+  /** Why it was revoked: `user`, `admin`, `member_removed`, `leaked` or `policy`. */
+  revokedReason: string | null;
+  /** Times it was presented after it was revoked or expired, and the last time. */
+  refusedCount: number;
+  lastRefusedAt: string | null;
   /** Present in `?all=1` listings only. */
   owner?: { id: string; email: string };
 }
@@ -68,6 +74,39 @@ export interface ProblemDetails {
   code: string;
 }
 
+export interface WireAuditEvent {
+  id: string;
+  action: string;
+  createdAt: string;
+  actor: { id: string; email: string | null } | null;
+  userId: string | null;
+  tokenId: string | null;
+  tokenName: string | null;
+  reason: string | null;
+  detail: Record<string, string | number | boolean | null>;
+  ip: string | null;
+}
+
+export interface AuditPageResponse {
+  events: WireAuditEvent[];
+  nextBefore: string | null;
+}
+
+export function toWireAuditEvent(event: AuditEvent): WireAuditEvent {
+  return {
+    id: event.id,
+    action: event.action,
+    createdAt: new Date(event.createdAt).toISOString(),
+    actor: event.actorId === null ? null : { id: event.actorId, email: event.actorEmail },
+    userId: event.userId,
+    tokenId: event.tokenId,
+    tokenName: event.tokenName,
+    reason: event.reason,
+    detail: event.detail,
+    ip: event.ip,
+  };
+}
+
 export function isoOrNull(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
@@ -87,6 +126,9 @@ export function toApiToken(token: TokenRecord, now: number, withOwner = false): 
     lastUsedAt: isoOrNull(token.lastUsedAt),
     revokedAt: isoOrNull(token.revokedAt),
     status: tokenStatus(token, now),
+    revokedReason: token.revokedReason,
+    refusedCount: token.refusedCount,
+    lastRefusedAt: isoOrNull(token.refusedLastAt),
   };
   if (withOwner) view.owner = { id: token.userId, email: token.ownerEmail };
   return view;

@@ -3,6 +3,7 @@ import { generateId, generateSessionSecret } from "../core/ids.js";
 import type { User } from "../core/model.js";
 import { checkPassword, normalizeDisplayName, normalizeEmail } from "../core/rules.js";
 import { hashToken } from "../core/token.js";
+import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
 
 export interface NewSession {
@@ -14,6 +15,7 @@ export interface NewSession {
 export async function signUp(
   deps: ServiceDeps,
   input: { email: string; password: string; name: string },
+  ctx: RequestContext = NO_CONTEXT,
 ): Promise<{ user: User; session: NewSession }> {
   const email = normalizeEmail(input.email);
   const name = normalizeDisplayName(input.name, "Name");
@@ -27,6 +29,15 @@ export async function signUp(
   const passwordHash = await deps.passwordHasher.hash(input.password);
   const inserted = await deps.store.users.insertUser({ ...user, passwordHash });
   if (!inserted.ok) throw new KeywardError("email_taken");
+  await deps.store.audit.record([
+    auditEvent(deps, ctx, {
+      applicationId: null,
+      userId: user.id,
+      actorId: user.id,
+      tokenId: null,
+      action: "signup",
+    }),
+  ]);
   return { user, session: await startSession(deps, user.id) };
 }
 
@@ -35,6 +46,7 @@ let dummyHash: Promise<string> | undefined;
 export async function signIn(
   deps: ServiceDeps,
   input: { email: string; password: string },
+  ctx: RequestContext = NO_CONTEXT,
 ): Promise<{ user: User; session: NewSession }> {
   const email = input.email.trim().toLowerCase();
   const found = await deps.store.users.findUserByEmail(email);
@@ -43,12 +55,42 @@ export async function signIn(
     // not reveal whether the email has an account.
     dummyHash ??= deps.passwordHasher.hash("keyward-timing-equalizer");
     await deps.passwordHasher.verify(await dummyHash, input.password);
+    // The attempted email is not kept: people type passwords into the wrong field.
+    await deps.store.audit.record([
+      auditEvent(deps, ctx, {
+        applicationId: null,
+        userId: null,
+        actorId: null,
+        tokenId: null,
+        action: "signin.failed",
+        reason: "unknown_email",
+      }),
+    ]);
     throw new KeywardError("invalid_credentials");
   }
   if (!(await deps.passwordHasher.verify(found.passwordHash, input.password))) {
+    await deps.store.audit.record([
+      auditEvent(deps, ctx, {
+        applicationId: null,
+        userId: found.id,
+        actorId: null,
+        tokenId: null,
+        action: "signin.failed",
+        reason: "wrong_password",
+      }),
+    ]);
     throw new KeywardError("invalid_credentials");
   }
   const { passwordHash: _omit, ...user } = found;
+  await deps.store.audit.record([
+    auditEvent(deps, ctx, {
+      applicationId: null,
+      userId: user.id,
+      actorId: user.id,
+      tokenId: null,
+      action: "signin.succeeded",
+    }),
+  ]);
   // A fresh session id at every sign-in defeats session fixation.
   return { user, session: await startSession(deps, user.id) };
 }

@@ -2,6 +2,7 @@ import { KeywardError } from "../core/errors.js";
 import { generateId } from "../core/ids.js";
 import type { Application, ApplicationMembership, Member, Role, User } from "../core/model.js";
 import { normalizeDisplayName, normalizeEmail, normalizeScopes } from "../core/rules.js";
+import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
 
 export async function createApplication(
@@ -64,6 +65,7 @@ export async function addMember(
   actor: User,
   applicationId: string,
   input: { email: string; role: "admin" | "member" },
+  ctx: RequestContext = NO_CONTEXT,
 ): Promise<Member> {
   const { role } = await requireMembership(deps, actor, applicationId);
   if (!isManager(role)) throw new KeywardError("forbidden", "Only owners and admins add members.");
@@ -81,6 +83,16 @@ export async function addMember(
     createdAt: now,
   });
   if (!inserted.ok) throw new KeywardError("already_member");
+  await deps.store.audit.record([
+    auditEvent(deps, ctx, {
+      applicationId,
+      userId: user.id,
+      actorId: actor.id,
+      tokenId: null,
+      action: "member.added",
+      detail: { email: user.email, role: input.role },
+    }),
+  ]);
   return { userId: user.id, email: user.email, name: user.name, role: input.role, joinedAt: now };
 }
 
@@ -94,6 +106,7 @@ export async function removeMember(
   actor: User,
   applicationId: string,
   userId: string,
+  ctx: RequestContext = NO_CONTEXT,
 ): Promise<{ revokedTokenIds: string[] }> {
   const { role } = await requireMembership(deps, actor, applicationId);
   if (userId !== actor.id && !isManager(role)) {
@@ -110,5 +123,26 @@ export async function removeMember(
   });
   if (!result.removed) throw new KeywardError("not_found", "No such member.");
   await deps.invalidation.tokenChanged(result.revokedTokenIds);
+  await deps.store.audit.record([
+    auditEvent(deps, ctx, {
+      applicationId,
+      userId,
+      actorId: actor.id,
+      tokenId: null,
+      action: "member.removed",
+      reason: userId === actor.id ? "left" : "removed",
+      detail: { role: targetRole, revokedTokens: result.revokedTokenIds.length },
+    }),
+    ...result.revokedTokenIds.map((tokenId) =>
+      auditEvent(deps, ctx, {
+        applicationId,
+        userId,
+        actorId: actor.id,
+        tokenId,
+        action: "token.revoked",
+        reason: "member_removed",
+      }),
+    ),
+  ]);
   return { revokedTokenIds: result.revokedTokenIds };
 }

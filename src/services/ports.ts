@@ -141,10 +141,65 @@ export interface UsageStore {
   /** Daily counts from `fromDay` (inclusive), oldest first; days without use are absent. */
   dailyUsage(tokenId: string, fromDay: string): Promise<Array<{ day: string; requests: number }>>;
   totalUsage(tokenId: string): Promise<number>;
+  /** Adds presentations of revoked or expired tokens; `lastAt` only moves forward. */
+  applyRefusals(
+    refusals: readonly { tokenId: string; count: number; lastAt: number }[],
+  ): Promise<void>;
+}
+
+/** What the audit trail records. Never a secret: ids, names, reasons and addresses only. */
+export type AuditAction =
+  | "signup"
+  | "signin.succeeded"
+  | "signin.failed"
+  | "token.created"
+  | "token.regenerated"
+  | "token.revoked"
+  | "member.added"
+  | "member.removed";
+
+export interface AuditEventInput {
+  applicationId: string | null;
+  /** The user the event is about (the token's owner, the member, the account signing in). */
+  userId: string | null;
+  /** Who did it; null for the system (a leak report, a policy). */
+  actorId: string | null;
+  tokenId: string | null;
+  action: AuditAction;
+  reason: string | null;
+  detail: Record<string, string | number | boolean | null>;
+  ip: string | null;
+  createdAt: number;
+}
+
+export interface AuditEvent extends AuditEventInput {
+  id: string;
+  actorEmail: string | null;
+  tokenName: string | null;
+}
+
+export interface AuditQuery {
+  applicationId?: string;
+  /** Events of tokens owned by this user (what a member may read). */
+  tokenOwnerId?: string;
+  /** Events about this user with no application (sign-ins). */
+  accountUserId?: string;
+  tokenId?: string;
+  action?: AuditAction;
+  /** Keyset pagination: events strictly older than this one. */
+  before?: { createdAt: number; id: string };
+  limit: number;
+}
+
+export interface AuditStore {
+  record(events: readonly AuditEventInput[]): Promise<void>;
+  /** Newest first. */
+  list(query: AuditQuery): Promise<AuditEvent[]>;
 }
 
 export interface Store {
   readonly kind: "sqlite" | "postgres";
+  readonly audit: AuditStore;
   readonly users: UserStore;
   readonly sessions: SessionStore;
   readonly applications: ApplicationStore;

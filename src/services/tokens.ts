@@ -4,6 +4,7 @@ import { type TokenRecord, type User, utcDay } from "../core/model.js";
 import { normalizeScopes, normalizeTokenName } from "../core/rules.js";
 import { generateToken, hashToken, tokenHint } from "../core/token.js";
 import { isManager, requireMembership } from "./applications.js";
+import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
 
 export const MAX_GRACE_SECONDS = 86_400;
@@ -20,6 +21,7 @@ export async function createToken(
   actor: User,
   applicationId: string,
   input: { name: string; scopes?: string[]; expiresAt?: number | null },
+  ctx: RequestContext = NO_CONTEXT,
 ): Promise<IssuedToken> {
   const { application } = await requireMembership(deps, actor, applicationId);
   const name = normalizeTokenName(input.name);
@@ -44,6 +46,8 @@ export async function createToken(
     lastUsedAt: null,
     revokedAt: null,
     revokedReason: null,
+    refusedCount: 0,
+    refusedLastAt: null,
   };
   const inserted = await deps.store.tokens.insertToken(
     { ...record, secretHash: hashToken(plaintext) },
@@ -61,6 +65,20 @@ export async function createToken(
       `You have ${deps.settings.maxActiveTokensPerUser} active tokens in this application, the most allowed. Revoke one you no longer use, then try again.`,
     );
   }
+  await deps.store.audit.record([
+    auditEvent(deps, ctx, {
+      applicationId,
+      userId: actor.id,
+      actorId: actor.id,
+      tokenId: record.id,
+      action: "token.created",
+      detail: {
+        name,
+        scopes: scopes.join(" "),
+        expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(),
+      },
+    }),
+  ]);
   return { token: plaintext, record };
 }
 
@@ -110,14 +128,28 @@ export async function revokeToken(
   actor: User,
   applicationId: string,
   tokenId: string,
+  ctx: RequestContext = NO_CONTEXT,
 ): Promise<void> {
   const { token } = await findVisibleToken(deps, actor, applicationId, tokenId);
-  await deps.store.tokens.revokeToken({
+  const reason = token.userId === actor.id ? "user" : "admin";
+  const revoked = await deps.store.tokens.revokeToken({
     tokenId: token.id,
     now: deps.clock.now(),
-    reason: token.userId === actor.id ? "user" : "admin",
+    reason,
     revokedBy: actor.id,
   });
+  if (revoked) {
+    await deps.store.audit.record([
+      auditEvent(deps, ctx, {
+        applicationId,
+        userId: token.userId,
+        actorId: actor.id,
+        tokenId: token.id,
+        action: "token.revoked",
+        reason,
+      }),
+    ]);
+  }
   // Tell the verifiers even when another request revoked it first: an extra eviction is harmless.
   await deps.invalidation.tokenChanged([token.id]);
 }
@@ -134,6 +166,7 @@ export async function regenerateToken(
   applicationId: string,
   tokenId: string,
   input: { graceSeconds?: number },
+  ctx: RequestContext = NO_CONTEXT,
 ): Promise<IssuedToken> {
   const { token } = await findVisibleToken(deps, actor, applicationId, tokenId);
   if (token.userId !== actor.id) {
@@ -166,6 +199,16 @@ export async function regenerateToken(
     );
   }
   await deps.invalidation.tokenChanged([token.id]);
+  await deps.store.audit.record([
+    auditEvent(deps, ctx, {
+      applicationId,
+      userId: token.userId,
+      actorId: actor.id,
+      tokenId: token.id,
+      action: "token.regenerated",
+      detail: { graceSeconds },
+    }),
+  ]);
   return { token: plaintext, record: { ...token, hint } };
 }
 

@@ -19,6 +19,8 @@ export class UsageRecorder {
   /** Counts of earlier days, or of a flush that failed, waiting for the next flush. */
   private pending: UsageIncrement[] = [];
   private flushing: Promise<void> | undefined;
+  /** Presentations of revoked or expired tokens, per token. */
+  private refusals = new Map<string, { count: number; lastAt: number }>();
 
   constructor(private readonly store: UsageStore) {}
 
@@ -38,6 +40,17 @@ export class UsageRecorder {
     if (now > counter.lastUsedAt) counter.lastUsedAt = now;
   }
 
+  /** Counts a revoked or expired token that was presented anyway. */
+  recordRefusal(tokenId: string, now: number): void {
+    const refusal = this.refusals.get(tokenId);
+    if (refusal === undefined) {
+      this.refusals.set(tokenId, { count: 1, lastAt: now });
+      return;
+    }
+    refusal.count++;
+    if (now > refusal.lastAt) refusal.lastAt = now;
+  }
+
   /** Requests counted and not yet written. */
   get unflushedRequests(): number {
     let total = 0;
@@ -55,6 +68,11 @@ export class UsageRecorder {
   }
 
   private async writeBatch(): Promise<void> {
+    await this.writeUsage();
+    await this.writeRefusals();
+  }
+
+  private async writeUsage(): Promise<void> {
     const batch = this.pending;
     for (const [tokenId, counter] of this.current) batch.push(toIncrement(tokenId, counter));
     this.pending = [];
@@ -64,6 +82,24 @@ export class UsageRecorder {
       await this.store.applyUsage(batch);
     } catch (error) {
       this.pending = batch.concat(this.pending);
+      throw error;
+    }
+  }
+
+  private async writeRefusals(): Promise<void> {
+    if (this.refusals.size === 0) return;
+    const batch = this.refusals;
+    this.refusals = new Map();
+    try {
+      await this.store.applyRefusals([...batch].map(([tokenId, r]) => ({ tokenId, ...r })));
+    } catch (error) {
+      for (const [tokenId, r] of batch) {
+        const newer = this.refusals.get(tokenId);
+        this.refusals.set(tokenId, {
+          count: r.count + (newer?.count ?? 0),
+          lastAt: Math.max(r.lastAt, newer?.lastAt ?? 0),
+        });
+      }
       throw error;
     }
   }

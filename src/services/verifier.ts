@@ -59,6 +59,7 @@ export class TokenVerifier {
     }
     const result = decide(record, this.clock.now());
     if (result.ok) this.usage.record(record.tokenId, now);
+    else this.usage.recordRefusal(record.tokenId, now);
     return result;
   }
 

@@ -10,6 +10,7 @@ import type {
   UsageStore,
   UserStore,
 } from "../services/ports.js";
+import { createKyselyAuditStore } from "./kysely-audit.js";
 import {
   num,
   parseScopes,
@@ -85,6 +86,8 @@ function tokenColumns(db: Kysely<Database>) {
       "t.last_used_at",
       "t.revoked_at",
       "t.revoked_reason",
+      "t.refused_count",
+      "t.refused_last_at",
     ]);
 }
 
@@ -359,6 +362,8 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
               revoked_at: null,
               revoked_reason: null,
               revoked_by: null,
+              refused_count: 0,
+              refused_last_at: null,
             })
             .execute();
           await trx
@@ -493,6 +498,23 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
           .execute();
         return rows.map((r) => ({ day: r.day, requests: num(r.requests) }));
       }),
+    applyRefusals: (refusals) =>
+      guard(async () => {
+        if (refusals.length === 0) return;
+        const ordered = [...refusals].sort((a, b) => compareText(a.tokenId, b.tokenId));
+        await db.transaction().execute(async (trx) => {
+          for (const r of ordered) {
+            await trx
+              .updateTable("tokens")
+              .set((eb) => ({
+                refused_count: eb("refused_count", "+", r.count),
+                refused_last_at: sql<number>`case when refused_last_at is null or refused_last_at < cast(${r.lastAt} as bigint) then cast(${r.lastAt} as bigint) else refused_last_at end`,
+              }))
+              .where("id", "=", r.tokenId)
+              .execute();
+          }
+        });
+      }),
     totalUsage: (tokenId) =>
       guard(async () => {
         const row = await db
@@ -507,6 +529,7 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
   return {
     kind: hooks.kind,
     stats: hooks.stats,
+    audit: createKyselyAuditStore(db, guard),
     users,
     sessions,
     applications,

@@ -70,6 +70,8 @@ export interface TokenRow {
   last_used_at: number | string | null;
   revoked_at: number | string | null;
   revoked_reason: string | null;
+  refused_count: number | string;
+  refused_last_at: number | string | null;
 }
 
 export function toTokenRecord(row: TokenRow): TokenRecord {
@@ -86,6 +88,8 @@ export function toTokenRecord(row: TokenRow): TokenRecord {
     lastUsedAt: numOrNull(row.last_used_at),
     revokedAt: numOrNull(row.revoked_at),
     revokedReason: row.revoked_reason as RevocationReason | null,
+    refusedCount: num(row.refused_count),
+    refusedLastAt: numOrNull(row.refused_last_at),
   };
 }
 

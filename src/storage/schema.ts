@@ -7,6 +7,20 @@ export interface Database {
   tokens: TokensTable;
   token_secrets: TokenSecretsTable;
   token_usage_daily: TokenUsageDailyTable;
+  audit_events: AuditEventsTable;
+}
+
+export interface AuditEventsTable {
+  id: string;
+  application_id: string | null;
+  user_id: string | null;
+  actor_id: string | null;
+  token_id: string | null;
+  action: string;
+  reason: string | null;
+  detail: string;
+  ip: string | null;
+  created_at: number;
 }
 
 export interface UsersTable {
@@ -52,6 +66,8 @@ export interface TokensTable {
   revoked_at: number | null;
   revoked_reason: string | null;
   revoked_by: string | null;
+  refused_count: number;
+  refused_last_at: number | null;
 }
 
 export interface TokenSecretsTable {

@@ -110,7 +110,9 @@ export function applicationRoutes(
     },
     async (request, reply) => {
       const user = requireUser(request, options);
-      const member = await addMember(deps, user, request.params.appId, request.body);
+      const member = await addMember(deps, user, request.params.appId, request.body, {
+        ip: request.ip,
+      });
       return reply.code(201).send(toWireMember(member));
     },
   );
@@ -129,7 +131,9 @@ export function applicationRoutes(
     },
     async (request, reply) => {
       const user = requireUser(request, options);
-      await removeMember(deps, user, request.params.appId, request.params.userId);
+      await removeMember(deps, user, request.params.appId, request.params.userId, {
+        ip: request.ip,
+      });
       return reply.code(204).send();
     },
   );

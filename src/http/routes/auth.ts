@@ -34,7 +34,7 @@ export function authRoutes(app: FastifyInstance, deps: ServiceDeps, options: Ses
       // Sign-up and sign-in carry no session yet, but a foreign Origin means another
       // site is trying to sign the browser into an account of its choosing.
       checkOrigin(request, options, false);
-      const { user, session } = await signUp(deps, request.body);
+      const { user, session } = await signUp(deps, request.body, { ip: request.ip });
       setSessionCookie(request, reply, session.secret, session.expiresAt);
       return reply.code(201).send({ user: toWireUser(user) });
     },
@@ -58,7 +58,7 @@ export function authRoutes(app: FastifyInstance, deps: ServiceDeps, options: Ses
     },
     async (request, reply) => {
       checkOrigin(request, options, false);
-      const { user, session } = await signIn(deps, request.body);
+      const { user, session } = await signIn(deps, request.body, { ip: request.ip });
       setSessionCookie(request, reply, session.secret, session.expiresAt);
       return { user: toWireUser(user) };
     },

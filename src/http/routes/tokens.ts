@@ -56,10 +56,16 @@ export function tokenRoutes(
     async (request, reply) => {
       const user = requireUser(request, options);
       const { expiresAt, ...rest } = request.body;
-      const issued = await createToken(deps, user, request.params.appId, {
-        ...rest,
-        expiresAt: expiresAt ? Date.parse(expiresAt) : null,
-      });
+      const issued = await createToken(
+        deps,
+        user,
+        request.params.appId,
+        {
+          ...rest,
+          expiresAt: expiresAt ? Date.parse(expiresAt) : null,
+        },
+        { ip: request.ip },
+      );
       // The plaintext exists in this one response; no cache may keep it.
       reply.header("cache-control", "no-store");
       return reply
@@ -111,7 +117,9 @@ export function tokenRoutes(
     { schema: { params: tokenParams, response: { 204: { type: "null" } } } },
     async (request, reply) => {
       const user = requireUser(request, options);
-      await revokeToken(deps, user, request.params.appId, request.params.tokenId);
+      await revokeToken(deps, user, request.params.appId, request.params.tokenId, {
+        ip: request.ip,
+      });
       return reply.code(204).send();
     },
   );
@@ -136,9 +144,8 @@ export function tokenRoutes(
         user,
         request.params.appId,
         request.params.tokenId,
-        {
-          graceSeconds: request.body?.graceSeconds ?? 0,
-        },
+        { graceSeconds: request.body?.graceSeconds ?? 0 },
+        { ip: request.ip },
       );
       reply.header("cache-control", "no-store");
       return reply

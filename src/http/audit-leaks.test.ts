@@ -1,0 +1,202 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  bearer,
+  Client,
+  createApp,
+  createToken,
+  signUpUser,
+  startTestServer,
+  type TestServer,
+} from "../test-support/harness.js";
+import type { ApiToken, AuditPageResponse } from "./wire.js";
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+
+async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("audit trail", () => {
+  it("records token creation, regeneration and revocation with who and why, and no secret", async () => {
+    const { client: owner, user: ownerUser } = await signUpUser(server.baseUrl);
+    const appId = await createApp(owner);
+    const { client: member, user: memberUser } = await signUpUser(server.baseUrl);
+    await owner.post(`/api/v1/applications/${appId}/members`, {
+      email: memberUser.email,
+      role: "member",
+    });
+    const own = await createToken(owner, appId, { name: "owner's" });
+    const theirs = await createToken(member, appId, { name: "member's" });
+    const regenerated = await member.post<{ token: string }>(
+      `/api/v1/applications/${appId}/tokens/${theirs.id}/regenerate`,
+      { graceSeconds: 60 },
+    );
+    await owner.delete(`/api/v1/applications/${appId}/tokens/${theirs.id}`);
+    await owner.delete(`/api/v1/applications/${appId}/tokens/${theirs.id}`); // idempotent: one event
+
+    const trail = await owner.get<AuditPageResponse>(`/api/v1/applications/${appId}/audit`);
+    expect(trail.status).toBe(200);
+    const actions = trail.body.events.map((e) => [
+      e.action,
+      e.reason,
+      e.actor?.email ?? null,
+      e.tokenName,
+    ]);
+    expect(actions).toEqual([
+      ["token.revoked", "admin", ownerUser.email, "member's"],
+      ["token.regenerated", null, memberUser.email, "member's"],
+      ["token.created", null, memberUser.email, "member's"],
+      ["token.created", null, ownerUser.email, "owner's"],
+      ["member.added", null, ownerUser.email, null],
+    ]);
+    expect(trail.body.events[0]?.ip).toBe("127.0.0.1");
+    for (const secret of [own.token, theirs.token, regenerated.body.token])
+      expect(trail.text).not.toContain(secret);
+    expect(trail.text).not.toMatch(/[0-9a-f]{64}/);
+
+    // A member reads only the events of their own tokens.
+    const memberTrail = await member.get<AuditPageResponse>(`/api/v1/applications/${appId}/audit`);
+    expect(new Set(memberTrail.body.events.map((e) => e.tokenId))).toEqual(new Set([theirs.id]));
+
+    // Filters and pagination.
+    const created = await owner.get<AuditPageResponse>(
+      `/api/v1/applications/${appId}/audit?action=token.created`,
+    );
+    expect(created.body.events).toHaveLength(2);
+    const byToken = await owner.get<AuditPageResponse>(
+      `/api/v1/applications/${appId}/audit?tokenId=${own.id}`,
+    );
+    expect(byToken.body.events.map((e) => e.action)).toEqual(["token.created"]);
+    const first = await owner.get<AuditPageResponse>(`/api/v1/applications/${appId}/audit?limit=2`);
+    expect(first.body.events).toHaveLength(2);
+    expect(first.body.nextBefore).not.toBeNull();
+    const second = await owner.get<AuditPageResponse>(
+      `/api/v1/applications/${appId}/audit?limit=2&before=${first.body.nextBefore}`,
+    );
+    expect(second.body.events[0]?.id).toBe(trail.body.events[2]?.id);
+    expect((await owner.get(`/api/v1/applications/${appId}/audit?limit=5000`)).status).toBe(200);
+    expect((await owner.get(`/api/v1/applications/${appId}/audit?before=garbage`)).status).toBe(
+      400,
+    );
+    // Non-members: 404.
+    const { client: stranger } = await signUpUser(server.baseUrl);
+    expect((await stranger.get(`/api/v1/applications/${appId}/audit`)).status).toBe(404);
+  });
+
+  it("records member removal and each token it revoked", async () => {
+    const { client: owner } = await signUpUser(server.baseUrl);
+    const appId = await createApp(owner);
+    const { client: member, user: memberUser } = await signUpUser(server.baseUrl);
+    await owner.post(`/api/v1/applications/${appId}/members`, {
+      email: memberUser.email,
+      role: "member",
+    });
+    await createToken(member, appId, { name: "a" });
+    await owner.delete(`/api/v1/applications/${appId}/members/${memberUser.id}`);
+    const trail = await owner.get<AuditPageResponse>(`/api/v1/applications/${appId}/audit`);
+    const reasons = trail.body.events.map((e) => `${e.action}:${e.reason ?? ""}`);
+    expect(reasons).toContain("member.removed:removed");
+    expect(reasons).toContain("token.revoked:member_removed");
+    const list = await owner.get<{ tokens: ApiToken[] }>(
+      `/api/v1/applications/${appId}/tokens?all=1`,
+    );
+    expect(list.body.tokens[0]?.revokedReason).toBe("member_removed");
+  });
+
+  it("records sign-ins, failed ones included, for the account's owner to read", async () => {
+    const signup = new Client(server.baseUrl);
+    const email = `audited${Date.now()}@example.com`;
+    await signup.post("/api/v1/auth/signup", {
+      email,
+      password: "correct horse battery staple",
+      name: "A",
+    });
+    await new Client(server.baseUrl).post("/api/v1/auth/signin", {
+      email,
+      password: "wrong password here",
+    });
+    const client = new Client(server.baseUrl);
+    await client.post("/api/v1/auth/signin", { email, password: "correct horse battery staple" });
+    const mine = await client.get<AuditPageResponse>("/api/v1/me/audit");
+    expect(mine.body.events.map((e) => `${e.action}:${e.reason ?? ""}`)).toEqual([
+      "signin.succeeded:",
+      "signin.failed:wrong_password",
+      "signup:",
+    ]);
+    expect(mine.text).not.toContain("wrong password here");
+    expect(mine.text).not.toContain("correct horse");
+  });
+});
+
+describe("leak reports", () => {
+  it("revokes each valid reported token with reason leaked, with one answer whatever was sent", async () => {
+    const { client } = await signUpUser(server.baseUrl);
+    const appId = await createApp(client);
+    const leaked = await createToken(client, appId, { name: "leaked" });
+    const safe = await createToken(client, appId, { name: "safe" });
+    const reporter = new Client(server.baseUrl);
+    const report = await reporter.post("/api/v1/leaks", {
+      tokens: [leaked.token, "kw_not_a_token", leaked.token],
+    });
+    const nothing = await reporter.post("/api/v1/leaks", { tokens: ["kw_not_a_token", "x", "y"] });
+    expect(report.status).toBe(202);
+    expect(report.text).toBe(nothing.text);
+    const api = new Client(server.baseUrl);
+    expect((await api.get("/api", bearer(leaked.token))).status).toBe(401);
+    expect((await api.get("/api", bearer(safe.token))).status).toBe(200);
+    const token = await client.get<ApiToken>(`/api/v1/applications/${appId}/tokens/${leaked.id}`);
+    expect(token.body).toMatchObject({ status: "revoked", revokedReason: "leaked" });
+    const trail = await client.get<AuditPageResponse>(
+      `/api/v1/applications/${appId}/audit?tokenId=${leaked.id}`,
+    );
+    expect(trail.body.events[0]).toMatchObject({
+      action: "token.revoked",
+      reason: "leaked",
+      actor: null,
+    });
+  });
+
+  it("refuses more than 1000 tokens, and non-JSON", async () => {
+    const reporter = new Client(server.baseUrl);
+    expect(
+      (await reporter.post("/api/v1/leaks", { tokens: Array.from({ length: 1001 }, () => "x") }))
+        .status,
+    ).toBe(400);
+    expect((await reporter.post("/api/v1/leaks", { tokens: [] })).status).toBe(400);
+    expect(
+      (
+        await reporter.request("POST", "/api/v1/leaks", {
+          body: "kw_x",
+          headers: { "content-type": "text/plain" },
+        })
+      ).status,
+    ).toBe(415);
+  });
+
+  it("shows the owner how often a revoked token is still presented, and when last", async () => {
+    const { client } = await signUpUser(server.baseUrl);
+    const appId = await createApp(client);
+    const { token, id } = await createToken(client, appId, { name: "forgotten" });
+    await client.delete(`/api/v1/applications/${appId}/tokens/${id}`);
+    const api = new Client(server.baseUrl);
+    for (let i = 0; i < 3; i++) expect((await api.get("/api", bearer(token))).status).toBe(401);
+    const seen = await waitFor(async () => {
+      const res = await client.get<ApiToken>(`/api/v1/applications/${appId}/tokens/${id}`);
+      return res.body.refusedCount === 3 ? res.body : undefined;
+    });
+    expect(seen.lastRefusedAt).not.toBeNull();
+  });
+});

@@ -1,0 +1,83 @@
+import { KeywardError } from "../core/errors.js";
+import type { User } from "../core/model.js";
+import { isManager, requireMembership } from "./applications.js";
+import type { ServiceDeps } from "./deps.js";
+import type { AuditAction, AuditEvent, AuditEventInput, AuditQuery } from "./ports.js";
+
+/** Facts about the request that the audit trail keeps: the client address only. */
+export interface RequestContext {
+  ip: string | null;
+}
+
+export const NO_CONTEXT: RequestContext = { ip: null };
+
+export const AUDIT_PAGE_MAX = 200;
+
+export function auditEvent(
+  deps: ServiceDeps,
+  ctx: RequestContext,
+  event: Omit<AuditEventInput, "createdAt" | "ip" | "reason" | "detail"> &
+    Partial<Pick<AuditEventInput, "reason" | "detail">>,
+): AuditEventInput {
+  return {
+    reason: null,
+    detail: {},
+    ...event,
+    ip: ctx.ip,
+    createdAt: deps.clock.now(),
+  };
+}
+
+export interface AuditPage {
+  events: AuditEvent[];
+  /** Pass as `before` for the next (older) page; null on the last page. */
+  nextBefore: string | null;
+}
+
+function parseCursor(cursor: string | undefined): AuditQuery["before"] {
+  if (cursor === undefined) return undefined;
+  const match = /^(\d{1,15})\.(evt_[0-9a-z]{1,40})$/.exec(cursor);
+  if (!match)
+    throw new KeywardError("validation_failed", "before: not a cursor from a previous page.");
+  return { createdAt: Number(match[1]), id: match[2] as string };
+}
+
+async function page(deps: ServiceDeps, query: AuditQuery): Promise<AuditPage> {
+  const events = await deps.store.audit.list({ ...query, limit: query.limit + 1 });
+  const more = events.length > query.limit;
+  const shown = more ? events.slice(0, query.limit) : events;
+  const last = shown.at(-1);
+  return { events: shown, nextBefore: more && last ? `${last.createdAt}.${last.id}` : null };
+}
+
+/**
+ * An application's audit trail. Owners and admins read all of it; a member reads the
+ * events of their own tokens only.
+ */
+export async function listApplicationAudit(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+  filter: { tokenId?: string; action?: AuditAction; before?: string; limit?: number },
+): Promise<AuditPage> {
+  const { role } = await requireMembership(deps, actor, applicationId);
+  const limit = Math.min(Math.max(filter.limit ?? 50, 1), AUDIT_PAGE_MAX);
+  return page(deps, {
+    applicationId,
+    ...(isManager(role) ? {} : { tokenOwnerId: actor.id }),
+    ...(filter.tokenId ? { tokenId: filter.tokenId } : {}),
+    ...(filter.action ? { action: filter.action } : {}),
+    before: parseCursor(filter.before),
+    limit,
+  });
+}
+
+/** The signed-in user's own account events: sign-ups and sign-ins, failed ones included. */
+export async function listAccountAudit(
+  deps: ServiceDeps,
+  actor: User,
+  filter: { before?: string; limit?: number },
+): Promise<AuditPage> {
+  const limit = Math.min(Math.max(filter.limit ?? 50, 1), AUDIT_PAGE_MAX);
+  return page(deps, { accountUserId: actor.id, before: parseCursor(filter.before), limit });
+}
