@@ -70,6 +70,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       bodyLimitBytes: config.bodyLimitBytes,
       verifyRateLimitPerMinute: config.verifyRateLimitPerMinute,
       leakRateLimitPerMinute: config.leakRateLimitPerMinute,
+      abuse: config.abuse,
     },
   );
 

@@ -15,6 +15,12 @@ export interface Config {
   verifyCacheMaxAgeMs: number;
   verifyRateLimitPerMinute: number;
   leakRateLimitPerMinute: number;
+  abuse: {
+    signinFailuresPerAccountPerHour: number;
+    signinFailuresPerAddressPerHour: number;
+    bearerFailuresPerAddressPerMinute: number;
+    tokenCreationsPerUserPerHour: number;
+  };
   publicOrigin: string | undefined;
   trustProxy: boolean;
   bodyLimitBytes: number;
@@ -34,6 +40,10 @@ export const ENVIRONMENT_VARIABLES = {
   VERIFY_CACHE_MAX_AGE_MS: "5000",
   VERIFY_RATE_LIMIT_PER_MINUTE: "6000",
   LEAK_RATE_LIMIT_PER_MINUTE: "30",
+  SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR: "100",
+  SIGNIN_FAILURES_PER_ADDRESS_PER_HOUR: "1000",
+  BEARER_FAILURES_PER_ADDRESS_PER_MINUTE: "600",
+  TOKEN_CREATIONS_PER_USER_PER_HOUR: "200",
   PUBLIC_ORIGIN: "",
   TRUST_PROXY: "false",
   BODY_LIMIT_BYTES: "65536",
@@ -97,6 +107,21 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     verifyCacheMaxAgeMs: integer("VERIFY_CACHE_MAX_AGE_MS", 0, 5000),
     verifyRateLimitPerMinute: integer("VERIFY_RATE_LIMIT_PER_MINUTE", 1, 100_000_000),
     leakRateLimitPerMinute: integer("LEAK_RATE_LIMIT_PER_MINUTE", 1, 100_000),
+    abuse: {
+      // ASVS 5.0: at most 100 failed sign-ins per account per hour.
+      signinFailuresPerAccountPerHour: integer("SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR", 1, 100),
+      signinFailuresPerAddressPerHour: integer(
+        "SIGNIN_FAILURES_PER_ADDRESS_PER_HOUR",
+        1,
+        1_000_000,
+      ),
+      bearerFailuresPerAddressPerMinute: integer(
+        "BEARER_FAILURES_PER_ADDRESS_PER_MINUTE",
+        1,
+        100_000_000,
+      ),
+      tokenCreationsPerUserPerHour: integer("TOKEN_CREATIONS_PER_USER_PER_HOUR", 1, 1_000_000),
+    },
     publicOrigin,
     trustProxy: trustProxy === "true",
     bodyLimitBytes: integer("BODY_LIMIT_BYTES", 1024, 10_485_760),

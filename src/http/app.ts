@@ -3,6 +3,7 @@ import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { ServiceDeps } from "../services/deps.js";
 import type { TokenVerifier } from "../services/verifier.js";
+import { AbuseGuard, type AbuseLimits } from "./abuse.js";
 import { loggerOptions } from "./logging.js";
 import { handleError, sendProblem } from "./problem.js";
 import { applicationRoutes } from "./routes/applications.js";
@@ -24,6 +25,7 @@ export interface HttpOptions {
   bodyLimitBytes: number;
   verifyRateLimitPerMinute: number;
   leakRateLimitPerMinute: number;
+  abuse: AbuseLimits;
 }
 
 export interface HttpDeps {
@@ -70,6 +72,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
 
   await app.register(cookie);
   await app.register(rateLimit, { global: false });
+  const abuse = new AbuseGuard(app, options.abuse);
   app.decorateRequest("user", null);
   app.decorateRequest("sessionIdHash", null);
 
@@ -77,7 +80,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   const sessionOptions = { publicOrigin: options.publicOrigin };
 
   healthRoutes(app, services.store);
-  protectedApiRoutes(app, deps.verifier);
+  protectedApiRoutes(app, deps.verifier, abuse);
   verifyRoutes(app, deps.verifier, { rateLimitPerMinute: options.verifyRateLimitPerMinute });
   leakRoutes(app, services, { rateLimitPerMinute: options.leakRateLimitPerMinute });
 
@@ -86,9 +89,9 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     management.addHook("preHandler", async (request) => {
       await loadSession(request, services);
     });
-    authRoutes(management, services, sessionOptions);
+    authRoutes(management, services, sessionOptions, abuse);
     applicationRoutes(management, services, sessionOptions);
-    tokenRoutes(management, services, sessionOptions);
+    tokenRoutes(management, services, sessionOptions, abuse);
     auditRoutes(management, services, sessionOptions);
   });
 

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { parseBearerHeader } from "../core/bearer.js";
 import type { SecretRecord } from "../core/model.js";
 import type { TokenVerifier } from "../services/verifier.js";
+import type { AbuseGuard } from "./abuse.js";
 import { problemBody } from "./problem.js";
 
 const CHALLENGE = 'Bearer realm="api"';
@@ -16,6 +17,10 @@ const INVALID_TOKEN_BODY = JSON.stringify(
 );
 const MISSING_BODY = JSON.stringify(
   problemBody("authentication_required", "Send an API token as 'Authorization: Bearer <token>'."),
+);
+
+const TOO_MANY_FAILURES_BODY = JSON.stringify(
+  problemBody("rate_limited", "Too many invalid tokens from this address; try again later."),
 );
 
 function countAuthorizationHeaders(request: FastifyRequest): number {
@@ -54,7 +59,13 @@ export async function authenticateBearer(
   request: FastifyRequest,
   reply: FastifyReply,
   verifier: TokenVerifier,
+  abuse: AbuseGuard,
 ): Promise<SecretRecord | undefined> {
+  const blockedMs = abuse.bearerBlockedFor(request.ip, Date.now());
+  if (blockedMs > 0) {
+    reply.header("retry-after", String(Math.ceil(blockedMs / 1000)));
+    return send(reply, 429, CHALLENGE, TOO_MANY_FAILURES_BODY);
+  }
   // Tokens are never accepted in the URL (it ends up in logs, history and Referer).
   if (hasQueryToken(request)) {
     return send(
@@ -93,6 +104,7 @@ export async function authenticateBearer(
         { tokenRefused: result.reason, tokenId: result.tokenId },
         "bearer token refused",
       );
+      await abuse.recordBearerFailure(request, Date.now());
       return send(reply, 401, INVALID_TOKEN, INVALID_TOKEN_BODY);
     }
   }

@@ -60,6 +60,8 @@ export async function startTestServer(
     PORT: "0",
     LOG_LEVEL: "info",
     USAGE_FLUSH_INTERVAL_MS: "100",
+    // Tests send floods of invalid tokens on purpose; the abuse limits have their own tests.
+    BEARER_FAILURES_PER_ADDRESS_PER_MINUTE: "1000000",
     ...env,
   });
   const stream = new PassThrough();

@@ -1,7 +1,9 @@
 import type { FastifyInstance } from "fastify";
+import { KeywardError } from "../../core/errors.js";
 import { signIn, signOut, signUp } from "../../services/accounts.js";
 import { listApplications } from "../../services/applications.js";
 import type { ServiceDeps } from "../../services/deps.js";
+import type { AbuseGuard } from "../abuse.js";
 import { userSchema } from "../schemas.js";
 import {
   checkOrigin,
@@ -12,7 +14,12 @@ import {
 } from "../session.js";
 import { toWireUser } from "../wire.js";
 
-export function authRoutes(app: FastifyInstance, deps: ServiceDeps, options: SessionOptions): void {
+export function authRoutes(
+  app: FastifyInstance,
+  deps: ServiceDeps,
+  options: SessionOptions,
+  abuse: AbuseGuard,
+): void {
   app.post<{ Body: { email: string; password: string; name: string } }>(
     "/api/v1/auth/signup",
     {
@@ -58,7 +65,17 @@ export function authRoutes(app: FastifyInstance, deps: ServiceDeps, options: Ses
     },
     async (request, reply) => {
       checkOrigin(request, options, false);
-      const { user, session } = await signIn(deps, request.body, { ip: request.ip });
+      await abuse.checkSignin(request);
+      let signedIn: Awaited<ReturnType<typeof signIn>>;
+      try {
+        signedIn = await signIn(deps, request.body, { ip: request.ip });
+      } catch (error) {
+        if (error instanceof KeywardError && error.code === "invalid_credentials") {
+          await abuse.recordSigninFailure(request);
+        }
+        throw error;
+      }
+      const { user, session } = signedIn;
       setSessionCookie(request, reply, session.secret, session.expiresAt);
       return { user: toWireUser(user) };
     },

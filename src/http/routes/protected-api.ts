@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { TokenVerifier } from "../../services/verifier.js";
+import type { AbuseGuard } from "../abuse.js";
 import { authenticateBearer, refuseInsufficientScope } from "../bearer-auth.js";
 
 const whoAmI = {
@@ -29,9 +30,13 @@ const whoAmI = {
 } as const;
 
 /** The protected API: what an application's clients call with `Authorization: Bearer`. */
-export function protectedApiRoutes(app: FastifyInstance, verifier: TokenVerifier): void {
+export function protectedApiRoutes(
+  app: FastifyInstance,
+  verifier: TokenVerifier,
+  abuse: AbuseGuard,
+): void {
   app.get("/api", { schema: { response: { 200: whoAmI } } }, async (request, reply) => {
-    const token = await authenticateBearer(request, reply, verifier);
+    const token = await authenticateBearer(request, reply, verifier, abuse);
     if (!token) return reply;
     return {
       application: { id: token.applicationId, name: token.applicationName },
@@ -56,7 +61,7 @@ export function protectedApiRoutes(app: FastifyInstance, verifier: TokenVerifier
       },
     },
     async (request, reply) => {
-      const token = await authenticateBearer(request, reply, verifier);
+      const token = await authenticateBearer(request, reply, verifier, abuse);
       if (!token) return reply;
       if (!token.scopes.includes(request.params.scope)) {
         refuseInsufficientScope(reply, request.params.scope);

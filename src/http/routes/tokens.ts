@@ -9,6 +9,7 @@ import {
   regenerateToken,
   revokeToken,
 } from "../../services/tokens.js";
+import type { AbuseGuard } from "../abuse.js";
 import { apiTokenSchema, idParam, issuedTokenSchema, scopesInput } from "../schemas.js";
 import { requireUser, type SessionOptions } from "../session.js";
 import { isoOrNull, toApiToken } from "../wire.js";
@@ -31,6 +32,7 @@ export function tokenRoutes(
   app: FastifyInstance,
   deps: ServiceDeps,
   options: SessionOptions,
+  abuse: AbuseGuard,
 ): void {
   app.post<{
     Params: { appId: string };
@@ -55,6 +57,7 @@ export function tokenRoutes(
     },
     async (request, reply) => {
       const user = requireUser(request, options);
+      await abuse.checkTokenCreation(request);
       const { expiresAt, ...rest } = request.body;
       const issued = await createToken(
         deps,

@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  bearer,
+  Client,
+  createApp,
+  createToken,
+  signUpUser,
+  startTestServer,
+  type TestServer,
+} from "../test-support/harness.js";
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer({
+    SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR: "3",
+    SIGNIN_FAILURES_PER_ADDRESS_PER_HOUR: "20",
+    BEARER_FAILURES_PER_ADDRESS_PER_MINUTE: "5",
+    TOKEN_CREATIONS_PER_USER_PER_HOUR: "4",
+  });
+});
+afterAll(async () => {
+  await server.close();
+});
+
+const password = "correct horse battery staple";
+
+describe("abuse limits", () => {
+  it("locks sign-in for an account after its failures, without counting successes", async () => {
+    const email = `locked${Date.now()}@example.com`;
+    await new Client(server.baseUrl).post("/api/v1/auth/signup", { email, password, name: "L" });
+    for (let i = 0; i < 5; i++) {
+      expect(
+        (await new Client(server.baseUrl).post("/api/v1/auth/signin", { email, password })).status,
+      ).toBe(200);
+    }
+    for (let i = 0; i < 3; i++) {
+      expect(
+        (
+          await new Client(server.baseUrl).post("/api/v1/auth/signin", {
+            email,
+            password: "wrong password",
+          })
+        ).status,
+      ).toBe(401);
+    }
+    const locked = await new Client(server.baseUrl).post<{ code: string }>("/api/v1/auth/signin", {
+      email,
+      password,
+    });
+    expect(locked.status).toBe(429);
+    expect(locked.body.code).toBe("rate_limited");
+    expect(Number(locked.headers.get("retry-after"))).toBeGreaterThan(0);
+    // Another account is not affected.
+    const other = `other${Date.now()}@example.com`;
+    await new Client(server.baseUrl).post("/api/v1/auth/signup", {
+      email: other,
+      password,
+      name: "O",
+    });
+    expect(
+      (await new Client(server.baseUrl).post("/api/v1/auth/signin", { email: other, password }))
+        .status,
+    ).toBe(200);
+  });
+
+  it("answers 429 to an address after repeated invalid tokens, with Retry-After", async () => {
+    const { client } = await signUpUser(server.baseUrl);
+    const appId = await createApp(client);
+    const { token } = await createToken(client, appId, { name: "valid" });
+    const api = new Client(server.baseUrl);
+    const made = `${token.slice(0, -1)}${token.endsWith("A") ? "B" : "A"}`;
+    for (let i = 0; i < 5; i++) expect((await api.get("/api", bearer(made))).status).toBe(401);
+    const blocked = await api.get("/api", bearer(token));
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.headers.get("retry-after"))).toBeGreaterThan(0);
+    // Valid traffic keeps working through the verify API (other routes are not blocked).
+    expect((await api.post<{ valid: boolean }>("/api/v1/verify", { token })).body.valid).toBe(true);
+  });
+
+  it("limits token creation per user", async () => {
+    const { client } = await signUpUser(server.baseUrl);
+    const appId = await createApp(client);
+    const statuses = [];
+    for (let i = 0; i < 5; i++)
+      statuses.push(
+        (await client.post(`/api/v1/applications/${appId}/tokens`, { name: `t${i}` })).status,
+      );
+    expect(statuses).toEqual([201, 201, 201, 201, 429]);
+  });
+});

@@ -1,0 +1,110 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { KeywardError } from "../core/errors.js";
+
+export interface AbuseLimits {
+  signinFailuresPerAccountPerHour: number;
+  signinFailuresPerAddressPerHour: number;
+  bearerFailuresPerAddressPerMinute: number;
+  tokenCreationsPerUserPerHour: number;
+}
+
+const HOUR_MS = 3_600_000;
+const MINUTE_MS = 60_000;
+/** Most addresses kept as blocked at once; the oldest block is dropped past this. */
+const MAX_BLOCKED_ADDRESSES = 100_000;
+
+type Limiter = ReturnType<FastifyInstance["createRateLimit"]>;
+
+function tooMany(ttlMs: number, what: string): KeywardError {
+  const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
+  return new KeywardError("rate_limited", `Too many ${what}; try again in ${seconds} s.`, {
+    headers: { "retry-after": String(seconds) },
+  });
+}
+
+/**
+ * Counters for abuse: failed sign-ins per account and per address, failed bearer
+ * attempts per address, token creations per user. Counting is @fastify/rate-limit's;
+ * only failures are counted where that is what matters, so a user's own successful
+ * traffic never locks them out.
+ */
+export class AbuseGuard {
+  private readonly signinByAccount: Limiter;
+  private readonly signinByAddress: Limiter;
+  private readonly bearerByAddress: Limiter;
+  private readonly creationsByUser: Limiter;
+  /** Addresses refused until the given time, checked first on the protected API. */
+  private readonly blockedUntil = new Map<string, number>();
+
+  constructor(app: FastifyInstance, limits: AbuseLimits) {
+    this.signinByAccount = app.createRateLimit({
+      max: limits.signinFailuresPerAccountPerHour,
+      timeWindow: HOUR_MS,
+      keyGenerator: (request) => `account:${signinEmail(request)}`,
+    });
+    this.signinByAddress = app.createRateLimit({
+      max: limits.signinFailuresPerAddressPerHour,
+      timeWindow: HOUR_MS,
+      keyGenerator: (request) => `signin:${request.ip}`,
+    });
+    this.bearerByAddress = app.createRateLimit({
+      max: limits.bearerFailuresPerAddressPerMinute,
+      timeWindow: MINUTE_MS,
+      keyGenerator: (request) => `bearer:${request.ip}`,
+    });
+    this.creationsByUser = app.createRateLimit({
+      max: limits.tokenCreationsPerUserPerHour,
+      timeWindow: HOUR_MS,
+      keyGenerator: (request) => `create:${request.user?.id ?? request.ip}`,
+    });
+  }
+
+  /** Throws 429 when this account or address has failed to sign in too often. */
+  async checkSignin(request: FastifyRequest): Promise<void> {
+    for (const limiter of [this.signinByAccount, this.signinByAddress]) {
+      const state = await limiter(request, { increment: false });
+      if (!state.isAllowed && state.remaining === 0 && state.ttl > 0)
+        throw tooMany(state.ttl, "failed sign-ins");
+    }
+  }
+
+  async recordSigninFailure(request: FastifyRequest): Promise<void> {
+    await this.signinByAccount(request);
+    await this.signinByAddress(request);
+  }
+
+  /** Milliseconds this address stays refused on the protected API, or 0. */
+  bearerBlockedFor(address: string, now: number): number {
+    if (this.blockedUntil.size === 0) return 0;
+    const until = this.blockedUntil.get(address);
+    if (until === undefined) return 0;
+    if (until <= now) {
+      this.blockedUntil.delete(address);
+      return 0;
+    }
+    return until - now;
+  }
+
+  /** Counts an invalid bearer token from the request's address; past the limit, blocks it. */
+  async recordBearerFailure(request: FastifyRequest, now: number): Promise<void> {
+    const state = await this.bearerByAddress(request);
+    if (!state.isAllowed && state.remaining === 0 && state.ttl > 0) {
+      if (this.blockedUntil.size >= MAX_BLOCKED_ADDRESSES) {
+        const oldest = this.blockedUntil.keys().next();
+        if (!oldest.done) this.blockedUntil.delete(oldest.value);
+      }
+      this.blockedUntil.set(request.ip, now + state.ttl);
+    }
+  }
+
+  /** Counts a token creation by the signed-in user; throws 429 past the limit. */
+  async checkTokenCreation(request: FastifyRequest): Promise<void> {
+    const state = await this.creationsByUser(request);
+    if (!state.isAllowed && state.isExceeded) throw tooMany(state.ttl, "tokens created");
+  }
+}
+
+function signinEmail(request: FastifyRequest): string {
+  const body = request.body as { email?: unknown } | undefined;
+  return typeof body?.email === "string" ? body.email.trim().toLowerCase() : "";
+}
