@@ -1,0 +1,299 @@
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  bearer,
+  Client,
+  createApp,
+  createToken,
+  signUpUser,
+  startTestServer,
+  type TestServer,
+} from "../../src/test-support/harness.js";
+import { expectServing, rawGetApi, rawRequest } from "./support.js";
+
+/**
+ * Hostile Authorization headers over real HTTP, beyond src/http/protected-api.test.ts
+ * (which covers the ordinary forms): oversized, non-ASCII and control bytes, extreme
+ * whitespace, look-alike schemes, tokens in the URL, duplicates in both orders, and
+ * random header values (fast-check). The guarantees: never a 5xx, never a 200 unless the
+ * header is a correct Bearer form of a live token, and the process keeps serving.
+ */
+
+let server: TestServer;
+let token: string;
+let api: Client;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  const { client } = await signUpUser(server.baseUrl);
+  const appId = await createApp(client);
+  token = (await createToken(client, appId, { name: "header-target" })).token;
+  api = new Client(server.baseUrl);
+});
+afterAll(async () => {
+  await server.close();
+});
+
+describe("oversized headers", () => {
+  it("answers a 20 KiB Authorization header with 431 (or 400) and keeps serving", async () => {
+    const res = await rawRequest(server.baseUrl, rawGetApi(`Bearer ${"A".repeat(20 * 1024)}`));
+    expect([400, 431]).toContain(res.status);
+    await expectServing(server.baseUrl, token);
+  });
+
+  it("answers 2000 headers (~60 KiB) with 431 (or 400) and keeps serving", async () => {
+    const many = Array.from({ length: 2000 }, (_, i) => `X-Junk-${i}: ${"v".repeat(20)}\r\n`).join(
+      "",
+    );
+    const res = await rawRequest(
+      server.baseUrl,
+      `GET /api HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n${many}Connection: close\r\n\r\n`,
+    );
+    expect([400, 431]).toContain(res.status);
+    await expectServing(server.baseUrl, token);
+  });
+
+  it("refuses a 12 KiB b64token that fits the header limit with 401, without a storage read", async () => {
+    const before = server.keyward.store.stats.reads;
+    const res = await api.get("/api", bearer(`kw_${"a".repeat(12 * 1024)}`));
+    expect(res.status).toBe(401);
+    expect(res.headers.get("www-authenticate")).toBe('Bearer realm="api", error="invalid_token"');
+    expect(server.keyward.store.stats.reads).toBe(before);
+  });
+
+  it("answers a 20 KiB URL with a 4xx and keeps serving", async () => {
+    const res = await rawRequest(
+      server.baseUrl,
+      `GET /api/${"a".repeat(20 * 1024)} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
+    );
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.status).toBeLessThan(500);
+    await expectServing(server.baseUrl, token);
+  });
+});
+
+describe("non-ASCII and control bytes over a raw socket", () => {
+  it.each([
+    ["a latin1 byte (0xE9) after the token", () => Buffer.from(`Bearer ${token}\u00e9`, "latin1")],
+    ["a no-break space (0xA0) as separator", () => Buffer.from(`Bearer\u00a0${token}`, "latin1")],
+    [
+      "UTF-8 fullwidth look-alike letters in the token",
+      () => Buffer.from(`Bearer ${token.slice(0, 10)}ＡＢＣ${token.slice(13)}`, "utf8"),
+    ],
+    ["a UTF-8 BOM before the scheme", () => Buffer.from(`\ufeffBearer ${token}`, "utf8")],
+    [
+      "a C1 control byte (0x85) inside the token",
+      () => Buffer.from(`Bearer ${token.slice(0, 5)}\u0085${token.slice(5)}`, "latin1"),
+    ],
+    ["a DEL byte (0x7F) after the token", () => Buffer.from(`Bearer ${token}\u007f`, "latin1")],
+  ])("never accepts %s (no 200, no 5xx) and keeps serving", async (_name, value) => {
+    const res = await rawRequest(server.baseUrl, rawGetApi(value()));
+    expect(res.status).not.toBeNull();
+    expect(res.status).not.toBe(200);
+    expect(res.status).toBeLessThan(500);
+    await expectServing(server.baseUrl, token);
+  });
+
+  it.each([
+    ["a NUL byte inside the token", () => `Bearer ${token.slice(0, 8)}\u0000${token.slice(8)}`],
+    ["a bare CR inside the value", () => `Bearer\r${token}`],
+    ["an obs-fold continuation line", () => `Bearer\r\n ${token}`],
+  ])("refuses %s at the HTTP layer with 400 and keeps serving", async (_name, value) => {
+    const res = await rawRequest(server.baseUrl, rawGetApi(value()));
+    expect(res.status).toBe(400);
+    await expectServing(server.baseUrl, token);
+  });
+
+  it("answers an empty Authorization value with 400 invalid_request", async () => {
+    const res = await rawRequest(server.baseUrl, rawGetApi(""));
+    expect(res.status).toBe(400);
+    expect(res.text).toContain('error="invalid_request"');
+  });
+
+  it.each([
+    ["valid first, garbage second", () => [`Bearer ${token}`, "Bearer nope"]],
+    ["garbage first, valid second", () => ["Bearer nope", `Bearer ${token}`]],
+    ["valid first, Basic second", () => [`Bearer ${token}`, "Basic dXNlcjpwYXNz"]],
+  ])(
+    "refuses two Authorization headers with different name casing (%s) with 400",
+    async (_name, values) => {
+      const [first, second] = values();
+      const res = await rawRequest(
+        server.baseUrl,
+        `GET /api HTTP/1.1\r\nHost: 127.0.0.1\r\nauthorization: ${first}\r\nAUTHORIZATION: ${second}\r\nConnection: close\r\n\r\n`,
+      );
+      expect(res.status).toBe(400);
+      expect(res.text).toContain('error="invalid_request"');
+    },
+  );
+});
+
+describe("whitespace and case extremes", () => {
+  it.each([
+    ["1000 spaces between scheme and token", (t: string) => `Bearer${" ".repeat(1000)}${t}`],
+    [
+      "1000 spaces around the whole value",
+      (t: string) => `${" ".repeat(1000)}Bearer ${t}${" ".repeat(1000)}`,
+    ],
+    ["tabs around the whole value", (t: string) => `\t\tBearer ${t}\t`],
+    ["mixed-case scheme bEaReR", (t: string) => `bEaReR ${t}`],
+    ["mixed-case scheme BeArEr", (t: string) => `BeArEr ${t}`],
+  ])("accepts %s (the contract's whitespace and case rules)", async (_name, header) => {
+    expect((await api.get("/api", { authorization: header(token) })).status).toBe(200);
+  });
+
+  it.each([
+    ["only spaces after the scheme", () => `Bearer${" ".repeat(500)}`],
+    ["a space inside the token", (t: string) => `Bearer ${t.slice(0, 10)} ${t.slice(10)}`],
+    ["a tab after several spaces", (t: string) => `Bearer   \t${t}`],
+    ["a trailing comma", (t: string) => `Bearer ${t},`],
+    ["a quoted token", (t: string) => `Bearer "${t}"`],
+    ["a token with an auth-param after it", (t: string) => `Bearer ${t} realm="api"`],
+  ])("answers %s with 400 invalid_request", async (_name, header) => {
+    const res = await api.get("/api", { authorization: header(token) });
+    expect(res.status).toBe(400);
+    expect(res.headers.get("www-authenticate")).toBe('Bearer realm="api", error="invalid_request"');
+  });
+
+  it.each([
+    ["Token scheme", (t: string) => `Token ${t}`],
+    ["Bearer: with a colon", (t: string) => `Bearer: ${t}`],
+    ["Bearer= with an equals sign", (t: string) => `Bearer=${t}`],
+    ["Bearer- glued to the token", (t: string) => `Bearer-${t}`],
+    [
+      "Basic with the token as user",
+      (t: string) => `Basic ${Buffer.from(`${t}:`).toString("base64")}`,
+    ],
+    ["MAC scheme", (t: string) => `MAC ${t}`],
+    ["Bearer misspelled as Baerer", (t: string) => `Baerer ${t}`],
+  ])("never accepts the token under %s (401 with a bare challenge)", async (_name, header) => {
+    const res = await api.get("/api", { authorization: header(token) });
+    expect(res.status).toBe(401);
+    expect(res.headers.get("www-authenticate")).toBe('Bearer realm="api"');
+  });
+
+  it.each([
+    ["Proxy-Authorization", "proxy-authorization"],
+    ["X-Api-Key", "x-api-key"],
+    ["X-Auth-Token", "x-auth-token"],
+  ])("ignores a token sent in %s (401, no credentials)", async (_name, header) => {
+    const res = await api.get("/api", { [header]: `Bearer ${token}` });
+    expect(res.status).toBe(401);
+    expect(res.headers.get("www-authenticate")).toBe('Bearer realm="api"');
+  });
+});
+
+describe("tokens in the URL", () => {
+  it.each([
+    ["?access_token=<token>", (t: string) => `/api?access_token=${t}`],
+    ["?access_token (no value)", () => "/api?access_token"],
+    ["?x=1&access_token=<token>", (t: string) => `/api?x=1&access_token=${t}`],
+    ["?access_token twice", (t: string) => `/api?access_token=${t}&access_token=${t}`],
+    ["?ACCESS_TOKEN=<token>", (t: string) => `/api?ACCESS_TOKEN=${t}`],
+    ["?access%5Ftoken=<token> (percent-encoded name)", (t: string) => `/api?access%5Ftoken=${t}`],
+    ["?token=<token>", (t: string) => `/api?token=${t}`],
+    ["?bearer=<token>", (t: string) => `/api?bearer=${t}`],
+    ["?authorization=Bearer%20<token>", (t: string) => `/api?authorization=Bearer%20${t}`],
+    ["on a scoped route", (t: string) => `/api/scopes/read?access_token=${t}`],
+  ])("never authenticates %s (4xx, never 200) and never logs it", async (_name, path) => {
+    const res = await api.get(path(token));
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.status).toBeLessThan(500);
+    expect(res.text).not.toContain(token);
+    expect(server.logs()).not.toContain(token);
+  });
+
+  it("refuses a form-encoded access_token body on the protected API (RFC 6750 §2.2 is not supported)", async () => {
+    const res = await api.request("POST", "/api", {
+      body: `access_token=${token}`,
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.status).toBeLessThan(500);
+    expect(res.text).not.toContain(token);
+  });
+});
+
+describe("random header values (property-based, over real HTTP)", () => {
+  // Pieces an attacker would combine: scheme spellings, separators, the live token and
+  // mutations of it, and noise.
+  const scheme = fc.constantFrom(
+    "Bearer",
+    "bearer",
+    "BEARER",
+    "Basic",
+    "Token",
+    "",
+    "Bearer,",
+    "B",
+  );
+  const separator = fc.constantFrom(" ", "  ", "\t", "", ",", " , ", "=", ":");
+  const noise = fc.string({ unit: "binary-ascii", maxLength: 40 });
+  const edge = fc.oneof(
+    { arbitrary: fc.constantFrom("", " ", "\t", "   "), weight: 3 },
+    { arbitrary: noise, weight: 1 },
+  );
+  const tokenish = fc.oneof(
+    { arbitrary: fc.constant("LIVE"), weight: 3 },
+    fc.constant("LIVE="),
+    fc.constant("LIVE LIVE"),
+    fc.integer({ min: 0, max: 38 }).map((n) => `CUT${n}`),
+    noise,
+  );
+  // Sent as latin1 over a raw socket: everything but CR and LF (which end the header) goes
+  // on the wire, control bytes included.
+  const clean = (value: string) =>
+    Array.from(value)
+      .filter((c) => {
+        const code = c.codePointAt(0) ?? 0;
+        return code !== 10 && code !== 13 && code <= 0xff;
+      })
+      .join("");
+
+  it("never answers 5xx, and answers 200 exactly for the correct Bearer forms of the live token", async () => {
+    let accepted = 0;
+    await fc.assert(
+      fc.asyncProperty(edge, scheme, separator, tokenish, edge, async (lead, s, sep, t, tail) => {
+        const concrete =
+          t === "LIVE" || t === "LIVE=" || t === "LIVE LIVE"
+            ? t.replaceAll("LIVE", token)
+            : t.startsWith("CUT")
+              ? token.slice(0, Number(t.slice(3)))
+              : t;
+        const value = clean(`${lead}${s}${sep}${concrete}${tail}`);
+        const res = await rawRequest(server.baseUrl, rawGetApi(value));
+        expect(res.status).not.toBeNull();
+        expect(res.status).toBeLessThan(500);
+        // Bearer (any case), one or more spaces, the live token, optional surrounding
+        // spaces or tabs: that gets through, and nothing else does.
+        const correct = new RegExp(`^[ \t]*bearer +${token}[ \t]*$`, "i").test(value);
+        expect(res.status === 200, JSON.stringify(value)).toBe(correct);
+        if (correct) accepted++;
+      }),
+      { numRuns: 150 },
+    );
+    // The generator reaches the accepting side too, so the oracle is not vacuous.
+    expect(accepted).toBeGreaterThan(0);
+    await expectServing(server.baseUrl, token);
+  });
+
+  it("never answers 5xx or 200 to random bytes in the header over a raw socket", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 0, maxLength: 80 }),
+        fc.boolean(),
+        async (bytes, withScheme) => {
+          // CR and LF would end the header; everything else goes on the wire as is.
+          const body = Buffer.from(bytes.filter((b) => b !== 13 && b !== 10));
+          const value = withScheme ? Buffer.concat([Buffer.from("Bearer "), body]) : body;
+          const res = await rawRequest(server.baseUrl, rawGetApi(value));
+          expect(res.status).not.toBeNull();
+          expect(res.status).not.toBe(200);
+          expect(res.status).toBeLessThan(500);
+        },
+      ),
+      { numRuns: 100 },
+    );
+    await expectServing(server.baseUrl, token);
+  });
+});

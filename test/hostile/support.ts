@@ -1,0 +1,138 @@
+import { randomBytes } from "node:crypto";
+import { connect } from "node:net";
+import { BASE62_ALPHABET } from "../../src/core/base62.js";
+import { TOKEN_RANDOM_LENGTH, tokenChecksum } from "../../src/core/token.js";
+import { Client } from "../../src/test-support/harness.js";
+
+/** Helpers shared by the hostile-input suite. */
+
+export interface RawResponse {
+  /** The status code of the first response line, or null when the server sent none. */
+  status: number | null;
+  /** Everything the server sent, read as latin1. */
+  text: string;
+}
+
+/**
+ * Sends bytes fetch() would never produce (duplicate, oversized or non-ASCII headers, bare
+ * control characters) on a fresh connection and reads until the server closes it.
+ */
+export function rawRequest(
+  baseUrl: string,
+  request: string | Buffer,
+  timeoutMs = 5000,
+): Promise<RawResponse> {
+  const { port } = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = connect(Number(port), "127.0.0.1", () => {
+      socket.end(typeof request === "string" ? Buffer.from(request, "latin1") : request);
+    });
+    const done = () => {
+      clearTimeout(timer);
+      const text = Buffer.concat(chunks).toString("latin1");
+      const match = /^HTTP\/1\.1 (\d{3})/.exec(text);
+      resolve({ status: match ? Number(match[1]) : null, text });
+    };
+    const timer = setTimeout(() => {
+      socket.destroy();
+      done();
+    }, timeoutMs);
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    socket.on("end", done);
+    // A server that resets the connection after answering still answered.
+    socket.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "ECONNRESET" || error.code === "EPIPE") done();
+      else {
+        clearTimeout(timer);
+        reject(error);
+      }
+    });
+  });
+}
+
+/** A GET /api request with the given Authorization header value, as raw latin1 bytes. */
+export function rawGetApi(authorization: string | Buffer, path = "/api"): Buffer {
+  const value =
+    typeof authorization === "string" ? Buffer.from(authorization, "latin1") : authorization;
+  return Buffer.concat([
+    Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: `, "latin1"),
+    value,
+    Buffer.from("\r\nConnection: close\r\n\r\n", "latin1"),
+  ]);
+}
+
+/** The server still answers: /healthz 200, and (when given) a live token still works. */
+export async function expectServing(baseUrl: string, token?: string): Promise<void> {
+  const client = new Client(baseUrl);
+  const health = await client.get("/healthz");
+  if (health.status !== 200) throw new Error(`healthz answered ${health.status}`);
+  if (token !== undefined) {
+    const res = await client.get("/api", { authorization: `Bearer ${token}` });
+    if (res.status !== 200) throw new Error(`a live token answered ${res.status} after the attack`);
+  }
+}
+
+/** A well-formed token with a correct checksum that no server ever issued. */
+export function randomValidToken(prefix = "kw"): string {
+  const bytes = randomBytes(TOKEN_RANDOM_LENGTH * 2);
+  let body = "";
+  for (const byte of bytes) {
+    if (byte >= 248) continue; // 248 = 4 * 62: no bias
+    body += BASE62_ALPHABET[byte % 62];
+    if (body.length === TOKEN_RANDOM_LENGTH) break;
+  }
+  while (body.length < TOKEN_RANDOM_LENGTH) body += "A";
+  const head = `${prefix}_${body}`;
+  return head + tokenChecksum(head);
+}
+
+/** The token with its character at `index` replaced by a different base62 character. */
+export function flipAt(token: string, index: number): string {
+  const c = token[index] ?? "";
+  const replacement = c === "A" ? "B" : c === "_" ? "-" : "A";
+  return token.slice(0, index) + replacement + token.slice(index + 1);
+}
+
+/** Runs `fn` over `items` with at most `limit` at a time, in order of start. */
+export async function pool<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T, index);
+    }
+  });
+  await Promise.all(lanes);
+  return results;
+}
+
+/** A clock the test moves by hand (passed as `overrides.clock` to startTestServer). */
+export class ManualClock {
+  offsetMs = 0;
+  now(): number {
+    return Date.now() + this.offsetMs;
+  }
+  advance(ms: number): void {
+    this.offsetMs += ms;
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The headers of an answer, minus those that legitimately differ between two requests. */
+export function comparableHeaders(headers: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  headers.forEach((value, name) => {
+    if (name === "date" || name === "keep-alive" || name === "connection") return;
+    // Rate-limit counters go down with every request; they carry no token state.
+    if (/^(x-)?ratelimit-/.test(name) || name === "retry-after") return;
+    out[name] = value;
+  });
+  return out;
+}
