@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "./config.js";
 import { buildApp } from "./http/app.js";
@@ -71,6 +72,12 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       verifyRateLimitPerMinute: config.verifyRateLimitPerMinute,
       leakRateLimitPerMinute: config.leakRateLimitPerMinute,
       abuse: config.abuse,
+      requireHttps: config.requireHttps,
+      ...(config.tls
+        ? {
+            tls: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) },
+          }
+        : {}),
     },
   );
 

@@ -22,6 +22,8 @@ export interface Config {
     tokenCreationsPerUserPerHour: number;
   };
   publicOrigin: string | undefined;
+  requireHttps: boolean;
+  tls: { certFile: string; keyFile: string } | undefined;
   trustProxy: boolean;
   bodyLimitBytes: number;
 }
@@ -45,6 +47,9 @@ export const ENVIRONMENT_VARIABLES = {
   BEARER_FAILURES_PER_ADDRESS_PER_MINUTE: "600",
   TOKEN_CREATIONS_PER_USER_PER_HOUR: "200",
   PUBLIC_ORIGIN: "",
+  REQUIRE_HTTPS: "",
+  TLS_CERT_FILE: "",
+  TLS_KEY_FILE: "",
   TRUST_PROXY: "false",
   BODY_LIMIT_BYTES: "65536",
 } as const;
@@ -93,6 +98,18 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (!["true", "false"].includes(trustProxy))
     problems.push(`TRUST_PROXY must be true or false (got "${trustProxy}")`);
 
+  const requireHttpsText = env.REQUIRE_HTTPS || (env.NODE_ENV === "production" ? "true" : "false");
+  if (!["true", "false"].includes(requireHttpsText)) {
+    problems.push(`REQUIRE_HTTPS must be true or false (got "${requireHttpsText}")`);
+  }
+  const certFile = env.TLS_CERT_FILE || undefined;
+  const keyFile = env.TLS_KEY_FILE || undefined;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    problems.push(
+      "TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve HTTPS, or neither",
+    );
+  }
+
   const config: Config = {
     host: read("HOST"),
     port,
@@ -123,6 +140,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       tokenCreationsPerUserPerHour: integer("TOKEN_CREATIONS_PER_USER_PER_HOUR", 1, 1_000_000),
     },
     publicOrigin,
+    requireHttps: requireHttpsText === "true",
+    tls: certFile && keyFile ? { certFile, keyFile } : undefined,
     trustProxy: trustProxy === "true",
     bodyLimitBytes: integer("BODY_LIMIT_BYTES", 1024, 10_485_760),
   };

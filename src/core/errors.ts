@@ -13,6 +13,7 @@ export const errorRegistry = {
   invalid_credentials: { status: 401, title: "The email or password is incorrect" },
   csrf_rejected: { status: 403, title: "Cross-site request rejected" },
   insufficient_scope: { status: 403, title: "The credential does not allow this request" },
+  https_required: { status: 403, title: "API tokens must be sent over HTTPS" },
   forbidden: { status: 403, title: "Your role does not allow this action" },
   not_found: { status: 404, title: "Not found" },
   user_not_found: { status: 404, title: "No user has that email" },

@@ -54,6 +54,8 @@ export interface TokenRecord {
   /** Times the token was presented after it was revoked or expired, and the last time. */
   refusedCount: number;
   refusedLastAt: number | null;
+  /** When the token was first sent over plain HTTP from a remote client. */
+  exposedAt: number | null;
 }
 
 /** What the hot path needs to decide on a presented secret, read in one lookup. */

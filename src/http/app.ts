@@ -1,7 +1,13 @@
+import type { Server as HttpsServer } from "node:https";
 import cookie from "@fastify/cookie";
 import rateLimit from "@fastify/rate-limit";
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import Fastify, {
+  type FastifyHttpsOptions,
+  type FastifyInstance,
+  type FastifyServerOptions,
+} from "fastify";
 import type { ServiceDeps } from "../services/deps.js";
+import { markTokenExposed } from "../services/tokens.js";
 import type { TokenVerifier } from "../services/verifier.js";
 import { AbuseGuard, type AbuseLimits } from "./abuse.js";
 import { loggerOptions } from "./logging.js";
@@ -26,6 +32,9 @@ export interface HttpOptions {
   verifyRateLimitPerMinute: number;
   leakRateLimitPerMinute: number;
   abuse: AbuseLimits;
+  requireHttps: boolean;
+  /** Serve HTTPS directly with this key and certificate (PEM). */
+  tls?: { key: Buffer; cert: Buffer };
 }
 
 export interface HttpDeps {
@@ -51,7 +60,30 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
       },
     },
   };
-  const app = Fastify(serverOptions);
+  // With a certificate, the same app serves HTTPS. Fastify types an HTTPS instance apart
+  // from an HTTP one; every route here works on either, so it is used as the HTTP type.
+  const app = (
+    options.tls
+      ? (Fastify({
+          ...serverOptions,
+          https: options.tls,
+        } as FastifyHttpsOptions<HttpsServer>) as unknown)
+      : Fastify(serverOptions)
+  ) as FastifyInstance;
+
+  // Security headers on every answer; the web UI's pages add their own CSP on top.
+  const securityHeaders: Record<string, string> = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+    "x-frame-options": "DENY",
+  };
+  if (options.tls)
+    securityHeaders["strict-transport-security"] = "max-age=31536000; includeSubDomains";
+  app.addHook("onRequest", (_request, reply, done) => {
+    reply.headers(securityHeaders);
+    done();
+  });
 
   // JSON only: any other body type is answered with 415.
   app.removeAllContentTypeParsers();
@@ -80,7 +112,11 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   const sessionOptions = { publicOrigin: options.publicOrigin };
 
   healthRoutes(app, services.store);
-  protectedApiRoutes(app, deps.verifier, abuse);
+  protectedApiRoutes(app, deps.verifier, {
+    abuse,
+    requireHttps: options.requireHttps,
+    onExposed: (token, request) => markTokenExposed(services, token, { ip: request.ip }),
+  });
   verifyRoutes(app, deps.verifier, { rateLimitPerMinute: options.verifyRateLimitPerMinute });
   leakRoutes(app, services, { rateLimitPerMinute: options.leakRateLimitPerMinute });
 

@@ -55,12 +55,33 @@ function send(reply: FastifyReply, status: number, challenge: string, body: stri
  * RFC 6750 and the contract say when it cannot. Returns the token's record, or
  * undefined once the refusal has been sent.
  */
+/** What the protected API needs besides the verifier. */
+export interface BearerPolicy {
+  abuse: AbuseGuard;
+  /** Refuse bearer tokens that arrive over plain HTTP from a non-loopback client. */
+  requireHttps: boolean;
+  /** Called once per request that sent a valid token in the clear. */
+  onExposed(token: SecretRecord, request: FastifyRequest): Promise<void>;
+}
+
+const HTTPS_REQUIRED_BODY = JSON.stringify(
+  problemBody(
+    "https_required",
+    "API tokens must be sent over HTTPS. If this token was valid, regenerate it.",
+  ),
+);
+
+function isLoopback(ip: string): boolean {
+  return ip.startsWith("127.") || ip === "::1" || ip.startsWith("::ffff:127.");
+}
+
 export async function authenticateBearer(
   request: FastifyRequest,
   reply: FastifyReply,
   verifier: TokenVerifier,
-  abuse: AbuseGuard,
+  policy: BearerPolicy,
 ): Promise<SecretRecord | undefined> {
+  const abuse = policy.abuse;
   const blockedMs = abuse.bearerBlockedFor(request.ip, Date.now());
   if (blockedMs > 0) {
     reply.header("retry-after", String(Math.ceil(blockedMs / 1000)));
@@ -99,6 +120,12 @@ export async function authenticateBearer(
       );
     case "token": {
       const result = await verifier.verify(parsed.token);
+      if (policy.requireHttps && request.protocol !== "https" && !isLoopback(request.ip)) {
+        // The token crossed the network in the clear: refuse it whatever it is, and if it
+        // was valid, tell its owner it may have been read on the way.
+        if (result.ok) await policy.onExposed(result.token, request);
+        return send(reply, 403, INVALID_REQUEST, HTTPS_REQUIRED_BODY);
+      }
       if (result.ok) return result.token;
       request.log.info(
         { tokenRefused: result.reason, tokenId: result.tokenId },

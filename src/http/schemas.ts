@@ -41,6 +41,7 @@ export const apiTokenSchema = {
     revokedReason: { type: ["string", "null"] },
     refusedCount: { type: "integer" },
     lastRefusedAt: nullableDate,
+    exposedAt: nullableDate,
     owner: {
       type: "object",
       properties: { id: { type: "string" }, email: { type: "string" } },
@@ -57,6 +58,10 @@ export const apiTokenSchema = {
     "lastUsedAt",
     "revokedAt",
     "status",
+    "revokedReason",
+    "refusedCount",
+    "lastRefusedAt",
+    "exposedAt",
   ],
 } as const;
 

@@ -34,6 +34,8 @@ export interface ApiToken {
   /** Times it was presented after it was revoked or expired, and the last time. */
   refusedCount: number;
   lastRefusedAt: string | null;
+  /** When it was first sent over plain HTTP from a remote client; regenerate it. */
+  exposedAt: string | null;
   /** Present in `?all=1` listings only. */
   owner?: { id: string; email: string };
 }
@@ -129,6 +131,7 @@ export function toApiToken(token: TokenRecord, now: number, withOwner = false): 
     revokedReason: token.revokedReason,
     refusedCount: token.refusedCount,
     lastRefusedAt: isoOrNull(token.refusedLastAt),
+    exposedAt: isoOrNull(token.exposedAt),
   };
   if (withOwner) view.owner = { id: token.userId, email: token.ownerEmail };
   return view;

@@ -120,6 +120,8 @@ export interface TokenStore {
     now: number;
     oldSecretsExpireAt: number;
   }): Promise<boolean>;
+  /** Records the first time a token was sent in the clear; true when this call set it. */
+  markExposed(tokenId: string, now: number): Promise<boolean>;
   /** The hot-path lookup: everything needed to accept or refuse a presented secret. */
   findSecret(secretHash: string): Promise<SecretRecord | undefined>;
 }
@@ -155,6 +157,7 @@ export type AuditAction =
   | "token.created"
   | "token.regenerated"
   | "token.revoked"
+  | "token.exposed"
   | "member.added"
   | "member.removed";
 

@@ -48,6 +48,7 @@ export async function createToken(
     revokedReason: null,
     refusedCount: 0,
     refusedLastAt: null,
+    exposedAt: null,
   };
   const inserted = await deps.store.tokens.insertToken(
     { ...record, secretHash: hashToken(plaintext) },
@@ -247,4 +248,28 @@ export async function getTokenUsage(
     daily.push({ date, requests: byDay.get(date) ?? 0 });
   }
   return { total, lastUsedAt: token.lastUsedAt, daily };
+}
+
+/**
+ * A valid token arrived over plain HTTP from a remote client: anyone on the path may
+ * have read it. The request is refused; the token is marked exposed (once) so its owner
+ * sees it in the list and the audit trail and regenerates it.
+ */
+export async function markTokenExposed(
+  deps: ServiceDeps,
+  token: { tokenId: string; applicationId: string; userId: string },
+  ctx: RequestContext,
+): Promise<void> {
+  const first = await deps.store.tokens.markExposed(token.tokenId, deps.clock.now());
+  if (!first) return;
+  await deps.store.audit.record([
+    auditEvent(deps, ctx, {
+      applicationId: token.applicationId,
+      userId: token.userId,
+      actorId: null,
+      tokenId: token.tokenId,
+      action: "token.exposed",
+      reason: "plain_http",
+    }),
+  ]);
 }

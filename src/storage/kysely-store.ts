@@ -88,6 +88,7 @@ function tokenColumns(db: Kysely<Database>) {
       "t.revoked_reason",
       "t.refused_count",
       "t.refused_last_at",
+      "t.exposed_at",
     ]);
 }
 
@@ -364,6 +365,7 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
               revoked_by: null,
               refused_count: 0,
               refused_last_at: null,
+              exposed_at: null,
             })
             .execute();
           await trx
@@ -446,6 +448,16 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
           return true;
         }),
       ),
+    markExposed: (tokenId, now) =>
+      guard(async () => {
+        const result = await db
+          .updateTable("tokens")
+          .set({ exposed_at: now })
+          .where("id", "=", tokenId)
+          .where("exposed_at", "is", null)
+          .executeTakeFirst();
+        return Number(result.numUpdatedRows) > 0;
+      }),
     findSecret: (hash) =>
       guard(async (): Promise<SecretRecord | undefined> => {
         const row = hooks.findSecret

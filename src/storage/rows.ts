@@ -72,6 +72,7 @@ export interface TokenRow {
   revoked_reason: string | null;
   refused_count: number | string;
   refused_last_at: number | string | null;
+  exposed_at: number | string | null;
 }
 
 export function toTokenRecord(row: TokenRow): TokenRecord {
@@ -90,6 +91,7 @@ export function toTokenRecord(row: TokenRow): TokenRecord {
     revokedReason: row.revoked_reason as RevocationReason | null,
     refusedCount: num(row.refused_count),
     refusedLastAt: numOrNull(row.refused_last_at),
+    exposedAt: numOrNull(row.exposed_at),
   };
 }
 

@@ -68,6 +68,7 @@ export interface TokensTable {
   revoked_by: string | null;
   refused_count: number;
   refused_last_at: number | null;
+  exposed_at: number | null;
 }
 
 export interface TokenSecretsTable {

@@ -13,6 +13,7 @@ const ACTIONS: AuditAction[] = [
   "token.created",
   "token.regenerated",
   "token.revoked",
+  "token.exposed",
   "member.added",
   "member.removed",
 ];

@@ -1,7 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { TokenVerifier } from "../../services/verifier.js";
-import type { AbuseGuard } from "../abuse.js";
-import { authenticateBearer, refuseInsufficientScope } from "../bearer-auth.js";
+import { authenticateBearer, type BearerPolicy, refuseInsufficientScope } from "../bearer-auth.js";
 
 const whoAmI = {
   type: "object",
@@ -33,10 +32,10 @@ const whoAmI = {
 export function protectedApiRoutes(
   app: FastifyInstance,
   verifier: TokenVerifier,
-  abuse: AbuseGuard,
+  policy: BearerPolicy,
 ): void {
   app.get("/api", { schema: { response: { 200: whoAmI } } }, async (request, reply) => {
-    const token = await authenticateBearer(request, reply, verifier, abuse);
+    const token = await authenticateBearer(request, reply, verifier, policy);
     if (!token) return reply;
     return {
       application: { id: token.applicationId, name: token.applicationName },
@@ -61,7 +60,7 @@ export function protectedApiRoutes(
       },
     },
     async (request, reply) => {
-      const token = await authenticateBearer(request, reply, verifier, abuse);
+      const token = await authenticateBearer(request, reply, verifier, policy);
       if (!token) return reply;
       if (!token.scopes.includes(request.params.scope)) {
         refuseInsufficientScope(reply, request.params.scope);
