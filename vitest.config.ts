@@ -21,8 +21,9 @@ export default defineConfig({
       {
         extends: true,
         test: {
-          name: "sqlite",
+          name: "default",
           include: ["src/**/*.test.ts", "e2e/**/*.spec.ts", "test/**/*.test.ts"],
+          exclude: ["test/scale-out/**"],
         },
       },
       // The HTTP tests again, each server on a fresh PostgreSQL database
@@ -40,6 +41,18 @@ export default defineConfig({
             },
           ]
         : []),
+      // Several server processes on one database, measuring revocation latency against a
+      // published bound: run alone, after everything else, so other tests' CPU use does not
+      // land in the measurement.
+      {
+        extends: true,
+        test: {
+          name: "scale-out",
+          include: ["test/scale-out/**/*.test.ts"],
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
     ],
   },
 });
