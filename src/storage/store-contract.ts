@@ -273,7 +273,7 @@ export function defineStoreContract(
           scopes: ["read", "write"],
           expiresAt: T0 + 86_400_000,
         });
-        expect(await store.tokens.findToken(app.id, token.id)).toEqual({
+        expect(await store.tokens.findToken(app.id, token.id)).toMatchObject({
           id: token.id,
           applicationId: app.id,
           userId: member.id,
@@ -286,6 +286,8 @@ export function defineStoreContract(
           lastUsedAt: null,
           revokedAt: null,
           revokedReason: null,
+          refusedCount: 0,
+          refusedLastAt: null,
         });
         const otherApp = await addApp(member.id);
         expect(await store.tokens.findToken(otherApp.id, token.id)).toBeUndefined();
@@ -567,6 +569,69 @@ export function defineStoreContract(
           expect(await store.usage.totalUsage(t.id)).toBe(55);
           expect((await store.tokens.findToken(app.id, t.id))?.lastUsedAt).toBe(T0 + 9);
         }
+      });
+    });
+
+    describe("refusals", () => {
+      it("adds presentations of refused tokens and moves their last time forward only", async () => {
+        const { member, app } = await appWithMember();
+        const token = await addToken(app.id, member.id);
+        const other = await addToken(app.id, member.id);
+        await store.usage.applyRefusals([
+          { tokenId: other.id, count: 1, lastAt: T0 + 5 },
+          { tokenId: token.id, count: 3, lastAt: T0 + 20 },
+        ]);
+        await store.usage.applyRefusals([{ tokenId: token.id, count: 2, lastAt: T0 + 10 }]);
+        await store.usage.applyRefusals([]);
+        expect(await store.tokens.findToken(app.id, token.id)).toMatchObject({
+          refusedCount: 5,
+          refusedLastAt: T0 + 20,
+        });
+        expect(await store.tokens.findToken(app.id, other.id)).toMatchObject({
+          refusedCount: 1,
+          refusedLastAt: T0 + 5,
+        });
+      });
+    });
+
+    describe("audit", () => {
+      it("records events and lists them newest first, filtered and paged by keyset", async () => {
+        const { owner, member, app } = await appWithMember();
+        const token = await addToken(app.id, member.id, { name: "audited" });
+        const event = (createdAt: number, action: "token.created" | "token.revoked") => ({
+          applicationId: app.id,
+          userId: member.id,
+          actorId: owner.id,
+          tokenId: token.id,
+          action,
+          reason: action === "token.revoked" ? "admin" : null,
+          detail: { name: "audited", scopes: 1, manual: true, note: null },
+          ip: "192.0.2.1",
+          createdAt,
+        });
+        await store.audit.record([event(T0, "token.created"), event(T0 + 1, "token.revoked")]);
+        await store.audit.record([]);
+        const all = await store.audit.list({ applicationId: app.id, limit: 10 });
+        expect(all.map((e) => e.action)).toEqual(["token.revoked", "token.created"]);
+        expect(all[0]).toMatchObject({
+          ...event(T0 + 1, "token.revoked"),
+          actorEmail: owner.email,
+          tokenName: "audited",
+        });
+        const revoked = await store.audit.list({
+          tokenId: token.id,
+          action: "token.revoked",
+          limit: 10,
+        });
+        expect(revoked).toHaveLength(1);
+        const first = all[0] as { id: string; createdAt: number };
+        const older = await store.audit.list({
+          applicationId: app.id,
+          before: { createdAt: first.createdAt, id: first.id },
+          limit: 10,
+        });
+        expect(older.map((e) => e.action)).toEqual(["token.created"]);
+        expect(await store.audit.list({ tokenOwnerId: owner.id, limit: 10 })).toEqual([]);
       });
     });
 

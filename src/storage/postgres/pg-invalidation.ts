@@ -36,7 +36,11 @@ export interface PgInvalidationOptions {
   reconnectDelayMs?: { initial: number; max: number };
   /** How often the listening connection is checked with a round trip (0: never). */
   heartbeatIntervalMs?: number;
-  /** A connect or heartbeat that takes longer than this counts as a dropped connection. */
+  /**
+   * A connect or heartbeat that takes longer than this counts as a dropped connection. Too
+   * short only costs cache misses on a busy machine; the verifier's maximum age bounds
+   * staleness however long a dead connection goes unnoticed.
+   */
   timeoutMs?: number;
 }
 
@@ -143,7 +147,7 @@ class Listener implements PgInvalidation {
 
   private async establish(): Promise<void> {
     if (this.closed) return;
-    const timeoutMs = this.options.timeoutMs ?? 2000;
+    const timeoutMs = this.options.timeoutMs ?? 5000;
     const client = new Client({
       connectionString: this.options.url,
       application_name: this.options.applicationName ?? `keyward-listener:${process.pid}`,
@@ -221,7 +225,7 @@ class Listener implements PgInvalidation {
     const client = this.client;
     if (client === undefined || !this.listening || this.heartbeatInFlight) return;
     this.heartbeatInFlight = true;
-    const timeoutMs = this.options.timeoutMs ?? 2000;
+    const timeoutMs = this.options.timeoutMs ?? 5000;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error("heartbeat timed out")), timeoutMs);
