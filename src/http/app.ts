@@ -20,6 +20,7 @@ import { leakRoutes } from "./routes/leaks.js";
 import { protectedApiRoutes } from "./routes/protected-api.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { verifyRoutes } from "./routes/verify.js";
+import { webRoutes } from "./routes/web.js";
 import { loadSession } from "./session.js";
 
 export interface HttpOptions {
@@ -130,6 +131,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     tokenRoutes(management, services, sessionOptions, abuse);
     auditRoutes(management, services, sessionOptions);
   });
+  await webRoutes(app);
 
   return app;
 }

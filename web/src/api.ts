@@ -1,0 +1,136 @@
+// The one place the UI talks to the server. Every shape comes from the server's own wire
+// types (type-only imports, erased at build time), so a contract change breaks this build.
+import type {
+  ApiToken,
+  IssuedTokenResponse,
+  MeResponse,
+  ProblemDetails,
+  Role,
+  TokenListResponse,
+  TokenUsageResponse,
+  WireApplication,
+  WireMember,
+  WireUser,
+} from "../../src/http/wire.js";
+
+export type {
+  ApiToken,
+  IssuedTokenResponse,
+  MeResponse,
+  Role,
+  TokenUsageResponse,
+  WireApplication,
+  WireMember,
+  WireUser,
+};
+
+/** A refused request: the problem's stable `code` is what the UI branches on. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly detail: string,
+  ) {
+    super(detail);
+    this.name = "ApiError";
+  }
+}
+
+type SignedOutListener = () => void;
+let signedOutListener: SignedOutListener | undefined;
+
+/** Called when the server says the session is gone, so the app can send the user to sign in. */
+export function onSignedOut(listener: SignedOutListener | undefined): void {
+  signedOutListener = listener;
+}
+
+function isProblem(value: unknown): value is ProblemDetails {
+  return typeof value === "object" && value !== null && "code" in value && "detail" in value;
+}
+
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: "application/json" };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  let response: Response;
+  try {
+    // Same-origin only: the session cookie goes nowhere else, and the browser adds the
+    // Origin header the server checks on every write.
+    response = await fetch(path, {
+      method,
+      headers,
+      credentials: "same-origin",
+      cache: "no-store",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, "network_error", "Can't reach the server. Check your connection.");
+  }
+  if (response.status === 204) return undefined as T;
+  const text = await response.text();
+  let data: unknown;
+  try {
+    data = text ? JSON.parse(text) : undefined;
+  } catch {
+    data = undefined;
+  }
+  if (!response.ok) {
+    const problem = isProblem(data) ? data : undefined;
+    if (response.status === 401 && problem?.code === "authentication_required") {
+      signedOutListener?.();
+    }
+    throw new ApiError(
+      response.status,
+      problem?.code ?? "http_error",
+      problem?.detail ?? `The server answered ${response.status}.`,
+    );
+  }
+  return data as T;
+}
+
+const app = (appId: string) => `/api/v1/applications/${encodeURIComponent(appId)}`;
+const token = (appId: string, tokenId: string) =>
+  `${app(appId)}/tokens/${encodeURIComponent(tokenId)}`;
+
+export const api = {
+  signUp: (input: { email: string; password: string; name: string }) =>
+    request<{ user: WireUser }>("POST", "/api/v1/auth/signup", input),
+  signIn: (input: { email: string; password: string }) =>
+    request<{ user: WireUser }>("POST", "/api/v1/auth/signin", input),
+  signOut: () => request<void>("POST", "/api/v1/auth/signout"),
+  me: () => request<MeResponse>("GET", "/api/v1/me"),
+
+  listApplications: () =>
+    request<{ applications: Array<Pick<WireApplication, "id" | "name" | "role">> }>(
+      "GET",
+      "/api/v1/applications",
+    ),
+  createApplication: (input: { name: string; scopes?: string[] }) =>
+    request<WireApplication>("POST", "/api/v1/applications", input),
+  getApplication: (appId: string) => request<WireApplication>("GET", app(appId)),
+
+  listMembers: (appId: string) =>
+    request<{ members: WireMember[] }>("GET", `${app(appId)}/members`),
+  addMember: (appId: string, input: { email: string; role: "admin" | "member" }) =>
+    request<WireMember>("POST", `${app(appId)}/members`, input),
+  removeMember: (appId: string, userId: string) =>
+    request<void>("DELETE", `${app(appId)}/members/${encodeURIComponent(userId)}`),
+
+  listTokens: (appId: string, all: boolean) =>
+    request<TokenListResponse>("GET", `${app(appId)}/tokens${all ? "?all=1" : ""}`),
+  getToken: (appId: string, tokenId: string) => request<ApiToken>("GET", token(appId, tokenId)),
+  createToken: (
+    appId: string,
+    input: { name: string; scopes?: string[]; expiresAt?: string | null },
+  ) => request<IssuedTokenResponse>("POST", `${app(appId)}/tokens`, input),
+  revokeToken: (appId: string, tokenId: string) => request<void>("DELETE", token(appId, tokenId)),
+  regenerateToken: (appId: string, tokenId: string, graceSeconds: number) =>
+    request<IssuedTokenResponse>("POST", `${token(appId, tokenId)}/regenerate`, { graceSeconds }),
+  tokenUsage: (appId: string, tokenId: string, days: number) =>
+    request<TokenUsageResponse>("GET", `${token(appId, tokenId)}/usage?days=${days}`),
+};
+
+/** A message for any failure, for places that have no field to attach it to. */
+export function describeError(error: unknown): string {
+  if (error instanceof ApiError) return error.detail;
+  return "Something went wrong. Try again.";
+}

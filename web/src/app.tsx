@@ -1,0 +1,71 @@
+import { useEffect } from "react";
+import { usePageHeading } from "./components/layout";
+import { AccountPage } from "./pages/account-page";
+import { AppsPage } from "./pages/apps-page";
+import { SignInPage, SignUpPage } from "./pages/auth-pages";
+import { TokenDetailPage } from "./pages/token-detail-page";
+import { Link, matchRoute, navigate, type Route, useLocation } from "./router";
+import { RequireSession } from "./session";
+
+export function App() {
+  const location = useLocation();
+  const route = matchRoute(location.pathname);
+  switch (route.page) {
+    case "home":
+      return <Redirect to="/apps" />;
+    case "signup":
+      return <SignUpPage />;
+    case "signin":
+      return <SignInPage />;
+    case "not-found":
+      return <NotFoundPage />;
+    default:
+      // One session for every signed-in page: moving between them does not reload it.
+      return (
+        <RequireSession>
+          <SignedInPage route={route} />
+        </RequireSession>
+      );
+  }
+}
+
+function SignedInPage({ route }: { route: Route }) {
+  switch (route.page) {
+    case "account":
+      return <AccountPage key={route.appId} appId={route.appId} />;
+    case "token":
+      return (
+        <TokenDetailPage
+          key={`${route.appId}/${route.tokenId}`}
+          appId={route.appId}
+          tokenId={route.tokenId}
+        />
+      );
+    default:
+      return <AppsPage />;
+  }
+}
+
+function Redirect({ to }: { to: string }) {
+  useEffect(() => navigate(to, { replace: true }), [to]);
+  return null;
+}
+
+function NotFoundPage() {
+  const heading = usePageHeading("Page not found");
+  return (
+    <main className="auth" id="main">
+      <div className="auth-card empty">
+        <h1 ref={heading} tabIndex={-1}>
+          Page not found
+        </h1>
+        <p>There is no page at this address.</p>
+        <p>
+          <Link to="/apps" className="button button-primary">
+            Go to your applications
+          </Link>
+        </p>
+      </div>
+    </main>
+  );
+}

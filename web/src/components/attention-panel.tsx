@@ -1,0 +1,105 @@
+import type { ApiToken } from "../api";
+import { daysBetween, formatRelative, plural } from "../format";
+import { flagLabels, type HygieneFlag, hygieneFlags, suggestedAction } from "../hygiene";
+
+function explain(token: ApiToken, flags: HygieneFlag[], now: number): string {
+  const parts: string[] = [];
+  if (flags.includes("never-used")) {
+    parts.push(
+      `never used in the ${plural(daysBetween(Date.parse(token.createdAt), now), "day", "days")} since it was created`,
+    );
+  }
+  if (flags.includes("unused-90-days") && token.lastUsedAt) {
+    parts.push(`last used ${formatRelative(token.lastUsedAt, now)}`);
+  }
+  if (flags.includes("older-than-90-days")) {
+    parts.push(`created ${formatRelative(token.createdAt, now)}; rotate it`);
+  }
+  if (flags.includes("expires-soon") && token.expiresAt) {
+    parts.push(`expires ${formatRelative(token.expiresAt, now)}`);
+  }
+  return parts.join("; ");
+}
+
+/**
+ * Tokens worth a look, each with the one action that fixes it: revoke what nobody uses,
+ * regenerate what is old or about to expire.
+ */
+export function AttentionPanel({
+  tokens,
+  now,
+  meId,
+  onRevoke,
+  onRegenerate,
+}: {
+  tokens: ApiToken[];
+  now: number;
+  meId: string;
+  onRevoke: (token: ApiToken) => void;
+  onRegenerate: (token: ApiToken) => void;
+}) {
+  const flagged = tokens
+    .map((token) => ({ token, flags: hygieneFlags(token, now) }))
+    .filter((entry) => entry.flags.length > 0);
+  if (flagged.length === 0) return null;
+  return (
+    <section className="attention" aria-labelledby="attention-heading">
+      <h3 id="attention-heading" className="attention-title">
+        <svg aria-hidden="true" viewBox="0 0 16 16" width="16" height="16" className="icon">
+          <path d="M8 1.5 15 14H1L8 1.5Z" />
+          <path d="M8 6v3.5M8 11.5v.5" />
+        </svg>
+        {plural(flagged.length, "token needs", "tokens need")} attention
+      </h3>
+      <ul className="attention-list">
+        {flagged.map(({ token, flags }) => {
+          const action = suggestedAction(flags);
+          const mine = !token.owner || token.owner.id === meId;
+          return (
+            <li key={token.id} className="attention-item">
+              <div className="attention-text">
+                <span className="token-name-text attention-name">{token.name}</span>
+                <span className="attention-flags">
+                  {flags.map((flag) => (
+                    <span key={flag} className={`flag flag-${flag}`}>
+                      {flagLabels[flag]}
+                    </span>
+                  ))}
+                </span>
+                <span className="muted attention-why">{explain(token, flags, now)}</span>
+              </div>
+              <div className="attention-actions">
+                {mine && (
+                  <button
+                    type="button"
+                    className={
+                      action === "regenerate"
+                        ? "button button-small button-primary"
+                        : "button button-small"
+                    }
+                    aria-label={`Regenerate ${token.name}`}
+                    onClick={() => onRegenerate(token)}
+                  >
+                    Regenerate
+                  </button>
+                )}
+                <button
+                  type="button"
+                  className={
+                    action === "revoke"
+                      ? "button button-small button-danger"
+                      : "button button-small button-danger-outline"
+                  }
+                  aria-label={`Revoke ${token.name}`}
+                  onClick={() => onRevoke(token)}
+                >
+                  Revoke
+                </button>
+              </div>
+            </li>
+          );
+        })}
+      </ul>
+    </section>
+  );
+}

@@ -1,0 +1,311 @@
+import { type FormEvent, useCallback, useEffect, useId, useState } from "react";
+import { ApiError, api, describeError, type WireApplication, type WireMember } from "../api";
+import { plural, roleLabels } from "../format";
+import { describedBy, FieldError } from "./field";
+import { Modal } from "./modal";
+import { RelativeTime } from "./relative-time";
+import { useNow } from "./use-now";
+
+/** Owners and admins: who is in the application, add by email, remove (which revokes their tokens). */
+export function MembersSection({
+  app,
+  meId,
+  onMemberRemoved,
+}: {
+  app: WireApplication;
+  meId: string;
+  onMemberRemoved: () => void;
+}) {
+  const [members, setMembers] = useState<WireMember[] | undefined>();
+  const [loadError, setLoadError] = useState<string | undefined>();
+  const [removing, setRemoving] = useState<WireMember | undefined>();
+  const [announcement, setAnnouncement] = useState("");
+  const now = useNow();
+
+  const load = useCallback(async () => {
+    try {
+      setMembers((await api.listMembers(app.id)).members);
+      setLoadError(undefined);
+    } catch (e) {
+      setLoadError(describeError(e));
+    }
+  }, [app.id]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  return (
+    <section className="section" aria-labelledby="members-heading">
+      <div className="section-header">
+        <div>
+          <h2 id="members-heading">Members</h2>
+          <p className="section-lede">
+            Members create and manage their own tokens here. Admins can also add and remove members
+            and revoke anyone’s token.
+          </p>
+        </div>
+      </div>
+      <div className="card">
+        <AddMemberForm
+          appId={app.id}
+          onAdded={(member) => {
+            setMembers((prev) => [...(prev ?? []), member]);
+            setAnnouncement(`${member.email} added as ${roleLabels[member.role].toLowerCase()}.`);
+          }}
+        />
+      </div>
+      <div className="card card-flush">
+        {loadError && (
+          <div className="callout callout-danger card-callout" role="alert">
+            {loadError}
+          </div>
+        )}
+        {!members && !loadError && (
+          <p className="loading card-pad" role="status">
+            Loading members…
+          </p>
+        )}
+        {members && (
+          <div className="table-wrap">
+            <table className="table" aria-labelledby="members-heading">
+              <thead>
+                <tr>
+                  <th scope="col">Member</th>
+                  <th scope="col">Role</th>
+                  <th scope="col">Joined</th>
+                  <th scope="col">
+                    <span className="sr-only">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {members.map((member) => (
+                  <tr key={member.userId}>
+                    <th scope="row" className="cell-name">
+                      <span className="member-name" id={`member-${member.userId}`}>
+                        {member.name}
+                        {member.userId === meId && <span className="muted"> (you)</span>}
+                      </span>
+                      <span className="member-email">{member.email}</span>
+                    </th>
+                    <td>
+                      <span className={`badge badge-role badge-${member.role}`}>
+                        {roleLabels[member.role]}
+                      </span>
+                    </td>
+                    <td>
+                      <RelativeTime iso={member.joinedAt} now={now} />
+                    </td>
+                    <td className="cell-actions">
+                      {member.role !== "owner" && member.userId !== meId && (
+                        <button
+                          type="button"
+                          className="button button-small button-danger-outline"
+                          aria-label={`Remove ${member.email}`}
+                          onClick={() => setRemoving(member)}
+                        >
+                          Remove
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </div>
+      <p className="sr-only" role="status" aria-live="polite">
+        {announcement}
+      </p>
+      {removing && (
+        <RemoveMemberDialog
+          app={app}
+          member={removing}
+          onCancel={() => setRemoving(undefined)}
+          onRemoved={() => {
+            setMembers((prev) => prev?.filter((m) => m.userId !== removing.userId));
+            setAnnouncement(`${removing.email} removed; their tokens were revoked.`);
+            setRemoving(undefined);
+            onMemberRemoved();
+          }}
+        />
+      )}
+    </section>
+  );
+}
+
+function AddMemberForm({
+  appId,
+  onAdded,
+}: {
+  appId: string;
+  onAdded: (member: WireMember) => void;
+}) {
+  const [email, setEmail] = useState("");
+  const [role, setRole] = useState<"member" | "admin">("member");
+  const [error, setError] = useState<string | undefined>();
+  const [busy, setBusy] = useState(false);
+  const id = useId();
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    if (busy) return;
+    setBusy(true);
+    setError(undefined);
+    try {
+      const member = await api.addMember(appId, { email, role });
+      setEmail("");
+      onAdded(member);
+    } catch (e) {
+      setError(
+        e instanceof ApiError && e.code === "already_member"
+          ? "That person is already a member."
+          : describeError(e),
+      );
+      document.getElementById(`${id}-email`)?.focus();
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form className="form" onSubmit={submit} aria-labelledby={`${id}-heading`}>
+      <h3 id={`${id}-heading`} className="card-title">
+        Add a member
+      </h3>
+      <div className="form-row">
+        <div className="field field-grow">
+          <label htmlFor={`${id}-email`}>Member email</label>
+          <input
+            id={`${id}-email`}
+            type="email"
+            name="email"
+            autoComplete="off"
+            required
+            value={email}
+            aria-invalid={error ? true : undefined}
+            aria-describedby={describedBy(`${id}-email`, false, error)}
+            onChange={(e) => setEmail(e.target.value)}
+          />
+          <FieldError id={`${id}-email`} error={error} />
+        </div>
+        <div className="field">
+          <label htmlFor={`${id}-role`}>Role</label>
+          <select
+            id={`${id}-role`}
+            name="role"
+            value={role}
+            onChange={(e) => setRole(e.target.value === "admin" ? "admin" : "member")}
+          >
+            <option value="member">Member</option>
+            <option value="admin">Admin</option>
+          </select>
+        </div>
+        <div className="field field-button">
+          <button type="submit" className="button button-primary" aria-busy={busy}>
+            Add member
+          </button>
+        </div>
+      </div>
+      <p className="field-hint">They need a Keyward account first; they sign up with this email.</p>
+    </form>
+  );
+}
+
+function RemoveMemberDialog({
+  app,
+  member,
+  onCancel,
+  onRemoved,
+}: {
+  app: WireApplication;
+  member: WireMember;
+  onCancel: () => void;
+  onRemoved: () => void;
+}) {
+  const [activeTokens, setActiveTokens] = useState<number | undefined>();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | undefined>();
+
+  useEffect(() => {
+    let cancelled = false;
+    api
+      .listTokens(app.id, true)
+      .then((res) => {
+        if (cancelled) return;
+        setActiveTokens(
+          res.tokens.filter((t) => t.owner?.id === member.userId && t.status === "active").length,
+        );
+      })
+      .catch(() => {
+        // The count is a courtesy; the warning below stands without it.
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [app.id, member.userId]);
+
+  const remove = async () => {
+    if (busy) return;
+    setBusy(true);
+    setError(undefined);
+    try {
+      await api.removeMember(app.id, member.userId);
+      onRemoved();
+    } catch (e) {
+      setBusy(false);
+      setError(describeError(e));
+    }
+  };
+
+  return (
+    <Modal
+      title={
+        <>
+          Remove <span className="token-name-text">{member.email}</span>?
+        </>
+      }
+      onDismiss={onCancel}
+      size="small"
+      tone="danger"
+      returnFocus={() => document.getElementById("members-heading")}
+    >
+      <div className="stack">
+        <p>
+          <span className="token-name-text">{member.name}</span> loses access to{" "}
+          <span className="token-name-text">{app.name}</span>.
+        </p>
+        <div className="callout callout-warning">
+          <strong>
+            {activeTokens === undefined
+              ? "All of their tokens in this application will be revoked."
+              : activeTokens === 0
+                ? "Their tokens in this application will be revoked (they have no active ones)."
+                : `Their ${plural(activeTokens, "active token", "active tokens")} in this application will be revoked.`}
+          </strong>{" "}
+          Programs using those tokens are refused from their next request.
+        </div>
+        {error && (
+          <div className="callout callout-danger" role="alert">
+            {error}
+          </div>
+        )}
+        <div className="modal-actions">
+          <button type="button" className="button" onClick={onCancel} data-autofocus>
+            Cancel
+          </button>
+          <button
+            type="button"
+            className="button button-danger"
+            onClick={() => void remove()}
+            aria-busy={busy}
+          >
+            Remove member
+          </button>
+        </div>
+      </div>
+    </Modal>
+  );
+}

@@ -1,0 +1,356 @@
+import { useId, useRef, useState } from "react";
+import { type ApiToken, api, describeError, type IssuedTokenResponse } from "../api";
+import { formatExact } from "../format";
+import { usedRecently } from "../hygiene";
+import { Modal } from "./modal";
+import { RelativeTime } from "./relative-time";
+
+/** A freshly issued secret and why it was issued. Lives only while the show-once dialog is open. */
+export interface Issued extends IssuedTokenResponse {
+  kind: "created" | "regenerated";
+  /** Regenerated only: when the previous secret stops working (ISO), or null when it already has. */
+  oldSecretUntil?: string | null;
+}
+
+/** Puts text on the clipboard; falls back to a selection copy where the async API is missing (plain HTTP). */
+async function copyText(text: string, fallbackInput: HTMLInputElement | null): Promise<boolean> {
+  try {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(text);
+      return true;
+    }
+  } catch {
+    // fall through to the selection copy
+  }
+  if (!fallbackInput) return false;
+  fallbackInput.focus();
+  fallbackInput.select();
+  try {
+    return document.execCommand("copy");
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Shows a new token's secret once. It cannot be lost by accident: closing before copying it
+ * (or ticking that it is saved) asks for confirmation, and Escape does the same.
+ */
+export function ShowTokenDialog({
+  issued,
+  onClose,
+  returnFocus,
+}: {
+  issued: Issued;
+  onClose: () => void;
+  returnFocus?: () => HTMLElement | null;
+}) {
+  const [copied, setCopied] = useState<"no" | "yes" | "failed">("no");
+  const [saved, setSaved] = useState(false);
+  const [confirming, setConfirming] = useState(false);
+  const inputRef = useRef<HTMLInputElement>(null);
+  const keepOpenRef = useRef<HTMLButtonElement>(null);
+  const ids = useId();
+  const safe = copied === "yes" || saved;
+
+  const requestClose = () => {
+    if (safe) onClose();
+    else {
+      setConfirming(true);
+      // The confirmation replaces the content; put focus on its safe choice.
+      queueMicrotask(() => keepOpenRef.current?.focus());
+    }
+  };
+
+  const copy = async () => {
+    const ok = await copyText(issued.token, inputRef.current);
+    setCopied(ok ? "yes" : "failed");
+  };
+
+  const title =
+    issued.kind === "created" ? "Copy your new API token" : "Copy your regenerated token";
+
+  return (
+    <Modal
+      title={confirming ? "Close without saving the token?" : title}
+      onDismiss={() => (confirming ? setConfirming(false) : requestClose())}
+      initialFocus={inputRef}
+      returnFocus={returnFocus}
+    >
+      {confirming ? (
+        <div className="stack">
+          <p>
+            You have not copied <strong className="token-name-text">{issued.apiToken.name}</strong>{" "}
+            and it cannot be shown again. If you close now, you will have to regenerate it to get a
+            working secret.
+          </p>
+          <div className="modal-actions">
+            <button type="button" className="button" onClick={onClose}>
+              Close anyway
+            </button>
+            <button
+              ref={keepOpenRef}
+              type="button"
+              className="button button-primary"
+              onClick={() => {
+                setConfirming(false);
+                queueMicrotask(() => inputRef.current?.focus());
+              }}
+            >
+              Go back to the token
+            </button>
+          </div>
+        </div>
+      ) : (
+        <div className="stack">
+          <div className="callout callout-warning" id={`${ids}-warning`}>
+            <strong>Copy it now: this token will not be shown again.</strong> Keyward keeps only a
+            one-way hash of it. Store it in your secret manager or CI settings.
+          </div>
+          <div className="field">
+            <label htmlFor={`${ids}-token`}>
+              Token for <span className="token-name-text">{issued.apiToken.name}</span>
+            </label>
+            <div className="secret-row">
+              <input
+                ref={inputRef}
+                id={`${ids}-token`}
+                className="mono secret-input"
+                readOnly
+                value={issued.token}
+                spellCheck={false}
+                autoComplete="off"
+                aria-describedby={`${ids}-warning`}
+                onFocus={(e) => e.currentTarget.select()}
+              />
+              <button type="button" className="button button-primary" onClick={() => void copy()}>
+                <svg aria-hidden="true" viewBox="0 0 16 16" width="16" height="16" className="icon">
+                  <rect x="5" y="5" width="9" height="9" rx="1.5" />
+                  <path d="M11 5V3.5A1.5 1.5 0 0 0 9.5 2h-6A1.5 1.5 0 0 0 2 3.5v6A1.5 1.5 0 0 0 3.5 11H5" />
+                </svg>
+                Copy
+              </button>
+            </div>
+            <p className="copy-status" role="status" aria-live="polite">
+              {copied === "yes" && "Copied to clipboard."}
+              {copied === "failed" &&
+                "Could not copy automatically. The token is selected: press Ctrl+C (⌘C on a Mac)."}
+            </p>
+          </div>
+          {issued.kind === "regenerated" && (
+            <p className="muted">
+              {issued.oldSecretUntil
+                ? `The previous secret keeps working until ${formatExact(issued.oldSecretUntil)}. Update your clients before then.`
+                : "The previous secret has stopped working."}
+            </p>
+          )}
+          <p className="muted">
+            Send it as <code className="mono">Authorization: Bearer &lt;token&gt;</code>.
+          </p>
+          <label className="checkbox">
+            <input type="checkbox" checked={saved} onChange={(e) => setSaved(e.target.checked)} />I
+            have saved this token somewhere safe
+          </label>
+          <div className="modal-actions">
+            <button type="button" className="button button-primary" onClick={requestClose}>
+              Done
+            </button>
+          </div>
+        </div>
+      )}
+    </Modal>
+  );
+}
+
+/** Confirms a revocation; warns when the token was used recently, since something may depend on it. */
+export function RevokeDialog({
+  appId,
+  token,
+  now,
+  meId,
+  onCancel,
+  onRevoked,
+  returnFocus,
+}: {
+  appId: string;
+  token: ApiToken;
+  now: number;
+  meId: string;
+  onCancel: () => void;
+  onRevoked: (token: ApiToken) => void;
+  returnFocus?: () => HTMLElement | null;
+}) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | undefined>();
+  const recent = usedRecently(token, now);
+  const someoneElse = token.owner && token.owner.id !== meId ? token.owner : undefined;
+
+  const revoke = async () => {
+    if (busy) return;
+    setBusy(true);
+    setError(undefined);
+    try {
+      await api.revokeToken(appId, token.id);
+      const fresh = await api.getToken(appId, token.id).catch(() => ({
+        ...token,
+        status: "revoked" as const,
+        revokedAt: new Date().toISOString(),
+      }));
+      onRevoked({ ...fresh, ...(token.owner ? { owner: token.owner } : {}) });
+    } catch (e) {
+      setBusy(false);
+      setError(describeError(e));
+    }
+  };
+
+  return (
+    <Modal
+      title={
+        <>
+          Revoke <span className="token-name-text">“{token.name}”</span>?
+        </>
+      }
+      onDismiss={onCancel}
+      size="small"
+      tone="danger"
+      returnFocus={returnFocus}
+    >
+      <div className="stack">
+        <p>
+          Anything using this token is refused from its next request. This cannot be undone; you
+          would create a new token instead.
+        </p>
+        {recent && token.lastUsedAt && (
+          <div className="callout callout-warning">
+            <strong>This token is in use.</strong> It was last used{" "}
+            <RelativeTime iso={token.lastUsedAt} now={now} />. Something may still depend on it.
+          </div>
+        )}
+        {someoneElse && (
+          <p className="muted">
+            It belongs to <span className="token-name-text">{someoneElse.email}</span>.
+          </p>
+        )}
+        {error && (
+          <div className="callout callout-danger" role="alert">
+            {error}
+          </div>
+        )}
+        <div className="modal-actions">
+          <button type="button" className="button" onClick={onCancel} data-autofocus>
+            Cancel
+          </button>
+          <button
+            type="button"
+            className="button button-danger"
+            onClick={() => void revoke()}
+            aria-busy={busy}
+          >
+            Revoke
+          </button>
+        </div>
+      </div>
+    </Modal>
+  );
+}
+
+const GRACE_CHOICES = [
+  { seconds: 0, label: "None", hint: "The current secret stops working now." },
+  { seconds: 3600, label: "1 hour", hint: "Both secrets work for an hour." },
+  { seconds: 86_400, label: "24 hours", hint: "Both secrets work for a day." },
+] as const;
+
+/** Chooses how long the old secret keeps working, then issues the new one. */
+export function RegenerateDialog({
+  appId,
+  token,
+  onCancel,
+  onIssued,
+}: {
+  appId: string;
+  token: ApiToken;
+  onCancel: () => void;
+  onIssued: (issued: Issued) => void;
+}) {
+  const [grace, setGrace] = useState(0);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | undefined>();
+  const ids = useId();
+
+  const regenerate = async () => {
+    if (busy) return;
+    setBusy(true);
+    setError(undefined);
+    try {
+      const response = await api.regenerateToken(appId, token.id, grace);
+      onIssued({
+        ...response,
+        kind: "regenerated",
+        oldSecretUntil: grace > 0 ? new Date(Date.now() + grace * 1000).toISOString() : null,
+      });
+    } catch (e) {
+      setBusy(false);
+      setError(describeError(e));
+    }
+  };
+
+  return (
+    <Modal
+      title={
+        <>
+          Regenerate <span className="token-name-text">“{token.name}”</span>?
+        </>
+      }
+      onDismiss={onCancel}
+      size="small"
+    >
+      <div className="stack">
+        <p>
+          You get a new secret for the same token: its name, scopes and expiry stay. Use this to
+          rotate a token or replace one that may have leaked.
+        </p>
+        <fieldset className="fieldset">
+          <legend>Keep the old secret working for</legend>
+          <div className="radio-group">
+            {GRACE_CHOICES.map((choice, i) => (
+              <label key={choice.seconds} className="radio-card">
+                <input
+                  type="radio"
+                  name={`${ids}-grace`}
+                  value={choice.seconds}
+                  checked={grace === choice.seconds}
+                  onChange={() => setGrace(choice.seconds)}
+                  aria-describedby={`${ids}-grace-${i}`}
+                  data-autofocus={grace === choice.seconds ? true : undefined}
+                />
+                <span className="radio-label">{choice.label}</span>
+                <span className="radio-hint" id={`${ids}-grace-${i}`}>
+                  {choice.hint}
+                </span>
+              </label>
+            ))}
+          </div>
+        </fieldset>
+        {grace === 0 && <p className="muted">Choose none if the secret may have leaked.</p>}
+        {error && (
+          <div className="callout callout-danger" role="alert">
+            {error}
+          </div>
+        )}
+        <div className="modal-actions">
+          <button type="button" className="button" onClick={onCancel}>
+            Cancel
+          </button>
+          <button
+            type="button"
+            className="button button-primary"
+            onClick={() => void regenerate()}
+            aria-busy={busy}
+          >
+            Regenerate token
+          </button>
+        </div>
+      </div>
+    </Modal>
+  );
+}

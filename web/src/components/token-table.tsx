@@ -1,0 +1,172 @@
+import type { ApiToken, TokenUsageResponse } from "../api";
+import { formatCount } from "../format";
+import { flagLabels, hygieneFlags } from "../hygiene";
+import { Link, paths } from "../router";
+import { RelativeTime } from "./relative-time";
+import { Sparkline } from "./sparkline";
+
+export type UsageState = TokenUsageResponse | "loading" | "error";
+
+export const statusLabels: Record<ApiToken["status"], string> = {
+  active: "Active",
+  expired: "Expired",
+  revoked: "Revoked",
+};
+
+export function tokenNameId(tokenId: string): string {
+  return `token-name-${tokenId}`;
+}
+
+export function StatusBadge({ status }: { status: ApiToken["status"] }) {
+  return <span className={`badge badge-${status}`}>{statusLabels[status]}</span>;
+}
+
+export function TokenTable({
+  appId,
+  tokens,
+  usage,
+  now,
+  meId,
+  showOwner,
+  labelledBy,
+  onRevoke,
+  onRegenerate,
+}: {
+  appId: string;
+  tokens: ApiToken[];
+  usage: ReadonlyMap<string, UsageState>;
+  now: number;
+  meId: string;
+  showOwner: boolean;
+  labelledBy: string;
+  onRevoke: (token: ApiToken) => void;
+  onRegenerate: (token: ApiToken) => void;
+}) {
+  return (
+    <div className="table-wrap">
+      <table className="table token-table" aria-labelledby={labelledBy}>
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            {showOwner && <th scope="col">Owner</th>}
+            <th scope="col">Created</th>
+            <th scope="col">Last used</th>
+            <th scope="col">Expires</th>
+            <th scope="col">Status</th>
+            <th scope="col">Requests, 30 days</th>
+            <th scope="col">
+              <span className="sr-only">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {tokens.map((token) => {
+            const flags = hygieneFlags(token, now);
+            const mine = !token.owner || token.owner.id === meId;
+            const active = token.status === "active";
+            const tokenUsage = usage.get(token.id);
+            return (
+              <tr
+                key={token.id}
+                className={active ? "row-active" : `row-inactive row-${token.status}`}
+              >
+                <th scope="row" className="cell-name">
+                  <Link
+                    to={paths.token(appId, token.id)}
+                    id={tokenNameId(token.id)}
+                    className="token-name"
+                    title="Details and daily usage"
+                  >
+                    {token.name}
+                  </Link>
+                  <span className="token-meta">
+                    <span className="mono token-hint">{token.hint}</span>
+                    {token.scopes.map((scope) => (
+                      <span key={scope} className="chip mono">
+                        {scope}
+                      </span>
+                    ))}
+                  </span>
+                </th>
+                {showOwner && (
+                  <td className="cell-owner">
+                    {token.owner?.email}
+                    {mine && <span className="muted"> (you)</span>}
+                  </td>
+                )}
+                <td>
+                  <RelativeTime iso={token.createdAt} now={now} />
+                </td>
+                <td>
+                  {token.lastUsedAt ? (
+                    <RelativeTime iso={token.lastUsedAt} now={now} />
+                  ) : (
+                    <span className="muted">Never</span>
+                  )}
+                </td>
+                <td>
+                  {token.expiresAt ? (
+                    <RelativeTime iso={token.expiresAt} now={now} />
+                  ) : (
+                    <span className={active ? "warning-text" : "muted"}>Never</span>
+                  )}
+                </td>
+                <td className="cell-status">
+                  <StatusBadge status={token.status} />
+                  {token.status === "revoked" && token.revokedAt && (
+                    <span className="status-when">
+                      <RelativeTime iso={token.revokedAt} now={now} />
+                    </span>
+                  )}
+                  {flags.map((flag) => (
+                    <span key={flag} className={`flag flag-${flag}`}>
+                      {flagLabels[flag]}
+                    </span>
+                  ))}
+                </td>
+                <td className="cell-usage">
+                  {tokenUsage === undefined || tokenUsage === "loading" ? (
+                    <span className="muted sparkline-placeholder">…</span>
+                  ) : tokenUsage === "error" ? (
+                    <span className="muted">Unavailable</span>
+                  ) : (
+                    <span className="usage-cell">
+                      <Sparkline daily={tokenUsage.daily} />
+                      <span className="usage-total">
+                        {formatCount(tokenUsage.daily.reduce((sum, d) => sum + d.requests, 0))}
+                      </span>
+                    </span>
+                  )}
+                </td>
+                <td className="cell-actions">
+                  {active && (
+                    <span className="row-actions">
+                      {mine && (
+                        <button
+                          type="button"
+                          className="button button-small"
+                          aria-describedby={tokenNameId(token.id)}
+                          onClick={() => onRegenerate(token)}
+                        >
+                          Regenerate
+                        </button>
+                      )}
+                      <button
+                        type="button"
+                        className="button button-small button-danger-outline"
+                        aria-describedby={tokenNameId(token.id)}
+                        onClick={() => onRevoke(token)}
+                      >
+                        Revoke
+                      </button>
+                    </span>
+                  )}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
+  );
+}

@@ -1,0 +1,115 @@
+import { useEffect, useState } from "react";
+import { ApiError, api, describeError, type WireApplication } from "../api";
+import { AppShell, usePageHeading } from "../components/layout";
+import { MembersSection } from "../components/members-section";
+import { TokensSection } from "../components/tokens-section";
+import { roleLabels } from "../format";
+import { Link, paths } from "../router";
+import { useSession } from "../session";
+
+/** Loads an application the user belongs to; a 404 means "not yours or not there" alike. */
+export function useApplication(appId: string) {
+  const [app, setApp] = useState<WireApplication | undefined>();
+  const [error, setError] = useState<{ notFound: boolean; message: string } | undefined>();
+  useEffect(() => {
+    let cancelled = false;
+    setApp(undefined);
+    setError(undefined);
+    api
+      .getApplication(appId)
+      .then((loaded) => {
+        if (!cancelled) setApp(loaded);
+      })
+      .catch((e: unknown) => {
+        if (cancelled) return;
+        setError({
+          notFound: e instanceof ApiError && e.status === 404,
+          message: describeError(e),
+        });
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [appId]);
+  return { app, error };
+}
+
+export function ApplicationMissing({ message, notFound }: { message: string; notFound: boolean }) {
+  const heading = usePageHeading(notFound ? "Application not found" : "Something went wrong");
+  return (
+    <div className="empty empty-page">
+      <h1 ref={heading} tabIndex={-1}>
+        {notFound ? "Application not found" : "Something went wrong"}
+      </h1>
+      <p>{notFound ? "It does not exist, or you are not a member of it." : message}</p>
+      <p>
+        <Link to={paths.apps()} className="button">
+          Back to applications
+        </Link>
+      </p>
+    </div>
+  );
+}
+
+export function AccountPage({ appId }: { appId: string }) {
+  const { app, error } = useApplication(appId);
+  return (
+    <AppShell
+      crumbs={[
+        { label: "Applications", to: paths.apps() },
+        { label: app?.name ?? "…", to: paths.account(appId) },
+      ]}
+    >
+      {error && <ApplicationMissing {...error} />}
+      {!app && !error && (
+        <p className="loading" role="status">
+          Loading application…
+        </p>
+      )}
+      {app && <AccountContent app={app} />}
+    </AppShell>
+  );
+}
+
+function AccountContent({ app }: { app: WireApplication }) {
+  const { me } = useSession();
+  const heading = usePageHeading(`${app.name}: account management`);
+  const manager = app.role === "owner" || app.role === "admin";
+  const [tokensReload, setTokensReload] = useState(0);
+  return (
+    <>
+      <div className="page-header">
+        <div>
+          <p className="eyebrow">Account management</p>
+          <h1 ref={heading} tabIndex={-1}>
+            {app.name}
+          </h1>
+          <p className="page-meta">
+            <span className={`badge badge-role badge-${app.role}`}>{roleLabels[app.role]}</span>
+            <span className="muted">
+              Application ID <code className="mono">{app.id}</code>
+            </span>
+            {app.scopes.length > 0 && (
+              <span className="muted">
+                Scopes{" "}
+                {app.scopes.map((scope) => (
+                  <span key={scope} className="chip mono">
+                    {scope}
+                  </span>
+                ))}
+              </span>
+            )}
+          </p>
+        </div>
+      </div>
+      <TokensSection app={app} meId={me.user.id} reloadSignal={tokensReload} />
+      {manager && (
+        <MembersSection
+          app={app}
+          meId={me.user.id}
+          onMemberRemoved={() => setTokensReload((n) => n + 1)}
+        />
+      )}
+    </>
+  );
+}

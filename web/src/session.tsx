@@ -1,0 +1,76 @@
+import { createContext, type ReactNode, useCallback, useContext, useEffect, useState } from "react";
+import { ApiError, api, describeError, type MeResponse, onSignedOut } from "./api";
+import { navigate } from "./router";
+
+interface Session {
+  me: MeResponse;
+  refresh: () => Promise<void>;
+  signOut: () => Promise<void>;
+}
+
+const SessionContext = createContext<Session | undefined>(undefined);
+
+export function useSession(): Session {
+  const session = useContext(SessionContext);
+  if (!session) throw new Error("useSession outside <RequireSession>");
+  return session;
+}
+
+function signInPath(): string {
+  const here = window.location.pathname + window.location.search;
+  return `/signin?next=${encodeURIComponent(here)}`;
+}
+
+/** Renders its children for a signed-in user; anyone else goes to the sign-in page. */
+export function RequireSession({ children }: { children: ReactNode }) {
+  const [me, setMe] = useState<MeResponse | undefined>();
+  const [error, setError] = useState<string | undefined>();
+
+  const refresh = useCallback(async () => {
+    try {
+      setMe(await api.me());
+      setError(undefined);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) navigate(signInPath(), { replace: true });
+      else setError(describeError(e));
+    }
+  }, []);
+
+  useEffect(() => {
+    void refresh();
+    onSignedOut(() => navigate(signInPath(), { replace: true }));
+    return () => onSignedOut(undefined);
+  }, [refresh]);
+
+  const signOut = useCallback(async () => {
+    try {
+      await api.signOut();
+    } catch {
+      // The session may already be gone; either way the user ends up signed out.
+    }
+    navigate("/signin?signedOut=1", { replace: true });
+  }, []);
+
+  if (error) {
+    return (
+      <main className="page page-narrow" id="main">
+        <div className="callout callout-danger" role="alert">
+          <p>{error}</p>
+          <button type="button" className="button" onClick={() => void refresh()}>
+            Try again
+          </button>
+        </div>
+      </main>
+    );
+  }
+  if (!me) {
+    return (
+      <main className="page page-narrow" id="main">
+        <p className="loading" role="status">
+          Loading…
+        </p>
+      </main>
+    );
+  }
+  return <SessionContext value={{ me, refresh, signOut }}>{children}</SessionContext>;
+}
