@@ -6,9 +6,31 @@ export const MAX_SCOPES = 50;
 export const PASSWORD_MIN_LENGTH = 8;
 export const PASSWORD_MAX_LENGTH = 256;
 
+/**
+ * True when the text holds a control character (C0, DEL, C1) or a lone UTF-16 surrogate.
+ * No store keeps those faithfully (PostgreSQL refuses NUL outright, and a lone surrogate
+ * is not UTF-8), so they are refused as input instead of failing or being altered later.
+ */
+export function hasUnstorableCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true;
+    if (c >= 0xdc00 && c <= 0xdfff) return true;
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = text.charCodeAt(i + 1);
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return true;
+      i++;
+    }
+  }
+  return false;
+}
+
 /** Trims a token name and checks its length in characters (code points, not UTF-16 units). */
 export function normalizeTokenName(raw: string): string {
   const name = raw.trim();
+  if (hasUnstorableCharacter(name)) {
+    throw new KeywardError("validation_failed", "Token name must not contain control characters.");
+  }
   const length = [...name].length;
   if (length < 1 || length > TOKEN_NAME_MAX_LENGTH) {
     throw new KeywardError(
@@ -42,7 +64,12 @@ export function normalizeScopes(raw: readonly string[] | undefined, allowed: rea
 
 export function normalizeEmail(raw: string): string {
   const email = raw.trim().toLowerCase();
-  if (email.length < 3 || email.length > 254 || !/^[^\s@]+@[^\s@]+$/.test(email)) {
+  if (
+    hasUnstorableCharacter(email) ||
+    email.length < 3 ||
+    email.length > 254 ||
+    !/^[^\s@]+@[^\s@]+$/.test(email)
+  ) {
     throw new KeywardError("validation_failed", "Enter a valid email address.");
   }
   return email;
@@ -61,6 +88,9 @@ export function checkPassword(password: string): void {
 
 export function normalizeDisplayName(raw: string, what: string): string {
   const name = raw.trim();
+  if (hasUnstorableCharacter(name)) {
+    throw new KeywardError("validation_failed", `${what} must not contain control characters.`);
+  }
   const length = [...name].length;
   if (length < 1 || length > 100) {
     throw new KeywardError("validation_failed", `${what} must be 1 to 100 characters.`);
