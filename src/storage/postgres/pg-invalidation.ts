@@ -141,8 +141,26 @@ class Listener implements PgInvalidation {
   private connect(): Promise<void> {
     this.connecting ??= this.establish().finally(() => {
       this.connecting = undefined;
+      // However the attempt ended, if it did not leave us listening, try again later.
+      if (this.client === undefined) this.scheduleReconnect();
     });
     return this.connecting;
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.reconnectTimer !== undefined) return;
+    const { initial, max } = this.options.reconnectDelayMs ?? { initial: 50, max: 2000 };
+    const delay = Math.min(max, initial * 2 ** this.attempts);
+    this.attempts++;
+    // Jitter spreads the reconnects of many processes after a database restart.
+    this.reconnectTimer = setTimeout(
+      () => {
+        this.reconnectTimer = undefined;
+        void this.connect();
+      },
+      delay * (0.5 + Math.random() / 2),
+    );
+    this.reconnectTimer.unref();
   }
 
   private async establish(): Promise<void> {
@@ -204,17 +222,8 @@ class Listener implements PgInvalidation {
         "token change channel lost: verifying from storage until it is back",
       );
     }
-    const { initial, max } = this.options.reconnectDelayMs ?? { initial: 50, max: 2000 };
-    const delay = Math.min(max, initial * 2 ** this.attempts);
-    this.attempts++;
-    // Jitter spreads the reconnects of many processes after a database restart.
-    this.reconnectTimer = setTimeout(
-      () => {
-        void this.connect();
-      },
-      delay * (0.5 + Math.random() / 2),
-    );
-    this.reconnectTimer.unref();
+    // While an attempt is under way, its end schedules the next one.
+    if (this.connecting === undefined) this.scheduleReconnect();
   }
 
   /**

@@ -13,6 +13,12 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** How long a query waits for a free or new connection before failing with 503. */
   connectionTimeoutMs?: number;
+  /**
+   * Longest a statement may run. The server cancels it then, and the client gives up soon
+   * after even if the server cannot be heard (a network black hole): the request is
+   * answered 503 instead of hanging. Migrations run without this limit.
+   */
+  queryTimeoutMs?: number;
   /** Shown in `pg_stat_activity`, so an operator can tell Keyward's connections apart. */
   applicationName?: string;
 }
@@ -47,6 +53,7 @@ const UNAVAILABLE_SQLSTATES = new Set([
   "57P03", // cannot_connect_now (starting up, in recovery)
   "53300", // too_many_connections
   "25006", // read_only_sql_transaction: we reached a standby, e.g. mid-failover
+  "57014", // query_canceled: statement_timeout, i.e. the server is too busy to answer in time
 ]);
 
 const UNAVAILABLE_SOCKET_CODES = new Set([
@@ -61,7 +68,7 @@ const UNAVAILABLE_SOCKET_CODES = new Set([
 ]);
 
 const UNAVAILABLE_MESSAGES =
-  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end|Client was closed and is not queryable|Connection is not queryable|driver has already been destroyed/i;
+  /Query read timeout|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end|Client was closed and is not queryable|Connection is not queryable|driver has already been destroyed/i;
 
 /** True for driver errors that mean PostgreSQL cannot be reached right now (answered with 503). */
 export function isPostgresUnavailable(error: unknown): boolean {
@@ -84,33 +91,34 @@ function isUniqueViolation(error: unknown): boolean {
  * hot lookup are PostgreSQL's own.
  */
 export async function createPostgresStore(options: PostgresStoreOptions): Promise<PostgresStore> {
+  const applicationName = options.applicationName ?? "keyward";
+  const connectionTimeoutMillis = options.connectionTimeoutMs ?? 5000;
+  try {
+    await migrateExclusively(options.url, { applicationName, connectionTimeoutMillis });
+  } catch (error) {
+    if (isPostgresUnavailable(error)) throw new StorageUnavailableError(error);
+    throw error;
+  }
+
+  const queryTimeoutMs = options.queryTimeoutMs ?? 5000;
   const pool = new Pool({
     connectionString: options.url,
-    // The migration lock holds one connection while the migration uses another.
-    max: Math.max(2, options.poolSize ?? 10),
-    connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis,
     keepAlive: true,
-    application_name: options.applicationName ?? "keyward",
+    application_name: applicationName,
+    statement_timeout: queryTimeoutMs,
+    // Client side, a little later: only fires when the server's own cancel cannot arrive.
+    query_timeout: queryTimeoutMs + 1000,
     types: pgTypes,
   });
-  // An idle pooled connection that dies (server restart, pg_terminate_backend) is reported
-  // here; without a listener it would crash the process. The pool replaces it on next use,
-  // and the query that needs it meets the error and answers 503.
-  pool.on("error", () => {});
+  ignoreConnectionErrorEvents(pool);
 
   const stats = { reads: 0, writes: 0 };
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),
     log: countStatements(stats),
   });
-
-  try {
-    await migrateExclusively(pool, db);
-  } catch (error) {
-    await db.destroy();
-    if (isPostgresUnavailable(error)) throw new StorageUnavailableError(error);
-    throw error;
-  }
 
   // The hot lookup runs as a named prepared statement: each pooled connection parses and
   // plans it once, then only binds the hash.
@@ -163,27 +171,58 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 }
 
 /**
- * Runs the migrations while holding a session advisory lock on a separate connection, so
+ * A connection that dies (server restart, pg_terminate_backend, network reset) emits
+ * 'error': on the pool while idle, on the client while checked out (pg-pool only listens
+ * to idle ones, and Kysely holds a client across a transaction). Unheard, either event
+ * would crash the process. The failure itself still reaches whoever was using the
+ * connection, as a rejected query (answered 503); the pool drops the dead connection.
+ */
+function ignoreConnectionErrorEvents(pool: Pool): void {
+  pool.on("error", () => {});
+  pool.on("connect", (client) => {
+    client.on("error", () => {});
+  });
+}
+
+/**
+ * Runs the migrations on a pool of their own (no statement timeout: a migration may
+ * rightly take long) while holding a session advisory lock on a separate connection, so
  * processes starting at once on an empty database take turns: the first creates the
  * schema, the others find it up to date. (Kysely's own migration lock is taken only after
  * it has created its bookkeeping tables, which races on an empty database.)
  */
-async function migrateExclusively(pool: Pool, db: Kysely<Database>): Promise<void> {
-  const lock = await pool.connect();
-  let released = false;
+async function migrateExclusively(
+  url: string,
+  settings: { applicationName: string; connectionTimeoutMillis: number },
+): Promise<void> {
+  const pool = new Pool({
+    connectionString: url,
+    max: 2,
+    connectionTimeoutMillis: settings.connectionTimeoutMillis,
+    application_name: `${settings.applicationName}-migrate`,
+    types: pgTypes,
+  });
+  ignoreConnectionErrorEvents(pool);
+  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
   try {
-    await lock.query("select pg_advisory_lock($1, 0)", [LOCK_NAMESPACE_MIGRATE]);
+    const lock = await pool.connect();
+    let broken: Error | undefined;
     try {
-      await migrateToLatest(db as Kysely<unknown>);
+      await lock.query("select pg_advisory_lock($1, 0)", [LOCK_NAMESPACE_MIGRATE]);
+      try {
+        await migrateToLatest(db);
+      } finally {
+        await lock.query("select pg_advisory_unlock($1, 0)", [LOCK_NAMESPACE_MIGRATE]);
+      }
+    } catch (error) {
+      broken = error instanceof Error ? error : new Error(String(error));
+      throw error;
     } finally {
-      await lock.query("select pg_advisory_unlock($1, 0)", [LOCK_NAMESPACE_MIGRATE]);
+      // A connection whose unlock may not have run is closed, not pooled: closing it
+      // releases the lock.
+      lock.release(broken ?? false);
     }
-  } catch (error) {
-    // A connection whose unlock may not have run must not go back to the pool holding the lock.
-    lock.release(error instanceof Error ? error : true);
-    released = true;
-    throw error;
   } finally {
-    if (!released) lock.release();
+    await db.destroy();
   }
 }

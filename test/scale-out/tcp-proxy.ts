@@ -1,0 +1,83 @@
+import { connect, createServer, type Server, type Socket } from "node:net";
+
+/**
+ * A TCP proxy in front of PostgreSQL that a test can break: `cut` resets every connection
+ * and refuses new ones (the server is down); `blackhole` keeps connections open but
+ * carries nothing (a network partition); `restore` heals either.
+ */
+export class TcpProxy {
+  private mode: "open" | "cut" | "blackhole" = "open";
+  private readonly pairs = new Set<[Socket, Socket]>();
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  static async start(target: { host: string; port: number }): Promise<TcpProxy> {
+    let proxy: TcpProxy | undefined;
+    const server = createServer((client) => proxy?.accept(client, target));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const address = server.address();
+    if (address === null || typeof address === "string") throw new Error("no TCP address");
+    proxy = new TcpProxy(server, address.port);
+    return proxy;
+  }
+
+  /** `url` with its host and port replaced by the proxy's. */
+  urlFor(url: string): string {
+    const u = new URL(url);
+    u.hostname = "127.0.0.1";
+    u.port = String(this.port);
+    return u.toString();
+  }
+
+  cut(): void {
+    this.mode = "cut";
+    for (const [a, b] of this.pairs) {
+      a.resetAndDestroy();
+      b.destroy();
+    }
+    this.pairs.clear();
+  }
+
+  blackhole(): void {
+    this.mode = "blackhole";
+    for (const pair of this.pairs) for (const s of pair) s.pause();
+  }
+
+  restore(): void {
+    this.mode = "open";
+    for (const pair of this.pairs) for (const s of pair) s.resume();
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  private accept(client: Socket, target: { host: string; port: number }): void {
+    client.on("error", () => {});
+    if (this.mode === "cut") {
+      client.resetAndDestroy();
+      return;
+    }
+    const upstream = connect(target.port, target.host);
+    upstream.on("error", () => client.destroy());
+    client.on("error", () => upstream.destroy());
+    const pair: [Socket, Socket] = [client, upstream];
+    this.pairs.add(pair);
+    const forget = () => this.pairs.delete(pair);
+    client.on("close", forget);
+    upstream.on("close", () => {
+      forget();
+      client.destroy();
+    });
+    client.pipe(upstream);
+    upstream.pipe(client);
+    if (this.mode === "blackhole") {
+      client.pause();
+      upstream.pause();
+    }
+  }
+}
