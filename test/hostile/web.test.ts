@@ -431,6 +431,16 @@ describe("sessions", () => {
   );
 });
 
+describe("a session on the protected API", () => {
+  it("never lets a session cookie alone authenticate the protected API or verify", async () => {
+    const s = await scene();
+    expect((await s.owner.get("/api")).status).toBe(401);
+    expect((await s.owner.get("/api/scopes/read")).status).toBe(401);
+    const verify = await s.owner.post("/api/v1/verify", { token: "" });
+    expect(verify.body).toEqual({ valid: false, code: "invalid_token" });
+  });
+});
+
 describe("a bearer token on management routes", () => {
   const ROUTES: Array<[string, Write]> = [
     ["list applications", { method: "GET", path: () => "/api/v1/applications" }],
