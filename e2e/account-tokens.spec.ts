@@ -253,6 +253,11 @@ describe("API Tokens on the account page", () => {
     await row.getByRole("link").click();
     await page.getByRole("heading", { name: xss, level: 1 }).waitFor();
 
+    // Defence in depth: the page's Trusted Types policy refuses markup written as a string,
+    // so even a bug that reached innerHTML could not inject it.
+    await expect(
+      page.evaluate(`document.body.insertAdjacentHTML("beforeend", ${JSON.stringify(xss)})`),
+    ).rejects.toThrow(/TrustedHTML/);
     expect(await page.locator("img").count()).toBe(0);
     expect(await page.locator("script:not([src])").count()).toBe(0);
     expect(alerts).toEqual([]);

@@ -89,12 +89,15 @@ export async function addSessionCookie(context: BrowserContext, client: Client, 
 
 /** Runs axe-core in the page; fails on any serious or critical violation, naming each one. */
 export async function expectNoSeriousA11yViolations(page: Page, where: string): Promise<void> {
-  await page.addScriptTag({ path: axePath });
-  const violations = await page.evaluate(async () => {
+  // Once per document: client-side navigation keeps it loaded.
+  if (!(await page.evaluate("typeof axe !== 'undefined'"))) {
+    await page.addScriptTag({ path: axePath });
+  }
+  const { violations, rulesPassed } = await page.evaluate(async () => {
     // Runs in the page; `globalThis` there is the window axe-core attached itself to.
     const axe = (globalThis as unknown as { axe: AxeLike }).axe;
     const result = await axe.run({ resultTypes: ["violations"] });
-    return result.violations
+    const violations = result.violations
       .filter((v) => v.impact === "serious" || v.impact === "critical")
       .map((v) => ({
         id: v.id,
@@ -102,12 +105,16 @@ export async function expectNoSeriousA11yViolations(page: Page, where: string): 
         help: v.help,
         targets: v.nodes.slice(0, 5).map((n) => n.target.join(" ")),
       }));
+    return { violations, rulesPassed: result.passes.length };
   });
+  // A run that checked nothing would pass vacuously.
+  expect(rulesPassed, `axe ran no rules on ${where}`).toBeGreaterThan(10);
   expect(violations, `axe violations on ${where}`).toEqual([]);
 }
 
 interface AxeLike {
   run(options: { resultTypes: string[] }): Promise<{
+    passes: unknown[];
     violations: Array<{
       id: string;
       impact: string | null;

@@ -37,9 +37,14 @@ export const flagLabels: Record<HygieneFlag, string> = {
   "expires-soon": "Expires soon",
 };
 
-/** What to do about a flag: revoke what is unused, regenerate what is old or expiring. */
-export function suggestedAction(flags: HygieneFlag[]): "revoke" | "regenerate" {
-  return flags.includes("never-used") || flags.includes("unused-90-days") ? "revoke" : "regenerate";
+/**
+ * The one action that fixes a token's flags: revoke what nobody uses; replace what is about
+ * to expire (a regenerated token keeps its expiry); regenerate (rotate) what is old.
+ */
+export function suggestedAction(flags: HygieneFlag[]): "revoke" | "replace" | "regenerate" {
+  if (flags.includes("never-used") || flags.includes("unused-90-days")) return "revoke";
+  if (flags.includes("expires-soon")) return "replace";
+  return "regenerate";
 }
 
 export function usedRecently(token: ApiToken, now: number): boolean {

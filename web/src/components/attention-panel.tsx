@@ -12,7 +12,8 @@ function explain(token: ApiToken, flags: HygieneFlag[], now: number): string {
   if (flags.includes("unused-90-days") && token.lastUsedAt) {
     parts.push(`last used ${formatRelative(token.lastUsedAt, now)}`);
   }
-  if (flags.includes("older-than-90-days")) {
+  // For a token to revoke, its age adds nothing; for one to keep, it is why to rotate.
+  if (flags.includes("older-than-90-days") && suggestedAction(flags) !== "revoke") {
     parts.push(`created ${formatRelative(token.createdAt, now)}; rotate it`);
   }
   if (flags.includes("expires-soon") && token.expiresAt) {
@@ -23,7 +24,7 @@ function explain(token: ApiToken, flags: HygieneFlag[], now: number): string {
 
 /**
  * Tokens worth a look, each with the one action that fixes it: revoke what nobody uses,
- * regenerate what is old or about to expire.
+ * replace what is about to expire, regenerate what is old.
  */
 export function AttentionPanel({
   tokens,
@@ -31,12 +32,15 @@ export function AttentionPanel({
   meId,
   onRevoke,
   onRegenerate,
+  onReplace,
 }: {
   tokens: ApiToken[];
   now: number;
   meId: string;
   onRevoke: (token: ApiToken) => void;
   onRegenerate: (token: ApiToken) => void;
+  /** Prefills the create form for a token about to expire (regenerating keeps the expiry). */
+  onReplace: (token: ApiToken) => void;
 }) {
   const flagged = tokens
     .map((token) => ({ token, flags: hygieneFlags(token, now) }))
@@ -69,14 +73,20 @@ export function AttentionPanel({
                 <span className="muted attention-why">{explain(token, flags, now)}</span>
               </div>
               <div className="attention-actions">
-                {mine && (
+                {mine && action === "replace" && (
                   <button
                     type="button"
-                    className={
-                      action === "regenerate"
-                        ? "button button-small button-primary"
-                        : "button button-small"
-                    }
+                    className="button button-small button-primary"
+                    aria-label={`Create a replacement for ${token.name}`}
+                    onClick={() => onReplace(token)}
+                  >
+                    Create replacement
+                  </button>
+                )}
+                {mine && action === "regenerate" && (
+                  <button
+                    type="button"
+                    className="button button-small button-primary"
                     aria-label={`Regenerate ${token.name}`}
                     onClick={() => onRegenerate(token)}
                   >

@@ -1,4 +1,4 @@
-import { type FormEvent, useId, useRef, useState } from "react";
+import { type FormEvent, useEffect, useId, useRef, useState } from "react";
 import { ApiError, api, describeError, type WireApplication } from "../api";
 import { DAY_MS, formatDate, localDateInputValue } from "../format";
 import { describedBy, FieldError, FieldHint, FormAlert } from "./field";
@@ -23,13 +23,23 @@ interface Errors {
   form?: string;
 }
 
+/** Values to start a new token from (a replacement for one about to expire). */
+export interface TokenPrefill {
+  name: string;
+  scopes: string[];
+  /** Changes with every request, so asking twice for the same token prefills twice. */
+  nonce: number;
+}
+
 /** Token name, expiry and scopes, then Generate Token; errors sit next to the field they concern. */
 export function CreateTokenForm({
   app,
   onIssued,
+  prefill,
 }: {
   app: WireApplication;
   onIssued: (issued: Issued) => void;
+  prefill?: TokenPrefill;
 }) {
   const [name, setName] = useState("");
   const [expiry, setExpiry] = useState<ExpiryChoice>("30");
@@ -45,6 +55,16 @@ export function CreateTokenForm({
   const dateId = `${id}-date`;
 
   const tomorrow = new Date(Date.now() + DAY_MS);
+
+  useEffect(() => {
+    if (!prefill) return;
+    setName(prefill.name);
+    setScopes(prefill.scopes.filter((scope) => app.scopes.includes(scope)));
+    setExpiry("30");
+    setErrors({});
+    nameRef.current?.focus();
+    nameRef.current?.scrollIntoView({ block: "center" });
+  }, [prefill, app.scopes]);
 
   function expiresAt(): string | null | { error: string } {
     if (expiry === "never") return null;

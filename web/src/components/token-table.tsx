@@ -118,11 +118,15 @@ export function TokenTable({
                       <RelativeTime iso={token.revokedAt} now={now} />
                     </span>
                   )}
-                  {flags.map((flag) => (
-                    <span key={flag} className={`flag flag-${flag}`}>
-                      {flagLabels[flag]}
+                  {flags.length > 0 && (
+                    <span className="flags">
+                      {flags.map((flag) => (
+                        <span key={flag} className={`flag flag-${flag}`}>
+                          {flagLabels[flag]}
+                        </span>
+                      ))}
                     </span>
-                  ))}
+                  )}
                 </td>
                 <td className="cell-usage">
                   {tokenUsage === undefined || tokenUsage === "loading" ? (

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { type ApiToken, api, describeError, type WireApplication } from "../api";
 import { AttentionPanel } from "./attention-panel";
-import { CreateTokenForm } from "./create-token-form";
+import { CreateTokenForm, type TokenPrefill } from "./create-token-form";
 import { type Issued, RegenerateDialog, RevokeDialog, ShowTokenDialog } from "./token-dialogs";
 import { TokenTable, tokenNameId, type UsageState } from "./token-table";
 import { useNow } from "./use-now";
@@ -62,6 +62,7 @@ export function TokensSection({
   const [revoking, setRevoking] = useState<ApiToken | undefined>();
   const [regenerating, setRegenerating] = useState<ApiToken | undefined>();
   const [announcement, setAnnouncement] = useState("");
+  const [prefill, setPrefill] = useState<TokenPrefill | undefined>();
   const now = useNow();
   const usage = useUsage(app.id, tokens, version);
   const headingRef = useRef<HTMLHeadingElement>(null);
@@ -133,7 +134,7 @@ export function TokensSection({
       </div>
 
       <div className="card">
-        <CreateTokenForm app={app} onIssued={onIssued} />
+        <CreateTokenForm app={app} onIssued={onIssued} prefill={prefill} />
       </div>
 
       {tokens && (
@@ -143,6 +144,13 @@ export function TokensSection({
           meId={meId}
           onRevoke={setRevoking}
           onRegenerate={setRegenerating}
+          onReplace={(token) =>
+            setPrefill((prev) => ({
+              name: `${token.name} (new)`,
+              scopes: token.scopes,
+              nonce: (prev?.nonce ?? 0) + 1,
+            }))
+          }
         />
       )}
 

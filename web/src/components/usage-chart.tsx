@@ -91,9 +91,10 @@ export function UsageChart({ daily }: { daily: Array<{ date: string; requests: n
   );
 }
 
+/** The axis top: 2, 4, 6, 8 or 10 times a power of ten, so the middle gridline is a whole number. */
 function niceCeiling(max: number): number {
   const magnitude = 10 ** Math.floor(Math.log10(max));
-  for (const step of [1, 2, 5, 10]) {
+  for (const step of [2, 4, 6, 8, 10]) {
     if (max <= step * magnitude) return step * magnitude;
   }
   return 10 * magnitude;
