@@ -72,6 +72,8 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       verifyRateLimitPerMinute: config.verifyRateLimitPerMinute,
       leakRateLimitPerMinute: config.leakRateLimitPerMinute,
       abuse: config.abuse,
+      // One SQLite process needs no shared counters; several PostgreSQL processes do.
+      ...(store.kind === "postgres" ? { sharedCounters: store.counters } : {}),
       requireHttps: config.requireHttps,
       ...(config.tls
         ? {
@@ -105,10 +107,19 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
   }, config.usageFlushIntervalMs);
   flushTimer.unref();
 
+  // Rate-limit windows are at most an hour; counters a day old are dead weight.
+  const pruneTimer = setInterval(() => {
+    store.counters.prune(clock.now() - 86_400_000).catch((error: unknown) => {
+      app.log.warn({ err: error }, "pruning rate-limit counters failed");
+    });
+  }, 600_000);
+  pruneTimer.unref();
+
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       clearInterval(flushTimer);
+      clearInterval(pruneTimer);
       await app.close();
       try {
         await usage.flush();

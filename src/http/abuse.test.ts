@@ -8,6 +8,7 @@ import {
   startTestServer,
   type TestServer,
 } from "../test-support/harness.js";
+import { createTestDatabase, postgresAvailable } from "../test-support/postgres.js";
 
 let server: TestServer;
 
@@ -88,4 +89,46 @@ describe("abuse limits", () => {
       );
     expect(statuses).toEqual([201, 201, 201, 201, 429]);
   });
+});
+
+describe("abuse limits across processes on PostgreSQL", () => {
+  const available = postgresAvailable();
+
+  it.skipIf(!available)(
+    "hold failed sign-ins per account across two servers on one database",
+    async () => {
+      const database = await createTestDatabase();
+      const env = { DATABASE_URL: database.url, SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR: "4" };
+      const a = await startTestServer(env);
+      const b = await startTestServer(env);
+      try {
+        const email = `shared${Date.now()}@example.com`;
+        expect(
+          (await new Client(a.baseUrl).post("/api/v1/auth/signup", { email, password, name: "S" }))
+            .status,
+        ).toBe(201);
+        for (const server of [a, b, a, b]) {
+          expect(
+            (
+              await new Client(server.baseUrl).post("/api/v1/auth/signin", {
+                email,
+                password: "wrong password",
+              })
+            ).status,
+          ).toBe(401);
+        }
+        // Two failures on each server: only the shared count reaches the limit of 4.
+        expect(
+          (await new Client(b.baseUrl).post("/api/v1/auth/signin", { email, password })).status,
+        ).toBe(429);
+        expect(
+          (await new Client(a.baseUrl).post("/api/v1/auth/signin", { email, password })).status,
+        ).toBe(429);
+      } finally {
+        await a.close({ keepData: true });
+        await b.close({ keepData: true });
+        await database.drop();
+      }
+    },
+  );
 });

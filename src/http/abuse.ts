@@ -1,5 +1,8 @@
+import { createRequire } from "node:module";
+import type { FastifyRateLimitStore } from "@fastify/rate-limit";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { KeywardError } from "../core/errors.js";
+import type { CounterStore } from "../services/ports.js";
 
 export interface AbuseLimits {
   signinFailuresPerAccountPerHour: number;
@@ -14,6 +17,81 @@ const MINUTE_MS = 60_000;
 const MAX_BLOCKED_ADDRESSES = 100_000;
 
 type Limiter = ReturnType<FastifyInstance["createRateLimit"]>;
+
+type StoreCallback = (error: Error | null, result?: { current: number; ttl: number }) => void;
+interface RateLimitStore {
+  incr(key: string, callback: StoreCallback, timeWindow: number, max: number): void;
+  read(key: string, callback: StoreCallback, timeWindow: number, max: number): void;
+  child(options: RateLimitParams): RateLimitStore;
+}
+interface RateLimitParams {
+  continueExceeding?: boolean;
+  exponentialBackoff?: boolean;
+  cache?: number;
+}
+
+// The library's own in-memory store, for the counters that stay per process.
+const LocalStore = createRequire(import.meta.url)(
+  "@fastify/rate-limit/store/LocalStore.js",
+) as new (
+  continueExceeding: boolean | undefined,
+  exponentialBackoff: boolean | undefined,
+  cache: number | undefined,
+) => RateLimitStore;
+
+/** Counter keys kept in the shared store when there is one: low-volume, security-relevant. */
+const SHARED_KEY_PREFIXES = ["account:", "signin:", "create:"];
+
+/**
+ * A store for @fastify/rate-limit that keeps failed sign-ins and token creations in
+ * storage shared by every process (PostgreSQL), so those limits hold across processes,
+ * and everything else (invalid bearer tokens, verify and leak calls, which can come in
+ * floods) in the library's in-memory store, so a flood costs no storage write.
+ */
+export function rateLimitStoreFor(shared: CounterStore | undefined) {
+  return class KeywardRateLimitStore implements FastifyRateLimitStore {
+    private readonly local: RateLimitStore;
+
+    constructor(private readonly params: RateLimitParams) {
+      this.local = new LocalStore(
+        params.continueExceeding,
+        params.exponentialBackoff,
+        params.cache,
+      );
+    }
+
+    incr(key: string, callback: StoreCallback, timeWindow: number, max: number): void {
+      if (!shared || !isShared(key)) return this.local.incr(key, callback, timeWindow, max);
+      const now = Date.now();
+      shared.increment(key, timeWindow, now).then(
+        (r) => callback(null, { current: r.count, ttl: r.windowStart + timeWindow - now }),
+        (error: Error) => callback(error),
+      );
+    }
+
+    read(key: string, callback: StoreCallback, timeWindow: number, max: number): void {
+      if (!shared || !isShared(key)) return this.local.read(key, callback, timeWindow, max);
+      const now = Date.now();
+      shared.read(key, timeWindow, now).then(
+        (r) =>
+          callback(null, {
+            current: r.count,
+            ttl: r.count === 0 ? 0 : r.windowStart + timeWindow - now,
+          }),
+        (error: Error) => callback(error),
+      );
+    }
+
+    // The library passes the merged limiter options; only the LocalStore settings matter here.
+    child(options: Parameters<FastifyRateLimitStore["child"]>[0]): KeywardRateLimitStore {
+      return new KeywardRateLimitStore({ ...this.params, ...(options as RateLimitParams) });
+    }
+  };
+}
+
+function isShared(key: string): boolean {
+  return SHARED_KEY_PREFIXES.some((prefix) => key.startsWith(prefix));
+}
 
 function tooMany(ttlMs: number, what: string): KeywardError {
   const seconds = Math.max(1, Math.ceil(ttlMs / 1000));

@@ -7,9 +7,10 @@ import Fastify, {
   type FastifyServerOptions,
 } from "fastify";
 import type { ServiceDeps } from "../services/deps.js";
+import type { CounterStore } from "../services/ports.js";
 import { markTokenExposed } from "../services/tokens.js";
 import type { TokenVerifier } from "../services/verifier.js";
-import { AbuseGuard, type AbuseLimits } from "./abuse.js";
+import { AbuseGuard, type AbuseLimits, rateLimitStoreFor } from "./abuse.js";
 import { loggerOptions } from "./logging.js";
 import { handleError, sendProblem } from "./problem.js";
 import { applicationRoutes } from "./routes/applications.js";
@@ -17,10 +18,10 @@ import { auditRoutes } from "./routes/audit.js";
 import { authRoutes } from "./routes/auth.js";
 import { healthRoutes } from "./routes/health.js";
 import { leakRoutes } from "./routes/leaks.js";
+import { metricsRoutes } from "./routes/metrics.js";
 import { protectedApiRoutes } from "./routes/protected-api.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { verifyRoutes } from "./routes/verify.js";
-import { webRoutes } from "./routes/web.js";
 import { loadSession } from "./session.js";
 
 export interface HttpOptions {
@@ -33,6 +34,8 @@ export interface HttpOptions {
   verifyRateLimitPerMinute: number;
   leakRateLimitPerMinute: number;
   abuse: AbuseLimits;
+  /** Counters shared by every process (PostgreSQL); per-process memory when unset. */
+  sharedCounters?: CounterStore;
   requireHttps: boolean;
   /** Serve HTTPS directly with this key and certificate (PEM). */
   tls?: { key: Buffer; cert: Buffer };
@@ -104,7 +107,10 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   );
 
   await app.register(cookie);
-  await app.register(rateLimit, { global: false });
+  await app.register(rateLimit, {
+    global: false,
+    store: rateLimitStoreFor(options.sharedCounters),
+  });
   const abuse = new AbuseGuard(app, options.abuse);
   app.decorateRequest("user", null);
   app.decorateRequest("sessionIdHash", null);
@@ -113,6 +119,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   const sessionOptions = { publicOrigin: options.publicOrigin };
 
   healthRoutes(app, services.store);
+  metricsRoutes(app, services.store.stats, deps.verifier);
   protectedApiRoutes(app, deps.verifier, {
     abuse,
     requireHttps: options.requireHttps,
@@ -131,7 +138,6 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     tokenRoutes(management, services, sessionOptions, abuse);
     auditRoutes(management, services, sessionOptions);
   });
-  await webRoutes(app);
 
   return app;
 }

@@ -200,8 +200,22 @@ export interface AuditStore {
   list(query: AuditQuery): Promise<AuditEvent[]>;
 }
 
+/** A fixed-window counter shared by every process on the store. */
+export interface CounterStore {
+  /** Adds one to `key`'s count, starting a new window when the last one has ended. */
+  increment(
+    key: string,
+    windowMs: number,
+    now: number,
+  ): Promise<{ count: number; windowStart: number }>;
+  read(key: string, windowMs: number, now: number): Promise<{ count: number; windowStart: number }>;
+  /** Deletes counters whose window started before `before`. */
+  prune(before: number): Promise<number>;
+}
+
 export interface Store {
   readonly kind: "sqlite" | "postgres";
+  readonly counters: CounterStore;
   readonly audit: AuditStore;
   readonly users: UserStore;
   readonly sessions: SessionStore;

@@ -11,6 +11,7 @@ import type {
   UserStore,
 } from "../services/ports.js";
 import { createKyselyAuditStore } from "./kysely-audit.js";
+import { createKyselyCounterStore } from "./kysely-counters.js";
 import {
   num,
   parseScopes,
@@ -542,6 +543,7 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
     kind: hooks.kind,
     stats: hooks.stats,
     audit: createKyselyAuditStore(db, guard),
+    counters: createKyselyCounterStore(db, guard),
     users,
     sessions,
     applications,

@@ -8,6 +8,13 @@ export interface Database {
   token_secrets: TokenSecretsTable;
   token_usage_daily: TokenUsageDailyTable;
   audit_events: AuditEventsTable;
+  rate_counters: RateCountersTable;
+}
+
+export interface RateCountersTable {
+  key: string;
+  window_start: number;
+  count: number;
 }
 
 export interface AuditEventsTable {

@@ -2,10 +2,12 @@ import type { Migration } from "kysely";
 import * as initial from "./0001-initial.js";
 import * as audit from "./0002-audit.js";
 import * as exposed from "./0003-exposed.js";
+import * as rateCounters from "./0004-rate-counters.js";
 
 /** Every migration this version of Keyward knows, in order. Append; never edit a released one. */
 export const migrations: Record<string, Migration> = {
   "0001-initial": initial,
   "0002-audit": audit,
   "0003-exposed": exposed,
+  "0004-rate-counters": rateCounters,
 };
