@@ -22,6 +22,7 @@ import { metricsRoutes } from "./routes/metrics.js";
 import { protectedApiRoutes } from "./routes/protected-api.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { verifyRoutes } from "./routes/verify.js";
+import { webRoutes } from "./routes/web.js";
 import { loadSession } from "./session.js";
 
 export interface HttpOptions {
@@ -138,6 +139,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     tokenRoutes(management, services, sessionOptions, abuse);
     auditRoutes(management, services, sessionOptions);
   });
+  await webRoutes(app);
 
   return app;
 }
