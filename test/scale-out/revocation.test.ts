@@ -40,6 +40,7 @@ describe.skipIf(!enabled)("revocation across processes on PostgreSQL", () => {
       DATABASE_URL: database.url,
       VERIFY_CACHE_MAX_AGE_MS: String(CACHE_MAX_AGE_MS),
       TOKEN_CREATIONS_PER_USER_PER_HOUR: "1000000",
+      MAX_ACTIVE_TOKENS_PER_USER: "1000",
     })) as [ServerProcess, ServerProcess];
     ({ client: owner } = await signUpUser(a.baseUrl));
     appId = await createApp(owner);
@@ -51,7 +52,10 @@ describe.skipIf(!enabled)("revocation across processes on PostgreSQL", () => {
 
   /** A new token, already verified (and so cached) on `server`. */
   async function cachedToken(server: ServerProcess, name: string) {
-    const token = await createToken(owner, appId, { name });
+    return cache(server, await createToken(owner, appId, { name }));
+  }
+
+  async function cache(server: ServerProcess, token: { id: string; token: string }) {
     const api = new Client(server.baseUrl);
     expect((await api.get("/api", bearer(token.token))).status).toBe(200);
     expect((await api.get("/api", bearer(token.token))).status).toBe(200);
@@ -84,8 +88,19 @@ describe.skipIf(!enabled)("revocation across processes on PostgreSQL", () => {
     const fromAck: number[] = [];
     const fromSend: number[] = [];
     let firstRequestRefused = 0;
-    for (let i = 0; i < TRIALS; i++) {
-      const token = await cachedToken(b, `trial ${i}`);
+    // Created up front (not part of what is measured), ten at a time.
+    const tokens: Array<{ id: string; token: string }> = [];
+    for (let i = 0; i < TRIALS; i += 10) {
+      tokens.push(
+        ...(await Promise.all(
+          Array.from({ length: 10 }, (_, j) =>
+            createToken(owner, appId, { name: `trial ${i + j}` }),
+          ),
+        )),
+      );
+    }
+    for (const created of tokens) {
+      const token = await cache(b, created);
       const t = await revokeAndPoll(token);
       fromAck.push(t.fromAck);
       fromSend.push(t.fromSend);
@@ -100,7 +115,7 @@ describe.skipIf(!enabled)("revocation across processes on PostgreSQL", () => {
     );
     expect(ack.p99).toBeLessThanOrEqual(P99_BOUND_MS);
     expect(ack.max).toBeLessThanOrEqual(MAX_BOUND_MS);
-  });
+  }, 120_000);
 
   it("serves B from memory: a change made behind Keyward's back is seen only when the cache entry ages out", async () => {
     // The control for the test above: B really answers from its cache (so the prompt
