@@ -21,6 +21,7 @@ export class UsageRecorder {
   private flushing: Promise<void> | undefined;
   /** Presentations of revoked or expired tokens, per token. */
   private refusals = new Map<string, { count: number; lastAt: number }>();
+  private writtenBatches = 0;
 
   constructor(private readonly store: UsageStore) {}
 
@@ -59,6 +60,11 @@ export class UsageRecorder {
     return total;
   }
 
+  /** Flushes that had something to write and wrote it, since start. */
+  get flushes(): number {
+    return this.writtenBatches;
+  }
+
   /** Writes everything counted so far. Concurrent calls share one write. */
   flush(): Promise<void> {
     this.flushing ??= this.writeBatch().finally(() => {
@@ -68,26 +74,28 @@ export class UsageRecorder {
   }
 
   private async writeBatch(): Promise<void> {
-    await this.writeUsage();
-    await this.writeRefusals();
+    const wroteUsage = await this.writeUsage();
+    const wroteRefusals = await this.writeRefusals();
+    if (wroteUsage || wroteRefusals) this.writtenBatches++;
   }
 
-  private async writeUsage(): Promise<void> {
+  private async writeUsage(): Promise<boolean> {
     const batch = this.pending;
     for (const [tokenId, counter] of this.current) batch.push(toIncrement(tokenId, counter));
     this.pending = [];
     this.current = new Map();
-    if (batch.length === 0) return;
+    if (batch.length === 0) return false;
     try {
       await this.store.applyUsage(batch);
     } catch (error) {
       this.pending = batch.concat(this.pending);
       throw error;
     }
+    return true;
   }
 
-  private async writeRefusals(): Promise<void> {
-    if (this.refusals.size === 0) return;
+  private async writeRefusals(): Promise<boolean> {
+    if (this.refusals.size === 0) return false;
     const batch = this.refusals;
     this.refusals = new Map();
     try {
@@ -102,6 +110,7 @@ export class UsageRecorder {
       }
       throw error;
     }
+    return true;
   }
 }
 

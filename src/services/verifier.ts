@@ -39,7 +39,8 @@ export class TokenVerifier {
   constructor(
     private readonly store: TokenStore,
     private readonly clock: Clock,
-    private readonly usage: UsageRecorder,
+    /** Public for metrics: unflushed counts and flushes. */
+    readonly usage: UsageRecorder,
     private readonly options: VerifierOptions,
   ) {}
 
