@@ -1,0 +1,93 @@
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REPO_ROOT, requireBuild } from "../src/test-support/process.js";
+
+// The benchmark must not rot: its quick mode (small store, 1 s slices) runs here and is
+// checked for completing and reporting every case. How fast anything is, is not checked:
+// that is what `npm run bench` and docs/performance.md are for.
+
+const hasWrk = !spawnSync("wrk", ["-v"], { stdio: "ignore" }).error;
+const dir = mkdtempSync(join(tmpdir(), "keyward-bench-smoke-"));
+
+interface BenchRow {
+  backend: string;
+  case: number;
+  rps: number;
+  p99Ms: number;
+  writes: number;
+  problem: string;
+}
+interface BenchResult {
+  rows: BenchRow[];
+  skipped: string[];
+  revocation?: { revocations: number; p50Ms: number };
+  targets: { target: string; met: boolean }[];
+}
+
+function runBench(args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["bench/run.mjs", "--quick", ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, BENCH_QUICK: "1" },
+    });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      output += d.toString();
+    });
+    child.on("exit", (code) => resolve({ code, output }));
+  });
+}
+
+beforeAll(() => {
+  requireBuild();
+  if (!hasWrk)
+    console.log("bench smoke: wrk is absent, so cases 1-6 are skipped (apt-get install wrk)");
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("npm run bench, quick mode", () => {
+  it("runs every SQLite case and prints the table with ratios", async () => {
+    const out = join(dir, "sqlite.json");
+    const { code, output } = await runBench(["--backends=sqlite", `--out=${out}`]);
+    expect(code, output).toBe(0);
+    const result = JSON.parse(readFileSync(out, "utf8")) as BenchResult;
+    if (!hasWrk) {
+      expect(output).toContain("skipped: cases 1-6: wrk not found");
+      return;
+    }
+    expect(output).toMatch(/\| store +\| case \| req\/s +\| × case 1 \|/);
+    expect(output).toMatch(/targets \(issue 6\)/);
+    const cases = result.rows.filter((r) => r.backend === "sqlite").map((r) => r.case);
+    expect(cases).toEqual([1, 2, 3, 4, 5, 6]);
+    for (const row of result.rows) {
+      expect(row.rps, `case ${row.case}`).toBeGreaterThan(0);
+      expect(row.problem, `case ${row.case} answers`).toBe("");
+    }
+    // The bare floor of the stack never writes to storage.
+    expect(result.rows.find((r) => r.case === 1)?.writes).toBe(0);
+  }, 120_000);
+
+  it("runs PostgreSQL cases 2 and 7 when TEST_DATABASE_URL is set, or says why not", async () => {
+    const out = join(dir, "postgres.json");
+    const { code, output } = await runBench(["--backends=postgres", "--cases=2,7", `--out=${out}`]);
+    expect(code, output).toBe(0);
+    const result = JSON.parse(readFileSync(out, "utf8")) as BenchResult;
+    const skippedPostgres = result.skipped.filter((s) => s.startsWith("PostgreSQL"));
+    if (!process.env.TEST_DATABASE_URL || !hasWrk) {
+      expect(skippedPostgres.length, output).toBeGreaterThan(0);
+      console.log(`bench smoke: ${skippedPostgres.join("; ")}`);
+      return;
+    }
+    // With a server to use, the PostgreSQL store must seed, start and answer.
+    expect(skippedPostgres, output).toEqual([]);
+    expect(result.rows.filter((r) => r.backend === "postgres").map((r) => r.case)).toEqual([1, 2]);
+    expect(result.revocation?.revocations).toBeGreaterThan(0);
+    expect(output).toMatch(/case 7 \(PostgreSQL\): \d+ revocations/);
+  }, 120_000);
+});
