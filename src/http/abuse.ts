@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import type { FastifyRateLimitStore } from "@fastify/rate-limit";
 import type { FastifyInstance, FastifyRequest } from "fastify";
@@ -182,7 +183,12 @@ export class AbuseGuard {
   }
 }
 
+/**
+ * The account a sign-in is for, as a hash: counters may be stored in the database, and
+ * neither an email (personal data) nor whatever bytes an attacker typed belong there.
+ */
 function signinEmail(request: FastifyRequest): string {
   const body = request.body as { email?: unknown } | undefined;
-  return typeof body?.email === "string" ? body.email.trim().toLowerCase() : "";
+  const email = typeof body?.email === "string" ? body.email.trim().toLowerCase() : "";
+  return createHash("sha256").update(email).digest("hex");
 }

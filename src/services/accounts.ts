@@ -1,7 +1,12 @@
 import { KeywardError } from "../core/errors.js";
 import { generateId, generateSessionSecret } from "../core/ids.js";
 import type { User } from "../core/model.js";
-import { checkPassword, normalizeDisplayName, normalizeEmail } from "../core/rules.js";
+import {
+  checkPassword,
+  hasUnstorableCharacter,
+  normalizeDisplayName,
+  normalizeEmail,
+} from "../core/rules.js";
 import { hashToken } from "../core/token.js";
 import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
@@ -49,7 +54,11 @@ export async function signIn(
   ctx: RequestContext = NO_CONTEXT,
 ): Promise<{ user: User; session: NewSession }> {
   const email = input.email.trim().toLowerCase();
-  const found = await deps.store.users.findUserByEmail(email);
+  // An email no account can have (control characters, lone surrogates) is not looked
+  // up: PostgreSQL would refuse it with an error, and the answer must stay the same.
+  const found = hasUnstorableCharacter(email)
+    ? undefined
+    : await deps.store.users.findUserByEmail(email);
   if (!found) {
     // Spend the same hashing work as for a real account, so the answer's timing does
     // not reveal whether the email has an account.
