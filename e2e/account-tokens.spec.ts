@@ -52,7 +52,7 @@ async function tabTo(page: Page, matches: (description: string) => boolean, limi
 }
 
 describe("API Tokens on the account page", () => {
-  it("signs up, creates an application, generates a token, uses it, sees Last used, and revokes it", async () => {
+  it("signs up, creates an application, generates a token, uses it, sees Last used, revokes it, signs out and in", async () => {
     const context = await newContext(browser, server.baseUrl);
     const page = await context.newPage();
     const console: string[] = [];
@@ -62,7 +62,8 @@ describe("API Tokens on the account page", () => {
     // Sign up.
     await page.goto("/signup");
     await page.getByLabel("Name").fill("Grace Hopper");
-    await page.getByLabel("Email").fill(`grace-${Date.now()}@example.com`);
+    const email = `grace-${Date.now()}@example.com`;
+    await page.getByLabel("Email").fill(email);
     await page.getByLabel("Password").fill("a long enough passphrase");
     await page.getByRole("button", { name: "Create account" }).click();
     await page.waitForURL("**/apps");
@@ -151,6 +152,24 @@ describe("API Tokens on the account page", () => {
 
     // The plaintext never reached the console.
     expect(console.filter((line) => line.includes(token))).toEqual([]);
+
+    // Sign out ends the session; a page that needs one sends the browser to sign in and,
+    // once signed in, back where it was.
+    const accountUrl = page.url();
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL("**/signin?signedOut=1");
+    await page.getByText("You have signed out.").waitFor();
+    await page.goto(accountUrl);
+    await page.waitForURL(`**/signin?next=${encodeURIComponent(new URL(accountUrl).pathname)}`);
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Password").fill("a long enough passphrase");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL(accountUrl);
+    // The owner sees that something still presents the revoked token (the 401 above).
+    const status = () => cellText(tokenRow(page, "API Testing"), "Status");
+    await expect.poll(status).toContain("Revoked");
+    expect(await status()).toContain("by its owner");
+    expect(await status()).toContain("Refused 1× since revoked");
     await context.close();
   }, 60_000);
 

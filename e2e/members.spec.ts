@@ -81,6 +81,9 @@ describe("members on the account page", () => {
     expect(await callApi(server.baseUrl, spare.token)).toBe(401);
     await expect.poll(() => cellText(tokenRow(page, "max-laptop"), "Status")).toContain("Revoked");
     await expect.poll(() => cellText(tokenRow(page, "max-ci"), "Status")).toContain("Revoked");
+    expect(await cellText(tokenRow(page, "max-ci"), "Status")).toContain(
+      "owner removed from the application",
+    );
     await context.close();
   }, 60_000);
 

@@ -16,9 +16,11 @@ export function useSession(): Session {
   return session;
 }
 
+/** The sign-in page, coming back here afterwards (never to a sign-in or sign-up page). */
 function signInPath(): string {
-  const here = window.location.pathname + window.location.search;
-  return `/signin?next=${encodeURIComponent(here)}`;
+  const { pathname, search } = window.location;
+  if (pathname === "/signin" || pathname === "/signup") return pathname + search;
+  return `/signin?next=${encodeURIComponent(pathname + search)}`;
 }
 
 /** Renders its children for a signed-in user; anyone else goes to the sign-in page. */
@@ -31,14 +33,14 @@ export function RequireSession({ children }: { children: ReactNode }) {
       setMe(await api.me());
       setError(undefined);
     } catch (e) {
-      if (e instanceof ApiError && e.status === 401) navigate(signInPath(), { replace: true });
-      else setError(describeError(e));
+      // A 401 has already sent the browser to sign in (onSignedOut below).
+      if (!(e instanceof ApiError && e.status === 401)) setError(describeError(e));
     }
   }, []);
 
   useEffect(() => {
-    void refresh();
     onSignedOut(() => navigate(signInPath(), { replace: true }));
+    void refresh();
     return () => onSignedOut(undefined);
   }, [refresh]);
 

@@ -4,6 +4,9 @@ import { flagLabels, type HygieneFlag, hygieneFlags, suggestedAction } from "../
 
 function explain(token: ApiToken, flags: HygieneFlag[], now: number): string {
   const parts: string[] = [];
+  if (flags.includes("exposed") && token.exposedAt) {
+    parts.push(`sent over plain HTTP ${formatRelative(token.exposedAt, now)}; regenerate it`);
+  }
   if (flags.includes("never-used")) {
     parts.push(
       `never used in the ${plural(daysBetween(Date.parse(token.createdAt), now), "day", "days")} since it was created`,

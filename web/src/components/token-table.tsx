@@ -1,6 +1,6 @@
 import type { ApiToken, TokenUsageResponse } from "../api";
-import { formatCount } from "../format";
-import { flagLabels, hygieneFlags } from "../hygiene";
+import { formatCount, formatExact } from "../format";
+import { flagLabels, hygieneFlags, refusalSummary, revokedReasonLabels } from "../hygiene";
 import { Link, paths } from "../router";
 import { RelativeTime } from "./relative-time";
 import { Sparkline } from "./sparkline";
@@ -65,6 +65,7 @@ export function TokenTable({
             const mine = !token.owner || token.owner.id === meId;
             const active = token.status === "active";
             const tokenUsage = usage.get(token.id);
+            const refusal = refusalSummary(token);
             return (
               <tr
                 key={token.id}
@@ -116,6 +117,23 @@ export function TokenTable({
                   {token.status === "revoked" && token.revokedAt && (
                     <span className="status-when">
                       <RelativeTime iso={token.revokedAt} now={now} />
+                      {token.revokedReason && revokedReasonLabels[token.revokedReason] && (
+                        <span className="status-reason">
+                          {revokedReasonLabels[token.revokedReason]}
+                        </span>
+                      )}
+                    </span>
+                  )}
+                  {refusal && (
+                    <span
+                      className="flag flag-refused"
+                      title={
+                        token.lastRefusedAt
+                          ? `Last presented ${formatExact(token.lastRefusedAt)}`
+                          : undefined
+                      }
+                    >
+                      {refusal}
                     </span>
                   )}
                   {flags.length > 0 && (

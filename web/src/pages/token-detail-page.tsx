@@ -12,7 +12,7 @@ import { StatusBadge } from "../components/token-table";
 import { UsageChart } from "../components/usage-chart";
 import { useNow } from "../components/use-now";
 import { formatCount, formatExact, plural } from "../format";
-import { flagLabels, hygieneFlags } from "../hygiene";
+import { flagLabels, hygieneFlags, refusalSummary, revokedReasonLabels } from "../hygiene";
 import { Link, paths } from "../router";
 import { useSession } from "../session";
 import { ApplicationMissing, useApplication } from "./account-page";
@@ -249,7 +249,35 @@ function TokenDetail({
                 <dt>Revoked</dt>
                 <dd>
                   <RelativeTime iso={token.revokedAt} now={now} />
+                  {token.revokedReason && revokedReasonLabels[token.revokedReason] && (
+                    <> ({revokedReasonLabels[token.revokedReason]})</>
+                  )}
                   <span className="fact-exact">{formatExact(token.revokedAt)}</span>
+                </dd>
+              </>
+            )}
+            {token.refusedCount > 0 && (
+              <>
+                <dt>Refused</dt>
+                <dd>
+                  {refusalSummary(token)}
+                  {token.lastRefusedAt && (
+                    <span className="fact-exact">
+                      Last presented {formatExact(token.lastRefusedAt)}: something still uses it.
+                    </span>
+                  )}
+                </dd>
+              </>
+            )}
+            {token.exposedAt && (
+              <>
+                <dt>Exposed</dt>
+                <dd>
+                  <span className="warning-text">Sent over plain HTTP</span>{" "}
+                  <RelativeTime iso={token.exposedAt} now={now} />
+                  <span className="fact-exact">
+                    Regenerate it: anyone on the path may have read it.
+                  </span>
                 </dd>
               </>
             )}
