@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StorageUnavailableError } from "../../core/errors.js";
 import {
   createTestDatabase,
+  databaseUrl,
   postgresAvailable,
   type TestDatabase,
 } from "../../test-support/postgres.js";
@@ -61,14 +62,21 @@ async function openEmptyStore() {
 defineStoreContract("PostgreSQL", openEmptyStore, { skip: !enabled });
 
 describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
-  it("answers 503 (StorageUnavailableError) when the server cannot be reached", async () => {
+  it("answers 503 (StorageUnavailableError) when the server cannot be reached, saying where", async () => {
     // Port 1 on localhost refuses at once.
+    const failure = await createPostgresStore({
+      url: "postgres://postgres:s3cret@127.0.0.1:1/keyward",
+      connectionTimeoutMs: 500,
+    }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(StorageUnavailableError);
+    expect((failure as Error).message).toContain("Cannot reach PostgreSQL at 127.0.0.1:1/keyward");
+    expect((failure as Error).message).not.toContain("s3cret");
+  });
+
+  it("names the database when PostgreSQL refuses it", async () => {
     await expect(
-      createPostgresStore({
-        url: "postgres://postgres@127.0.0.1:1/keyward",
-        connectionTimeoutMs: 500,
-      }),
-    ).rejects.toBeInstanceOf(StorageUnavailableError);
+      createPostgresStore({ url: databaseUrl("keyward_test_does_not_exist") }),
+    ).rejects.toThrow(/PostgreSQL at .*keyward_test_does_not_exist: database .* does not exist/);
   });
 
   it("classifies driver errors: connection loss is unavailability, a bad query is not", () => {

@@ -81,6 +81,40 @@ export function isPostgresUnavailable(error: unknown): boolean {
   return error instanceof Error && UNAVAILABLE_MESSAGES.test(error.message);
 }
 
+/** host:port/database of a URL, without credentials, for messages. */
+function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || "5432"}${u.pathname}`;
+  } catch {
+    return "the configured URL";
+  }
+}
+
+function reasonOf(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return reasonOf(error.errors[0]);
+  if (error instanceof Error && error.message) return error.message;
+  if (typeof error === "object" && error !== null && "code" in error) return String(error.code);
+  return String(error);
+}
+
+/**
+ * A failure at start reaches an operator (the CLI prints the message), so it says where
+ * and why; the HTTP answer of a StorageUnavailableError stays generic.
+ */
+function explainStartFailure(error: unknown, url: string): unknown {
+  if (isPostgresUnavailable(error)) {
+    const unavailable = new StorageUnavailableError(error);
+    unavailable.message = `Cannot reach PostgreSQL at ${describeUrl(url)}: ${reasonOf(error)}`;
+    return unavailable;
+  }
+  // Driver errors (wrong database, bad password, ...) get the place; our own pass unchanged.
+  if (error instanceof Error && "severity" in error) {
+    error.message = `PostgreSQL at ${describeUrl(url)}: ${error.message}`;
+  }
+  return error;
+}
+
 function isUniqueViolation(error: unknown): boolean {
   return typeof error === "object" && error !== null && "code" in error && error.code === "23505";
 }
@@ -96,8 +130,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   try {
     await migrateExclusively(options.url, { applicationName, connectionTimeoutMillis });
   } catch (error) {
-    if (isPostgresUnavailable(error)) throw new StorageUnavailableError(error);
-    throw error;
+    throw explainStartFailure(error, options.url);
   }
 
   const queryTimeoutMs = options.queryTimeoutMs ?? 5000;
