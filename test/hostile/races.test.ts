@@ -9,7 +9,7 @@ import {
   startTestServer,
   type TestServer,
 } from "../../src/test-support/harness.js";
-import { ManualClock, sleep } from "./support.js";
+import { fastPasswordHasher, ManualClock, sleep } from "./support.js";
 
 /**
  * Revocation and lifecycle races over real HTTP. The guarantees: a revocation (or
@@ -23,7 +23,7 @@ const clock = new ManualClock();
 const password = "correct horse battery staple";
 
 beforeAll(async () => {
-  server = await startTestServer({}, { clock });
+  server = await startTestServer({}, { clock, passwordHasher: fastPasswordHasher });
 });
 afterAll(async () => {
   await server.close();

@@ -8,6 +8,7 @@ import {
   startTestServer,
   type TestServer,
 } from "../../src/test-support/harness.js";
+import { fastPasswordHasher } from "./support.js";
 
 /**
  * Web and API abuse over real HTTP, beyond src/http/accounts.test.ts: cross-site writes on
@@ -21,7 +22,7 @@ let server: TestServer;
 const password = "correct horse battery staple";
 
 beforeAll(async () => {
-  server = await startTestServer();
+  server = await startTestServer({}, { passwordHasher: fastPasswordHasher });
 });
 afterAll(async () => {
   await server.close();
