@@ -7,6 +7,7 @@ import {
   signUpUser,
   startTestServer,
   type TestServer,
+  waitFor,
 } from "../test-support/harness.js";
 import type { ApiToken, AuditPageResponse } from "./wire.js";
 
@@ -18,16 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close();
 });
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("audit trail", () => {
   it("records token creation, regeneration and revocation with who and why, and no secret", async () => {

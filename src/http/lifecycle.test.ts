@@ -7,6 +7,7 @@ import {
   signUpUser,
   startTestServer,
   type TestServer,
+  waitFor,
 } from "../test-support/harness.js";
 import type {
   ApiToken,
@@ -23,16 +24,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close();
 });
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("token lifecycle over real HTTP", () => {
   it("creates, uses, lists, regenerates and revokes a token", async () => {
