@@ -13,33 +13,43 @@ const USAGE_CONCURRENCY = 4;
 
 type View = "mine" | "all";
 
-/** Loads the 30-day usage of each token, a few requests at a time. */
-function useUsage(appId: string, tokens: ApiToken[] | undefined, version: number) {
+/**
+ * Loads the 30-day usage of each token, a few requests at a time. A token's usage is fetched
+ * again only when its lastUsedAt moved, so the periodic list refresh costs one request, not
+ * one per token.
+ */
+function useUsage(appId: string, tokens: ApiToken[] | undefined) {
   const [usage, setUsage] = useState<ReadonlyMap<string, UsageState>>(new Map());
-  const ids = tokens?.map((t) => t.id).join(",") ?? "";
-  // biome-ignore lint/correctness/useExhaustiveDependencies: `ids` and `version` say when to reload; `tokens` itself changes identity on every refresh.
+  const fetchedFor = useRef(new Map<string, string>());
+  const mounted = useRef(true);
   useEffect(() => {
-    if (!ids) return;
-    let cancelled = false;
-    const queue = ids.split(",");
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
+  useEffect(() => {
+    if (!tokens) return;
+    const queue = tokens
+      .map((t) => ({ id: t.id, key: t.lastUsedAt ?? "never" }))
+      .filter(({ id, key }) => fetchedFor.current.get(id) !== key);
+    for (const { id, key } of queue) fetchedFor.current.set(id, key);
     const worker = async () => {
-      for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
-        const tokenId = id;
+      for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+        const { id } = next;
         let state: UsageState;
         try {
-          state = await api.tokenUsage(appId, tokenId, USAGE_DAYS);
+          state = await api.tokenUsage(appId, id, USAGE_DAYS);
         } catch {
           state = "error";
+          fetchedFor.current.delete(id); // try again with the next refresh
         }
-        if (cancelled) return;
-        setUsage((prev) => new Map(prev).set(tokenId, state));
+        if (!mounted.current) return;
+        setUsage((prev) => new Map(prev).set(id, state));
       }
     };
     for (let i = 0; i < USAGE_CONCURRENCY; i++) void worker();
-    return () => {
-      cancelled = true;
-    };
-  }, [appId, ids, version]);
+  }, [appId, tokens]);
   return usage;
 }
 
@@ -57,14 +67,13 @@ export function TokensSection({
   const [view, setView] = useState<View>("mine");
   const [tokens, setTokens] = useState<ApiToken[] | undefined>();
   const [loadError, setLoadError] = useState<string | undefined>();
-  const [version, setVersion] = useState(0);
   const [issued, setIssued] = useState<Issued | undefined>();
   const [revoking, setRevoking] = useState<ApiToken | undefined>();
   const [regenerating, setRegenerating] = useState<ApiToken | undefined>();
   const [announcement, setAnnouncement] = useState("");
   const [prefill, setPrefill] = useState<TokenPrefill | undefined>();
   const now = useNow();
-  const usage = useUsage(app.id, tokens, version);
+  const usage = useUsage(app.id, tokens);
   const headingRef = useRef<HTMLHeadingElement>(null);
   const latestLoad = useRef(0);
 
@@ -75,7 +84,6 @@ export function TokensSection({
       if (ticket !== latestLoad.current) return;
       setTokens(response.tokens);
       setLoadError(undefined);
-      setVersion((v) => v + 1);
     } catch (e) {
       if (ticket === latestLoad.current) setLoadError(describeError(e));
     }
@@ -110,10 +118,11 @@ export function TokensSection({
         next.apiToken,
         ...(prev ?? []).filter((t) => t.id !== next.apiToken.id),
       ]);
+      // The everyone's-tokens view shows owners, which a creation answer does not carry.
+      if (view === "all") void load();
     } else {
       replaceToken(next.apiToken);
     }
-    setVersion((v) => v + 1);
   };
 
   const focusHeading = () => headingRef.current;
