@@ -111,7 +111,8 @@ export function tokenRoutes(
     async (request) => {
       const user = requireUser(request, options);
       const token = await getToken(deps, user, request.params.appId, request.params.tokenId);
-      return toApiToken(token, deps.clock.now());
+      // A single token always names its owner: the caller is that owner or manages the application.
+      return toApiToken(token, deps.clock.now(), true);
     },
   );
 
