@@ -5,23 +5,39 @@ import { migrations } from "./migrations/index.js";
 export const MIGRATION_TABLE = "keyward_migration";
 export const MIGRATION_LOCK_TABLE = "keyward_migration_lock";
 
-/** Migration names the database has applied that this code does not know. */
-async function unknownAppliedMigrations(db: Kysely<unknown>): Promise<string[]> {
-  const tables = await db.introspection.getTables();
-  if (!tables.some((t) => t.name === MIGRATION_TABLE)) return [];
-  const result = await sql<{
-    name: string;
-  }>`select name from ${sql.table(MIGRATION_TABLE)}`.execute(db);
-  return result.rows.map((r) => r.name).filter((name) => !(name in migrations));
+/** Names of the migrations the database has applied; undefined before the first one. */
+async function appliedMigrations(db: Kysely<unknown>): Promise<string[] | undefined> {
+  try {
+    const result = await sql<{
+      name: string;
+    }>`select name from ${sql.table(MIGRATION_TABLE)}`.execute(db);
+    return result.rows.map((r) => r.name);
+  } catch (error) {
+    // Most likely no table yet (a new database); anything else is the migrator's to report.
+    const tables = await db.introspection.getTables();
+    if (!tables.some((t) => t.name === MIGRATION_TABLE)) return undefined;
+    throw error;
+  }
 }
 
 /**
- * Brings the schema up to date. A database already migrated past what this code
- * knows is refused: running old code on a newer schema could corrupt data silently.
+ * True when every migration this code knows has been applied; one query. A database
+ * migrated past what this code knows is refused (SchemaTooNewError): running old code on
+ * a newer schema could corrupt data silently.
  */
-export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
-  const unknown = await unknownAppliedMigrations(db);
+export async function isSchemaUpToDate(db: Kysely<unknown>): Promise<boolean> {
+  const applied = await appliedMigrations(db);
+  if (applied === undefined) return false;
+  const unknown = applied.filter((name) => !(name in migrations));
   if (unknown.length > 0) throw schemaTooNew(unknown);
+  return Object.keys(migrations).every((name) => applied.includes(name));
+}
+
+/** Brings the schema up to date (refusing a newer one, see isSchemaUpToDate). */
+export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
+  // Up to date (every start but the first after an upgrade): no migrator, which would
+  // introspect the whole schema and take its lock.
+  if (await isSchemaUpToDate(db)) return [];
 
   const migrator = new Migrator({
     db,

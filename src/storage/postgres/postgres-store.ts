@@ -3,7 +3,7 @@ import { type CustomTypesConfig, Pool, types } from "pg";
 import { StorageUnavailableError } from "../../core/errors.js";
 import type { Store } from "../../services/ports.js";
 import { countStatements, createKyselyStore, findSecretQuery } from "../kysely-store.js";
-import { migrateToLatest } from "../migrate.js";
+import { isSchemaUpToDate, migrateToLatest } from "../migrate.js";
 import type { SecretRow } from "../rows.js";
 import type { Database } from "../schema.js";
 
@@ -127,12 +127,6 @@ function isUniqueViolation(error: unknown): boolean {
 export async function createPostgresStore(options: PostgresStoreOptions): Promise<PostgresStore> {
   const applicationName = options.applicationName ?? "keyward";
   const connectionTimeoutMillis = options.connectionTimeoutMs ?? 5000;
-  try {
-    await migrateExclusively(options.url, { applicationName, connectionTimeoutMillis });
-  } catch (error) {
-    throw explainStartFailure(error, options.url);
-  }
-
   const queryTimeoutMs = options.queryTimeoutMs ?? 5000;
   const pool = new Pool({
     connectionString: options.url,
@@ -152,6 +146,16 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     dialect: new PostgresDialect({ pool }),
     log: countStatements(stats),
   });
+
+  try {
+    // Usually one query; the locked migration only when something is missing.
+    if (!(await isSchemaUpToDate(db as Kysely<unknown>))) {
+      await migrateExclusively(options.url, { applicationName, connectionTimeoutMillis });
+    }
+  } catch (error) {
+    await db.destroy();
+    throw explainStartFailure(error, options.url);
+  }
 
   // The hot lookup runs as a named prepared statement: each pooled connection parses and
   // plans it once, then only binds the hash.
