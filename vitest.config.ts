@@ -1,7 +1,10 @@
 import { defineConfig } from "vitest/config";
 
 const postgres = Boolean(process.env.TEST_DATABASE_URL);
-if (!postgres) {
+// Said once per run: the config is evaluated more than once, and test workers inherit the
+// flag, so src/test-support/postgres.ts does not repeat it per file.
+if (!postgres && !process.env.KEYWARD_POSTGRES_SKIP_NOTICE) {
+  process.env.KEYWARD_POSTGRES_SKIP_NOTICE = "shown";
   console.warn(
     "TEST_DATABASE_URL is not set: the PostgreSQL run of the HTTP tests, the PostgreSQL store " +
       "contract and the scale-out tests are SKIPPED. Set it, e.g. " +

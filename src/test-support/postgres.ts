@@ -9,13 +9,12 @@ import { Client } from "pg";
  */
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL || undefined;
 
-let warned = false;
-
 /** True when PostgreSQL tests can run; otherwise says once, loudly, that they are skipped. */
 export function postgresAvailable(): boolean {
   if (TEST_DATABASE_URL !== undefined) return true;
-  if (!warned) {
-    warned = true;
+  // vitest.config.ts has already said it for this run when the flag is set.
+  if (!process.env.KEYWARD_POSTGRES_SKIP_NOTICE) {
+    process.env.KEYWARD_POSTGRES_SKIP_NOTICE = "shown";
     console.warn(
       "TEST_DATABASE_URL is not set: the PostgreSQL tests are SKIPPED. Set it, e.g. " +
         "TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres, to run them.",
