@@ -1,5 +1,5 @@
 import { type Kysely, sql, type Transaction } from "kysely";
-import { StorageUnavailableError } from "../core/errors.js";
+import { KeywardError, StorageUnavailableError } from "../core/errors.js";
 import type { Application, Role, SecretRecord } from "../core/model.js";
 import type {
   ApplicationStore,
@@ -308,6 +308,9 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
     removeMember: (input) =>
       guard(() =>
         db.transaction().execute(async (trx) => {
+          // The lock token creation takes: a token being created for this member either
+          // commits first (and is revoked below) or waits and finds no membership.
+          await hooks.lockOwnerTokens(trx, input.applicationId, input.userId);
           const deleted = await trx
             .deleteFrom("memberships")
             .where("application_id", "=", input.applicationId)
@@ -337,6 +340,15 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
       guard(() =>
         db.transaction().execute(async (trx) => {
           await hooks.lockOwnerTokens(trx, token.applicationId, token.userId);
+          // Checked under the lock removeMember also takes: the caller checked membership
+          // before, but the member may have been removed since.
+          const member = await trx
+            .selectFrom("memberships")
+            .select("role")
+            .where("application_id", "=", token.applicationId)
+            .where("user_id", "=", token.userId)
+            .executeTakeFirst();
+          if (!member) throw new KeywardError("not_found", "No such application.");
           const active = await trx
             .selectFrom("tokens")
             .select(["name"])

@@ -247,6 +247,35 @@ export function defineStoreContract(
         expect((await store.tokens.findToken(otherApp.id, kept.id))?.revokedAt).toBeNull();
       });
 
+      it("never leaves an active token to a member removed while the token was being created", async () => {
+        for (let i = 0; i < 16; i++) {
+          const { owner, member, app } = await appWithMember();
+          const token = newToken(app.id, member.id);
+          const insert = () => store.tokens.insertToken(token, rules);
+          const remove = () =>
+            store.applications.removeMember({
+              applicationId: app.id,
+              userId: member.id,
+              now: T0 + 1,
+              revokedBy: owner.id,
+            });
+          // Both orders of arrival.
+          const [inserted] =
+            i % 2 === 0
+              ? await Promise.allSettled([insert(), remove()])
+              : (await Promise.allSettled([remove(), insert()])).reverse();
+          if (inserted?.status === "rejected") {
+            // Refused as for any non-member: the application is not theirs to see.
+            expect(inserted.reason).toMatchObject({ code: "not_found" });
+          }
+          for (const t of await store.tokens.listTokens(app.id, member.id)) {
+            expect(t.revokedAt).not.toBeNull();
+          }
+          const secret = await store.tokens.findSecret(token.secretHash);
+          if (secret) expect(secret.revokedAt).not.toBeNull();
+        }
+      });
+
       it("never removes the owner, and reports a non-member as not removed", async () => {
         const { owner, app } = await appWithMember();
         const token = await addToken(app.id, owner.id);
