@@ -153,7 +153,8 @@ describe("token hygiene and details", () => {
     const todayRow = page.getByRole("row").filter({ hasText: today });
     expect(await cellText(todayRow, "Requests")).toBe("3");
     await page.getByLabel("Period").selectOption("7");
-    await expect.poll(() => page.getByRole("table").getByRole("row").count()).toBe(8);
+    const usageTable = page.getByRole("region", { name: "Daily usage" }).getByRole("table");
+    await expect.poll(() => usageTable.getByRole("row").count()).toBe(8);
     await screenshot(page, "token-detail");
     await context.close();
   }, 60_000);

@@ -140,6 +140,16 @@ export async function screenshot(
   });
 }
 
+/** Saves a PNG of one part of the page (a section), for reviewers. */
+export async function screenshotOf(locator: Locator, name: string): Promise<void> {
+  mkdirSync(screenshotDir, { recursive: true });
+  await locator.screenshot({
+    path: join(screenshotDir, `${name}.png`),
+    animations: "disabled",
+    caret: "hide",
+  });
+}
+
 /** The text of a row's cell under the given column header. */
 export async function cellText(row: Locator, header: string): Promise<string> {
   const table = row.locator("xpath=ancestor::table[1]");

@@ -2,6 +2,7 @@
 // types (type-only imports, erased at build time), so a contract change breaks this build.
 import type {
   ApiToken,
+  AuditPageResponse,
   IssuedTokenResponse,
   MeResponse,
   ProblemDetails,
@@ -9,17 +10,20 @@ import type {
   TokenListResponse,
   TokenUsageResponse,
   WireApplication,
+  WireAuditEvent,
   WireMember,
   WireUser,
 } from "../../src/http/wire.js";
 
 export type {
   ApiToken,
+  AuditPageResponse,
   IssuedTokenResponse,
   MeResponse,
   Role,
   TokenUsageResponse,
   WireApplication,
+  WireAuditEvent,
   WireMember,
   WireUser,
 };
@@ -127,7 +131,24 @@ export const api = {
     request<IssuedTokenResponse>("POST", `${token(appId, tokenId)}/regenerate`, { graceSeconds }),
   tokenUsage: (appId: string, tokenId: string, days: number) =>
     request<TokenUsageResponse>("GET", `${token(appId, tokenId)}/usage?days=${days}`),
+
+  applicationAudit: (
+    appId: string,
+    query: { tokenId?: string; action?: string; limit?: number; before?: string },
+  ) => request<AuditPageResponse>("GET", `${app(appId)}/audit${queryString(query)}`),
+  accountAudit: (query: { limit?: number; before?: string }) =>
+    request<AuditPageResponse>("GET", `/api/v1/me/audit${queryString(query)}`),
 };
+
+/** `?a=1&b=x` from the defined entries; empty when there are none. */
+function queryString(query: Record<string, string | number | undefined>): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== "") params.set(key, String(value));
+  }
+  const text = params.toString();
+  return text ? `?${text}` : "";
+}
 
 /** A message for any failure, for places that have no field to attach it to. */
 export function describeError(error: unknown): string {

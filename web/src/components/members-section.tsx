@@ -11,10 +11,12 @@ export function MembersSection({
   app,
   meId,
   onMemberRemoved,
+  onMemberAdded,
 }: {
   app: WireApplication;
   meId: string;
   onMemberRemoved: () => void;
+  onMemberAdded?: () => void;
 }) {
   const [members, setMembers] = useState<WireMember[] | undefined>();
   const [loadError, setLoadError] = useState<string | undefined>();
@@ -52,6 +54,7 @@ export function MembersSection({
           onAdded={(member) => {
             setMembers((prev) => [...(prev ?? []), member]);
             setAnnouncement(`${member.email} added as ${roleLabels[member.role].toLowerCase()}.`);
+            onMemberAdded?.();
           }}
         />
       </div>

@@ -57,11 +57,14 @@ export function TokensSection({
   app,
   meId,
   reloadSignal,
+  onTokensChanged,
 }: {
   app: WireApplication;
   meId: string;
   /** Changes when something outside this section changed tokens (a member was removed). */
   reloadSignal: number;
+  /** Called after this section created, regenerated or revoked a token. */
+  onTokensChanged?: () => void;
 }) {
   const manager = app.role === "owner" || app.role === "admin";
   const [view, setView] = useState<View>("mine");
@@ -113,6 +116,7 @@ export function TokensSection({
   const onIssued = (next: Issued) => {
     setRegenerating(undefined);
     setIssued(next);
+    onTokensChanged?.();
     if (next.kind === "created") {
       setTokens((prev) => [
         next.apiToken,
@@ -244,6 +248,7 @@ export function TokensSection({
           onRevoked={(token) => {
             replaceToken(token);
             setRevoking(undefined);
+            onTokensChanged?.();
             setAnnouncement(`Token “${token.name}” revoked.`);
           }}
           returnFocus={() => document.getElementById(tokenNameId(revoking.id)) ?? focusHeading()}

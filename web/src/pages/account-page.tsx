@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
 import { ApiError, api, describeError, type WireApplication } from "../api";
+import { ActivitySection } from "../components/activity";
 import { AppShell, usePageHeading } from "../components/layout";
 import { MembersSection } from "../components/members-section";
 import { TokensSection } from "../components/tokens-section";
@@ -76,6 +77,9 @@ function AccountContent({ app }: { app: WireApplication }) {
   const heading = usePageHeading(`${app.name}: account management`);
   const manager = app.role === "owner" || app.role === "admin";
   const [tokensReload, setTokensReload] = useState(0);
+  // Bumped by every change made on this page, so Activity shows it without a reload.
+  const [activityReload, setActivityReload] = useState(0);
+  const changed = () => setActivityReload((n) => n + 1);
   return (
     <>
       <div className="page-header">
@@ -102,14 +106,29 @@ function AccountContent({ app }: { app: WireApplication }) {
           </p>
         </div>
       </div>
-      <TokensSection app={app} meId={me.user.id} reloadSignal={tokensReload} />
+      <TokensSection
+        app={app}
+        meId={me.user.id}
+        reloadSignal={tokensReload}
+        onTokensChanged={changed}
+      />
       {manager && (
         <MembersSection
           app={app}
           meId={me.user.id}
-          onMemberRemoved={() => setTokensReload((n) => n + 1)}
+          onMemberRemoved={() => {
+            setTokensReload((n) => n + 1);
+            changed();
+          }}
+          onMemberAdded={changed}
         />
       )}
+      <ActivitySection
+        appId={app.id}
+        manager={manager}
+        meId={me.user.id}
+        reloadSignal={activityReload}
+      />
     </>
   );
 }

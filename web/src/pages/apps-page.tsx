@@ -1,5 +1,6 @@
 import { type FormEvent, useEffect, useState } from "react";
 import { ApiError, api, describeError, type Role } from "../api";
+import { AccountActivitySection } from "../components/activity";
 import { describedBy, FieldError, FieldHint } from "../components/field";
 import { AppShell, usePageHeading } from "../components/layout";
 import { roleLabels } from "../format";
@@ -76,6 +77,7 @@ export function AppsPage() {
         </section>
         <CreateApplicationForm />
       </div>
+      <AccountActivitySection />
     </AppShell>
   );
 }

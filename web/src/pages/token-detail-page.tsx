@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState } from "react";
 import { type ApiToken, api, describeError, type TokenUsageResponse } from "../api";
+import { ActivitySection } from "../components/activity";
 import { AppShell, usePageHeading } from "../components/layout";
 import { RelativeTime } from "../components/relative-time";
 import {
@@ -102,6 +103,7 @@ function TokenDetail({
   const [revoking, setRevoking] = useState(false);
   const [regenerating, setRegenerating] = useState(false);
   const [issued, setIssued] = useState<Issued | undefined>();
+  const [activityReload, setActivityReload] = useState(0);
   const mine = !token.owner || token.owner.id === me.user.id;
   const flags = hygieneFlags(token, now);
 
@@ -312,6 +314,14 @@ function TokenDetail({
         </section>
       </div>
 
+      <ActivitySection
+        appId={appId}
+        tokenId={token.id}
+        manager={false}
+        meId={me.user.id}
+        reloadSignal={activityReload}
+      />
+
       {revoking && (
         <RevokeDialog
           appId={appId}
@@ -321,6 +331,7 @@ function TokenDetail({
           onCancel={() => setRevoking(false)}
           onRevoked={(updated) => {
             onChange(updated);
+            setActivityReload((n) => n + 1);
             setRevoking(false);
           }}
           returnFocus={() => heading.current}
@@ -334,6 +345,7 @@ function TokenDetail({
           onIssued={(next) => {
             setRegenerating(false);
             onChange({ ...token, ...next.apiToken });
+            setActivityReload((n) => n + 1);
             setIssued(next);
           }}
         />

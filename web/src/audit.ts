@@ -1,0 +1,159 @@
+import type { WireAuditEvent } from "./api";
+import { formatDate, plural } from "./format";
+
+// Audit events as sentences. A sentence is a list of parts: plain text, and user-supplied
+// strings (token names, emails) kept apart so they are rendered as text, in their own style.
+
+export type SentencePart = string | { name: string } | { email: string };
+
+export type AuditAction =
+  | "signup"
+  | "signin.succeeded"
+  | "signin.failed"
+  | "token.created"
+  | "token.regenerated"
+  | "token.revoked"
+  | "token.exposed"
+  | "member.added"
+  | "member.removed";
+
+/** The filter's choices, in the order they are offered. */
+export const applicationActionLabels: Array<[AuditAction, string]> = [
+  ["token.created", "Token created"],
+  ["token.regenerated", "Token regenerated"],
+  ["token.revoked", "Token revoked"],
+  ["token.exposed", "Sent over plain HTTP"],
+  ["member.added", "Member added"],
+  ["member.removed", "Member removed"],
+];
+
+export const TOKEN_ACTIONS: ReadonlySet<string> = new Set([
+  "token.created",
+  "token.regenerated",
+  "token.revoked",
+  "token.exposed",
+]);
+
+const roleWords: Record<string, string> = { owner: "owner", admin: "an admin", member: "a member" };
+
+/** Who an event is about when the event itself does not say (emails seen in other events). */
+export type KnownEmails = ReadonlyMap<string, string>;
+
+/** user id → email, from what the loaded events reveal (actors, added members). */
+export function knownEmails(events: readonly WireAuditEvent[]): Map<string, string> {
+  const emails = new Map<string, string>();
+  for (const event of events) {
+    if (event.actor?.email) emails.set(event.actor.id, event.actor.email);
+    const added = event.detail.email;
+    if (event.action === "member.added" && event.userId && typeof added === "string") {
+      emails.set(event.userId, added);
+    }
+  }
+  return emails;
+}
+
+function tokenRef(event: WireAuditEvent): SentencePart[] {
+  return event.tokenName === null ? ["a token"] : ["token ", { name: event.tokenName }];
+}
+
+function TokenRef(event: WireAuditEvent): SentencePart[] {
+  return event.tokenName === null ? ["A token"] : ["Token ", { name: event.tokenName }];
+}
+
+function actorRef(event: WireAuditEvent): SentencePart {
+  return event.actor?.email ? { email: event.actor.email } : "Someone";
+}
+
+function graceWords(seconds: number): string {
+  if (seconds <= 0) return "the old secret stopped at once";
+  if (seconds % 3600 === 0)
+    return `the old secret kept working ${plural(seconds / 3600, "hour", "hours")}`;
+  if (seconds % 60 === 0)
+    return `the old secret kept working ${plural(seconds / 60, "minute", "minutes")}`;
+  return `the old secret kept working ${plural(seconds, "second", "seconds")}`;
+}
+
+const revokedBecause: Record<string, string> = {
+  member_removed: "its owner was removed from the application",
+  leaked: "reported leaked",
+  policy: "by policy",
+};
+
+/** "ada@example.com revoked token “deploy” (admin)". */
+export function describeEvent(
+  event: WireAuditEvent,
+  emails: KnownEmails = new Map(),
+): SentencePart[] {
+  const { detail } = event;
+  switch (event.action) {
+    case "token.created": {
+      const parts: SentencePart[] = [actorRef(event), " created ", ...tokenRef(event)];
+      if (typeof detail.scopes === "string" && detail.scopes) {
+        parts.push(` with scopes ${detail.scopes.split(" ").join(", ")}`);
+      }
+      if (typeof detail.expiresAt === "string") {
+        parts.push(`, expiring ${formatDate(new Date(detail.expiresAt))}`);
+      } else if (detail.expiresAt === null) {
+        parts.push(", with no expiry");
+      }
+      return parts;
+    }
+    case "token.regenerated": {
+      const grace = typeof detail.graceSeconds === "number" ? detail.graceSeconds : 0;
+      return [actorRef(event), " regenerated ", ...tokenRef(event), `; ${graceWords(grace)}`];
+    }
+    case "token.revoked": {
+      if (event.reason === "user") return [actorRef(event), " revoked ", ...tokenRef(event)];
+      if (event.reason === "admin") {
+        return [actorRef(event), " revoked ", ...tokenRef(event), " (admin)"];
+      }
+      const because = event.reason ? revokedBecause[event.reason] : undefined;
+      if (because) return [...TokenRef(event), ` revoked: ${because}`];
+      return [...TokenRef(event), " revoked", event.reason ? ` (${event.reason})` : ""];
+    }
+    case "token.exposed":
+      return [
+        ...TokenRef(event),
+        " was sent over plain HTTP",
+        event.ip ? ` from ${event.ip}` : "",
+        ": regenerate it",
+      ];
+    case "member.added": {
+      const role = typeof detail.role === "string" ? (roleWords[detail.role] ?? detail.role) : "";
+      const who: SentencePart =
+        typeof detail.email === "string" ? { email: detail.email } : "a new member";
+      return [actorRef(event), " added ", who, role ? ` as ${role}` : ""];
+    }
+    case "member.removed": {
+      const revoked = typeof detail.revokedTokens === "number" ? detail.revokedTokens : 0;
+      const tail = revoked > 0 ? `; ${plural(revoked, "token", "tokens")} revoked with them` : "";
+      if (event.reason === "left") return [actorRef(event), " left the application", tail];
+      const email = event.userId ? emails.get(event.userId) : undefined;
+      return [actorRef(event), " removed ", email ? { email } : "a member", tail];
+    }
+    case "signup":
+      return ["Account created"];
+    case "signin.succeeded":
+      return ["Signed in"];
+    case "signin.failed":
+      return [
+        "Failed sign-in",
+        event.reason === "wrong_password"
+          ? ": wrong password"
+          : event.reason
+            ? ` (${event.reason})`
+            : "",
+      ];
+    default:
+      return [event.action];
+  }
+}
+
+/** The sentence as one string (for tests, titles and announcements). */
+export function sentenceText(parts: readonly SentencePart[]): string {
+  return parts
+    .map((part) =>
+      typeof part === "string" ? part : "name" in part ? `“${part.name}”` : part.email,
+    )
+    .join("");
+}
