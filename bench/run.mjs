@@ -47,6 +47,8 @@ const HELP = `Usage: node bench/run.mjs [options]   (npm run bench -- [options])
   --no-extra            skip the extra stages (cache off, logging cost)
   --profile             run the servers under node --cpu-prof (profiles in bench/results/)
   --out <file>          JSON results (default bench/results/bench-<time>.json)
+  --work-dir <dir>      keep the seeded stores there and reuse them in later runs
+                        (for working on performance; default: a fresh folder, deleted)
 
 PostgreSQL cases run when TEST_DATABASE_URL points at a server the bench may create
 databases on (they are dropped afterwards) and the PostgreSQL store starts.`;
@@ -68,6 +70,7 @@ const { values: flags } = parseArgs({
     "no-extra": { type: "boolean", default: false },
     profile: { type: "boolean", default: false },
     out: { type: "string" },
+    "work-dir": { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
@@ -115,7 +118,8 @@ if (flags["no-postgres"]) backends.delete("postgres");
 const started = Date.now();
 const stamp = new Date(started).toISOString().replace(/[:.]/g, "-");
 const RESULTS_DIR = join(BENCH_DIR, "results");
-const WORK_DIR = join(RESULTS_DIR, `work-${process.pid}`);
+const KEEP_WORK = flags["work-dir"] !== undefined;
+const WORK_DIR = KEEP_WORK ? resolve(flags["work-dir"]) : join(RESULTS_DIR, `work-${process.pid}`);
 const outFile = flags.out ?? join(RESULTS_DIR, `bench-${stamp}.json`);
 
 // ---------------------------------------------------------------------------------------
@@ -217,6 +221,15 @@ function machine() {
 async function seed(databaseUrl, count, name) {
   const tokensFile = join(WORK_DIR, `${name}-tokens.txt`);
   const sessionsFile = join(WORK_DIR, `${name}-sessions.txt`);
+  const doneFile = join(WORK_DIR, `${name}-${count}.seeded`);
+  if (KEEP_WORK && databaseUrl.startsWith("sqlite:") && existsSync(doneFile)) {
+    log(`reusing the seeded store ${name} (${count} tokens) in ${WORK_DIR}`);
+    return { tokensFile, sessionsFile, seedSeconds: 0, tokens: count };
+  }
+  if (databaseUrl.startsWith("sqlite:")) {
+    const file = databaseUrl.slice("sqlite:".length);
+    for (const suffix of ["", "-wal", "-shm"]) rmSync(`${file}${suffix}`, { force: true });
+  }
   const t0 = Date.now();
   const r = await run(
     process.execPath,
@@ -234,6 +247,7 @@ async function seed(databaseUrl, count, name) {
   if (r.code !== 0) throw new Error(`seed-bench failed (${r.code}): ${r.err || r.out}`.trim());
   const seconds = (Date.now() - t0) / 1000;
   log(`${r.out.trim()} (wall ${seconds.toFixed(1)} s)`);
+  if (KEEP_WORK) writeFileSync(doneFile, "");
   return { tokensFile, sessionsFile, seedSeconds: seconds, tokens: count };
 }
 
@@ -327,6 +341,22 @@ async function metrics(server) {
     unflushed: read("keyward_usage_unflushed_requests"),
     flushes: read("keyward_usage_flushes_total"),
   };
+}
+
+const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout) || 100;
+
+/**
+ * CPU time the server has used, in µs (utime + stime). Per request it is a second measure
+ * that the machine's other load disturbs far less than requests per second.
+ */
+function cpuMicros(server) {
+  try {
+    const stat = readFileSync(`/proc/${server.pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** Peak RSS: VmHWM, reset before each case when the kernel lets us (clear_refs 5). */
@@ -447,7 +477,9 @@ async function slice(caseNumber, server, store, seconds) {
   ];
   const command = pin ? "taskset" : "wrk";
   const args = pin ? ["-c", LOAD_CPU, "wrk", ...wrkArgs] : wrkArgs;
+  const cpuBefore = cpuMicros(server);
   const r = await run(command, args, { env: w.env, timeoutMs: seconds * 1000 + 30_000 });
+  const cpuUsed = cpuMicros(server) - cpuBefore;
   const line = /KEYWARD_BENCH (\{.*\})/.exec(r.out)?.[1];
   if (!line) throw new Error(`wrk gave no result (${r.code}): ${r.err || r.out}`.trim());
   const s = JSON.parse(line);
@@ -462,6 +494,8 @@ async function slice(caseNumber, server, store, seconds) {
     maxMs: s.latencyUs.max / 1000,
     refused: s.errors.status,
     socketErrors,
+    cpuUsPerRequest: cpuUsed / s.requests,
+    serverCpuShare: cpuUsed / s.durationUs,
   };
 }
 
@@ -486,6 +520,8 @@ function summarize(slices) {
     p99WorstMs: Math.max(...slices.map((s) => s.p99Ms)),
     maxMs: Math.max(...slices.map((s) => s.maxMs)),
     requests: slices.reduce((n, s) => n + s.requests, 0),
+    cpuUsPerRequest: median(slices.map((s) => s.cpuUsPerRequest)),
+    serverCpuShare: median(slices.map((s) => s.serverCpuShare)),
   };
 }
 
@@ -523,6 +559,7 @@ async function pairedCase(n, server, store, stage) {
       Math.max(...pairs.map((p) => p.case.rps / p.base.rps)),
     ],
     p99Ratio: median(pairs.map((p) => p.case.p99Ms / p.base.p99Ms)),
+    cpuRatio: median(pairs.map((p) => p.base.cpuUsPerRequest / p.case.cpuUsPerRequest)),
     p99RatioWorst: Math.max(...pairs.map((p) => p.case.p99Ms / p.base.p99Ms)),
     peakRssMiB: peakRssMiB(server),
     peakRssSinceStart: !peakReset,
@@ -576,6 +613,7 @@ async function baseCase(server, store, stage) {
     ...summarize(slices),
     ratio: 1,
     p99Ratio: 1,
+    cpuRatio: 1,
     peakRssMiB: peakRssMiB(server),
     peakRssSinceStart: !peakReset,
     writes: after.writes - before.writes,
@@ -911,6 +949,8 @@ function formatTable() {
     "p50 ms",
     "p99 ms",
     "p99 × c1",
+    "CPU µs/req",
+    "CPU × c1",
     "RSS MiB",
     "writes (flushes)",
     "note",
@@ -923,6 +963,8 @@ function formatTable() {
     r.p50Ms.toFixed(2),
     r.p99Ms.toFixed(2),
     r.case === 1 ? "1" : r.p99Ratio.toFixed(2),
+    r.cpuUsPerRequest.toFixed(0),
+    r.case === 1 ? "1" : r.cpuRatio.toFixed(2),
     `${r.peakRssMiB.toFixed(0)}${r.peakRssSinceStart ? "*" : ""}`,
     `${r.writes} (${r.flushes})`,
     r.problem,
@@ -955,8 +997,10 @@ function report(result) {
   for (const [n, c] of Object.entries(CASES)) console.log(`  case ${n}: ${c.title}`);
   console.log("  case 7: revocation propagation between two processes (PostgreSQL)");
   console.log(
-    "  writes: storage write statements during the case's window (flushes: usage batches written);" +
-      " * = peak since server start",
+    "  × case 1: requests/s over case 1's in the paired slice (median of pairs); CPU µs/req: server CPU\n" +
+      "  time per request (user+sys), CPU × c1: case 1's CPU per request over this case's (paired),\n" +
+      "  a capacity ratio that other load on the machine disturbs less; writes: storage write statements\n" +
+      "  in the case's window (flushes: usage batches written); * = peak RSS since server start",
   );
   if (result.revocation) {
     const r = result.revocation;
@@ -1024,7 +1068,7 @@ async function main() {
     if (hasWrk) await postgresStages(fakeTokensFile);
     else if (process.env.TEST_DATABASE_URL) skip("PostgreSQL: needs wrk for cases 2-6");
   } finally {
-    rmSync(WORK_DIR, { recursive: true, force: true });
+    if (!KEEP_WORK) rmSync(WORK_DIR, { recursive: true, force: true });
   }
   const result = {
     startedAt: new Date(started).toISOString(),
@@ -1047,6 +1091,6 @@ async function main() {
 
 main().catch((error) => {
   console.error(`bench failed: ${error.stack ?? error}`);
-  rmSync(WORK_DIR, { recursive: true, force: true });
+  if (!KEEP_WORK) rmSync(WORK_DIR, { recursive: true, force: true });
   process.exit(1);
 });

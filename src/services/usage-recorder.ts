@@ -2,6 +2,10 @@ import { utcDay } from "../core/model.js";
 import type { UsageIncrement, UsageStore } from "./ports.js";
 
 const DAY_MS = 86_400_000;
+/** Tokens per usage transaction. */
+const USAGE_CHUNK = 500;
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 interface Counter {
   dayNumber: number;
@@ -85,11 +89,18 @@ export class UsageRecorder {
     this.pending = [];
     this.current = new Map();
     if (batch.length === 0) return false;
-    try {
-      await this.store.applyUsage(batch);
-    } catch (error) {
-      this.pending = batch.concat(this.pending);
-      throw error;
+    // In chunks, one transaction each, with the event loop free between them: on SQLite
+    // a write runs on the event loop, so one transaction over thousands of scattered
+    // tokens would stall every request for its whole length.
+    for (let start = 0; start < batch.length; start += USAGE_CHUNK) {
+      if (start > 0) await yieldToEventLoop();
+      try {
+        await this.store.applyUsage(batch.slice(start, start + USAGE_CHUNK));
+      } catch (error) {
+        // Chunks before this one are written; this one and the rest wait for the next flush.
+        this.pending = batch.slice(start).concat(this.pending);
+        throw error;
+      }
     }
     return true;
   }

@@ -103,6 +103,9 @@ function whereActive(now: number) {
     ]);
 }
 
+/** Rows per multi-row usage statement: well under SQLite's and PostgreSQL's parameter limits. */
+const USAGE_ROWS_PER_STATEMENT = 500;
+
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -489,26 +492,43 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
         const ordered = [...increments].sort(
           (a, b) => compareText(a.tokenId, b.tokenId) || compareText(a.day, b.day),
         );
+        // One row per (token, day) and one lastUsedAt per token: a statement may not
+        // touch a row twice (PostgreSQL refuses it in an upsert).
+        const daily: { token_id: string; day: string; requests: number }[] = [];
+        const lastUsed: { tokenId: string; at: number }[] = [];
+        for (const inc of ordered) {
+          const prevDay = daily[daily.length - 1];
+          if (prevDay?.token_id === inc.tokenId && prevDay.day === inc.day)
+            prevDay.requests += inc.requests;
+          else daily.push({ token_id: inc.tokenId, day: inc.day, requests: inc.requests });
+          const prev = lastUsed[lastUsed.length - 1];
+          if (prev?.tokenId === inc.tokenId) prev.at = Math.max(prev.at, inc.lastUsedAt);
+          else lastUsed.push({ tokenId: inc.tokenId, at: inc.lastUsedAt });
+        }
+        // Multi-row statements: a flush of thousands of tokens is a few statements, not
+        // two per token (each prepared anew, and on PostgreSQL one round trip each).
         await db.transaction().execute(async (trx) => {
-          for (const inc of ordered) {
+          for (let i = 0; i < daily.length; i += USAGE_ROWS_PER_STATEMENT) {
             await trx
               .insertInto("token_usage_daily")
-              .values({ token_id: inc.tokenId, day: inc.day, requests: inc.requests })
+              .values(daily.slice(i, i + USAGE_ROWS_PER_STATEMENT))
               .onConflict((oc) =>
                 oc.columns(["token_id", "day"]).doUpdateSet({
                   requests: sql`token_usage_daily.requests + excluded.requests`,
                 }),
               )
               .execute();
+          }
+          for (let i = 0; i < lastUsed.length; i += USAGE_ROWS_PER_STATEMENT) {
+            const values = lastUsed
+              .slice(i, i + USAGE_ROWS_PER_STATEMENT)
+              .map((u) => sql`(${u.tokenId}, cast(${u.at} as bigint))`);
             // Forward only: a flush that arrives late never moves lastUsedAt back.
-            await trx
-              .updateTable("tokens")
-              .set({ last_used_at: inc.lastUsedAt })
-              .where("id", "=", inc.tokenId)
-              .where((eb) =>
-                eb.or([eb("last_used_at", "is", null), eb("last_used_at", "<", inc.lastUsedAt)]),
-              )
-              .execute();
+            // (VALUES columns are column1, column2 on both SQLite and PostgreSQL.)
+            await sql`update tokens set last_used_at = v.column2
+              from (values ${sql.join(values)}) as v
+              where tokens.id = v.column1
+                and (tokens.last_used_at is null or tokens.last_used_at < v.column2)`.execute(trx);
           }
         });
       }),
