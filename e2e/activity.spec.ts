@@ -253,6 +253,40 @@ describe("Activity on the account page", () => {
   }, 60_000);
 });
 
+describe("Activity behind a proxy with REQUIRE_HTTPS", () => {
+  it("shows a token sent over plain HTTP, with the client's address", async () => {
+    const proxied = await startTestServer({ REQUIRE_HTTPS: "true", TRUST_PROXY: "true" });
+    try {
+      const { context, page, client } = await signedInContext(browser, proxied.baseUrl);
+      const appId = await createApp(client, "Proxied");
+      const { token } = await createToken(client, appId, { name: "ci" });
+      const response = await fetch(`${proxied.baseUrl}/api`, {
+        headers: {
+          authorization: `Bearer ${token}`,
+          "x-forwarded-for": "203.0.113.7",
+          "x-forwarded-proto": "http",
+        },
+      });
+      await response.arrayBuffer();
+      expect(response.status).toBe(403);
+
+      await page.goto(`/app/${appId}/account-management`);
+      const table = activityTable(page);
+      await expect
+        .poll(async () => (await eventTexts(table))[0])
+        .toBe("Token “ci” was sent over plain HTTP from 203.0.113.7");
+      const row = table.locator("tbody tr").first();
+      expect(await cellText(row, "Actor")).toBe("Keyward");
+      expect(await cellText(row, "Address")).toBe("203.0.113.7");
+      await page.getByLabel("Event type").selectOption({ label: "Sent over plain HTTP" });
+      await expect.poll(() => eventTexts(table)).toHaveLength(1);
+      await context.close();
+    } finally {
+      await proxied.close();
+    }
+  }, 60_000);
+});
+
 describe("Account activity", () => {
   it("lists sign-up, a failed sign-in (standing out) and a successful one, with addresses", async () => {
     const { user } = await signUpUser(server.baseUrl, "Grace Hopper");

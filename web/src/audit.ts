@@ -74,9 +74,9 @@ function graceWords(seconds: number): string {
 }
 
 const revokedBecause: Record<string, string> = {
-  member_removed: "its owner was removed from the application",
-  leaked: "reported leaked",
-  policy: "by policy",
+  member_removed: ": its owner was removed from the application",
+  leaked: ": reported leaked",
+  policy: " by policy",
 };
 
 /** "ada@example.com revoked token “deploy” (admin)". */
@@ -108,16 +108,11 @@ export function describeEvent(
         return [actorRef(event), " revoked ", ...tokenRef(event), " (admin)"];
       }
       const because = event.reason ? revokedBecause[event.reason] : undefined;
-      if (because) return [...TokenRef(event), ` revoked: ${because}`];
+      if (because) return [...TokenRef(event), ` revoked${because}`];
       return [...TokenRef(event), " revoked", event.reason ? ` (${event.reason})` : ""];
     }
     case "token.exposed":
-      return [
-        ...TokenRef(event),
-        " was sent over plain HTTP",
-        event.ip ? ` from ${event.ip}` : "",
-        ": regenerate it",
-      ];
+      return [...TokenRef(event), " was sent over plain HTTP", event.ip ? ` from ${event.ip}` : ""];
     case "member.added": {
       const role = typeof detail.role === "string" ? (roleWords[detail.role] ?? detail.role) : "";
       const who: SentencePart =
