@@ -101,6 +101,12 @@ describe("audit trail", () => {
     const reasons = trail.body.events.map((e) => `${e.action}:${e.reason ?? ""}`);
     expect(reasons).toContain("member.removed:removed");
     expect(reasons).toContain("token.revoked:member_removed");
+    const removed = trail.body.events.find((e) => e.action === "member.removed");
+    expect(removed?.detail).toMatchObject({
+      email: memberUser.email,
+      role: "member",
+      revokedTokens: 1,
+    });
     const list = await owner.get<{ tokens: ApiToken[] }>(
       `/api/v1/applications/${appId}/tokens?all=1`,
     );

@@ -115,6 +115,7 @@ export async function removeMember(
   const targetRole = await deps.store.applications.findRole(applicationId, userId);
   if (!targetRole) throw new KeywardError("not_found", "No such member.");
   if (targetRole === "owner") throw new KeywardError("cannot_remove_owner");
+  const target = await deps.store.users.findUserById(userId);
   const result = await deps.store.applications.removeMember({
     applicationId,
     userId,
@@ -131,7 +132,11 @@ export async function removeMember(
       tokenId: null,
       action: "member.removed",
       reason: userId === actor.id ? "left" : "removed",
-      detail: { role: targetRole, revokedTokens: result.revokedTokenIds.length },
+      detail: {
+        email: target?.email ?? null,
+        role: targetRole,
+        revokedTokens: result.revokedTokenIds.length,
+      },
     }),
     ...result.revokedTokenIds.map((tokenId) =>
       auditEvent(deps, ctx, {
