@@ -62,7 +62,10 @@ export function rateLimitStoreFor(shared: CounterStore | undefined) {
     }
 
     incr(key: string, callback: StoreCallback, timeWindow: number, max: number): void {
-      if (!shared || !isShared(key)) return this.local.incr(key, callback, timeWindow, max);
+      if (!shared || !isShared(key)) {
+        this.local.incr(key, callback, timeWindow, max);
+        return;
+      }
       const now = Date.now();
       shared.increment(key, timeWindow, now).then(
         (r) => callback(null, { current: r.count, ttl: r.windowStart + timeWindow - now }),
@@ -71,7 +74,10 @@ export function rateLimitStoreFor(shared: CounterStore | undefined) {
     }
 
     read(key: string, callback: StoreCallback, timeWindow: number, max: number): void {
-      if (!shared || !isShared(key)) return this.local.read(key, callback, timeWindow, max);
+      if (!shared || !isShared(key)) {
+        this.local.read(key, callback, timeWindow, max);
+        return;
+      }
       const now = Date.now();
       shared.read(key, timeWindow, now).then(
         (r) =>
