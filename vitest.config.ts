@@ -38,7 +38,9 @@ export default defineConfig({
               extends: true as const,
               test: {
                 name: "postgres",
-                include: ["src/http/**/*.test.ts"],
+                // The HTTP suite and the hostile suite: everything that drives a server
+                // through the harness (crash, process and browser tests run once, above).
+                include: ["src/http/**/*.test.ts", "test/hostile/**/*.test.ts"],
                 env: { KEYWARD_TEST_STORE: "postgres" },
               },
             },

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   bearer,
@@ -8,6 +9,7 @@ import {
   createToken,
   signUpUser,
   startTestServer,
+  TEST_STORE,
   type TestServer,
 } from "../../src/test-support/harness.js";
 import { comparableHeaders, flipAt, ManualClock, randomValidToken, rawRequest } from "./support.js";
@@ -234,15 +236,44 @@ describe("a canary token sent in every wrong way", () => {
     }
   });
 
-  it("is never written to the database file (only its hash is)", () => {
-    const files = readdirSync(server.dataDir).filter((f) => f.startsWith("keyward.db"));
-    expect(files.length).toBeGreaterThan(0);
-    for (const file of files) {
-      const bytes = readFileSync(join(server.dataDir, file)).toString("latin1");
-      expect(bytes.includes(canary), file).toBe(false);
-      expect(bytes.includes(secretPart()), file).toBe(false);
-    }
-  });
+  it.runIf(TEST_STORE === "postgres")(
+    "is never written to any PostgreSQL table (only its hash is)",
+    async () => {
+      if (server.config.database.kind !== "postgres")
+        throw new Error("expected a PostgreSQL store");
+      const client = new pg.Client({ connectionString: server.config.database.url });
+      await client.connect();
+      try {
+        const tables = await client.query<{ tablename: string }>(
+          "select tablename from pg_tables where schemaname = 'public'",
+        );
+        expect(tables.rows.length).toBeGreaterThan(5);
+        for (const { tablename } of tables.rows) {
+          const rows = await client.query<{ row: string }>(
+            `select t::text as row from "${tablename}" t`,
+          );
+          const text = rows.rows.map((r) => r.row).join("\n");
+          expect(text.includes(canary), tablename).toBe(false);
+          expect(text.includes(secretPart()), tablename).toBe(false);
+        }
+      } finally {
+        await client.end();
+      }
+    },
+  );
+
+  it.runIf(TEST_STORE === "sqlite")(
+    "is never written to the database file (only its hash is)",
+    () => {
+      const files = readdirSync(server.dataDir).filter((f) => f.startsWith("keyward.db"));
+      expect(files.length).toBeGreaterThan(0);
+      for (const file of files) {
+        const bytes = readFileSync(join(server.dataDir, file)).toString("latin1");
+        expect(bytes.includes(canary), file).toBe(false);
+        expect(bytes.includes(secretPart()), file).toBe(false);
+      }
+    },
+  );
 
   it("is not in any answer this file received", () => {
     expect(answers.length).toBeGreaterThan(WRONG_WAYS.length);
