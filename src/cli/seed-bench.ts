@@ -372,6 +372,15 @@ export async function seedBench(
       timeCost: 2,
       parallelism: 1,
     });
+    // Where the time goes, reported with the summary: seconds per phase.
+    const phases: string[] = [];
+    let phaseStart = started;
+    const phase = (name: string) => {
+      const now = performance.now();
+      phases.push(`${name} ${((now - phaseStart) / 1000).toFixed(1)}`);
+      phaseStart = now;
+    };
+    phase("open");
     const tokensFile = lineWriter(options.tokensOut);
     const sessionsFile = lineWriter(options.sessionsOut);
     let data: BenchData;
@@ -386,10 +395,13 @@ export async function seedBench(
       tokensFile.close();
       sessionsFile.close();
     }
+    phase("generate");
     for (const rows of tablesOf(data, passwordHash, Date.now())) {
       await sink.insert(rows, options.chunk);
+      if (rows.count > 0) phase(rows.table);
     }
     await sink.finish();
+    phase("indexes");
     finished = true;
     const summary: SeedBenchSummary = {
       tokens: data.tokenIds.length,
@@ -401,7 +413,7 @@ export async function seedBench(
     log(
       `seed-bench: ${summary.tokens} tokens, ${summary.users} users, ` +
         `${summary.applications} applications, ${summary.sessionUsers} session users ` +
-        `in ${summary.seconds.toFixed(1)} s`,
+        `in ${summary.seconds.toFixed(1)} s (${phases.join(", ")})`,
     );
     return summary;
   } finally {

@@ -31,7 +31,12 @@ interface CacheEntry {
  */
 export class TokenVerifier {
   private readonly cache = new Map<string, CacheEntry>();
-  private readonly hashesByToken = new Map<string, Set<string>>();
+  /**
+   * The cached hashes of each token: a single string in the common case (a Set per
+   * token would cost about 150 bytes an entry), a Set while a token has several cached
+   * secrets, e.g. during a regeneration's grace period.
+   */
+  private readonly hashesByToken = new Map<string, string | Set<string>>();
   /** Bumped by every invalidation, so a lookup that raced with one is not cached. */
   private generation = 0;
   private trusted = true;
@@ -69,8 +74,9 @@ export class TokenVerifier {
     this.generation++;
     for (const tokenId of tokenIds) {
       const hashes = this.hashesByToken.get(tokenId);
-      if (!hashes) continue;
-      for (const hash of hashes) this.cache.delete(hash);
+      if (hashes === undefined) continue;
+      if (typeof hashes === "string") this.cache.delete(hashes);
+      else for (const hash of hashes) this.cache.delete(hash);
       this.hashesByToken.delete(tokenId);
     }
   }
@@ -117,18 +123,20 @@ export class TokenVerifier {
       }
     }
     this.cache.set(hash, { record, cachedAt: now });
-    let hashes = this.hashesByToken.get(record.tokenId);
-    if (!hashes) {
-      hashes = new Set();
-      this.hashesByToken.set(record.tokenId, hashes);
-    }
-    hashes.add(hash);
+    const hashes = this.hashesByToken.get(record.tokenId);
+    if (hashes === undefined) this.hashesByToken.set(record.tokenId, hash);
+    else if (typeof hashes !== "string") hashes.add(hash);
+    else if (hashes !== hash) this.hashesByToken.set(record.tokenId, new Set([hashes, hash]));
   }
 
   private evict(hash: string, tokenId: string): void {
     this.cache.delete(hash);
     const hashes = this.hashesByToken.get(tokenId);
-    if (!hashes) return;
+    if (hashes === undefined) return;
+    if (typeof hashes === "string") {
+      if (hashes === hash) this.hashesByToken.delete(tokenId);
+      return;
+    }
     hashes.delete(hash);
     if (hashes.size === 0) this.hashesByToken.delete(tokenId);
   }
