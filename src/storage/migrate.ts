@@ -13,11 +13,18 @@ async function appliedMigrations(db: Kysely<unknown>): Promise<string[] | undefi
     }>`select name from ${sql.table(MIGRATION_TABLE)}`.execute(db);
     return result.rows.map((r) => r.name);
   } catch (error) {
-    // Most likely no table yet (a new database); anything else is the migrator's to report.
-    const tables = await db.introspection.getTables();
-    if (!tables.some((t) => t.name === MIGRATION_TABLE)) return undefined;
+    // No table yet: a new database. Judged by the error itself, not by looking again,
+    // since another process may create the table in between (concurrent first starts).
+    if (isMissingTable(error)) return undefined;
     throw error;
   }
+}
+
+function isMissingTable(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  // PostgreSQL: undefined_table. SQLite: "no such table: ...".
+  return code === "42P01" || (typeof message === "string" && message.includes("no such table"));
 }
 
 /**
