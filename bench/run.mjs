@@ -533,12 +533,13 @@ function summarize(slices) {
  * order so a drift of the machine during the run falls on both alike.
  */
 async function pairedCase(n, server, store, stage) {
+  const pairCount = stage.pairs ?? settings.pairs;
   if (settings.warmupSeconds > 0) await slice(n, server, store, settings.warmupSeconds);
   const before = await metrics(server);
   const peakReset = resetPeak(server);
   const t0 = Date.now();
   const pairs = [];
-  for (let i = 0; i < settings.pairs; i++) {
+  for (let i = 0; i < pairCount; i++) {
     const order = i % 2 === 0 ? [1, n] : [n, 1];
     const pair = {};
     for (const c of order) pair[c] = await slice(c, server, store, settings.sliceSeconds);
@@ -603,8 +604,7 @@ async function baseCase(server, store, stage) {
   const peakReset = resetPeak(server);
   const t0 = Date.now();
   const slices = [];
-  for (let i = 0; i < Math.max(1, settings.pairs - 1); i++)
-    slices.push(await slice(1, server, store, settings.sliceSeconds));
+  slices.push(await slice(1, server, store, settings.sliceSeconds));
   const after = await metrics(server);
   stage.baseSlices.push(...slices);
   return {
@@ -632,14 +632,14 @@ async function baseCase(server, store, stage) {
 
 /**
  * Peak RSS with the verification cache at its default size: case 3 until the cache holds
- * VERIFY_CACHE_SIZE entries (100,000), bounded to 75 s.
+ * VERIFY_CACHE_SIZE entries (100,000), bounded to 60 s.
  */
 async function fillCache(server, store) {
   const target = 100_000;
   log(`${server.label}: case 3 until the cache holds ${target} entries (peak RSS)`);
   const t0 = Date.now();
   let entries = (await metrics(server)).cacheEntries;
-  while (entries < target && Date.now() - t0 < 75_000) {
+  while (entries < target && Date.now() - t0 < 60_000) {
     await slice(3, server, store, 5);
     entries = (await metrics(server)).cacheEntries;
   }
@@ -795,6 +795,7 @@ async function sqliteStages(fakeTokensFile) {
             label: `sqlite, ${label}, cache off`,
             backend: "sqlite",
             storeLabel: `${label}, cache off`,
+            pairs: Math.min(2, settings.pairs),
           },
           server,
           store,
@@ -811,6 +812,7 @@ async function sqliteStages(fakeTokensFile) {
           label: `sqlite, ${smallLabel}, LOG_LEVEL=warn`,
           backend: "sqlite",
           storeLabel: `${smallLabel}, LOG_LEVEL=warn`,
+          pairs: Math.min(2, settings.pairs),
         },
         server,
         small,
@@ -1015,7 +1017,8 @@ function report(result) {
       `load average at start ${m.loadAverage}`,
   );
   console.log(
-    `slices: ${settings.pairs} pairs of ${settings.sliceSeconds} s per case (ABBA with case 1), ` +
+    `slices: ${settings.pairs} pairs of ${settings.sliceSeconds} s per case (ABBA with case 1; ` +
+      `${Math.min(2, settings.pairs)} in the cache-off and logging stages), ` +
       `wrk -t1 -c${settings.connections}; medians over slices; flush interval ${settings.flushIntervalMs} ms`,
   );
   console.log("");
