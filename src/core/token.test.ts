@@ -4,7 +4,14 @@ import { describe, expect, it } from "vitest";
 import { BASE62_ALPHABET, encodeBase62 } from "./base62.js";
 import { crc32, crc32Ascii } from "./crc32.js";
 import { generateRandomString, type RandomSource } from "./random.js";
-import { checkTokenFormat, generateToken, hashToken, tokenHint, tokenLength } from "./token.js";
+import {
+  checkTokenFormat,
+  generateToken,
+  hashToken,
+  TOKEN_RANDOM_LENGTH,
+  tokenHint,
+  tokenLength,
+} from "./token.js";
 
 /** Replays a fixed byte sequence, so generated tokens are exact. */
 function fixedRandom(bytes: number[]): RandomSource {
@@ -72,7 +79,7 @@ describe("token format", () => {
   });
 
   it("carries at least 160 bits of randomness", () => {
-    expect(30 * Math.log2(62)).toBeGreaterThanOrEqual(160);
+    expect(TOKEN_RANDOM_LENGTH * Math.log2(62)).toBeGreaterThanOrEqual(160);
   });
 
   it("accepts what it generates, for any prefix", () => {
