@@ -75,6 +75,17 @@ describe("abuse limits", () => {
     const blocked = await api.get("/api", bearer(token));
     expect(blocked.status).toBe(429);
     expect(Number(blocked.headers.get("retry-after"))).toBeGreaterThan(0);
+    // One warning when the address is blocked; each refusal's reason rides on its
+    // `request completed` line rather than a line of its own.
+    const lines = server
+      .logs()
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as { msg?: string; res?: { tokenRefused?: string } });
+    expect(lines.filter((l) => l.msg?.startsWith("too many invalid bearer tokens"))).toHaveLength(1);
+    expect(
+      lines.filter((l) => l.msg === "request completed" && l.res?.tokenRefused === "checksum"),
+    ).toHaveLength(5);
     // Valid traffic keeps working through the verify API (other routes are not blocked).
     expect((await api.post<{ valid: boolean }>("/api/v1/verify", { token })).body.valid).toBe(true);
   });

@@ -4,6 +4,7 @@ import type { FastifyRateLimitStore } from "@fastify/rate-limit";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { KeywardError } from "../core/errors.js";
 import type { CounterStore } from "../services/ports.js";
+import { InvalidTokenLimiter } from "./invalid-token-limiter.js";
 
 export interface AbuseLimits {
   signinFailuresPerAccountPerHour: number;
@@ -13,9 +14,6 @@ export interface AbuseLimits {
 }
 
 const HOUR_MS = 3_600_000;
-const MINUTE_MS = 60_000;
-/** Most addresses kept as blocked at once; the oldest block is dropped past this. */
-const MAX_BLOCKED_ADDRESSES = 100_000;
 
 type Limiter = ReturnType<FastifyInstance["createRateLimit"]>;
 
@@ -109,17 +107,16 @@ function tooMany(ttlMs: number, what: string): KeywardError {
 
 /**
  * Counters for abuse: failed sign-ins per account and per address, failed bearer
- * attempts per address, token creations per user. Counting is @fastify/rate-limit's;
- * only failures are counted where that is what matters, so a user's own successful
+ * attempts per address, token creations per user. Counting is @fastify/rate-limit's,
+ * but for invalid bearer tokens (see InvalidTokenLimiter); only failures are counted where that is what matters, so a user's own successful
  * traffic never locks them out.
  */
 export class AbuseGuard {
   private readonly signinByAccount: Limiter;
   private readonly signinByAddress: Limiter;
-  private readonly bearerByAddress: Limiter;
+  /** Invalid bearer tokens per address; read first on the protected API. */
+  readonly invalidTokens: InvalidTokenLimiter;
   private readonly creationsByUser: Limiter;
-  /** Addresses refused until the given time, checked first on the protected API. */
-  private readonly blockedUntil = new Map<string, number>();
 
   constructor(app: FastifyInstance, limits: AbuseLimits) {
     this.signinByAccount = app.createRateLimit({
@@ -132,11 +129,7 @@ export class AbuseGuard {
       timeWindow: HOUR_MS,
       keyGenerator: (request) => `signin:${request.ip}`,
     });
-    this.bearerByAddress = app.createRateLimit({
-      max: limits.bearerFailuresPerAddressPerMinute,
-      timeWindow: MINUTE_MS,
-      keyGenerator: (request) => `bearer:${request.ip}`,
-    });
+    this.invalidTokens = new InvalidTokenLimiter(limits.bearerFailuresPerAddressPerMinute);
     this.creationsByUser = app.createRateLimit({
       max: limits.tokenCreationsPerUserPerHour,
       timeWindow: HOUR_MS,
@@ -156,30 +149,6 @@ export class AbuseGuard {
   async recordSigninFailure(request: FastifyRequest): Promise<void> {
     await this.signinByAccount(request);
     await this.signinByAddress(request);
-  }
-
-  /** Milliseconds this address stays refused on the protected API, or 0. */
-  bearerBlockedFor(address: string, now: number): number {
-    if (this.blockedUntil.size === 0) return 0;
-    const until = this.blockedUntil.get(address);
-    if (until === undefined) return 0;
-    if (until <= now) {
-      this.blockedUntil.delete(address);
-      return 0;
-    }
-    return until - now;
-  }
-
-  /** Counts an invalid bearer token from the request's address; past the limit, blocks it. */
-  async recordBearerFailure(request: FastifyRequest, now: number): Promise<void> {
-    const state = await this.bearerByAddress(request);
-    if (!state.isAllowed && state.remaining === 0 && state.ttl > 0) {
-      if (this.blockedUntil.size >= MAX_BLOCKED_ADDRESSES) {
-        const oldest = this.blockedUntil.keys().next();
-        if (!oldest.done) this.blockedUntil.delete(oldest.value);
-      }
-      this.blockedUntil.set(request.ip, now + state.ttl);
-    }
   }
 
   /** Counts a token creation by the signed-in user; throws 429 past the limit. */

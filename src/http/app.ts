@@ -115,6 +115,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   const abuse = new AbuseGuard(app, options.abuse);
   app.decorateRequest("user", null);
   app.decorateRequest("sessionIdHash", null);
+  app.decorateReply("tokenRefusal", null);
 
   const services = deps.services;
   const sessionOptions = { publicOrigin: options.publicOrigin };

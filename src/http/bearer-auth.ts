@@ -82,7 +82,7 @@ export async function authenticateBearer(
   policy: BearerPolicy,
 ): Promise<SecretRecord | undefined> {
   const abuse = policy.abuse;
-  const blockedMs = abuse.bearerBlockedFor(request.ip, Date.now());
+  const blockedMs = abuse.invalidTokens.blockedFor(request.ip, Date.now());
   if (blockedMs > 0) {
     reply.header("retry-after", String(Math.ceil(blockedMs / 1000)));
     return send(reply, 429, CHALLENGE, TOO_MANY_FAILURES_BODY);
@@ -127,11 +127,13 @@ export async function authenticateBearer(
         return send(reply, 403, INVALID_REQUEST, HTTPS_REQUIRED_BODY);
       }
       if (result.ok) return result.token;
-      request.log.info(
-        { tokenRefused: result.reason, tokenId: result.tokenId },
-        "bearer token refused",
-      );
-      await abuse.recordBearerFailure(request, Date.now());
+      reply.tokenRefusal = { reason: result.reason, tokenId: result.tokenId };
+      if (abuse.invalidTokens.recordFailure(request.ip, Date.now())) {
+        request.log.warn(
+          { blockedAddress: request.ip },
+          "too many invalid bearer tokens: address refused for a while",
+        );
+      }
       return send(reply, 401, INVALID_TOKEN, INVALID_TOKEN_BODY);
     }
   }

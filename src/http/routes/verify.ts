@@ -47,10 +47,7 @@ export function verifyRoutes(
       reply.header("cache-control", "no-store");
       const result = await verifier.verify(request.body.token);
       if (!result.ok) {
-        request.log.info(
-          { tokenRefused: result.reason, tokenId: result.tokenId },
-          "verify: token refused",
-        );
+        reply.tokenRefusal = { reason: result.reason, tokenId: result.tokenId };
         return INVALID;
       }
       const token = result.token;
