@@ -26,9 +26,19 @@ export interface UserWithPassword extends User {
   passwordHash: string;
 }
 
+/**
+ * Audit events a write method records in the transaction of its change, and only when
+ * the change happens: a crash cannot keep the change and lose its event, and a refused
+ * or repeated change records nothing.
+ */
+export type AuditEvents = readonly AuditEventInput[];
+
 export interface UserStore {
   /** Inserts a user; `email_taken` when the (normalized) email exists. */
-  insertUser(user: UserWithPassword): Promise<{ ok: true } | { ok: false; reason: "email_taken" }>;
+  insertUser(
+    user: UserWithPassword,
+    audit?: AuditEvents,
+  ): Promise<{ ok: true } | { ok: false; reason: "email_taken" }>;
   findUserByEmail(email: string): Promise<UserWithPassword | undefined>;
   findUserById(id: string): Promise<User | undefined>;
 }
@@ -41,7 +51,7 @@ export interface SessionRecord {
 }
 
 export interface SessionStore {
-  insertSession(session: SessionRecord): Promise<void>;
+  insertSession(session: SessionRecord, audit?: AuditEvents): Promise<void>;
   /** The session and its user, whether or not it has expired (the caller decides). */
   findSession(idHash: string): Promise<{ session: SessionRecord; user: User } | undefined>;
   deleteSession(idHash: string): Promise<void>;
@@ -55,22 +65,30 @@ export interface ApplicationStore {
   listApplicationsForUser(userId: string): Promise<ApplicationMembership[]>;
   findRole(applicationId: string, userId: string): Promise<Role | undefined>;
   listMembers(applicationId: string): Promise<Member[]>;
-  insertMember(input: {
-    applicationId: string;
-    userId: string;
-    role: Exclude<Role, "owner">;
-    createdAt: number;
-  }): Promise<{ ok: true } | { ok: false; reason: "already_member" }>;
+  insertMember(
+    input: {
+      applicationId: string;
+      userId: string;
+      role: Exclude<Role, "owner">;
+      createdAt: number;
+    },
+    audit?: AuditEvents,
+  ): Promise<{ ok: true } | { ok: false; reason: "already_member" }>;
   /**
    * Removes a membership and, in the same transaction, revokes every active token the
    * member holds in the application. Returns the ids of the tokens it revoked.
+   * `audit` is given those ids (the events name them) and is called only when the
+   * member was removed; its events are written in the same transaction.
    */
-  removeMember(input: {
-    applicationId: string;
-    userId: string;
-    now: number;
-    revokedBy: string;
-  }): Promise<{ removed: boolean; revokedTokenIds: string[] }>;
+  removeMember(
+    input: {
+      applicationId: string;
+      userId: string;
+      now: number;
+      revokedBy: string;
+    },
+    audit?: (revokedTokenIds: readonly string[]) => AuditEvents,
+  ): Promise<{ removed: boolean; revokedTokenIds: string[] }>;
 }
 
 export interface NewToken {
@@ -98,30 +116,37 @@ export interface TokenStore {
   insertToken(
     token: NewToken,
     rules: { maxActivePerUser: number; now: number },
+    audit?: AuditEvents,
   ): Promise<InsertTokenResult>;
   findToken(applicationId: string, tokenId: string): Promise<TokenRecord | undefined>;
   /** Newest first; all users' tokens when `userId` is undefined. */
   listTokens(applicationId: string, userId: string | undefined): Promise<TokenRecord[]>;
   /** Sets `revokedAt` once; later calls change nothing. True when this call revoked it. */
-  revokeToken(input: {
-    tokenId: string;
-    now: number;
-    reason: RevocationReason;
-    revokedBy: string | null;
-  }): Promise<boolean>;
+  revokeToken(
+    input: {
+      tokenId: string;
+      now: number;
+      reason: RevocationReason;
+      revokedBy: string | null;
+    },
+    audit?: AuditEvents,
+  ): Promise<boolean>;
   /**
    * Gives the token a new secret. Every older secret stops working at `oldSecretsExpireAt`
    * (at once when it equals `now`). False when the token is not active.
    */
-  replaceSecret(input: {
-    tokenId: string;
-    secretHash: string;
-    hint: string;
-    now: number;
-    oldSecretsExpireAt: number;
-  }): Promise<boolean>;
+  replaceSecret(
+    input: {
+      tokenId: string;
+      secretHash: string;
+      hint: string;
+      now: number;
+      oldSecretsExpireAt: number;
+    },
+    audit?: AuditEvents,
+  ): Promise<boolean>;
   /** Records the first time a token was sent in the clear; true when this call set it. */
-  markExposed(tokenId: string, now: number): Promise<boolean>;
+  markExposed(tokenId: string, now: number, audit?: AuditEvents): Promise<boolean>;
   /** The hot-path lookup: everything needed to accept or refuse a presented secret. */
   findSecret(secretHash: string): Promise<SecretRecord | undefined>;
 }
@@ -195,7 +220,11 @@ export interface AuditQuery {
 }
 
 export interface AuditStore {
-  record(events: readonly AuditEventInput[]): Promise<void>;
+  /**
+   * Records events on their own, for what writes nothing else (a failed sign-in). An
+   * event about a change goes to the write method that makes it, in its transaction.
+   */
+  record(events: AuditEvents): Promise<void>;
   /** Newest first. */
   list(query: AuditQuery): Promise<AuditEvent[]>;
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Kysely } from "kysely";
-import type { AuditAction, AuditEvent, AuditStore } from "../services/ports.js";
+import type { AuditAction, AuditEvent, AuditEvents, AuditStore } from "../services/ports.js";
 import { num } from "./rows.js";
 import type { Database } from "./schema.js";
 
@@ -15,29 +15,37 @@ function eventId(createdAt: number): string {
   return `evt_${createdAt.toString(36).padStart(9, "0")}${sequence.toString(36).padStart(4, "0")}${random}`;
 }
 
+/**
+ * The one place that writes audit rows. Pass the transaction of the change the events
+ * record, so both commit or neither does; `db` only for events that stand alone.
+ */
+export async function insertAuditEvents(
+  executor: Kysely<Database>,
+  events: AuditEvents,
+): Promise<void> {
+  if (events.length === 0) return;
+  await executor
+    .insertInto("audit_events")
+    .values(
+      events.map((e) => ({
+        id: eventId(e.createdAt),
+        application_id: e.applicationId,
+        user_id: e.userId,
+        actor_id: e.actorId,
+        token_id: e.tokenId,
+        action: e.action,
+        reason: e.reason,
+        detail: JSON.stringify(e.detail),
+        ip: e.ip,
+        created_at: e.createdAt,
+      })),
+    )
+    .execute();
+}
+
 export function createKyselyAuditStore(db: Kysely<Database>, guard: Guard): AuditStore {
   return {
-    record: (events) =>
-      guard(async () => {
-        if (events.length === 0) return;
-        await db
-          .insertInto("audit_events")
-          .values(
-            events.map((e) => ({
-              id: eventId(e.createdAt),
-              application_id: e.applicationId,
-              user_id: e.userId,
-              actor_id: e.actorId,
-              token_id: e.tokenId,
-              action: e.action,
-              reason: e.reason,
-              detail: JSON.stringify(e.detail),
-              ip: e.ip,
-              created_at: e.createdAt,
-            })),
-          )
-          .execute();
-      }),
+    record: (events) => guard(() => insertAuditEvents(db, events)),
     list: (query) =>
       guard(async () => {
         let q = db

@@ -3,6 +3,7 @@ import { KeywardError, StorageUnavailableError } from "../core/errors.js";
 import type { Application, Role, SecretRecord } from "../core/model.js";
 import type {
   ApplicationStore,
+  AuditEvents,
   SessionStore,
   Store,
   StoreStats,
@@ -10,7 +11,7 @@ import type {
   UsageStore,
   UserStore,
 } from "../services/ports.js";
-import { createKyselyAuditStore } from "./kysely-audit.js";
+import { createKyselyAuditStore, insertAuditEvents } from "./kysely-audit.js";
 import { createKyselyCounterStore } from "./kysely-counters.js";
 import {
   num,
@@ -123,26 +124,50 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
   }
   let closed = false;
 
+  /**
+   * Runs a one-statement change and, when `changed` says it happened, writes its audit
+   * events in the same transaction: one commit (one fsync on SQLite), and never a change
+   * without its event. Without events the statement runs alone, as it always has.
+   */
+  function writeAudited<T>(
+    audit: AuditEvents | undefined,
+    change: (executor: Kysely<Database>) => Promise<T>,
+    changed: (result: T) => boolean,
+  ): Promise<T> {
+    if (audit === undefined || audit.length === 0) return change(db);
+    return db.transaction().execute(async (trx) => {
+      const result = await change(trx);
+      if (changed(result)) await insertAuditEvents(trx, audit);
+      return result;
+    });
+  }
+
   const users: UserStore = {
-    insertUser: (user) =>
-      guard(async () => {
-        try {
-          await db
-            .insertInto("users")
-            .values({
-              id: user.id,
-              email: user.email,
-              name: user.name,
-              password_hash: user.passwordHash,
-              created_at: user.createdAt,
-            })
-            .execute();
-          return { ok: true } as const;
-        } catch (error) {
-          if (hooks.isUniqueViolation(error)) return { ok: false, reason: "email_taken" } as const;
-          throw error;
-        }
-      }),
+    insertUser: (user, audit) =>
+      guard(() =>
+        writeAudited(
+          audit,
+          async (executor) => {
+            // DO NOTHING rather than catching the unique violation: on PostgreSQL a failed
+            // statement aborts the transaction, and the caller's may hold more writes.
+            const result = await executor
+              .insertInto("users")
+              .values({
+                id: user.id,
+                email: user.email,
+                name: user.name,
+                password_hash: user.passwordHash,
+                created_at: user.createdAt,
+              })
+              .onConflict((oc) => oc.doNothing())
+              .executeTakeFirst();
+            return Number(result.numInsertedOrUpdatedRows) > 0
+              ? ({ ok: true } as const)
+              : ({ ok: false, reason: "email_taken" } as const);
+          },
+          (result) => result.ok,
+        ),
+      ),
     findUserByEmail: (email) =>
       guard(async () => {
         const row = await db
@@ -164,18 +189,24 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
   };
 
   const sessions: SessionStore = {
-    insertSession: (session) =>
-      guard(async () => {
-        await db
-          .insertInto("sessions")
-          .values({
-            id_hash: session.idHash,
-            user_id: session.userId,
-            created_at: session.createdAt,
-            expires_at: session.expiresAt,
-          })
-          .execute();
-      }),
+    insertSession: (session, audit) =>
+      guard(() =>
+        writeAudited(
+          audit,
+          async (executor) => {
+            await executor
+              .insertInto("sessions")
+              .values({
+                id_hash: session.idHash,
+                user_id: session.userId,
+                created_at: session.createdAt,
+                expires_at: session.expiresAt,
+              })
+              .execute();
+          },
+          () => true,
+        ),
+      ),
     findSession: (idHash) =>
       guard(async () => {
         const row = await db
@@ -289,26 +320,30 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
           .execute();
         return rows.map(toMember);
       }),
-    insertMember: (input) =>
-      guard(async () => {
-        try {
-          await db
-            .insertInto("memberships")
-            .values({
-              application_id: input.applicationId,
-              user_id: input.userId,
-              role: input.role,
-              created_at: input.createdAt,
-            })
-            .execute();
-          return { ok: true } as const;
-        } catch (error) {
-          if (hooks.isUniqueViolation(error))
-            return { ok: false, reason: "already_member" } as const;
-          throw error;
-        }
-      }),
-    removeMember: (input) =>
+    insertMember: (input, audit) =>
+      guard(() =>
+        writeAudited(
+          audit,
+          async (executor) => {
+            // DO NOTHING for the same reason as in insertUser.
+            const result = await executor
+              .insertInto("memberships")
+              .values({
+                application_id: input.applicationId,
+                user_id: input.userId,
+                role: input.role,
+                created_at: input.createdAt,
+              })
+              .onConflict((oc) => oc.doNothing())
+              .executeTakeFirst();
+            return Number(result.numInsertedOrUpdatedRows) > 0
+              ? ({ ok: true } as const)
+              : ({ ok: false, reason: "already_member" } as const);
+          },
+          (result) => result.ok,
+        ),
+      ),
+    removeMember: (input, audit) =>
       guard(() =>
         db.transaction().execute(async (trx) => {
           // The lock token creation takes: a token being created for this member either
@@ -333,13 +368,15 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
             .where("revoked_at", "is", null)
             .returning("id")
             .execute();
-          return { removed: true, revokedTokenIds: revoked.map((r) => r.id) };
+          const revokedTokenIds = revoked.map((r) => r.id);
+          if (audit) await insertAuditEvents(trx, audit(revokedTokenIds));
+          return { removed: true, revokedTokenIds };
         }),
       ),
   };
 
   const tokens: TokenStore = {
-    insertToken: (token, rules) =>
+    insertToken: (token, rules, audit) =>
       guard(() =>
         db.transaction().execute(async (trx) => {
           await hooks.lockOwnerTokens(trx, token.applicationId, token.userId);
@@ -393,6 +430,7 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
               expires_at: null,
             })
             .execute();
+          await insertAuditEvents(trx, audit ?? []);
           return { ok: true } as const;
         }),
       ),
@@ -411,17 +449,27 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
         const rows = await query.orderBy("t.created_at", "desc").orderBy("t.id", "desc").execute();
         return rows.map(toTokenRecord);
       }),
-    revokeToken: (input) =>
-      guard(async () => {
-        const result = await db
-          .updateTable("tokens")
-          .set({ revoked_at: input.now, revoked_reason: input.reason, revoked_by: input.revokedBy })
-          .where("id", "=", input.tokenId)
-          .where("revoked_at", "is", null)
-          .executeTakeFirst();
-        return Number(result.numUpdatedRows) > 0;
-      }),
-    replaceSecret: (input) =>
+    revokeToken: (input, audit) =>
+      guard(() =>
+        writeAudited(
+          audit,
+          async (executor) => {
+            const result = await executor
+              .updateTable("tokens")
+              .set({
+                revoked_at: input.now,
+                revoked_reason: input.reason,
+                revoked_by: input.revokedBy,
+              })
+              .where("id", "=", input.tokenId)
+              .where("revoked_at", "is", null)
+              .executeTakeFirst();
+            return Number(result.numUpdatedRows) > 0;
+          },
+          (revoked) => revoked,
+        ),
+      ),
+    replaceSecret: (input, audit) =>
       guard(() =>
         db.transaction().execute(async (trx) => {
           const updated = await trx
@@ -461,19 +509,26 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
               expires_at: null,
             })
             .execute();
+          await insertAuditEvents(trx, audit ?? []);
           return true;
         }),
       ),
-    markExposed: (tokenId, now) =>
-      guard(async () => {
-        const result = await db
-          .updateTable("tokens")
-          .set({ exposed_at: now })
-          .where("id", "=", tokenId)
-          .where("exposed_at", "is", null)
-          .executeTakeFirst();
-        return Number(result.numUpdatedRows) > 0;
-      }),
+    markExposed: (tokenId, now, audit) =>
+      guard(() =>
+        writeAudited(
+          audit,
+          async (executor) => {
+            const result = await executor
+              .updateTable("tokens")
+              .set({ exposed_at: now })
+              .where("id", "=", tokenId)
+              .where("exposed_at", "is", null)
+              .executeTakeFirst();
+            return Number(result.numUpdatedRows) > 0;
+          },
+          (marked) => marked,
+        ),
+      ),
     findSecret: (hash) =>
       guard(async (): Promise<SecretRecord | undefined> => {
         const row = hooks.findSecret

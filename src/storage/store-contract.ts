@@ -1,7 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StorageUnavailableError } from "../core/errors.js";
 import type { Application } from "../core/model.js";
-import type { NewToken, Store, UserWithPassword } from "../services/ports.js";
+import type {
+  AuditAction,
+  AuditEventInput,
+  NewToken,
+  Store,
+  UserWithPassword,
+} from "../services/ports.js";
 
 /**
  * The behaviour every Store must have, as vitest tests. Each store implementation runs it
@@ -661,6 +667,363 @@ export function defineStoreContract(
         });
         expect(older.map((e) => e.action)).toEqual(["token.created"]);
         expect(await store.audit.list({ tokenOwnerId: owner.id, limit: 10 })).toEqual([]);
+      });
+    });
+
+    describe("audit events written with their change", () => {
+      const audited = (
+        over: Partial<AuditEventInput> & { action: AuditAction },
+      ): AuditEventInput => ({
+        applicationId: null,
+        userId: null,
+        actorId: null,
+        tokenId: null,
+        reason: null,
+        detail: {},
+        ip: "192.0.2.7",
+        createdAt: T0 + 100,
+        ...over,
+      });
+      // The schema refuses a null action (NOT NULL), so the audit insert fails inside the
+      // change's transaction, as a full disk or a lost connection would at that point.
+      const unstorable = (over: Partial<AuditEventInput> & { action: AuditAction }) => ({
+        ...audited(over),
+        action: null as unknown as AuditAction,
+      });
+      const accountEvents = (userId: string) =>
+        store.audit.list({ accountUserId: userId, limit: 50 });
+      const appEvents = (applicationId: string) => store.audit.list({ applicationId, limit: 50 });
+      const tokenEvents = (tokenId: string) => store.audit.list({ tokenId, limit: 50 });
+
+      it("a new user is recorded with its event; a taken email records none", async () => {
+        const user = await addUser();
+        const fresh = { ...user, id: id("usr"), email: `${id("x")}@example.com` };
+        const signup = audited({ userId: fresh.id, actorId: fresh.id, action: "signup" });
+        expect(await store.users.insertUser(fresh, [signup])).toEqual({ ok: true });
+        expect(await accountEvents(fresh.id)).toMatchObject([signup]);
+
+        const taken = { ...fresh, id: id("usr") };
+        const again = audited({ userId: taken.id, actorId: taken.id, action: "signup" });
+        expect(await store.users.insertUser(taken, [again])).toEqual({
+          ok: false,
+          reason: "email_taken",
+        });
+        expect(await accountEvents(taken.id)).toEqual([]);
+        expect(await accountEvents(fresh.id)).toHaveLength(1);
+      });
+
+      it("a session is recorded with its sign-in event", async () => {
+        const user = await addUser();
+        const signin = audited({ userId: user.id, actorId: user.id, action: "signin.succeeded" });
+        const session = { idHash: "s-audited", userId: user.id, createdAt: T0, expiresAt: T0 + 1 };
+        await store.sessions.insertSession(session, [signin]);
+        expect(await store.sessions.findSession("s-audited")).toBeDefined();
+        expect(await accountEvents(user.id)).toMatchObject([signin]);
+      });
+
+      it("a member is added with its event; adding an existing member records none", async () => {
+        const { owner, member, app } = await appWithMember();
+        const newcomer = await addUser();
+        const added = (userId: string) =>
+          audited({ applicationId: app.id, userId, actorId: owner.id, action: "member.added" });
+        const input = (userId: string) => ({
+          applicationId: app.id,
+          userId,
+          role: "member" as const,
+          createdAt: T0 + 5,
+        });
+        expect(
+          await store.applications.insertMember(input(newcomer.id), [added(newcomer.id)]),
+        ).toEqual({ ok: true });
+        expect(await store.applications.insertMember(input(member.id), [added(member.id)])).toEqual(
+          { ok: false, reason: "already_member" },
+        );
+        const events = await appEvents(app.id);
+        expect(events).toMatchObject([added(newcomer.id)]);
+      });
+
+      it("a member removal records the events built from the tokens it revoked; a refused one records none", async () => {
+        const { owner, member, app } = await appWithMember();
+        const active = await addToken(app.id, member.id);
+        const ownersToken = await addToken(app.id, owner.id);
+        let calls = 0;
+        const events = (userId: string) => (revokedTokenIds: readonly string[]) => {
+          calls++;
+          return [
+            audited({
+              applicationId: app.id,
+              userId,
+              actorId: owner.id,
+              action: "member.removed",
+              detail: { revokedTokens: revokedTokenIds.length },
+            }),
+            ...revokedTokenIds.map((tokenId) =>
+              audited({
+                applicationId: app.id,
+                userId,
+                actorId: owner.id,
+                tokenId,
+                action: "token.revoked",
+                reason: "member_removed",
+              }),
+            ),
+          ];
+        };
+        const remove = (userId: string) =>
+          store.applications.removeMember(
+            { applicationId: app.id, userId, now: T0 + 50, revokedBy: owner.id },
+            events(userId),
+          );
+        expect(await remove(member.id)).toEqual({ removed: true, revokedTokenIds: [active.id] });
+        expect(calls).toBe(1);
+        const trail = await appEvents(app.id);
+        expect(trail.map((e) => [e.action, e.tokenId, e.detail])).toEqual(
+          expect.arrayContaining([
+            ["member.removed", null, { revokedTokens: 1 }],
+            ["token.revoked", active.id, {}],
+          ]),
+        );
+        expect(trail).toHaveLength(2);
+
+        // The owner, a former member and a stranger: nothing removed, nothing recorded.
+        for (const userId of [owner.id, member.id, (await addUser()).id]) {
+          expect(await remove(userId)).toEqual({ removed: false, revokedTokenIds: [] });
+        }
+        expect(calls).toBe(1);
+        expect(await appEvents(app.id)).toHaveLength(2);
+        expect(await tokenEvents(ownersToken.id)).toEqual([]);
+      });
+
+      it("a token is created with its event; name_taken, limit_reached and a non-member record none", async () => {
+        const { owner, member, app } = await appWithMember();
+        const created = (token: NewToken) =>
+          audited({
+            applicationId: app.id,
+            userId: token.userId,
+            actorId: token.userId,
+            tokenId: token.id,
+            action: "token.created",
+            detail: { name: token.name },
+          });
+        const first = newToken(app.id, member.id, { name: "deploy" });
+        const limit = { maxActivePerUser: 2, now: T0 };
+        expect(await store.tokens.insertToken(first, limit, [created(first)])).toEqual({
+          ok: true,
+        });
+        expect(await tokenEvents(first.id)).toMatchObject([created(first)]);
+
+        const clash = newToken(app.id, member.id, { name: "deploy" });
+        expect(await store.tokens.insertToken(clash, limit, [created(clash)])).toEqual({
+          ok: false,
+          reason: "name_taken",
+        });
+        await addToken(app.id, member.id);
+        const over = newToken(app.id, member.id);
+        expect(await store.tokens.insertToken(over, limit, [created(over)])).toEqual({
+          ok: false,
+          reason: "limit_reached",
+        });
+        const stranger = await addUser();
+        const theirs = newToken(app.id, stranger.id);
+        await expect(
+          store.tokens.insertToken(theirs, limit, [created(theirs)]),
+        ).rejects.toMatchObject({ code: "not_found" });
+        expect((await appEvents(app.id)).map((e) => e.tokenId)).toEqual([first.id]);
+        expect(await tokenEvents(owner.id)).toEqual([]);
+      });
+
+      it("records exactly one event when concurrent inserts race for one name", async () => {
+        const { member, app } = await appWithMember();
+        const tokens = Array.from({ length: 8 }, () =>
+          newToken(app.id, member.id, { name: "race" }),
+        );
+        const results = await Promise.all(
+          tokens.map((t) =>
+            store.tokens.insertToken(t, rules, [
+              audited({ applicationId: app.id, tokenId: t.id, action: "token.created" }),
+            ]),
+          ),
+        );
+        const winner = tokens[results.findIndex((r) => r.ok)];
+        expect((await appEvents(app.id)).map((e) => e.tokenId)).toEqual([winner?.id]);
+      });
+
+      it("a revocation records its event once: an already revoked or unknown token records none", async () => {
+        const { owner, member, app } = await appWithMember();
+        const token = await addToken(app.id, member.id);
+        const revoke = (tokenId: string, reason: "admin" | "user") =>
+          store.tokens.revokeToken({ tokenId, now: T0 + 5, reason, revokedBy: owner.id }, [
+            audited({ applicationId: app.id, tokenId, action: "token.revoked", reason }),
+          ]);
+        expect(await revoke(token.id, "admin")).toBe(true);
+        expect(await revoke(token.id, "user")).toBe(false);
+        expect(await revoke("tok_missing", "user")).toBe(false);
+        expect((await appEvents(app.id)).map((e) => [e.tokenId, e.reason])).toEqual([
+          [token.id, "admin"],
+        ]);
+      });
+
+      it("records exactly one event when concurrent revocations race", async () => {
+        const { member, app } = await appWithMember();
+        const token = await addToken(app.id, member.id);
+        const results = await Promise.all(
+          Array.from({ length: 8 }, (_, i) =>
+            store.tokens.revokeToken(
+              { tokenId: token.id, now: T0 + i, reason: "user", revokedBy: null },
+              [audited({ tokenId: token.id, action: "token.revoked", detail: { attempt: i } })],
+            ),
+          ),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(await tokenEvents(token.id)).toHaveLength(1);
+      });
+
+      it("a secret replacement records its event; a revoked or expired token records none", async () => {
+        const { member, app } = await appWithMember();
+        const live = await addToken(app.id, member.id);
+        const revoked = await addToken(app.id, member.id);
+        const expired = await addToken(app.id, member.id, { expiresAt: T0 + 5 });
+        await store.tokens.revokeToken({
+          tokenId: revoked.id,
+          now: T0,
+          reason: "user",
+          revokedBy: null,
+        });
+        const replace = (tokenId: string) =>
+          store.tokens.replaceSecret(
+            {
+              tokenId,
+              secretHash: `new-${tokenId}`,
+              hint: "kw_…new",
+              now: T0 + 10,
+              oldSecretsExpireAt: T0 + 10,
+            },
+            [audited({ applicationId: app.id, tokenId, action: "token.regenerated" })],
+          );
+        expect(await replace(live.id)).toBe(true);
+        expect(await replace(revoked.id)).toBe(false);
+        expect(await replace(expired.id)).toBe(false);
+        expect((await appEvents(app.id)).map((e) => e.tokenId)).toEqual([live.id]);
+      });
+
+      it("marking a token exposed records its event the first time only", async () => {
+        const { member, app } = await appWithMember();
+        const token = await addToken(app.id, member.id);
+        const mark = (now: number) =>
+          store.tokens.markExposed(token.id, now, [
+            audited({ tokenId: token.id, action: "token.exposed", createdAt: now }),
+          ]);
+        expect(await mark(T0 + 1)).toBe(true);
+        expect(await mark(T0 + 2)).toBe(false);
+        expect((await tokenEvents(token.id)).map((e) => e.createdAt)).toEqual([T0 + 1]);
+      });
+
+      describe("a failed audit insert rolls back the change it records", () => {
+        it("insertUser", async () => {
+          const user = await addUser();
+          const fresh = { ...user, id: id("usr"), email: `${id("x")}@example.com` };
+          await expect(
+            store.users.insertUser(fresh, [unstorable({ userId: fresh.id, action: "signup" })]),
+          ).rejects.toThrow();
+          expect(await store.users.findUserByEmail(fresh.email)).toBeUndefined();
+          expect(await store.users.findUserById(fresh.id)).toBeUndefined();
+        });
+
+        it("insertSession", async () => {
+          const user = await addUser();
+          await expect(
+            store.sessions.insertSession(
+              { idHash: "s-lost", userId: user.id, createdAt: T0, expiresAt: T0 + 1 },
+              [unstorable({ userId: user.id, action: "signin.succeeded" })],
+            ),
+          ).rejects.toThrow();
+          expect(await store.sessions.findSession("s-lost")).toBeUndefined();
+        });
+
+        it("insertMember", async () => {
+          const { owner, app } = await appWithMember();
+          const newcomer = await addUser();
+          await expect(
+            store.applications.insertMember(
+              { applicationId: app.id, userId: newcomer.id, role: "admin", createdAt: T0 },
+              [unstorable({ applicationId: app.id, actorId: owner.id, action: "member.added" })],
+            ),
+          ).rejects.toThrow();
+          expect(await store.applications.findRole(app.id, newcomer.id)).toBeUndefined();
+        });
+
+        it("removeMember", async () => {
+          const { owner, member, app } = await appWithMember();
+          const token = await addToken(app.id, member.id);
+          await expect(
+            store.applications.removeMember(
+              { applicationId: app.id, userId: member.id, now: T0 + 50, revokedBy: owner.id },
+              () => [unstorable({ applicationId: app.id, action: "member.removed" })],
+            ),
+          ).rejects.toThrow();
+          expect(await store.applications.findRole(app.id, member.id)).toBe("member");
+          expect((await store.tokens.findToken(app.id, token.id))?.revokedAt).toBeNull();
+        });
+
+        it("insertToken", async () => {
+          const { member, app } = await appWithMember();
+          const token = newToken(app.id, member.id, { name: "lost" });
+          await expect(
+            store.tokens.insertToken(token, rules, [
+              unstorable({ tokenId: token.id, action: "token.created" }),
+            ]),
+          ).rejects.toThrow();
+          expect(await store.tokens.findToken(app.id, token.id)).toBeUndefined();
+          expect(await store.tokens.findSecret(token.secretHash)).toBeUndefined();
+          // Nothing left behind holds the name.
+          expect(
+            await store.tokens.insertToken(newToken(app.id, member.id, { name: "lost" }), rules),
+          ).toEqual({ ok: true });
+        });
+
+        it("revokeToken", async () => {
+          const { member, app } = await appWithMember();
+          const token = await addToken(app.id, member.id);
+          await expect(
+            store.tokens.revokeToken(
+              { tokenId: token.id, now: T0 + 5, reason: "user", revokedBy: member.id },
+              [unstorable({ tokenId: token.id, action: "token.revoked" })],
+            ),
+          ).rejects.toThrow();
+          expect((await store.tokens.findToken(app.id, token.id))?.revokedAt).toBeNull();
+          expect((await store.tokens.findSecret(token.secretHash))?.revokedAt).toBeNull();
+        });
+
+        it("replaceSecret", async () => {
+          const { member, app } = await appWithMember();
+          const token = await addToken(app.id, member.id);
+          await expect(
+            store.tokens.replaceSecret(
+              {
+                tokenId: token.id,
+                secretHash: "never-stored",
+                hint: "kw_…lost",
+                now: T0 + 10,
+                oldSecretsExpireAt: T0 + 10,
+              },
+              [unstorable({ tokenId: token.id, action: "token.regenerated" })],
+            ),
+          ).rejects.toThrow();
+          expect(await store.tokens.findSecret("never-stored")).toBeUndefined();
+          expect((await store.tokens.findSecret(token.secretHash))?.secretExpiresAt).toBeNull();
+          expect((await store.tokens.findToken(app.id, token.id))?.hint).toBe(token.hint);
+        });
+
+        it("markExposed", async () => {
+          const { member, app } = await appWithMember();
+          const token = await addToken(app.id, member.id);
+          await expect(
+            store.tokens.markExposed(token.id, T0 + 1, [
+              unstorable({ tokenId: token.id, action: "token.exposed" }),
+            ]),
+          ).rejects.toThrow();
+          expect((await store.tokens.findToken(app.id, token.id))?.exposedAt).toBeNull();
+        });
       });
     });
 
