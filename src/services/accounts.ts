@@ -10,6 +10,7 @@ import {
 import { hashToken } from "../core/token.js";
 import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
+import type { AuditEvents } from "./ports.js";
 
 export interface NewSession {
   /** The cookie value. Only its hash is stored. */
@@ -32,9 +33,7 @@ export async function signUp(
     createdAt: deps.clock.now(),
   };
   const passwordHash = await deps.passwordHasher.hash(input.password);
-  const inserted = await deps.store.users.insertUser({ ...user, passwordHash });
-  if (!inserted.ok) throw new KeywardError("email_taken");
-  await deps.store.audit.record([
+  const inserted = await deps.store.users.insertUser({ ...user, passwordHash }, [
     auditEvent(deps, ctx, {
       applicationId: null,
       userId: user.id,
@@ -43,6 +42,7 @@ export async function signUp(
       action: "signup",
     }),
   ]);
+  if (!inserted.ok) throw new KeywardError("email_taken");
   return { user, session: await startSession(deps, user.id) };
 }
 
@@ -91,29 +91,34 @@ export async function signIn(
     throw new KeywardError("invalid_credentials");
   }
   const { passwordHash: _omit, ...user } = found;
-  await deps.store.audit.record([
-    auditEvent(deps, ctx, {
-      applicationId: null,
-      userId: user.id,
-      actorId: user.id,
-      tokenId: null,
-      action: "signin.succeeded",
-    }),
-  ]);
+  const succeeded = auditEvent(deps, ctx, {
+    applicationId: null,
+    userId: user.id,
+    actorId: user.id,
+    tokenId: null,
+    action: "signin.succeeded",
+  });
   // A fresh session id at every sign-in defeats session fixation.
-  return { user, session: await startSession(deps, user.id) };
+  return { user, session: await startSession(deps, user.id, [succeeded]) };
 }
 
-async function startSession(deps: ServiceDeps, userId: string): Promise<NewSession> {
+async function startSession(
+  deps: ServiceDeps,
+  userId: string,
+  audit?: AuditEvents,
+): Promise<NewSession> {
   const secret = generateSessionSecret(deps.random);
   const now = deps.clock.now();
   const expiresAt = now + deps.settings.sessionTtlMs;
-  await deps.store.sessions.insertSession({
-    idHash: hashToken(secret),
-    userId,
-    createdAt: now,
-    expiresAt,
-  });
+  await deps.store.sessions.insertSession(
+    {
+      idHash: hashToken(secret),
+      userId,
+      createdAt: now,
+      expiresAt,
+    },
+    audit,
+  );
   return { secret, expiresAt };
 }
 

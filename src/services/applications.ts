@@ -76,23 +76,25 @@ export async function addMember(
       "No Keyward account has that email; ask them to sign up first.",
     );
   const now = deps.clock.now();
-  const inserted = await deps.store.applications.insertMember({
-    applicationId,
-    userId: user.id,
-    role: input.role,
-    createdAt: now,
-  });
-  if (!inserted.ok) throw new KeywardError("already_member");
-  await deps.store.audit.record([
-    auditEvent(deps, ctx, {
+  const inserted = await deps.store.applications.insertMember(
+    {
       applicationId,
       userId: user.id,
-      actorId: actor.id,
-      tokenId: null,
-      action: "member.added",
-      detail: { email: user.email, role: input.role },
-    }),
-  ]);
+      role: input.role,
+      createdAt: now,
+    },
+    [
+      auditEvent(deps, ctx, {
+        applicationId,
+        userId: user.id,
+        actorId: actor.id,
+        tokenId: null,
+        action: "member.added",
+        detail: { email: user.email, role: input.role },
+      }),
+    ],
+  );
+  if (!inserted.ok) throw new KeywardError("already_member");
   return { userId: user.id, email: user.email, name: user.name, role: input.role, joinedAt: now };
 }
 
@@ -116,38 +118,42 @@ export async function removeMember(
   if (!targetRole) throw new KeywardError("not_found", "No such member.");
   if (targetRole === "owner") throw new KeywardError("cannot_remove_owner");
   const target = await deps.store.users.findUserById(userId);
-  const result = await deps.store.applications.removeMember({
-    applicationId,
-    userId,
-    now: deps.clock.now(),
-    revokedBy: actor.id,
-  });
-  if (!result.removed) throw new KeywardError("not_found", "No such member.");
-  await deps.invalidation.tokenChanged(result.revokedTokenIds);
-  await deps.store.audit.record([
-    auditEvent(deps, ctx, {
+  // The events name the tokens the removal revoked, so the store builds them from its
+  // result, inside the removal's transaction.
+  const result = await deps.store.applications.removeMember(
+    {
       applicationId,
       userId,
-      actorId: actor.id,
-      tokenId: null,
-      action: "member.removed",
-      reason: userId === actor.id ? "left" : "removed",
-      detail: {
-        email: target?.email ?? null,
-        role: targetRole,
-        revokedTokens: result.revokedTokenIds.length,
-      },
-    }),
-    ...result.revokedTokenIds.map((tokenId) =>
+      now: deps.clock.now(),
+      revokedBy: actor.id,
+    },
+    (revokedTokenIds) => [
       auditEvent(deps, ctx, {
         applicationId,
         userId,
         actorId: actor.id,
-        tokenId,
-        action: "token.revoked",
-        reason: "member_removed",
+        tokenId: null,
+        action: "member.removed",
+        reason: userId === actor.id ? "left" : "removed",
+        detail: {
+          email: target?.email ?? null,
+          role: targetRole,
+          revokedTokens: revokedTokenIds.length,
+        },
       }),
-    ),
-  ]);
+      ...revokedTokenIds.map((tokenId) =>
+        auditEvent(deps, ctx, {
+          applicationId,
+          userId,
+          actorId: actor.id,
+          tokenId,
+          action: "token.revoked",
+          reason: "member_removed",
+        }),
+      ),
+    ],
+  );
+  if (!result.removed) throw new KeywardError("not_found", "No such member.");
+  await deps.invalidation.tokenChanged(result.revokedTokenIds);
   return { revokedTokenIds: result.revokedTokenIds };
 }

@@ -19,25 +19,26 @@ export async function reportLeakedTokens(
     if (!checkTokenFormat(token, deps.settings.tokenPrefix).ok) continue;
     const secret = await deps.store.tokens.findSecret(hashToken(token));
     if (!secret || secret.revokedAt !== null) continue;
-    const revoked = await deps.store.tokens.revokeToken({
-      tokenId: secret.tokenId,
-      now: deps.clock.now(),
-      reason: "leaked",
-      revokedBy: null,
-    });
-    if (!revoked) continue;
-    revokedIds.push(secret.tokenId);
-    await deps.store.audit.record([
-      auditEvent(deps, ctx, {
-        applicationId: secret.applicationId,
-        userId: secret.userId,
-        actorId: null,
+    const revoked = await deps.store.tokens.revokeToken(
+      {
         tokenId: secret.tokenId,
-        action: "token.revoked",
+        now: deps.clock.now(),
         reason: "leaked",
-        detail: { source: "leak_report" },
-      }),
-    ]);
+        revokedBy: null,
+      },
+      [
+        auditEvent(deps, ctx, {
+          applicationId: secret.applicationId,
+          userId: secret.userId,
+          actorId: null,
+          tokenId: secret.tokenId,
+          action: "token.revoked",
+          reason: "leaked",
+          detail: { source: "leak_report" },
+        }),
+      ],
+    );
+    if (revoked) revokedIds.push(secret.tokenId);
   }
   await deps.invalidation.tokenChanged(revokedIds);
   return { received: tokens.length };

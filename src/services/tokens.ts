@@ -53,6 +53,20 @@ export async function createToken(
   const inserted = await deps.store.tokens.insertToken(
     { ...record, secretHash: hashToken(plaintext) },
     { maxActivePerUser: deps.settings.maxActiveTokensPerUser, now },
+    [
+      auditEvent(deps, ctx, {
+        applicationId,
+        userId: actor.id,
+        actorId: actor.id,
+        tokenId: record.id,
+        action: "token.created",
+        detail: {
+          name,
+          scopes: scopes.join(" "),
+          expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(),
+        },
+      }),
+    ],
   );
   if (!inserted.ok) {
     if (inserted.reason === "name_taken") {
@@ -66,20 +80,6 @@ export async function createToken(
       `You have ${deps.settings.maxActiveTokensPerUser} active tokens in this application, the most allowed. Revoke one you no longer use, then try again.`,
     );
   }
-  await deps.store.audit.record([
-    auditEvent(deps, ctx, {
-      applicationId,
-      userId: actor.id,
-      actorId: actor.id,
-      tokenId: record.id,
-      action: "token.created",
-      detail: {
-        name,
-        scopes: scopes.join(" "),
-        expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(),
-      },
-    }),
-  ]);
   return { token: plaintext, record };
 }
 
@@ -133,14 +133,15 @@ export async function revokeToken(
 ): Promise<void> {
   const { token } = await findVisibleToken(deps, actor, applicationId, tokenId);
   const reason = token.userId === actor.id ? "user" : "admin";
-  const revoked = await deps.store.tokens.revokeToken({
-    tokenId: token.id,
-    now: deps.clock.now(),
-    reason,
-    revokedBy: actor.id,
-  });
-  if (revoked) {
-    await deps.store.audit.record([
+  // The event is written only by the call that revokes it (not by one that finds it revoked).
+  await deps.store.tokens.revokeToken(
+    {
+      tokenId: token.id,
+      now: deps.clock.now(),
+      reason,
+      revokedBy: actor.id,
+    },
+    [
       auditEvent(deps, ctx, {
         applicationId,
         userId: token.userId,
@@ -149,8 +150,8 @@ export async function revokeToken(
         action: "token.revoked",
         reason,
       }),
-    ]);
-  }
+    ],
+  );
   // Tell the verifiers even when another request revoked it first: an extra eviction is harmless.
   await deps.invalidation.tokenChanged([token.id]);
 }
@@ -186,13 +187,25 @@ export async function regenerateToken(
   const now = deps.clock.now();
   const plaintext = generateToken(deps.random, deps.settings.tokenPrefix);
   const hint = tokenHint(plaintext, deps.settings.tokenPrefix);
-  const replaced = await deps.store.tokens.replaceSecret({
-    tokenId: token.id,
-    secretHash: hashToken(plaintext),
-    hint,
-    now,
-    oldSecretsExpireAt: now + graceSeconds * 1000,
-  });
+  const replaced = await deps.store.tokens.replaceSecret(
+    {
+      tokenId: token.id,
+      secretHash: hashToken(plaintext),
+      hint,
+      now,
+      oldSecretsExpireAt: now + graceSeconds * 1000,
+    },
+    [
+      auditEvent(deps, ctx, {
+        applicationId,
+        userId: token.userId,
+        actorId: actor.id,
+        tokenId: token.id,
+        action: "token.regenerated",
+        detail: { graceSeconds },
+      }),
+    ],
+  );
   if (!replaced) {
     throw new KeywardError(
       "token_not_active",
@@ -200,16 +213,6 @@ export async function regenerateToken(
     );
   }
   await deps.invalidation.tokenChanged([token.id]);
-  await deps.store.audit.record([
-    auditEvent(deps, ctx, {
-      applicationId,
-      userId: token.userId,
-      actorId: actor.id,
-      tokenId: token.id,
-      action: "token.regenerated",
-      detail: { graceSeconds },
-    }),
-  ]);
   return { token: plaintext, record: { ...token, hint } };
 }
 
@@ -260,9 +263,8 @@ export async function markTokenExposed(
   token: { tokenId: string; applicationId: string; userId: string },
   ctx: RequestContext,
 ): Promise<void> {
-  const first = await deps.store.tokens.markExposed(token.tokenId, deps.clock.now());
-  if (!first) return;
-  await deps.store.audit.record([
+  // Written only by the call that marks it first.
+  await deps.store.tokens.markExposed(token.tokenId, deps.clock.now(), [
     auditEvent(deps, ctx, {
       applicationId: token.applicationId,
       userId: token.userId,
