@@ -82,7 +82,9 @@ describe("abuse limits", () => {
       .split("\n")
       .filter((line) => line.startsWith("{"))
       .map((line) => JSON.parse(line) as { msg?: string; res?: { tokenRefused?: string } });
-    expect(lines.filter((l) => l.msg?.startsWith("too many invalid bearer tokens"))).toHaveLength(1);
+    expect(lines.filter((l) => l.msg?.startsWith("too many invalid bearer tokens"))).toHaveLength(
+      1,
+    );
     expect(
       lines.filter((l) => l.msg === "request completed" && l.res?.tokenRefused === "checksum"),
     ).toHaveLength(5);

@@ -69,6 +69,7 @@ export interface TokensTable {
   scopes: string;
   created_at: number;
   expires_at: number | null;
+  /** Frozen at migration 0005: a fallback for tokens whose usage rows predate it. */
   last_used_at: number | null;
   revoked_at: number | null;
   revoked_reason: string | null;
@@ -89,4 +90,6 @@ export interface TokenUsageDailyTable {
   token_id: string;
   day: string;
   requests: number;
+  /** The day's last use; the newest day's is the token's last use (migration 0005). */
+  last_used_at: number | null;
 }

@@ -586,6 +586,40 @@ export function defineStoreContract(
         expect(await store.usage.totalUsage(token.id)).toBe(3);
       });
 
+      it("takes the last use from the newest day, and lists it with the token", async () => {
+        const { member, app } = await appWithMember();
+        const token = await addToken(app.id, member.id);
+        // Yesterday's count arrives after today's (a late flush): today's last use stays.
+        await store.usage.applyUsage([
+          { tokenId: token.id, day: "2030-01-15", requests: 1, lastUsedAt: T0 + 86_400_000 },
+        ]);
+        await store.usage.applyUsage([
+          { tokenId: token.id, day: "2030-01-14", requests: 1, lastUsedAt: T0 + 5 },
+        ]);
+        expect((await store.tokens.findToken(app.id, token.id))?.lastUsedAt).toBe(T0 + 86_400_000);
+        const listed = await store.tokens.listTokens(app.id, member.id);
+        expect(listed.find((t) => t.id === token.id)?.lastUsedAt).toBe(T0 + 86_400_000);
+      });
+
+      it("writes one statement for a flush of many tokens, and no token row", async () => {
+        const { member, app } = await appWithMember();
+        const tokens = [];
+        for (let i = 0; i < 5; i++) tokens.push(await addToken(app.id, member.id));
+        const writes = store.stats.writes;
+        await store.usage.applyUsage(
+          tokens.map((t, i) => ({
+            tokenId: t.id,
+            day: "2030-01-15",
+            requests: 1,
+            lastUsedAt: T0 + i,
+          })),
+        );
+        expect(store.stats.writes - writes).toBe(1);
+        expect((await store.tokens.findToken(app.id, tokens[4]?.id ?? ""))?.lastUsedAt).toBe(
+          T0 + 4,
+        );
+      });
+
       it("counts exactly when batches for the same tokens are applied concurrently", async () => {
         const { member, app } = await appWithMember();
         const tokens = [await addToken(app.id, member.id), await addToken(app.id, member.id)];

@@ -3,6 +3,7 @@ import * as initial from "./0001-initial.js";
 import * as audit from "./0002-audit.js";
 import * as exposed from "./0003-exposed.js";
 import * as rateCounters from "./0004-rate-counters.js";
+import * as usageLastUsed from "./0005-usage-last-used.js";
 
 /** Every migration this version of Keyward knows, in order. Append; never edit a released one. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Migration> = {
   "0002-audit": audit,
   "0003-exposed": exposed,
   "0004-rate-counters": rateCounters,
+  "0005-usage-last-used": usageLastUsed,
 };
