@@ -1,6 +1,6 @@
 import { type Kysely, sql, type Transaction } from "kysely";
 import { KeywardError, StorageUnavailableError } from "../core/errors.js";
-import type { Application, Role, SecretRecord } from "../core/model.js";
+import type { Application, Role } from "../core/model.js";
 import type {
   ApplicationStore,
   AuditEvents,
@@ -35,8 +35,13 @@ export interface DialectHooks {
   isUniqueViolation(error: unknown): boolean;
   /** True for errors that mean "storage cannot be reached right now", answered with 503. */
   isUnavailable(error: unknown): boolean;
-  /** A faster path for the hot lookup, e.g. a statement prepared once. */
-  findSecret?: (hash: string) => Promise<SecretRow | undefined>;
+  /**
+   * A faster path for the hot lookup, e.g. a statement prepared once. A synchronous
+   * answer (SQLite) skips the promise chain of an asynchronous one.
+   */
+  findSecret?: (hash: string) => SecretRow | undefined | Promise<SecretRow | undefined>;
+  /** Told of every secret hash before the transaction that writes it, e.g. for a filter. */
+  secretWriting?: (hash: string) => void;
   close(): Promise<void>;
 }
 
@@ -130,10 +135,12 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
     try {
       return await operation();
     } catch (error) {
-      // After close (shutdown with requests still in flight) every driver error means the same.
-      if (closed || hooks.isUnavailable(error)) throw new StorageUnavailableError(error);
-      throw error;
+      throw unavailableOr(error);
     }
+  }
+  function unavailableOr(error: unknown): unknown {
+    // After close (shutdown with requests still in flight) every driver error means the same.
+    return closed || hooks.isUnavailable(error) ? new StorageUnavailableError(error) : error;
   }
   let closed = false;
 
@@ -434,6 +441,7 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
               exposed_at: null,
             })
             .execute();
+          hooks.secretWriting?.(token.secretHash);
           await trx
             .insertInto("token_secrets")
             .values({
@@ -513,6 +521,7 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
               .where("expires_at", "<=", input.now)
               .execute();
           }
+          hooks.secretWriting?.(input.secretHash);
           await trx
             .insertInto("token_secrets")
             .values({
@@ -542,13 +551,30 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
           (marked) => marked,
         ),
       ),
-    findSecret: (hash) =>
-      guard(async (): Promise<SecretRecord | undefined> => {
-        const row = hooks.findSecret
-          ? await hooks.findSecret(hash)
-          : await findSecretQuery(db, hash).executeTakeFirst();
+    findSecret: (hash) => {
+      const { findSecret } = hooks;
+      if (findSecret === undefined) {
+        return guard(async () => {
+          const row = await findSecretQuery(db, hash).executeTakeFirst();
+          return row ? toSecretRecord(row) : undefined;
+        });
+      }
+      // Called on every verification the cache cannot answer: a synchronous answer
+      // (SQLite) costs one resolved promise, not a chain of them.
+      let found: ReturnType<typeof findSecret>;
+      try {
+        found = findSecret(hash);
+      } catch (error) {
+        return Promise.reject(unavailableOr(error));
+      }
+      if (!(found instanceof Promise)) {
+        return Promise.resolve(found ? toSecretRecord(found) : undefined);
+      }
+      return guard(async () => {
+        const row = await found;
         return row ? toSecretRecord(row) : undefined;
-      }),
+      });
+    },
   };
 
   const usage: UsageStore = {

@@ -1,7 +1,8 @@
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { defineStoreContract } from "../store-contract.js";
 import { createSqliteStore } from "./sqlite-store.js";
 
@@ -13,3 +14,66 @@ afterAll(() => {
 });
 
 defineStoreContract("SQLite", () => createSqliteStore({ path: join(root, `${++files}.db`) }));
+
+describe("SQLite secret filter", () => {
+  it("refuses a made-up secret without a storage read, and knows the stored ones after a restart", async () => {
+    const path = join(root, "filter.db");
+    const first = await createSqliteStore({ path });
+    const T0 = 1_900_000_000_000;
+    await first.users.insertUser({
+      id: "usr_f",
+      email: "f@example.com",
+      name: "F",
+      passwordHash: "x",
+      createdAt: T0,
+    });
+    await first.applications.insertApplication({
+      id: "app_f",
+      name: "F",
+      ownerId: "usr_f",
+      scopes: [],
+      createdAt: T0,
+    });
+    const stored = createHash("sha256").update("stored").digest("hex");
+    const inserted = await first.tokens.insertToken(
+      {
+        id: "tok_f",
+        applicationId: "app_f",
+        userId: "usr_f",
+        name: "f",
+        hint: "kw_…abcd",
+        scopes: [],
+        createdAt: T0,
+        expiresAt: null,
+        secretHash: stored,
+      },
+      { maxActivePerUser: 10, now: T0 },
+    );
+    expect(inserted.ok).toBe(true);
+    expect((await first.tokens.findSecret(stored))?.tokenId).toBe("tok_f");
+    const reads = first.stats.reads;
+    expect(
+      await first.tokens.findSecret(createHash("sha256").update("made up").digest("hex")),
+    ).toBe(undefined);
+    expect(first.stats.reads).toBe(reads);
+    const regenerated = createHash("sha256").update("regenerated").digest("hex");
+    expect(
+      await first.tokens.replaceSecret({
+        tokenId: "tok_f",
+        secretHash: regenerated,
+        hint: "kw_…efgh",
+        now: T0 + 1,
+        oldSecretsExpireAt: T0 + 60_000,
+      }),
+    ).toBe(true);
+    await first.close();
+
+    const second = await createSqliteStore({ path });
+    try {
+      expect((await second.tokens.findSecret(stored))?.tokenId).toBe("tok_f");
+      expect((await second.tokens.findSecret(regenerated))?.tokenId).toBe("tok_f");
+    } finally {
+      await second.close();
+    }
+  });
+});

@@ -7,6 +7,7 @@ import { countStatements, createKyselyStore, findSecretQuery } from "../kysely-s
 import { migrateToLatest } from "../migrate.js";
 import type { SecretRow } from "../rows.js";
 import type { Database } from "../schema.js";
+import { SecretFilter } from "../secret-filter.js";
 
 export interface SqliteStoreOptions {
   /** Path of the database file; its folder is created when missing. */
@@ -81,6 +82,16 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
   // builder does) roughly triples its cost.
   const compiled = findSecretQuery(db, "").compile();
   const findSecretStatement = sqlite.prepare<unknown[], SecretRow>(compiled.sql);
+  // This process is the only writer of the file (EXCLUSIVE lock), so a filter of every
+  // stored secret, loaded once and fed by every write, stays complete.
+  const secrets = new SecretFilter();
+  try {
+    const hashes = sqlite.prepare<[], string>("select hash from token_secrets").pluck();
+    for (const hash of hashes.iterate()) secrets.add(hash);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
 
   return createKyselyStore(db, {
     kind: "sqlite",
@@ -94,10 +105,13 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
       const code = sqliteCode(error);
       return [...UNAVAILABLE_CODES].some((c) => code.startsWith(c));
     },
-    findSecret: async (hash) => {
+    findSecret: (hash) => {
+      // Once closed, the statement's own error says so (storage unavailable).
+      if (sqlite.open && !secrets.mayContain(hash)) return undefined;
       stats.reads++;
       return findSecretStatement.get(hash);
     },
+    secretWriting: (hash) => secrets.add(hash),
     close: async () => {
       await db.destroy();
     },

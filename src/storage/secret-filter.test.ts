@@ -1,0 +1,37 @@
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { SecretFilter } from "./secret-filter.js";
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+describe("SecretFilter", () => {
+  it("never says absent for a hash it was given, through every growth", () => {
+    const filter = new SecretFilter();
+    const added: string[] = [];
+    for (let i = 0; i < 50_000; i++) {
+      const hash = sha256(`stored ${i}`);
+      filter.add(hash);
+      added.push(hash);
+    }
+    expect(added.every((hash) => filter.mayContain(hash))).toBe(true);
+    // Distinct 32-bit prefixes: two of 50,000 hashes may share one.
+    expect(filter.size).toBeGreaterThan(49_990);
+  });
+
+  it("says absent for nearly every other hash", () => {
+    const filter = new SecretFilter();
+    for (let i = 0; i < 50_000; i++) filter.add(sha256(`stored ${i}`));
+    let maybes = 0;
+    for (let i = 0; i < 50_000; i++) if (filter.mayContain(sha256(`made up ${i}`))) maybes++;
+    // 50,000 prefixes of 32 bits: about 0.6 false "maybe" expected among 50,000.
+    expect(maybes).toBeLessThan(10);
+  });
+
+  it("handles a hash whose first 32 bits are zero", () => {
+    const filter = new SecretFilter();
+    const zero = `00000000${"f".repeat(56)}`;
+    expect(filter.mayContain(zero)).toBe(false);
+    filter.add(zero);
+    expect(filter.mayContain(zero)).toBe(true);
+  });
+});
