@@ -64,10 +64,13 @@ export function loggerOptions(
       res(reply: { statusCode: number; tokenRefusal?: TokenRefusal | null }) {
         const refusal = reply.tokenRefusal;
         if (refusal == null) return { statusCode: reply.statusCode };
+        if (refusal.tokenId === undefined) {
+          return { statusCode: reply.statusCode, tokenRefused: refusal.reason };
+        }
         return {
           statusCode: reply.statusCode,
           tokenRefused: refusal.reason,
-          ...(refusal.tokenId === undefined ? {} : { tokenId: refusal.tokenId }),
+          tokenId: refusal.tokenId,
         };
       },
     },
