@@ -40,6 +40,11 @@ export interface DialectHooks {
    * answer (SQLite) skips the promise chain of an asynchronous one.
    */
   findSecret?: (hash: string) => SecretRow | undefined | Promise<SecretRow | undefined>;
+  /**
+   * Runs a usage flush's transaction, e.g. committed without waiting for the disk: usage
+   * counts are the one write whose last second may be lost on power loss.
+   */
+  usageTransaction?: <T>(work: (trx: Transaction<Database>) => Promise<T>) => Promise<T>;
   /** Told of every secret hash before the transaction that writes it, e.g. for a filter. */
   secretWriting?: (hash: string) => void;
   close(): Promise<void>;
@@ -143,6 +148,9 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
     return closed || hooks.isUnavailable(error) ? new StorageUnavailableError(error) : error;
   }
   let closed = false;
+  const usageTransaction =
+    hooks.usageTransaction ??
+    (<T>(work: (trx: Transaction<Database>) => Promise<T>) => db.transaction().execute(work));
 
   /**
    * Runs a one-statement change and, when `changed` says it happened, writes its audit
@@ -608,7 +616,7 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
         // last use goes in the same row, so a flush writes one row per token and day and
         // never a row of `tokens`: those are scattered over the largest table, and
         // updating them was four fifths of a flush's time with 1,000,000 tokens.
-        await db.transaction().execute(async (trx) => {
+        await usageTransaction(async (trx) => {
           for (let i = 0; i < daily.length; i += USAGE_ROWS_PER_STATEMENT) {
             await trx
               .insertInto("token_usage_daily")

@@ -2,9 +2,12 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import SqliteDatabase from "better-sqlite3";
+import { Kysely, SqliteDialect, sql } from "kysely";
 import { afterAll, describe, expect, it } from "vitest";
+import type { Database } from "../schema.js";
 import { defineStoreContract } from "../store-contract.js";
-import { createSqliteStore } from "./sqlite-store.js";
+import { createSqliteStore, withoutFsync } from "./sqlite-store.js";
 
 const root = mkdtempSync(join(tmpdir(), "keyward-sqlite-contract-"));
 let files = 0;
@@ -74,6 +77,29 @@ describe("SQLite secret filter", () => {
       expect((await second.tokens.findSecret(regenerated))?.tokenId).toBe("tok_f");
     } finally {
       await second.close();
+    }
+  });
+});
+
+describe("withoutFsync", () => {
+  it("commits its work with synchronous=NORMAL and puts FULL back, also when the work fails", async () => {
+    const sqlite = new SqliteDatabase(join(root, "sync.db"));
+    sqlite.pragma("journal_mode = WAL");
+    sqlite.pragma("synchronous = FULL");
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const level = async (conn: Kysely<Database>) =>
+      (await sql<{ synchronous: number }>`pragma synchronous`.execute(conn)).rows[0]?.synchronous;
+    try {
+      expect(await withoutFsync(db, level)).toBe(1);
+      expect(await level(db)).toBe(2);
+      await expect(
+        withoutFsync(db, async () => {
+          throw new Error("flush failed");
+        }),
+      ).rejects.toThrow("flush failed");
+      expect(await level(db)).toBe(2);
+    } finally {
+      await db.destroy();
     }
   });
 });

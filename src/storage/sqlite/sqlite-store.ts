@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SqliteDatabase from "better-sqlite3";
-import { Kysely, SqliteDialect } from "kysely";
+import { Kysely, SqliteDialect, sql } from "kysely";
 import type { Store } from "../../services/ports.js";
 import { countStatements, createKyselyStore, findSecretQuery } from "../kysely-store.js";
 import { migrateToLatest } from "../migrate.js";
@@ -112,8 +112,33 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
       return findSecretStatement.get(hash);
     },
     secretWriting: (hash) => secrets.add(hash),
+    usageTransaction: (work) => withoutFsync(db, (conn) => conn.transaction().execute(work)),
     close: async () => {
       await db.destroy();
     },
+  });
+}
+
+/**
+ * Runs `work` on the connection with `synchronous = NORMAL`, then puts `FULL` back. In
+ * WAL mode a NORMAL commit is not fsynced: it survives a crash of the process (the
+ * write has reached the operating system) but may be lost, never half-applied, on
+ * power loss, until the next FULL commit or checkpoint syncs the log. Usage flushes use
+ * it: an fsync once a second on the event loop stalled every request in flight for
+ * 1-3 ms, which is what the p99 of a verified request showed. Everything else commits
+ * with FULL.
+ */
+export function withoutFsync<T>(
+  db: Kysely<Database>,
+  work: (conn: Kysely<Database>) => Promise<T>,
+): Promise<T> {
+  // One connection for the pragma, the work and the restore: nothing else runs between.
+  return db.connection().execute(async (conn) => {
+    await sql`pragma synchronous = normal`.execute(conn);
+    try {
+      return await work(conn);
+    } finally {
+      await sql`pragma synchronous = full`.execute(conn);
+    }
   });
 }
