@@ -35,7 +35,11 @@ export interface Overrides {
 export async function openStore(config: Config): Promise<Store> {
   if (config.database.kind === "sqlite") return createSqliteStore({ path: config.database.path });
   const { createPostgresStore } = await import("./storage/postgres/postgres-store.js");
-  return createPostgresStore({ url: config.database.url });
+  return createPostgresStore({
+    url: config.database.url,
+    poolSize: config.postgres.poolSize,
+    queryTimeoutMs: config.postgres.queryTimeoutMs,
+  });
 }
 
 /** The one place that picks the store and wires every dependency. */
@@ -75,6 +79,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       // One SQLite process needs no shared counters; several PostgreSQL processes do.
       ...(store.kind === "postgres" ? { sharedCounters: store.counters } : {}),
       requireHttps: config.requireHttps,
+      metricsToken: config.metricsToken,
       ...(config.tls
         ? {
             tls: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) },

@@ -25,6 +25,21 @@ describe("loadConfig", () => {
     });
   });
 
+  it("reads the PostgreSQL pool settings and the metrics token", () => {
+    expect(loadConfig({}).postgres).toEqual({ poolSize: 10, queryTimeoutMs: 5000 });
+    expect(loadConfig({}).metricsToken).toBeUndefined();
+    const config = loadConfig({
+      DATABASE_POOL_SIZE: "40",
+      DATABASE_QUERY_TIMEOUT_MS: "20000",
+      METRICS_TOKEN: "a".repeat(32),
+    });
+    expect(config.postgres).toEqual({ poolSize: 40, queryTimeoutMs: 20000 });
+    expect(config.metricsToken).toBe("a".repeat(32));
+    expect(() => loadConfig({ METRICS_TOKEN: "short" })).toThrow(/METRICS_TOKEN/);
+    expect(() => loadConfig({ METRICS_TOKEN: `${"a".repeat(32)} b` })).toThrow(/METRICS_TOKEN/);
+    expect(() => loadConfig({ DATABASE_POOL_SIZE: "0" })).toThrow(/DATABASE_POOL_SIZE/);
+  });
+
   it("reports every problem in one error", () => {
     try {
       loadConfig({

@@ -26,6 +26,10 @@ export interface Config {
   tls: { certFile: string; keyFile: string } | undefined;
   trustProxy: boolean;
   bodyLimitBytes: number;
+  /** PostgreSQL only: connections per process and the longest a statement may run. */
+  postgres: { poolSize: number; queryTimeoutMs: number };
+  /** When set, `GET /metrics` answers this bearer token from anywhere; else loopback only. */
+  metricsToken: string | undefined;
 }
 
 /** Every environment variable Keyward reads, with its default. The README's table mirrors this. */
@@ -52,6 +56,9 @@ export const ENVIRONMENT_VARIABLES = {
   TLS_KEY_FILE: "",
   TRUST_PROXY: "false",
   BODY_LIMIT_BYTES: "65536",
+  DATABASE_POOL_SIZE: "10",
+  DATABASE_QUERY_TIMEOUT_MS: "5000",
+  METRICS_TOKEN: "",
 } as const;
 
 export class ConfigError extends Error {
@@ -110,6 +117,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     );
   }
 
+  const metricsToken = env.METRICS_TOKEN || undefined;
+  // A scraper's secret sent on every scrape: long enough that guessing it is hopeless.
+  if (metricsToken !== undefined && !/^[A-Za-z0-9._~+/-]{32,256}$/.test(metricsToken)) {
+    problems.push("METRICS_TOKEN must be 32 to 256 characters of A-Z, a-z, 0-9 and - . _ ~ + /");
+  }
+
   const config: Config = {
     host: read("HOST"),
     port,
@@ -144,6 +157,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     tls: certFile && keyFile ? { certFile, keyFile } : undefined,
     trustProxy: trustProxy === "true",
     bodyLimitBytes: integer("BODY_LIMIT_BYTES", 1024, 10_485_760),
+    postgres: {
+      poolSize: integer("DATABASE_POOL_SIZE", 1, 1000),
+      queryTimeoutMs: integer("DATABASE_QUERY_TIMEOUT_MS", 100, 600_000),
+    },
+    metricsToken,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -40,6 +40,8 @@ export interface HttpOptions {
   requireHttps: boolean;
   /** Serve HTTPS directly with this key and certificate (PEM). */
   tls?: { key: Buffer; cert: Buffer };
+  /** The bearer token `GET /metrics` asks of non-loopback clients; loopback only when unset. */
+  metricsToken?: string | undefined;
 }
 
 export interface HttpDeps {
@@ -121,7 +123,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   const sessionOptions = { publicOrigin: options.publicOrigin };
 
   healthRoutes(app, services.store);
-  metricsRoutes(app, services.store.stats, deps.verifier);
+  metricsRoutes(app, services.store.stats, deps.verifier, { token: options.metricsToken });
   protectedApiRoutes(app, deps.verifier, {
     abuse,
     requireHttps: options.requireHttps,

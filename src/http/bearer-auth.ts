@@ -71,7 +71,7 @@ const HTTPS_REQUIRED_BODY = JSON.stringify(
   ),
 );
 
-function isLoopback(ip: string): boolean {
+export function isLoopback(ip: string): boolean {
   return ip.startsWith("127.") || ip === "::1" || ip.startsWith("::ffff:127.");
 }
 

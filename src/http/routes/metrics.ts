@@ -1,14 +1,35 @@
-import type { FastifyInstance } from "fastify";
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { parseBearerHeader } from "../../core/bearer.js";
 import type { StoreStats } from "../../services/ports.js";
 import type { TokenVerifier } from "../../services/verifier.js";
+import { isLoopback } from "../bearer-auth.js";
+import { sendProblem } from "../problem.js";
 
 /**
  * `GET /metrics`: Prometheus text format, for operators and the benchmark (which reads
  * the storage counters before and after each case). Counts only: no token, hash, id,
- * name or address ever appears here.
+ * name or address ever appears here. Still not for everyone: loopback clients only,
+ * unless `METRICS_TOKEN` is set, and then that bearer token from anywhere.
  */
-export function metricsRoutes(app: FastifyInstance, stats: StoreStats, verifier: TokenVerifier) {
-  app.get("/metrics", async (_request, reply) => {
+export function metricsRoutes(
+  app: FastifyInstance,
+  stats: StoreStats,
+  verifier: TokenVerifier,
+  options: { token: string | undefined },
+) {
+  const allowed = scrapeCheck(options.token);
+  app.get("/metrics", async (request, reply) => {
+    if (!allowed(request)) {
+      return sendProblem(
+        reply,
+        "authentication_required",
+        options.token === undefined
+          ? "GET /metrics answers loopback clients only; set METRICS_TOKEN to scrape it from elsewhere."
+          : "Send METRICS_TOKEN as 'Authorization: Bearer <token>'.",
+        { "www-authenticate": 'Bearer realm="metrics"' },
+      );
+    }
     const usage = verifier.usage;
     reply.header("cache-control", "no-store").type("text/plain; version=0.0.4; charset=utf-8");
     return [
@@ -30,4 +51,15 @@ export function metricsRoutes(app: FastifyInstance, stats: StoreStats, verifier:
       "",
     ].join("\n");
   });
+}
+
+function scrapeCheck(token: string | undefined): (request: FastifyRequest) => boolean {
+  if (token === undefined) return (request) => isLoopback(request.ip);
+  // Compared as digests: equal lengths for timingSafeEqual, and no early exit on a prefix.
+  const expected = createHash("sha256").update(token).digest();
+  return (request) => {
+    const parsed = parseBearerHeader(request.headers.authorization, 1);
+    if (parsed.kind !== "token") return false;
+    return timingSafeEqual(createHash("sha256").update(parsed.token).digest(), expected);
+  };
 }

@@ -1,0 +1,46 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bearer, Client, startTestServer, type TestServer } from "../test-support/harness.js";
+
+const METRICS_TOKEN = "scrape-me-0123456789abcdefghijklmnopq";
+let loopbackOnly: TestServer;
+let withToken: TestServer;
+
+beforeAll(async () => {
+  // TRUST_PROXY lets a test play a remote client through X-Forwarded-For.
+  loopbackOnly = await startTestServer({ TRUST_PROXY: "true" });
+  withToken = await startTestServer({ TRUST_PROXY: "true", METRICS_TOKEN });
+});
+afterAll(async () => {
+  await loopbackOnly.close();
+  await withToken.close();
+});
+
+const remote = { "x-forwarded-for": "203.0.113.9" };
+
+describe("GET /metrics", () => {
+  it("answers a loopback client with counts in Prometheus text", async () => {
+    const res = await new Client(loopbackOnly.baseUrl).get<string>("/metrics");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/plain");
+    expect(res.text).toMatch(/^keyward_storage_writes_total \d+$/m);
+    expect(res.text).toMatch(/^keyward_verify_cache_entries \d+$/m);
+  });
+
+  it("refuses a remote client when no METRICS_TOKEN is set", async () => {
+    const res = await new Client(loopbackOnly.baseUrl).get<{ code: string }>("/metrics", remote);
+    expect(res.status).toBe(401);
+    expect(res.body.code).toBe("authentication_required");
+    expect(res.text).not.toContain("keyward_storage");
+  });
+
+  it("asks everyone for METRICS_TOKEN when it is set, loopback included", async () => {
+    const api = new Client(withToken.baseUrl);
+    expect((await api.get("/metrics")).status).toBe(401);
+    expect((await api.get("/metrics", { ...remote, ...bearer(`${METRICS_TOKEN}x`) })).status).toBe(
+      401,
+    );
+    const ok = await api.get<string>("/metrics", { ...remote, ...bearer(METRICS_TOKEN) });
+    expect(ok.status).toBe(200);
+    expect(ok.text).toMatch(/^keyward_storage_reads_total \d+$/m);
+  });
+});
