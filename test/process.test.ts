@@ -119,9 +119,12 @@ describe("the server as a process", () => {
 
     const db = new Database(join(dir, "k.db"), { readonly: true });
     try {
-      const row = db.prepare("select last_used_at from tokens where id = ?").get(id) as {
-        last_used_at: number | null;
-      };
+      // The last use lives in the usage row of the day (migration 0005).
+      const row = db
+        .prepare(
+          "select max(last_used_at) as last_used_at from token_usage_daily where token_id = ?",
+        )
+        .get(id) as { last_used_at: number | null };
       const usage = db
         .prepare("select sum(requests) as total from token_usage_daily where token_id = ?")
         .get(id) as { total: number };

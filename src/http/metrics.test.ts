@@ -26,11 +26,18 @@ describe("GET /metrics", () => {
     expect(res.text).toMatch(/^keyward_verify_cache_entries \d+$/m);
   });
 
-  it("refuses a remote client when no METRICS_TOKEN is set", async () => {
-    const res = await new Client(loopbackOnly.baseUrl).get<{ code: string }>("/metrics", remote);
-    expect(res.status).toBe(401);
-    expect(res.body.code).toBe("authentication_required");
-    expect(res.text).not.toContain("keyward_storage");
+  it("refuses a client behind a proxy, or one claiming to be loopback, when no METRICS_TOKEN is set", async () => {
+    const api = new Client(loopbackOnly.baseUrl);
+    for (const forwarded of [
+      remote,
+      { "x-forwarded-for": "127.0.0.1" },
+      { forwarded: "for=127.0.0.1" },
+    ]) {
+      const res = await api.get<{ code: string }>("/metrics", forwarded);
+      expect(res.status, JSON.stringify(forwarded)).toBe(401);
+      expect(res.body.code).toBe("authentication_required");
+      expect(res.text).not.toContain("keyward_storage");
+    }
   });
 
   it("asks everyone for METRICS_TOKEN when it is set, loopback included", async () => {

@@ -53,9 +53,10 @@ export interface DialectHooks {
 /** A Kysely `log` callback that counts statements into `stats`. */
 export function countStatements(stats: StoreStats) {
   return (event: { query: { sql: string } }) => {
-    if (/^\s*(select|with|pragma)\b/i.test(event.query.sql)) stats.reads++;
-    else if (!/^\s*(begin|commit|rollback|savepoint|release)\b/i.test(event.query.sql))
-      stats.writes++;
+    const sql = event.query.sql;
+    if (/^\s*(select|with)\b/i.test(sql)) stats.reads++;
+    // Connection settings (a flush's synchronous level) and transaction control are neither.
+    else if (!/^\s*(begin|commit|rollback|savepoint|release|pragma)\b/i.test(sql)) stats.writes++;
   };
 }
 

@@ -129,12 +129,15 @@ describe("made-up tokens", () => {
     );
   });
 
-  it("does not cache unknown tokens: repeating one costs a storage read each time", async () => {
+  it("does not cache unknown tokens: on SQLite the secret filter answers, on PostgreSQL a read each time", async () => {
     const made = randomValidToken();
     const entries = server.keyward.verifier.cacheEntries;
     const before = server.keyward.store.stats.reads;
     for (let i = 0; i < 5; i++) expect((await api.get("/api", bearer(made))).status).toBe(401);
-    expect(server.keyward.store.stats.reads - before).toBe(5);
+    // SQLite's filter of stored secret prefixes refuses it without storage; PostgreSQL has
+    // no complete filter (other processes create tokens), so it asks every time.
+    const expectedReads = server.keyward.store.kind === "sqlite" ? 0 : 5;
+    expect(server.keyward.store.stats.reads - before).toBe(expectedReads);
     expect(server.keyward.verifier.cacheEntries).toBe(entries);
   });
 

@@ -25,7 +25,7 @@ export function metricsRoutes(
         reply,
         "authentication_required",
         options.token === undefined
-          ? "GET /metrics answers loopback clients only; set METRICS_TOKEN to scrape it from elsewhere."
+          ? "GET /metrics answers direct loopback clients only; set METRICS_TOKEN to scrape it from elsewhere."
           : "Send METRICS_TOKEN as 'Authorization: Bearer <token>'.",
         { "www-authenticate": 'Bearer realm="metrics"' },
       );
@@ -54,7 +54,15 @@ export function metricsRoutes(
 }
 
 function scrapeCheck(token: string | undefined): (request: FastifyRequest) => boolean {
-  if (token === undefined) return (request) => isLoopback(request.ip);
+  if (token === undefined) {
+    // The connection's own address, not `request.ip`: with TRUST_PROXY that one comes from
+    // X-Forwarded-For, which a client writes. A request relayed by a proxy on this host
+    // comes from loopback too, so anything carrying forwarding headers is refused.
+    return (request) =>
+      isLoopback(request.raw.socket.remoteAddress ?? "") &&
+      request.headers["x-forwarded-for"] === undefined &&
+      request.headers.forwarded === undefined;
+  }
   // Compared as digests: equal lengths for timingSafeEqual, and no early exit on a prefix.
   const expected = createHash("sha256").update(token).digest();
   return (request) => {

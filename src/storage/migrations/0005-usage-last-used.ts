@@ -42,7 +42,12 @@ async function rebuildForSqlite(db: Kysely<any>): Promise<void> {
   try {
     await sql`begin immediate`.execute(db);
     try {
-      await sql`alter table token_usage_daily add column last_used_at bigint`.execute(db);
+      // Each step is skipped when done: Kysely records the migration after `up` returns, so
+      // a crash in between runs it again on a database it already changed.
+      const columns = await sql<{ name: string }>`pragma table_info(token_usage_daily)`.execute(db);
+      if (!columns.rows.some((c) => c.name === "last_used_at")) {
+        await sql`alter table token_usage_daily add column last_used_at bigint`.execute(db);
+      }
       for (const [table, key] of Object.entries(CLUSTERED_TABLES)) {
         await rebuildWithoutRowid(db, table, key);
       }
@@ -68,6 +73,7 @@ async function rebuildWithoutRowid(db: Kysely<any>, table: string, key: string):
     select sql from sqlite_master where type = 'table' and name = ${table}`.execute(db);
   const createSql = definition.rows[0]?.sql;
   if (createSql === undefined) throw new Error(`table ${table} not found`);
+  if (/WITHOUT ROWID\s*$/i.test(createSql)) return;
   const indexes = await sql<{ sql: string }>`
     select sql from sqlite_master
     where type = 'index' and tbl_name = ${table} and sql is not null`.execute(db);

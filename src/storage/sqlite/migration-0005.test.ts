@@ -95,6 +95,23 @@ describe("migration 0005 on SQLite", () => {
     sqlite.close();
   });
 
+  it("runs again without harm on a database it already changed (a crash before it was recorded)", async () => {
+    const path = await databaseAt0004();
+    const store = await createSqliteStore({ path });
+    await store.close();
+    const sqlite = new SqliteDatabase(path);
+    sqlite.prepare("delete from keyward_migration where name = ?").run("0005-usage-last-used");
+    sqlite.close();
+    const again = await createSqliteStore({ path });
+    try {
+      expect((await again.tokens.findToken("app_1", "tok_1"))?.lastUsedAt).toBe(T0 + 5000);
+      expect((await again.tokens.findSecret("a".repeat(64)))?.tokenId).toBe("tok_1");
+    } finally {
+      await again.close();
+    }
+    expect(tableSql(path, "tokens")).toMatch(/WITHOUT ROWID$/);
+  });
+
   it("changes nothing when the data breaks a foreign key, and says so", async () => {
     const path = await databaseAt0004({ orphanSecret: true });
     await expect(createSqliteStore({ path })).rejects.toThrow(/migration failed/i);
