@@ -8,6 +8,7 @@ import {
   signUpUser,
   startTestServer,
   type TestServer,
+  waitFor,
 } from "../test-support/harness.js";
 
 let server: TestServer;
@@ -193,5 +194,37 @@ describe("storage unreachable", () => {
     } finally {
       await own.close();
     }
+  });
+});
+
+describe("access log", () => {
+  it("writes one line per request, when it completes: method, path, address, status, time", async () => {
+    const before = server.logs().length;
+    const newLogs = () => server.logs().slice(before);
+    // A token in the URL is refused (400), and the query string is not logged.
+    expect((await api.get(`/api?access_token=${token}`)).status).toBe(400);
+    await waitFor(async () => (newLogs().includes('"statusCode":400') ? true : undefined));
+    const lines = newLogs()
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map(
+        (line) =>
+          JSON.parse(line) as {
+            msg?: string;
+            req?: { method?: string; url?: string; remoteAddress?: string };
+            res?: { statusCode?: number };
+            responseTime?: number;
+          },
+      );
+    expect(lines.filter((l) => l.msg === "incoming request")).toHaveLength(0);
+    const mine = lines.filter((l) => l.msg === "request completed" && l.res?.statusCode === 400);
+    expect(mine).toHaveLength(1);
+    expect(mine[0]?.req).toEqual({
+      method: "GET",
+      url: "/api?[query redacted]",
+      remoteAddress: "127.0.0.1",
+    });
+    expect(mine[0]?.responseTime).toBeGreaterThan(0);
+    expect(server.logs()).not.toContain(token);
   });
 });
