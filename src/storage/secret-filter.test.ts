@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
+import SqliteDatabase from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { SecretFilter } from "./secret-filter.js";
+import { prefixSql, SecretFilter } from "./secret-filter.js";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
@@ -33,5 +34,26 @@ describe("SecretFilter", () => {
     expect(filter.mayContain(zero)).toBe(false);
     filter.add(zero);
     expect(filter.mayContain(zero)).toBe(true);
+  });
+});
+
+describe("prefixSql", () => {
+  it("gives SQLite's prefix of a stored hash the same value the filter computes", () => {
+    const sqlite = new SqliteDatabase(":memory:");
+    sqlite.exec("create table t (hash text)");
+    const hashes = [`00000000${"a".repeat(56)}`, `ffffffff${"0".repeat(56)}`];
+    for (let i = 0; i < 2000; i++) hashes.push(sha256(`stored ${i}`));
+    const insert = sqlite.prepare("insert into t (hash) values (?)");
+    for (const hash of hashes) insert.run(hash);
+    const filter = new SecretFilter(hashes.length);
+    const prefixes = sqlite
+      .prepare(`select ${prefixSql("hash")} from t`)
+      .pluck()
+      .all() as number[];
+    for (const prefix of prefixes) filter.addPrefix(prefix);
+    sqlite.close();
+    expect(prefixes).toContain(0xffffffff);
+    expect(hashes.every((hash) => filter.mayContain(hash))).toBe(true);
+    expect(filter.mayContain(sha256("never stored"))).toBe(false);
   });
 });

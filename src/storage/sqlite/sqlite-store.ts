@@ -7,7 +7,7 @@ import { countStatements, createKyselyStore, findSecretQuery } from "../kysely-s
 import { migrateToLatest } from "../migrate.js";
 import type { SecretRow } from "../rows.js";
 import type { Database } from "../schema.js";
-import { SecretFilter } from "../secret-filter.js";
+import { prefixSql, SecretFilter } from "../secret-filter.js";
 
 export interface SqliteStoreOptions {
   /** Path of the database file; its folder is created when missing. */
@@ -84,10 +84,14 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
   const findSecretStatement = sqlite.prepare<unknown[], SecretRow>(compiled.sql);
   // This process is the only writer of the file (EXCLUSIVE lock), so a filter of every
   // stored secret, loaded once and fed by every write, stays complete.
-  const secrets = new SecretFilter();
+  let secrets: SecretFilter;
   try {
-    const hashes = sqlite.prepare<[], string>("select hash from token_secrets").pluck();
-    for (const hash of hashes.iterate()) secrets.add(hash);
+    const count = sqlite.prepare<[], number>("select count(*) from token_secrets").pluck().get();
+    secrets = new SecretFilter(count ?? 0);
+    const prefixes = sqlite
+      .prepare<[], number>(`select ${prefixSql("hash")} from token_secrets`)
+      .pluck();
+    for (const prefix of prefixes.iterate()) secrets.addPrefix(prefix);
   } catch (error) {
     await db.destroy();
     throw error;
