@@ -128,9 +128,9 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
  * WAL mode a NORMAL commit is not fsynced: it survives a crash of the process (the
  * write has reached the operating system) but may be lost, never half-applied, on
  * power loss, until the next FULL commit or checkpoint syncs the log. Usage flushes use
- * it: an fsync once a second on the event loop stalled every request in flight for
- * 1-3 ms, which is what the p99 of a verified request showed. Everything else commits
- * with FULL.
+ * it: each fsync (0.5-2.7 ms here, one per 500-token chunk) ran on the event loop and
+ * held up every request in flight, for counts that are already approximate. Everything
+ * else commits with FULL.
  */
 export function withoutFsync<T>(
   db: Kysely<Database>,
