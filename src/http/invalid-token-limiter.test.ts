@@ -33,4 +33,17 @@ describe("InvalidTokenLimiter", () => {
     limiter.recordFailure("10.249999", T0 + 1);
     expect(limiter.blockedFor("10.249999", T0 + 2)).toBeGreaterThan(0);
   });
+
+  it("keeps an address whose new window began recently when it prunes", () => {
+    const limiter = new InvalidTokenLimiter(2);
+    limiter.recordFailure("early", T0);
+    // Windows still open when the pruning comes: only age decides what goes.
+    for (let i = 0; i < 99_999; i++) limiter.recordFailure(`10.${i}`, T0 + 30_000);
+    // "early" starts a new window after all the others began: it is now the newest.
+    limiter.recordFailure("early", T0 + 60_000);
+    limiter.recordFailure("early", T0 + 60_001);
+    for (let i = 0; i < 10; i++) limiter.recordFailure(`11.${i}`, T0 + 60_002);
+    expect(limiter.addresses).toBeLessThanOrEqual(100_000);
+    expect(limiter.blockedFor("early", T0 + 60_003)).toBeGreaterThan(0);
+  });
 });

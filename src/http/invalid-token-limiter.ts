@@ -33,6 +33,9 @@ export class InvalidTokenLimiter {
     let window = this.windows.get(address);
     if (window === undefined || window.end <= now) {
       if (window === undefined && this.windows.size >= MAX_ADDRESSES) this.prune(now);
+      // Deleted first so the Map's order stays the order windows began: pruning drops the
+      // oldest, never an address that is failing right now.
+      this.windows.delete(address);
       window = { count: 0, end: now + MINUTE_MS };
       this.windows.set(address, window);
     }
