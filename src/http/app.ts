@@ -11,7 +11,7 @@ import type { CounterStore } from "../services/ports.js";
 import { markTokenExposed } from "../services/tokens.js";
 import type { TokenVerifier } from "../services/verifier.js";
 import { AbuseGuard, type AbuseLimits, rateLimitStoreFor } from "./abuse.js";
-import { loggerOptions } from "./logging.js";
+import { AccessLogController, loggerOptions } from "./logging.js";
 import { handleError, sendProblem } from "./problem.js";
 import { applicationRoutes } from "./routes/applications.js";
 import { auditRoutes } from "./routes/audit.js";
@@ -53,8 +53,7 @@ export interface HttpDeps {
 export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<FastifyInstance> {
   const serverOptions: FastifyServerOptions = {
     logger: loggerOptions(options.logLevel, options.logStream),
-    // Fastify's own request logging writes two lines per request; `accessLog` below writes one.
-    disableRequestLogging: true,
+    logController: new AccessLogController(),
     trustProxy: options.trustProxy,
     bodyLimit: options.bodyLimitBytes,
     // Long, not infinite: a slow client cannot hold a connection open forever.
@@ -120,7 +119,6 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   app.decorateRequest("user", null);
   app.decorateRequest("sessionIdHash", null);
   app.decorateReply("tokenRefusal", null);
-  accessLog(app, options.logLevel);
 
   const services = deps.services;
   const sessionOptions = { publicOrigin: options.publicOrigin };
@@ -148,27 +146,4 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   await webRoutes(app);
 
   return app;
-}
-
-/**
- * One `request completed` line per request, with the method, path (no query string),
- * client address, status and time, written when the answer has been sent. Fastify's
- * default adds an `incoming request` line as well: a pino line costs 5-7 µs of CPU here,
- * a sixth of what answering `GET /healthz` costs (docs/performance.md). That line
- * still helps to find a request that never completes, so it is written at `debug`.
- */
-function accessLog(app: FastifyInstance, level: string): void {
-  if (level === "debug" || level === "trace") {
-    app.addHook("onRequest", (request, _reply, done) => {
-      request.log.debug({ req: request }, "incoming request");
-      done();
-    });
-  }
-  app.addHook("onResponse", (request, reply, done) => {
-    reply.log.info(
-      { req: request, res: reply, responseTime: reply.elapsedTime },
-      "request completed",
-    );
-    done();
-  });
 }
