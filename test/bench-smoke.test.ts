@@ -1,9 +1,9 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO_ROOT, requireBuild } from "../src/test-support/process.js";
+import { requireBuild, runNode } from "../src/test-support/process.js";
 
 // The benchmark must not rot: its quick mode (small store, 1 s slices) runs here and is
 // checked for completing and reporting every case. How fast anything is, is not checked:
@@ -28,20 +28,7 @@ interface BenchResult {
 }
 
 function runBench(args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["bench/run.mjs", "--quick", ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, BENCH_QUICK: "1" },
-    });
-    let output = "";
-    child.stdout.on("data", (d: Buffer) => {
-      output += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      output += d.toString();
-    });
-    child.on("exit", (code) => resolve({ code, output }));
-  });
+  return runNode(["bench/run.mjs", "--quick", ...args], { ...process.env, BENCH_QUICK: "1" });
 }
 
 beforeAll(() => {

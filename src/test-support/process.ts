@@ -26,11 +26,17 @@ export function runCli(
   env: Record<string, string>,
   cwd = REPO_ROOT,
 ): Promise<{ code: number | null; output: string }> {
+  return runNode([CLI, ...args], { PATH: process.env.PATH ?? "", ...env }, cwd);
+}
+
+/** Runs a Node.js script to its end; stdout and stderr interleaved as they came. */
+export function runNode(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  cwd = REPO_ROOT,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd,
-      env: { PATH: process.env.PATH ?? "", ...env },
-    });
+    const child = spawn(process.execPath, args, { cwd, env });
     let output = "";
     child.stdout.on("data", (d: Buffer) => {
       output += d.toString();
