@@ -1,12 +1,28 @@
 /** Domain types shared by every layer. Times are epoch milliseconds (UTC). */
 
-export type Role = "owner" | "admin" | "member";
-export const ROLES: readonly Role[] = ["owner", "admin", "member"];
+export const ROLES = ["owner", "admin", "member"] as const;
+export type Role = (typeof ROLES)[number];
 
-export type TokenStatus = "active" | "expired" | "revoked";
+export const TOKEN_STATUSES = ["active", "expired", "revoked"] as const;
+export type TokenStatus = (typeof TOKEN_STATUSES)[number];
 
 /** Why a token was revoked; kept for the owner and the audit trail, never for the caller. */
-export type RevocationReason = "user" | "admin" | "member_removed" | "leaked" | "policy";
+export const REVOCATION_REASONS = ["user", "admin", "member_removed", "leaked", "policy"] as const;
+export type RevocationReason = (typeof REVOCATION_REASONS)[number];
+
+/** What the audit trail records. */
+export const AUDIT_ACTIONS = [
+  "signup",
+  "signin.succeeded",
+  "signin.failed",
+  "token.created",
+  "token.regenerated",
+  "token.revoked",
+  "token.exposed",
+  "member.added",
+  "member.removed",
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export interface User {
   id: string;

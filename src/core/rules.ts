@@ -5,6 +5,12 @@ export const SCOPE_PATTERN = /^[a-z0-9][a-z0-9_:.-]{0,63}$/;
 export const MAX_SCOPES = 50;
 export const PASSWORD_MIN_LENGTH = 8;
 export const PASSWORD_MAX_LENGTH = 256;
+/** Longest time a regenerated token's old secret may keep working. */
+export const MAX_GRACE_SECONDS = 86_400;
+/** Most days of usage one request may ask for. */
+export const MAX_USAGE_DAYS = 366;
+/** Most tokens one leak report may carry. */
+export const MAX_LEAK_REPORT_TOKENS = 1000;
 
 /**
  * True when the text holds a control character (C0, DEL, C1) or a lone UTF-16 surrogate.

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ApiToken, AuditPage } from "../contract/index.js";
 import {
   bearer,
   Client,
@@ -9,7 +10,6 @@ import {
   type TestServer,
   waitFor,
 } from "../test-support/harness.js";
-import type { ApiToken, AuditPageResponse } from "./wire.js";
 
 let server: TestServer;
 
@@ -38,7 +38,7 @@ describe("audit trail", () => {
     await owner.delete(`/api/v1/applications/${appId}/tokens/${theirs.id}`);
     await owner.delete(`/api/v1/applications/${appId}/tokens/${theirs.id}`); // idempotent: one event
 
-    const trail = await owner.get<AuditPageResponse>(`/api/v1/applications/${appId}/audit`);
+    const trail = await owner.get<AuditPage>(`/api/v1/applications/${appId}/audit`);
     expect(trail.status).toBe(200);
     const actions = trail.body.events.map((e) => [
       e.action,
@@ -59,22 +59,22 @@ describe("audit trail", () => {
     expect(trail.text).not.toMatch(/[0-9a-f]{64}/);
 
     // A member reads only the events of their own tokens.
-    const memberTrail = await member.get<AuditPageResponse>(`/api/v1/applications/${appId}/audit`);
+    const memberTrail = await member.get<AuditPage>(`/api/v1/applications/${appId}/audit`);
     expect(new Set(memberTrail.body.events.map((e) => e.tokenId))).toEqual(new Set([theirs.id]));
 
     // Filters and pagination.
-    const created = await owner.get<AuditPageResponse>(
+    const created = await owner.get<AuditPage>(
       `/api/v1/applications/${appId}/audit?action=token.created`,
     );
     expect(created.body.events).toHaveLength(2);
-    const byToken = await owner.get<AuditPageResponse>(
+    const byToken = await owner.get<AuditPage>(
       `/api/v1/applications/${appId}/audit?tokenId=${own.id}`,
     );
     expect(byToken.body.events.map((e) => e.action)).toEqual(["token.created"]);
-    const first = await owner.get<AuditPageResponse>(`/api/v1/applications/${appId}/audit?limit=2`);
+    const first = await owner.get<AuditPage>(`/api/v1/applications/${appId}/audit?limit=2`);
     expect(first.body.events).toHaveLength(2);
     expect(first.body.nextBefore).not.toBeNull();
-    const second = await owner.get<AuditPageResponse>(
+    const second = await owner.get<AuditPage>(
       `/api/v1/applications/${appId}/audit?limit=2&before=${first.body.nextBefore}`,
     );
     expect(second.body.events[0]?.id).toBe(trail.body.events[2]?.id);
@@ -97,7 +97,7 @@ describe("audit trail", () => {
     });
     await createToken(member, appId, { name: "a" });
     await owner.delete(`/api/v1/applications/${appId}/members/${memberUser.id}`);
-    const trail = await owner.get<AuditPageResponse>(`/api/v1/applications/${appId}/audit`);
+    const trail = await owner.get<AuditPage>(`/api/v1/applications/${appId}/audit`);
     const reasons = trail.body.events.map((e) => `${e.action}:${e.reason ?? ""}`);
     expect(reasons).toContain("member.removed:removed");
     expect(reasons).toContain("token.revoked:member_removed");
@@ -127,7 +127,7 @@ describe("audit trail", () => {
     });
     const client = new Client(server.baseUrl);
     await client.post("/api/v1/auth/signin", { email, password: "correct horse battery staple" });
-    const mine = await client.get<AuditPageResponse>("/api/v1/me/audit");
+    const mine = await client.get<AuditPage>("/api/v1/me/audit");
     expect(mine.body.events.map((e) => `${e.action}:${e.reason ?? ""}`)).toEqual([
       "signin.succeeded:",
       "signin.failed:wrong_password",
@@ -156,7 +156,7 @@ describe("leak reports", () => {
     expect((await api.get("/api", bearer(safe.token))).status).toBe(200);
     const token = await client.get<ApiToken>(`/api/v1/applications/${appId}/tokens/${leaked.id}`);
     expect(token.body).toMatchObject({ status: "revoked", revokedReason: "leaked" });
-    const trail = await client.get<AuditPageResponse>(
+    const trail = await client.get<AuditPage>(
       `/api/v1/applications/${appId}/audit?tokenId=${leaked.id}`,
     );
     expect(trail.body.events[0]).toMatchObject({

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ApiToken, IssuedToken, TokenList, TokenUsage } from "../contract/index.js";
 import {
   bearer,
   Client,
@@ -9,12 +10,6 @@ import {
   type TestServer,
   waitFor,
 } from "../test-support/harness.js";
-import type {
-  ApiToken,
-  IssuedTokenResponse,
-  TokenListResponse,
-  TokenUsageResponse,
-} from "./wire.js";
 
 let server: TestServer;
 
@@ -30,7 +25,7 @@ describe("token lifecycle over real HTTP", () => {
     const { client, user } = await signUpUser(server.baseUrl);
     const appId = await createApp(client, "Demo");
 
-    const created = await client.post<IssuedTokenResponse>(`/api/v1/applications/${appId}/tokens`, {
+    const created = await client.post<IssuedToken>(`/api/v1/applications/${appId}/tokens`, {
       name: "  API Testing  ",
     });
     expect(created.status).toBe(201);
@@ -58,14 +53,14 @@ describe("token lifecycle over real HTTP", () => {
 
     // The listing never carries the plaintext, and shows the use within the flush interval.
     const listed = await waitFor(async () => {
-      const res = await client.get<TokenListResponse>(`/api/v1/applications/${appId}/tokens`);
+      const res = await client.get<TokenList>(`/api/v1/applications/${appId}/tokens`);
       const row = res.body.tokens[0];
       return row?.lastUsedAt ? res : undefined;
     });
     expect(listed.text).not.toContain(token);
     expect(listed.body.tokens).toHaveLength(1);
 
-    const usage = await client.get<TokenUsageResponse>(
+    const usage = await client.get<TokenUsage>(
       `/api/v1/applications/${appId}/tokens/${apiToken.id}/usage?days=7`,
     );
     expect(usage.status).toBe(200);
@@ -74,7 +69,7 @@ describe("token lifecycle over real HTTP", () => {
     expect(usage.body.daily.at(-1)?.requests).toBe(1);
 
     // Regenerate without grace: same id and name, new secret; the old one is refused at once.
-    const regenerated = await client.post<IssuedTokenResponse>(
+    const regenerated = await client.post<IssuedToken>(
       `/api/v1/applications/${appId}/tokens/${apiToken.id}/regenerate`,
     );
     expect(regenerated.status).toBe(201);
@@ -108,7 +103,7 @@ describe("token lifecycle over real HTTP", () => {
     const { client } = await signUpUser(server.baseUrl);
     const appId = await createApp(client);
     const { token, id } = await createToken(client, appId, { name: "ci" });
-    const regenerated = await client.post<IssuedTokenResponse>(
+    const regenerated = await client.post<IssuedToken>(
       `/api/v1/applications/${appId}/tokens/${id}/regenerate`,
       { graceSeconds: 3600 },
     );
@@ -135,7 +130,7 @@ describe("token lifecycle over real HTTP", () => {
     const unknown = await api.get("/api", bearer(unknownToken));
     expect(expired.status).toBe(401);
     expect(expired.text).toBe(unknown.text);
-    const list = await client.get<TokenListResponse>(`/api/v1/applications/${appId}/tokens`);
+    const list = await client.get<TokenList>(`/api/v1/applications/${appId}/tokens`);
     expect(list.body.tokens[0]?.status).toBe("expired");
   });
 });

@@ -1,13 +1,11 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { type Problem, problemTypeOf } from "../contract/index.js";
 import { type ErrorCode, errorRegistry, KeywardError } from "../core/errors.js";
-import type { ProblemDetails } from "./wire.js";
 
-export const PROBLEM_TYPE_BASE = "urn:keyward:problem:";
-
-export function problemBody(code: ErrorCode, detail?: string): ProblemDetails {
+export function problemBody(code: ErrorCode, detail?: string): Problem {
   const entry = errorRegistry[code];
   return {
-    type: PROBLEM_TYPE_BASE + code,
+    type: problemTypeOf(code),
     title: entry.title,
     status: entry.status,
     detail: detail ?? entry.title,

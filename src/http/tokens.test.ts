@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ApiToken, TokenList } from "../contract/index.js";
 import {
   bearer,
   Client,
@@ -8,7 +9,6 @@ import {
   startTestServer,
   type TestServer,
 } from "../test-support/harness.js";
-import type { ApiToken, TokenListResponse } from "./wire.js";
 
 let server: TestServer;
 
@@ -36,7 +36,7 @@ describe("token names", () => {
     );
     expect(hundred.status).toBe(201);
     expect(hundred.body.apiToken.name).toBe("é".repeat(100));
-    const list = await client.get<TokenListResponse>(`/api/v1/applications/${appId}/tokens`);
+    const list = await client.get<TokenList>(`/api/v1/applications/${appId}/tokens`);
     expect(list.body.tokens).toHaveLength(1);
   });
 
@@ -73,7 +73,7 @@ describe("token names", () => {
       'quote " and \\ backslash',
     ];
     for (const name of names) await createToken(client, appId, { name });
-    const list = await client.get<TokenListResponse>(`/api/v1/applications/${appId}/tokens`);
+    const list = await client.get<TokenList>(`/api/v1/applications/${appId}/tokens`);
     expect(list.body.tokens.map((t) => t.name).sort()).toEqual([...names].sort());
   });
 });
@@ -103,7 +103,7 @@ describe("the per-user cap on active tokens", () => {
       ),
     );
     expect(results.filter((r) => r.status === 201)).toHaveLength(3);
-    const list = await client.get<TokenListResponse>(`/api/v1/applications/${appId}/tokens`);
+    const list = await client.get<TokenList>(`/api/v1/applications/${appId}/tokens`);
     expect(list.body.tokens).toHaveLength(3);
   });
 });
@@ -122,10 +122,10 @@ describe("listing and visibility", () => {
     await createToken(owner, appId, { name: "second" });
     const mine = await createToken(member, appId, { name: "member's" });
 
-    const own = await owner.get<TokenListResponse>(`/api/v1/applications/${appId}/tokens`);
+    const own = await owner.get<TokenList>(`/api/v1/applications/${appId}/tokens`);
     expect(own.body.tokens.map((t) => t.name)).toEqual(["second", "first"]);
     expect(own.body.tokens[0]).not.toHaveProperty("owner");
-    const all = await owner.get<TokenListResponse>(`/api/v1/applications/${appId}/tokens?all=1`);
+    const all = await owner.get<TokenList>(`/api/v1/applications/${appId}/tokens?all=1`);
     expect(all.body.tokens.map((t) => t.owner?.email)).toEqual([
       memberUser.email,
       ownerUser.email,
@@ -134,7 +134,7 @@ describe("listing and visibility", () => {
     expect(all.text).not.toMatch(/kw_[0-9A-Za-z]{36}/);
 
     expect((await member.get(`/api/v1/applications/${appId}/tokens?all=1`)).status).toBe(403);
-    const memberList = await member.get<TokenListResponse>(`/api/v1/applications/${appId}/tokens`);
+    const memberList = await member.get<TokenList>(`/api/v1/applications/${appId}/tokens`);
     expect(memberList.body.tokens.map((t) => t.name)).toEqual(["member's"]);
 
     // A member cannot see or revoke the owner's token: it does not exist for them.
@@ -183,7 +183,7 @@ describe("input rules", () => {
       expect(res.status).toBe(400);
       expect(res.body.code).toBe("validation_failed");
     }
-    expect((await client.get<TokenListResponse>(base)).body.tokens).toHaveLength(0);
+    expect((await client.get<TokenList>(base)).body.tokens).toHaveLength(0);
 
     const { id } = await createToken(client, appId, {
       name: "ok",

@@ -4,6 +4,7 @@ import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ApiToken, AuditPage } from "../contract/index.js";
 import {
   bearer,
   Client,
@@ -13,7 +14,6 @@ import {
   startTestServer,
   type TestServer,
 } from "../test-support/harness.js";
-import type { ApiToken, AuditPageResponse } from "./wire.js";
 
 describe("security headers", () => {
   let server: TestServer;
@@ -74,7 +74,7 @@ describe("REQUIRE_HTTPS behind a proxy", () => {
 
     const listed = await client.get<ApiToken>(`/api/v1/applications/${appId}/tokens/${id}`);
     expect(listed.body.exposedAt).not.toBeNull();
-    const trail = await client.get<AuditPageResponse>(
+    const trail = await client.get<AuditPage>(
       `/api/v1/applications/${appId}/audit?action=token.exposed`,
     );
     expect(trail.body.events).toHaveLength(1);

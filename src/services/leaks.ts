@@ -1,8 +1,7 @@
+import { MAX_LEAK_REPORT_TOKENS } from "../core/rules.js";
 import { checkTokenFormat, hashToken } from "../core/token.js";
 import { auditEvent, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
-
-export const MAX_LEAK_REPORT_TOKENS = 1000;
 
 /**
  * Revokes every valid token in a leak report (e.g. from a secret scanner), with reason

@@ -1,6 +1,7 @@
 import type {
   Application,
   ApplicationMembership,
+  AuditAction,
   Member,
   RevocationReason,
   Role,
@@ -175,16 +176,7 @@ export interface UsageStore {
 }
 
 /** What the audit trail records. Never a secret: ids, names, reasons and addresses only. */
-export type AuditAction =
-  | "signup"
-  | "signin.succeeded"
-  | "signin.failed"
-  | "token.created"
-  | "token.regenerated"
-  | "token.revoked"
-  | "token.exposed"
-  | "member.added"
-  | "member.removed";
+export type { AuditAction };
 
 export interface AuditEventInput {
   applicationId: string | null;

@@ -1,14 +1,16 @@
 import { KeywardError } from "../core/errors.js";
 import { generateId } from "../core/ids.js";
 import { type TokenRecord, type User, utcDay } from "../core/model.js";
-import { normalizeScopes, normalizeTokenName } from "../core/rules.js";
+import {
+  MAX_GRACE_SECONDS,
+  MAX_USAGE_DAYS,
+  normalizeScopes,
+  normalizeTokenName,
+} from "../core/rules.js";
 import { generateToken, hashToken, tokenHint } from "../core/token.js";
 import { isManager, requireMembership } from "./applications.js";
 import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
-
-export const MAX_GRACE_SECONDS = 86_400;
-export const MAX_USAGE_DAYS = 366;
 
 /** A token and its plaintext, which exists only in this value and the one response that carries it. */
 export interface IssuedToken {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TokenUsageResponse } from "../../src/http/wire.js";
+import type { TokenUsage } from "../../src/contract/index.js";
 import {
   bearer,
   Client,
@@ -60,8 +60,7 @@ describe.skipIf(!enabled)("usage counting across processes on PostgreSQL", () =>
       );
     }
     const usage = async (id: string) =>
-      (await client.get<TokenUsageResponse>(`/api/v1/applications/${appId}/tokens/${id}/usage`))
-        .body;
+      (await client.get<TokenUsage>(`/api/v1/applications/${appId}/tokens/${id}/usage`)).body;
     const total = async () =>
       (await Promise.all(tokens.map(async (t) => (await usage(t.id)).total))).reduce(
         (a, b) => a + b,
@@ -85,8 +84,7 @@ describe.skipIf(!enabled)("usage counting across processes on PostgreSQL", () =>
     const appId = await createApp(client);
     const { id, token } = await createToken(client, appId, { name: "leaving" });
     const usage = async () =>
-      (await client.get<TokenUsageResponse>(`/api/v1/applications/${appId}/tokens/${id}/usage`))
-        .body;
+      (await client.get<TokenUsage>(`/api/v1/applications/${appId}/tokens/${id}/usage`)).body;
     const api = new Client(leaving?.baseUrl ?? "");
     for (let i = 0; i < 7; i++) expect((await api.get("/api", bearer(token))).status).toBe(200);
     await new Promise((r) => setTimeout(r, 20));

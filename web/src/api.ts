@@ -1,31 +1,33 @@
-// The one place the UI talks to the server. Every shape comes from the server's own wire
-// types (type-only imports, erased at build time), so a contract change breaks this build.
+// The one place the UI talks to the server. Every shape comes from the contract's schemas
+// (type-only imports, erased at build time), so a contract change breaks this build.
 import type {
   ApiToken,
-  AuditPageResponse,
-  IssuedTokenResponse,
-  MeResponse,
-  ProblemDetails,
+  Application,
+  AuditAction,
+  AuditEvent,
+  AuditPage,
+  IssuedToken,
+  Me,
+  Member,
+  Problem,
   Role,
-  TokenListResponse,
-  TokenUsageResponse,
-  WireApplication,
-  WireAuditEvent,
-  WireMember,
-  WireUser,
-} from "../../src/http/wire.js";
+  TokenList,
+  TokenUsage,
+  User,
+} from "../../src/contract/index.js";
 
 export type {
   ApiToken,
-  AuditPageResponse,
-  IssuedTokenResponse,
-  MeResponse,
+  Application,
+  AuditAction,
+  AuditEvent,
+  AuditPage,
+  IssuedToken,
+  Me,
+  Member,
   Role,
-  TokenUsageResponse,
-  WireApplication,
-  WireAuditEvent,
-  WireMember,
-  WireUser,
+  TokenUsage,
+  User,
 };
 
 /** A refused request: the problem's stable `code` is what the UI branches on. */
@@ -48,7 +50,7 @@ export function onSignedOut(listener: SignedOutListener | undefined): void {
   signedOutListener = listener;
 }
 
-function isProblem(value: unknown): value is ProblemDetails {
+function isProblem(value: unknown): value is Problem {
   return typeof value === "object" && value !== null && "code" in value && "detail" in value;
 }
 
@@ -97,47 +99,46 @@ const token = (appId: string, tokenId: string) =>
 
 export const api = {
   signUp: (input: { email: string; password: string; name: string }) =>
-    request<{ user: WireUser }>("POST", "/api/v1/auth/signup", input),
+    request<{ user: User }>("POST", "/api/v1/auth/signup", input),
   signIn: (input: { email: string; password: string }) =>
-    request<{ user: WireUser }>("POST", "/api/v1/auth/signin", input),
+    request<{ user: User }>("POST", "/api/v1/auth/signin", input),
   signOut: () => request<void>("POST", "/api/v1/auth/signout"),
-  me: () => request<MeResponse>("GET", "/api/v1/me"),
+  me: () => request<Me>("GET", "/api/v1/me"),
 
   listApplications: () =>
-    request<{ applications: Array<Pick<WireApplication, "id" | "name" | "role">> }>(
+    request<{ applications: Array<Pick<Application, "id" | "name" | "role">> }>(
       "GET",
       "/api/v1/applications",
     ),
   createApplication: (input: { name: string; scopes?: string[] }) =>
-    request<WireApplication>("POST", "/api/v1/applications", input),
-  getApplication: (appId: string) => request<WireApplication>("GET", app(appId)),
+    request<Application>("POST", "/api/v1/applications", input),
+  getApplication: (appId: string) => request<Application>("GET", app(appId)),
 
-  listMembers: (appId: string) =>
-    request<{ members: WireMember[] }>("GET", `${app(appId)}/members`),
+  listMembers: (appId: string) => request<{ members: Member[] }>("GET", `${app(appId)}/members`),
   addMember: (appId: string, input: { email: string; role: "admin" | "member" }) =>
-    request<WireMember>("POST", `${app(appId)}/members`, input),
+    request<Member>("POST", `${app(appId)}/members`, input),
   removeMember: (appId: string, userId: string) =>
     request<void>("DELETE", `${app(appId)}/members/${encodeURIComponent(userId)}`),
 
   listTokens: (appId: string, all: boolean) =>
-    request<TokenListResponse>("GET", `${app(appId)}/tokens${all ? "?all=1" : ""}`),
+    request<TokenList>("GET", `${app(appId)}/tokens${all ? "?all=1" : ""}`),
   getToken: (appId: string, tokenId: string) => request<ApiToken>("GET", token(appId, tokenId)),
   createToken: (
     appId: string,
     input: { name: string; scopes?: string[]; expiresAt?: string | null },
-  ) => request<IssuedTokenResponse>("POST", `${app(appId)}/tokens`, input),
+  ) => request<IssuedToken>("POST", `${app(appId)}/tokens`, input),
   revokeToken: (appId: string, tokenId: string) => request<void>("DELETE", token(appId, tokenId)),
   regenerateToken: (appId: string, tokenId: string, graceSeconds: number) =>
-    request<IssuedTokenResponse>("POST", `${token(appId, tokenId)}/regenerate`, { graceSeconds }),
+    request<IssuedToken>("POST", `${token(appId, tokenId)}/regenerate`, { graceSeconds }),
   tokenUsage: (appId: string, tokenId: string, days: number) =>
-    request<TokenUsageResponse>("GET", `${token(appId, tokenId)}/usage?days=${days}`),
+    request<TokenUsage>("GET", `${token(appId, tokenId)}/usage?days=${days}`),
 
   applicationAudit: (
     appId: string,
     query: { tokenId?: string; action?: string; limit?: number; before?: string },
-  ) => request<AuditPageResponse>("GET", `${app(appId)}/audit${queryString(query)}`),
+  ) => request<AuditPage>("GET", `${app(appId)}/audit${queryString(query)}`),
   accountAudit: (query: { limit?: number; before?: string }) =>
-    request<AuditPageResponse>("GET", `/api/v1/me/audit${queryString(query)}`),
+    request<AuditPage>("GET", `/api/v1/me/audit${queryString(query)}`),
 };
 
 /** `?a=1&b=x` from the defined entries; empty when there are none. */

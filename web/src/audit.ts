@@ -1,21 +1,10 @@
-import type { WireAuditEvent } from "./api";
+import type { AuditAction, AuditEvent } from "./api";
 import { formatDate, plural } from "./format";
 
 // Audit events as sentences. A sentence is a list of parts: plain text, and user-supplied
 // strings (token names, emails) kept apart so they are rendered as text, in their own style.
 
 export type SentencePart = string | { name: string } | { email: string };
-
-export type AuditAction =
-  | "signup"
-  | "signin.succeeded"
-  | "signin.failed"
-  | "token.created"
-  | "token.regenerated"
-  | "token.revoked"
-  | "token.exposed"
-  | "member.added"
-  | "member.removed";
 
 /** The filter's choices, in the order they are offered. */
 export const applicationActionLabels: Array<[AuditAction, string]> = [
@@ -40,7 +29,7 @@ const roleWords: Record<string, string> = { owner: "owner", admin: "an admin", m
 export type KnownEmails = ReadonlyMap<string, string>;
 
 /** user id → email, from what the loaded events reveal (actors, added members). */
-export function knownEmails(events: readonly WireAuditEvent[]): Map<string, string> {
+export function knownEmails(events: readonly AuditEvent[]): Map<string, string> {
   const emails = new Map<string, string>();
   for (const event of events) {
     if (event.actor?.email) emails.set(event.actor.id, event.actor.email);
@@ -52,15 +41,15 @@ export function knownEmails(events: readonly WireAuditEvent[]): Map<string, stri
   return emails;
 }
 
-function tokenRef(event: WireAuditEvent): SentencePart[] {
+function tokenRef(event: AuditEvent): SentencePart[] {
   return event.tokenName === null ? ["a token"] : ["token ", { name: event.tokenName }];
 }
 
-function TokenRef(event: WireAuditEvent): SentencePart[] {
+function TokenRef(event: AuditEvent): SentencePart[] {
   return event.tokenName === null ? ["A token"] : ["Token ", { name: event.tokenName }];
 }
 
-function actorRef(event: WireAuditEvent): SentencePart {
+function actorRef(event: AuditEvent): SentencePart {
   return event.actor?.email ? { email: event.actor.email } : "Someone";
 }
 
@@ -80,10 +69,7 @@ const revokedBecause: Record<string, string> = {
 };
 
 /** "ada@example.com revoked token “deploy” (admin)". */
-export function describeEvent(
-  event: WireAuditEvent,
-  emails: KnownEmails = new Map(),
-): SentencePart[] {
+export function describeEvent(event: AuditEvent, emails: KnownEmails = new Map()): SentencePart[] {
   const { detail } = event;
   switch (event.action) {
     case "token.created": {

@@ -1,9 +1,9 @@
 import { createContext, type ReactNode, useCallback, useContext, useEffect, useState } from "react";
-import { ApiError, api, describeError, type MeResponse, onSignedOut } from "./api";
+import { ApiError, api, describeError, type Me, onSignedOut } from "./api";
 import { navigate } from "./router";
 
 interface Session {
-  me: MeResponse;
+  me: Me;
   refresh: () => Promise<void>;
   signOut: () => Promise<void>;
 }
@@ -25,7 +25,7 @@ function signInPath(): string {
 
 /** Renders its children for a signed-in user; anyone else goes to the sign-in page. */
 export function RequireSession({ children }: { children: ReactNode }) {
-  const [me, setMe] = useState<MeResponse | undefined>();
+  const [me, setMe] = useState<Me | undefined>();
   const [error, setError] = useState<string | undefined>();
 
   const refresh = useCallback(async () => {

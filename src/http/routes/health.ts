@@ -1,26 +1,28 @@
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyInstance } from "fastify";
+import { livenessRoute, readinessRoute } from "../../contract/index.js";
 import type { Store } from "../../services/ports.js";
+import { routeOptions } from "../contract-route.js";
 import { sendProblem } from "../problem.js";
 
 export function healthRoutes(app: FastifyInstance, store: Store): void {
-  const status = {
-    type: "object",
-    properties: { status: { type: "string" } },
-    required: ["status"],
-  } as const;
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
 
   // Liveness: the process answers. No storage call, so it is also the floor of our stack.
-  app.get("/healthz", { schema: { response: { 200: status } } }, async () => ({ status: "ok" }));
+  api.route({ ...routeOptions(livenessRoute), handler: async () => ({ status: "ok" as const }) });
 
   // Readiness: storage answers too.
-  app.get("/readyz", { schema: { response: { 200: status } } }, async (_request, reply) => {
-    try {
-      await store.ping();
-      return { status: "ok" };
-    } catch {
-      return sendProblem(reply, "storage_unavailable", "Storage is not answering.", {
-        "retry-after": "5",
-      });
-    }
+  api.route({
+    ...routeOptions(readinessRoute),
+    handler: async (_request, reply) => {
+      try {
+        await store.ping();
+        return { status: "ok" as const };
+      } catch {
+        return sendProblem(reply, "storage_unavailable", "Storage is not answering.", {
+          "retry-after": "5",
+        });
+      }
+    },
   });
 }

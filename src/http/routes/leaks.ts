@@ -1,6 +1,9 @@
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyInstance } from "fastify";
+import { reportLeaksRoute } from "../../contract/index.js";
 import type { ServiceDeps } from "../../services/deps.js";
-import { MAX_LEAK_REPORT_TOKENS, reportLeakedTokens } from "../../services/leaks.js";
+import { reportLeakedTokens } from "../../services/leaks.js";
+import { routeOptions } from "../contract-route.js";
 
 export interface LeakRouteOptions {
   rateLimitPerMinute: number;
@@ -16,38 +19,14 @@ export function leakRoutes(
   deps: ServiceDeps,
   options: LeakRouteOptions,
 ): void {
-  app.post<{ Body: { tokens: string[] } }>(
-    "/api/v1/leaks",
-    {
-      config: { rateLimit: { max: options.rateLimitPerMinute, timeWindow: 60_000 } },
-      // Room for 1000 tokens of up to 256 characters each.
-      bodyLimit: 300_000,
-      schema: {
-        body: {
-          type: "object",
-          additionalProperties: false,
-          required: ["tokens"],
-          properties: {
-            tokens: {
-              type: "array",
-              minItems: 1,
-              maxItems: MAX_LEAK_REPORT_TOKENS,
-              items: { type: "string", maxLength: 256 },
-            },
-          },
-        },
-        response: {
-          202: {
-            type: "object",
-            properties: { received: { type: "integer" } },
-            required: ["received"],
-          },
-        },
-      },
-    },
-    async (request, reply) => {
+  app.withTypeProvider<TypeBoxTypeProvider>().route({
+    ...routeOptions(reportLeaksRoute),
+    config: { rateLimit: { max: options.rateLimitPerMinute, timeWindow: 60_000 } },
+    // Room for a full report of the longest tokens the schema accepts.
+    bodyLimit: 300_000,
+    handler: async (request, reply) => {
       const result = await reportLeakedTokens(deps, request.body.tokens, { ip: request.ip });
       return reply.code(202).header("cache-control", "no-store").send(result);
     },
-  );
+  });
 }

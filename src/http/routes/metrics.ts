@@ -1,9 +1,11 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { metricsRoute } from "../../contract/index.js";
 import { parseBearerHeader } from "../../core/bearer.js";
 import type { StoreStats } from "../../services/ports.js";
 import type { TokenVerifier } from "../../services/verifier.js";
 import { isLoopback } from "../bearer-auth.js";
+import { routeOptions } from "../contract-route.js";
 import { sendProblem } from "../problem.js";
 
 /**
@@ -19,37 +21,40 @@ export function metricsRoutes(
   options: { token: string | undefined },
 ) {
   const allowed = scrapeCheck(options.token);
-  app.get("/metrics", async (request, reply) => {
-    if (!allowed(request)) {
-      return sendProblem(
-        reply,
-        "authentication_required",
-        options.token === undefined
-          ? "GET /metrics answers direct loopback clients only; set METRICS_TOKEN to scrape it from elsewhere."
-          : "Send METRICS_TOKEN as 'Authorization: Bearer <token>'.",
-        { "www-authenticate": 'Bearer realm="metrics"' },
-      );
-    }
-    const usage = verifier.usage;
-    reply.header("cache-control", "no-store").type("text/plain; version=0.0.4; charset=utf-8");
-    return [
-      "# HELP keyward_storage_reads_total Storage statements that read, since start.",
-      "# TYPE keyward_storage_reads_total counter",
-      `keyward_storage_reads_total ${stats.reads}`,
-      "# HELP keyward_storage_writes_total Storage statements that write, since start.",
-      "# TYPE keyward_storage_writes_total counter",
-      `keyward_storage_writes_total ${stats.writes}`,
-      "# HELP keyward_verify_cache_entries Verification results held in memory.",
-      "# TYPE keyward_verify_cache_entries gauge",
-      `keyward_verify_cache_entries ${verifier.cacheEntries}`,
-      "# HELP keyward_usage_unflushed_requests Accepted requests counted, not yet written.",
-      "# TYPE keyward_usage_unflushed_requests gauge",
-      `keyward_usage_unflushed_requests ${usage.unflushedRequests}`,
-      "# HELP keyward_usage_flushes_total Usage flushes that wrote a batch, since start.",
-      "# TYPE keyward_usage_flushes_total counter",
-      `keyward_usage_flushes_total ${usage.flushes}`,
-      "",
-    ].join("\n");
+  app.route({
+    ...routeOptions(metricsRoute),
+    handler: async (request, reply) => {
+      if (!allowed(request)) {
+        return sendProblem(
+          reply,
+          "authentication_required",
+          options.token === undefined
+            ? "GET /metrics answers direct loopback clients only; set METRICS_TOKEN to scrape it from elsewhere."
+            : "Send METRICS_TOKEN as 'Authorization: Bearer <token>'.",
+          { "www-authenticate": 'Bearer realm="metrics"' },
+        );
+      }
+      const usage = verifier.usage;
+      reply.header("cache-control", "no-store").type("text/plain; version=0.0.4; charset=utf-8");
+      return [
+        "# HELP keyward_storage_reads_total Storage statements that read, since start.",
+        "# TYPE keyward_storage_reads_total counter",
+        `keyward_storage_reads_total ${stats.reads}`,
+        "# HELP keyward_storage_writes_total Storage statements that write, since start.",
+        "# TYPE keyward_storage_writes_total counter",
+        `keyward_storage_writes_total ${stats.writes}`,
+        "# HELP keyward_verify_cache_entries Verification results held in memory.",
+        "# TYPE keyward_verify_cache_entries gauge",
+        `keyward_verify_cache_entries ${verifier.cacheEntries}`,
+        "# HELP keyward_usage_unflushed_requests Accepted requests counted, not yet written.",
+        "# TYPE keyward_usage_unflushed_requests gauge",
+        `keyward_usage_unflushed_requests ${usage.unflushedRequests}`,
+        "# HELP keyward_usage_flushes_total Usage flushes that wrote a batch, since start.",
+        "# TYPE keyward_usage_flushes_total counter",
+        `keyward_usage_flushes_total ${usage.flushes}`,
+        "",
+      ].join("\n");
+    },
   });
 }
 

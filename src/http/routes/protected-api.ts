@@ -1,36 +1,13 @@
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyInstance } from "fastify";
+import { scopeCheckRoute, type WhoAmI, whoAmIRoute } from "../../contract/index.js";
 import type { SecretRecord } from "../../core/model.js";
 import type { TokenVerifier } from "../../services/verifier.js";
 import { authenticateBearer, type BearerPolicy, refuseInsufficientScope } from "../bearer-auth.js";
+import { routeOptions } from "../contract-route.js";
 
-const whoAmI = {
-  type: "object",
-  properties: {
-    application: {
-      type: "object",
-      properties: { id: { type: "string" }, name: { type: "string" } },
-      required: ["id", "name"],
-    },
-    user: {
-      type: "object",
-      properties: { id: { type: "string" }, email: { type: "string" } },
-      required: ["id", "email"],
-    },
-    token: {
-      type: "object",
-      properties: {
-        id: { type: "string" },
-        name: { type: "string" },
-        scopes: { type: "array", items: { type: "string" } },
-      },
-      required: ["id", "name", "scopes"],
-    },
-  },
-  required: ["application", "user", "token"],
-} as const;
-
-/** The `GET /api` answer, in the order and shape of the `whoAmI` schema. */
-function whoAmIOf(token: SecretRecord) {
+/** The `GET /api` answer, in the order and shape of the contract's `WhoAmI`. */
+function whoAmIOf(token: SecretRecord): WhoAmI {
   return {
     application: { id: token.applicationId, name: token.applicationName },
     user: { id: token.userId, email: token.userEmail },
@@ -59,29 +36,21 @@ export function protectedApiRoutes(
     else usedOnce.add(token);
     return body;
   };
-  app.get("/api", { schema: { response: { 200: whoAmI } } }, async (request, reply) => {
-    const token = await authenticateBearer(request, reply, verifier, policy);
-    if (!token) return reply;
-    // A string payload skips the serializer; the type is the one Fastify gives JSON.
-    return reply.type("application/json; charset=utf-8").send(bodyOf(token));
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+  api.route({
+    ...routeOptions(whoAmIRoute),
+    handler: async (request, reply) => {
+      const token = await authenticateBearer(request, reply, verifier, policy);
+      if (!token) return reply;
+      // A string payload skips the serializer; the type is the one Fastify gives JSON.
+      return reply.type("application/json; charset=utf-8").send(bodyOf(token) as unknown as WhoAmI);
+    },
   });
 
   // A route that needs a scope: 200 when the token carries it, 403 insufficient_scope otherwise.
-  app.get<{ Params: { scope: string } }>(
-    "/api/scopes/:scope",
-    {
-      schema: {
-        params: {
-          type: "object",
-          properties: { scope: { type: "string", pattern: "^[a-z0-9][a-z0-9_:.-]{0,63}$" } },
-          required: ["scope"],
-        },
-        response: {
-          200: { type: "object", properties: { scope: { type: "string" } }, required: ["scope"] },
-        },
-      },
-    },
-    async (request, reply) => {
+  api.route({
+    ...routeOptions(scopeCheckRoute),
+    handler: async (request, reply) => {
       const token = await authenticateBearer(request, reply, verifier, policy);
       if (!token) return reply;
       if (!token.scopes.includes(request.params.scope)) {
@@ -90,5 +59,5 @@ export function protectedApiRoutes(
       }
       return { scope: request.params.scope };
     },
-  );
+  });
 }

@@ -1,32 +1,26 @@
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyInstance } from "fastify";
+import {
+  createTokenRoute,
+  getTokenRoute,
+  listTokensRoute,
+  regenerateTokenRoute,
+  revokeTokenRoute,
+  tokenUsageRoute,
+} from "../../contract/index.js";
 import type { ServiceDeps } from "../../services/deps.js";
 import {
   createToken,
   getToken,
   getTokenUsage,
   listTokens,
-  MAX_GRACE_SECONDS,
   regenerateToken,
   revokeToken,
 } from "../../services/tokens.js";
 import type { AbuseGuard } from "../abuse.js";
-import { apiTokenSchema, idParam, issuedTokenSchema, scopesInput } from "../schemas.js";
+import { routeOptions } from "../contract-route.js";
 import { requireUser, type SessionOptions } from "../session.js";
 import { isoOrNull, toApiToken } from "../wire.js";
-
-const appParams = {
-  type: "object",
-  properties: { appId: idParam("app") },
-  required: ["appId"],
-} as const;
-
-const tokenParams = {
-  type: "object",
-  properties: { appId: idParam("app"), tokenId: idParam("tok") },
-  required: ["appId", "tokenId"],
-} as const;
-
-type TokenParams = { appId: string; tokenId: string };
 
 export function tokenRoutes(
   app: FastifyInstance,
@@ -34,28 +28,11 @@ export function tokenRoutes(
   options: SessionOptions,
   abuse: AbuseGuard,
 ): void {
-  app.post<{
-    Params: { appId: string };
-    Body: { name: string; scopes?: string[]; expiresAt?: string | null };
-  }>(
-    "/api/v1/applications/:appId/tokens",
-    {
-      schema: {
-        params: appParams,
-        body: {
-          type: "object",
-          additionalProperties: false,
-          required: ["name"],
-          properties: {
-            name: { type: "string", maxLength: 400 },
-            scopes: scopesInput,
-            expiresAt: { anyOf: [{ type: "string", format: "date-time" }, { type: "null" }] },
-          },
-        },
-        response: { 201: issuedTokenSchema },
-      },
-    },
-    async (request, reply) => {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  api.route({
+    ...routeOptions(createTokenRoute),
+    handler: async (request, reply) => {
       const user = requireUser(request, options);
       await abuse.checkTokenCreation(request);
       const { expiresAt, ...rest } = request.body;
@@ -75,73 +52,43 @@ export function tokenRoutes(
         .code(201)
         .send({ token: issued.token, apiToken: toApiToken(issued.record, deps.clock.now()) });
     },
-  );
+  });
 
-  app.get<{ Params: { appId: string }; Querystring: { all?: string } }>(
-    "/api/v1/applications/:appId/tokens",
-    {
-      schema: {
-        params: appParams,
-        querystring: {
-          type: "object",
-          additionalProperties: false,
-          properties: { all: { type: "string", enum: ["0", "1", "true", "false"] } },
-        },
-        response: {
-          200: {
-            type: "object",
-            properties: { tokens: { type: "array", items: apiTokenSchema } },
-            required: ["tokens"],
-          },
-        },
-      },
-    },
-    async (request) => {
+  api.route({
+    ...routeOptions(listTokensRoute),
+    handler: async (request) => {
       const user = requireUser(request, options);
       const all = request.query.all === "1" || request.query.all === "true";
       const tokens = await listTokens(deps, user, request.params.appId, { all });
       const now = deps.clock.now();
       return { tokens: tokens.map((t) => toApiToken(t, now, all)) };
     },
-  );
+  });
 
-  app.get<{ Params: TokenParams }>(
-    "/api/v1/applications/:appId/tokens/:tokenId",
-    { schema: { params: tokenParams, response: { 200: apiTokenSchema } } },
-    async (request) => {
+  api.route({
+    ...routeOptions(getTokenRoute),
+    handler: async (request) => {
       const user = requireUser(request, options);
       const token = await getToken(deps, user, request.params.appId, request.params.tokenId);
       // A single token always names its owner: the caller is that owner or manages the application.
       return toApiToken(token, deps.clock.now(), true);
     },
-  );
+  });
 
-  app.delete<{ Params: TokenParams }>(
-    "/api/v1/applications/:appId/tokens/:tokenId",
-    { schema: { params: tokenParams, response: { 204: { type: "null" } } } },
-    async (request, reply) => {
+  api.route({
+    ...routeOptions(revokeTokenRoute),
+    handler: async (request, reply) => {
       const user = requireUser(request, options);
       await revokeToken(deps, user, request.params.appId, request.params.tokenId, {
         ip: request.ip,
       });
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
-  );
+  });
 
-  app.post<{ Params: TokenParams; Body: { graceSeconds?: number } | undefined }>(
-    "/api/v1/applications/:appId/tokens/:tokenId/regenerate",
-    {
-      schema: {
-        params: tokenParams,
-        body: {
-          type: ["object", "null"],
-          additionalProperties: false,
-          properties: { graceSeconds: { type: "integer", minimum: 0, maximum: MAX_GRACE_SECONDS } },
-        },
-        response: { 201: issuedTokenSchema },
-      },
-    },
-    async (request, reply) => {
+  api.route({
+    ...routeOptions(regenerateTokenRoute),
+    handler: async (request, reply) => {
       const user = requireUser(request, options);
       const issued = await regenerateToken(
         deps,
@@ -156,40 +103,11 @@ export function tokenRoutes(
         .code(201)
         .send({ token: issued.token, apiToken: toApiToken(issued.record, deps.clock.now()) });
     },
-  );
+  });
 
-  app.get<{ Params: TokenParams; Querystring: { days?: string } }>(
-    "/api/v1/applications/:appId/tokens/:tokenId/usage",
-    {
-      schema: {
-        params: tokenParams,
-        querystring: {
-          type: "object",
-          additionalProperties: false,
-          // Query values arrive as text; bodies are not coerced, so the number is parsed here.
-          properties: { days: { type: "string", pattern: "^[0-9]{1,3}$" } },
-        },
-        response: {
-          200: {
-            type: "object",
-            properties: {
-              total: { type: "integer" },
-              lastUsedAt: { type: ["string", "null"] },
-              daily: {
-                type: "array",
-                items: {
-                  type: "object",
-                  properties: { date: { type: "string" }, requests: { type: "integer" } },
-                  required: ["date", "requests"],
-                },
-              },
-            },
-            required: ["total", "lastUsedAt", "daily"],
-          },
-        },
-      },
-    },
-    async (request) => {
+  api.route({
+    ...routeOptions(tokenUsageRoute),
+    handler: async (request) => {
       const user = requireUser(request, options);
       const usage = await getTokenUsage(
         deps,
@@ -200,5 +118,5 @@ export function tokenRoutes(
       );
       return { total: usage.total, lastUsedAt: isoOrNull(usage.lastUsedAt), daily: usage.daily };
     },
-  );
+  });
 }

@@ -1,5 +1,8 @@
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyInstance } from "fastify";
+import { type Verification, verifyRoute } from "../../contract/index.js";
 import type { TokenVerifier } from "../../services/verifier.js";
+import { routeOptions } from "../contract-route.js";
 import { isoOrNull } from "../wire.js";
 
 export interface VerifyRouteOptions {
@@ -7,7 +10,7 @@ export interface VerifyRouteOptions {
   rateLimitPerMinute: number;
 }
 
-const INVALID = { valid: false, code: "invalid_token" } as const;
+const INVALID: Verification = { valid: false, code: "invalid_token" };
 
 /** `POST /api/v1/verify`: how other services check a token. One answer for every kind of invalid. */
 export function verifyRoutes(
@@ -15,35 +18,10 @@ export function verifyRoutes(
   verifier: TokenVerifier,
   options: VerifyRouteOptions,
 ): void {
-  app.post<{ Body: { token: string } }>(
-    "/api/v1/verify",
-    {
-      config: { rateLimit: { max: options.rateLimitPerMinute, timeWindow: 60_000 } },
-      schema: {
-        body: {
-          type: "object",
-          additionalProperties: false,
-          required: ["token"],
-          properties: { token: { type: "string", maxLength: 256 } },
-        },
-        response: {
-          200: {
-            type: "object",
-            properties: {
-              valid: { type: "boolean" },
-              code: { type: "string" },
-              applicationId: { type: "string" },
-              userId: { type: "string" },
-              tokenId: { type: "string" },
-              scopes: { type: "array", items: { type: "string" } },
-              expiresAt: { type: ["string", "null"] },
-            },
-            required: ["valid"],
-          },
-        },
-      },
-    },
-    async (request, reply) => {
+  app.withTypeProvider<TypeBoxTypeProvider>().route({
+    ...routeOptions(verifyRoute),
+    config: { rateLimit: { max: options.rateLimitPerMinute, timeWindow: 60_000 } },
+    handler: async (request, reply) => {
       reply.header("cache-control", "no-store");
       const result = await verifier.verify(request.body.token);
       if (!result.ok) {
@@ -60,5 +38,5 @@ export function verifyRoutes(
         expiresAt: isoOrNull(token.expiresAt),
       };
     },
-  );
+  });
 }

@@ -1,5 +1,5 @@
 import { type ReactNode, useCallback, useEffect, useId, useMemo, useRef, useState } from "react";
-import { type AuditPageResponse, api, describeError, type WireAuditEvent } from "../api";
+import { type AuditEvent, type AuditPage, api, describeError } from "../api";
 import {
   applicationActionLabels,
   describeEvent,
@@ -16,7 +16,7 @@ import { useNow } from "./use-now";
 const REFRESH_INTERVAL_MS = 30_000;
 const PAGE_SIZE = 25;
 
-type LoadPage = (before: string | undefined) => Promise<AuditPageResponse>;
+type LoadPage = (before: string | undefined) => Promise<AuditPage>;
 
 /**
  * An audit trail, newest first, a page at a time. `resetKey` changes when the query changes
@@ -25,13 +25,13 @@ type LoadPage = (before: string | undefined) => Promise<AuditPageResponse>;
  * the older pages already loaded.
  */
 function useAuditFeed(loadPage: LoadPage, resetKey: string, reloadSignal: number) {
-  const [events, setEvents] = useState<WireAuditEvent[] | undefined>();
+  const [events, setEvents] = useState<AuditEvent[] | undefined>();
   const [nextBefore, setNextBefore] = useState<string | null>(null);
   const [error, setError] = useState<string | undefined>();
   const [loadingOlder, setLoadingOlder] = useState(false);
   // Answers to an older query (a previous filter) are dropped.
   const generation = useRef(0);
-  const eventsRef = useRef<WireAuditEvent[] | undefined>(undefined);
+  const eventsRef = useRef<AuditEvent[] | undefined>(undefined);
   eventsRef.current = events;
   const loadPageRef = useRef(loadPage);
   loadPageRef.current = loadPage;
@@ -85,7 +85,7 @@ function useAuditFeed(loadPage: LoadPage, resetKey: string, reloadSignal: number
   }, [refresh]);
 
   /** Appends the next older page; resolves to the events it added. */
-  const loadOlder = useCallback(async (): Promise<WireAuditEvent[]> => {
+  const loadOlder = useCallback(async (): Promise<AuditEvent[]> => {
     if (nextBefore === null || loadingOlder) return [];
     const ticket = generation.current;
     setLoadingOlder(true);
@@ -148,7 +148,7 @@ function AuditList({
   labelledBy: string;
   emptyText: string;
   columns: string[];
-  renderRow: (event: WireAuditEvent, rowHeaderId: string) => ReactNode;
+  renderRow: (event: AuditEvent, rowHeaderId: string) => ReactNode;
 }) {
   const prefix = useId();
   const [announcement, setAnnouncement] = useState("");
@@ -342,7 +342,7 @@ export function ActivitySection({
 }
 
 /** Events that call for action: a secret that may be in someone else's hands. */
-function isAlarming(event: WireAuditEvent): boolean {
+function isAlarming(event: AuditEvent): boolean {
   return (
     event.action === "token.exposed" ||
     (event.action === "token.revoked" && event.reason === "leaked")
@@ -350,7 +350,7 @@ function isAlarming(event: WireAuditEvent): boolean {
 }
 
 /** Who acted when no user did. */
-function systemActor(event: WireAuditEvent): string {
+function systemActor(event: AuditEvent): string {
   if (event.action === "token.revoked" && event.reason === "leaked") return "Leak report";
   return "Keyward";
 }

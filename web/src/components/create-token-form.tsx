@@ -1,5 +1,5 @@
 import { type FormEvent, useEffect, useId, useRef, useState } from "react";
-import { ApiError, api, describeError, type WireApplication } from "../api";
+import { ApiError, type Application, api, describeError } from "../api";
 import { DAY_MS, formatDate, localDateInputValue } from "../format";
 import { describedBy, FieldError, FieldHint, FormAlert } from "./field";
 import type { Issued } from "./token-dialogs";
@@ -37,7 +37,7 @@ export function CreateTokenForm({
   onIssued,
   prefill,
 }: {
-  app: WireApplication;
+  app: Application;
   onIssued: (issued: Issued) => void;
   prefill?: TokenPrefill;
 }) {

@@ -1,5 +1,5 @@
 import { type FormEvent, useCallback, useEffect, useId, useState } from "react";
-import { ApiError, api, describeError, type WireApplication, type WireMember } from "../api";
+import { ApiError, type Application, api, describeError, type Member } from "../api";
 import { plural, roleLabels } from "../format";
 import { describedBy, FieldError } from "./field";
 import { Modal } from "./modal";
@@ -13,14 +13,14 @@ export function MembersSection({
   onMemberRemoved,
   onMemberAdded,
 }: {
-  app: WireApplication;
+  app: Application;
   meId: string;
   onMemberRemoved: () => void;
   onMemberAdded?: () => void;
 }) {
-  const [members, setMembers] = useState<WireMember[] | undefined>();
+  const [members, setMembers] = useState<Member[] | undefined>();
   const [loadError, setLoadError] = useState<string | undefined>();
-  const [removing, setRemoving] = useState<WireMember | undefined>();
+  const [removing, setRemoving] = useState<Member | undefined>();
   const [announcement, setAnnouncement] = useState("");
   const now = useNow();
 
@@ -139,13 +139,7 @@ export function MembersSection({
   );
 }
 
-function AddMemberForm({
-  appId,
-  onAdded,
-}: {
-  appId: string;
-  onAdded: (member: WireMember) => void;
-}) {
+function AddMemberForm({ appId, onAdded }: { appId: string; onAdded: (member: Member) => void }) {
   const [email, setEmail] = useState("");
   const [role, setRole] = useState<"member" | "admin">("member");
   const [error, setError] = useState<string | undefined>();
@@ -223,8 +217,8 @@ function RemoveMemberDialog({
   onCancel,
   onRemoved,
 }: {
-  app: WireApplication;
-  member: WireMember;
+  app: Application;
+  member: Member;
   onCancel: () => void;
   onRemoved: () => void;
 }) {

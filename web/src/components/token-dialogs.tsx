@@ -1,12 +1,12 @@
 import { useId, useRef, useState } from "react";
-import { type ApiToken, api, describeError, type IssuedTokenResponse } from "../api";
+import { type ApiToken, api, describeError, type IssuedToken } from "../api";
 import { formatExact } from "../format";
 import { usedRecently } from "../hygiene";
 import { Modal } from "./modal";
 import { RelativeTime } from "./relative-time";
 
 /** A freshly issued secret and why it was issued. Lives only while the show-once dialog is open. */
-export interface Issued extends IssuedTokenResponse {
+export interface Issued extends IssuedToken {
   kind: "created" | "regenerated";
   /** Regenerated only: when the previous secret stops working (ISO), or null when it already has. */
   oldSecretUntil?: string | null;

@@ -1,11 +1,11 @@
-import type { ApiToken, TokenUsageResponse } from "../api";
+import type { ApiToken, TokenUsage } from "../api";
 import { formatCount, formatExact } from "../format";
 import { flagLabels, hygieneFlags, refusalSummary, revokedReasonLabels } from "../hygiene";
 import { Link, paths } from "../router";
 import { RelativeTime } from "./relative-time";
 import { Sparkline } from "./sparkline";
 
-export type UsageState = TokenUsageResponse | "loading" | "error";
+export type UsageState = TokenUsage | "loading" | "error";
 
 export const statusLabels: Record<ApiToken["status"], string> = {
   active: "Active",

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import { type ApiToken, api, describeError, type WireApplication } from "../api";
+import { type ApiToken, type Application, api, describeError } from "../api";
 import { AttentionPanel } from "./attention-panel";
 import { CreateTokenForm, type TokenPrefill } from "./create-token-form";
 import { type Issued, RegenerateDialog, RevokeDialog, ShowTokenDialog } from "./token-dialogs";
@@ -59,7 +59,7 @@ export function TokensSection({
   reloadSignal,
   onTokensChanged,
 }: {
-  app: WireApplication;
+  app: Application;
   meId: string;
   /** Changes when something outside this section changed tokens (a member was removed). */
   reloadSignal: number;

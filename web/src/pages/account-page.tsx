@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { ApiError, api, describeError, type WireApplication } from "../api";
+import { ApiError, type Application, api, describeError } from "../api";
 import { ActivitySection } from "../components/activity";
 import { AppShell, usePageHeading } from "../components/layout";
 import { MembersSection } from "../components/members-section";
@@ -10,7 +10,7 @@ import { useSession } from "../session";
 
 /** Loads an application the user belongs to; a 404 means "not yours or not there" alike. */
 export function useApplication(appId: string) {
-  const [app, setApp] = useState<WireApplication | undefined>();
+  const [app, setApp] = useState<Application | undefined>();
   const [error, setError] = useState<{ notFound: boolean; message: string } | undefined>();
   useEffect(() => {
     let cancelled = false;
@@ -72,7 +72,7 @@ export function AccountPage({ appId }: { appId: string }) {
   );
 }
 
-function AccountContent({ app }: { app: WireApplication }) {
+function AccountContent({ app }: { app: Application }) {
   const { me } = useSession();
   const heading = usePageHeading(`${app.name}: account management`);
   const manager = app.role === "owner" || app.role === "admin";

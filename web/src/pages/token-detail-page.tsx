@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { type ApiToken, api, describeError, type TokenUsageResponse } from "../api";
+import { type ApiToken, api, describeError, type TokenUsage } from "../api";
 import { ActivitySection } from "../components/activity";
 import { AppShell, usePageHeading } from "../components/layout";
 import { RelativeTime } from "../components/relative-time";
@@ -98,7 +98,7 @@ function TokenDetail({
   const heading = usePageHeading(`Token ${token.name}`);
   const now = useNow();
   const [days, setDays] = useState<(typeof RANGES)[number]>(30);
-  const [usage, setUsage] = useState<TokenUsageResponse | undefined>();
+  const [usage, setUsage] = useState<TokenUsage | undefined>();
   const [usageError, setUsageError] = useState<string | undefined>();
   const [revoking, setRevoking] = useState(false);
   const [regenerating, setRegenerating] = useState(false);

@@ -1,0 +1,91 @@
+import { type Static, Type } from "typebox";
+import { PASSWORD_MAX_LENGTH } from "../core/rules.js";
+import { ApplicationSummary } from "./applications.js";
+import { defineRoute } from "./route.js";
+import { Id } from "./schema.js";
+
+export const User = Type.Object({
+  id: Id("usr"),
+  email: Type.String(),
+  name: Type.String(),
+});
+export type User = Static<typeof User>;
+
+export const SignedIn = Type.Object({ user: User });
+export type SignedIn = Static<typeof SignedIn>;
+
+export const Me = Type.Object({ user: User, applications: Type.Array(ApplicationSummary) });
+export type Me = Static<typeof Me>;
+
+// Lengths here only bound the work a request can cause; the services apply the rules
+// (email syntax, password strength) and say what is wrong in their own words.
+const Email = Type.String({ maxLength: 254 });
+const Password = Type.String({ maxLength: 1024 });
+const DisplayName = Type.String({ maxLength: 400 });
+
+const SESSION_COOKIE =
+  "Sets the `keyward_session` cookie (HttpOnly, SameSite=Lax, Secure over HTTPS). " +
+  `Passwords are ${PASSWORD_MAX_LENGTH} characters at most.`;
+
+export const signUpRoute = defineRoute({
+  method: "POST",
+  url: "/api/v1/auth/signup",
+  operationId: "signUp",
+  summary: "Create an account and sign in",
+  description: SESSION_COOKIE,
+  tag: "accounts",
+  auth: "none",
+  storage: true,
+  rateLimited: false,
+  schema: {
+    body: Type.Object(
+      { email: Email, password: Password, name: DisplayName },
+      { additionalProperties: false },
+    ),
+    response: { 201: SignedIn },
+  },
+  errors: ["email_taken", "csrf_rejected"],
+});
+
+export const signInRoute = defineRoute({
+  method: "POST",
+  url: "/api/v1/auth/signin",
+  operationId: "signIn",
+  summary: "Sign in with email and password",
+  description: SESSION_COOKIE,
+  tag: "accounts",
+  auth: "none",
+  storage: true,
+  rateLimited: true,
+  schema: {
+    body: Type.Object({ email: Email, password: Password }, { additionalProperties: false }),
+    response: { 200: SignedIn },
+  },
+  errors: ["invalid_credentials", "csrf_rejected"],
+});
+
+export const signOutRoute = defineRoute({
+  method: "POST",
+  url: "/api/v1/auth/signout",
+  operationId: "signOut",
+  summary: "End this session",
+  tag: "accounts",
+  auth: "session",
+  storage: true,
+  schema: { response: { 204: Type.Null() } },
+  errors: [],
+});
+
+export const meRoute = defineRoute({
+  method: "GET",
+  url: "/api/v1/me",
+  operationId: "getMe",
+  summary: "The signed-in user and their applications",
+  tag: "accounts",
+  auth: "session",
+  storage: true,
+  schema: { response: { 200: Me } },
+  errors: [],
+});
+
+export const accountRoutes = [signUpRoute, signInRoute, signOutRoute, meRoute] as const;

@@ -1,0 +1,146 @@
+import { type Static, Type } from "typebox";
+import { ROLES } from "../core/model.js";
+import { MAX_SCOPES } from "../core/rules.js";
+import { defineRoute } from "./route.js";
+import { Id, StringEnum, Timestamp } from "./schema.js";
+
+export const Role = StringEnum(ROLES);
+export type Role = Static<typeof Role>;
+
+/** An application as its list shows it: what it is and the caller's role in it. */
+export const ApplicationSummary = Type.Object({
+  id: Id("app"),
+  name: Type.String(),
+  role: Role,
+});
+export type ApplicationSummary = Static<typeof ApplicationSummary>;
+
+export const Application = Type.Object({
+  id: Id("app"),
+  name: Type.String(),
+  role: Role,
+  scopes: Type.Array(Type.String(), {
+    description: "The scopes tokens of this application may carry; empty means free-form.",
+  }),
+});
+export type Application = Static<typeof Application>;
+
+export const ApplicationList = Type.Object({ applications: Type.Array(ApplicationSummary) });
+export type ApplicationList = Static<typeof ApplicationList>;
+
+export const Member = Type.Object({
+  userId: Id("usr"),
+  email: Type.String(),
+  name: Type.String(),
+  role: Role,
+  joinedAt: Timestamp,
+});
+export type Member = Static<typeof Member>;
+
+export const MemberList = Type.Object({ members: Type.Array(Member) });
+export type MemberList = Static<typeof MemberList>;
+
+/** Scopes as sent by a client; the services check each against the scope rule. */
+export const ScopesInput = Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+  maxItems: MAX_SCOPES,
+});
+
+export const ApplicationParams = Type.Object({ appId: Id("app") });
+
+export const createApplicationRoute = defineRoute({
+  method: "POST",
+  url: "/api/v1/applications",
+  operationId: "createApplication",
+  summary: "Create an application (the caller becomes its owner)",
+  tag: "applications",
+  auth: "session",
+  storage: true,
+  schema: {
+    body: Type.Object(
+      { name: Type.String({ maxLength: 400 }), scopes: Type.Optional(ScopesInput) },
+      { additionalProperties: false },
+    ),
+    response: { 201: Application },
+  },
+  errors: [],
+});
+
+export const listApplicationsRoute = defineRoute({
+  method: "GET",
+  url: "/api/v1/applications",
+  operationId: "listApplications",
+  summary: "Applications the caller belongs to",
+  tag: "applications",
+  auth: "session",
+  storage: true,
+  schema: { response: { 200: ApplicationList } },
+  errors: [],
+});
+
+export const getApplicationRoute = defineRoute({
+  method: "GET",
+  url: "/api/v1/applications/:appId",
+  operationId: "getApplication",
+  summary: "One application",
+  tag: "applications",
+  auth: "session",
+  storage: true,
+  schema: { params: ApplicationParams, response: { 200: Application } },
+  errors: ["not_found"],
+});
+
+export const listMembersRoute = defineRoute({
+  method: "GET",
+  url: "/api/v1/applications/:appId/members",
+  operationId: "listMembers",
+  summary: "Members of an application",
+  tag: "applications",
+  auth: "session",
+  storage: true,
+  schema: { params: ApplicationParams, response: { 200: MemberList } },
+  errors: ["not_found"],
+});
+
+export const addMemberRoute = defineRoute({
+  method: "POST",
+  url: "/api/v1/applications/:appId/members",
+  operationId: "addMember",
+  summary: "Add a user, by email, as an admin or member (owners and admins)",
+  tag: "applications",
+  auth: "session",
+  storage: true,
+  schema: {
+    params: ApplicationParams,
+    body: Type.Object(
+      { email: Type.String({ maxLength: 254 }), role: StringEnum(["admin", "member"] as const) },
+      { additionalProperties: false },
+    ),
+    response: { 201: Member },
+  },
+  errors: ["not_found", "forbidden", "user_not_found", "already_member"],
+});
+
+export const removeMemberRoute = defineRoute({
+  method: "DELETE",
+  url: "/api/v1/applications/:appId/members/:userId",
+  operationId: "removeMember",
+  summary: "Remove a member and revoke their tokens in the application",
+  description: "Owners and admins remove anyone but the owner; a member may remove themselves.",
+  tag: "applications",
+  auth: "session",
+  storage: true,
+  schema: {
+    params: Type.Object({ appId: Id("app"), userId: Id("usr") }),
+    response: { 204: Type.Null() },
+  },
+  errors: ["not_found", "forbidden", "cannot_remove_owner"],
+});
+
+export const applicationRoutes = [
+  createApplicationRoute,
+  listApplicationsRoute,
+  getApplicationRoute,
+  listMembersRoute,
+  addMemberRoute,
+  removeMemberRoute,
+] as const;

@@ -1,0 +1,29 @@
+// The wire contract: every route and every JSON shape, declared once. The server registers
+// its routes from these objects, the web UI imports their types, and GET /openapi.json is
+// made from them.
+import { accountRoutes } from "./accounts.js";
+import { applicationRoutes } from "./applications.js";
+import { auditRoutes } from "./audit.js";
+import { operationRoutes } from "./operations.js";
+import type { RouteContract } from "./route.js";
+import { tokenRoutes } from "./tokens.js";
+import { verificationRoutes } from "./verification.js";
+
+export * from "./accounts.js";
+export * from "./applications.js";
+export * from "./audit.js";
+export * from "./operations.js";
+export * from "./route.js";
+export * from "./schema.js";
+export * from "./tokens.js";
+export * from "./verification.js";
+
+/** Every route of the contract, in the order the reference lists them. */
+export const contractRoutes: readonly RouteContract[] = [
+  ...accountRoutes,
+  ...applicationRoutes,
+  ...tokenRoutes,
+  ...auditRoutes,
+  ...verificationRoutes,
+  ...operationRoutes,
+];

@@ -1,0 +1,190 @@
+import { type Static, Type } from "typebox";
+import { REVOCATION_REASONS, TOKEN_STATUSES } from "../core/model.js";
+import { MAX_GRACE_SECONDS, MAX_USAGE_DAYS } from "../core/rules.js";
+import { ApplicationParams, ScopesInput } from "./applications.js";
+import { defineRoute } from "./route.js";
+import {
+  DigitString,
+  Id,
+  NullableString,
+  NullableTimestamp,
+  StringEnum,
+  Timestamp,
+} from "./schema.js";
+
+export const TokenStatus = StringEnum(TOKEN_STATUSES);
+export type TokenStatus = Static<typeof TokenStatus>;
+
+export const ApiToken = Type.Object({
+  id: Id("tok"),
+  name: Type.String(),
+  hint: Type.String({ description: "The prefix and last characters, to recognise the token." }),
+  scopes: Type.Array(Type.String()),
+  createdAt: Timestamp,
+  expiresAt: NullableTimestamp,
+  lastUsedAt: NullableTimestamp,
+  revokedAt: NullableTimestamp,
+  status: TokenStatus,
+  revokedReason: Type.Unsafe<(typeof REVOCATION_REASONS)[number] | null>({
+    type: ["string", "null"],
+    enum: [...REVOCATION_REASONS, null],
+    description: "Why it was revoked.",
+  }),
+  refusedCount: Type.Integer({
+    description: "Times it was presented after it was revoked or expired.",
+  }),
+  lastRefusedAt: NullableTimestamp,
+  exposedAt: NullableString({
+    format: "date-time",
+    description: "When it was first sent over plain HTTP from a remote client; regenerate it.",
+  }),
+  owner: Type.Optional(
+    Type.Object(
+      { id: Id("usr"), email: Type.String() },
+      { description: "Present in `?all=1` listings and on a single token." },
+    ),
+  ),
+});
+export type ApiToken = Static<typeof ApiToken>;
+
+export const IssuedToken = Type.Object({
+  token: Type.String({ description: "The plaintext token. It is in this one response only." }),
+  apiToken: ApiToken,
+});
+export type IssuedToken = Static<typeof IssuedToken>;
+
+export const TokenList = Type.Object({ tokens: Type.Array(ApiToken) });
+export type TokenList = Static<typeof TokenList>;
+
+export const TokenUsage = Type.Object({
+  total: Type.Integer(),
+  lastUsedAt: NullableTimestamp,
+  daily: Type.Array(
+    Type.Object({ date: Type.String({ format: "date" }), requests: Type.Integer() }),
+    { description: "One entry per UTC day, oldest first." },
+  ),
+});
+export type TokenUsage = Static<typeof TokenUsage>;
+
+export const TokenParams = Type.Object({ appId: Id("app"), tokenId: Id("tok") });
+
+const NO_STORE = "The answer carries `Cache-Control: no-store`.";
+
+export const createTokenRoute = defineRoute({
+  method: "POST",
+  url: "/api/v1/applications/:appId/tokens",
+  operationId: "createToken",
+  summary: "Generate a named token; its plaintext is shown once",
+  description: NO_STORE,
+  tag: "tokens",
+  auth: "session",
+  storage: true,
+  rateLimited: true,
+  schema: {
+    params: ApplicationParams,
+    body: Type.Object(
+      {
+        name: Type.String({ maxLength: 400, description: "1-100 characters after trimming." }),
+        scopes: Type.Optional(ScopesInput),
+        expiresAt: Type.Optional(NullableString({ format: "date-time" })),
+      },
+      { additionalProperties: false },
+    ),
+    response: { 201: IssuedToken },
+  },
+  errors: ["not_found", "token_name_taken", "token_limit_reached"],
+});
+
+export const listTokensRoute = defineRoute({
+  method: "GET",
+  url: "/api/v1/applications/:appId/tokens",
+  operationId: "listTokens",
+  summary: "The caller's tokens, or with `all=1` everyone's (owners and admins)",
+  tag: "tokens",
+  auth: "session",
+  storage: true,
+  schema: {
+    params: ApplicationParams,
+    querystring: Type.Object(
+      { all: Type.Optional(StringEnum(["0", "1", "true", "false"] as const)) },
+      { additionalProperties: false },
+    ),
+    response: { 200: TokenList },
+  },
+  errors: ["not_found", "forbidden"],
+});
+
+export const getTokenRoute = defineRoute({
+  method: "GET",
+  url: "/api/v1/applications/:appId/tokens/:tokenId",
+  operationId: "getToken",
+  summary: "One token, with its owner",
+  tag: "tokens",
+  auth: "session",
+  storage: true,
+  schema: { params: TokenParams, response: { 200: ApiToken } },
+  errors: ["not_found"],
+});
+
+export const revokeTokenRoute = defineRoute({
+  method: "DELETE",
+  url: "/api/v1/applications/:appId/tokens/:tokenId",
+  operationId: "revokeToken",
+  summary: "Revoke a token; it is refused from the next request on",
+  tag: "tokens",
+  auth: "session",
+  storage: true,
+  schema: { params: TokenParams, response: { 204: Type.Null() } },
+  errors: ["not_found", "forbidden"],
+});
+
+export const regenerateTokenRoute = defineRoute({
+  method: "POST",
+  url: "/api/v1/applications/:appId/tokens/:tokenId/regenerate",
+  operationId: "regenerateToken",
+  summary: "Give a token a new secret (same id and name)",
+  description: `The old secret stops at once, or after \`graceSeconds\`. ${NO_STORE}`,
+  tag: "tokens",
+  auth: "session",
+  storage: true,
+  schema: {
+    params: TokenParams,
+    // No body, `null` and `{}` all mean "no grace period".
+    body: Type.Unsafe<{ graceSeconds?: number } | null | undefined>({
+      type: ["object", "null"],
+      additionalProperties: false,
+      properties: { graceSeconds: { type: "integer", minimum: 0, maximum: MAX_GRACE_SECONDS } },
+    }),
+    response: { 201: IssuedToken },
+  },
+  errors: ["not_found", "forbidden", "token_not_active"],
+});
+
+export const tokenUsageRoute = defineRoute({
+  method: "GET",
+  url: "/api/v1/applications/:appId/tokens/:tokenId/usage",
+  operationId: "getTokenUsage",
+  summary: "Requests per day",
+  description: `\`days\` is 1-${MAX_USAGE_DAYS}, 30 when absent.`,
+  tag: "tokens",
+  auth: "session",
+  storage: true,
+  schema: {
+    params: TokenParams,
+    querystring: Type.Object(
+      { days: Type.Optional(DigitString(3)) },
+      { additionalProperties: false },
+    ),
+    response: { 200: TokenUsage },
+  },
+  errors: ["not_found"],
+});
+
+export const tokenRoutes = [
+  createTokenRoute,
+  listTokensRoute,
+  getTokenRoute,
+  revokeTokenRoute,
+  regenerateTokenRoute,
+  tokenUsageRoute,
+] as const;

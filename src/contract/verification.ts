@@ -1,0 +1,118 @@
+import { type Static, Type } from "typebox";
+import { MAX_LEAK_REPORT_TOKENS, SCOPE_PATTERN } from "../core/rules.js";
+import { defineRoute } from "./route.js";
+import { Id, NullableTimestamp } from "./schema.js";
+
+/** Longest string accepted where a token is expected; real tokens are far shorter. */
+const TokenText = Type.String({ maxLength: 256 });
+
+export const Verification = Type.Object(
+  {
+    valid: Type.Boolean(),
+    code: Type.Optional(Type.String({ description: "`invalid_token` when `valid` is false." })),
+    applicationId: Type.Optional(Id("app")),
+    userId: Type.Optional(Id("usr")),
+    tokenId: Type.Optional(Id("tok")),
+    scopes: Type.Optional(Type.Array(Type.String())),
+    expiresAt: Type.Optional(NullableTimestamp),
+  },
+  {
+    description:
+      "`{ valid: true, applicationId, userId, tokenId, scopes, expiresAt }`, or " +
+      '`{ valid: false, code: "invalid_token" }` for every kind of invalid token.',
+  },
+);
+export type Verification = Static<typeof Verification>;
+
+export const verifyRoute = defineRoute({
+  method: "POST",
+  url: "/api/v1/verify",
+  operationId: "verifyToken",
+  summary: "Check a token for another service",
+  description: "An invalid token is a 200 answer with `valid: false`, never an error.",
+  tag: "verification",
+  auth: "none",
+  storage: true,
+  rateLimited: true,
+  schema: {
+    body: Type.Object({ token: TokenText }, { additionalProperties: false }),
+    response: { 200: Verification },
+  },
+  errors: [],
+});
+
+export const LeakReceipt = Type.Object({ received: Type.Integer() });
+export type LeakReceipt = Static<typeof LeakReceipt>;
+
+export const reportLeaksRoute = defineRoute({
+  method: "POST",
+  url: "/api/v1/leaks",
+  operationId: "reportLeakedTokens",
+  summary: "Report leaked tokens; the valid ones are revoked",
+  description:
+    "Public and rate-limited. The answer is the same whatever the tokens were, so a report " +
+    "cannot be used to test tokens.",
+  tag: "verification",
+  auth: "none",
+  storage: true,
+  rateLimited: true,
+  schema: {
+    body: Type.Object(
+      { tokens: Type.Array(TokenText, { minItems: 1, maxItems: MAX_LEAK_REPORT_TOKENS }) },
+      { additionalProperties: false },
+    ),
+    response: { 202: LeakReceipt },
+  },
+  errors: [],
+});
+
+export const WhoAmI = Type.Object({
+  application: Type.Object({ id: Id("app"), name: Type.String() }),
+  user: Type.Object({ id: Id("usr"), email: Type.String() }),
+  token: Type.Object({ id: Id("tok"), name: Type.String(), scopes: Type.Array(Type.String()) }),
+});
+export type WhoAmI = Static<typeof WhoAmI>;
+
+/** Every refusal of the protected API, each with a `WWW-Authenticate` challenge (RFC 6750). */
+const BEARER_ERRORS = [
+  "invalid_request",
+  "invalid_token",
+  "https_required",
+  "rate_limited",
+] as const;
+
+export const whoAmIRoute = defineRoute({
+  method: "GET",
+  url: "/api",
+  operationId: "whoAmI",
+  summary: "The protected API: the token's application, user and token",
+  tag: "protected API",
+  auth: "bearer",
+  storage: true,
+  schema: { response: { 200: WhoAmI } },
+  errors: BEARER_ERRORS,
+});
+
+export const Scope = Type.Object({ scope: Type.String() });
+
+export const scopeCheckRoute = defineRoute({
+  method: "GET",
+  url: "/api/scopes/:scope",
+  operationId: "checkScope",
+  summary: "A route that needs a scope: 200 when the token carries it",
+  tag: "protected API",
+  auth: "bearer",
+  storage: true,
+  schema: {
+    params: Type.Object({ scope: Type.String({ pattern: SCOPE_PATTERN.source }) }),
+    response: { 200: Scope },
+  },
+  errors: [...BEARER_ERRORS, "insufficient_scope"],
+});
+
+export const verificationRoutes = [
+  verifyRoute,
+  reportLeaksRoute,
+  whoAmIRoute,
+  scopeCheckRoute,
+] as const;

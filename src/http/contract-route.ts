@@ -1,0 +1,105 @@
+import { problemFor, type RouteContract, type RouteSchema } from "../contract/index.js";
+import { type ErrorCode, errorRegistry } from "../core/errors.js";
+
+/** The OpenAPI security scheme of each way a route's caller is authenticated. */
+export const SECURITY_SCHEMES = {
+  sessionCookie: {
+    type: "apiKey",
+    in: "cookie",
+    name: "keyward_session",
+    description:
+      "The session cookie set by sign-up and sign-in (`__Host-keyward_session` over HTTPS). " +
+      "Writes must also carry this site's `Origin`.",
+  },
+  bearerToken: {
+    type: "http",
+    scheme: "bearer",
+    description: "An API token, sent as `Authorization: Bearer <token>`.",
+  },
+  metricsToken: {
+    type: "http",
+    scheme: "bearer",
+    description: "`METRICS_TOKEN`, when it is set; otherwise loopback clients need nothing.",
+  },
+} as const;
+
+const SECURITY: Record<RouteContract["auth"], Array<Record<string, string[]>>> = {
+  none: [],
+  session: [{ sessionCookie: [] }],
+  bearer: [{ bearerToken: [] }],
+  metrics: [{}, { metricsToken: [] }],
+};
+
+/**
+ * Every problem code a route can answer: its own, and those that come with what it is
+ * (a body can be malformed, a session can be missing, storage can be down).
+ */
+export function problemCodesOf(route: RouteContract): ErrorCode[] {
+  const codes = new Set<ErrorCode>(route.errors);
+  const { schema } = route;
+  if (schema.body) {
+    for (const code of [
+      "validation_failed",
+      "invalid_json",
+      "payload_too_large",
+      "unsupported_media_type",
+    ] as const)
+      codes.add(code);
+  }
+  if (schema.params || schema.querystring) codes.add("validation_failed");
+  if (route.auth === "session") {
+    codes.add("authentication_required");
+    // An API token is never accepted where a session is needed.
+    codes.add("insufficient_scope");
+    if (route.method !== "GET") codes.add("csrf_rejected");
+  }
+  if (route.auth === "bearer") codes.add("authentication_required");
+  if (route.rateLimited) codes.add("rate_limited");
+  if (route.storage) codes.add("storage_unavailable");
+  codes.add("internal_error");
+  return [...codes];
+}
+
+function problemResponses(route: RouteContract): Record<number, unknown> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of problemCodesOf(route)) {
+    const status = errorRegistry[code].status;
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  const responses: Record<number, unknown> = {};
+  for (const [status, codes] of [...byStatus].sort(([a], [b]) => a - b)) {
+    const schema = problemFor(codes);
+    responses[status] = {
+      description: (schema as { description?: string }).description,
+      content: { "application/problem+json": { schema } },
+    };
+  }
+  return responses;
+}
+
+/**
+ * Fastify route options for a contract route: its method and URL, its schemas, the problem answers it can
+ * give, and what the OpenAPI document says of it. The type is the contract's own schema,
+ * so handlers are typed by the declared request and success shapes.
+ */
+export function routeOptions<S extends RouteSchema>(
+  route: RouteContract<S>,
+): { method: RouteContract["method"]; url: string; schema: S } {
+  const success: Record<number, unknown> = {};
+  for (const [status, schema] of Object.entries(route.schema.response)) {
+    success[Number(status)] =
+      route.produces === undefined
+        ? schema
+        : { description: "OK", content: { [route.produces]: { schema } } };
+  }
+  const schema: Record<string, unknown> = {
+    ...(route.schema as RouteSchema),
+    response: { ...success, ...problemResponses(route) },
+    operationId: route.operationId,
+    summary: route.summary,
+    tags: [route.tag],
+    security: SECURITY[route.auth],
+  };
+  if (route.description !== undefined) schema.description = route.description;
+  return { method: route.method, url: route.url, schema: schema as unknown as S };
+}
