@@ -13,7 +13,7 @@ import { generateToken, hashToken, tokenHint } from "../src/core/token.js";
 
 /**
  * The benchmark's seeder: a benchmarking tool, not part of the product, so it lives here
- * and `keyward` never loads it (nor, through it, both database drivers at once). It fills
+ * and `keyward` never loads it (nor the drivers it imports at the top). It fills
  * an EMPTY database with synthetic users, applications and tokens straight through the
  * driver (prepared statements or `unnest` arrays, one transaction per chunk), far faster
  * than the API could, and writes the plaintext tokens to a file for the load generator.
@@ -115,6 +115,7 @@ export class SeedBenchUsageError extends Error {
 
 /** A deterministic byte stream: AES-256-CTR keyed by the seed. Benchmark data only. */
 export function seededRandom(seed: string): RandomSource {
+  // The key's label keeps the tool's old name: the same seed keeps giving the same tokens.
   const key = createHash("sha256").update(`keyward-seed-bench\0${seed}`).digest();
   const cipher = createCipheriv("aes-256-ctr", key, Buffer.alloc(16));
   const zeros = Buffer.alloc(1 << 16);
