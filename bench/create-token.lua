@@ -1,5 +1,5 @@
 -- Case 6: token creation through the API, spread round-robin over signed-in users
--- (`keyward seed-bench --session-users --sessions-out`, lines "<cookie> <app id>").
+-- (bench/seed.ts, `--session-users --sessions-out`, lines "<cookie> <app id>").
 --   wrk ... -s create-token.lua <url> -- <sessions file> <origin> <run id>
 -- Every token gets a name unique to the run, and Origin is our own (the CSRF check).
 dofile(os.getenv("KEYWARD_BENCH_DIR") .. "/report.lua")

@@ -1,5 +1,5 @@
 -- Each request carries a token drawn uniformly from a file of fixed-width lines
--- (`keyward seed-bench --tokens-out`): cases 3 and 4.
+-- (bench/seed.ts, `--tokens-out`): cases 3 and 4.
 --   wrk ... -s tokens.lua <url> -- <tokens file> <seed> [verify]
 -- With "verify", the token goes in a POST /api/v1/verify body instead of the header.
 dofile(os.getenv("KEYWARD_BENCH_DIR") .. "/report.lua")

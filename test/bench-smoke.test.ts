@@ -24,11 +24,16 @@ interface BenchResult {
   rows: BenchRow[];
   skipped: string[];
   revocation?: { revocations: number; p50Ms: number };
+  seedSeconds: { sqliteLarge?: number; postgres?: number };
   targets: { target: string; met: boolean }[];
 }
 
 function runBench(args: string[]): Promise<{ code: number | null; output: string }> {
-  return runNode(["bench/run.mjs", "--quick", ...args], { ...process.env, BENCH_QUICK: "1" });
+  // As `npm run bench` runs it: under tsx, which `--import tsx` registers in this node.
+  return runNode(["--import", "tsx", "bench/run.ts", "--quick", ...args], {
+    ...process.env,
+    BENCH_QUICK: "1",
+  });
 }
 
 beforeAll(() => {
@@ -44,6 +49,9 @@ describe("npm run bench, quick mode", () => {
     const { code, output } = await runBench(["--backends=sqlite", `--out=${out}`]);
     expect(code, output).toBe(0);
     const result = JSON.parse(readFileSync(out, "utf8")) as BenchResult;
+    // The store was filled by the bench's seeder (bench/seed.ts), with or without wrk.
+    expect(result.seedSeconds.sqliteLarge, output).toBeGreaterThan(0);
+    expect(output).toMatch(/seed: 2000 tokens, \d+ users/);
     if (!hasWrk) {
       expect(output).toContain("skipped: cases 1-6: wrk not found");
       return;
@@ -73,6 +81,7 @@ describe("npm run bench, quick mode", () => {
     }
     // With a server to use, the PostgreSQL store must seed, start and answer.
     expect(skippedPostgres, output).toEqual([]);
+    expect(result.seedSeconds.postgres, output).toBeGreaterThan(0);
     expect(result.rows.filter((r) => r.backend === "postgres").map((r) => r.case)).toEqual([1, 2]);
     expect(result.revocation?.revocations).toBeGreaterThan(0);
     expect(output).toMatch(/case 7 \(PostgreSQL\): \d+ revocations/);

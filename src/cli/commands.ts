@@ -2,7 +2,6 @@ import { createKeyward, openStore } from "../compose.js";
 import { ConfigError, loadConfig } from "../config.js";
 import { SchemaTooNewError } from "../storage/migrate.js";
 import { SqliteInUseError } from "../storage/sqlite/sqlite-store.js";
-import { runSeedBench } from "./seed-bench.js";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -15,8 +14,6 @@ Commands:
   start     migrate the database, then serve the UI and API (PORT, HOST)
   migrate   bring the database schema up to date and exit
   version   print the version
-  seed-bench  fill an empty database with synthetic tokens (benchmarking tool;
-              keyward seed-bench --help)
   help      print this help
 
 Configuration comes from environment variables; see the README.`;
@@ -42,8 +39,6 @@ export async function runCli(
         console.log("Database schema is up to date.");
         return EXIT_OK;
       }
-      case "seed-bench":
-        return await runSeedBench(args.slice(1), env);
       case "version":
       case "--version":
         console.log(version);

@@ -1,23 +1,28 @@
 import { createCipheriv, createHash } from "node:crypto";
 import { closeSync, openSync, writeSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { hash as argon2Hash } from "@node-rs/argon2";
 import SqliteDatabase from "better-sqlite3";
 import pg from "pg";
-import { openStore } from "../compose.js";
-import { loadConfig } from "../config.js";
-import { generateId, generateSessionSecret } from "../core/ids.js";
-import type { RandomSource } from "../core/random.js";
-import { generateToken, hashToken, tokenHint } from "../core/token.js";
+import { openStore } from "../src/compose.js";
+import { ConfigError, loadConfig } from "../src/config.js";
+import { generateId, generateSessionSecret } from "../src/core/ids.js";
+import type { RandomSource } from "../src/core/random.js";
+import { generateToken, hashToken, tokenHint } from "../src/core/token.js";
 
 /**
- * `keyward seed-bench`: a benchmarking tool, not an administration command. It fills an
- * EMPTY database with synthetic users, applications and tokens straight through the
+ * The benchmark's seeder: a benchmarking tool, not part of the product, so it lives here
+ * and `keyward` never loads it (nor the drivers it imports at the top). It fills
+ * an EMPTY database with synthetic users, applications and tokens straight through the
  * driver (prepared statements or `unnest` arrays, one transaction per chunk), far faster
  * than the API could, and writes the plaintext tokens to a file for the load generator.
  * Everything derives from `--seed`, so the same seed gives the same tokens.
+ *
+ * `bench/run.ts` imports `seedBench`; run alone it is a command:
+ *   DATABASE_URL=sqlite:./bench.db npm run bench:seed -- --tokens=1000 --tokens-out=t.txt
  */
-export const SEED_BENCH_HELP = `Usage: keyward seed-bench [options]
+export const SEED_BENCH_HELP = `Usage: npm run bench:seed -- [options]   (npx tsx bench/seed.ts [options])
 
 Benchmarking tool: fills an empty database (DATABASE_URL) with synthetic data.
 
@@ -36,6 +41,9 @@ const MEMBERS_PER_APPLICATION = 100;
 /** The password of every synthetic user (they sign in through seeded sessions instead). */
 const BENCH_PASSWORD = "keyward-bench-password";
 const SESSION_TTL_MS = 7 * 86_400_000;
+export const DEFAULT_TOKENS_PER_USER = 100;
+/** Rows per transaction. */
+export const DEFAULT_CHUNK = 50_000;
 
 export interface SeedBenchOptions {
   tokens: number;
@@ -86,12 +94,12 @@ function parseOptions(args: string[]) {
     args,
     options: {
       tokens: { type: "string", default: "1000" },
-      "tokens-per-user": { type: "string", default: "100" },
+      "tokens-per-user": { type: "string", default: String(DEFAULT_TOKENS_PER_USER) },
       "session-users": { type: "string", default: "0" },
       seed: { type: "string", default: "keyward-bench" },
       "tokens-out": { type: "string" },
       "sessions-out": { type: "string" },
-      chunk: { type: "string", default: "50000" },
+      chunk: { type: "string", default: String(DEFAULT_CHUNK) },
     },
     strict: true,
     allowPositionals: false,
@@ -107,6 +115,7 @@ export class SeedBenchUsageError extends Error {
 
 /** A deterministic byte stream: AES-256-CTR keyed by the seed. Benchmark data only. */
 export function seededRandom(seed: string): RandomSource {
+  // The key's label keeps the tool's old name: the same seed keeps giving the same tokens.
   const key = createHash("sha256").update(`keyward-seed-bench\0${seed}`).digest();
   const cipher = createCipheriv("aes-256-ctr", key, Buffer.alloc(16));
   const zeros = Buffer.alloc(1 << 16);
@@ -166,9 +175,9 @@ interface BenchData {
 
 /**
  * Generates every row from the seed. Plaintext tokens and session secrets are handed to
- * the callbacks and not kept; ids and hashes are (about 150 bytes a token), so that the
- * rows can go in sorted by primary key: random keys inserted in random order cost about
- * three times as much B-tree work as the same keys appended in order.
+ * the callbacks and not kept; ids and hashes are, so that the rows can go in sorted by
+ * primary key: random keys inserted in random order cost far more B-tree work than the
+ * same keys appended in order.
  */
 function generateData(
   options: SeedBenchOptions,
@@ -321,8 +330,8 @@ function tablesOf(data: BenchData, passwordHash: string, now: number): TableRows
 }
 
 /**
- * The CLI entry: parses the arguments, seeds, and returns an exit code (64 for a usage
- * error). Configuration and storage errors propagate to `runCli`, which maps them.
+ * The command: parses the arguments, seeds, and returns an exit code (64 for a usage
+ * error). Configuration and storage errors propagate to the caller.
  */
 export async function runSeedBench(
   args: string[],
@@ -363,7 +372,7 @@ export async function seedBench(
     const existing = await sink.countUsers();
     if (existing > 0) {
       throw new SeedBenchUsageError(
-        `seed-bench fills an empty database only; this one has ${existing} users. ` +
+        `the bench seeder fills an empty database only; this one has ${existing} users. ` +
           "Point DATABASE_URL at a new file or database.",
       );
     }
@@ -411,7 +420,7 @@ export async function seedBench(
       seconds: (performance.now() - started) / 1000,
     };
     log(
-      `seed-bench: ${summary.tokens} tokens, ${summary.users} users, ` +
+      `seed: ${summary.tokens} tokens, ${summary.users} users, ` +
         `${summary.applications} applications, ${summary.sessionUsers} session users ` +
         `in ${summary.seconds.toFixed(1)} s (${phases.join(", ")})`,
     );
@@ -550,4 +559,16 @@ async function postgresSink(url: string): Promise<Sink> {
     },
     abort: close,
   };
+}
+
+// Run as a command (`tsx bench/seed.ts`), not when bench/run.ts imports it.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  runSeedBench(process.argv.slice(2), process.env).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(error instanceof Error ? error.message : error);
+      // 78 as `keyward` answers a configuration error (EX_CONFIG).
+      process.exit(error instanceof ConfigError ? 78 : 1);
+    },
+  );
 }

@@ -1,0 +1,195 @@
+import { CASES, type CaseRow } from "./cases.js";
+import type { MachineInfo } from "./machine.js";
+import type { RevocationResult } from "./revocation.js";
+import type { BenchRun, FullCacheResult, SeedSeconds } from "./run-state.js";
+import { type BenchSettings, ROOT } from "./settings.js";
+
+export interface TargetCheck {
+  target: string;
+  met: boolean;
+  measured: string;
+}
+
+/** What a run writes to bench/results/ (and the report prints). */
+export interface BenchResult {
+  startedAt: string;
+  command: string;
+  machine: MachineInfo;
+  settings: BenchSettings;
+  rows: CaseRow[];
+  revocation: RevocationResult | undefined;
+  fullCache: FullCacheResult | undefined;
+  seedSeconds: SeedSeconds;
+  targets: TargetCheck[];
+  skipped: string[];
+  notices: string[];
+  totalSeconds: number;
+}
+
+/** The targets of issue 6, checked on the numbers of this run. */
+export function checkTargets(run: BenchRun): TargetCheck[] {
+  const { rows, settings } = run;
+  const find = (backend: string, store: string, n: number) =>
+    rows.find((r) => r.backend === backend && r.store === store && r.case === n);
+  const large = `${settings.tokens.toLocaleString("en")} tokens`;
+  const small = `${settings.smallTokens.toLocaleString("en")} tokens`;
+  const out: TargetCheck[] = [];
+  const check = (target: string, met: boolean, measured: string) =>
+    out.push({ target, met, measured });
+  const c2 = find("sqlite", large, 2);
+  if (c2) {
+    check("case 2 ≥ 0.85 × case 1", c2.ratio >= 0.85, c2.ratio.toFixed(2));
+    check(
+      "p99 of case 2 ≤ 1.5 × p99 of case 1 (flushes included)",
+      c2.p99Ratio <= 1.5,
+      `${c2.p99Ratio.toFixed(2)} (worst pair ${(c2.p99RatioWorst ?? Number.NaN).toFixed(2)})`,
+    );
+  }
+  const c3 = find("sqlite", large, 3);
+  if (c3) check("case 3 ≥ 0.45 × case 1 (SQLite)", c3.ratio >= 0.45, c3.ratio.toFixed(2));
+  const c4 = find("sqlite", large, 4);
+  if (c4) check("case 4 ≥ 0.8 × case 1", c4.ratio >= 0.8, c4.ratio.toFixed(2));
+  const quiet = rows.filter((r) => r.case <= 5);
+  if (quiet.length > 0) {
+    const bad = quiet.filter(
+      (r) => (r.flushes === 0 && r.writes > 0) || r.flushes > r.flushesAllowed,
+    );
+    check(
+      "cases 1-5: no storage write but batched flushes (≤ 1 per interval)",
+      bad.length === 0,
+      bad.length === 0
+        ? "all cases"
+        : bad.map((r) => `${r.backend} case ${r.case}: ${r.writes} writes`).join(", "),
+    );
+  }
+  const largeRows = rows.filter((r) => r.backend === "sqlite" && r.store === large);
+  if (largeRows.length > 0) {
+    const full = run.fullCache;
+    const peak = Math.max(...largeRows.map((r) => r.peakRssMiB), full?.peakRssMiB ?? 0);
+    check(
+      `peak RSS ≤ 256 MiB (${large}, default cache)`,
+      peak <= 256,
+      `${peak.toFixed(0)} MiB${full ? ` (cache filled to ${full.entries} entries)` : " (cache not filled)"}`,
+    );
+  }
+  const c6 = find("sqlite", large, 6);
+  if (c6)
+    check("case 6 ≥ 300 tokens/s (SQLite, synchronous=FULL)", c6.rps >= 300, c6.rps.toFixed(0));
+  const big = find("sqlite", large, 3);
+  const little = find("sqlite", small, 3);
+  if (big && little) {
+    const r = big.ratio / little.ratio;
+    check(`case 3: ${large} within 10% of ${small}`, r >= 0.9, r.toFixed(2));
+  }
+  const bigOff = find("sqlite", `${large}, cache off`, 3);
+  const littleOff = find("sqlite", `${small}, cache off`, 3);
+  if (bigOff && littleOff) {
+    const r = bigOff.ratio / littleOff.ratio;
+    check(`case 3, cache off: ${large} within 10% of ${small}`, r >= 0.9, r.toFixed(2));
+  }
+  return out;
+}
+
+export function formatTable(rows: CaseRow[]): string {
+  const header = [
+    "store",
+    "case",
+    "req/s",
+    "× case 1",
+    "p50 ms",
+    "p99 ms",
+    "p99 × c1",
+    "CPU µs/req",
+    "CPU × c1",
+    "RSS MiB",
+    "writes (flushes)",
+    "note",
+  ];
+  const lines = rows.map((r) => [
+    `${r.backend}, ${r.store}`,
+    String(r.case),
+    r.rps.toFixed(0),
+    r.case === 1 ? "1" : r.ratio.toFixed(2),
+    r.p50Ms.toFixed(2),
+    r.p99Ms.toFixed(2),
+    r.case === 1 ? "1" : r.p99Ratio.toFixed(2),
+    r.cpuUsPerRequest.toFixed(0),
+    r.case === 1 ? "1" : r.cpuRatio.toFixed(2),
+    `${r.peakRssMiB.toFixed(0)}${r.peakRssSinceStart ? "*" : ""}`,
+    `${r.writes} (${r.flushes})`,
+    r.problem,
+  ]);
+  const widths = header.map((h, i) =>
+    Math.max(h.length, ...lines.map((l) => (l[i] as string).length)),
+  );
+  const format = (cells: string[]) =>
+    `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(" | ")} |`;
+  return [
+    format(header),
+    `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`,
+    ...lines.map(format),
+  ].join("\n");
+}
+
+function relativeToRoot(path: string): string {
+  return path.startsWith(ROOT) ? path.slice(ROOT.length + 1) : path;
+}
+
+/** The human-readable report on stdout, after the run. */
+export function printReport(run: BenchRun, result: BenchResult): void {
+  const { settings } = run;
+  const quick = settings.quick;
+  console.log("");
+  console.log(`Keyward benchmark${quick ? " (quick smoke run: numbers are not meaningful)" : ""}`);
+  const m = result.machine;
+  console.log(
+    `machine: ${m.nproc} cores, ${m.cpuModel}, ${m.memoryGiB} GiB, Node ${m.node}, wrk ${m.wrk ?? "absent"}, ` +
+      `${m.pinned ? `server on CPU ${m.pinned.server}, wrk on CPU ${m.pinned.loadGenerator}` : "not pinned"}, ` +
+      `load average at start ${m.loadAverage}`,
+  );
+  console.log(
+    `slices: ${settings.pairs} pairs of ${settings.sliceSeconds} s per case (ABBA with case 1; ` +
+      `${Math.min(2, settings.pairs)} in the cache-off and logging stages), ` +
+      `wrk -t1 -c${settings.connections}; medians over slices; flush interval ${settings.flushIntervalMs} ms`,
+  );
+  console.log("");
+  if (result.rows.length > 0) console.log(formatTable(result.rows));
+  console.log("");
+  for (const [n, c] of Object.entries(CASES)) console.log(`  case ${n}: ${c.title}`);
+  console.log("  case 7: revocation propagation between two processes (PostgreSQL)");
+  console.log(
+    "  × case 1: requests/s over case 1's in the paired slice (median of pairs); CPU µs/req: server CPU\n" +
+      "  time per request (user+sys), CPU × c1: case 1's CPU per request over this case's (paired),\n" +
+      "  a capacity ratio that other load on the machine disturbs less; writes: storage write statements\n" +
+      "  in the case's window (flushes: usage batches written); * = peak RSS since server start",
+  );
+  if (result.revocation) {
+    const r = result.revocation;
+    console.log(
+      `\ncase 7 (PostgreSQL): ${r.revocations} revocations, refused by the other process after ` +
+        `p50 ${r.p50Ms?.toFixed(1)} ms, p99 ${r.p99Ms?.toFixed(1)} ms, max ${r.maxMs?.toFixed(1)} ms` +
+        (r.neverRefusedWithin10s ? `; ${r.neverRefusedWithin10s} not refused within 10 s` : ""),
+    );
+  }
+  if (result.fullCache) {
+    const f = result.fullCache;
+    console.log(
+      `\npeak RSS with the cache filled (SQLite, large store): ${f.peakRssMiB.toFixed(0)} MiB at ` +
+        `${f.entries} cache entries (${f.seconds.toFixed(0)} s of case 3)`,
+    );
+  }
+  console.log(
+    `\nseed: ${Object.entries(result.seedSeconds)
+      .map(([k, v]) => `${k} ${v.toFixed(1)} s`)
+      .join(", ")}`,
+  );
+  if (result.targets.length > 0) {
+    console.log(`\ntargets (issue 6)${quick ? ", not meaningful in a quick run" : ""}:`);
+    for (const t of result.targets)
+      console.log(`  ${t.met ? "met   " : "MISSED"}  ${t.target}: ${t.measured}`);
+  }
+  for (const s of result.skipped) console.log(`skipped: ${s}`);
+  console.log(
+    `\nresults: ${relativeToRoot(run.options.outFile)}; total ${(run.elapsedMs() / 1000).toFixed(0)} s`,
+  );
+}

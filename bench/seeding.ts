@@ -1,0 +1,96 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { generateToken } from "../src/core/token.js";
+import type { BenchRun } from "./run-state.js";
+import { DEFAULT_CHUNK, DEFAULT_TOKENS_PER_USER, seedBench } from "./seed.js";
+
+/** The files a seeded store comes with, for the wrk scripts. */
+export interface SeedFiles {
+  /** Plaintext tokens of the store, one per fixed-width line (tokens.lua). */
+  tokensFile: string;
+  /** "<session cookie value> <application id>" per session user (create-token.lua). */
+  sessionsFile: string;
+  seedSeconds: number;
+  tokens: number;
+}
+
+/** A seeded store as the cases use it. */
+export interface SeededStore extends SeedFiles {
+  /** Made-up tokens no store holds (case 4). */
+  fakeTokensFile: string;
+  /** The one valid token of cases 2 and 5. */
+  hotToken: string;
+}
+
+/**
+ * Fills an empty store with `count` synthetic tokens through the seeder (bench/seed.ts),
+ * in this process. With --work-dir, a SQLite store seeded by an earlier run is reused.
+ */
+export async function seedStore(
+  run: BenchRun,
+  databaseUrl: string,
+  count: number,
+  name: string,
+): Promise<SeedFiles> {
+  const { workDir, keepWork } = run.options;
+  const tokensFile = join(workDir, `${name}-tokens.txt`);
+  const sessionsFile = join(workDir, `${name}-sessions.txt`);
+  const doneFile = join(workDir, `${name}-${count}.seeded`);
+  if (keepWork && databaseUrl.startsWith("sqlite:") && existsSync(doneFile)) {
+    run.log(`reusing the seeded store ${name} (${count} tokens) in ${workDir}`);
+    return { tokensFile, sessionsFile, seedSeconds: 0, tokens: count };
+  }
+  if (databaseUrl.startsWith("sqlite:")) {
+    const file = databaseUrl.slice("sqlite:".length);
+    for (const suffix of ["", "-wal", "-shm"]) rmSync(`${file}${suffix}`, { force: true });
+  }
+  const t0 = Date.now();
+  let summaryLine = "";
+  try {
+    await seedBench(
+      { DATABASE_URL: databaseUrl },
+      {
+        tokens: count,
+        tokensPerUser: DEFAULT_TOKENS_PER_USER,
+        sessionUsers: run.settings.sessionUsers,
+        seed: name,
+        tokensOut: tokensFile,
+        sessionsOut: sessionsFile,
+        chunk: DEFAULT_CHUNK,
+      },
+      (line) => {
+        summaryLine = line;
+      },
+    );
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`seeding ${name} failed: ${message}`, { cause: error });
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  run.log(`${summaryLine} (wall ${seconds.toFixed(1)} s)`);
+  if (keepWork) writeFileSync(doneFile, "");
+  return { tokensFile, sessionsFile, seedSeconds: seconds, tokens: count };
+}
+
+/** The token on line `index` of a tokens file (all lines have the same width). */
+export function tokenAt(file: string, index: number): string {
+  const text = readFileSync(file, "utf8");
+  const width = text.indexOf("\n") + 1;
+  return text.slice(index * width, index * width + width - 1);
+}
+
+/** Made-up tokens with a valid prefix, length and checksum: none exists in any store. */
+export function writeFakeTokens(run: BenchRun, count: number): string {
+  const file = join(run.options.workDir, "fake-tokens.txt");
+  const random = { bytes: (n: number) => randomBytes(n) };
+  const lines: string[] = [];
+  for (let i = 0; i < count; i++) lines.push(generateToken(random, "kw"));
+  writeFileSync(file, `${lines.join("\n")}\n`);
+  return file;
+}
+
+/** A seeded store with the files every case needs. */
+export function storeForCases(files: SeedFiles, fakeTokensFile: string): SeededStore {
+  return { ...files, fakeTokensFile, hotToken: tokenAt(files.tokensFile, 0) };
+}
