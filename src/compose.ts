@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "./config.js";
 import { buildApp } from "./http/app.js";
@@ -15,6 +16,9 @@ import { UsageRecorder } from "./services/usage-recorder.js";
 import { TokenVerifier } from "./services/verifier.js";
 import type { PostgresStore } from "./storage/postgres/postgres-store.js";
 import { createSqliteStore } from "./storage/sqlite/sqlite-store.js";
+
+// The same relative path from src/ (tsx) and from dist/ (built and installed).
+const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
 
 export interface Keyward {
   app: FastifyInstance;
@@ -68,6 +72,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
   const app = await buildApp(
     { services, verifier },
     {
+      version,
       logLevel: config.logLevel,
       logStream: overrides.logStream,
       publicOrigin: config.publicOrigin,

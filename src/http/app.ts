@@ -16,6 +16,7 @@ import { handleError, sendProblem } from "./problem.js";
 import { applicationRoutes } from "./routes/applications.js";
 import { auditRoutes } from "./routes/audit.js";
 import { authRoutes } from "./routes/auth.js";
+import { docsRoutes, registerOpenApi } from "./routes/docs.js";
 import { healthRoutes } from "./routes/health.js";
 import { leakRoutes } from "./routes/leaks.js";
 import { metricsRoutes } from "./routes/metrics.js";
@@ -26,6 +27,8 @@ import { webRoutes } from "./routes/web.js";
 import { loadSession } from "./session.js";
 
 export interface HttpOptions {
+  /** Keyward's version, as the OpenAPI document states it. */
+  version: string;
   logLevel: string;
   /** Where log lines go; stdout when unset. */
   logStream?: NodeJS.WritableStream;
@@ -120,6 +123,9 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   app.decorateRequest("sessionIdHash", null);
   app.decorateReply("tokenRefusal", null);
 
+  // Before the routes: it collects each one as it is registered.
+  await registerOpenApi(app, options.version);
+
   const services = deps.services;
   const sessionOptions = { publicOrigin: options.publicOrigin };
 
@@ -143,6 +149,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     tokenRoutes(management, services, sessionOptions, abuse);
     auditRoutes(management, services, sessionOptions);
   });
+  await docsRoutes(app);
   await webRoutes(app);
 
   return app;

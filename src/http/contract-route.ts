@@ -77,6 +77,13 @@ function problemResponses(route: RouteContract): Record<number, unknown> {
   return responses;
 }
 
+const SUCCESS_DESCRIPTIONS: Record<number, string> = {
+  200: "OK",
+  201: "Created",
+  202: "Accepted",
+  204: "Done; no body",
+};
+
 /**
  * Fastify route options for a contract route: its method and URL, its schemas, the problem answers it can
  * give, and what the OpenAPI document says of it. The type is the contract's own schema,
@@ -86,11 +93,14 @@ export function routeOptions<S extends RouteSchema>(
   route: RouteContract<S>,
 ): { method: RouteContract["method"]; url: string; schema: S } {
   const success: Record<number, unknown> = {};
-  for (const [status, schema] of Object.entries(route.schema.response)) {
-    success[Number(status)] =
+  for (const [key, schema] of Object.entries(route.schema.response)) {
+    const status = Number(key);
+    const description = SUCCESS_DESCRIPTIONS[status] ?? "Success";
+    // A copy, so the description names this answer without changing the shared schema.
+    success[status] =
       route.produces === undefined
-        ? schema
-        : { description: "OK", content: { [route.produces]: { schema } } };
+        ? { ...schema, description }
+        : { description, content: { [route.produces]: { schema } } };
   }
   const schema: Record<string, unknown> = {
     ...(route.schema as RouteSchema),

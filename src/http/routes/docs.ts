@@ -1,0 +1,74 @@
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import type { FastifyInstance } from "fastify";
+import { SECURITY_SCHEMES } from "../contract-route.js";
+
+/** Where the OpenAPI document and the reference page are served. */
+export const OPENAPI_PATH = "/openapi.json";
+export const DOCS_PREFIX = "/docs";
+
+// The reference page runs Swagger UI's own scripts and styles, all served from here: no
+// other origin is reachable from it, nothing inline runs, and no other site may frame it.
+const DOCS_CSP = [
+  "default-src 'self'",
+  "base-uri 'none'",
+  "connect-src 'self'",
+  "font-src 'self' data:",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+  "img-src 'self' data:",
+  "object-src 'none'",
+  "script-src 'self'",
+  "script-src-attr 'none'",
+  "style-src 'self'",
+].join("; ");
+
+/**
+ * Collects every route registered after it into the OpenAPI document. Register it before
+ * the routes; routes without a tag (the web UI's pages and assets) are left out.
+ */
+export async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "Keyward API",
+        version,
+        description:
+          "Named, hashed, revocable API tokens. Every refusal is an RFC 9457 problem " +
+          "(`application/problem+json`) with a stable `code`; each operation lists the codes " +
+          "it can answer with. Times are RFC 3339 in UTC. Writes with a session cookie must " +
+          "carry this site's `Origin`.",
+        license: { name: "MIT", identifier: "MIT" },
+      },
+      tags: [
+        { name: "accounts", description: "Sign-up, sign-in and the session (used by the web UI)." },
+        { name: "applications", description: "Applications and their members." },
+        { name: "tokens", description: "A user's API tokens in an application." },
+        { name: "audit", description: "Who did what, and when." },
+        { name: "verification", description: "For other services: verify and report tokens." },
+        { name: "protected API", description: "What API tokens are for." },
+        { name: "operations", description: "Health checks and metrics." },
+      ],
+      components: { securitySchemes: SECURITY_SCHEMES },
+    },
+    hideUntagged: true,
+  });
+}
+
+/** `GET /openapi.json` and the reference page at `/docs`, rendered from it. */
+export async function docsRoutes(app: FastifyInstance): Promise<void> {
+  let document: string | undefined;
+  app.get(OPENAPI_PATH, { schema: { hide: true } }, async (_request, reply) => {
+    // Made once: the routes cannot change after the server starts.
+    document ??= JSON.stringify(app.swagger());
+    return reply.type("application/json; charset=utf-8").send(document);
+  });
+
+  await app.register(swaggerUi, {
+    routePrefix: DOCS_PREFIX,
+    uiConfig: { docExpansion: "list", deepLinking: true, defaultModelsExpandDepth: 0 },
+    staticCSP: DOCS_CSP,
+    theme: { title: "Keyward API reference" },
+  });
+}
