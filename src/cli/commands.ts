@@ -1,8 +1,7 @@
 import { createKeyward, openStore } from "../compose.js";
 import { ConfigError, loadConfig } from "../config.js";
 import { SchemaTooNewError } from "../storage/migrate.js";
-import { SqliteInUseError } from "../storage/sqlite/sqlite-store.js";
-import { runSeedBench } from "./seed-bench.js";
+import { SqliteInUseError } from "../storage/sqlite/sqlite-in-use-error.js";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -43,7 +42,7 @@ export async function runCli(
         return EXIT_OK;
       }
       case "seed-bench":
-        return await runSeedBench(args.slice(1), env);
+        return await (await import("./seed-bench.js")).runSeedBench(args.slice(1), env);
       case "version":
       case "--version":
         console.log(version);
