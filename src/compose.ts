@@ -15,7 +15,6 @@ import type {
 import { UsageRecorder } from "./services/usage-recorder.js";
 import { TokenVerifier } from "./services/verifier.js";
 import type { PostgresStore } from "./storage/postgres/postgres-store.js";
-import { createSqliteStore } from "./storage/sqlite/sqlite-store.js";
 
 // The same relative path from src/ (tsx) and from dist/ (built and installed).
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
@@ -36,8 +35,15 @@ export interface Overrides {
   logStream?: NodeJS.WritableStream;
 }
 
+/**
+ * Loads only the chosen dialect's module: a SQLite server never loads pg, a PostgreSQL
+ * one never loads better-sqlite3 (a native addon).
+ */
 export async function openStore(config: Config): Promise<Store> {
-  if (config.database.kind === "sqlite") return createSqliteStore({ path: config.database.path });
+  if (config.database.kind === "sqlite") {
+    const { createSqliteStore } = await import("./storage/sqlite/sqlite-store.js");
+    return createSqliteStore({ path: config.database.path });
+  }
   const { createPostgresStore } = await import("./storage/postgres/postgres-store.js");
   return createPostgresStore({
     url: config.database.url,

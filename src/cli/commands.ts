@@ -1,7 +1,7 @@
 import { createKeyward, openStore } from "../compose.js";
 import { ConfigError, loadConfig } from "../config.js";
 import { SchemaTooNewError } from "../storage/migrate.js";
-import { SqliteInUseError } from "../storage/sqlite/sqlite-store.js";
+import { SqliteInUseError } from "../storage/sqlite/sqlite-in-use-error.js";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;

@@ -1,10 +1,9 @@
 import { randomBytes } from "node:crypto";
 import type { Kysely } from "kysely";
 import type { AuditAction, AuditEvent, AuditEvents, AuditStore } from "../services/ports.js";
+import type { Guard } from "./kysely-store.js";
 import { num } from "./rows.js";
 import type { Database } from "./schema.js";
-
-type Guard = <T>(operation: () => Promise<T>) => Promise<T>;
 
 let sequence = 0;
 

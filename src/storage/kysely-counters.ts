@@ -1,9 +1,8 @@
 import { type Kysely, sql } from "kysely";
 import type { CounterStore } from "../services/ports.js";
+import type { Guard } from "./kysely-store.js";
 import { num } from "./rows.js";
 import type { Database } from "./schema.js";
-
-type Guard = <T>(operation: () => Promise<T>) => Promise<T>;
 
 export function createKyselyCounterStore(db: Kysely<Database>, guard: Guard): CounterStore {
   return {

@@ -3,14 +3,15 @@ const INITIAL_CAPACITY = 1024;
 /**
  * The first 32 bits of every stored secret hash, in an open-addressing hash set (linear
  * probing over a Uint32Array). A presented token whose hash prefix is absent does not
- * exist, so a made-up token is refused without a storage read: on 1,000,000 tokens that
- * probe was about a quarter of the cost of refusing one (docs/performance.md).
+ * exist, so a made-up token is refused without a storage read (what that saves is in
+ * docs/performance.md).
  *
  * Only ever a superset: a prefix is added before its secret is written and never
  * removed, so a "maybe" may be wrong (one storage read, then unknown) but an "absent"
  * never is. That holds only while every write of a secret passes through this process,
  * which is true of SQLite (one process per file) and not of PostgreSQL, which has none.
- * 4-8 bytes per secret; SHA-256 output is uniform, so the prefix is its own hash.
+ * At most half full: two to four 4-byte slots per secret. SHA-256 output is uniform, so
+ * the prefix is its own hash.
  */
 export class SecretFilter {
   private slots: Uint32Array;
@@ -87,8 +88,8 @@ function prefixOf(hash: string): number {
 
 /**
  * The prefix of `hash_column` as SQLite computes it: an integer per row instead of a
- * 64-character string, so loading a million secrets makes no garbage for the collector
- * (reading the strings added about 40 MiB to the process's peak memory). Stored hashes
+ * 64-character string, so loading many secrets makes no garbage for the collector
+ * (reading the strings raised the process's peak memory). Stored hashes
  * are lowercase hex (`hashToken`), for which this equals `prefixOf`.
  */
 export function prefixSql(hashColumn: string): string {

@@ -6,8 +6,8 @@ import {
   postgresAvailable,
   type TestDatabase,
 } from "../../test-support/postgres.js";
+import { defineStoreContract } from "../../test-support/store-contract.js";
 import { migrations } from "../migrations/index.js";
-import { defineStoreContract } from "../store-contract.js";
 import { createPostgresStore, isPostgresUnavailable } from "./postgres-store.js";
 
 const enabled = postgresAvailable();

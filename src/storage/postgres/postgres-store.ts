@@ -1,10 +1,21 @@
 import { Kysely, PostgresDialect, sql } from "kysely";
 import { type CustomTypesConfig, Pool, types } from "pg";
 import { StorageUnavailableError } from "../../core/errors.js";
-import type { Store } from "../../services/ports.js";
-import { countStatements, createKyselyStore, findSecretQuery } from "../kysely-store.js";
+import type { Store, TokenStore } from "../../services/ports.js";
+import { createKyselySessionStore, createKyselyUserStore } from "../kysely-accounts.js";
+import { createKyselyApplicationStore } from "../kysely-applications.js";
+import { createKyselyAuditStore } from "../kysely-audit.js";
+import { createKyselyCounterStore } from "../kysely-counters.js";
+import {
+  countStatements,
+  createStorageFaults,
+  type LockOwnerTokens,
+  transactionsOf,
+} from "../kysely-store.js";
+import { createKyselyTokenStore, findSecretQuery } from "../kysely-tokens.js";
+import { createKyselyUsageStore } from "../kysely-usage.js";
 import { isSchemaUpToDate, migrateToLatest } from "../migrate.js";
-import type { SecretRow } from "../rows.js";
+import { type SecretRow, toSecretRecord } from "../rows.js";
 import type { Database } from "../schema.js";
 
 export interface PostgresStoreOptions {
@@ -115,14 +126,10 @@ function explainStartFailure(error: unknown, url: string): unknown {
   return error;
 }
 
-function isUniqueViolation(error: unknown): boolean {
-  return typeof error === "object" && error !== null && "code" in error && error.code === "23505";
-}
-
 /**
  * Connects to PostgreSQL, migrates the schema (one process at a time), and returns a Store.
- * Every operation is the shared Kysely code; only locking, error mapping and the prepared
- * hot lookup are PostgreSQL's own.
+ * Every operation is the shared Kysely code; only locking, error mapping, the prepared
+ * hot lookup and NOTIFY are PostgreSQL's own.
  */
 export async function createPostgresStore(options: PostgresStoreOptions): Promise<PostgresStore> {
   const applicationName = options.applicationName ?? "keyward";
@@ -157,40 +164,50 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     throw explainStartFailure(error, options.url);
   }
 
+  const faults = createStorageFaults(isPostgresUnavailable);
+  const { guard } = faults;
+
   // The hot lookup runs as a named prepared statement: each pooled connection parses and
   // plans it once, then only binds the hash.
   const findSecretSql = findSecretQuery(db, "").compile().sql;
-
-  const store = createKyselyStore(db, {
-    kind: "postgres",
-    stats,
-    // Under READ COMMITTED, two transactions could both count the owner's active tokens
-    // and both insert; a transaction-scoped advisory lock per (application, owner) makes
-    // the count-then-insert atomic without locking the whole table.
-    lockOwnerTokens: async (trx, applicationId, userId) => {
-      await sql`select pg_advisory_xact_lock(${sql.lit(LOCK_NAMESPACE_OWNER_TOKENS)}, hashtext(${applicationId}::text || '/' || ${userId}::text))`.execute(
-        trx,
-      );
-    },
-    isUniqueViolation,
-    isUnavailable: isPostgresUnavailable,
-    findSecret: async (hash) => {
+  const findSecret: TokenStore["findSecret"] = (hash) =>
+    guard(async () => {
       stats.reads++;
       const result = await pool.query<SecretRow>({
         name: "keyward_find_secret",
         text: findSecretSql,
         values: [hash],
       });
-      return result.rows[0];
-    },
-    close: async () => {
-      await db.destroy();
-    },
-  });
+      const row = result.rows[0];
+      return row ? toSecretRecord(row) : undefined;
+    });
+  // Under READ COMMITTED, two transactions could both count the owner's active tokens
+  // and both insert; a transaction-scoped advisory lock per (application, owner) makes
+  // the count-then-insert atomic without locking the whole table.
+  const lockOwnerTokens: LockOwnerTokens = async (trx, applicationId, userId) => {
+    await sql`select pg_advisory_xact_lock(${sql.lit(LOCK_NAMESPACE_OWNER_TOKENS)}, hashtext(${applicationId}::text || '/' || ${userId}::text))`.execute(
+      trx,
+    );
+  };
 
   return {
-    ...store,
     kind: "postgres",
+    stats,
+    audit: createKyselyAuditStore(db, guard),
+    counters: createKyselyCounterStore(db, guard),
+    users: createKyselyUserStore(db, guard),
+    sessions: createKyselySessionStore(db, guard),
+    applications: createKyselyApplicationStore(db, guard, lockOwnerTokens),
+    tokens: createKyselyTokenStore(db, guard, { lockOwnerTokens, findSecret }),
+    usage: createKyselyUsageStore(db, guard, transactionsOf(db)),
+    ping: () =>
+      guard(async () => {
+        await sql`select 1`.execute(db);
+      }),
+    close: async () => {
+      faults.markClosed();
+      await db.destroy();
+    },
     notify: async (channel, payloads) => {
       if (payloads.length === 0) return;
       try {

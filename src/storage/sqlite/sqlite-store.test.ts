@@ -5,8 +5,8 @@ import { join } from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import { afterAll, describe, expect, it } from "vitest";
+import { defineStoreContract } from "../../test-support/store-contract.js";
 import type { Database } from "../schema.js";
-import { defineStoreContract } from "../store-contract.js";
 import { createSqliteStore, withoutFsync } from "./sqlite-store.js";
 
 const root = mkdtempSync(join(tmpdir(), "keyward-sqlite-contract-"));

@@ -2,28 +2,24 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
-import type { Store } from "../../services/ports.js";
-import { countStatements, createKyselyStore, findSecretQuery } from "../kysely-store.js";
+import type { Store, TokenStore } from "../../services/ports.js";
+import { createKyselySessionStore, createKyselyUserStore } from "../kysely-accounts.js";
+import { createKyselyApplicationStore } from "../kysely-applications.js";
+import { createKyselyAuditStore } from "../kysely-audit.js";
+import { createKyselyCounterStore } from "../kysely-counters.js";
+import { countStatements, createStorageFaults, type LockOwnerTokens } from "../kysely-store.js";
+import { createKyselyTokenStore, findSecretQuery } from "../kysely-tokens.js";
+import { createKyselyUsageStore } from "../kysely-usage.js";
 import { migrateToLatest } from "../migrate.js";
-import type { SecretRow } from "../rows.js";
+import { type SecretRow, toSecretRecord } from "../rows.js";
 import type { Database } from "../schema.js";
 import { prefixSql, SecretFilter } from "../secret-filter.js";
+import { SqliteInUseError } from "./sqlite-in-use-error.js";
 
 export interface SqliteStoreOptions {
   /** Path of the database file; its folder is created when missing. */
   path: string;
   busyTimeoutMs?: number;
-}
-
-export class SqliteInUseError extends Error {
-  constructor(path: string) {
-    super(
-      `The SQLite database ${path} is in use by another Keyward process. SQLite serves one ` +
-        "Keyward process at a time (revocation must reach every process at once); stop the other " +
-        "process, or use DATABASE_URL=postgres://... to run several.",
-    );
-    this.name = "SqliteInUseError";
-  }
 }
 
 const UNAVAILABLE_CODES = new Set([
@@ -78,8 +74,8 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
     throw error;
   }
 
-  // The hot lookup runs on a statement prepared once: preparing per call (as a query
-  // builder does) roughly triples its cost.
+  // The hot lookup runs on a statement prepared once, where the query builder would
+  // prepare it on every call.
   const compiled = findSecretQuery(db, "").compile();
   const findSecretStatement = sqlite.prepare<unknown[], SecretRow>(compiled.sql);
   // This process is the only writer of the file (EXCLUSIVE lock), so a filter of every
@@ -97,30 +93,56 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
     throw error;
   }
 
-  return createKyselyStore(db, {
+  const faults = createStorageFaults((error) => {
+    if (error instanceof TypeError && /database connection is not open/.test(error.message))
+      return true;
+    const code = sqliteCode(error);
+    return [...UNAVAILABLE_CODES].some((c) => code.startsWith(c));
+  });
+  const { guard } = faults;
+
+  // Called on every verification the cache cannot answer, and synchronous: the answer
+  // costs one resolved promise, not a chain of them.
+  const findSecret: TokenStore["findSecret"] = (hash) => {
+    try {
+      // Once closed, the statement's own error says so (storage unavailable).
+      if (sqlite.open && !secrets.mayContain(hash)) return Promise.resolve(undefined);
+      stats.reads++;
+      const row = findSecretStatement.get(hash);
+      return Promise.resolve(row ? toSecretRecord(row) : undefined);
+    } catch (error) {
+      return Promise.reject(faults.toFault(error));
+    }
+  };
+  // One connection and one process: transactions are already serialized.
+  const lockOwnerTokens: LockOwnerTokens = async () => {};
+
+  return {
     kind: "sqlite",
     stats,
-    // One connection and one process: transactions are already serialized.
-    lockOwnerTokens: async () => {},
-    isUniqueViolation: (error) => sqliteCode(error).startsWith("SQLITE_CONSTRAINT"),
-    isUnavailable: (error) => {
-      if (error instanceof TypeError && /database connection is not open/.test(error.message))
-        return true;
-      const code = sqliteCode(error);
-      return [...UNAVAILABLE_CODES].some((c) => code.startsWith(c));
-    },
-    findSecret: (hash) => {
-      // Once closed, the statement's own error says so (storage unavailable).
-      if (sqlite.open && !secrets.mayContain(hash)) return undefined;
-      stats.reads++;
-      return findSecretStatement.get(hash);
-    },
-    secretWriting: (hash) => secrets.add(hash),
-    usageTransaction: (work) => withoutFsync(db, (conn) => conn.transaction().execute(work)),
+    audit: createKyselyAuditStore(db, guard),
+    counters: createKyselyCounterStore(db, guard),
+    users: createKyselyUserStore(db, guard),
+    sessions: createKyselySessionStore(db, guard),
+    applications: createKyselyApplicationStore(db, guard, lockOwnerTokens),
+    tokens: createKyselyTokenStore(db, guard, {
+      lockOwnerTokens,
+      findSecret,
+      beforeSecretWrite: (hash) => secrets.add(hash),
+    }),
+    // Usage counts are the one write whose last flush may be lost on power loss.
+    usage: createKyselyUsageStore(db, guard, (work) =>
+      withoutFsync(db, (conn) => conn.transaction().execute(work)),
+    ),
+    ping: () =>
+      guard(async () => {
+        await sql`select 1`.execute(db);
+      }),
     close: async () => {
+      faults.markClosed();
       await db.destroy();
     },
-  });
+  };
 }
 
 /**
@@ -128,9 +150,9 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
  * WAL mode a NORMAL commit is not fsynced: it survives a crash of the process (the
  * write has reached the operating system) but may be lost, never half-applied, on
  * power loss, until the next FULL commit or checkpoint syncs the log. Usage flushes use
- * it: each fsync (0.5-2.7 ms here, one per 500-token chunk) ran on the event loop and
- * held up every request in flight, for counts that are already approximate. Everything
- * else commits with FULL.
+ * it: each fsync (one per 500-token chunk) ran on the event loop and held up every
+ * request in flight, for counts that are already approximate. Everything else commits
+ * with FULL.
  */
 export function withoutFsync<T>(
   db: Kysely<Database>,

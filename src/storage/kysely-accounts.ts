@@ -1,0 +1,113 @@
+import type { Kysely } from "kysely";
+import type { SessionStore, UserStore } from "../services/ports.js";
+import { type Guard, writeAudited } from "./kysely-store.js";
+import { toSession, toUser, toUserWithPassword } from "./rows.js";
+import type { Database } from "./schema.js";
+
+export function createKyselyUserStore(db: Kysely<Database>, guard: Guard): UserStore {
+  return {
+    insertUser: (user, audit) =>
+      guard(() =>
+        writeAudited(
+          db,
+          audit,
+          async (executor) => {
+            // DO NOTHING rather than catching the unique violation: on PostgreSQL a failed
+            // statement aborts the transaction, and the caller's may hold more writes.
+            const result = await executor
+              .insertInto("users")
+              .values({
+                id: user.id,
+                email: user.email,
+                name: user.name,
+                password_hash: user.passwordHash,
+                created_at: user.createdAt,
+              })
+              .onConflict((oc) => oc.doNothing())
+              .executeTakeFirst();
+            return Number(result.numInsertedOrUpdatedRows) > 0
+              ? ({ ok: true } as const)
+              : ({ ok: false, reason: "email_taken" } as const);
+          },
+          (result) => result.ok,
+        ),
+      ),
+    findUserByEmail: (email) =>
+      guard(async () => {
+        const row = await db
+          .selectFrom("users")
+          .selectAll()
+          .where("email", "=", email)
+          .executeTakeFirst();
+        return row ? toUserWithPassword(row) : undefined;
+      }),
+    findUserById: (id) =>
+      guard(async () => {
+        const row = await db
+          .selectFrom("users")
+          .select(["id", "email", "name", "created_at"])
+          .where("id", "=", id)
+          .executeTakeFirst();
+        return row ? toUser(row) : undefined;
+      }),
+  };
+}
+
+export function createKyselySessionStore(db: Kysely<Database>, guard: Guard): SessionStore {
+  return {
+    insertSession: (session, audit) =>
+      guard(() =>
+        writeAudited(
+          db,
+          audit,
+          async (executor) => {
+            await executor
+              .insertInto("sessions")
+              .values({
+                id_hash: session.idHash,
+                user_id: session.userId,
+                created_at: session.createdAt,
+                expires_at: session.expiresAt,
+              })
+              .execute();
+          },
+          () => true,
+        ),
+      ),
+    findSession: (idHash) =>
+      guard(async () => {
+        const row = await db
+          .selectFrom("sessions as s")
+          .innerJoin("users as u", "u.id", "s.user_id")
+          .select([
+            "s.id_hash",
+            "s.user_id",
+            "s.created_at as session_created_at",
+            "s.expires_at",
+            "u.id",
+            "u.email",
+            "u.name",
+            "u.created_at",
+          ])
+          .where("s.id_hash", "=", idHash)
+          .executeTakeFirst();
+        if (!row) return undefined;
+        return {
+          session: toSession({ ...row, created_at: row.session_created_at }),
+          user: toUser(row),
+        };
+      }),
+    deleteSession: (idHash) =>
+      guard(async () => {
+        await db.deleteFrom("sessions").where("id_hash", "=", idHash).execute();
+      }),
+    deleteExpiredSessions: (now) =>
+      guard(async () => {
+        const result = await db
+          .deleteFrom("sessions")
+          .where("expires_at", "<=", now)
+          .executeTakeFirst();
+        return Number(result.numDeletedRows);
+      }),
+  };
+}

@@ -1,0 +1,150 @@
+import type { Kysely } from "kysely";
+import type { Application, Role } from "../core/model.js";
+import type { ApplicationStore } from "../services/ports.js";
+import { insertAuditEvents } from "./kysely-audit.js";
+import { type Guard, type LockOwnerTokens, writeAudited } from "./kysely-store.js";
+import { num, parseScopes, toMember } from "./rows.js";
+import type { Database } from "./schema.js";
+
+/**
+ * `lockOwnerTokens` is the dialect's lock that token creation also takes
+ * (createKyselyTokenStore): a member's removal and the creation of their token are ordered.
+ */
+export function createKyselyApplicationStore(
+  db: Kysely<Database>,
+  guard: Guard,
+  lockOwnerTokens: LockOwnerTokens,
+): ApplicationStore {
+  return {
+    insertApplication: (app: Application) =>
+      guard(async () => {
+        await db.transaction().execute(async (trx) => {
+          await trx
+            .insertInto("applications")
+            .values({
+              id: app.id,
+              name: app.name,
+              owner_id: app.ownerId,
+              scopes: JSON.stringify(app.scopes),
+              created_at: app.createdAt,
+            })
+            .execute();
+          await trx
+            .insertInto("memberships")
+            .values({
+              application_id: app.id,
+              user_id: app.ownerId,
+              role: "owner",
+              created_at: app.createdAt,
+            })
+            .execute();
+        });
+      }),
+    findApplication: (id) =>
+      guard(async () => {
+        const row = await db
+          .selectFrom("applications")
+          .selectAll()
+          .where("id", "=", id)
+          .executeTakeFirst();
+        return row
+          ? {
+              id: row.id,
+              name: row.name,
+              ownerId: row.owner_id,
+              scopes: parseScopes(row.scopes),
+              createdAt: num(row.created_at),
+            }
+          : undefined;
+      }),
+    listApplicationsForUser: (userId) =>
+      guard(async () => {
+        const rows = await db
+          .selectFrom("memberships as m")
+          .innerJoin("applications as a", "a.id", "m.application_id")
+          .select(["a.id", "a.name", "m.role", "a.created_at"])
+          .where("m.user_id", "=", userId)
+          .orderBy("a.created_at", "asc")
+          .orderBy("a.id", "asc")
+          .execute();
+        return rows.map((r) => ({ id: r.id, name: r.name, role: r.role as Role }));
+      }),
+    findRole: (applicationId, userId) =>
+      guard(async () => {
+        const row = await db
+          .selectFrom("memberships")
+          .select("role")
+          .where("application_id", "=", applicationId)
+          .where("user_id", "=", userId)
+          .executeTakeFirst();
+        return row ? (row.role as Role) : undefined;
+      }),
+    listMembers: (applicationId) =>
+      guard(async () => {
+        const rows = await db
+          .selectFrom("memberships as m")
+          .innerJoin("users as u", "u.id", "m.user_id")
+          .select(["m.user_id", "u.email", "u.name", "m.role", "m.created_at"])
+          .where("m.application_id", "=", applicationId)
+          .orderBy("m.created_at", "asc")
+          .orderBy("u.email", "asc")
+          .execute();
+        return rows.map(toMember);
+      }),
+    insertMember: (input, audit) =>
+      guard(() =>
+        writeAudited(
+          db,
+          audit,
+          async (executor) => {
+            // DO NOTHING rather than catching the unique violation: on PostgreSQL a failed
+            // statement aborts the transaction, and the caller's may hold more writes.
+            const result = await executor
+              .insertInto("memberships")
+              .values({
+                application_id: input.applicationId,
+                user_id: input.userId,
+                role: input.role,
+                created_at: input.createdAt,
+              })
+              .onConflict((oc) => oc.doNothing())
+              .executeTakeFirst();
+            return Number(result.numInsertedOrUpdatedRows) > 0
+              ? ({ ok: true } as const)
+              : ({ ok: false, reason: "already_member" } as const);
+          },
+          (result) => result.ok,
+        ),
+      ),
+    removeMember: (input, audit) =>
+      guard(() =>
+        db.transaction().execute(async (trx) => {
+          // The lock token creation takes: a token being created for this member either
+          // commits first (and is revoked below) or waits and finds no membership.
+          await lockOwnerTokens(trx, input.applicationId, input.userId);
+          const deleted = await trx
+            .deleteFrom("memberships")
+            .where("application_id", "=", input.applicationId)
+            .where("user_id", "=", input.userId)
+            .where("role", "!=", "owner")
+            .executeTakeFirst();
+          if (Number(deleted.numDeletedRows) === 0) return { removed: false, revokedTokenIds: [] };
+          const revoked = await trx
+            .updateTable("tokens")
+            .set({
+              revoked_at: input.now,
+              revoked_reason: "member_removed",
+              revoked_by: input.revokedBy,
+            })
+            .where("application_id", "=", input.applicationId)
+            .where("user_id", "=", input.userId)
+            .where("revoked_at", "is", null)
+            .returning("id")
+            .execute();
+          const revokedTokenIds = revoked.map((r) => r.id);
+          if (audit) await insertAuditEvents(trx, audit(revokedTokenIds));
+          return { removed: true, revokedTokenIds };
+        }),
+      ),
+  };
+}

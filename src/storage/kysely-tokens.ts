@@ -1,0 +1,257 @@
+import type { Kysely } from "kysely";
+import { KeywardError } from "../core/errors.js";
+import type { TokenStore } from "../services/ports.js";
+import { insertAuditEvents } from "./kysely-audit.js";
+import { type Guard, type LockOwnerTokens, writeAudited } from "./kysely-store.js";
+import { toTokenRecord } from "./rows.js";
+import type { Database } from "./schema.js";
+
+/** What a dialect gives the token store: what it does its own way. */
+export interface TokenStoreDialect {
+  /** Also taken by member removal (createKyselyApplicationStore). */
+  lockOwnerTokens: LockOwnerTokens;
+  /**
+   * The hot lookup, the dialect's own: each runs `findSecretQuery`'s SQL as a statement
+   * prepared once, where the query builder would prepare it on every call, and maps its
+   * faults as `guard` does.
+   */
+  findSecret: TokenStore["findSecret"];
+  /** Told of every secret hash before the transaction that writes it, e.g. for a filter. */
+  beforeSecretWrite?: (hash: string) => void;
+}
+
+/** The secret lookup as one query, whose compiled SQL each dialect prepares once. */
+export function findSecretQuery(db: Kysely<Database>, hash: string) {
+  return db
+    .selectFrom("token_secrets as s")
+    .innerJoin("tokens as t", "t.id", "s.token_id")
+    .innerJoin("applications as a", "a.id", "t.application_id")
+    .innerJoin("users as u", "u.id", "t.user_id")
+    .select([
+      "t.id as token_id",
+      "t.name as token_name",
+      "t.scopes as scopes",
+      "t.application_id as application_id",
+      "a.name as application_name",
+      "t.user_id as user_id",
+      "u.email as user_email",
+      "t.expires_at as expires_at",
+      "t.revoked_at as revoked_at",
+      "s.expires_at as secret_expires_at",
+    ])
+    .where("s.hash", "=", hash);
+}
+
+function tokenColumns(db: Kysely<Database>) {
+  return db
+    .selectFrom("tokens as t")
+    .innerJoin("users as u", "u.id", "t.user_id")
+    .select([
+      "t.id",
+      "t.application_id",
+      "t.user_id",
+      "u.email as owner_email",
+      "t.name",
+      "t.hint",
+      "t.scopes",
+      "t.created_at",
+      "t.expires_at",
+      // The newest usage row holds the last use; `tokens.last_used_at` only has it for
+      // tokens whose usage predates migration 0005.
+      (eb) =>
+        eb.fn
+          .coalesce(
+            eb
+              .selectFrom("token_usage_daily as d")
+              .select("d.last_used_at")
+              .whereRef("d.token_id", "=", "t.id")
+              .orderBy("d.day", "desc")
+              .limit(1),
+            "t.last_used_at",
+          )
+          .as("last_used_at"),
+      "t.revoked_at",
+      "t.revoked_reason",
+      "t.refused_count",
+      "t.refused_last_at",
+      "t.exposed_at",
+    ]);
+}
+
+/** Active = not revoked and not past its expiry at `now`. */
+function whereActive(now: number) {
+  // biome-ignore lint/suspicious/noExplicitAny: shared predicate over the tokens alias
+  return (eb: any) =>
+    eb.and([
+      eb("revoked_at", "is", null),
+      eb.or([eb("expires_at", "is", null), eb("expires_at", ">", now)]),
+    ]);
+}
+
+export function createKyselyTokenStore(
+  db: Kysely<Database>,
+  guard: Guard,
+  dialect: TokenStoreDialect,
+): TokenStore {
+  const { lockOwnerTokens, beforeSecretWrite } = dialect;
+  return {
+    insertToken: (token, rules, audit) =>
+      guard(() =>
+        db.transaction().execute(async (trx) => {
+          await lockOwnerTokens(trx, token.applicationId, token.userId);
+          // Checked under the lock removeMember also takes: the caller checked membership
+          // before, but the member may have been removed since.
+          const member = await trx
+            .selectFrom("memberships")
+            .select("role")
+            .where("application_id", "=", token.applicationId)
+            .where("user_id", "=", token.userId)
+            .executeTakeFirst();
+          if (!member) throw new KeywardError("not_found", "No such application.");
+          const active = await trx
+            .selectFrom("tokens")
+            .select(["name"])
+            .where("application_id", "=", token.applicationId)
+            .where("user_id", "=", token.userId)
+            .where(whereActive(rules.now))
+            .execute();
+          if (active.some((t) => t.name === token.name))
+            return { ok: false, reason: "name_taken" } as const;
+          if (active.length >= rules.maxActivePerUser) {
+            return { ok: false, reason: "limit_reached" } as const;
+          }
+          await trx
+            .insertInto("tokens")
+            .values({
+              id: token.id,
+              application_id: token.applicationId,
+              user_id: token.userId,
+              name: token.name,
+              hint: token.hint,
+              scopes: JSON.stringify(token.scopes),
+              created_at: token.createdAt,
+              expires_at: token.expiresAt,
+              last_used_at: null,
+              revoked_at: null,
+              revoked_reason: null,
+              revoked_by: null,
+              refused_count: 0,
+              refused_last_at: null,
+              exposed_at: null,
+            })
+            .execute();
+          beforeSecretWrite?.(token.secretHash);
+          await trx
+            .insertInto("token_secrets")
+            .values({
+              hash: token.secretHash,
+              token_id: token.id,
+              created_at: token.createdAt,
+              expires_at: null,
+            })
+            .execute();
+          await insertAuditEvents(trx, audit ?? []);
+          return { ok: true } as const;
+        }),
+      ),
+    findToken: (applicationId, tokenId) =>
+      guard(async () => {
+        const row = await tokenColumns(db)
+          .where("t.application_id", "=", applicationId)
+          .where("t.id", "=", tokenId)
+          .executeTakeFirst();
+        return row ? toTokenRecord(row) : undefined;
+      }),
+    listTokens: (applicationId, userId) =>
+      guard(async () => {
+        let query = tokenColumns(db).where("t.application_id", "=", applicationId);
+        if (userId !== undefined) query = query.where("t.user_id", "=", userId);
+        const rows = await query.orderBy("t.created_at", "desc").orderBy("t.id", "desc").execute();
+        return rows.map(toTokenRecord);
+      }),
+    revokeToken: (input, audit) =>
+      guard(() =>
+        writeAudited(
+          db,
+          audit,
+          async (executor) => {
+            const result = await executor
+              .updateTable("tokens")
+              .set({
+                revoked_at: input.now,
+                revoked_reason: input.reason,
+                revoked_by: input.revokedBy,
+              })
+              .where("id", "=", input.tokenId)
+              .where("revoked_at", "is", null)
+              .executeTakeFirst();
+            return Number(result.numUpdatedRows) > 0;
+          },
+          (revoked) => revoked,
+        ),
+      ),
+    replaceSecret: (input, audit) =>
+      guard(() =>
+        db.transaction().execute(async (trx) => {
+          const updated = await trx
+            .updateTable("tokens")
+            .set({ hint: input.hint })
+            .where("id", "=", input.tokenId)
+            .where(whereActive(input.now))
+            .executeTakeFirst();
+          if (Number(updated.numUpdatedRows) === 0) return false;
+          if (input.oldSecretsExpireAt <= input.now) {
+            await trx.deleteFrom("token_secrets").where("token_id", "=", input.tokenId).execute();
+          } else {
+            // An old secret never gains time: one already due to expire keeps its earlier end.
+            await trx
+              .updateTable("token_secrets")
+              .set({ expires_at: input.oldSecretsExpireAt })
+              .where("token_id", "=", input.tokenId)
+              .where((eb) =>
+                eb.or([
+                  eb("expires_at", "is", null),
+                  eb("expires_at", ">", input.oldSecretsExpireAt),
+                ]),
+              )
+              .execute();
+            await trx
+              .deleteFrom("token_secrets")
+              .where("token_id", "=", input.tokenId)
+              .where("expires_at", "<=", input.now)
+              .execute();
+          }
+          beforeSecretWrite?.(input.secretHash);
+          await trx
+            .insertInto("token_secrets")
+            .values({
+              hash: input.secretHash,
+              token_id: input.tokenId,
+              created_at: input.now,
+              expires_at: null,
+            })
+            .execute();
+          await insertAuditEvents(trx, audit ?? []);
+          return true;
+        }),
+      ),
+    markExposed: (tokenId, now, audit) =>
+      guard(() =>
+        writeAudited(
+          db,
+          audit,
+          async (executor) => {
+            const result = await executor
+              .updateTable("tokens")
+              .set({ exposed_at: now })
+              .where("id", "=", tokenId)
+              .where("exposed_at", "is", null)
+              .executeTakeFirst();
+            return Number(result.numUpdatedRows) > 0;
+          },
+          (marked) => marked,
+        ),
+      ),
+    findSecret: dialect.findSecret,
+  };
+}
