@@ -1,6 +1,20 @@
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, RouteOptions } from "fastify";
+
+/** A route as the server registered it, and whether the OpenAPI document describes it. */
+export interface ServedRoute {
+  method: string;
+  url: string;
+  operationId: string | undefined;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    /** Every route this app serves, in the order registered. */
+    servedRoutes: readonly ServedRoute[];
+  }
+}
 import { SECURITY_SCHEMES } from "../contract-route.js";
 
 /** Where the OpenAPI document and the reference page are served. */
@@ -28,6 +42,19 @@ const DOCS_CSP = [
  * the routes; routes without a tag (the web UI's pages and assets) are left out.
  */
 export async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
+  const served: ServedRoute[] = [];
+  app.decorate("servedRoutes", served);
+  app.addHook("onRoute", (route: RouteOptions) => {
+    const operationId = (route.schema as { operationId?: string } | undefined)?.operationId;
+    // The JSON API is the contract: a route under /api that is not one of its routes would
+    // be served undocumented and unchecked, so the server refuses to start with it.
+    if (route.url.startsWith("/api") && operationId === undefined) {
+      throw new Error(`${route.url} is under /api but is not a route of src/contract`);
+    }
+    for (const method of [route.method].flat()) {
+      served.push({ method, url: route.url, operationId });
+    }
+  });
   await app.register(swagger, {
     openapi: {
       openapi: "3.1.0",
