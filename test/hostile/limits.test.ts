@@ -10,7 +10,8 @@ import {
   startTestServer,
   type TestServer,
 } from "../../src/test-support/harness.js";
-import { expectServing, pool, randomValidToken, rawRequest, sleep } from "./support.js";
+import { pollUntil } from "../../src/test-support/poll.js";
+import { expectServing, pool, randomValidToken, rawRequest } from "./support.js";
 
 /**
  * Resource limits and floods over real HTTP. Guarantees: oversized or pathological input
@@ -239,6 +240,20 @@ describe("floods", () => {
     );
   });
 
+  /** Waits until the server has accepted at least `count` open connections. */
+  function serverHolds(count: number) {
+    const connections = () =>
+      new Promise<number>((resolve, reject) =>
+        server.keyward.app.server.getConnections((error, n) =>
+          error ? reject(error) : resolve(n),
+        ),
+      );
+    return pollUntil(
+      `the server to hold ${count} connections`,
+      async () => (await connections()) >= count,
+    );
+  }
+
   it("keeps serving while 200 connections sit half-open with unfinished headers", async () => {
     const { port } = new URL(server.baseUrl);
     const sockets: Socket[] = [];
@@ -249,7 +264,7 @@ describe("floods", () => {
         socket.write("GET /api HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ");
         sockets.push(socket);
       }
-      await sleep(100);
+      await serverHolds(200);
       const started = Date.now();
       await expectServing(server.baseUrl, token);
       expect(Date.now() - started).toBeLessThan(2000);
@@ -270,7 +285,7 @@ describe("floods", () => {
         );
         sockets.push(socket);
       }
-      await sleep(100);
+      await serverHolds(100);
       await expectServing(server.baseUrl, token);
       const ok = await new Client(server.baseUrl).post("/api/v1/verify", { token });
       expect(ok.status).toBe(200);

@@ -113,19 +113,6 @@ export async function pool<T, R>(
   return results;
 }
 
-/** A clock the test moves by hand (passed as `overrides.clock` to startTestServer). */
-export class ManualClock {
-  offsetMs = 0;
-  now(): number {
-    return Date.now() + this.offsetMs;
-  }
-  advance(ms: number): void {
-    this.offsetMs += ms;
-  }
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** The headers of an answer, minus those that legitimately differ between two requests. */
 export function comparableHeaders(headers: Headers): Record<string, string> {
   const out: Record<string, string> = {};
