@@ -52,6 +52,16 @@ export function rawRequest(
   });
 }
 
+/** The `code` of the problem document in a raw answer's body, if it has one. */
+export function problemCode(res: RawResponse): string | undefined {
+  const body = res.text.slice(res.text.indexOf("\r\n\r\n") + 4);
+  try {
+    return (JSON.parse(body) as { code?: string }).code;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A GET /api request with the given Authorization header value, as raw latin1 bytes. */
 export function rawGetApi(authorization: string | Buffer, path = "/api"): Buffer {
   const value =
