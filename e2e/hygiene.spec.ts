@@ -6,6 +6,7 @@ import {
   Client,
   createApp,
   createToken,
+  flushUsage,
   signUpUser,
   startTestServer,
   type TestServer,
@@ -40,9 +41,6 @@ afterAll(async () => {
   await server?.close();
 });
 
-/** Lets the usage recorder (flushing every 100 ms) write what it counted. */
-const flushed = () => new Promise((resolve) => setTimeout(resolve, 400));
-
 describe("token hygiene and details", () => {
   it("flags never-used, dormant, old and expiring tokens, each with a one-step fix", async () => {
     // 100 days ago: an account, an application and three tokens.
@@ -54,7 +52,7 @@ describe("token hygiene and details", () => {
     const oldButBusy = await createToken(past, appId, { name: "old-but-busy" });
     offsetMs = -95 * DAY_MS;
     expect(await callApi(server.baseUrl, dormant.token)).toBe(200);
-    await flushed();
+    await flushUsage(server);
 
     // Today: one busy old token, one about to expire, one fresh.
     offsetMs = 0;
@@ -70,7 +68,7 @@ describe("token hygiene and details", () => {
       expiresAt: new Date(Date.now() + 3 * DAY_MS).toISOString(),
     });
     await createToken(client, appId, { name: "fresh" });
-    await flushed();
+    await flushUsage(server);
 
     const context = await newContext(browser, server.baseUrl);
     await addSessionCookie(context, client, server.baseUrl);
@@ -133,7 +131,7 @@ describe("token hygiene and details", () => {
       expiresAt,
     });
     for (let i = 0; i < 3; i++) expect(await callApi(server.baseUrl, token)).toBe(200);
-    await flushed();
+    await flushUsage(server);
 
     await page.goto(`/app/${appId}/account-management`);
     await tokenRow(page, "reporting").getByRole("link", { name: "reporting" }).click();

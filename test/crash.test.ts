@@ -217,6 +217,8 @@ describe("crash durability under kill -9", () => {
       // Settled at once, so a failure surfaces after the kill rather than as an unhandled rejection.
       const workers = Promise.allSettled(Array.from({ length: WORKERS }, worker));
       await timed("traffic", async () => {
+        // The sleep is the test, not a synchronisation: the kill lands at a random moment
+        // of the traffic, wherever the writes happen to be.
         await sleep(randomInt(KILL_MIN_MS, KILL_MAX_MS));
         stopped = true;
         await server.stop("SIGKILL");

@@ -5,10 +5,10 @@ import {
   Client,
   createApp,
   createToken,
+  flushUsage,
   signUpUser,
   startTestServer,
   type TestServer,
-  waitFor,
 } from "../test-support/harness.js";
 
 let server: TestServer;
@@ -190,10 +190,9 @@ describe("leak reports", () => {
     await client.delete(`/api/v1/applications/${appId}/tokens/${id}`);
     const api = new Client(server.baseUrl);
     for (let i = 0; i < 3; i++) expect((await api.get("/api", bearer(token))).status).toBe(401);
-    const seen = await waitFor(async () => {
-      const res = await client.get<ApiToken>(`/api/v1/applications/${appId}/tokens/${id}`);
-      return res.body.refusedCount === 3 ? res.body : undefined;
-    });
-    expect(seen.lastRefusedAt).not.toBeNull();
+    await flushUsage(server);
+    const seen = await client.get<ApiToken>(`/api/v1/applications/${appId}/tokens/${id}`);
+    expect(seen.body.refusedCount).toBe(3);
+    expect(seen.body.lastRefusedAt).not.toBeNull();
   });
 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiToken, IssuedToken, TokenList, TokenUsage } from "../contract/index.js";
+import { ManualClock } from "../test-support/clock.js";
 import {
   bearer,
   Client,
@@ -8,13 +9,14 @@ import {
   signUpUser,
   startTestServer,
   type TestServer,
-  waitFor,
 } from "../test-support/harness.js";
+import { pollUntil } from "../test-support/poll.js";
 
 let server: TestServer;
+const clock = new ManualClock();
 
 beforeAll(async () => {
-  server = await startTestServer();
+  server = await startTestServer({}, { clock });
 });
 afterAll(async () => {
   await server.close();
@@ -52,7 +54,8 @@ describe("token lifecycle over real HTTP", () => {
     });
 
     // The listing never carries the plaintext, and shows the use within the flush interval.
-    const listed = await waitFor(async () => {
+    // Polled: the periodic flush is what is under test here, so it is not called by hand.
+    const listed = await pollUntil("the use to show as lastUsedAt", async () => {
       const res = await client.get<TokenList>(`/api/v1/applications/${appId}/tokens`);
       const row = res.body.tokens[0];
       return row?.lastUsedAt ? res : undefined;
@@ -120,17 +123,21 @@ describe("token lifecycle over real HTTP", () => {
   it("refuses an expired token with the same answer as an unknown one", async () => {
     const { client } = await signUpUser(server.baseUrl);
     const appId = await createApp(client);
-    const soon = new Date(Date.now() + 600).toISOString();
+    const soon = new Date(clock.now() + 60_000).toISOString();
     const { token } = await createToken(client, appId, { name: "short-lived", expiresAt: soon });
     const api = new Client(server.baseUrl);
     expect((await api.get("/api", bearer(token))).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 700));
-    const expired = await api.get("/api", bearer(token));
-    const unknownToken = `${token.slice(0, 10)}${"A".repeat(26)}`;
-    const unknown = await api.get("/api", bearer(unknownToken));
-    expect(expired.status).toBe(401);
-    expect(expired.text).toBe(unknown.text);
-    const list = await client.get<TokenList>(`/api/v1/applications/${appId}/tokens`);
-    expect(list.body.tokens[0]?.status).toBe("expired");
+    clock.advance(61_000);
+    try {
+      const expired = await api.get("/api", bearer(token));
+      const unknownToken = `${token.slice(0, 10)}${"A".repeat(26)}`;
+      const unknown = await api.get("/api", bearer(unknownToken));
+      expect(expired.status).toBe(401);
+      expect(expired.text).toBe(unknown.text);
+      const list = await client.get<TokenList>(`/api/v1/applications/${appId}/tokens`);
+      expect(list.body.tokens[0]?.status).toBe("expired");
+    } finally {
+      clock.advance(-61_000);
+    }
   });
 });

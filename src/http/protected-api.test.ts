@@ -8,8 +8,8 @@ import {
   signUpUser,
   startTestServer,
   type TestServer,
-  waitFor,
 } from "../test-support/harness.js";
+import { pollUntil } from "../test-support/poll.js";
 
 let server: TestServer;
 let token: string;
@@ -203,7 +203,7 @@ describe("access log", () => {
     const newLogs = () => server.logs().slice(before);
     // A token in the URL is refused (400), and the query string is not logged.
     expect((await api.get(`/api?access_token=${token}`)).status).toBe(400);
-    await waitFor(async () => (newLogs().includes('"statusCode":400') ? true : undefined));
+    await pollUntil("the access log line of the 400", () => newLogs().includes('"statusCode":400'));
     const lines = newLogs()
       .split("\n")
       .filter((line) => line.startsWith("{"))

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiToken, TokenList } from "../contract/index.js";
+import { ManualClock } from "../test-support/clock.js";
 import {
   bearer,
   Client,
@@ -11,9 +12,10 @@ import {
 } from "../test-support/harness.js";
 
 let server: TestServer;
+const clock = new ManualClock();
 
 beforeAll(async () => {
-  server = await startTestServer({ MAX_ACTIVE_TOKENS_PER_USER: "3" });
+  server = await startTestServer({ MAX_ACTIVE_TOKENS_PER_USER: "3" }, { clock });
 });
 afterAll(async () => {
   await server.close();
@@ -118,7 +120,8 @@ describe("listing and visibility", () => {
       role: "member",
     });
     await createToken(owner, appId, { name: "first" });
-    await new Promise((r) => setTimeout(r, 5));
+    // A later creation time for certain, so "newest first" has one right order.
+    clock.advance(1000);
     await createToken(owner, appId, { name: "second" });
     const mine = await createToken(member, appId, { name: "member's" });
 

@@ -16,7 +16,7 @@ export interface ServerProcess {
   child: ChildProcess;
   baseUrl: string;
   output: () => string;
-  /** Resolves with the exit code once the process has exited. */
+  /** Resolves with the exit code once the process has exited and `output` holds all it wrote. */
   exited: Promise<number | null>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -44,7 +44,8 @@ export function runNode(
     child.stderr.on("data", (d: Buffer) => {
       output += d.toString();
     });
-    child.on("exit", (code) => resolve({ code, output }));
+    // "close", not "exit": "exit" can come before the last of stdout and stderr is read.
+    child.on("close", (code) => resolve({ code, output }));
   });
 }
 
@@ -58,7 +59,10 @@ export async function startServerProcess(
     env: { PATH: process.env.PATH ?? "", PORT: "0", ...env },
   });
   let output = "";
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  // "close", not "exit": "exit" can come before the last of stdout and stderr is read.
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("close", (code) => resolve(code)),
+  );
   const baseUrl = await new Promise<string>((resolve, reject) => {
     const onData = (d: Buffer) => {
       output += d.toString();

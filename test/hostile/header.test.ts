@@ -9,7 +9,7 @@ import {
   startTestServer,
   type TestServer,
 } from "../../src/test-support/harness.js";
-import { expectServing, rawGetApi, rawRequest } from "./support.js";
+import { expectServing, problemCode, rawGetApi, rawRequest } from "./support.js";
 
 /**
  * Hostile Authorization headers over real HTTP, beyond src/http/protected-api.test.ts
@@ -34,14 +34,16 @@ afterAll(async () => {
   await server.close();
 });
 
+// Node's HTTP parser refuses these before Keyward sees the request, so the answer carries
+// only a status (no problem document).
 describe("oversized headers", () => {
-  it("answers a 20 KiB Authorization header with 431 (or 400) and keeps serving", async () => {
+  it("answers a 20 KiB Authorization header with 431 and keeps serving", async () => {
     const res = await rawRequest(server.baseUrl, rawGetApi(`Bearer ${"A".repeat(20 * 1024)}`));
-    expect([400, 431]).toContain(res.status);
+    expect(res.status).toBe(431);
     await expectServing(server.baseUrl, token);
   });
 
-  it("answers 2000 headers (~60 KiB) with 431 (or 400) and keeps serving", async () => {
+  it("answers 2000 headers (~60 KiB) with 431 and keeps serving", async () => {
     const many = Array.from({ length: 2000 }, (_, i) => `X-Junk-${i}: ${"v".repeat(20)}\r\n`).join(
       "",
     );
@@ -49,7 +51,7 @@ describe("oversized headers", () => {
       server.baseUrl,
       `GET /api HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n${many}Connection: close\r\n\r\n`,
     );
-    expect([400, 431]).toContain(res.status);
+    expect(res.status).toBe(431);
     await expectServing(server.baseUrl, token);
   });
 
@@ -61,36 +63,54 @@ describe("oversized headers", () => {
     expect(server.keyward.store.stats.reads).toBe(before);
   });
 
-  it("answers a 20 KiB URL with a 4xx and keeps serving", async () => {
+  it("answers a 20 KiB URL with 431 (the header size limit counts the request line) and keeps serving", async () => {
     const res = await rawRequest(
       server.baseUrl,
       `GET /api/${"a".repeat(20 * 1024)} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
     );
-    expect(res.status).toBeGreaterThanOrEqual(400);
-    expect(res.status).toBeLessThan(500);
+    expect(res.status).toBe(431);
     await expectServing(server.baseUrl, token);
   });
 });
 
 describe("non-ASCII and control bytes over a raw socket", () => {
+  // A byte outside the token alphabet makes a malformed Bearer value (400); one glued to
+  // the scheme makes a scheme that is not Bearer, so no credentials at all (401).
   it.each([
-    ["a latin1 byte (0xE9) after the token", () => Buffer.from(`Bearer ${token}\u00e9`, "latin1")],
-    ["a no-break space (0xA0) as separator", () => Buffer.from(`Bearer\u00a0${token}`, "latin1")],
+    [
+      "a latin1 byte (0xE9) after the token",
+      () => Buffer.from(`Bearer ${token}\u00e9`, "latin1"),
+      400,
+      "invalid_request",
+    ],
+    [
+      "a no-break space (0xA0) as separator",
+      () => Buffer.from(`Bearer\u00a0${token}`, "latin1"),
+      401,
+      "authentication_required",
+    ],
     [
       "UTF-8 fullwidth look-alike letters in the token",
       () => Buffer.from(`Bearer ${token.slice(0, 10)}ＡＢＣ${token.slice(13)}`, "utf8"),
+      400,
+      "invalid_request",
     ],
-    ["a UTF-8 BOM before the scheme", () => Buffer.from(`\ufeffBearer ${token}`, "utf8")],
+    [
+      "a UTF-8 BOM before the scheme",
+      () => Buffer.from(`\ufeffBearer ${token}`, "utf8"),
+      401,
+      "authentication_required",
+    ],
     [
       "a C1 control byte (0x85) inside the token",
       () => Buffer.from(`Bearer ${token.slice(0, 5)}\u0085${token.slice(5)}`, "latin1"),
+      400,
+      "invalid_request",
     ],
-    ["a DEL byte (0x7F) after the token", () => Buffer.from(`Bearer ${token}\u007f`, "latin1")],
-  ])("never accepts %s (no 200, no 5xx) and keeps serving", async (_name, value) => {
+  ])("answers %s with %i %s and keeps serving", async (_name, value, status, code) => {
     const res = await rawRequest(server.baseUrl, rawGetApi(value()));
-    expect(res.status).not.toBeNull();
-    expect(res.status).not.toBe(200);
-    expect(res.status).toBeLessThan(500);
+    expect(res.status).toBe(status);
+    expect(problemCode(res)).toBe(code);
     await expectServing(server.baseUrl, token);
   });
 
@@ -98,6 +118,7 @@ describe("non-ASCII and control bytes over a raw socket", () => {
     ["a NUL byte inside the token", () => `Bearer ${token.slice(0, 8)}\u0000${token.slice(8)}`],
     ["a bare CR inside the value", () => `Bearer\r${token}`],
     ["an obs-fold continuation line", () => `Bearer\r\n ${token}`],
+    ["a DEL byte (0x7F) after the token", () => `Bearer ${token}\u007f`],
   ])("refuses %s at the HTTP layer with 400 and keeps serving", async (_name, value) => {
     const res = await rawRequest(server.baseUrl, rawGetApi(value()));
     expect(res.status).toBe(400);
@@ -184,19 +205,56 @@ describe("whitespace and case extremes", () => {
 });
 
 describe("tokens in the URL", () => {
+  // RFC 6750's access_token parameter is refused as malformed (400, so the integrator
+  // learns to move the token); any other parameter is not a credential (401).
   it.each([
-    ["?access_token=<token>", (t: string) => `/api?access_token=${t}`],
-    ["?access_token (no value)", () => "/api?access_token"],
-    ["?x=1&access_token=<token>", (t: string) => `/api?x=1&access_token=${t}`],
-    ["?access_token twice", (t: string) => `/api?access_token=${t}&access_token=${t}`],
-    ["?ACCESS_TOKEN=<token>", (t: string) => `/api?ACCESS_TOKEN=${t}`],
-    ["?access%5Ftoken=<token> (percent-encoded name)", (t: string) => `/api?access%5Ftoken=${t}`],
-    ["?token=<token>", (t: string) => `/api?token=${t}`],
-    ["?bearer=<token>", (t: string) => `/api?bearer=${t}`],
-    ["?authorization=Bearer%20<token>", (t: string) => `/api?authorization=Bearer%20${t}`],
-    ["on a scoped route", (t: string) => `/api/scopes/read?access_token=${t}`],
-  ])("never authenticates %s (4xx, never 200) and never logs it", async (_name, path) => {
-    const res = await api.get(path(token));
+    ["?access_token=<token>", (t: string) => `/api?access_token=${t}`, 400, "invalid_request"],
+    ["?access_token (no value)", () => "/api?access_token", 400, "invalid_request"],
+    [
+      "?x=1&access_token=<token>",
+      (t: string) => `/api?x=1&access_token=${t}`,
+      400,
+      "invalid_request",
+    ],
+    [
+      "?access_token twice",
+      (t: string) => `/api?access_token=${t}&access_token=${t}`,
+      400,
+      "invalid_request",
+    ],
+    [
+      "?ACCESS_TOKEN=<token>",
+      (t: string) => `/api?ACCESS_TOKEN=${t}`,
+      401,
+      "authentication_required",
+    ],
+    ["?token=<token>", (t: string) => `/api?token=${t}`, 401, "authentication_required"],
+    ["?bearer=<token>", (t: string) => `/api?bearer=${t}`, 401, "authentication_required"],
+    [
+      "?authorization=Bearer%20<token>",
+      (t: string) => `/api?authorization=Bearer%20${t}`,
+      401,
+      "authentication_required",
+    ],
+    [
+      "on a scoped route",
+      (t: string) => `/api/scopes/read?access_token=${t}`,
+      400,
+      "invalid_request",
+    ],
+  ])("never authenticates %s (%i %s) and never logs it", async (_name, path, status, code) => {
+    const res = await api.get<{ code: string }>(path(token));
+    expect(res.status).toBe(status);
+    expect(res.body.code).toBe(code);
+    expect(res.text).not.toContain(token);
+    expect(server.logs()).not.toContain(token);
+  });
+
+  it("never authenticates ?access%5Ftoken=<token> (percent-encoded name) and never logs it", async () => {
+    // Only "4xx" is asserted: the server answers 401 authentication_required, because it
+    // looks for the parameter name as sent, where the decoded name would get the 400
+    // invalid_request of ?access_token= (an open question, not settled by this test).
+    const res = await api.get(`/api?access%5Ftoken=${token}`);
     expect(res.status).toBeGreaterThanOrEqual(400);
     expect(res.status).toBeLessThan(500);
     expect(res.text).not.toContain(token);
@@ -208,8 +266,9 @@ describe("tokens in the URL", () => {
       body: `access_token=${token}`,
       headers: { "content-type": "application/x-www-form-urlencoded" },
     });
-    expect(res.status).toBeGreaterThanOrEqual(400);
-    expect(res.status).toBeLessThan(500);
+    // The protected API has no POST route at all, so the body is never read.
+    expect(res.status).toBe(404);
+    expect((res.body as { code: string }).code).toBe("not_found");
     expect(res.text).not.toContain(token);
   });
 });
@@ -226,25 +285,26 @@ describe("connections and paths", () => {
     expect(statuses).toEqual([200, 401, 401]);
   });
 
+  // Paths are matched as sent (no case folding, slash merging or dot-segment removal),
+  // so a variant is another, unknown path; only percent-decoding makes /%61pi the API.
   it.each([
-    "/API",
-    "/api/",
-    "//api",
-    "/api/../api",
-    "/api/./",
-    "/api%2f",
-    "/%61pi",
-    "/api;jsessionid=1",
-    "/api/scopes/read/",
-    "/api/v1/../../api",
-  ])("never answers the path variant %s with 200 without a token", async (path) => {
+    ["/API", 404, "not_found"],
+    ["/api/", 404, "not_found"],
+    ["//api", 404, "not_found"],
+    ["/api/../api", 404, "not_found"],
+    ["/api/./", 404, "not_found"],
+    ["/api%2f", 404, "not_found"],
+    ["/%61pi", 401, "authentication_required"],
+    ["/api;jsessionid=1", 404, "not_found"],
+    ["/api/scopes/read/", 404, "not_found"],
+    ["/api/v1/../../api", 404, "not_found"],
+  ])("answers the path variant %s without a token with %i %s", async (path, status, code) => {
     const res = await rawRequest(
       server.baseUrl,
       `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
     );
-    expect(res.status).not.toBeNull();
-    expect(res.status).not.toBe(200);
-    expect(res.status).toBeLessThan(500);
+    expect(res.status).toBe(status);
+    expect(problemCode(res)).toBe(code);
   });
 });
 

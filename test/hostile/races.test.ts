@@ -1,5 +1,6 @@
 import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/test-support/clock.js";
 import {
   bearer,
   Client,
@@ -9,7 +10,8 @@ import {
   startTestServer,
   type TestServer,
 } from "../../src/test-support/harness.js";
-import { fastPasswordHasher, ManualClock, sleep } from "./support.js";
+import { pollUntil } from "../../src/test-support/poll.js";
+import { fastPasswordHasher } from "./support.js";
 
 /**
  * Revocation and lifecycle races over real HTTP. The guarantees: a revocation (or
@@ -48,11 +50,21 @@ function hammer(token: string, lanes = 6) {
   });
   return {
     samples,
+    /** Resolves once the token has been accepted at least once under load. */
+    accepted: () => pollUntil("a 200 under load", () => samples.some((s) => s.status === 200)),
     async stop() {
       running = false;
       await Promise.all(loops);
     },
   };
+}
+
+/** Waits until `count` requests that started after `moment` have been answered. */
+function startedAfter(samples: Sample[], moment: number, count: number) {
+  return pollUntil(
+    `${count} answers to requests started after the acknowledgement`,
+    () => samples.filter((s) => s.startedAt > moment).length >= count,
+  );
 }
 
 async function signIn(email: string): Promise<Client> {
@@ -105,11 +117,11 @@ describe("revocation races", () => {
     const appId = await createApp(client);
     const { token, id } = await createToken(client, appId, { name: "in-flight" });
     const load = hammer(token);
-    await sleep(150);
+    await load.accepted();
     const res = await client.delete(`/api/v1/applications/${appId}/tokens/${id}`);
     const acknowledgedAt = performance.now();
     expect(res.status).toBe(204);
-    await sleep(150);
+    await startedAfter(load.samples, acknowledgedAt, 11);
     await load.stop();
     const before = load.samples.filter((s) => s.startedAt < acknowledgedAt);
     const after = load.samples.filter((s) => s.startedAt > acknowledgedAt);
@@ -164,13 +176,13 @@ describe("regeneration races", () => {
     const appId = await createApp(client);
     const { token, id } = await createToken(client, appId, { name: "rotating" });
     const load = hammer(token);
-    await sleep(150);
+    await load.accepted();
     const res = await client.post<{ token: string }>(
       `/api/v1/applications/${appId}/tokens/${id}/regenerate`,
     );
     const acknowledgedAt = performance.now();
     expect(res.status).toBe(201);
-    await sleep(150);
+    await startedAfter(load.samples, acknowledgedAt, 11);
     await load.stop();
     const after = load.samples.filter((s) => s.startedAt > acknowledgedAt);
     expect(after.length).toBeGreaterThan(10);
@@ -276,7 +288,7 @@ describe("membership, names, sessions and expiry under concurrency", () => {
         }
       }
     });
-    await sleep(80);
+    await pollUntil("a token issued before the removal", () => issued.length > 0);
     const removal = await owner.delete(`/api/v1/applications/${appId}/members/${memberUser.id}`);
     removed = true;
     expect(removal.status).toBe(204);
@@ -313,10 +325,12 @@ describe("membership, names, sessions and expiry under concurrency", () => {
         samples.push({ startedAt, status: res.status });
       }
     });
-    await sleep(100);
+    await pollUntil("the stolen session to be accepted", () =>
+      samples.some((s) => s.status === 200),
+    );
     expect((await client.post("/api/v1/auth/signout")).status).toBe(204);
     const acknowledgedAt = performance.now();
-    await sleep(100);
+    await startedAfter(samples, acknowledgedAt, 6);
     running = false;
     await Promise.all(loops);
     const after = samples.filter((s) => s.startedAt > acknowledgedAt);

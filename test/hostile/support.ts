@@ -52,6 +52,16 @@ export function rawRequest(
   });
 }
 
+/** The `code` of the problem document in a raw answer's body, if it has one. */
+export function problemCode(res: RawResponse): string | undefined {
+  const body = res.text.slice(res.text.indexOf("\r\n\r\n") + 4);
+  try {
+    return (JSON.parse(body) as { code?: string }).code;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A GET /api request with the given Authorization header value, as raw latin1 bytes. */
 export function rawGetApi(authorization: string | Buffer, path = "/api"): Buffer {
   const value =
@@ -112,19 +122,6 @@ export async function pool<T, R>(
   await Promise.all(lanes);
   return results;
 }
-
-/** A clock the test moves by hand (passed as `overrides.clock` to startTestServer). */
-export class ManualClock {
-  offsetMs = 0;
-  now(): number {
-    return Date.now() + this.offsetMs;
-  }
-  advance(ms: number): void {
-    this.offsetMs += ms;
-  }
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The headers of an answer, minus those that legitimately differ between two requests. */
 export function comparableHeaders(headers: Headers): Record<string, string> {

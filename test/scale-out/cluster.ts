@@ -55,18 +55,6 @@ export async function listenerConnected(server: ServerProcess): Promise<boolean>
   return rows.length > 0;
 }
 
-export async function waitUntil(
-  condition: () => Promise<boolean>,
-  timeoutMs = 5000,
-  message = "condition not met in time",
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(message);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** Nearest-rank percentile of `values` (0 < p <= 100). */
 export function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -9,16 +9,18 @@ import {
   startTestServer,
   type TestServer,
 } from "../../src/test-support/harness.js";
+import { pollUntil } from "../../src/test-support/poll.js";
 import {
   createTestDatabase,
   postgresAvailable,
   TEST_DATABASE_URL,
   type TestDatabase,
 } from "../../src/test-support/postgres.js";
-import { waitUntil } from "./cluster.js";
 import { TcpProxy } from "./tcp-proxy.js";
 
 const CACHE_MAX_AGE_MS = 2000;
+/** Which of the 60 staggered store operations cuts the connections as it starts. */
+const CUT_AT_OPERATION = 20;
 const enabled = postgresAvailable();
 
 // What a process does when PostgreSQL goes away: it fails closed (503 with Retry-After,
@@ -59,7 +61,11 @@ describe.skipIf(!enabled)("PostgreSQL outages", () => {
     proxy.cut();
     // The listening connection is gone, so the cache can no longer be trusted: refusing is
     // the only answer that cannot be wrong.
-    await waitUntil(async () => (await api.get("/api", bearer(token))).status === 503, 2000);
+    await pollUntil(
+      "a 503 once PostgreSQL is cut",
+      async () => (await api.get("/api", bearer(token))).status === 503,
+      { timeoutMs: 2000 },
+    );
     const refused = await api.get("/api", bearer(token));
     expect(refused.status).toBe(503);
     expect(refused.headers.get("retry-after")).toBeTruthy();
@@ -68,13 +74,21 @@ describe.skipIf(!enabled)("PostgreSQL outages", () => {
     expect((await fetch(`${server.baseUrl}/healthz`)).status).toBe(200);
 
     proxy.restore();
-    await waitUntil(async () => (await api.get("/api", bearer(token))).status === 200, 10_000);
+    await pollUntil(
+      "a 200 once PostgreSQL is back",
+      async () => (await api.get("/api", bearer(token))).status === 200,
+      { timeoutMs: 10_000 },
+    );
     expect((await fetch(`${server.baseUrl}/readyz`)).status).toBe(200);
     // Once the channel is back, answers are cached again.
-    await waitUntil(async () => {
-      await api.get("/api", bearer(token));
-      return server.keyward.verifier.cacheEntries > 0;
-    }, 10_000);
+    await pollUntil(
+      "answers to be cached again",
+      async () => {
+        await api.get("/api", bearer(token));
+        return server.keyward.verifier.cacheEntries > 0;
+      },
+      { timeoutMs: 10_000 },
+    );
   });
 
   it("never answers from a cache older than the maximum age during a network partition", async () => {
@@ -82,19 +96,26 @@ describe.skipIf(!enabled)("PostgreSQL outages", () => {
     proxy.blackhole();
     const partitioned = Date.now();
     const answers: Array<{ at: number; status: number }> = [];
-    // Ask until the first non-200, then once more past the maximum age.
-    while (Date.now() - partitioned < CACHE_MAX_AGE_MS + 500) {
-      const status = (await api.get("/api", bearer(token))).status;
-      answers.push({ at: Date.now() - partitioned, status });
-      if (status !== 200) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    // Ask every 100 ms until the first non-200, for at most the maximum age and a margin.
+    await pollUntil(
+      () => `a refusal during the partition; answers: ${JSON.stringify(answers)}`,
+      async () => {
+        const status = (await api.get("/api", bearer(token))).status;
+        answers.push({ at: Date.now() - partitioned, status });
+        return status !== 200;
+      },
+      { timeoutMs: CACHE_MAX_AGE_MS + 500, intervalMs: 100 },
+    );
     const late = answers.filter((a) => a.status === 200 && a.at > CACHE_MAX_AGE_MS);
     expect(late).toEqual([]);
     expect(answers.at(-1)?.status).toBe(503);
 
     proxy.restore();
-    await waitUntil(async () => (await api.get("/api", bearer(token))).status === 200, 15_000);
+    await pollUntil(
+      "a 200 once the partition heals",
+      async () => (await api.get("/api", bearer(token))).status === 200,
+      { timeoutMs: 15_000 },
+    );
   });
 });
 
@@ -122,6 +143,8 @@ describe.skipIf(!enabled)("PostgreSQL connections reset under load", () => {
         createdAt: 1,
       });
       // Transactions and plain reads in flight on every pooled connection when it is cut.
+      // Their starts are spread over 60 ms on purpose (load shaping, not a wait): some
+      // begin before the cut and some after it.
       const work = Array.from({ length: 60 }, async (_, i) => {
         await new Promise((r) => setTimeout(r, i));
         const token = {
@@ -135,12 +158,14 @@ describe.skipIf(!enabled)("PostgreSQL connections reset under load", () => {
           expiresAt: null,
           secretHash: `hash${i}`,
         };
-        return Promise.all([
+        const operations = Promise.all([
           store.tokens.insertToken(token, { maxActivePerUser: 1000, now: 1 }),
           store.tokens.findSecret(`hash${i}`),
         ]);
+        // Cut once twenty operations have started, with this one just sent.
+        if (i === CUT_AT_OPERATION) proxy.cut();
+        return operations;
       });
-      setTimeout(() => proxy.cut(), 20);
       const results = await Promise.allSettled(work);
       const failures = results.filter((r) => r.status === "rejected");
       expect(failures.length).toBeGreaterThan(0);
@@ -148,14 +173,18 @@ describe.skipIf(!enabled)("PostgreSQL connections reset under load", () => {
         expect((f as PromiseRejectedResult).reason).toBeInstanceOf(StorageUnavailableError);
       }
       proxy.restore();
-      await waitUntil(async () => {
-        try {
-          await store.ping();
-          return true;
-        } catch {
-          return false;
-        }
-      }, 10_000);
+      await pollUntil(
+        "the store to answer a ping again",
+        async () => {
+          try {
+            await store.ping();
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { timeoutMs: 10_000 },
+      );
       expect(await store.users.findUserById(user.id)).toMatchObject({ id: user.id });
     } finally {
       await store.close();

@@ -7,13 +7,14 @@ import {
   createToken,
   signUpUser,
 } from "../../src/test-support/harness.js";
+import { pollUntil } from "../../src/test-support/poll.js";
 import {
   createTestDatabase,
   postgresAvailable,
   type TestDatabase,
 } from "../../src/test-support/postgres.js";
 import { requireBuild, type ServerProcess } from "../../src/test-support/process.js";
-import { Cluster, waitUntil } from "./cluster.js";
+import { Cluster } from "./cluster.js";
 
 const enabled = postgresAvailable();
 
@@ -66,8 +67,10 @@ describe.skipIf(!enabled)("usage counting across processes on PostgreSQL", () =>
         (a, b) => a + b,
         0,
       );
-    await waitUntil(async () => (await total()) >= N, 10_000, "usage did not reach N");
-    // Wait out both flush intervals more: nothing is counted twice.
+    await pollUntil(`usage to reach ${N}`, async () => (await total()) >= N, { timeoutMs: 10_000 });
+    // A deliberate wait, not a synchronisation: what is tested is that nothing more arrives
+    // while both processes flush again (the slow one every 1500 ms), so nothing is counted
+    // twice. The servers are separate processes, so their flush timers cannot be driven.
     await new Promise((r) => setTimeout(r, 1700));
     for (const t of tokens) expect((await usage(t.id)).total).toBe(sent.get(t.id));
     expect(await total()).toBe(N);
@@ -87,10 +90,18 @@ describe.skipIf(!enabled)("usage counting across processes on PostgreSQL", () =>
       (await client.get<TokenUsage>(`/api/v1/applications/${appId}/tokens/${id}/usage`)).body;
     const api = new Client(leaving?.baseUrl ?? "");
     for (let i = 0; i < 7; i++) expect((await api.get("/api", bearer(token))).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 20));
+    // The fast process's use must carry a later millisecond than the leaving one's.
+    const lastLeavingUse = Date.now();
+    await pollUntil(
+      "the clock to pass the leaving process's last use",
+      () => Date.now() > lastLeavingUse,
+    );
     const newer = Date.now();
     expect((await new Client(fast.baseUrl).get("/api", bearer(token))).status).toBe(200);
-    await waitUntil(async () => Date.parse((await usage()).lastUsedAt ?? "0") >= newer, 5000);
+    await pollUntil(
+      "the fast process's use as lastUsedAt",
+      async () => Date.parse((await usage()).lastUsedAt ?? "0") >= newer,
+    );
 
     expect(await leaving?.stop("SIGTERM")).toBe(0);
     const after = await usage();

@@ -15,6 +15,7 @@ declare module "fastify" {
     servedRoutes: readonly ServedRoute[];
   }
 }
+
 import { SECURITY_SCHEMES } from "../contract-route.js";
 
 /** Where the OpenAPI document and the reference page are served. */
