@@ -1,8 +1,10 @@
 import { type Static, Type } from "typebox";
 import { PASSWORD_MAX_LENGTH } from "../core/rules.js";
 import { ApplicationSummary } from "./applications.js";
-import { defineRoute } from "./route.js";
+import { routeGroup } from "./route.js";
 import { Id } from "./schema.js";
+
+const accountRoute = routeGroup({ tag: "accounts", auth: "session" });
 
 export const User = Type.Object({
   id: Id("usr"),
@@ -27,16 +29,13 @@ const SESSION_COOKIE =
   "Sets the `keyward_session` cookie (HttpOnly, SameSite=Lax, Secure over HTTPS). " +
   `Passwords are ${PASSWORD_MAX_LENGTH} characters at most.`;
 
-export const signUpRoute = defineRoute({
+export const signUpRoute = accountRoute({
   method: "POST",
   url: "/api/v1/auth/signup",
   operationId: "signUp",
   summary: "Create an account and sign in",
   description: SESSION_COOKIE,
-  tag: "accounts",
   auth: "none",
-  storage: true,
-  rateLimited: false,
   schema: {
     body: Type.Object(
       { email: Email, password: Password, name: DisplayName },
@@ -47,15 +46,13 @@ export const signUpRoute = defineRoute({
   errors: ["email_taken", "csrf_rejected"],
 });
 
-export const signInRoute = defineRoute({
+export const signInRoute = accountRoute({
   method: "POST",
   url: "/api/v1/auth/signin",
   operationId: "signIn",
   summary: "Sign in with email and password",
   description: SESSION_COOKIE,
-  tag: "accounts",
   auth: "none",
-  storage: true,
   rateLimited: true,
   schema: {
     body: Type.Object({ email: Email, password: Password }, { additionalProperties: false }),
@@ -64,28 +61,20 @@ export const signInRoute = defineRoute({
   errors: ["invalid_credentials", "csrf_rejected"],
 });
 
-export const signOutRoute = defineRoute({
+export const signOutRoute = accountRoute({
   method: "POST",
   url: "/api/v1/auth/signout",
   operationId: "signOut",
   summary: "End this session",
-  tag: "accounts",
-  auth: "session",
-  storage: true,
   schema: { response: { 204: Type.Null() } },
-  errors: [],
 });
 
-export const meRoute = defineRoute({
+export const meRoute = accountRoute({
   method: "GET",
   url: "/api/v1/me",
   operationId: "getMe",
   summary: "The signed-in user and their applications",
-  tag: "accounts",
-  auth: "session",
-  storage: true,
   schema: { response: { 200: Me } },
-  errors: [],
 });
 
 export const accountRoutes = [signUpRoute, signInRoute, signOutRoute, meRoute] as const;

@@ -1,8 +1,10 @@
 import { type Static, Type } from "typebox";
 import { ROLES } from "../core/model.js";
 import { MAX_SCOPES } from "../core/rules.js";
-import { defineRoute } from "./route.js";
+import { routeGroup } from "./route.js";
 import { Id, StringEnum, Timestamp } from "./schema.js";
+
+const applicationRoute = routeGroup({ tag: "applications", auth: "session" });
 
 export const Role = StringEnum(ROLES);
 export type Role = Static<typeof Role>;
@@ -47,14 +49,11 @@ export const ScopesInput = Type.Array(Type.String({ minLength: 1, maxLength: 64 
 
 export const ApplicationParams = Type.Object({ appId: Id("app") });
 
-export const createApplicationRoute = defineRoute({
+export const createApplicationRoute = applicationRoute({
   method: "POST",
   url: "/api/v1/applications",
   operationId: "createApplication",
   summary: "Create an application (the caller becomes its owner)",
-  tag: "applications",
-  auth: "session",
-  storage: true,
   schema: {
     body: Type.Object(
       { name: Type.String({ maxLength: 400 }), scopes: Type.Optional(ScopesInput) },
@@ -62,53 +61,39 @@ export const createApplicationRoute = defineRoute({
     ),
     response: { 201: Application },
   },
-  errors: [],
 });
 
-export const listApplicationsRoute = defineRoute({
+export const listApplicationsRoute = applicationRoute({
   method: "GET",
   url: "/api/v1/applications",
   operationId: "listApplications",
   summary: "Applications the caller belongs to",
-  tag: "applications",
-  auth: "session",
-  storage: true,
   schema: { response: { 200: ApplicationList } },
-  errors: [],
 });
 
-export const getApplicationRoute = defineRoute({
+export const getApplicationRoute = applicationRoute({
   method: "GET",
   url: "/api/v1/applications/:appId",
   operationId: "getApplication",
   summary: "One application",
-  tag: "applications",
-  auth: "session",
-  storage: true,
   schema: { params: ApplicationParams, response: { 200: Application } },
   errors: ["not_found"],
 });
 
-export const listMembersRoute = defineRoute({
+export const listMembersRoute = applicationRoute({
   method: "GET",
   url: "/api/v1/applications/:appId/members",
   operationId: "listMembers",
   summary: "Members of an application",
-  tag: "applications",
-  auth: "session",
-  storage: true,
   schema: { params: ApplicationParams, response: { 200: MemberList } },
   errors: ["not_found"],
 });
 
-export const addMemberRoute = defineRoute({
+export const addMemberRoute = applicationRoute({
   method: "POST",
   url: "/api/v1/applications/:appId/members",
   operationId: "addMember",
   summary: "Add a user, by email, as an admin or member (owners and admins)",
-  tag: "applications",
-  auth: "session",
-  storage: true,
   schema: {
     params: ApplicationParams,
     body: Type.Object(
@@ -120,15 +105,12 @@ export const addMemberRoute = defineRoute({
   errors: ["not_found", "forbidden", "user_not_found", "already_member"],
 });
 
-export const removeMemberRoute = defineRoute({
+export const removeMemberRoute = applicationRoute({
   method: "DELETE",
   url: "/api/v1/applications/:appId/members/:userId",
   operationId: "removeMember",
   summary: "Remove a member and revoke their tokens in the application",
   description: "Owners and admins remove anyone but the owner; a member may remove themselves.",
-  tag: "applications",
-  auth: "session",
-  storage: true,
   schema: {
     params: Type.Object({ appId: Id("app"), userId: Id("usr") }),
     response: { 204: Type.Null() },

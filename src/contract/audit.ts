@@ -1,8 +1,10 @@
 import { type Static, Type } from "typebox";
 import { AUDIT_ACTIONS } from "../core/model.js";
 import { ApplicationParams } from "./applications.js";
-import { defineRoute } from "./route.js";
+import { routeGroup } from "./route.js";
 import { DigitString, Id, NullableString, StringEnum, Timestamp } from "./schema.js";
+
+const auditRoute = routeGroup({ tag: "audit", auth: "session" });
 
 export const AuditAction = StringEnum(AUDIT_ACTIONS);
 export type AuditAction = Static<typeof AuditAction>;
@@ -42,14 +44,11 @@ const pagination = {
   limit: Type.Optional(DigitString(6)),
 };
 
-export const applicationAuditRoute = defineRoute({
+export const applicationAuditRoute = auditRoute({
   method: "GET",
   url: "/api/v1/applications/:appId/audit",
   operationId: "listApplicationAudit",
   summary: "An application's audit trail (members see their own tokens' events)",
-  tag: "audit",
-  auth: "session",
-  storage: true,
   schema: {
     params: ApplicationParams,
     querystring: Type.Object(
@@ -61,19 +60,15 @@ export const applicationAuditRoute = defineRoute({
   errors: ["not_found"],
 });
 
-export const accountAuditRoute = defineRoute({
+export const accountAuditRoute = auditRoute({
   method: "GET",
   url: "/api/v1/me/audit",
   operationId: "listAccountAudit",
   summary: "The signed-in user's own account events (sign-ins, sign-up)",
-  tag: "audit",
-  auth: "session",
-  storage: true,
   schema: {
     querystring: Type.Object(pagination, { additionalProperties: false }),
     response: { 200: AuditPage },
   },
-  errors: [],
 });
 
 export const auditRoutes = [applicationAuditRoute, accountAuditRoute] as const;

@@ -1,41 +1,35 @@
 import { type Static, Type } from "typebox";
-import { defineRoute } from "./route.js";
+import { routeGroup } from "./route.js";
+
+const operationRoute = routeGroup({ tag: "operations", auth: "none" });
 
 export const Health = Type.Object({ status: Type.Literal("ok") });
 export type Health = Static<typeof Health>;
 
-export const livenessRoute = defineRoute({
+export const livenessRoute = operationRoute({
   method: "GET",
   url: "/healthz",
   operationId: "liveness",
   summary: "Liveness: the process answers (no storage call)",
-  tag: "operations",
-  auth: "none",
   storage: false,
   schema: { response: { 200: Health } },
-  errors: [],
 });
 
-export const readinessRoute = defineRoute({
+export const readinessRoute = operationRoute({
   method: "GET",
   url: "/readyz",
   operationId: "readiness",
   summary: "Readiness: storage answers too",
-  tag: "operations",
-  auth: "none",
-  storage: true,
   schema: { response: { 200: Health } },
-  errors: [],
 });
 
-export const metricsRoute = defineRoute({
+export const metricsRoute = operationRoute({
   method: "GET",
   url: "/metrics",
   operationId: "metrics",
   summary: "Prometheus text format: counts only",
   description:
     "Answers direct loopback clients, or `Authorization: Bearer <METRICS_TOKEN>` when that is set.",
-  tag: "operations",
   auth: "metrics",
   storage: false,
   produces: "text/plain; version=0.0.4",

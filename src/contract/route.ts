@@ -44,8 +44,23 @@ export interface RouteContract<S extends RouteSchema = RouteSchema> {
   readonly produces?: string;
 }
 
-export function defineRoute<const S extends RouteSchema>(
-  route: RouteContract<S>,
-): RouteContract<S> {
-  return route;
+/** A route as declared: what its group does not already say. */
+export type RouteDeclaration<S extends RouteSchema> = Omit<
+  RouteContract<S>,
+  "tag" | "auth" | "storage" | "errors"
+> &
+  Partial<Pick<RouteContract<S>, "tag" | "auth" | "storage" | "errors">>;
+
+/**
+ * Declares the routes of one group (one tag of the reference): each route is in its
+ * group's tag and authentication unless it says otherwise, touches storage unless it
+ * says it does not, and has no problem codes of its own unless it lists them.
+ */
+export function routeGroup(group: { tag: string; auth: RouteAuth }) {
+  return <const S extends RouteSchema>(route: RouteDeclaration<S>): RouteContract<S> => ({
+    storage: true,
+    errors: [],
+    ...group,
+    ...route,
+  });
 }

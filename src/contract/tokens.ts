@@ -2,7 +2,7 @@ import { type Static, Type } from "typebox";
 import { REVOCATION_REASONS, TOKEN_STATUSES } from "../core/model.js";
 import { MAX_GRACE_SECONDS, MAX_USAGE_DAYS } from "../core/rules.js";
 import { ApplicationParams, ScopesInput } from "./applications.js";
-import { defineRoute } from "./route.js";
+import { routeGroup } from "./route.js";
 import {
   DigitString,
   Id,
@@ -11,6 +11,8 @@ import {
   StringEnum,
   Timestamp,
 } from "./schema.js";
+
+const tokenRoute = routeGroup({ tag: "tokens", auth: "session" });
 
 export const TokenStatus = StringEnum(TOKEN_STATUSES);
 export type TokenStatus = Static<typeof TokenStatus>;
@@ -70,15 +72,12 @@ export const TokenParams = Type.Object({ appId: Id("app"), tokenId: Id("tok") })
 
 const NO_STORE = "The answer carries `Cache-Control: no-store`.";
 
-export const createTokenRoute = defineRoute({
+export const createTokenRoute = tokenRoute({
   method: "POST",
   url: "/api/v1/applications/:appId/tokens",
   operationId: "createToken",
   summary: "Generate a named token; its plaintext is shown once",
   description: NO_STORE,
-  tag: "tokens",
-  auth: "session",
-  storage: true,
   rateLimited: true,
   schema: {
     params: ApplicationParams,
@@ -95,14 +94,11 @@ export const createTokenRoute = defineRoute({
   errors: ["not_found", "token_name_taken", "token_limit_reached"],
 });
 
-export const listTokensRoute = defineRoute({
+export const listTokensRoute = tokenRoute({
   method: "GET",
   url: "/api/v1/applications/:appId/tokens",
   operationId: "listTokens",
   summary: "The caller's tokens, or with `all=1` everyone's (owners and admins)",
-  tag: "tokens",
-  auth: "session",
-  storage: true,
   schema: {
     params: ApplicationParams,
     querystring: Type.Object(
@@ -114,39 +110,30 @@ export const listTokensRoute = defineRoute({
   errors: ["not_found", "forbidden"],
 });
 
-export const getTokenRoute = defineRoute({
+export const getTokenRoute = tokenRoute({
   method: "GET",
   url: "/api/v1/applications/:appId/tokens/:tokenId",
   operationId: "getToken",
   summary: "One token, with its owner",
-  tag: "tokens",
-  auth: "session",
-  storage: true,
   schema: { params: TokenParams, response: { 200: ApiToken } },
   errors: ["not_found"],
 });
 
-export const revokeTokenRoute = defineRoute({
+export const revokeTokenRoute = tokenRoute({
   method: "DELETE",
   url: "/api/v1/applications/:appId/tokens/:tokenId",
   operationId: "revokeToken",
   summary: "Revoke a token; it is refused from the next request on",
-  tag: "tokens",
-  auth: "session",
-  storage: true,
   schema: { params: TokenParams, response: { 204: Type.Null() } },
   errors: ["not_found", "forbidden"],
 });
 
-export const regenerateTokenRoute = defineRoute({
+export const regenerateTokenRoute = tokenRoute({
   method: "POST",
   url: "/api/v1/applications/:appId/tokens/:tokenId/regenerate",
   operationId: "regenerateToken",
   summary: "Give a token a new secret (same id and name)",
   description: `The old secret stops at once, or after \`graceSeconds\`. ${NO_STORE}`,
-  tag: "tokens",
-  auth: "session",
-  storage: true,
   schema: {
     params: TokenParams,
     // No body, `null` and `{}` all mean "no grace period".
@@ -160,15 +147,12 @@ export const regenerateTokenRoute = defineRoute({
   errors: ["not_found", "forbidden", "token_not_active"],
 });
 
-export const tokenUsageRoute = defineRoute({
+export const tokenUsageRoute = tokenRoute({
   method: "GET",
   url: "/api/v1/applications/:appId/tokens/:tokenId/usage",
   operationId: "getTokenUsage",
   summary: "Requests per day",
   description: `\`days\` is 1-${MAX_USAGE_DAYS}, 30 when absent.`,
-  tag: "tokens",
-  auth: "session",
-  storage: true,
   schema: {
     params: TokenParams,
     querystring: Type.Object(

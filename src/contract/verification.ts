@@ -1,7 +1,10 @@
 import { type Static, Type } from "typebox";
 import { MAX_LEAK_REPORT_TOKENS, SCOPE_PATTERN } from "../core/rules.js";
-import { defineRoute } from "./route.js";
+import { routeGroup } from "./route.js";
 import { Id, NullableTimestamp } from "./schema.js";
+
+const verificationRoute = routeGroup({ tag: "verification", auth: "none" });
+const protectedApiRoute = routeGroup({ tag: "protected API", auth: "bearer" });
 
 /** Longest string accepted where a token is expected; real tokens are far shorter. */
 const TokenText = Type.String({ maxLength: 256 });
@@ -24,27 +27,23 @@ export const Verification = Type.Object(
 );
 export type Verification = Static<typeof Verification>;
 
-export const verifyRoute = defineRoute({
+export const verifyRoute = verificationRoute({
   method: "POST",
   url: "/api/v1/verify",
   operationId: "verifyToken",
   summary: "Check a token for another service",
   description: "An invalid token is a 200 answer with `valid: false`, never an error.",
-  tag: "verification",
-  auth: "none",
-  storage: true,
   rateLimited: true,
   schema: {
     body: Type.Object({ token: TokenText }, { additionalProperties: false }),
     response: { 200: Verification },
   },
-  errors: [],
 });
 
 export const LeakReceipt = Type.Object({ received: Type.Integer() });
 export type LeakReceipt = Static<typeof LeakReceipt>;
 
-export const reportLeaksRoute = defineRoute({
+export const reportLeaksRoute = verificationRoute({
   method: "POST",
   url: "/api/v1/leaks",
   operationId: "reportLeakedTokens",
@@ -52,9 +51,6 @@ export const reportLeaksRoute = defineRoute({
   description:
     "Public and rate-limited. The answer is the same whatever the tokens were, so a report " +
     "cannot be used to test tokens.",
-  tag: "verification",
-  auth: "none",
-  storage: true,
   rateLimited: true,
   schema: {
     body: Type.Object(
@@ -63,7 +59,6 @@ export const reportLeaksRoute = defineRoute({
     ),
     response: { 202: LeakReceipt },
   },
-  errors: [],
 });
 
 export const WhoAmI = Type.Object({
@@ -81,28 +76,22 @@ const BEARER_ERRORS = [
   "rate_limited",
 ] as const;
 
-export const whoAmIRoute = defineRoute({
+export const whoAmIRoute = protectedApiRoute({
   method: "GET",
   url: "/api",
   operationId: "whoAmI",
   summary: "The protected API: the token's application, user and token",
-  tag: "protected API",
-  auth: "bearer",
-  storage: true,
   schema: { response: { 200: WhoAmI } },
   errors: BEARER_ERRORS,
 });
 
 export const Scope = Type.Object({ scope: Type.String() });
 
-export const scopeCheckRoute = defineRoute({
+export const scopeCheckRoute = protectedApiRoute({
   method: "GET",
   url: "/api/scopes/:scope",
   operationId: "checkScope",
   summary: "A route that needs a scope: 200 when the token carries it",
-  tag: "protected API",
-  auth: "bearer",
-  storage: true,
   schema: {
     params: Type.Object({ scope: Type.String({ pattern: SCOPE_PATTERN.source }) }),
     response: { 200: Scope },

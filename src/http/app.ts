@@ -11,6 +11,7 @@ import type { CounterStore } from "../services/ports.js";
 import { markTokenExposed } from "../services/tokens.js";
 import type { TokenVerifier } from "../services/verifier.js";
 import { AbuseGuard, type AbuseLimits, rateLimitStoreFor } from "./abuse.js";
+import { contractApp } from "./contract-route.js";
 import { AccessLogController, loggerOptions } from "./logging.js";
 import { handleError, sendProblem } from "./problem.js";
 import { applicationRoutes } from "./routes/applications.js";
@@ -129,25 +130,28 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   const services = deps.services;
   const sessionOptions = { publicOrigin: options.publicOrigin };
 
-  healthRoutes(app, services.store);
-  metricsRoutes(app, services.store.stats, deps.verifier, { token: options.metricsToken });
-  protectedApiRoutes(app, deps.verifier, {
+  const api = contractApp(app);
+  healthRoutes(api, services.store);
+  metricsRoutes(api, services.store.stats, deps.verifier, { token: options.metricsToken });
+  protectedApiRoutes(api, deps.verifier, {
     abuse,
     requireHttps: options.requireHttps,
     onExposed: (token, request) => markTokenExposed(services, token, { ip: request.ip }),
   });
-  verifyRoutes(app, deps.verifier, { rateLimitPerMinute: options.verifyRateLimitPerMinute });
-  leakRoutes(app, services, { rateLimitPerMinute: options.leakRateLimitPerMinute });
+  verifyRoutes(api, deps.verifier, { rateLimitPerMinute: options.verifyRateLimitPerMinute });
+  leakRoutes(api, services, { rateLimitPerMinute: options.leakRateLimitPerMinute });
 
   // Account and token management: session cookie routes.
   await app.register(async (management) => {
     management.addHook("preHandler", async (request) => {
       await loadSession(request, services);
     });
-    authRoutes(management, services, sessionOptions, abuse);
-    applicationRoutes(management, services, sessionOptions);
-    tokenRoutes(management, services, sessionOptions, abuse);
-    auditRoutes(management, services, sessionOptions);
+    const managementApi = contractApp(management);
+    const context = { deps: services, session: sessionOptions, abuse };
+    authRoutes(managementApi, context);
+    applicationRoutes(managementApi, context);
+    tokenRoutes(managementApi, context);
+    auditRoutes(managementApi, context);
   });
   await docsRoutes(app);
   await webRoutes(app);

@@ -1,5 +1,27 @@
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from "fastify";
 import { problemFor, type RouteContract, type RouteSchema } from "../contract/index.js";
 import { type ErrorCode, errorRegistry } from "../core/errors.js";
+
+/** An app whose routes take their request and answer types from the contract's schemas. */
+export type ContractApp = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+/** The typed view of an app (or an encapsulated context of one). */
+export function contractApp(app: FastifyInstance): ContractApp {
+  return app.withTypeProvider<TypeBoxTypeProvider>();
+}
 
 /** The OpenAPI security scheme of each way a route's caller is authenticated. */
 export const SECURITY_SCHEMES = {

@@ -3,6 +3,7 @@ import { KeywardError } from "../core/errors.js";
 import type { User } from "../core/model.js";
 import { validateSession } from "../services/accounts.js";
 import type { ServiceDeps } from "../services/deps.js";
+import type { AbuseGuard } from "./abuse.js";
 
 export const SESSION_COOKIE = "keyward_session";
 /** Over HTTPS the cookie takes the `__Host-` prefix: Secure, Path=/, no Domain, enforced by browsers. */
@@ -15,6 +16,13 @@ declare module "fastify" {
     user: User | null;
     sessionIdHash: string | null;
   }
+}
+
+/** What the session routes (accounts, applications, tokens, audit) work with. */
+export interface ManagementContext {
+  deps: ServiceDeps;
+  session: SessionOptions;
+  abuse: AbuseGuard;
 }
 
 export interface SessionOptions {

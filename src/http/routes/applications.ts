@@ -1,5 +1,3 @@
-import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import type { FastifyInstance } from "fastify";
 import {
   addMemberRoute,
   createApplicationRoute,
@@ -16,18 +14,14 @@ import {
   listMembers,
   removeMember,
 } from "../../services/applications.js";
-import type { ServiceDeps } from "../../services/deps.js";
-import { routeOptions } from "../contract-route.js";
-import { requireUser, type SessionOptions } from "../session.js";
+import { type ContractApp, routeOptions } from "../contract-route.js";
+import { type ManagementContext, requireUser } from "../session.js";
 import { toWireMember } from "../wire.js";
 
 export function applicationRoutes(
-  app: FastifyInstance,
-  deps: ServiceDeps,
-  options: SessionOptions,
+  api: ContractApp,
+  { deps, session: options }: ManagementContext,
 ): void {
-  const api = app.withTypeProvider<TypeBoxTypeProvider>();
-
   api.route({
     ...routeOptions(createApplicationRoute),
     handler: async (request, reply) => {

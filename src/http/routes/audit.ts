@@ -1,19 +1,10 @@
-import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import type { FastifyInstance } from "fastify";
 import { accountAuditRoute, applicationAuditRoute } from "../../contract/index.js";
 import { listAccountAudit, listApplicationAudit } from "../../services/audit.js";
-import type { ServiceDeps } from "../../services/deps.js";
-import { routeOptions } from "../contract-route.js";
-import { requireUser, type SessionOptions } from "../session.js";
+import { type ContractApp, routeOptions } from "../contract-route.js";
+import { type ManagementContext, requireUser } from "../session.js";
 import { toWireAuditEvent } from "../wire.js";
 
-export function auditRoutes(
-  app: FastifyInstance,
-  deps: ServiceDeps,
-  options: SessionOptions,
-): void {
-  const api = app.withTypeProvider<TypeBoxTypeProvider>();
-
+export function auditRoutes(api: ContractApp, { deps, session: options }: ManagementContext): void {
   api.route({
     ...routeOptions(applicationAuditRoute),
     handler: async (request) => {

@@ -1,29 +1,21 @@
-import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import type { FastifyInstance } from "fastify";
 import { meRoute, signInRoute, signOutRoute, signUpRoute } from "../../contract/index.js";
 import { KeywardError } from "../../core/errors.js";
 import { signIn, signOut, signUp } from "../../services/accounts.js";
 import { listApplications } from "../../services/applications.js";
-import type { ServiceDeps } from "../../services/deps.js";
-import type { AbuseGuard } from "../abuse.js";
-import { routeOptions } from "../contract-route.js";
+import { type ContractApp, routeOptions } from "../contract-route.js";
 import {
   checkOrigin,
   clearSessionCookie,
+  type ManagementContext,
   requireUser,
-  type SessionOptions,
   setSessionCookie,
 } from "../session.js";
 import { toWireUser } from "../wire.js";
 
 export function authRoutes(
-  app: FastifyInstance,
-  deps: ServiceDeps,
-  options: SessionOptions,
-  abuse: AbuseGuard,
+  api: ContractApp,
+  { deps, session: options, abuse }: ManagementContext,
 ): void {
-  const api = app.withTypeProvider<TypeBoxTypeProvider>();
-
   api.route({
     ...routeOptions(signUpRoute),
     handler: async (request, reply) => {

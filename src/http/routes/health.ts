@@ -1,13 +1,9 @@
-import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import type { FastifyInstance } from "fastify";
 import { livenessRoute, readinessRoute } from "../../contract/index.js";
 import type { Store } from "../../services/ports.js";
-import { routeOptions } from "../contract-route.js";
+import { type ContractApp, routeOptions } from "../contract-route.js";
 import { sendProblem } from "../problem.js";
 
-export function healthRoutes(app: FastifyInstance, store: Store): void {
-  const api = app.withTypeProvider<TypeBoxTypeProvider>();
-
+export function healthRoutes(api: ContractApp, store: Store): void {
   // Liveness: the process answers. No storage call, so it is also the floor of our stack.
   api.route({ ...routeOptions(livenessRoute), handler: async () => ({ status: "ok" as const }) });
 

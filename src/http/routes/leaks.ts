@@ -1,9 +1,7 @@
-import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import type { FastifyInstance } from "fastify";
 import { reportLeaksRoute } from "../../contract/index.js";
 import type { ServiceDeps } from "../../services/deps.js";
 import { reportLeakedTokens } from "../../services/leaks.js";
-import { routeOptions } from "../contract-route.js";
+import { type ContractApp, routeOptions } from "../contract-route.js";
 
 export interface LeakRouteOptions {
   rateLimitPerMinute: number;
@@ -14,12 +12,8 @@ export interface LeakRouteOptions {
  * public repository) reports tokens; valid ones are revoked. Public, rate-limited,
  * and the same answer whatever the tokens were.
  */
-export function leakRoutes(
-  app: FastifyInstance,
-  deps: ServiceDeps,
-  options: LeakRouteOptions,
-): void {
-  app.withTypeProvider<TypeBoxTypeProvider>().route({
+export function leakRoutes(api: ContractApp, deps: ServiceDeps, options: LeakRouteOptions): void {
+  api.route({
     ...routeOptions(reportLeaksRoute),
     config: { rateLimit: { max: options.rateLimitPerMinute, timeWindow: 60_000 } },
     // Room for a full report of the longest tokens the schema accepts.

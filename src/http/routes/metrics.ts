@@ -1,11 +1,11 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyRequest } from "fastify";
 import { metricsRoute } from "../../contract/index.js";
 import { parseBearerHeader } from "../../core/bearer.js";
 import type { StoreStats } from "../../services/ports.js";
 import type { TokenVerifier } from "../../services/verifier.js";
 import { isLoopback } from "../bearer-auth.js";
-import { routeOptions } from "../contract-route.js";
+import { type ContractApp, routeOptions } from "../contract-route.js";
 import { sendProblem } from "../problem.js";
 
 /**
@@ -15,13 +15,13 @@ import { sendProblem } from "../problem.js";
  * unless `METRICS_TOKEN` is set, and then that bearer token from anywhere.
  */
 export function metricsRoutes(
-  app: FastifyInstance,
+  api: ContractApp,
   stats: StoreStats,
   verifier: TokenVerifier,
   options: { token: string | undefined },
 ) {
   const allowed = scrapeCheck(options.token);
-  app.route({
+  api.route({
     ...routeOptions(metricsRoute),
     handler: async (request, reply) => {
       if (!allowed(request)) {
@@ -36,26 +36,52 @@ export function metricsRoutes(
       }
       const usage = verifier.usage;
       reply.header("cache-control", "no-store").type("text/plain; version=0.0.4; charset=utf-8");
-      return [
-        "# HELP keyward_storage_reads_total Storage statements that read, since start.",
-        "# TYPE keyward_storage_reads_total counter",
-        `keyward_storage_reads_total ${stats.reads}`,
-        "# HELP keyward_storage_writes_total Storage statements that write, since start.",
-        "# TYPE keyward_storage_writes_total counter",
-        `keyward_storage_writes_total ${stats.writes}`,
-        "# HELP keyward_verify_cache_entries Verification results held in memory.",
-        "# TYPE keyward_verify_cache_entries gauge",
-        `keyward_verify_cache_entries ${verifier.cacheEntries}`,
-        "# HELP keyward_usage_unflushed_requests Accepted requests counted, not yet written.",
-        "# TYPE keyward_usage_unflushed_requests gauge",
-        `keyward_usage_unflushed_requests ${usage.unflushedRequests}`,
-        "# HELP keyward_usage_flushes_total Usage flushes that wrote a batch, since start.",
-        "# TYPE keyward_usage_flushes_total counter",
-        `keyward_usage_flushes_total ${usage.flushes}`,
-        "",
-      ].join("\n");
+      return exposition([
+        [
+          "keyward_storage_reads_total",
+          "counter",
+          "Storage statements that read, since start.",
+          stats.reads,
+        ],
+        [
+          "keyward_storage_writes_total",
+          "counter",
+          "Storage statements that write, since start.",
+          stats.writes,
+        ],
+        [
+          "keyward_verify_cache_entries",
+          "gauge",
+          "Verification results held in memory.",
+          verifier.cacheEntries,
+        ],
+        [
+          "keyward_usage_unflushed_requests",
+          "gauge",
+          "Accepted requests counted, not yet written.",
+          usage.unflushedRequests,
+        ],
+        [
+          "keyward_usage_flushes_total",
+          "counter",
+          "Usage flushes that wrote a batch, since start.",
+          usage.flushes,
+        ],
+      ]);
     },
   });
+}
+
+type Metric = [name: string, type: "counter" | "gauge", help: string, value: number];
+
+/** Prometheus text exposition format, version 0.0.4. */
+function exposition(metrics: readonly Metric[]): string {
+  const lines = metrics.flatMap(([name, type, help, value]) => [
+    `# HELP ${name} ${help}`,
+    `# TYPE ${name} ${type}`,
+    `${name} ${value}`,
+  ]);
+  return `${lines.join("\n")}\n`;
 }
 
 function scrapeCheck(token: string | undefined): (request: FastifyRequest) => boolean {

@@ -1,10 +1,8 @@
-import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import type { FastifyInstance } from "fastify";
 import { scopeCheckRoute, type WhoAmI, whoAmIRoute } from "../../contract/index.js";
 import type { SecretRecord } from "../../core/model.js";
 import type { TokenVerifier } from "../../services/verifier.js";
 import { authenticateBearer, type BearerPolicy, refuseInsufficientScope } from "../bearer-auth.js";
-import { routeOptions } from "../contract-route.js";
+import { type ContractApp, routeOptions } from "../contract-route.js";
 
 /** The `GET /api` answer, in the order and shape of the contract's `WhoAmI`. */
 function whoAmIOf(token: SecretRecord): WhoAmI {
@@ -17,7 +15,7 @@ function whoAmIOf(token: SecretRecord): WhoAmI {
 
 /** The protected API: what an application's clients call with `Authorization: Bearer`. */
 export function protectedApiRoutes(
-  app: FastifyInstance,
+  api: ContractApp,
   verifier: TokenVerifier,
   policy: BearerPolicy,
 ): void {
@@ -36,7 +34,6 @@ export function protectedApiRoutes(
     else usedOnce.add(token);
     return body;
   };
-  const api = app.withTypeProvider<TypeBoxTypeProvider>();
   api.route({
     ...routeOptions(whoAmIRoute),
     handler: async (request, reply) => {

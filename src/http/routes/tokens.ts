@@ -1,5 +1,3 @@
-import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import type { FastifyInstance } from "fastify";
 import {
   createTokenRoute,
   getTokenRoute,
@@ -8,27 +6,28 @@ import {
   revokeTokenRoute,
   tokenUsageRoute,
 } from "../../contract/index.js";
-import type { ServiceDeps } from "../../services/deps.js";
 import {
   createToken,
   getToken,
   getTokenUsage,
+  type IssuedToken,
   listTokens,
   regenerateToken,
   revokeToken,
 } from "../../services/tokens.js";
-import type { AbuseGuard } from "../abuse.js";
-import { routeOptions } from "../contract-route.js";
-import { requireUser, type SessionOptions } from "../session.js";
+import { type ContractApp, routeOptions } from "../contract-route.js";
+import { type ManagementContext, requireUser } from "../session.js";
 import { isoOrNull, toApiToken } from "../wire.js";
 
 export function tokenRoutes(
-  app: FastifyInstance,
-  deps: ServiceDeps,
-  options: SessionOptions,
-  abuse: AbuseGuard,
+  api: ContractApp,
+  { deps, session: options, abuse }: ManagementContext,
 ): void {
-  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+  // The plaintext exists in this one answer (sent with no-store: no cache may keep it).
+  const issuedBody = (issued: IssuedToken) => ({
+    token: issued.token,
+    apiToken: toApiToken(issued.record, deps.clock.now()),
+  });
 
   api.route({
     ...routeOptions(createTokenRoute),
@@ -46,11 +45,7 @@ export function tokenRoutes(
         },
         { ip: request.ip },
       );
-      // The plaintext exists in this one response; no cache may keep it.
-      reply.header("cache-control", "no-store");
-      return reply
-        .code(201)
-        .send({ token: issued.token, apiToken: toApiToken(issued.record, deps.clock.now()) });
+      return reply.code(201).header("cache-control", "no-store").send(issuedBody(issued));
     },
   });
 
@@ -98,10 +93,7 @@ export function tokenRoutes(
         { graceSeconds: request.body?.graceSeconds ?? 0 },
         { ip: request.ip },
       );
-      reply.header("cache-control", "no-store");
-      return reply
-        .code(201)
-        .send({ token: issued.token, apiToken: toApiToken(issued.record, deps.clock.now()) });
+      return reply.code(201).header("cache-control", "no-store").send(issuedBody(issued));
     },
   });
 

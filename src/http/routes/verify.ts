@@ -1,8 +1,6 @@
-import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import type { FastifyInstance } from "fastify";
 import { type Verification, verifyRoute } from "../../contract/index.js";
 import type { TokenVerifier } from "../../services/verifier.js";
-import { routeOptions } from "../contract-route.js";
+import { type ContractApp, routeOptions } from "../contract-route.js";
 import { isoOrNull } from "../wire.js";
 
 export interface VerifyRouteOptions {
@@ -14,11 +12,11 @@ const INVALID: Verification = { valid: false, code: "invalid_token" };
 
 /** `POST /api/v1/verify`: how other services check a token. One answer for every kind of invalid. */
 export function verifyRoutes(
-  app: FastifyInstance,
+  api: ContractApp,
   verifier: TokenVerifier,
   options: VerifyRouteOptions,
 ): void {
-  app.withTypeProvider<TypeBoxTypeProvider>().route({
+  api.route({
     ...routeOptions(verifyRoute),
     config: { rateLimit: { max: options.rateLimitPerMinute, timeWindow: 60_000 } },
     handler: async (request, reply) => {
