@@ -3,9 +3,9 @@ import { generateId } from "../core/ids.js";
 import { type TokenRecord, type User, utcDay } from "../core/model.js";
 import { normalizeScopes, normalizeTokenName } from "../core/rules.js";
 import { generateToken, hashToken, tokenHint } from "../core/token.js";
-import { isManager, requireMembership } from "./applications.js";
 import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
+import { isManager, requireMembership } from "./membership.js";
 
 export const MAX_GRACE_SECONDS = 86_400;
 export const MAX_USAGE_DAYS = 366;
