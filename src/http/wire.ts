@@ -1,4 +1,4 @@
-// The JSON shapes of the public contract (shared/API.md). The web UI imports these
+// The JSON shapes of the HTTP contract (docs/api.md). The web UI imports these
 // types, so a change here breaks the UI's build rather than its users.
 import type { Member, Role, TokenRecord, TokenStatus, User } from "../core/model.js";
 import { tokenStatus } from "../core/model.js";
