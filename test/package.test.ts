@@ -26,8 +26,14 @@ let keyward: string;
 let packedFiles: string[] = [];
 const env = () => ({ PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? dir });
 
+// Without the npm_* variables an outer `npm test` sets (npm_config_local_prefix names
+// this checkout): the install must happen in the empty folder, as a user's would.
+const cleanEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)),
+);
+
 async function npm(args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}) {
-  const result = await runProgram("npm", args, { ...process.env, ...extraEnv }, cwd);
+  const result = await runProgram("npm", args, { ...cleanEnv, ...extraEnv }, cwd);
   if (result.code !== 0)
     throw new Error(`npm ${args.join(" ")} exited with ${result.code}:\n${result.output}`);
   return result.output;
