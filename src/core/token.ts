@@ -53,8 +53,8 @@ export function checkTokenFormat(token: string, prefix: string): TokenFormatChec
  * slow down every API request without making a brute-force search any more feasible.
  */
 export const hashToken: (token: string) => string =
-  // `crypto.hash` (Node 20.12+) skips the Hash object and its OpenSSL context: about a
-  // quarter of `createHash`'s cost per call, which is paid on every verified request.
+  // `crypto.hash` (Node 20.12+) skips the Hash object and its OpenSSL context, a cost
+  // `createHash` pays per call, and so on every verified request.
   typeof nodeCrypto.hash === "function"
     ? (token) => nodeCrypto.hash("sha256", token, "hex")
     : (token) => nodeCrypto.createHash("sha256").update(token).digest("hex");

@@ -1,9 +1,10 @@
 import { KeywardError } from "../core/errors.js";
 import { generateId } from "../core/ids.js";
-import type { Application, ApplicationMembership, Member, Role, User } from "../core/model.js";
+import type { Application, ApplicationMembership, Member, User } from "../core/model.js";
 import { normalizeDisplayName, normalizeEmail, normalizeScopes } from "../core/rules.js";
 import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
+import { isManager, requireMembership } from "./membership.js";
 
 export async function createApplication(
   deps: ServiceDeps,
@@ -23,27 +24,6 @@ export async function createApplication(
 
 export function listApplications(deps: ServiceDeps, actor: User): Promise<ApplicationMembership[]> {
   return deps.store.applications.listApplicationsForUser(actor.id);
-}
-
-/**
- * The actor's role in an application. Someone who is not a member gets `not_found`,
- * never `forbidden`: the answer must not confirm that the application exists.
- */
-export async function requireMembership(
-  deps: ServiceDeps,
-  actor: User,
-  applicationId: string,
-): Promise<{ application: Application; role: Role }> {
-  const role = await deps.store.applications.findRole(applicationId, actor.id);
-  const application = role
-    ? await deps.store.applications.findApplication(applicationId)
-    : undefined;
-  if (!role || !application) throw new KeywardError("not_found", "No such application.");
-  return { application, role };
-}
-
-export function isManager(role: Role): boolean {
-  return role === "owner" || role === "admin";
 }
 
 export async function getApplication(deps: ServiceDeps, actor: User, applicationId: string) {

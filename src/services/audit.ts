@@ -1,7 +1,7 @@
 import { KeywardError } from "../core/errors.js";
 import type { User } from "../core/model.js";
-import { isManager, requireMembership } from "./applications.js";
 import type { ServiceDeps } from "./deps.js";
+import { isManager, requireMembership } from "./membership.js";
 import type { AuditAction, AuditEvent, AuditEventInput, AuditQuery } from "./ports.js";
 
 /** Facts about the request that the audit trail keeps: the client address only. */

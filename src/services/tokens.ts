@@ -8,9 +8,9 @@ import {
   normalizeTokenName,
 } from "../core/rules.js";
 import { generateToken, hashToken, tokenHint } from "../core/token.js";
-import { isManager, requireMembership } from "./applications.js";
 import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
+import { isManager, requireMembership } from "./membership.js";
 
 /** A token and its plaintext, which exists only in this value and the one response that carries it. */
 export interface IssuedToken {

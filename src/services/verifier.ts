@@ -33,7 +33,7 @@ export class TokenVerifier {
   private readonly cache = new Map<string, CacheEntry>();
   /**
    * The cached hashes of each token: a single string in the common case (a Set per
-   * token would cost about 150 bytes an entry), a Set while a token has several cached
+   * token would cost far more memory per entry), a Set while a token has several cached
    * secrets, e.g. during a regeneration's grace period.
    */
   private readonly hashesByToken = new Map<string, string | Set<string>>();

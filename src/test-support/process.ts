@@ -35,8 +35,18 @@ export function runNode(
   env: NodeJS.ProcessEnv,
   cwd = REPO_ROOT,
 ): Promise<{ code: number | null; output: string }> {
+  return runProgram(process.execPath, args, env, cwd);
+}
+
+/** Runs a program to its end; stdout and stderr interleaved as they came. */
+export function runProgram(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  cwd = REPO_ROOT,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { cwd, env });
+    const child = spawn(file, args, { cwd, env });
     let output = "";
     child.stdout.on("data", (d: Buffer) => {
       output += d.toString();
@@ -49,12 +59,19 @@ export function runNode(
   });
 }
 
+/**
+ * Starts `keyward start` from this checkout's build, or, given `command`, from another
+ * installation of Keyward (test/package.test.ts runs the command npm installed).
+ */
 export async function startServerProcess(
   env: Record<string, string>,
   cwd = REPO_ROOT,
+  command: readonly string[] = [process.execPath, CLI],
 ): Promise<ServerProcess> {
-  requireBuild();
-  const child = spawn(process.execPath, [CLI, "start"], {
+  const [file, ...args] = command;
+  if (file === undefined) throw new Error("startServerProcess: empty command");
+  if (file === process.execPath && args[0] === CLI) requireBuild();
+  const child = spawn(file, [...args, "start"], {
     cwd,
     env: { PATH: process.env.PATH ?? "", PORT: "0", ...env },
   });

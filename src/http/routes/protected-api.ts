@@ -22,7 +22,7 @@ export function protectedApiRoutes(
   // The answer depends on the token's record alone, and the verifier hands out the same
   // record object for as long as it caches it: the JSON is kept with the record (weakly)
   // from its second use on, instead of being built and serialized again for every
-  // request (that was about a quarter of what verification added to a request). A record
+  // request (a large part of what verification added to a request). A record
   // used once, as most are when clients spread over a large store, only costs a mark.
   const bodies = new WeakMap<SecretRecord, string>();
   const usedOnce = new WeakSet<SecretRecord>();

@@ -11,6 +11,7 @@ import {
 import { plural } from "../format";
 import { RelativeTime } from "./relative-time";
 import { useNow } from "./use-now";
+import "./activity.css";
 
 /** How often a trail on screen looks for new events while the tab is visible. */
 const REFRESH_INTERVAL_MS = 30_000;

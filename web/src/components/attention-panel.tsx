@@ -1,6 +1,7 @@
 import type { ApiToken } from "../api";
 import { daysBetween, formatRelative, plural } from "../format";
 import { flagLabels, type HygieneFlag, hygieneFlags, suggestedAction } from "../hygiene";
+import "./attention-panel.css";
 
 function explain(token: ApiToken, flags: HygieneFlag[], now: number): string {
   const parts: string[] = [];

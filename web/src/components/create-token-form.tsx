@@ -3,6 +3,7 @@ import { ApiError, type Application, api, describeError } from "../api";
 import { DAY_MS, formatDate, localDateInputValue } from "../format";
 import { describedBy, FieldError, FieldHint, FormAlert } from "./field";
 import type { Issued } from "./token-dialogs";
+import "./create-token-form.css";
 
 const EXPIRY_CHOICES = [
   { value: "7", label: "7 days" },

@@ -1,4 +1,5 @@
 import type { ReactNode } from "react";
+import "./field.css";
 
 /** The id scheme that ties a field to its hint and error (aria-describedby). */
 export function describedBy(id: string, hint: boolean, error: string | undefined) {

@@ -1,6 +1,7 @@
 import { type ReactNode, useEffect, useRef } from "react";
 import { Link } from "../router";
 import { useSession } from "../session";
+import "./layout.css";
 
 export interface Crumb {
   label: string;

@@ -5,6 +5,7 @@ import { describedBy, FieldError } from "./field";
 import { Modal } from "./modal";
 import { RelativeTime } from "./relative-time";
 import { useNow } from "./use-now";
+import "./members-section.css";
 
 /** Owners and admins: who is in the application, add by email, remove (which revokes their tokens). */
 export function MembersSection({

@@ -1,4 +1,5 @@
 import { type ReactNode, type RefObject, useId, useLayoutEffect, useRef } from "react";
+import "./modal.css";
 
 interface ModalProps {
   title: ReactNode;

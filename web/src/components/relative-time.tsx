@@ -1,4 +1,5 @@
 import { formatExact, formatRelative } from "../format";
+import "./relative-time.css";
 
 /**
  * "3 minutes ago", with the exact time on hover (title) and on keyboard focus (the same

@@ -1,4 +1,5 @@
 import { formatCount, formatDay, plural } from "../format";
+import "./sparkline.css";
 
 /** Requests per day as a small line, drawn by hand: 30 points need no chart library. */
 export function Sparkline({

@@ -4,6 +4,7 @@ import { formatExact } from "../format";
 import { usedRecently } from "../hygiene";
 import { Modal } from "./modal";
 import { RelativeTime } from "./relative-time";
+import "./token-dialogs.css";
 
 /** A freshly issued secret and why it was issued. Lives only while the show-once dialog is open. */
 export interface Issued extends IssuedToken {

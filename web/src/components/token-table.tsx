@@ -4,6 +4,7 @@ import { flagLabels, hygieneFlags, refusalSummary, revokedReasonLabels } from ".
 import { Link, paths } from "../router";
 import { RelativeTime } from "./relative-time";
 import { Sparkline } from "./sparkline";
+import "./token-table.css";
 
 export type UsageState = TokenUsage | "loading" | "error";
 

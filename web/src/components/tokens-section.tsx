@@ -5,6 +5,7 @@ import { CreateTokenForm, type TokenPrefill } from "./create-token-form";
 import { type Issued, RegenerateDialog, RevokeDialog, ShowTokenDialog } from "./token-dialogs";
 import { TokenTable, tokenNameId, type UsageState } from "./token-table";
 import { useNow } from "./use-now";
+import "./tokens-section.css";
 
 /** How often the list refreshes itself while the tab is visible (Last used, usage, status). */
 const REFRESH_INTERVAL_MS = 30_000;

@@ -1,4 +1,5 @@
 import { formatCount, formatDay, plural } from "../format";
+import "./usage-chart.css";
 
 /**
  * Daily requests as bars, with the numbers also in a table for screen readers and for

@@ -5,6 +5,7 @@ import { describedBy, FieldError, FieldHint } from "../components/field";
 import { AppShell, usePageHeading } from "../components/layout";
 import { roleLabels } from "../format";
 import { Link, navigate, paths } from "../router";
+import "./apps-page.css";
 
 type AppSummary = { id: string; name: string; role: Role };
 

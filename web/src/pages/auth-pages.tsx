@@ -3,6 +3,7 @@ import { ApiError, api, describeError } from "../api";
 import { describedBy, FieldError, FieldHint, FormAlert } from "../components/field";
 import { Brand, usePageHeading } from "../components/layout";
 import { Link, navigate, safeNextPath, useLocation } from "../router";
+import "./auth-pages.css";
 
 const PASSWORD_MIN_LENGTH = 8;
 

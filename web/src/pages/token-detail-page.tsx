@@ -17,6 +17,7 @@ import { flagLabels, hygieneFlags, refusalSummary, revokedReasonLabels } from ".
 import { Link, paths } from "../router";
 import { useSession } from "../session";
 import { ApplicationMissing, useApplication } from "./account-page";
+import "./token-detail-page.css";
 
 const RANGES = [7, 30, 90] as const;
 
