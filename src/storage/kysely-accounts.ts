@@ -1,6 +1,7 @@
 import type { Kysely } from "kysely";
 import type { SessionStore, UserStore } from "../services/ports.js";
-import { type Guard, writeAudited } from "./kysely-store.js";
+import { writeAudited } from "./kysely-audit.js";
+import type { Guard } from "./kysely-store.js";
 import { toSession, toUser, toUserWithPassword } from "./rows.js";
 import type { Database } from "./schema.js";
 

@@ -1,8 +1,8 @@
 import type { Kysely } from "kysely";
 import type { Application, Role } from "../core/model.js";
 import type { ApplicationStore } from "../services/ports.js";
-import { insertAuditEvents } from "./kysely-audit.js";
-import { type Guard, type LockOwnerTokens, writeAudited } from "./kysely-store.js";
+import { insertAuditEvents, writeAudited } from "./kysely-audit.js";
+import type { Guard, LockOwnerTokens } from "./kysely-store.js";
 import { num, parseScopes, toMember } from "./rows.js";
 import type { Database } from "./schema.js";
 

@@ -106,3 +106,22 @@ export function createKyselyAuditStore(db: Kysely<Database>, guard: Guard): Audi
       }),
   };
 }
+
+/**
+ * Runs a one-statement change and, when `changed` says it happened, writes its audit
+ * events in the same transaction: one commit (one fsync on SQLite), and never a change
+ * without its event. Without events the statement runs alone, as it always has.
+ */
+export function writeAudited<T>(
+  db: Kysely<Database>,
+  audit: AuditEvents | undefined,
+  change: (executor: Kysely<Database>) => Promise<T>,
+  changed: (result: T) => boolean,
+): Promise<T> {
+  if (audit === undefined || audit.length === 0) return change(db);
+  return db.transaction().execute(async (trx) => {
+    const result = await change(trx);
+    if (changed(result)) await insertAuditEvents(trx, audit);
+    return result;
+  });
+}

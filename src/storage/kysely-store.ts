@@ -1,7 +1,6 @@
 import type { Kysely, Transaction } from "kysely";
 import { StorageUnavailableError } from "../core/errors.js";
 import type { AuditEvents, StoreStats } from "../services/ports.js";
-import { insertAuditEvents } from "./kysely-audit.js";
 import type { Database } from "./schema.js";
 
 // What every Kysely port implementation (kysely-accounts, -applications, -tokens, -usage,
@@ -65,23 +64,4 @@ export function countStatements(stats: StoreStats) {
 /** Runs each `work` in a transaction of its own on `db`. */
 export function transactionsOf(db: Kysely<Database>): RunTransaction {
   return (work) => db.transaction().execute(work);
-}
-
-/**
- * Runs a one-statement change and, when `changed` says it happened, writes its audit
- * events in the same transaction: one commit (one fsync on SQLite), and never a change
- * without its event. Without events the statement runs alone, as it always has.
- */
-export function writeAudited<T>(
-  db: Kysely<Database>,
-  audit: AuditEvents | undefined,
-  change: (executor: Kysely<Database>) => Promise<T>,
-  changed: (result: T) => boolean,
-): Promise<T> {
-  if (audit === undefined || audit.length === 0) return change(db);
-  return db.transaction().execute(async (trx) => {
-    const result = await change(trx);
-    if (changed(result)) await insertAuditEvents(trx, audit);
-    return result;
-  });
 }

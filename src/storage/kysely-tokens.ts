@@ -1,8 +1,8 @@
 import type { Kysely } from "kysely";
 import { KeywardError } from "../core/errors.js";
 import type { TokenStore } from "../services/ports.js";
-import { insertAuditEvents } from "./kysely-audit.js";
-import { type Guard, type LockOwnerTokens, writeAudited } from "./kysely-store.js";
+import { insertAuditEvents, writeAudited } from "./kysely-audit.js";
+import type { Guard, LockOwnerTokens } from "./kysely-store.js";
 import { toTokenRecord } from "./rows.js";
 import type { Database } from "./schema.js";
 
