@@ -1,12 +1,12 @@
-import type { Kysely, Transaction } from "kysely";
+import type { InsertQueryBuilder, InsertResult, Kysely, Transaction } from "kysely";
 import { StorageUnavailableError } from "../core/errors.js";
 import type { AuditEvents, StoreStats } from "../services/ports.js";
 import { insertAuditEvents } from "./kysely-audit.js";
 import type { Database } from "./schema.js";
 
 // What every Kysely port implementation (kysely-accounts, -applications, -tokens, -usage,
-// -audit, -counters) shares. A dialect's store (sqlite/, postgres/) composes them and
-// passes in what is its own as plain values.
+// -audit, -counters) shares. A dialect's store (sqlite/, postgres/) composes them through
+// composeKyselyStore (kysely-compose), passing in what is its own as plain values.
 
 /** Runs a storage operation, turning driver errors that mean "unreachable" into one fault. */
 export type Guard = <T>(operation: () => Promise<T>) => Promise<T>;
@@ -68,20 +68,52 @@ export function transactionsOf(db: Kysely<Database>): RunTransaction {
 }
 
 /**
- * Runs a one-statement change and, when `changed` says it happened, writes its audit
- * events in the same transaction: one commit (one fsync on SQLite), and never a change
- * without its event. Without events the statement runs alone, as it always has.
+ * Runs a one-statement change under `guard` and, when `changed` says it happened, writes
+ * its audit events in the same transaction: one commit (one fsync on SQLite), and never a
+ * change without its event. Without events the statement runs alone, as it always has.
  */
 export function writeAudited<T>(
   db: Kysely<Database>,
+  guard: Guard,
   audit: AuditEvents | undefined,
   change: (executor: Kysely<Database>) => Promise<T>,
   changed: (result: T) => boolean,
 ): Promise<T> {
-  if (audit === undefined || audit.length === 0) return change(db);
-  return db.transaction().execute(async (trx) => {
-    const result = await change(trx);
-    if (changed(result)) await insertAuditEvents(trx, audit);
-    return result;
+  return guard(() => {
+    if (audit === undefined || audit.length === 0) return change(db);
+    return db.transaction().execute(async (trx) => {
+      const result = await change(trx);
+      if (changed(result)) await insertAuditEvents(trx, audit);
+      return result;
+    });
   });
+}
+
+/**
+ * Inserts one row unless a unique key already holds one (then `reason`), with its audit
+ * events when it went in. DO NOTHING rather than catching the unique violation: on
+ * PostgreSQL a failed statement aborts the transaction, and the caller's may hold more
+ * writes.
+ */
+export function insertUnlessPresent<Table extends keyof Database, Reason extends string>(
+  db: Kysely<Database>,
+  guard: Guard,
+  audit: AuditEvents | undefined,
+  insert: (executor: Kysely<Database>) => InsertQueryBuilder<Database, Table, InsertResult>,
+  reason: Reason,
+): Promise<{ ok: true } | { ok: false; reason: Reason }> {
+  return writeAudited(
+    db,
+    guard,
+    audit,
+    async (executor) => {
+      const result = await insert(executor)
+        .onConflict((oc) => oc.doNothing())
+        .executeTakeFirst();
+      return Number(result.numInsertedOrUpdatedRows) > 0
+        ? ({ ok: true } as const)
+        : ({ ok: false, reason } as const);
+    },
+    (result) => result.ok,
+  );
 }
