@@ -1,49 +1,38 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   bearer,
   Client,
-  createApp,
   createToken,
-  signUpUser,
+  signUpWithApp,
   startTestServer,
-  type TestServer,
 } from "../test-support/harness.js";
 import { createTestDatabase, postgresAvailable } from "../test-support/postgres.js";
+import { setUpTestServer } from "../test-support/server-fixture.js";
 
-let server: TestServer;
-
-beforeAll(async () => {
-  server = await startTestServer({
-    SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR: "3",
-    SIGNIN_FAILURES_PER_ADDRESS_PER_HOUR: "20",
-    BEARER_FAILURES_PER_ADDRESS_PER_MINUTE: "5",
-    TOKEN_CREATIONS_PER_USER_PER_HOUR: "4",
-  });
-});
-afterAll(async () => {
-  await server.close();
+const server = setUpTestServer({
+  SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR: "3",
+  SIGNIN_FAILURES_PER_ADDRESS_PER_HOUR: "20",
+  BEARER_FAILURES_PER_ADDRESS_PER_MINUTE: "5",
+  TOKEN_CREATIONS_PER_USER_PER_HOUR: "4",
 });
 
 const password = "correct horse battery staple";
+
+/** Signs in from a fresh client (no session cookie) and answers the status. */
+async function signInStatus(baseUrl: string, email: string, attempt: string): Promise<number> {
+  return (await new Client(baseUrl).post("/api/v1/auth/signin", { email, password: attempt }))
+    .status;
+}
 
 describe("abuse limits", () => {
   it("locks sign-in for an account after its failures, without counting successes", async () => {
     const email = `locked${Date.now()}@example.com`;
     await new Client(server.baseUrl).post("/api/v1/auth/signup", { email, password, name: "L" });
     for (let i = 0; i < 5; i++) {
-      expect(
-        (await new Client(server.baseUrl).post("/api/v1/auth/signin", { email, password })).status,
-      ).toBe(200);
+      expect(await signInStatus(server.baseUrl, email, password)).toBe(200);
     }
     for (let i = 0; i < 3; i++) {
-      expect(
-        (
-          await new Client(server.baseUrl).post("/api/v1/auth/signin", {
-            email,
-            password: "wrong password",
-          })
-        ).status,
-      ).toBe(401);
+      expect(await signInStatus(server.baseUrl, email, "wrong password")).toBe(401);
     }
     const locked = await new Client(server.baseUrl).post<{ code: string }>("/api/v1/auth/signin", {
       email,
@@ -59,15 +48,11 @@ describe("abuse limits", () => {
       password,
       name: "O",
     });
-    expect(
-      (await new Client(server.baseUrl).post("/api/v1/auth/signin", { email: other, password }))
-        .status,
-    ).toBe(200);
+    expect(await signInStatus(server.baseUrl, other, password)).toBe(200);
   });
 
   it("answers 429 to an address after repeated invalid tokens, with Retry-After", async () => {
-    const { client } = await signUpUser(server.baseUrl);
-    const appId = await createApp(client);
+    const { client, appId } = await signUpWithApp(server.baseUrl);
     const { token } = await createToken(client, appId, { name: "valid" });
     const api = new Client(server.baseUrl);
     const made = `${token.slice(0, -1)}${token.endsWith("A") ? "B" : "A"}`;
@@ -93,8 +78,7 @@ describe("abuse limits", () => {
   });
 
   it("limits token creation per user", async () => {
-    const { client } = await signUpUser(server.baseUrl);
-    const appId = await createApp(client);
+    const { client, appId } = await signUpWithApp(server.baseUrl);
     const statuses = [];
     for (let i = 0; i < 5; i++)
       statuses.push(
@@ -121,22 +105,11 @@ describe("abuse limits across processes on PostgreSQL", () => {
             .status,
         ).toBe(201);
         for (const server of [a, b, a, b]) {
-          expect(
-            (
-              await new Client(server.baseUrl).post("/api/v1/auth/signin", {
-                email,
-                password: "wrong password",
-              })
-            ).status,
-          ).toBe(401);
+          expect(await signInStatus(server.baseUrl, email, "wrong password")).toBe(401);
         }
         // Two failures on each server: only the shared count reaches the limit of 4.
-        expect(
-          (await new Client(b.baseUrl).post("/api/v1/auth/signin", { email, password })).status,
-        ).toBe(429);
-        expect(
-          (await new Client(a.baseUrl).post("/api/v1/auth/signin", { email, password })).status,
-        ).toBe(429);
+        expect(await signInStatus(b.baseUrl, email, password)).toBe(429);
+        expect(await signInStatus(a.baseUrl, email, password)).toBe(429);
       } finally {
         await a.close({ keepData: true });
         await b.close({ keepData: true });

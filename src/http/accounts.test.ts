@@ -1,22 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
+  addMember,
   bearer,
   Client,
   createApp,
   createToken,
   signUpUser,
-  startTestServer,
-  type TestServer,
+  signUpWithApp,
 } from "../test-support/harness.js";
+import { setUpTestServer } from "../test-support/server-fixture.js";
 
-let server: TestServer;
-
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.close();
-});
+const server = setUpTestServer();
 
 const password = "correct horse battery staple";
 
@@ -167,8 +161,7 @@ describe("cross-site request forgery", () => {
   });
 
   it("refuses account management with only a bearer token (403 insufficient_scope)", async () => {
-    const { client } = await signUpUser(server.baseUrl);
-    const appId = await createApp(client);
+    const { client, appId } = await signUpWithApp(server.baseUrl);
     const { token } = await createToken(client, appId, { name: "leaked" });
     const attacker = new Client(server.baseUrl);
     const mint = await attacker.request("POST", `/api/v1/applications/${appId}/tokens`, {
@@ -193,8 +186,7 @@ describe("cross-site request forgery", () => {
 
 describe("applications and members", () => {
   it("lists the caller's applications with their role", async () => {
-    const { client } = await signUpUser(server.baseUrl);
-    const appId = await createApp(client, "Billing");
+    const { client, appId } = await signUpWithApp(server.baseUrl, "Billing");
     const apps = await client.get<{ applications: unknown[] }>("/api/v1/applications");
     expect(apps.body.applications).toEqual([{ id: appId, name: "Billing", role: "owner" }]);
     const me = await client.get<{ applications: unknown[] }>("/api/v1/me");
@@ -202,8 +194,7 @@ describe("applications and members", () => {
   });
 
   it("answers 404 to a non-member for anything under the application", async () => {
-    const { client: owner } = await signUpUser(server.baseUrl);
-    const appId = await createApp(owner);
+    const { client: owner, appId } = await signUpWithApp(server.baseUrl);
     const { id } = await createToken(owner, appId, { name: "secret" });
     const { client: stranger } = await signUpUser(server.baseUrl);
     for (const res of [
@@ -227,8 +218,7 @@ describe("applications and members", () => {
   });
 
   it("lets owners and admins add members; members cannot", async () => {
-    const { client: owner } = await signUpUser(server.baseUrl);
-    const appId = await createApp(owner);
+    const { client: owner, appId } = await signUpWithApp(server.baseUrl);
     const { client: admin, user: adminUser } = await signUpUser(server.baseUrl);
     const { client: member, user: memberUser } = await signUpUser(server.baseUrl);
     const { user: other } = await signUpUser(server.baseUrl);
@@ -276,14 +266,9 @@ describe("applications and members", () => {
   });
 
   it("revokes a removed member's tokens in that application, at once", async () => {
-    const { client: owner } = await signUpUser(server.baseUrl);
-    const appId = await createApp(owner);
+    const { client: owner, appId } = await signUpWithApp(server.baseUrl);
     const otherAppId = await createApp(owner, "Other");
-    const { client: member, user: memberUser } = await signUpUser(server.baseUrl);
-    await owner.post(`/api/v1/applications/${appId}/members`, {
-      email: memberUser.email,
-      role: "member",
-    });
+    const { client: member, user: memberUser } = await addMember(owner, appId);
     await owner.post(`/api/v1/applications/${otherAppId}/members`, {
       email: memberUser.email,
       role: "member",
@@ -311,8 +296,7 @@ describe("applications and members", () => {
   });
 
   it("never removes the owner", async () => {
-    const { client: owner, user } = await signUpUser(server.baseUrl);
-    const appId = await createApp(owner);
+    const { client: owner, user, appId } = await signUpWithApp(server.baseUrl);
     const res = await owner.delete(`/api/v1/applications/${appId}/members/${user.id}`);
     expect(res.status).toBe(409);
     expect((res.body as { code: string }).code).toBe("cannot_remove_owner");

@@ -1,34 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ApiToken, AuditPage } from "../contract/index.js";
 import {
+  addMember,
   bearer,
   Client,
-  createApp,
   createToken,
   flushUsage,
   signUpUser,
-  startTestServer,
-  type TestServer,
+  signUpWithApp,
 } from "../test-support/harness.js";
+import { setUpTestServer } from "../test-support/server-fixture.js";
 
-let server: TestServer;
-
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.close();
-});
+const server = setUpTestServer();
 
 describe("audit trail", () => {
   it("records token creation, regeneration and revocation with who and why, and no secret", async () => {
-    const { client: owner, user: ownerUser } = await signUpUser(server.baseUrl);
-    const appId = await createApp(owner);
-    const { client: member, user: memberUser } = await signUpUser(server.baseUrl);
-    await owner.post(`/api/v1/applications/${appId}/members`, {
-      email: memberUser.email,
-      role: "member",
-    });
+    const { client: owner, user: ownerUser, appId } = await signUpWithApp(server.baseUrl);
+    const { client: member, user: memberUser } = await addMember(owner, appId);
     const own = await createToken(owner, appId, { name: "owner's" });
     const theirs = await createToken(member, appId, { name: "member's" });
     const regenerated = await member.post<{ token: string }>(
@@ -88,13 +76,8 @@ describe("audit trail", () => {
   });
 
   it("records member removal and each token it revoked", async () => {
-    const { client: owner } = await signUpUser(server.baseUrl);
-    const appId = await createApp(owner);
-    const { client: member, user: memberUser } = await signUpUser(server.baseUrl);
-    await owner.post(`/api/v1/applications/${appId}/members`, {
-      email: memberUser.email,
-      role: "member",
-    });
+    const { client: owner, appId } = await signUpWithApp(server.baseUrl);
+    const { client: member, user: memberUser } = await addMember(owner, appId);
     await createToken(member, appId, { name: "a" });
     await owner.delete(`/api/v1/applications/${appId}/members/${memberUser.id}`);
     const trail = await owner.get<AuditPage>(`/api/v1/applications/${appId}/audit`);
@@ -140,8 +123,7 @@ describe("audit trail", () => {
 
 describe("leak reports", () => {
   it("revokes each valid reported token with reason leaked, with one answer whatever was sent", async () => {
-    const { client } = await signUpUser(server.baseUrl);
-    const appId = await createApp(client);
+    const { client, appId } = await signUpWithApp(server.baseUrl);
     const leaked = await createToken(client, appId, { name: "leaked" });
     const safe = await createToken(client, appId, { name: "safe" });
     const reporter = new Client(server.baseUrl);
@@ -184,8 +166,7 @@ describe("leak reports", () => {
   });
 
   it("shows the owner how often a revoked token is still presented, and when last", async () => {
-    const { client } = await signUpUser(server.baseUrl);
-    const appId = await createApp(client);
+    const { client, appId } = await signUpWithApp(server.baseUrl);
     const { token, id } = await createToken(client, appId, { name: "forgotten" });
     await client.delete(`/api/v1/applications/${appId}/tokens/${id}`);
     const api = new Client(server.baseUrl);

@@ -1,31 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ApiToken, IssuedToken, TokenList, TokenUsage } from "../contract/index.js";
 import { ManualClock } from "../test-support/clock.js";
-import {
-  bearer,
-  Client,
-  createApp,
-  createToken,
-  signUpUser,
-  startTestServer,
-  type TestServer,
-} from "../test-support/harness.js";
+import { bearer, Client, createToken, signUpWithApp } from "../test-support/harness.js";
 import { pollUntil } from "../test-support/poll.js";
+import { setUpTestServer } from "../test-support/server-fixture.js";
 
-let server: TestServer;
 const clock = new ManualClock();
-
-beforeAll(async () => {
-  server = await startTestServer({}, { clock });
-});
-afterAll(async () => {
-  await server.close();
-});
+const server = setUpTestServer({}, { clock });
 
 describe("token lifecycle over real HTTP", () => {
   it("creates, uses, lists, regenerates and revokes a token", async () => {
-    const { client, user } = await signUpUser(server.baseUrl);
-    const appId = await createApp(client, "Demo");
+    const { client, user, appId } = await signUpWithApp(server.baseUrl, "Demo");
 
     const created = await client.post<IssuedToken>(`/api/v1/applications/${appId}/tokens`, {
       name: "  API Testing  ",
@@ -103,8 +88,7 @@ describe("token lifecycle over real HTTP", () => {
   });
 
   it("keeps the old secret working during a regeneration grace period", async () => {
-    const { client } = await signUpUser(server.baseUrl);
-    const appId = await createApp(client);
+    const { client, appId } = await signUpWithApp(server.baseUrl);
     const { token, id } = await createToken(client, appId, { name: "ci" });
     const regenerated = await client.post<IssuedToken>(
       `/api/v1/applications/${appId}/tokens/${id}/regenerate`,
@@ -121,8 +105,7 @@ describe("token lifecycle over real HTTP", () => {
   });
 
   it("refuses an expired token with the same answer as an unknown one", async () => {
-    const { client } = await signUpUser(server.baseUrl);
-    const appId = await createApp(client);
+    const { client, appId } = await signUpWithApp(server.baseUrl);
     const soon = new Date(clock.now() + 60_000).toISOString();
     const { token } = await createToken(client, appId, { name: "short-lived", expiresAt: soon });
     const api = new Client(server.baseUrl);

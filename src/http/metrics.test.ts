@@ -1,19 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bearer, Client, startTestServer, type TestServer } from "../test-support/harness.js";
+import { describe, expect, it } from "vitest";
+import { bearer, Client } from "../test-support/harness.js";
+import { setUpTestServer } from "../test-support/server-fixture.js";
 
 const METRICS_TOKEN = "scrape-me-0123456789abcdefghijklmnopq";
-let loopbackOnly: TestServer;
-let withToken: TestServer;
-
-beforeAll(async () => {
-  // TRUST_PROXY lets a test play a remote client through X-Forwarded-For.
-  loopbackOnly = await startTestServer({ TRUST_PROXY: "true" });
-  withToken = await startTestServer({ TRUST_PROXY: "true", METRICS_TOKEN });
-});
-afterAll(async () => {
-  await loopbackOnly.close();
-  await withToken.close();
-});
+// TRUST_PROXY lets a test play a remote client through X-Forwarded-For.
+const loopbackOnly = setUpTestServer({ TRUST_PROXY: "true" });
+const withToken = setUpTestServer({ TRUST_PROXY: "true", METRICS_TOKEN });
 
 const remote = { "x-forwarded-for": "203.0.113.9" };
 

@@ -2,10 +2,11 @@ import { Validator } from "@seriousme/openapi-schema-validator";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import Fastify from "fastify";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { contractRoutes } from "../contract/index.js";
 import { errorCodes } from "../core/errors.js";
-import { Client, startTestServer, type TestServer } from "../test-support/harness.js";
+import { Client } from "../test-support/harness.js";
+import { setUpTestServer } from "../test-support/server-fixture.js";
 import { registerOpenApi } from "./routes/docs.js";
 
 interface Operation {
@@ -18,18 +19,14 @@ interface OpenApiDocument {
   components: { securitySchemes: Record<string, unknown> };
 }
 
-let server: TestServer;
+const server = setUpTestServer();
 let document: OpenApiDocument;
 
 beforeAll(async () => {
-  server = await startTestServer();
   const res = await new Client(server.baseUrl).get<OpenApiDocument>("/openapi.json");
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type")).toContain("application/json");
   document = res.body;
-});
-afterAll(async () => {
-  await server.close();
 });
 
 /** `/api/v1/applications/{appId}` for Fastify's `/api/v1/applications/:appId`. */

@@ -1,29 +1,23 @@
 import { connect } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   bearer,
   Client,
-  createApp,
   createToken,
-  signUpUser,
+  signUpWithApp,
   startTestServer,
-  type TestServer,
 } from "../test-support/harness.js";
 import { pollUntil } from "../test-support/poll.js";
+import { setUpTestServer } from "../test-support/server-fixture.js";
 
-let server: TestServer;
+const server = setUpTestServer();
 let token: string;
 let api: Client;
 
 beforeAll(async () => {
-  server = await startTestServer();
-  const { client } = await signUpUser(server.baseUrl);
-  const appId = await createApp(client);
+  const { client, appId } = await signUpWithApp(server.baseUrl);
   token = (await createToken(client, appId, { name: "protected" })).token;
   api = new Client(server.baseUrl);
-});
-afterAll(async () => {
-  await server.close();
 });
 
 /** Sends raw bytes, for requests fetch() will not produce (e.g. duplicate headers). */
@@ -137,8 +131,7 @@ describe("GET /api header parsing (RFC 6750 and the contract)", () => {
 
 describe("scopes", () => {
   it("allows a route when the token carries its scope", async () => {
-    const { client } = await signUpUser(server.baseUrl);
-    const appId = await createApp(client);
+    const { client, appId } = await signUpWithApp(server.baseUrl);
     const scoped = await createToken(client, appId, { name: "scoped", scopes: ["billing:read"] });
     expect((await api.get("/api/scopes/billing:read", bearer(scoped.token))).status).toBe(200);
     expect((await api.get("/api/scopes/billing:write", bearer(scoped.token))).status).toBe(403);
@@ -180,8 +173,7 @@ describe("storage unreachable", () => {
   it("answers 503 with Retry-After, never 200", async () => {
     const own = await startTestServer();
     try {
-      const { client } = await signUpUser(own.baseUrl);
-      const appId = await createApp(client);
+      const { client, appId } = await signUpWithApp(own.baseUrl);
       const fresh = await createToken(client, appId, { name: "down" });
       await own.keyward.store.close();
       const res = await new Client(own.baseUrl).get("/api", bearer(fresh.token));

@@ -1,32 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ApiToken, TokenList } from "../contract/index.js";
 import { ManualClock } from "../test-support/clock.js";
 import {
+  addMember,
   bearer,
   Client,
   createApp,
   createToken,
   signUpUser,
-  startTestServer,
-  type TestServer,
+  signUpWithApp,
 } from "../test-support/harness.js";
+import { setUpTestServer } from "../test-support/server-fixture.js";
 
-let server: TestServer;
 const clock = new ManualClock();
-
-beforeAll(async () => {
-  server = await startTestServer({ MAX_ACTIVE_TOKENS_PER_USER: "3" }, { clock });
-});
-afterAll(async () => {
-  await server.close();
-});
+const server = setUpTestServer({ MAX_ACTIVE_TOKENS_PER_USER: "3" }, { clock });
 
 type Problem = { code: string; detail: string };
 
 describe("token names", () => {
   it("trims names and refuses empty or over-long ones", async () => {
-    const { client } = await signUpUser(server.baseUrl);
-    const appId = await createApp(client);
+    const { client, appId } = await signUpWithApp(server.baseUrl);
     for (const name of ["", "   ", "x".repeat(101)]) {
       const res = await client.post<Problem>(`/api/v1/applications/${appId}/tokens`, { name });
       expect(res.status).toBe(400);
@@ -43,8 +36,7 @@ describe("token names", () => {
   });
 
   it("refuses a name already used by one of the owner's active tokens, and frees it on revoke", async () => {
-    const { client } = await signUpUser(server.baseUrl);
-    const appId = await createApp(client);
+    const { client, appId } = await signUpWithApp(server.baseUrl);
     const first = await createToken(client, appId, { name: "deploy" });
     const dup = await client.post<Problem>(`/api/v1/applications/${appId}/tokens`, {
       name: " deploy ",
@@ -67,8 +59,7 @@ describe("token names", () => {
   });
 
   it("stores names with markup and SQL metacharacters verbatim", async () => {
-    const { client } = await signUpUser(server.baseUrl);
-    const appId = await createApp(client);
+    const { client, appId } = await signUpWithApp(server.baseUrl);
     const names = [
       "<img src=x onerror=alert(1)>",
       "'; DROP TABLE tokens; --",
@@ -82,8 +73,7 @@ describe("token names", () => {
 
 describe("the per-user cap on active tokens", () => {
   it("refuses past the cap with a clear error, and counts only active tokens", async () => {
-    const { client } = await signUpUser(server.baseUrl);
-    const appId = await createApp(client);
+    const { client, appId } = await signUpWithApp(server.baseUrl);
     const ids = [];
     for (const name of ["a", "b", "c"]) ids.push((await createToken(client, appId, { name })).id);
     const over = await client.post<Problem>(`/api/v1/applications/${appId}/tokens`, { name: "d" });
@@ -97,8 +87,7 @@ describe("the per-user cap on active tokens", () => {
   });
 
   it("holds under concurrent creation", async () => {
-    const { client } = await signUpUser(server.baseUrl);
-    const appId = await createApp(client);
+    const { client, appId } = await signUpWithApp(server.baseUrl);
     const results = await Promise.all(
       Array.from({ length: 8 }, (_, i) =>
         client.post(`/api/v1/applications/${appId}/tokens`, { name: `t${i}` }),
@@ -112,13 +101,8 @@ describe("the per-user cap on active tokens", () => {
 
 describe("listing and visibility", () => {
   it("lists the caller's own tokens newest first; owners list everyone's with ?all=1", async () => {
-    const { client: owner, user: ownerUser } = await signUpUser(server.baseUrl);
-    const appId = await createApp(owner);
-    const { client: member, user: memberUser } = await signUpUser(server.baseUrl);
-    await owner.post(`/api/v1/applications/${appId}/members`, {
-      email: memberUser.email,
-      role: "member",
-    });
+    const { client: owner, user: ownerUser, appId } = await signUpWithApp(server.baseUrl);
+    const { client: member, user: memberUser } = await addMember(owner, appId);
     await createToken(owner, appId, { name: "first" });
     // A later creation time for certain, so "newest first" has one right order.
     clock.advance(1000);
@@ -171,8 +155,7 @@ describe("listing and visibility", () => {
 
 describe("input rules", () => {
   it("refuses unknown fields, past expiry, bad scopes and bad grace periods", async () => {
-    const { client } = await signUpUser(server.baseUrl);
-    const appId = await createApp(client);
+    const { client, appId } = await signUpWithApp(server.baseUrl);
     const base = `/api/v1/applications/${appId}/tokens`;
     const cases: unknown[] = [
       { name: "x", userId: "usr_00000000000000000000" },
@@ -221,8 +204,7 @@ describe("input rules", () => {
   });
 
   it("does not regenerate a revoked token", async () => {
-    const { client } = await signUpUser(server.baseUrl);
-    const appId = await createApp(client);
+    const { client, appId } = await signUpWithApp(server.baseUrl);
     const { id } = await createToken(client, appId, { name: "gone" });
     await client.delete(`/api/v1/applications/${appId}/tokens/${id}`);
     const res = await client.post<Problem>(

@@ -8,21 +8,15 @@ import type { ApiToken, AuditPage } from "../contract/index.js";
 import {
   bearer,
   Client,
-  createApp,
   createToken,
-  signUpUser,
+  signUpWithApp,
   startTestServer,
   type TestServer,
 } from "../test-support/harness.js";
+import { setUpTestServer } from "../test-support/server-fixture.js";
 
 describe("security headers", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer();
-  });
-  afterAll(async () => {
-    await server.close();
-  });
+  const server = setUpTestServer();
 
   it.each(["/healthz", "/api", "/api/v1/me", "/api/nope"])(
     "are on every answer (%s)",
@@ -41,17 +35,10 @@ describe("security headers", () => {
 });
 
 describe("REQUIRE_HTTPS behind a proxy", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer({ REQUIRE_HTTPS: "true", TRUST_PROXY: "true" });
-  });
-  afterAll(async () => {
-    await server.close();
-  });
+  const server = setUpTestServer({ REQUIRE_HTTPS: "true", TRUST_PROXY: "true" });
 
   it("refuses a token sent over plain HTTP by a remote client, and marks it exposed for its owner", async () => {
-    const { client } = await signUpUser(server.baseUrl);
-    const appId = await createApp(client);
+    const { client, appId } = await signUpWithApp(server.baseUrl);
     const { token, id } = await createToken(client, appId, { name: "wire" });
     const api = new Client(server.baseUrl);
     const overHttps = await api.get("/api", {

@@ -1,4 +1,3 @@
-import { MAX_LEAK_REPORT_TOKENS } from "../core/rules.js";
 import { checkTokenFormat, hashToken } from "../core/token.js";
 import { auditEvent, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";

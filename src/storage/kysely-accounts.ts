@@ -1,37 +1,25 @@
 import type { Kysely } from "kysely";
 import type { SessionStore, UserStore } from "../services/ports.js";
-import { writeAudited } from "./kysely-audit.js";
-import type { Guard } from "./kysely-store.js";
+import { type Guard, insertUnlessPresent, writeAudited } from "./kysely-store.js";
 import { toSession, toUser, toUserWithPassword } from "./rows.js";
 import type { Database } from "./schema.js";
 
 export function createKyselyUserStore(db: Kysely<Database>, guard: Guard): UserStore {
   return {
     insertUser: (user, audit) =>
-      guard(() =>
-        writeAudited(
-          db,
-          audit,
-          async (executor) => {
-            // DO NOTHING rather than catching the unique violation: on PostgreSQL a failed
-            // statement aborts the transaction, and the caller's may hold more writes.
-            const result = await executor
-              .insertInto("users")
-              .values({
-                id: user.id,
-                email: user.email,
-                name: user.name,
-                password_hash: user.passwordHash,
-                created_at: user.createdAt,
-              })
-              .onConflict((oc) => oc.doNothing())
-              .executeTakeFirst();
-            return Number(result.numInsertedOrUpdatedRows) > 0
-              ? ({ ok: true } as const)
-              : ({ ok: false, reason: "email_taken" } as const);
-          },
-          (result) => result.ok,
-        ),
+      insertUnlessPresent(
+        db,
+        guard,
+        audit,
+        (executor) =>
+          executor.insertInto("users").values({
+            id: user.id,
+            email: user.email,
+            name: user.name,
+            password_hash: user.passwordHash,
+            created_at: user.createdAt,
+          }),
+        "email_taken",
       ),
     findUserByEmail: (email) =>
       guard(async () => {
@@ -57,23 +45,22 @@ export function createKyselyUserStore(db: Kysely<Database>, guard: Guard): UserS
 export function createKyselySessionStore(db: Kysely<Database>, guard: Guard): SessionStore {
   return {
     insertSession: (session, audit) =>
-      guard(() =>
-        writeAudited(
-          db,
-          audit,
-          async (executor) => {
-            await executor
-              .insertInto("sessions")
-              .values({
-                id_hash: session.idHash,
-                user_id: session.userId,
-                created_at: session.createdAt,
-                expires_at: session.expiresAt,
-              })
-              .execute();
-          },
-          () => true,
-        ),
+      writeAudited(
+        db,
+        guard,
+        audit,
+        async (executor) => {
+          await executor
+            .insertInto("sessions")
+            .values({
+              id_hash: session.idHash,
+              user_id: session.userId,
+              created_at: session.createdAt,
+              expires_at: session.expiresAt,
+            })
+            .execute();
+        },
+        () => true,
       ),
     findSession: (idHash) =>
       guard(async () => {

@@ -1,8 +1,12 @@
 import type { Kysely } from "kysely";
 import type { Application, Role } from "../core/model.js";
 import type { ApplicationStore } from "../services/ports.js";
-import { insertAuditEvents, writeAudited } from "./kysely-audit.js";
-import type { Guard, LockOwnerTokens } from "./kysely-store.js";
+import {
+  type Guard,
+  insertAuditEvents,
+  insertUnlessPresent,
+  type LockOwnerTokens,
+} from "./kysely-store.js";
 import { num, parseScopes, toMember } from "./rows.js";
 import type { Database } from "./schema.js";
 
@@ -92,29 +96,18 @@ export function createKyselyApplicationStore(
         return rows.map(toMember);
       }),
     insertMember: (input, audit) =>
-      guard(() =>
-        writeAudited(
-          db,
-          audit,
-          async (executor) => {
-            // DO NOTHING rather than catching the unique violation: on PostgreSQL a failed
-            // statement aborts the transaction, and the caller's may hold more writes.
-            const result = await executor
-              .insertInto("memberships")
-              .values({
-                application_id: input.applicationId,
-                user_id: input.userId,
-                role: input.role,
-                created_at: input.createdAt,
-              })
-              .onConflict((oc) => oc.doNothing())
-              .executeTakeFirst();
-            return Number(result.numInsertedOrUpdatedRows) > 0
-              ? ({ ok: true } as const)
-              : ({ ok: false, reason: "already_member" } as const);
-          },
-          (result) => result.ok,
-        ),
+      insertUnlessPresent(
+        db,
+        guard,
+        audit,
+        (executor) =>
+          executor.insertInto("memberships").values({
+            application_id: input.applicationId,
+            user_id: input.userId,
+            role: input.role,
+            created_at: input.createdAt,
+          }),
+        "already_member",
       ),
     removeMember: (input, audit) =>
       guard(() =>

@@ -1,46 +1,8 @@
-import { randomBytes } from "node:crypto";
 import type { Kysely } from "kysely";
-import type { AuditAction, AuditEvent, AuditEvents, AuditStore } from "../services/ports.js";
-import type { Guard } from "./kysely-store.js";
+import type { AuditAction, AuditEvent, AuditStore } from "../services/ports.js";
+import { type Guard, insertAuditEvents } from "./kysely-store.js";
 import { num } from "./rows.js";
 import type { Database } from "./schema.js";
-
-let sequence = 0;
-
-/** Ids sort by time, then by a per-process sequence, so keyset pagination is stable. */
-function eventId(createdAt: number): string {
-  sequence = (sequence + 1) % 1_000_000;
-  const random = randomBytes(6).toString("hex");
-  return `evt_${createdAt.toString(36).padStart(9, "0")}${sequence.toString(36).padStart(4, "0")}${random}`;
-}
-
-/**
- * The one place that writes audit rows. Pass the transaction of the change the events
- * record, so both commit or neither does; `db` only for events that stand alone.
- */
-export async function insertAuditEvents(
-  executor: Kysely<Database>,
-  events: AuditEvents,
-): Promise<void> {
-  if (events.length === 0) return;
-  await executor
-    .insertInto("audit_events")
-    .values(
-      events.map((e) => ({
-        id: eventId(e.createdAt),
-        application_id: e.applicationId,
-        user_id: e.userId,
-        actor_id: e.actorId,
-        token_id: e.tokenId,
-        action: e.action,
-        reason: e.reason,
-        detail: JSON.stringify(e.detail),
-        ip: e.ip,
-        created_at: e.createdAt,
-      })),
-    )
-    .execute();
-}
 
 export function createKyselyAuditStore(db: Kysely<Database>, guard: Guard): AuditStore {
   return {
@@ -105,23 +67,4 @@ export function createKyselyAuditStore(db: Kysely<Database>, guard: Guard): Audi
         );
       }),
   };
-}
-
-/**
- * Runs a one-statement change and, when `changed` says it happened, writes its audit
- * events in the same transaction: one commit (one fsync on SQLite), and never a change
- * without its event. Without events the statement runs alone, as it always has.
- */
-export function writeAudited<T>(
-  db: Kysely<Database>,
-  audit: AuditEvents | undefined,
-  change: (executor: Kysely<Database>) => Promise<T>,
-  changed: (result: T) => boolean,
-): Promise<T> {
-  if (audit === undefined || audit.length === 0) return change(db);
-  return db.transaction().execute(async (trx) => {
-    const result = await change(trx);
-    if (changed(result)) await insertAuditEvents(trx, audit);
-    return result;
-  });
 }

@@ -1,10 +1,14 @@
-import type { Kysely } from "kysely";
+import type { Kysely, Transaction, Updateable } from "kysely";
 import { KeywardError } from "../core/errors.js";
-import type { TokenStore } from "../services/ports.js";
-import { insertAuditEvents, writeAudited } from "./kysely-audit.js";
-import type { Guard, LockOwnerTokens } from "./kysely-store.js";
+import type { AuditEvents, TokenStore } from "../services/ports.js";
+import {
+  type Guard,
+  insertAuditEvents,
+  type LockOwnerTokens,
+  writeAudited,
+} from "./kysely-store.js";
 import { toTokenRecord } from "./rows.js";
-import type { Database } from "./schema.js";
+import type { Database, TokensTable } from "./schema.js";
 
 /** What a dialect gives the token store: what it does its own way. */
 export interface TokenStoreDialect {
@@ -88,12 +92,54 @@ function whereActive(now: number) {
     ]);
 }
 
+/**
+ * Sets `values` on the token unless `column` is already set, with its audit events when it
+ * did: true then. The first revocation (or exposure) wins and is the one recorded.
+ */
+function setTokenOnce(
+  db: Kysely<Database>,
+  guard: Guard,
+  audit: AuditEvents | undefined,
+  tokenId: string,
+  column: "revoked_at" | "exposed_at",
+  values: Updateable<TokensTable>,
+): Promise<boolean> {
+  return writeAudited(
+    db,
+    guard,
+    audit,
+    async (executor) => {
+      const result = await executor
+        .updateTable("tokens")
+        .set(values)
+        .where("id", "=", tokenId)
+        .where(column, "is", null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+    (changed) => changed,
+  );
+}
+
 export function createKyselyTokenStore(
   db: Kysely<Database>,
   guard: Guard,
   dialect: TokenStoreDialect,
 ): TokenStore {
   const { lockOwnerTokens, beforeSecretWrite } = dialect;
+  /** A token's new current secret (no expiry), told to the dialect before it is written. */
+  const insertSecret = async (
+    trx: Transaction<Database>,
+    hash: string,
+    tokenId: string,
+    createdAt: number,
+  ) => {
+    beforeSecretWrite?.(hash);
+    await trx
+      .insertInto("token_secrets")
+      .values({ hash, token_id: tokenId, created_at: createdAt, expires_at: null })
+      .execute();
+  };
   return {
     insertToken: (token, rules, audit) =>
       guard(() =>
@@ -140,16 +186,7 @@ export function createKyselyTokenStore(
               exposed_at: null,
             })
             .execute();
-          beforeSecretWrite?.(token.secretHash);
-          await trx
-            .insertInto("token_secrets")
-            .values({
-              hash: token.secretHash,
-              token_id: token.id,
-              created_at: token.createdAt,
-              expires_at: null,
-            })
-            .execute();
+          await insertSecret(trx, token.secretHash, token.id, token.createdAt);
           await insertAuditEvents(trx, audit ?? []);
           return { ok: true } as const;
         }),
@@ -170,26 +207,11 @@ export function createKyselyTokenStore(
         return rows.map(toTokenRecord);
       }),
     revokeToken: (input, audit) =>
-      guard(() =>
-        writeAudited(
-          db,
-          audit,
-          async (executor) => {
-            const result = await executor
-              .updateTable("tokens")
-              .set({
-                revoked_at: input.now,
-                revoked_reason: input.reason,
-                revoked_by: input.revokedBy,
-              })
-              .where("id", "=", input.tokenId)
-              .where("revoked_at", "is", null)
-              .executeTakeFirst();
-            return Number(result.numUpdatedRows) > 0;
-          },
-          (revoked) => revoked,
-        ),
-      ),
+      setTokenOnce(db, guard, audit, input.tokenId, "revoked_at", {
+        revoked_at: input.now,
+        revoked_reason: input.reason,
+        revoked_by: input.revokedBy,
+      }),
     replaceSecret: (input, audit) =>
       guard(() =>
         db.transaction().execute(async (trx) => {
@@ -221,37 +243,13 @@ export function createKyselyTokenStore(
               .where("expires_at", "<=", input.now)
               .execute();
           }
-          beforeSecretWrite?.(input.secretHash);
-          await trx
-            .insertInto("token_secrets")
-            .values({
-              hash: input.secretHash,
-              token_id: input.tokenId,
-              created_at: input.now,
-              expires_at: null,
-            })
-            .execute();
+          await insertSecret(trx, input.secretHash, input.tokenId, input.now);
           await insertAuditEvents(trx, audit ?? []);
           return true;
         }),
       ),
     markExposed: (tokenId, now, audit) =>
-      guard(() =>
-        writeAudited(
-          db,
-          audit,
-          async (executor) => {
-            const result = await executor
-              .updateTable("tokens")
-              .set({ exposed_at: now })
-              .where("id", "=", tokenId)
-              .where("exposed_at", "is", null)
-              .executeTakeFirst();
-            return Number(result.numUpdatedRows) > 0;
-          },
-          (marked) => marked,
-        ),
-      ),
+      setTokenOnce(db, guard, audit, tokenId, "exposed_at", { exposed_at: now }),
     findSecret: dialect.findSecret,
   };
 }

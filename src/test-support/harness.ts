@@ -185,6 +185,30 @@ export async function createApp(client: Client, name = "Demo"): Promise<string> 
   return res.body.id;
 }
 
+/** Signs up a new user who creates an application: where most API tests begin. */
+export async function signUpWithApp(
+  baseUrl: string,
+  appName?: string,
+): Promise<{ client: Client; user: { id: string; email: string }; appId: string }> {
+  const { client, user } = await signUpUser(baseUrl);
+  return { client, user, appId: await createApp(client, appName) };
+}
+
+/** Signs up a new user whom `owner` adds to the application with `role`. */
+export async function addMember(
+  owner: Client,
+  appId: string,
+  role: "admin" | "member" = "member",
+): Promise<{ client: Client; user: { id: string; email: string } }> {
+  const { client, user } = await signUpUser(owner.baseUrl);
+  const res = await owner.post(`/api/v1/applications/${appId}/members`, {
+    email: user.email,
+    role,
+  });
+  if (res.status !== 201) throw new Error(`add member failed: ${res.status} ${res.text}`);
+  return { client, user };
+}
+
 export async function createToken(
   client: Client,
   appId: string,

@@ -86,6 +86,11 @@ export function defineStoreContract(
       return token;
     }
 
+    /** Revokes the token at T0 as its own user would, without audit events. */
+    function revokeByUser(tokenId: string) {
+      return store.tokens.revokeToken({ tokenId, now: T0, reason: "user", revokedBy: null });
+    }
+
     /** A member (not owner) of a fresh application, with its owner. */
     async function appWithMember() {
       const owner = await addUser();
@@ -340,12 +345,7 @@ export function defineStoreContract(
         await addToken(app.id, owner.id, { name: "deploy" });
         await addToken((await addApp(member.id)).id, member.id, { name: "deploy" });
         // A revoked or expired token frees its name.
-        await store.tokens.revokeToken({
-          tokenId: first.id,
-          now: T0,
-          reason: "user",
-          revokedBy: null,
-        });
+        await revokeByUser(first.id);
         await addToken(app.id, member.id, { name: "deploy", expiresAt: T0 + 10 });
         const later = { maxActivePerUser: 100, now: T0 + 10 };
         const reuse = newToken(app.id, member.id, { name: "deploy" });
@@ -359,12 +359,7 @@ export function defineStoreContract(
         const expired = newToken(app.id, member.id, { expiresAt: T0 + 100 });
         expect(await store.tokens.insertToken(revoked, rules)).toEqual({ ok: true });
         expect(await store.tokens.insertToken(expired, rules)).toEqual({ ok: true });
-        await store.tokens.revokeToken({
-          tokenId: revoked.id,
-          now: T0,
-          reason: "user",
-          revokedBy: null,
-        });
+        await revokeByUser(revoked.id);
         expect(await store.tokens.insertToken(newToken(app.id, member.id), limit)).toEqual({
           ok: true,
         });
@@ -435,14 +430,7 @@ export function defineStoreContract(
           revokedAt: T0 + 5,
           revokedReason: "admin",
         });
-        expect(
-          await store.tokens.revokeToken({
-            tokenId: "tok_missing",
-            now: T0,
-            reason: "user",
-            revokedBy: null,
-          }),
-        ).toBe(false);
+        expect(await revokeByUser("tok_missing")).toBe(false);
       });
 
       it("finds a secret with everything the hot path needs, and nothing for an unknown hash", async () => {
@@ -519,12 +507,7 @@ export function defineStoreContract(
         const { member, app } = await appWithMember();
         const revoked = await addToken(app.id, member.id);
         const expiring = await addToken(app.id, member.id, { expiresAt: T0 + 5 });
-        await store.tokens.revokeToken({
-          tokenId: revoked.id,
-          now: T0,
-          reason: "user",
-          revokedBy: null,
-        });
+        await revokeByUser(revoked.id);
         for (const [token, hash] of [
           [revoked, "r2"],
           [expiring, "e2"],
@@ -917,12 +900,7 @@ export function defineStoreContract(
         const live = await addToken(app.id, member.id);
         const revoked = await addToken(app.id, member.id);
         const expired = await addToken(app.id, member.id, { expiresAt: T0 + 5 });
-        await store.tokens.revokeToken({
-          tokenId: revoked.id,
-          now: T0,
-          reason: "user",
-          revokedBy: null,
-        });
+        await revokeByUser(revoked.id);
         const replace = (tokenId: string) =>
           store.tokens.replaceSecret(
             {

@@ -2,18 +2,14 @@ import { Kysely, PostgresDialect, sql } from "kysely";
 import { type CustomTypesConfig, Pool, types } from "pg";
 import { StorageUnavailableError } from "../../core/errors.js";
 import type { Store, TokenStore } from "../../services/ports.js";
-import { createKyselySessionStore, createKyselyUserStore } from "../kysely-accounts.js";
-import { createKyselyApplicationStore } from "../kysely-applications.js";
-import { createKyselyAuditStore } from "../kysely-audit.js";
-import { createKyselyCounterStore } from "../kysely-counters.js";
+import { composeKyselyStore } from "../kysely-compose.js";
 import {
   countStatements,
   createStorageFaults,
   type LockOwnerTokens,
   transactionsOf,
 } from "../kysely-store.js";
-import { createKyselyTokenStore, findSecretQuery } from "../kysely-tokens.js";
-import { createKyselyUsageStore } from "../kysely-usage.js";
+import { findSecretQuery } from "../kysely-tokens.js";
 import { isSchemaUpToDate, migrateToLatest } from "../migrate.js";
 import { type SecretRow, toSecretRecord } from "../rows.js";
 import type { Database } from "../schema.js";
@@ -191,23 +187,13 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   };
 
   return {
-    kind: "postgres",
-    stats,
-    audit: createKyselyAuditStore(db, guard),
-    counters: createKyselyCounterStore(db, guard),
-    users: createKyselyUserStore(db, guard),
-    sessions: createKyselySessionStore(db, guard),
-    applications: createKyselyApplicationStore(db, guard, lockOwnerTokens),
-    tokens: createKyselyTokenStore(db, guard, { lockOwnerTokens, findSecret }),
-    usage: createKyselyUsageStore(db, guard, transactionsOf(db)),
-    ping: () =>
-      guard(async () => {
-        await sql`select 1`.execute(db);
-      }),
-    close: async () => {
-      faults.markClosed();
-      await db.destroy();
-    },
+    ...composeKyselyStore(db, faults, {
+      kind: "postgres",
+      stats,
+      lockOwnerTokens,
+      findSecret,
+      flushTransaction: transactionsOf(db),
+    }),
     notify: async (channel, payloads) => {
       if (payloads.length === 0) return;
       try {

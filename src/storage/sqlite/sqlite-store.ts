@@ -3,13 +3,9 @@ import { dirname } from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import type { Store, TokenStore } from "../../services/ports.js";
-import { createKyselySessionStore, createKyselyUserStore } from "../kysely-accounts.js";
-import { createKyselyApplicationStore } from "../kysely-applications.js";
-import { createKyselyAuditStore } from "../kysely-audit.js";
-import { createKyselyCounterStore } from "../kysely-counters.js";
+import { composeKyselyStore } from "../kysely-compose.js";
 import { countStatements, createStorageFaults, type LockOwnerTokens } from "../kysely-store.js";
-import { createKyselyTokenStore, findSecretQuery } from "../kysely-tokens.js";
-import { createKyselyUsageStore } from "../kysely-usage.js";
+import { findSecretQuery } from "../kysely-tokens.js";
 import { migrateToLatest } from "../migrate.js";
 import { type SecretRow, toSecretRecord } from "../rows.js";
 import type { Database } from "../schema.js";
@@ -99,7 +95,6 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
     const code = sqliteCode(error);
     return [...UNAVAILABLE_CODES].some((c) => code.startsWith(c));
   });
-  const { guard } = faults;
 
   // Called on every verification the cache cannot answer, and synchronous: the answer
   // costs one resolved promise, not a chain of them.
@@ -117,32 +112,15 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
   // One connection and one process: transactions are already serialized.
   const lockOwnerTokens: LockOwnerTokens = async () => {};
 
-  return {
+  return composeKyselyStore(db, faults, {
     kind: "sqlite",
     stats,
-    audit: createKyselyAuditStore(db, guard),
-    counters: createKyselyCounterStore(db, guard),
-    users: createKyselyUserStore(db, guard),
-    sessions: createKyselySessionStore(db, guard),
-    applications: createKyselyApplicationStore(db, guard, lockOwnerTokens),
-    tokens: createKyselyTokenStore(db, guard, {
-      lockOwnerTokens,
-      findSecret,
-      beforeSecretWrite: (hash) => secrets.add(hash),
-    }),
+    lockOwnerTokens,
+    findSecret,
+    beforeSecretWrite: (hash) => secrets.add(hash),
     // Usage counts are the one write whose last flush may be lost on power loss.
-    usage: createKyselyUsageStore(db, guard, (work) =>
-      withoutFsync(db, (conn) => conn.transaction().execute(work)),
-    ),
-    ping: () =>
-      guard(async () => {
-        await sql`select 1`.execute(db);
-      }),
-    close: async () => {
-      faults.markClosed();
-      await db.destroy();
-    },
-  };
+    flushTransaction: (work) => withoutFsync(db, (conn) => conn.transaction().execute(work)),
+  });
 }
 
 /**

@@ -1,0 +1,51 @@
+import { type Kysely, sql } from "kysely";
+import type { Store, StoreStats } from "../services/ports.js";
+import { createKyselySessionStore, createKyselyUserStore } from "./kysely-accounts.js";
+import { createKyselyApplicationStore } from "./kysely-applications.js";
+import { createKyselyAuditStore } from "./kysely-audit.js";
+import { createKyselyCounterStore } from "./kysely-counters.js";
+import type { RunTransaction, StorageFaults } from "./kysely-store.js";
+import { createKyselyTokenStore, type TokenStoreDialect } from "./kysely-tokens.js";
+import { createKyselyUsageStore } from "./kysely-usage.js";
+import type { Database } from "./schema.js";
+
+/** What a dialect's store brings; the rest of its Store is the shared Kysely code. */
+export interface StoreDialect<Kind extends Store["kind"]> extends TokenStoreDialect {
+  kind: Kind;
+  /** Counted by the dialect's `db` log and its own hot lookup. */
+  stats: StoreStats;
+  /** Runs a usage flush's transaction (createKyselyUsageStore). */
+  flushTransaction: RunTransaction;
+}
+
+/**
+ * The Store a dialect hands out: every port from the shared Kysely code over `db`, faults
+ * mapped by `faults`, with the dialect's own lock, hot lookup and flush transaction.
+ * Closing marks the faults closed first, so requests still in flight get "unavailable".
+ */
+export function composeKyselyStore<Kind extends Store["kind"]>(
+  db: Kysely<Database>,
+  faults: StorageFaults,
+  dialect: StoreDialect<Kind>,
+): Store & { readonly kind: Kind } {
+  const { guard } = faults;
+  return {
+    kind: dialect.kind,
+    stats: dialect.stats,
+    audit: createKyselyAuditStore(db, guard),
+    counters: createKyselyCounterStore(db, guard),
+    users: createKyselyUserStore(db, guard),
+    sessions: createKyselySessionStore(db, guard),
+    applications: createKyselyApplicationStore(db, guard, dialect.lockOwnerTokens),
+    tokens: createKyselyTokenStore(db, guard, dialect),
+    usage: createKyselyUsageStore(db, guard, dialect.flushTransaction),
+    ping: () =>
+      guard(async () => {
+        await sql`select 1`.execute(db);
+      }),
+    close: async () => {
+      faults.markClosed();
+      await db.destroy();
+    },
+  };
+}
