@@ -1,4 +1,4 @@
-import type { TSchema } from "typebox";
+import type { Static, TSchema } from "typebox";
 import type { ErrorCode } from "../core/errors.js";
 
 /** How a route's caller proves who it is; each maps to a security scheme of the OpenAPI document. */
@@ -64,3 +64,21 @@ export function routeGroup(group: { tag: string; auth: RouteAuth }) {
     ...route,
   });
 }
+
+/** The request body a route takes, as TypeScript. */
+export type BodyOf<R extends RouteContract> = R["schema"] extends { body: infer B extends TSchema }
+  ? Static<B>
+  : never;
+
+/** The query a route takes, as TypeScript (every value is text on the wire). */
+export type QueryOf<R extends RouteContract> = R["schema"] extends {
+  querystring: infer Q extends TSchema;
+}
+  ? Static<Q>
+  : never;
+
+/** What a route answers with a given success status, as TypeScript. */
+export type AnswerOf<
+  R extends RouteContract,
+  Status extends keyof R["schema"]["response"],
+> = R["schema"]["response"][Status] extends infer A extends TSchema ? Static<A> : never;

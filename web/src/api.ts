@@ -1,19 +1,25 @@
 // The one place the UI talks to the server. Every shape comes from the contract's schemas
 // (type-only imports, erased at build time), so a contract change breaks this build.
 import type {
-  ApiToken,
-  Application,
-  AuditAction,
-  AuditEvent,
-  AuditPage,
-  IssuedToken,
-  Me,
-  Member,
+  AnswerOf,
+  accountAuditRoute,
+  addMemberRoute,
+  applicationAuditRoute,
+  BodyOf,
+  createApplicationRoute,
+  createTokenRoute,
+  getApplicationRoute,
+  getTokenRoute,
+  listApplicationsRoute,
+  listMembersRoute,
+  listTokensRoute,
+  meRoute,
   Problem,
-  Role,
-  TokenList,
-  TokenUsage,
-  User,
+  QueryOf,
+  regenerateTokenRoute,
+  signInRoute,
+  signUpRoute,
+  tokenUsageRoute,
 } from "../../src/contract/index.js";
 
 export type {
@@ -28,7 +34,7 @@ export type {
   Role,
   TokenUsage,
   User,
-};
+} from "../../src/contract/index.js";
 
 /** A refused request: the problem's stable `code` is what the UI branches on. */
 export class ApiError extends Error {
@@ -97,49 +103,65 @@ const app = (appId: string) => `/api/v1/applications/${encodeURIComponent(appId)
 const token = (appId: string, tokenId: string) =>
   `${app(appId)}/tokens/${encodeURIComponent(tokenId)}`;
 
+// Each call's body and answer are the types of its contract route.
 export const api = {
-  signUp: (input: { email: string; password: string; name: string }) =>
-    request<{ user: User }>("POST", "/api/v1/auth/signup", input),
-  signIn: (input: { email: string; password: string }) =>
-    request<{ user: User }>("POST", "/api/v1/auth/signin", input),
+  signUp: (input: BodyOf<typeof signUpRoute>) =>
+    request<AnswerOf<typeof signUpRoute, 201>>("POST", "/api/v1/auth/signup", input),
+  signIn: (input: BodyOf<typeof signInRoute>) =>
+    request<AnswerOf<typeof signInRoute, 200>>("POST", "/api/v1/auth/signin", input),
   signOut: () => request<void>("POST", "/api/v1/auth/signout"),
-  me: () => request<Me>("GET", "/api/v1/me"),
+  me: () => request<AnswerOf<typeof meRoute, 200>>("GET", "/api/v1/me"),
 
   listApplications: () =>
-    request<{ applications: Array<Pick<Application, "id" | "name" | "role">> }>(
-      "GET",
-      "/api/v1/applications",
-    ),
-  createApplication: (input: { name: string; scopes?: string[] }) =>
-    request<Application>("POST", "/api/v1/applications", input),
-  getApplication: (appId: string) => request<Application>("GET", app(appId)),
+    request<AnswerOf<typeof listApplicationsRoute, 200>>("GET", "/api/v1/applications"),
+  createApplication: (input: BodyOf<typeof createApplicationRoute>) =>
+    request<AnswerOf<typeof createApplicationRoute, 201>>("POST", "/api/v1/applications", input),
+  getApplication: (appId: string) =>
+    request<AnswerOf<typeof getApplicationRoute, 200>>("GET", app(appId)),
 
-  listMembers: (appId: string) => request<{ members: Member[] }>("GET", `${app(appId)}/members`),
-  addMember: (appId: string, input: { email: string; role: "admin" | "member" }) =>
-    request<Member>("POST", `${app(appId)}/members`, input),
+  listMembers: (appId: string) =>
+    request<AnswerOf<typeof listMembersRoute, 200>>("GET", `${app(appId)}/members`),
+  addMember: (appId: string, input: BodyOf<typeof addMemberRoute>) =>
+    request<AnswerOf<typeof addMemberRoute, 201>>("POST", `${app(appId)}/members`, input),
   removeMember: (appId: string, userId: string) =>
     request<void>("DELETE", `${app(appId)}/members/${encodeURIComponent(userId)}`),
 
   listTokens: (appId: string, all: boolean) =>
-    request<TokenList>("GET", `${app(appId)}/tokens${all ? "?all=1" : ""}`),
-  getToken: (appId: string, tokenId: string) => request<ApiToken>("GET", token(appId, tokenId)),
-  createToken: (
-    appId: string,
-    input: { name: string; scopes?: string[]; expiresAt?: string | null },
-  ) => request<IssuedToken>("POST", `${app(appId)}/tokens`, input),
+    request<AnswerOf<typeof listTokensRoute, 200>>(
+      "GET",
+      `${app(appId)}/tokens${all ? "?all=1" : ""}`,
+    ),
+  getToken: (appId: string, tokenId: string) =>
+    request<AnswerOf<typeof getTokenRoute, 200>>("GET", token(appId, tokenId)),
+  createToken: (appId: string, input: BodyOf<typeof createTokenRoute>) =>
+    request<AnswerOf<typeof createTokenRoute, 201>>("POST", `${app(appId)}/tokens`, input),
   revokeToken: (appId: string, tokenId: string) => request<void>("DELETE", token(appId, tokenId)),
   regenerateToken: (appId: string, tokenId: string, graceSeconds: number) =>
-    request<IssuedToken>("POST", `${token(appId, tokenId)}/regenerate`, { graceSeconds }),
+    request<AnswerOf<typeof regenerateTokenRoute, 201>>(
+      "POST",
+      `${token(appId, tokenId)}/regenerate`,
+      { graceSeconds } satisfies BodyOf<typeof regenerateTokenRoute>,
+    ),
   tokenUsage: (appId: string, tokenId: string, days: number) =>
-    request<TokenUsage>("GET", `${token(appId, tokenId)}/usage?days=${days}`),
+    request<AnswerOf<typeof tokenUsageRoute, 200>>(
+      "GET",
+      `${token(appId, tokenId)}/usage?days=${days}`,
+    ),
 
-  applicationAudit: (
-    appId: string,
-    query: { tokenId?: string; action?: string; limit?: number; before?: string },
-  ) => request<AuditPage>("GET", `${app(appId)}/audit${queryString(query)}`),
-  accountAudit: (query: { limit?: number; before?: string }) =>
-    request<AuditPage>("GET", `/api/v1/me/audit${queryString(query)}`),
+  applicationAudit: (appId: string, query: Numbered<QueryOf<typeof applicationAuditRoute>>) =>
+    request<AnswerOf<typeof applicationAuditRoute, 200>>(
+      "GET",
+      `${app(appId)}/audit${queryString(query)}`,
+    ),
+  accountAudit: (query: Numbered<QueryOf<typeof accountAuditRoute>>) =>
+    request<AnswerOf<typeof accountAuditRoute, 200>>(
+      "GET",
+      `/api/v1/me/audit${queryString(query)}`,
+    ),
 };
+
+/** A query whose `limit` the UI holds as a number (it is digits on the wire). */
+type Numbered<Q> = Omit<Q, "limit"> & { limit?: number };
 
 /** `?a=1&b=x` from the defined entries; empty when there are none. */
 function queryString(query: Record<string, string | number | undefined>): string {

@@ -1,5 +1,5 @@
 import { type ReactNode, useCallback, useEffect, useId, useMemo, useRef, useState } from "react";
-import { type AuditEvent, type AuditPage, api, describeError } from "../api";
+import { type AuditAction, type AuditEvent, type AuditPage, api, describeError } from "../api";
 import {
   applicationActionLabels,
   describeEvent,
@@ -250,7 +250,8 @@ export function ActivitySection({
   const id = useId();
   const headingId = `${id}-heading`;
   const filterId = `${id}-filter`;
-  const [action, setAction] = useState("");
+  // "" is "every action"; the options are the labelled actions only.
+  const [action, setAction] = useState<AuditAction | "">("");
   const now = useNow();
   const choices = applicationActionLabels.filter(
     ([value]) => TOKEN_ACTIONS.has(value) || (manager && tokenId === undefined),
@@ -292,7 +293,11 @@ export function ActivitySection({
           </span>
           <div className="field field-inline">
             <label htmlFor={filterId}>Event type</label>
-            <select id={filterId} value={action} onChange={(e) => setAction(e.target.value)}>
+            <select
+              id={filterId}
+              value={action}
+              onChange={(e) => setAction(e.target.value as AuditAction | "")}
+            >
               <option value="">All events</option>
               {choices.map(([value, label]) => (
                 <option key={value} value={value}>
