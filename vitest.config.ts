@@ -26,7 +26,7 @@ export default defineConfig({
         test: {
           name: "default",
           include: ["src/**/*.test.ts", "e2e/**/*.spec.ts", "test/**/*.test.ts"],
-          exclude: ["test/scale-out/revocation.test.ts"],
+          exclude: ["test/scale-out/revocation.test.ts", "test/package.test.ts"],
         },
       },
       // The HTTP tests again, each server on a fresh PostgreSQL database
@@ -46,6 +46,17 @@ export default defineConfig({
             },
           ]
         : []),
+      // The package as users install it: npm pack, npm install in an empty folder (which
+      // compiles better-sqlite3 on both cores), then the installed command. Run on its own,
+      // after the suites above, so the compile does not starve their timing-sensitive tests.
+      {
+        extends: true,
+        test: {
+          name: "package",
+          include: ["test/package.test.ts"],
+          sequence: { groupOrder: 1 },
+        },
+      },
       // Two server processes measuring revocation latency against the published bound
       // (docs/deployment.md): run alone, after everything else, so other tests' CPU use
       // does not land in the measurement.
@@ -54,7 +65,7 @@ export default defineConfig({
         test: {
           name: "revocation-bound",
           include: ["test/scale-out/revocation.test.ts"],
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 2 },
         },
       },
     ],

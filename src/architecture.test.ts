@@ -5,11 +5,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
 import { REPO_ROOT } from "./test-support/process.js";
-import {
-  isSeedBenchException,
-  testCodeReason,
-  unshippableReason,
-} from "./test-support/shipped-files.js";
+import { testCodeReason, unshippableReason } from "./test-support/shipped-files.js";
 
 // ---------------------------------------------------------------------------------------
 // Reading imports. TypeScript's own parser (already a dev dependency) reads every form:
@@ -407,7 +403,7 @@ describe("layering", () => {
   });
 
   it("keeps packages in their layers, core and services free of I/O, and the UI on types", () => {
-    const shipped = edges.filter((e) => isShipped(e.from) && !isSeedBenchException(e.from));
+    const shipped = edges.filter((e) => isShipped(e.from));
     const problems = ruleViolations(shipped);
     expect(problems, problems.join("\n")).toEqual([]);
   });
@@ -446,12 +442,10 @@ describe.skipIf(!built)("what the build ships", () => {
   const stale = "(left from an older build? rm -rf dist && npm run build)";
 
   it("dist/ holds no test code, test helpers or benchmark tools", () => {
-    const problems = distFiles
-      .filter((path) => !isSeedBenchException(path))
-      .flatMap((path) => {
-        const reason = unshippableReason(path);
-        return reason ? [`${path}: ${reason}`] : [];
-      });
+    const problems = distFiles.flatMap((path) => {
+      const reason = unshippableReason(path);
+      return reason ? [`${path}: ${reason}`] : [];
+    });
     expect(problems, `${problems.join("\n")}\n${stale}`).toEqual([]);
   });
 
@@ -476,12 +470,10 @@ describe.skipIf(!built)("what the build ships", () => {
     const [pack] = JSON.parse(output) as { files: { path: string }[] }[];
     const paths = (pack?.files ?? []).map((f) => f.path);
     expect(paths).toContain("dist/cli/main.js");
-    const problems = paths
-      .filter((path) => !isSeedBenchException(path))
-      .flatMap((path) => {
-        const reason = unshippableReason(path);
-        return reason ? [`${path}: ${reason}`] : [];
-      });
+    const problems = paths.flatMap((path) => {
+      const reason = unshippableReason(path);
+      return reason ? [`${path}: ${reason}`] : [];
+    });
     expect(problems, problems.join("\n")).toEqual([]);
   });
 });

@@ -188,6 +188,7 @@ describe("GET /docs", () => {
     expect(csp).toContain("default-src 'self'");
     expect(csp).toContain("script-src 'self'");
     expect(csp).not.toMatch(/https?:|unsafe-inline|unsafe-eval/);
+    expect(csp).toContain("frame-ancestors 'none'");
     const assets = [...page.text.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1] as string);
     expect(assets.length).toBeGreaterThan(3);
     for (const asset of assets) {

@@ -2,17 +2,6 @@
 // tools. dist/ is checked by src/architecture.test.ts, the packed tarball by
 // test/package.test.ts; both read the rules here.
 
-/**
- * The one known exception: removed when seed-bench moves to bench/. Until then the
- * benchmark seeder is a CLI command, built into dist/cli/ and shipped, and it opens the
- * database drivers itself. Matches its source, its build output and its tarball entry.
- */
-export const SEED_BENCH_IN_CLI_UNTIL_MOVED_TO_BENCH = "cli/seed-bench.";
-
-export function isSeedBenchException(path: string): boolean {
-  return path.includes(SEED_BENCH_IN_CLI_UNTIL_MOVED_TO_BENCH);
-}
-
 const TEST_CODE: { pattern: RegExp; what: string }[] = [
   { pattern: /\.(test|spec)\.[cm]?[jt]sx?(\.map)?$/, what: "a test file" },
   { pattern: /(^|\/)test-support\//, what: "a test helper" },

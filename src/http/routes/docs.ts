@@ -35,7 +35,9 @@ const DOCS_CSP = [
   "object-src 'none'",
   "script-src 'self'",
   "script-src-attr 'none'",
-  "style-src 'self'",
+  // The one inline style Swagger UI applies, allowed by its hash rather than 'unsafe-inline'
+  // (e2e/docs.spec.ts fails on any violation, so a new Swagger UI with another is noticed).
+  "style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='",
 ].join("; ");
 
 /**
