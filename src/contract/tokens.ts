@@ -125,7 +125,7 @@ export const revokeTokenRoute = tokenRoute({
   operationId: "revokeToken",
   summary: "Revoke a token; it is refused from the next request on",
   schema: { params: TokenParams, response: { 204: Type.Null() } },
-  errors: ["not_found", "forbidden"],
+  errors: ["not_found"],
 });
 
 export const regenerateTokenRoute = tokenRoute({

@@ -62,6 +62,9 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     bodyLimit: options.bodyLimitBytes,
     // Long, not infinite: a slow client cannot hold a connection open forever.
     requestTimeout: 30_000,
+    // The router's own refusals (a path that does not decode, an over-long segment) are
+    // answered like every other error: problem+json, never quoting the URL.
+    frameworkErrors: handleError,
     connectionTimeout: 60_000,
     ajv: {
       customOptions: {

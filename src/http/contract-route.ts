@@ -59,16 +59,21 @@ const SECURITY: Record<RouteContract["auth"], Array<Record<string, string[]>>> =
 export function problemCodesOf(route: RouteContract): ErrorCode[] {
   const codes = new Set<ErrorCode>(route.errors);
   const { schema } = route;
-  if (schema.body) {
+  // Fastify reads a body on every write, declared or not: a malformed one, a wrong media
+  // type, a bad Content-Length or too many bytes are refused before the route runs.
+  if (route.method !== "GET") {
     for (const code of [
-      "validation_failed",
       "invalid_json",
+      "invalid_request",
       "payload_too_large",
       "unsupported_media_type",
     ] as const)
       codes.add(code);
   }
+  if (schema.body) codes.add("validation_failed");
   if (schema.params || schema.querystring) codes.add("validation_failed");
+  // A path parameter that does not decode, or is longer than the router takes.
+  if (schema.params) codes.add("invalid_request");
   if (route.auth === "session") {
     codes.add("authentication_required");
     // An API token is never accepted where a session is needed.

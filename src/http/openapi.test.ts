@@ -161,6 +161,18 @@ describe("GET /openapi.json", () => {
     const unknown = await client.get(`/api/v1/applications/app_${"x".repeat(20)}`);
     expect(unknown.status).toBe(404);
     check("GET", "/api/v1/applications/:appId", 404, unknown.body, problem);
+    // Refusals the router and the body parser give before the route runs are documented too.
+    const notJson = await client.request("DELETE", `${tokens}/${created.body.apiToken.id}`, {
+      body: "revoke",
+      headers: { "content-type": "text/plain" },
+    });
+    expect(notJson.status).toBe(415);
+    check("DELETE", "/api/v1/applications/:appId/tokens/:tokenId", 415, notJson.body, problem);
+    const undecodable = await client.get("/api/v1/applications/%c0");
+    expect(undecodable.status).toBe(400);
+    expect(undecodable.headers.get("content-type")).toContain("application/problem+json");
+    expect(undecodable.text).not.toContain("%c0");
+    check("GET", "/api/v1/applications/:appId", 400, undecodable.body, problem);
     const refused = await caller.get("/api", { authorization: "Bearer kw_nope" });
     expect(refused.status).toBe(401);
     check("GET", "/api", 401, refused.body, problem);
@@ -172,6 +184,10 @@ describe("the contract's guard", () => {
     const app = Fastify();
     await registerOpenApi(app, "0.0.0");
     expect(() => app.get("/api/v1/undocumented", async () => ({}))).toThrow(/not a route of/);
+    // An operation id alone does not pass: the method and path must be the contract's.
+    expect(() =>
+      app.get("/healthz-v2", { schema: { operationId: "liveness" } }, async () => ({})),
+    ).toThrow(/not a route of/);
     app.get("/elsewhere", async () => ({}));
     expect(app.servedRoutes.map((route) => route.url)).toContain("/elsewhere");
     await app.close();

@@ -36,6 +36,7 @@ const FASTIFY_CODES: Record<string, { code: ErrorCode; detail?: string }> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: "invalid_json", detail: "The JSON body is empty." },
   FST_ERR_CTP_INVALID_JSON_BODY: { code: "invalid_json" },
   FST_ERR_BAD_URL: { code: "invalid_request", detail: "The URL is malformed." },
+  FST_ERR_MAX_PARAM_LENGTH: { code: "invalid_request", detail: "A path segment is too long." },
   FST_ERR_ASYNC_CONSTRAINT: { code: "invalid_request" },
 };
 

@@ -25,6 +25,7 @@ import type {
 export type {
   ApiToken,
   Application,
+  ApplicationSummary,
   AuditAction,
   AuditEvent,
   AuditPage,

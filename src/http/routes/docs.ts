@@ -16,6 +16,7 @@ declare module "fastify" {
   }
 }
 
+import { contractRoutes } from "../../contract/index.js";
 import { SECURITY_SCHEMES } from "../contract-route.js";
 
 /** Where the OpenAPI document and the reference page are served. */
@@ -47,12 +48,22 @@ const DOCS_CSP = [
 export async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
   const served: ServedRoute[] = [];
   app.decorate("servedRoutes", served);
+  const declared = new Set(contractRoutes.map((route) => `${route.method} ${route.url}`));
   app.addHook("onRoute", (route: RouteOptions) => {
     const operationId = (route.schema as { operationId?: string } | undefined)?.operationId;
     // The JSON API is the contract: a route under /api that is not one of its routes would
-    // be served undocumented and unchecked, so the server refuses to start with it.
+    // be served undocumented and unchecked, so the server refuses to start with it; and a
+    // route claiming an operation must be that operation's method and path.
     if (route.url.startsWith("/api") && operationId === undefined) {
       throw new Error(`${route.url} is under /api but is not a route of src/contract`);
+    }
+    if (operationId !== undefined) {
+      for (const method of [route.method].flat()) {
+        // Fastify adds a HEAD route beside each GET, with the GET's schema.
+        const as = method === "HEAD" ? "GET" : method;
+        if (!declared.has(`${as} ${route.url}`))
+          throw new Error(`${method} ${route.url} (${operationId}) is not a route of src/contract`);
+      }
     }
     for (const method of [route.method].flat()) {
       served.push({ method, url: route.url, operationId });

@@ -1,13 +1,11 @@
 import { type FormEvent, useEffect, useState } from "react";
-import { ApiError, api, describeError, type Role } from "../api";
+import { ApiError, type ApplicationSummary, api, describeError } from "../api";
 import { AccountActivitySection } from "../components/activity";
 import { describedBy, FieldError, FieldHint } from "../components/field";
 import { AppShell, usePageHeading } from "../components/layout";
 import { roleLabels } from "../format";
 import { Link, navigate, paths } from "../router";
 import "./apps-page.css";
-
-type AppSummary = { id: string; name: string; role: Role };
 
 /** "read, write deploy" → ["read", "write", "deploy"]. */
 function parseScopes(text: string): string[] {
@@ -16,7 +14,7 @@ function parseScopes(text: string): string[] {
 
 export function AppsPage() {
   const heading = usePageHeading("Applications");
-  const [apps, setApps] = useState<AppSummary[] | undefined>();
+  const [apps, setApps] = useState<ApplicationSummary[] | undefined>();
   const [loadError, setLoadError] = useState<string | undefined>();
 
   useEffect(() => {
