@@ -12,6 +12,7 @@ import {
 import {
   assertUiBuilt,
   callApi,
+  expectNoSeriousA11yViolations,
   generateTokenInUi,
   launchBrowser,
   newContext,
@@ -35,6 +36,9 @@ afterAll(async () => {
   await server?.close();
 });
 
+/** axe-core is injected as a script, which the UI's Content-Security-Policy would refuse. */
+const axeContext = { bypassCSP: true };
+
 /** The background refresh of the token list runs every 30 s (tokens-section.tsx). */
 const REFRESH_INTERVAL_MS = 30_000;
 
@@ -48,7 +52,12 @@ interface Opened {
 
 /** A signed-in user on their account page with a fresh token's show-once dialog open. */
 async function openShowOnceDialog(tokenName: string): Promise<Opened> {
-  const { context, page, client } = await signedInContext(browser, server.baseUrl);
+  const { context, page, client } = await signedInContext(
+    browser,
+    server.baseUrl,
+    "Ada Lovelace",
+    axeContext,
+  );
   const appId = await createApp(client, "Session end");
   // A controllable clock, so the 30-second refresh can be brought forward.
   await page.clock.install();
@@ -76,6 +85,7 @@ async function expectSecretSurvives(opened: Opened, what: string): Promise<void>
       .inputValue(),
   ).toBe(secret);
   await screenshot(page, `session-ended-${what}`, { fullPage: false });
+  await expectNoSeriousA11yViolations(page, `the sign-in dialog (${what})`);
 
   await signInAgainInPlace(page);
   expect(page.url(), what).toBe(url);
@@ -162,7 +172,12 @@ describe("a session that ends while the show-once dialog is open", () => {
 
 describe("what was typed survives an ended session", () => {
   it("Generate Token after the session ended asks to sign in in place and keeps the name", async () => {
-    const { context, page, client } = await signedInContext(browser, server.baseUrl);
+    const { context, page, client } = await signedInContext(
+      browser,
+      server.baseUrl,
+      "Ada Lovelace",
+      axeContext,
+    );
     const appId = await createApp(client, "Typed");
     await page.goto(`/app/${appId}/account-management`);
     await page.getByRole("heading", { name: "API Tokens" }).waitFor();
@@ -181,6 +196,7 @@ describe("what was typed survives an ended session", () => {
       .getByText("Your session has ended. Sign in again, then press Generate Token")
       .waitFor();
     expect(await nameField.inputValue()).toBe("CI deploy");
+    await expectNoSeriousA11yViolations(page, "the session-ended notice");
     await page.getByRole("button", { name: "Sign in again" }).click();
     await signInAgainInPlace(page);
     expect(await nameField.inputValue()).toBe("CI deploy");
