@@ -183,3 +183,29 @@ export async function readShownToken(page: Page): Promise<string> {
 }
 
 export const TOKEN_PATTERN = /^kw_[0-9A-Za-z]{36}$/;
+
+/** The password signUpUser (src/test-support/harness.ts) gives every user it signs up. */
+export const TEST_USER_PASSWORD = "correct horse battery staple";
+
+/** The in-place sign-in dialog shown when a session ends while a page is open. */
+export function signInAgainDialog(page: Page): Locator {
+  return page.getByRole("dialog", { name: "Sign in to continue" });
+}
+
+/** Signs in again through the in-place dialog and waits for it to go. */
+export async function signInAgainInPlace(page: Page, password = TEST_USER_PASSWORD): Promise<void> {
+  const dialog = signInAgainDialog(page);
+  await dialog.waitFor();
+  await dialog.getByLabel("Password").fill(password);
+  await dialog.getByRole("button", { name: "Sign in" }).click();
+  await dialog.waitFor({ state: "hidden" });
+}
+
+/** Fills Token name and presses Generate Token; returns the secret the show-once dialog shows. */
+export async function generateTokenInUi(page: Page, name: string): Promise<string> {
+  await page.getByLabel("Token name").fill(name);
+  await page.getByRole("button", { name: "Generate Token" }).click();
+  const dialog = page.getByRole("dialog", { name: "Copy your new API token" });
+  await dialog.waitFor();
+  return dialog.getByLabel(/^Token for/).inputValue();
+}

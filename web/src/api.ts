@@ -49,19 +49,33 @@ export class ApiError extends Error {
   }
 }
 
-type SignedOutListener = () => void;
-let signedOutListener: SignedOutListener | undefined;
+/**
+ * Decides what happens to a request the server refused because the session is gone: resolves
+ * true once the user has signed in again (the request is then sent again, so nothing they
+ * typed or asked for is lost), false when the request should fail instead.
+ */
+export type SessionEndedHandler = (method: string) => Promise<boolean>;
+let sessionEndedHandler: SessionEndedHandler | undefined;
 
-/** Called when the server says the session is gone, so the app can send the user to sign in. */
-export function onSignedOut(listener: SignedOutListener | undefined): void {
-  signedOutListener = listener;
+export function onSessionEnded(handler: SessionEndedHandler | undefined): void {
+  sessionEndedHandler = handler;
 }
 
 function isProblem(value: unknown): value is Problem {
   return typeof value === "object" && value !== null && "code" in value && "detail" in value;
 }
 
-async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+interface RequestOptions {
+  /** The call works without a session (sign-in, sign-out): a 401 is its answer, not an ended session. */
+  sessionOptional?: boolean;
+}
+
+async function request<T>(
+  method: string,
+  path: string,
+  body?: unknown,
+  options: RequestOptions = {},
+): Promise<T> {
   const headers: Record<string, string> = { accept: "application/json" };
   if (body !== undefined) headers["content-type"] = "application/json";
   let response: Response;
@@ -76,6 +90,8 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
+    // The request may have reached the server and only its answer been lost: callers whose
+    // write is not safe to repeat blindly (creating a token) check what happened.
     throw new ApiError(0, "network_error", "Can't reach the server. Check your connection.");
   }
   if (response.status === 204) return undefined as T;
@@ -88,8 +104,14 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   }
   if (!response.ok) {
     const problem = isProblem(data) ? data : undefined;
-    if (response.status === 401 && problem?.code === "authentication_required") {
-      signedOutListener?.();
+    if (
+      response.status === 401 &&
+      problem?.code === "authentication_required" &&
+      !options.sessionOptional &&
+      sessionEndedHandler
+    ) {
+      // Refused before it did anything, so sending it again after the sign-in is safe.
+      if (await sessionEndedHandler(method)) return request<T>(method, path, body, options);
     }
     throw new ApiError(
       response.status,
@@ -109,8 +131,16 @@ export const api = {
   signUp: (input: BodyOf<typeof signUpRoute>) =>
     request<AnswerOf<typeof signUpRoute, 201>>("POST", "/api/v1/auth/signup", input),
   signIn: (input: BodyOf<typeof signInRoute>) =>
-    request<AnswerOf<typeof signInRoute, 200>>("POST", "/api/v1/auth/signin", input),
-  signOut: () => request<void>("POST", "/api/v1/auth/signout"),
+    request<AnswerOf<typeof signInRoute, 200>>("POST", "/api/v1/auth/signin", input, {
+      sessionOptional: true,
+    }),
+  signOut: () =>
+    request<void>("POST", "/api/v1/auth/signout", undefined, { sessionOptional: true }),
+  /** Who is signed in, if anyone: for checking a session without prompting a sign-in. */
+  currentUser: () =>
+    request<AnswerOf<typeof meRoute, 200>>("GET", "/api/v1/me", undefined, {
+      sessionOptional: true,
+    }),
   me: () => request<AnswerOf<typeof meRoute, 200>>("GET", "/api/v1/me"),
 
   listApplications: () =>

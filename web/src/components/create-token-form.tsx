@@ -1,5 +1,5 @@
 import { type FormEvent, useEffect, useId, useRef, useState } from "react";
-import { ApiError, type Application, api, describeError } from "../api";
+import { ApiError, type ApiToken, type Application, api, describeError } from "../api";
 import { DAY_MS, formatDate, localDateInputValue } from "../format";
 import { describedBy, FieldError, FieldHint, FormAlert } from "./field";
 import type { Issued } from "./token-dialogs";
@@ -24,6 +24,22 @@ interface Errors {
   form?: string;
 }
 
+type CreateBody = Parameters<typeof api.createToken>[1];
+
+/**
+ * A create whose answer never arrived (the connection dropped after the request left): the
+ * token may exist, but its secret is gone for good, so the form says so instead of leaving an
+ * invisible token behind.
+ */
+type LostCreate =
+  | { state: "checking"; body: CreateBody }
+  /** A token of that name appeared: created, but its secret cannot be shown. */
+  | { state: "found"; body: CreateBody; token: ApiToken }
+  /** No such token: nothing was created. */
+  | { state: "absent"; body: CreateBody }
+  /** The list could not be loaded either: nobody can tell yet. */
+  | { state: "unknown"; body: CreateBody };
+
 /** Values to start a new token from (a replacement for one about to expire). */
 export interface TokenPrefill {
   name: string;
@@ -36,10 +52,13 @@ export interface TokenPrefill {
 export function CreateTokenForm({
   app,
   onIssued,
+  onListStale,
   prefill,
 }: {
   app: Application;
   onIssued: (issued: Issued) => void;
+  /** The token list may have changed behind the section's back (a create whose answer was lost). */
+  onListStale?: () => void;
   prefill?: TokenPrefill;
 }) {
   const [name, setName] = useState("");
@@ -47,6 +66,7 @@ export function CreateTokenForm({
   const [date, setDate] = useState("");
   const [scopes, setScopes] = useState<string[]>([]);
   const [errors, setErrors] = useState<Errors>({});
+  const [lost, setLost] = useState<LostCreate | undefined>();
   const busy = useRef(false);
   const [pending, setPending] = useState(false);
   const nameRef = useRef<HTMLInputElement>(null);
@@ -101,42 +121,85 @@ export function CreateTokenForm({
       document.getElementById(dateId)?.focus();
       return;
     }
+    await send({
+      name: trimmed,
+      ...(scopes.length > 0 ? { scopes } : {}),
+      expiresAt: expires,
+    });
+  }
+
+  async function send(body: CreateBody, before?: () => Promise<void>) {
+    if (busy.current) return;
     busy.current = true;
     setPending(true);
     setErrors({});
+    setLost(undefined);
     try {
-      const response = await api.createToken(app.id, {
-        name: trimmed,
-        ...(scopes.length > 0 ? { scopes } : {}),
-        expiresAt: expires,
-      });
+      await before?.();
+      const response = await api.createToken(app.id, body);
       setName("");
       setScopes([]);
       onIssued({ ...response, kind: "created" });
     } catch (e) {
-      const message = describeError(e);
-      if (e instanceof ApiError && e.code === "token_name_taken") {
-        setErrors({
-          name: `You already have an active token named “${trimmed}”. Choose another name, or revoke the old token first.`,
-        });
-        nameRef.current?.focus();
-      } else if (e instanceof ApiError && e.code === "token_limit_reached") {
-        setErrors({ name: message });
-        nameRef.current?.focus();
-      } else if (e instanceof ApiError && e.code === "validation_failed") {
-        if (/expires/i.test(message)) setErrors({ expiry: message });
-        else if (/scope/i.test(message)) setErrors({ scopes: message });
-        else {
-          setErrors({ name: message });
-          nameRef.current?.focus();
-        }
-      } else {
-        setErrors({ form: message });
-      }
+      showFailure(e, body);
     } finally {
       busy.current = false;
       setPending(false);
     }
+  }
+
+  function showFailure(e: unknown, body: CreateBody) {
+    const message = describeError(e);
+    if (e instanceof ApiError && e.code === "network_error") {
+      void findLostToken(body);
+    } else if (e instanceof ApiError && e.code === "authentication_required") {
+      // The sign-in was put off; what was typed stays, ready to send again.
+      setErrors({
+        form: "Your session has ended. Sign in again, then press Generate Token again.",
+      });
+    } else if (e instanceof ApiError && e.code === "token_name_taken") {
+      setErrors({
+        name: `You already have an active token named “${body.name}”. Choose another name, or revoke the old token first.`,
+      });
+      nameRef.current?.focus();
+    } else if (e instanceof ApiError && e.code === "token_limit_reached") {
+      setErrors({ name: message });
+      nameRef.current?.focus();
+    } else if (e instanceof ApiError && e.code === "validation_failed") {
+      if (/expires/i.test(message)) setErrors({ expiry: message });
+      else if (/scope/i.test(message)) setErrors({ scopes: message });
+      else {
+        setErrors({ name: message });
+        nameRef.current?.focus();
+      }
+    } else {
+      setErrors({ form: message });
+    }
+  }
+
+  /**
+   * No answer came back, but the request may have reached the server. Names are unique among
+   * a user's active tokens and the create was not refused as taken, so an active token of
+   * this name in the list now is the one this request created.
+   */
+  async function findLostToken(body: CreateBody) {
+    setLost({ state: "checking", body });
+    onListStale?.();
+    try {
+      const { tokens } = await api.listTokens(app.id, false);
+      const token = tokens.find((t) => t.name === body.name && t.status === "active");
+      setLost(token ? { state: "found", body, token } : { state: "absent", body });
+    } catch {
+      setLost({ state: "unknown", body });
+    }
+  }
+
+  /** Revokes the token whose secret was lost and creates its replacement, as one step. */
+  function revokeAndCreate(token: ApiToken, body: CreateBody) {
+    void send(body, async () => {
+      await api.revokeToken(app.id, token.id);
+      onListStale?.();
+    });
   }
 
   const preview =
@@ -154,6 +217,15 @@ export function CreateTokenForm({
         Create a token
       </h3>
       <FormAlert error={errors.form} />
+      {lost && (
+        <LostCreateNotice
+          lost={lost}
+          pending={pending}
+          onRevokeAndCreate={(token) => revokeAndCreate(token, lost.body)}
+          onRetry={() => void send(lost.body)}
+          onCheckAgain={() => void findLostToken(lost.body)}
+        />
+      )}
       <div className="form-row">
         <div className="field field-grow">
           <label htmlFor={nameId}>Token name</label>
@@ -258,5 +330,76 @@ export function CreateTokenForm({
         </button>
       </div>
     </form>
+  );
+}
+
+function LostCreateNotice({
+  lost,
+  pending,
+  onRevokeAndCreate,
+  onRetry,
+  onCheckAgain,
+}: {
+  lost: LostCreate;
+  pending: boolean;
+  onRevokeAndCreate: (token: ApiToken) => void;
+  onRetry: () => void;
+  onCheckAgain: () => void;
+}) {
+  const name = <strong className="token-name-text">{lost.body.name}</strong>;
+  if (lost.state === "checking") {
+    return (
+      <p className="callout callout-info" role="status">
+        The server&rsquo;s answer was lost. Checking whether {name} was created…
+      </p>
+    );
+  }
+  return (
+    <div className="callout callout-warning stack" role="alert">
+      {lost.state === "found" && (
+        <>
+          <p>
+            {name} may have been created, but the server&rsquo;s answer was lost on the way, so its
+            secret cannot be shown. It is in your token list. Revoke it and create a new one to get
+            a secret you can copy.
+          </p>
+          <button
+            type="button"
+            className="button button-primary button-small"
+            aria-busy={pending}
+            onClick={() => onRevokeAndCreate(lost.token)}
+          >
+            Revoke it and create a new one
+          </button>
+        </>
+      )}
+      {lost.state === "absent" && (
+        <>
+          <p>
+            {name} was not created: the server could not be reached. Check your connection and try
+            again.
+          </p>
+          <button
+            type="button"
+            className="button button-small"
+            aria-busy={pending}
+            onClick={onRetry}
+          >
+            Try again
+          </button>
+        </>
+      )}
+      {lost.state === "unknown" && (
+        <>
+          <p>
+            Can&rsquo;t reach the server, so it is not yet known whether {name} was created. Check
+            your connection, then check again.
+          </p>
+          <button type="button" className="button button-small" onClick={onCheckAgain}>
+            Check again
+          </button>
+        </>
+      )}
+    </div>
   );
 }

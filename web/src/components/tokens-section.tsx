@@ -148,7 +148,12 @@ export function TokensSection({
       </div>
 
       <div className="card">
-        <CreateTokenForm app={app} onIssued={onIssued} prefill={prefill} />
+        <CreateTokenForm
+          app={app}
+          onIssued={onIssued}
+          onListStale={() => void load()}
+          prefill={prefill}
+        />
       </div>
 
       {tokens && (

@@ -3,6 +3,7 @@ import { ApiError, api, describeError } from "../api";
 import { describedBy, FieldError, FieldHint, FormAlert } from "../components/field";
 import { Brand, usePageHeading } from "../components/layout";
 import { Link, navigate, safeNextPath, useLocation } from "../router";
+import { announceSession } from "../session-channel";
 import "./auth-pages.css";
 
 const PASSWORD_MIN_LENGTH = 8;
@@ -149,7 +150,8 @@ export function SignInPage() {
     setBusy(true);
     setError(undefined);
     try {
-      await api.signIn({ email, password });
+      const { user } = await api.signIn({ email, password });
+      announceSession({ kind: "signed-in", userId: user.id });
       navigate(next ?? "/apps", { replace: true });
     } catch (e) {
       setBusy(false);
