@@ -305,7 +305,11 @@ export function ActivitySection({
               : ""}
           </span>
           {tokenId === undefined && (
-            <SearchBox label="Search by actor or token" value={search} onChange={setSearch} />
+            <SearchBox
+              label="Search activity by actor or token"
+              value={search}
+              onChange={setSearch}
+            />
           )}
           <div className="field field-inline">
             <label htmlFor={filterId}>Event type</label>

@@ -83,7 +83,11 @@ export function MembersSection({
         )}
         {members && (
           <div className="list-controls">
-            <SearchBox label="Search by name or email" value={search} onChange={setSearch} />
+            <SearchBox
+              label="Search members by name or email"
+              value={search}
+              onChange={setSearch}
+            />
             <span className="list-total" role="status">
               {settledSearch.trim()
                 ? `${plural(matching.length, "match", "matches")} of ${members.length}`

@@ -263,7 +263,7 @@ export function TokensSection({
         {tokens && tokens.length > 0 && (
           <div className="list-controls">
             <SearchBox
-              label={view === "all" ? "Search by name or owner" : "Search by name"}
+              label={view === "all" ? "Search tokens by name or owner" : "Search tokens by name"}
               value={search}
               onChange={setSearch}
             />
