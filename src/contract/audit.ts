@@ -36,6 +36,9 @@ export const AuditPage = Type.Object({
   nextBefore: NullableString({
     description: "Pass as `before` for the next page; null at the end.",
   }),
+  total: Type.Integer({
+    description: "How many events match the filters, over all pages.",
+  }),
 });
 export type AuditPage = Static<typeof AuditPage>;
 
@@ -52,7 +55,17 @@ export const applicationAuditRoute = auditRoute({
   schema: {
     params: ApplicationParams,
     querystring: Type.Object(
-      { ...pagination, tokenId: Type.Optional(Id("tok")), action: Type.Optional(AuditAction) },
+      {
+        ...pagination,
+        tokenId: Type.Optional(Id("tok")),
+        action: Type.Optional(AuditAction),
+        q: Type.Optional(
+          Type.String({
+            maxLength: 100,
+            description: "Text found, ignoring case, in the actor's email or the token's name.",
+          }),
+        ),
+      },
       { additionalProperties: false },
     ),
     response: { 200: AuditPage },

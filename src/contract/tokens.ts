@@ -1,6 +1,6 @@
 import { type Static, Type } from "typebox";
 import { REVOCATION_REASONS, TOKEN_STATUSES } from "../core/model.js";
-import { MAX_GRACE_SECONDS, MAX_USAGE_DAYS } from "../core/rules.js";
+import { MAX_GRACE_SECONDS, MAX_USAGE_DAYS, MAX_USAGE_TOKEN_IDS } from "../core/rules.js";
 import { ApplicationParams, ScopesInput } from "./applications.js";
 import { routeGroup } from "./route.js";
 import {
@@ -67,6 +67,18 @@ export const TokenUsage = Type.Object({
   ),
 });
 export type TokenUsage = Static<typeof TokenUsage>;
+
+export const TokensUsage = Type.Object({
+  tokens: Type.Array(
+    Type.Object({
+      tokenId: Id("tok"),
+      total: Type.Integer({ description: "Requests since the token was created." }),
+      daily: TokenUsage.properties.daily,
+    }),
+    { description: "One entry per token asked for that the caller may see, in the order asked." },
+  ),
+});
+export type TokensUsage = Static<typeof TokensUsage>;
 
 export const TokenParams = Type.Object({ appId: Id("app"), tokenId: Id("tok") });
 
@@ -164,6 +176,32 @@ export const tokenUsageRoute = tokenRoute({
   errors: ["not_found"],
 });
 
+export const applicationUsageRoute = tokenRoute({
+  method: "GET",
+  url: "/api/v1/applications/:appId/usage",
+  operationId: "listTokensUsage",
+  summary: "Requests per day of many tokens in one request (a page of the token list)",
+  description: `\`days\` is 1-${MAX_USAGE_DAYS}, 30 when absent. \`tokenIds\` names up to ${MAX_USAGE_TOKEN_IDS} tokens, comma-separated; ids the caller may not see, or that do not exist, are left out. Without it: the caller's tokens, or with \`all=1\` everyone's (owners and admins).`,
+  schema: {
+    params: ApplicationParams,
+    querystring: Type.Object(
+      {
+        days: Type.Optional(DigitString(3)),
+        all: Type.Optional(StringEnum(["0", "1", "true", "false"] as const)),
+        tokenIds: Type.Optional(
+          Type.String({
+            maxLength: MAX_USAGE_TOKEN_IDS * 25,
+            pattern: "^tok_[0-9A-Za-z]{20}(,tok_[0-9A-Za-z]{20})*$",
+          }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    response: { 200: TokensUsage },
+  },
+  errors: ["not_found", "forbidden"],
+});
+
 export const tokenRoutes = [
   createTokenRoute,
   listTokensRoute,
@@ -171,4 +209,5 @@ export const tokenRoutes = [
   revokeTokenRoute,
   regenerateTokenRoute,
   tokenUsageRoute,
+  applicationUsageRoute,
 ] as const;

@@ -9,6 +9,8 @@ export const PASSWORD_MAX_LENGTH = 256;
 export const MAX_GRACE_SECONDS = 86_400;
 /** Most days of usage one request may ask for. */
 export const MAX_USAGE_DAYS = 366;
+/** Most tokens one usage request may name: a page of the token list. */
+export const MAX_USAGE_TOKEN_IDS = 100;
 /** Most tokens one leak report may carry. */
 export const MAX_LEAK_REPORT_TOKENS = 1000;
 

@@ -144,6 +144,10 @@ describe("GET /openapi.json", () => {
     check("GET", "/api/v1/applications/:appId/tokens", list.status, list.body, json);
     const usage = await client.get(`${tokens}/${created.body.apiToken.id}/usage?days=3`);
     check("GET", "/api/v1/applications/:appId/tokens/:tokenId/usage", 200, usage.body, json);
+    const pageUsage = await client.get(
+      `/api/v1/applications/${app.body.id}/usage?days=3&tokenIds=${created.body.apiToken.id}`,
+    );
+    check("GET", "/api/v1/applications/:appId/usage", 200, pageUsage.body, json);
     const me = await client.get("/api/v1/me");
     check("GET", "/api/v1/me", me.status, me.body, json);
     const audit = await client.get(`/api/v1/applications/${app.body.id}/audit`);

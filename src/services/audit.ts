@@ -32,6 +32,8 @@ export interface AuditPage {
   events: AuditEvent[];
   /** Pass as `before` for the next (older) page; null on the last page. */
   nextBefore: string | null;
+  /** How many events match the filters, over all pages. */
+  total: number;
 }
 
 function parseCursor(cursor: string | undefined): AuditQuery["before"] {
@@ -43,11 +45,19 @@ function parseCursor(cursor: string | undefined): AuditQuery["before"] {
 }
 
 async function page(deps: ServiceDeps, query: AuditQuery): Promise<AuditPage> {
-  const events = await deps.store.audit.list({ ...query, limit: query.limit + 1 });
+  const { before: _before, limit: _limit, ...filter } = query;
+  const [events, total] = await Promise.all([
+    deps.store.audit.list({ ...query, limit: query.limit + 1 }),
+    deps.store.audit.count(filter),
+  ]);
   const more = events.length > query.limit;
   const shown = more ? events.slice(0, query.limit) : events;
   const last = shown.at(-1);
-  return { events: shown, nextBefore: more && last ? `${last.createdAt}.${last.id}` : null };
+  return {
+    events: shown,
+    nextBefore: more && last ? `${last.createdAt}.${last.id}` : null,
+    total,
+  };
 }
 
 /**
@@ -58,7 +68,14 @@ export async function listApplicationAudit(
   deps: ServiceDeps,
   actor: User,
   applicationId: string,
-  filter: { tokenId?: string; action?: AuditAction; before?: string; limit?: number },
+  filter: {
+    tokenId?: string;
+    action?: AuditAction;
+    /** Text found, ignoring case, in the actor's email or the token's name. */
+    q?: string;
+    before?: string;
+    limit?: number;
+  },
 ): Promise<AuditPage> {
   const { role } = await requireMembership(deps, actor, applicationId);
   const limit = Math.min(Math.max(filter.limit ?? 50, 1), AUDIT_PAGE_MAX);
@@ -67,6 +84,7 @@ export async function listApplicationAudit(
     ...(isManager(role) ? {} : { tokenOwnerId: actor.id }),
     ...(filter.tokenId ? { tokenId: filter.tokenId } : {}),
     ...(filter.action ? { action: filter.action } : {}),
+    ...(filter.q?.trim() ? { search: filter.q.trim() } : {}),
     before: parseCursor(filter.before),
     limit,
   });

@@ -169,6 +169,17 @@ export interface UsageStore {
   /** Daily counts from `fromDay` (inclusive), oldest first; days without use are absent. */
   dailyUsage(tokenId: string, fromDay: string): Promise<Array<{ day: string; requests: number }>>;
   totalUsage(tokenId: string): Promise<number>;
+  /**
+   * Each token's total and its daily counts from `fromDay` (oldest first, days without use
+   * absent), in a fixed number of statements whatever the number of tokens. One entry per
+   * id asked for, in that order; a token never used has total 0.
+   */
+  usageOfTokens(
+    tokenIds: readonly string[],
+    fromDay: string,
+  ): Promise<
+    Array<{ tokenId: string; total: number; daily: Array<{ day: string; requests: number }> }>
+  >;
   /** Adds presentations of revoked or expired tokens; `lastAt` only moves forward. */
   applyRefusals(
     refusals: readonly { tokenId: string; count: number; lastAt: number }[],
@@ -206,10 +217,15 @@ export interface AuditQuery {
   accountUserId?: string;
   tokenId?: string;
   action?: AuditAction;
+  /** Text found, ignoring case, in the actor's email or the token's name. */
+  search?: string;
   /** Keyset pagination: events strictly older than this one. */
   before?: { createdAt: number; id: string };
   limit: number;
 }
+
+/** What selects events, without the paging. */
+export type AuditFilter = Omit<AuditQuery, "before" | "limit">;
 
 export interface AuditStore {
   /**
@@ -219,6 +235,8 @@ export interface AuditStore {
   record(events: AuditEvents): Promise<void>;
   /** Newest first. */
   list(query: AuditQuery): Promise<AuditEvent[]>;
+  /** How many events match the query's filters, over all pages. */
+  count(query: AuditFilter): Promise<number>;
 }
 
 /** A fixed-window counter shared by every process on the store. */

@@ -4,6 +4,7 @@ import { type TokenRecord, type User, utcDay } from "../core/model.js";
 import {
   MAX_GRACE_SECONDS,
   MAX_USAGE_DAYS,
+  MAX_USAGE_TOKEN_IDS,
   normalizeScopes,
   normalizeTokenName,
 } from "../core/rules.js";
@@ -233,26 +234,75 @@ export async function getTokenUsage(
   days: number,
 ): Promise<TokenUsage> {
   const { token } = await findVisibleToken(deps, actor, applicationId, tokenId);
+  const { fromDay, dates } = usageWindow(deps.clock.now(), days);
+  const [rows, total] = await Promise.all([
+    deps.store.usage.dailyUsage(token.id, fromDay),
+    deps.store.usage.totalUsage(token.id),
+  ]);
+  return { total, lastUsedAt: token.lastUsedAt, daily: zeroFilled(dates, rows) };
+}
+
+/** The first of `days` UTC days ending today, and the days themselves, oldest first. */
+function usageWindow(now: number, days: number): { fromDay: string; dates: string[] } {
   if (!Number.isInteger(days) || days < 1 || days > MAX_USAGE_DAYS) {
     throw new KeywardError(
       "validation_failed",
       `days must be an integer from 1 to ${MAX_USAGE_DAYS}.`,
     );
   }
-  const now = deps.clock.now();
   const dayMs = 86_400_000;
-  const fromDay = utcDay(now - (days - 1) * dayMs);
-  const [rows, total] = await Promise.all([
-    deps.store.usage.dailyUsage(token.id, fromDay),
-    deps.store.usage.totalUsage(token.id),
-  ]);
+  const dates: string[] = [];
+  for (let i = days - 1; i >= 0; i--) dates.push(utcDay(now - i * dayMs));
+  return { fromDay: dates[0] as string, dates };
+}
+
+function zeroFilled(
+  dates: readonly string[],
+  rows: ReadonlyArray<{ day: string; requests: number }>,
+): TokenUsage["daily"] {
   const byDay = new Map(rows.map((r) => [r.day, r.requests]));
-  const daily: TokenUsage["daily"] = [];
-  for (let i = days - 1; i >= 0; i--) {
-    const date = utcDay(now - i * dayMs);
-    daily.push({ date, requests: byDay.get(date) ?? 0 });
+  return dates.map((date) => ({ date, requests: byDay.get(date) ?? 0 }));
+}
+
+/**
+ * The usage of many tokens in one call (a page of the token list), so a page of a hundred
+ * tokens costs one request, not one per row. With `tokenIds`, the ones the actor may see
+ * (their own, or anyone's for owners and admins); others are left out as if they did not
+ * exist. Without, the actor's tokens, or everyone's with `all` (owners and admins only).
+ */
+export async function getUsageOfTokens(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+  options: { all: boolean; tokenIds?: readonly string[]; days: number },
+): Promise<Array<{ tokenId: string; total: number; daily: TokenUsage["daily"] }>> {
+  const { role } = await requireMembership(deps, actor, applicationId);
+  const manager = isManager(role);
+  if (options.all && !manager) {
+    throw new KeywardError("forbidden", "Only owners and admins read everyone's usage.");
   }
-  return { total, lastUsedAt: token.lastUsedAt, daily };
+  if (options.tokenIds && options.tokenIds.length > MAX_USAGE_TOKEN_IDS) {
+    throw new KeywardError(
+      "validation_failed",
+      `tokenIds names at most ${MAX_USAGE_TOKEN_IDS} tokens.`,
+    );
+  }
+  const { fromDay, dates } = usageWindow(deps.clock.now(), options.days);
+  const visible = await deps.store.tokens.listTokens(
+    applicationId,
+    options.all || (options.tokenIds && manager) ? undefined : actor.id,
+  );
+  let ids = visible.map((t) => t.id);
+  if (options.tokenIds) {
+    const seen = new Set(ids);
+    ids = [...new Set(options.tokenIds)].filter((id) => seen.has(id));
+  }
+  const usage = await deps.store.usage.usageOfTokens(ids, fromDay);
+  return usage.map((u) => ({
+    tokenId: u.tokenId,
+    total: u.total,
+    daily: zeroFilled(dates, u.daily),
+  }));
 }
 
 /**

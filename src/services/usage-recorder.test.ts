@@ -23,6 +23,7 @@ function memoryUsageStore() {
     applyRefusals: async () => {},
     dailyUsage: async () => [],
     totalUsage: async (tokenId) => totals.get(tokenId) ?? 0,
+    usageOfTokens: async () => [],
   } as UsageStore;
   return {
     store,

@@ -1,40 +1,67 @@
-import type { Kysely } from "kysely";
-import type { AuditAction, AuditEvent, AuditStore } from "../services/ports.js";
+import { type Kysely, sql } from "kysely";
+import type { AuditAction, AuditEvent, AuditFilter, AuditStore } from "../services/ports.js";
 import { type Guard, insertAuditEvents } from "./kysely-store.js";
 import { num } from "./rows.js";
 import type { Database } from "./schema.js";
 
+/** `text` as a LIKE pattern that matches it anywhere, its own `%`, `_` and `\` taken literally. */
+function containsPattern(text: string): string {
+  return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
 export function createKyselyAuditStore(db: Kysely<Database>, guard: Guard): AuditStore {
+  /** The events a filter selects, with the actor and token joined (both may be absent). */
+  function filtered(filter: AuditFilter) {
+    let q = db
+      .selectFrom("audit_events as e")
+      .leftJoin("users as actor", "actor.id", "e.actor_id")
+      .leftJoin("tokens as t", "t.id", "e.token_id");
+    if (filter.applicationId !== undefined)
+      q = q.where("e.application_id", "=", filter.applicationId);
+    if (filter.accountUserId !== undefined) {
+      q = q.where("e.user_id", "=", filter.accountUserId).where("e.application_id", "is", null);
+    }
+    if (filter.tokenOwnerId !== undefined) q = q.where("t.user_id", "=", filter.tokenOwnerId);
+    if (filter.tokenId !== undefined) q = q.where("e.token_id", "=", filter.tokenId);
+    if (filter.action !== undefined) q = q.where("e.action", "=", filter.action);
+    if (filter.search !== undefined && filter.search !== "") {
+      const pattern = containsPattern(filter.search);
+      // lower() on both sides: PostgreSQL's LIKE is case-sensitive, SQLite's is not.
+      q = q.where((eb) =>
+        eb.or([
+          eb(sql`lower(actor.email)`, "like", sql`${pattern} escape '\\'`),
+          eb(sql`lower(t.name)`, "like", sql`${pattern} escape '\\'`),
+        ]),
+      );
+    }
+    return q;
+  }
+
   return {
     record: (events) => guard(() => insertAuditEvents(db, events)),
+    count: (filter) =>
+      guard(async () => {
+        const row = await filtered(filter)
+          .select((eb) => eb.fn.countAll<number | string>().as("total"))
+          .executeTakeFirst();
+        return row ? num(row.total) : 0;
+      }),
     list: (query) =>
       guard(async () => {
-        let q = db
-          .selectFrom("audit_events as e")
-          .leftJoin("users as actor", "actor.id", "e.actor_id")
-          .leftJoin("tokens as t", "t.id", "e.token_id")
-          .select([
-            "e.id",
-            "e.application_id",
-            "e.user_id",
-            "e.actor_id",
-            "e.token_id",
-            "e.action",
-            "e.reason",
-            "e.detail",
-            "e.ip",
-            "e.created_at",
-            "actor.email as actor_email",
-            "t.name as token_name",
-          ]);
-        if (query.applicationId !== undefined)
-          q = q.where("e.application_id", "=", query.applicationId);
-        if (query.accountUserId !== undefined) {
-          q = q.where("e.user_id", "=", query.accountUserId).where("e.application_id", "is", null);
-        }
-        if (query.tokenOwnerId !== undefined) q = q.where("t.user_id", "=", query.tokenOwnerId);
-        if (query.tokenId !== undefined) q = q.where("e.token_id", "=", query.tokenId);
-        if (query.action !== undefined) q = q.where("e.action", "=", query.action);
+        let q = filtered(query).select([
+          "e.id",
+          "e.application_id",
+          "e.user_id",
+          "e.actor_id",
+          "e.token_id",
+          "e.action",
+          "e.reason",
+          "e.detail",
+          "e.ip",
+          "e.created_at",
+          "actor.email as actor_email",
+          "t.name as token_name",
+        ]);
         const before = query.before;
         if (before !== undefined) {
           q = q.where((eb) =>

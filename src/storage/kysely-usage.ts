@@ -83,6 +83,43 @@ export function createKyselyUsageStore(
           .execute();
         return rows.map((r) => ({ day: r.day, requests: num(r.requests) }));
       }),
+    usageOfTokens: (tokenIds, fromDay) =>
+      guard(async () => {
+        const totals = new Map<string, number>();
+        const daily = new Map<string, Array<{ day: string; requests: number }>>();
+        const distinct = [...new Set(tokenIds)];
+        // Chunks keep each statement's parameters well under both dialects' limits.
+        for (let i = 0; i < distinct.length; i += USAGE_ROWS_PER_STATEMENT) {
+          const ids = distinct.slice(i, i + USAGE_ROWS_PER_STATEMENT);
+          const [sums, days] = await Promise.all([
+            db
+              .selectFrom("token_usage_daily")
+              .select((eb) => ["token_id", eb.fn.sum<number | string>("requests").as("total")])
+              .where("token_id", "in", ids)
+              .groupBy("token_id")
+              .execute(),
+            db
+              .selectFrom("token_usage_daily")
+              .select(["token_id", "day", "requests"])
+              .where("token_id", "in", ids)
+              .where("day", ">=", fromDay)
+              .orderBy("token_id")
+              .orderBy("day", "asc")
+              .execute(),
+          ]);
+          for (const row of sums) totals.set(row.token_id, num(row.total));
+          for (const row of days) {
+            const list = daily.get(row.token_id) ?? [];
+            list.push({ day: row.day, requests: num(row.requests) });
+            daily.set(row.token_id, list);
+          }
+        }
+        return tokenIds.map((tokenId) => ({
+          tokenId,
+          total: totals.get(tokenId) ?? 0,
+          daily: daily.get(tokenId) ?? [],
+        }));
+      }),
     applyRefusals: (refusals) =>
       guard(async () => {
         if (refusals.length === 0) return;

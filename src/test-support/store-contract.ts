@@ -552,6 +552,55 @@ export function defineStoreContract(
         expect(await store.usage.totalUsage((await addToken(app.id, member.id)).id)).toBe(0);
       });
 
+      it("reads many tokens' usage at once: totals, days from a day, in the order asked", async () => {
+        const { member, app } = await appWithMember();
+        const used = await addToken(app.id, member.id);
+        const other = await addToken(app.id, member.id);
+        const unused = await addToken(app.id, member.id);
+        await store.usage.applyUsage([
+          { tokenId: used.id, day: "2030-01-10", requests: 5, lastUsedAt: T0 - 5 * 86_400_000 },
+          { tokenId: used.id, day: "2030-01-14", requests: 2, lastUsedAt: T0 - 86_400_000 },
+          { tokenId: used.id, day: "2030-01-15", requests: 3, lastUsedAt: T0 },
+          { tokenId: other.id, day: "2030-01-15", requests: 7, lastUsedAt: T0 },
+        ]);
+        expect(
+          await store.usage.usageOfTokens([unused.id, used.id, other.id], "2030-01-14"),
+        ).toEqual([
+          { tokenId: unused.id, total: 0, daily: [] },
+          {
+            tokenId: used.id,
+            total: 10,
+            daily: [
+              { day: "2030-01-14", requests: 2 },
+              { day: "2030-01-15", requests: 3 },
+            ],
+          },
+          { tokenId: other.id, total: 7, daily: [{ day: "2030-01-15", requests: 7 }] },
+        ]);
+        expect(await store.usage.usageOfTokens([], "2030-01-14")).toEqual([]);
+      });
+
+      it("reads the usage of many tokens in a fixed number of statements", async () => {
+        const { member, app } = await appWithMember();
+        const tokens = [];
+        for (let i = 0; i < 30; i++) tokens.push(await addToken(app.id, member.id));
+        await store.usage.applyUsage(
+          tokens.map((t, i) => ({
+            tokenId: t.id,
+            day: "2030-01-15",
+            requests: i + 1,
+            lastUsedAt: T0,
+          })),
+        );
+        const reads = store.stats.reads;
+        const usage = await store.usage.usageOfTokens(
+          tokens.map((t) => t.id),
+          "2030-01-01",
+        );
+        expect(store.stats.reads - reads).toBeLessThanOrEqual(2);
+        expect(usage.map((u) => u.total)).toEqual(tokens.map((_, i) => i + 1));
+      });
+
       it("moves lastUsedAt forward only", async () => {
         const { member, app } = await appWithMember();
         const token = await addToken(app.id, member.id);
@@ -684,6 +733,76 @@ export function defineStoreContract(
         });
         expect(older.map((e) => e.action)).toEqual(["token.created"]);
         expect(await store.audit.list({ tokenOwnerId: owner.id, limit: 10 })).toEqual([]);
+      });
+    });
+
+    describe("audit search and count", () => {
+      it("counts the events a filter selects, over all pages", async () => {
+        const { owner, member, app } = await appWithMember();
+        const token = await addToken(app.id, member.id, { name: "deploy" });
+        const events = Array.from({ length: 7 }, (_, i) => ({
+          applicationId: app.id,
+          userId: member.id,
+          actorId: i % 2 === 0 ? owner.id : member.id,
+          tokenId: token.id,
+          action: (i === 0 ? "token.created" : "token.regenerated") as AuditAction,
+          reason: null,
+          detail: {},
+          ip: null,
+          createdAt: T0 + i,
+        }));
+        await store.audit.record(events);
+        expect(await store.audit.count({ applicationId: app.id })).toBe(7);
+        expect(await store.audit.count({ applicationId: app.id, action: "token.created" })).toBe(1);
+        expect(await store.audit.count({ tokenOwnerId: owner.id })).toBe(0);
+        // A page of two still reports the whole count.
+        expect(await store.audit.list({ applicationId: app.id, limit: 2 })).toHaveLength(2);
+      });
+
+      it("finds events by the actor's email or the token's name, ignoring case and LIKE wildcards", async () => {
+        const owner = await addUser({ email: "Ada.Lovelace@Example.com" });
+        const member = await addUser({ email: "grace_hopper@example.com" });
+        const app = await addApp(owner.id);
+        await store.applications.insertMember({
+          applicationId: app.id,
+          userId: member.id,
+          role: "member",
+          createdAt: T0,
+        });
+        const deploy = await addToken(app.id, member.id, { name: "Deploy 100%" });
+        const backup = await addToken(app.id, owner.id, { name: "nightly backup" });
+        const event = (actorId: string | null, tokenId: string | null, createdAt: number) => ({
+          applicationId: app.id,
+          userId: member.id,
+          actorId,
+          tokenId,
+          action: "token.created" as AuditAction,
+          reason: null,
+          detail: {},
+          ip: null,
+          createdAt,
+        });
+        await store.audit.record([
+          event(owner.id, backup.id, T0),
+          event(member.id, deploy.id, T0 + 1),
+          event(null, deploy.id, T0 + 2),
+          event(null, null, T0 + 3),
+        ]);
+        const search = async (text: string) => {
+          const found = await store.audit.list({ applicationId: app.id, search: text, limit: 10 });
+          const total = await store.audit.count({ applicationId: app.id, search: text });
+          expect(total).toBe(found.length);
+          return found.map((e) => e.createdAt - T0);
+        };
+        expect(await search("ada.LOVELACE")).toEqual([0]);
+        expect(await search("DEPLOY")).toEqual([2, 1]);
+        expect(await search("100%")).toEqual([2, 1]);
+        // `_` and `%` are taken literally, not as wildcards.
+        expect(await search("grace_")).toEqual([1]);
+        expect(await search("grace%")).toEqual([]);
+        expect(await search("a_a")).toEqual([]);
+        expect(await search("example.com")).toEqual([1, 0]);
+        expect(await search("nobody")).toEqual([]);
       });
     });
 

@@ -5,6 +5,7 @@ import type {
   accountAuditRoute,
   addMemberRoute,
   applicationAuditRoute,
+  applicationUsageRoute,
   BodyOf,
   createApplicationRoute,
   createTokenRoute,
@@ -33,6 +34,7 @@ export type {
   Me,
   Member,
   Role,
+  TokensUsage,
   TokenUsage,
   User,
 } from "../../src/contract/index.js";
@@ -177,6 +179,12 @@ export const api = {
     request<AnswerOf<typeof tokenUsageRoute, 200>>(
       "GET",
       `${token(appId, tokenId)}/usage?days=${days}`,
+    ),
+  /** The usage of a page of tokens (up to 100 ids) in one request. */
+  usageOfTokens: (appId: string, tokenIds: readonly string[], days: number) =>
+    request<AnswerOf<typeof applicationUsageRoute, 200>>(
+      "GET",
+      `${app(appId)}/usage${queryString({ days, tokenIds: tokenIds.join(",") })}`,
     ),
 
   applicationAudit: (appId: string, query: Numbered<QueryOf<typeof applicationAuditRoute>>) =>

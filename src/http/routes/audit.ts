@@ -14,7 +14,11 @@ export function auditRoutes(api: ContractApp, { deps, session: options }: Manage
         ...filter,
         ...(limit === undefined ? {} : { limit: Number(limit) }),
       });
-      return { events: page.events.map(toWireAuditEvent), nextBefore: page.nextBefore };
+      return {
+        events: page.events.map(toWireAuditEvent),
+        nextBefore: page.nextBefore,
+        total: page.total,
+      };
     },
   });
 
@@ -27,7 +31,11 @@ export function auditRoutes(api: ContractApp, { deps, session: options }: Manage
         ...(before === undefined ? {} : { before }),
         ...(limit === undefined ? {} : { limit: Number(limit) }),
       });
-      return { events: page.events.map(toWireAuditEvent), nextBefore: page.nextBefore };
+      return {
+        events: page.events.map(toWireAuditEvent),
+        nextBefore: page.nextBefore,
+        total: page.total,
+      };
     },
   });
 }

@@ -1,4 +1,5 @@
 import {
+  applicationUsageRoute,
   createTokenRoute,
   getTokenRoute,
   listTokensRoute,
@@ -10,6 +11,7 @@ import {
   createToken,
   getToken,
   getTokenUsage,
+  getUsageOfTokens,
   type IssuedToken,
   listTokens,
   regenerateToken,
@@ -109,6 +111,20 @@ export function tokenRoutes(
         request.query.days === undefined ? 30 : Number(request.query.days),
       );
       return { total: usage.total, lastUsedAt: isoOrNull(usage.lastUsedAt), daily: usage.daily };
+    },
+  });
+
+  api.route({
+    ...routeOptions(applicationUsageRoute),
+    handler: async (request) => {
+      const user = requireUser(request, options);
+      const { days, all, tokenIds } = request.query;
+      const tokens = await getUsageOfTokens(deps, user, request.params.appId, {
+        all: all === "1" || all === "true",
+        ...(tokenIds === undefined ? {} : { tokenIds: tokenIds.split(",") }),
+        days: days === undefined ? 30 : Number(days),
+      });
+      return { tokens };
     },
   });
 }

@@ -8,7 +8,8 @@ import {
   sentenceText,
   TOKEN_ACTIONS,
 } from "../audit";
-import { plural } from "../format";
+import { formatCount, plural } from "../format";
+import { SearchBox, useDebounced } from "./list-controls";
 import { RelativeTime } from "./relative-time";
 import { useNow } from "./use-now";
 import "./activity.css";
@@ -28,6 +29,8 @@ type LoadPage = (before: string | undefined) => Promise<AuditPage>;
 function useAuditFeed(loadPage: LoadPage, resetKey: string, reloadSignal: number) {
   const [events, setEvents] = useState<AuditEvent[] | undefined>();
   const [nextBefore, setNextBefore] = useState<string | null>(null);
+  /** How many events match the query, over all pages (from the latest answer). */
+  const [total, setTotal] = useState<number | undefined>();
   const [error, setError] = useState<string | undefined>();
   const [loadingOlder, setLoadingOlder] = useState(false);
   // Answers to an older query (a previous filter) are dropped.
@@ -43,6 +46,7 @@ function useAuditFeed(loadPage: LoadPage, resetKey: string, reloadSignal: number
       const page = await loadPageRef.current(undefined);
       if (ticket !== generation.current) return;
       setError(undefined);
+      setTotal(page.total);
       const current = eventsRef.current;
       const known = new Set(current?.map((e) => e.id));
       const overlap = page.events.findIndex((e) => known.has(e.id));
@@ -64,6 +68,7 @@ function useAuditFeed(loadPage: LoadPage, resetKey: string, reloadSignal: number
     eventsRef.current = undefined;
     setEvents(undefined);
     setNextBefore(null);
+    setTotal(undefined);
     setError(undefined);
     void refresh();
   }, [resetKey, refresh]);
@@ -97,6 +102,7 @@ function useAuditFeed(loadPage: LoadPage, resetKey: string, reloadSignal: number
       const added = page.events.filter((e) => !known.has(e.id));
       setEvents((prev) => [...(prev ?? []), ...added]);
       setNextBefore(page.nextBefore);
+      setTotal(page.total);
       setError(undefined);
       return added;
     } catch (e) {
@@ -107,7 +113,7 @@ function useAuditFeed(loadPage: LoadPage, resetKey: string, reloadSignal: number
     }
   }, [nextBefore, loadingOlder]);
 
-  return { events, nextBefore, error, loadingOlder, loadOlder, refresh };
+  return { events, nextBefore, total, error, loadingOlder, loadOlder, refresh };
 }
 
 function Sentence({ parts }: { parts: readonly SentencePart[] }) {
@@ -252,6 +258,9 @@ export function ActivitySection({
   const filterId = `${id}-filter`;
   // "" is "every action"; the options are the labelled actions only.
   const [action, setAction] = useState<AuditAction | "">("");
+  const [search, setSearch] = useState("");
+  // The server searches: wait for the typing to pause before asking.
+  const query = useDebounced(search.trim(), 300);
   const now = useNow();
   const choices = applicationActionLabels.filter(
     ([value]) => TOKEN_ACTIONS.has(value) || (manager && tokenId === undefined),
@@ -262,12 +271,13 @@ export function ActivitySection({
       api.applicationAudit(appId, {
         tokenId,
         action: action || undefined,
+        q: query || undefined,
         before,
         limit: PAGE_SIZE,
       }),
-    [appId, tokenId, action],
+    [appId, tokenId, action, query],
   );
-  const feed = useAuditFeed(loadPage, `${appId}/${tokenId ?? ""}/${action}`, reloadSignal);
+  const feed = useAuditFeed(loadPage, `${appId}/${tokenId ?? ""}/${action}/${query}`, reloadSignal);
   const emails = useMemo(() => knownEmails(feed.events ?? []), [feed.events]);
 
   const lede =
@@ -287,10 +297,20 @@ export function ActivitySection({
       </div>
       <div className="card card-flush">
         <div className="card-toolbar">
-          <span className="muted">
-            {feed.events ? plural(feed.events.length, "event", "events") : ""}
-            {feed.events && feed.nextBefore !== null ? " shown" : ""}
+          <span className="muted" role="status">
+            {feed.events && feed.total !== undefined
+              ? feed.nextBefore !== null
+                ? `${formatCount(feed.events.length)} of ${plural(feed.total, "event", "events")} shown`
+                : plural(feed.total, "event", "events")
+              : ""}
           </span>
+          {tokenId === undefined && (
+            <SearchBox
+              label="Search activity by actor or token"
+              value={search}
+              onChange={setSearch}
+            />
+          )}
           <div className="field field-inline">
             <label htmlFor={filterId}>Event type</label>
             <select
@@ -310,7 +330,13 @@ export function ActivitySection({
         <AuditList
           feed={feed}
           labelledBy={headingId}
-          emptyText={action ? "No events of this type." : "Nothing has happened here yet."}
+          emptyText={
+            query
+              ? `No events match “${query}”.`
+              : action
+                ? "No events of this type."
+                : "Nothing has happened here yet."
+          }
           columns={["When", "Event", "Actor", "Address"]}
           renderRow={(event, rowHeaderId) => {
             const sentence = describeEvent(event, emails);

@@ -1,7 +1,8 @@
-import { type FormEvent, useCallback, useEffect, useId, useState } from "react";
+import { type FormEvent, useCallback, useEffect, useId, useMemo, useState } from "react";
 import { ApiError, type Application, api, describeError, type Member } from "../api";
 import { plural, roleLabels } from "../format";
 import { describedBy, FieldError } from "./field";
+import { Pager, SearchBox, searchKey, useDebounced, usePage } from "./list-controls";
 import { Modal } from "./modal";
 import { RelativeTime } from "./relative-time";
 import { useNow } from "./use-now";
@@ -24,6 +25,16 @@ export function MembersSection({
   const [removing, setRemoving] = useState<Member | undefined>();
   const [announcement, setAnnouncement] = useState("");
   const now = useNow();
+  const [search, setSearch] = useState("");
+  const settledSearch = useDebounced(search, 150);
+  const matching = useMemo(() => {
+    const wanted = searchKey(settledSearch.trim());
+    if (!wanted) return members ?? [];
+    return (members ?? []).filter(
+      (m) => searchKey(m.name).includes(wanted) || searchKey(m.email).includes(wanted),
+    );
+  }, [members, settledSearch]);
+  const page = usePage(matching, settledSearch);
 
   const load = useCallback(async () => {
     try {
@@ -71,6 +82,23 @@ export function MembersSection({
           </p>
         )}
         {members && (
+          <div className="list-controls">
+            <SearchBox
+              label="Search members by name or email"
+              value={search}
+              onChange={setSearch}
+            />
+            <span className="list-total" role="status">
+              {settledSearch.trim()
+                ? `${plural(matching.length, "match", "matches")} of ${members.length}`
+                : plural(members.length, "member", "members")}
+            </span>
+          </div>
+        )}
+        {members && matching.length === 0 && (
+          <p className="empty card-pad">No members match “{settledSearch.trim()}”.</p>
+        )}
+        {members && page.shown.length > 0 && (
           <div className="table-wrap">
             <table className="table" aria-labelledby="members-heading">
               <thead>
@@ -84,7 +112,7 @@ export function MembersSection({
                 </tr>
               </thead>
               <tbody>
-                {members.map((member) => (
+                {page.shown.map((member) => (
                   <tr key={member.userId}>
                     <th scope="row" className="cell-name">
                       <span className="member-name" id={`member-${member.userId}`}>
@@ -119,6 +147,7 @@ export function MembersSection({
             </table>
           </div>
         )}
+        {members && <Pager page={page} noun="members" />}
       </div>
       <p className="sr-only" role="status" aria-live="polite">
         {announcement}

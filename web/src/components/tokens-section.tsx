@@ -1,7 +1,9 @@
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useId, useMemo, useRef, useState } from "react";
 import { type ApiToken, type Application, api, describeError } from "../api";
+import { plural } from "../format";
 import { AttentionPanel } from "./attention-panel";
 import { CreateTokenForm, type TokenPrefill } from "./create-token-form";
+import { Pager, SearchBox, searchKey, useDebounced, usePage } from "./list-controls";
 import { type Issued, RegenerateDialog, RevokeDialog, ShowTokenDialog } from "./token-dialogs";
 import { TokenTable, tokenNameId, type UsageState } from "./token-table";
 import { useNow } from "./use-now";
@@ -10,16 +12,36 @@ import "./tokens-section.css";
 /** How often the list refreshes itself while the tab is visible (Last used, usage, status). */
 const REFRESH_INTERVAL_MS = 30_000;
 const USAGE_DAYS = 30;
-const USAGE_CONCURRENCY = 4;
+/** Most ids one usage request may name (the server's limit). */
+const USAGE_IDS_PER_REQUEST = 100;
 
 type View = "mine" | "all";
+type SortKey = "created" | "name" | "lastUsed";
+
+const sortLabels: Record<SortKey, string> = {
+  created: "Newest first",
+  name: "Name",
+  lastUsed: "Last used",
+};
+
+function compareTokens(key: SortKey): (a: ApiToken, b: ApiToken) => number {
+  switch (key) {
+    case "name":
+      return (a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: "base" });
+    case "lastUsed":
+      // Most recently used first; never used last.
+      return (a, b) => (b.lastUsedAt ?? "").localeCompare(a.lastUsedAt ?? "");
+    case "created":
+      return (a, b) => b.createdAt.localeCompare(a.createdAt);
+  }
+}
 
 /**
- * Loads the 30-day usage of each token, a few requests at a time. A token's usage is fetched
- * again only when its lastUsedAt moved, so the periodic list refresh costs one request, not
- * one per token.
+ * Loads the 30-day usage of the tokens on screen in one request per page, whatever their
+ * number. A token's usage is fetched again only when its lastUsedAt moved, so the periodic
+ * list refresh costs one list request and at most one usage request.
  */
-function useUsage(appId: string, tokens: ApiToken[] | undefined) {
+function useUsage(appId: string, tokens: readonly ApiToken[] | undefined) {
   const [usage, setUsage] = useState<ReadonlyMap<string, UsageState>>(new Map());
   const fetchedFor = useRef(new Map<string, string>());
   const mounted = useRef(true);
@@ -31,25 +53,33 @@ function useUsage(appId: string, tokens: ApiToken[] | undefined) {
   }, []);
   useEffect(() => {
     if (!tokens) return;
-    const queue = tokens
+    const due = tokens
       .map((t) => ({ id: t.id, key: t.lastUsedAt ?? "never" }))
       .filter(({ id, key }) => fetchedFor.current.get(id) !== key);
-    for (const { id, key } of queue) fetchedFor.current.set(id, key);
-    const worker = async () => {
-      for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
-        const { id } = next;
-        let state: UsageState;
-        try {
-          state = await api.tokenUsage(appId, id, USAGE_DAYS);
-        } catch {
-          state = "error";
-          fetchedFor.current.delete(id); // try again with the next refresh
-        }
-        if (!mounted.current) return;
-        setUsage((prev) => new Map(prev).set(id, state));
-      }
-    };
-    for (let i = 0; i < USAGE_CONCURRENCY; i++) void worker();
+    for (const { id, key } of due) fetchedFor.current.set(id, key);
+    for (let i = 0; i < due.length; i += USAGE_IDS_PER_REQUEST) {
+      const ids = due.slice(i, i + USAGE_IDS_PER_REQUEST).map((d) => d.id);
+      api.usageOfTokens(appId, ids, USAGE_DAYS).then(
+        (answer) => {
+          if (!mounted.current) return;
+          setUsage((prev) => {
+            const next = new Map(prev);
+            for (const u of answer.tokens) next.set(u.tokenId, { ...u, lastUsedAt: null });
+            return next;
+          });
+        },
+        () => {
+          // Try again with the next refresh.
+          for (const id of ids) fetchedFor.current.delete(id);
+          if (!mounted.current) return;
+          setUsage((prev) => {
+            const next = new Map(prev);
+            for (const id of ids) next.set(id, "error");
+            return next;
+          });
+        },
+      );
+    }
   }, [appId, tokens]);
   return usage;
 }
@@ -77,7 +107,22 @@ export function TokensSection({
   const [announcement, setAnnouncement] = useState("");
   const [prefill, setPrefill] = useState<TokenPrefill | undefined>();
   const now = useNow();
-  const usage = useUsage(app.id, tokens);
+  const [search, setSearch] = useState("");
+  const [sort, setSort] = useState<SortKey>("created");
+  const settledSearch = useDebounced(search, 150);
+  const listed = useMemo(() => {
+    const wanted = searchKey(settledSearch.trim());
+    const matching = wanted
+      ? (tokens ?? []).filter(
+          (t) =>
+            searchKey(t.name).includes(wanted) ||
+            (t.owner !== undefined && searchKey(t.owner.email).includes(wanted)),
+        )
+      : (tokens ?? []);
+    return [...matching].sort(compareTokens(sort));
+  }, [tokens, settledSearch, sort]);
+  const page = usePage(listed, `${view}/${settledSearch}/${sort}`);
+  const usage = useUsage(app.id, tokens ? page.shown : undefined);
   const headingRef = useRef<HTMLHeadingElement>(null);
   const latestLoad = useRef(0);
 
@@ -131,6 +176,7 @@ export function TokensSection({
   };
 
   const focusHeading = () => headingRef.current;
+  const sortId = useId();
   const activeCount = tokens?.filter((t) => t.status === "active").length ?? 0;
 
   return (
@@ -220,9 +266,36 @@ export function TokensSection({
           </div>
         )}
         {tokens && tokens.length > 0 && (
+          <div className="list-controls">
+            <SearchBox
+              label={view === "all" ? "Search tokens by name or owner" : "Search tokens by name"}
+              value={search}
+              onChange={setSearch}
+            />
+            <div className="field field-inline">
+              <label htmlFor={sortId}>Sort</label>
+              <select id={sortId} value={sort} onChange={(e) => setSort(e.target.value as SortKey)}>
+                {(Object.keys(sortLabels) as SortKey[]).map((key) => (
+                  <option key={key} value={key}>
+                    {sortLabels[key]}
+                  </option>
+                ))}
+              </select>
+            </div>
+            <span className="list-total" role="status">
+              {settledSearch.trim()
+                ? `${plural(listed.length, "match", "matches")} of ${tokens.length}`
+                : plural(tokens.length, "token", "tokens")}
+            </span>
+          </div>
+        )}
+        {tokens && tokens.length > 0 && listed.length === 0 && (
+          <p className="empty card-pad">No tokens match “{settledSearch.trim()}”.</p>
+        )}
+        {tokens && page.shown.length > 0 && (
           <TokenTable
             appId={app.id}
-            tokens={tokens}
+            tokens={page.shown}
             usage={usage}
             now={now}
             meId={meId}
@@ -232,6 +305,7 @@ export function TokensSection({
             onRegenerate={setRegenerating}
           />
         )}
+        {tokens && <Pager page={page} noun="tokens" />}
       </div>
       <p className="sr-only" role="status" aria-live="polite">
         {announcement}
