@@ -1,8 +1,8 @@
-import { type FormEvent, useId, useState } from "react";
-import { ApiError, api, describeError, type Me } from "../api";
-import { announceSession } from "../session-channel";
+import { useId } from "react";
+import { api, type Me } from "../api";
 import { FormAlert } from "./field";
 import { Modal } from "./modal";
+import { CredentialFields, useSignInForm } from "./sign-in-form";
 import "./signin-dialog.css";
 
 /**
@@ -20,32 +20,13 @@ export function SignInDialog({
   /** "Not now": the page stays, with a notice to sign in later. */
   onDismiss: () => void;
 }) {
-  const [email, setEmail] = useState(knownEmail);
-  const [password, setPassword] = useState("");
-  const [error, setError] = useState<string | undefined>();
-  const [busy, setBusy] = useState(false);
   const id = useId();
-
-  async function submit(event: FormEvent) {
-    event.preventDefault();
-    if (busy) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      await api.signIn({ email, password });
-      const me = await api.currentUser();
-      announceSession({ kind: "signed-in", userId: me.user.id });
-      await onSignedIn(me);
-    } catch (e) {
-      setBusy(false);
-      setError(
-        e instanceof ApiError && e.code === "invalid_credentials"
-          ? "That email and password don't match an account."
-          : describeError(e),
-      );
-      document.getElementById(`${id}-password`)?.focus();
-    }
-  }
+  const form = useSignInForm(
+    `${id}-password`,
+    async () => onSignedIn(await api.currentUser()),
+    knownEmail,
+  );
+  const { error, busy, submit } = form;
 
   return (
     <Modal title="Sign in to continue" onDismiss={onDismiss} size="small">
@@ -55,31 +36,7 @@ export function SignInDialog({
           on it, stays as it is.
         </div>
         <FormAlert error={error} />
-        <div className="field">
-          <label htmlFor={`${id}-email`}>Email</label>
-          <input
-            id={`${id}-email`}
-            name="email"
-            type="email"
-            autoComplete="username"
-            required
-            value={email}
-            onChange={(e) => setEmail(e.target.value)}
-          />
-        </div>
-        <div className="field">
-          <label htmlFor={`${id}-password`}>Password</label>
-          <input
-            id={`${id}-password`}
-            name="password"
-            type="password"
-            autoComplete="current-password"
-            required
-            data-autofocus
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-          />
-        </div>
+        <CredentialFields idPrefix={id} form={form} focusPassword />
         <div className="modal-actions">
           <button type="button" className="button" onClick={onDismiss}>
             Not now

@@ -2,8 +2,8 @@ import { type FormEvent, type ReactNode, useState } from "react";
 import { ApiError, api, describeError } from "../api";
 import { describedBy, FieldError, FieldHint, FormAlert } from "../components/field";
 import { Brand, usePageHeading } from "../components/layout";
+import { CredentialFields, useSignInForm } from "../components/sign-in-form";
 import { Link, navigate, safeNextPath, useLocation } from "../router";
-import { announceSession } from "../session-channel";
 import "./auth-pages.css";
 
 const PASSWORD_MIN_LENGTH = 8;
@@ -139,30 +139,8 @@ export function SignInPage() {
   const location = useLocation();
   const next = safeNextPath(location.searchParams.get("next"));
   const signedOut = location.searchParams.get("signedOut") === "1";
-  const [email, setEmail] = useState("");
-  const [password, setPassword] = useState("");
-  const [error, setError] = useState<string | undefined>();
-  const [busy, setBusy] = useState(false);
-
-  async function submit(event: FormEvent) {
-    event.preventDefault();
-    if (busy) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      const { user } = await api.signIn({ email, password });
-      announceSession({ kind: "signed-in", userId: user.id });
-      navigate(next ?? "/apps", { replace: true });
-    } catch (e) {
-      setBusy(false);
-      setError(
-        e instanceof ApiError && e.code === "invalid_credentials"
-          ? "That email and password don't match an account."
-          : describeError(e),
-      );
-      document.getElementById("signin-password")?.focus();
-    }
-  }
+  const form = useSignInForm("signin-password", () => navigate(next ?? "/apps", { replace: true }));
+  const { error, busy, submit } = form;
 
   return (
     <AuthFrame
@@ -183,30 +161,7 @@ export function SignInPage() {
       )}
       <form className="form" onSubmit={submit}>
         <FormAlert error={error} />
-        <div className="field">
-          <label htmlFor="signin-email">Email</label>
-          <input
-            id="signin-email"
-            name="email"
-            type="email"
-            autoComplete="username"
-            required
-            value={email}
-            onChange={(e) => setEmail(e.target.value)}
-          />
-        </div>
-        <div className="field">
-          <label htmlFor="signin-password">Password</label>
-          <input
-            id="signin-password"
-            name="password"
-            type="password"
-            autoComplete="current-password"
-            required
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-          />
-        </div>
+        <CredentialFields idPrefix="signin" form={form} />
         <button type="submit" className="button button-primary button-block" aria-busy={busy}>
           {busy ? "Signing in…" : "Sign in"}
         </button>
