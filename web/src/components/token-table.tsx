@@ -2,6 +2,7 @@ import type { ApiToken, TokenUsage } from "../api";
 import { formatCount, formatExact } from "../format";
 import { flagLabels, hygieneFlags, refusalSummary, revokedReasonLabels } from "../hygiene";
 import { Link, paths } from "../router";
+import { LongText } from "./long-text";
 import { RelativeTime } from "./relative-time";
 import { Sparkline } from "./sparkline";
 import "./token-table.css";
@@ -45,7 +46,10 @@ export function TokenTable({
 }) {
   return (
     <div className="table-wrap">
-      <table className="table token-table" aria-labelledby={labelledBy}>
+      <table
+        className={`table grid-table token-table${showOwner ? " token-table-owners" : ""}`}
+        aria-labelledby={labelledBy}
+      >
         <thead>
           <tr>
             <th scope="col">Name</th>
@@ -76,8 +80,9 @@ export function TokenTable({
                   <Link
                     to={paths.token(appId, token.id)}
                     id={tokenNameId(token.id)}
-                    className="token-name"
-                    title="Details and daily usage"
+                    className="token-name truncate"
+                    title={token.name}
+                    dir="auto"
                   >
                     {token.name}
                   </Link>
@@ -91,29 +96,31 @@ export function TokenTable({
                   </span>
                 </th>
                 {showOwner && (
-                  <td className="cell-owner">
-                    {token.owner?.email}
-                    {mine && <span className="muted"> (you)</span>}
+                  <td className="cell-owner cell-wide" data-label="Owner">
+                    <span className="owner-line">
+                      <LongText text={token.owner?.email ?? ""} />
+                      {mine && <span className="muted">(you)</span>}
+                    </span>
                   </td>
                 )}
-                <td>
+                <td data-label="Created">
                   <RelativeTime iso={token.createdAt} now={now} />
                 </td>
-                <td>
+                <td data-label="Last used">
                   {token.lastUsedAt ? (
                     <RelativeTime iso={token.lastUsedAt} now={now} />
                   ) : (
                     <span className="muted">Never</span>
                   )}
                 </td>
-                <td>
+                <td data-label="Expires">
                   {token.expiresAt ? (
                     <RelativeTime iso={token.expiresAt} now={now} />
                   ) : (
                     <span className={active ? "warning-text" : "muted"}>Never</span>
                   )}
                 </td>
-                <td className="cell-status">
+                <td className="cell-status" data-label="Status">
                   <StatusBadge status={token.status} />
                   {token.status === "revoked" && token.revokedAt && (
                     <span className="status-when">
@@ -147,7 +154,7 @@ export function TokenTable({
                     </span>
                   )}
                 </td>
-                <td className="cell-usage">
+                <td className="cell-usage" data-label="Requests, 30 days">
                   {tokenUsage === undefined || tokenUsage === "loading" ? (
                     <span className="muted sparkline-placeholder">…</span>
                   ) : tokenUsage === "error" ? (

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState } from "react";
 import { type ApiToken, api, describeError, type TokenUsage } from "../api";
 import { ActivitySection } from "../components/activity";
 import { AppShell, usePageHeading } from "../components/layout";
+import { LongText } from "../components/long-text";
 import { RelativeTime } from "../components/relative-time";
 import {
   type Issued,
@@ -131,7 +132,13 @@ function TokenDetail({
       <div className="page-header">
         <div>
           <p className="eyebrow">API token</p>
-          <h1 ref={heading} tabIndex={-1} className="token-title">
+          <h1
+            ref={heading}
+            tabIndex={-1}
+            className="token-title truncate"
+            title={token.name}
+            dir="auto"
+          >
             {token.name}
           </h1>
           <p className="page-meta">
@@ -244,7 +251,11 @@ function TokenDetail({
                   <span className="fact-exact">{formatExact(token.expiresAt)}</span>
                 </>
               ) : (
-                <span className="warning-text">Never — revoke it when it is no longer needed</span>
+                <span className={token.status === "active" ? "warning-text" : undefined}>
+                  {token.status === "active"
+                    ? "Never — revoke it when it is no longer needed"
+                    : "Never"}
+                </span>
               )}
             </dd>
             {token.revokedAt && (
@@ -299,7 +310,9 @@ function TokenDetail({
             {token.owner && (
               <>
                 <dt>Owner</dt>
-                <dd>{token.owner.email}</dd>
+                <dd>
+                  <LongText text={token.owner.email} />
+                </dd>
               </>
             )}
             <dt>Token ID</dt>
