@@ -136,10 +136,17 @@ async function expectInsideViewport(page: Page, locator: Locator, what: string) 
 }
 
 async function expectNoSidewaysScroll(page: Page, where: string) {
-  const [scrollWidth, innerWidth] = await page.evaluate<[number, number]>(
-    "[document.scrollingElement.scrollWidth, window.innerWidth]",
+  const [scrollWidth, innerWidth, wide] = await page.evaluate<[number, number, string[]]>(
+    `[document.scrollingElement.scrollWidth, innerWidth,
+      [...document.querySelectorAll("body *")]
+        .filter((el) => el.getBoundingClientRect().right > innerWidth + 0.5)
+        .slice(0, 8)
+        .map((el) => el.tagName.toLowerCase() + "." + el.classList + " " + Math.round(el.getBoundingClientRect().right))]`,
   );
-  expect(scrollWidth, `the page scrolls sideways: ${where}`).toBeLessThanOrEqual(innerWidth);
+  expect(
+    scrollWidth,
+    `the page scrolls sideways: ${where}; past the edge: ${wide.join(", ")}`,
+  ).toBeLessThanOrEqual(innerWidth);
 }
 
 /** Each token row's name, status and (for active rows) actions are on screen. */
