@@ -252,7 +252,7 @@ function RemoveMemberDialog({
     <ConfirmDialog
       title={
         <>
-          Remove <LongText text={member.email} />?
+          Remove <span className="token-name-text">{member.email}</span>?
         </>
       }
       confirmLabel="Remove member"

@@ -263,8 +263,7 @@ export function RevokeDialog({
     <ConfirmDialog
       title={
         <>
-          Revoke “<LongText text={token.name} />
-          ”?
+          Revoke <span className="token-name-text">“{token.name}”</span>?
         </>
       }
       confirmLabel="Revoke"
@@ -326,8 +325,7 @@ export function RegenerateDialog({
     <ConfirmDialog
       title={
         <>
-          Regenerate “<LongText text={token.name} />
-          ”?
+          Regenerate <span className="token-name-text">“{token.name}”</span>?
         </>
       }
       confirmLabel="Regenerate token"

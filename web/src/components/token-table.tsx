@@ -1,6 +1,12 @@
 import type { ApiToken, TokenUsage } from "../api";
 import { formatCount, formatExact } from "../format";
-import { flagLabels, hygieneFlags, refusalSummary, revokedReasonLabels } from "../hygiene";
+import {
+  flagLabels,
+  type HygieneFlag,
+  hygieneFlags,
+  refusalSummary,
+  revokedReasonLabels,
+} from "../hygiene";
 import { Link, paths } from "../router";
 import { LongText } from "./long-text";
 import { RelativeTime } from "./relative-time";
@@ -21,6 +27,19 @@ export function tokenNameId(tokenId: string): string {
 
 export function StatusBadge({ status }: { status: ApiToken["status"] }) {
   return <span className={`badge badge-${status}`}>{statusLabels[status]}</span>;
+}
+
+/** A token's hygiene flags as labelled chips, inside the given wrapper (a flex row). */
+export function FlagChips({ flags, className }: { flags: HygieneFlag[]; className?: string }) {
+  return (
+    <span className={className}>
+      {flags.map((flag) => (
+        <span key={flag} className={`flag flag-${flag}`}>
+          {flagLabels[flag]}
+        </span>
+      ))}
+    </span>
+  );
 }
 
 export function TokenTable({
@@ -144,15 +163,7 @@ export function TokenTable({
                       {refusal}
                     </span>
                   )}
-                  {flags.length > 0 && (
-                    <span className="flags">
-                      {flags.map((flag) => (
-                        <span key={flag} className={`flag flag-${flag}`}>
-                          {flagLabels[flag]}
-                        </span>
-                      ))}
-                    </span>
-                  )}
+                  {flags.length > 0 && <FlagChips flags={flags} className="flags" />}
                 </td>
                 <td className="cell-usage" data-label="Requests, 30 days">
                   {tokenUsage === undefined || tokenUsage === "loading" ? (

@@ -10,7 +10,7 @@ import {
   RevokeDialog,
   ShowTokenDialog,
 } from "../components/token-dialogs";
-import { StatusBadge } from "../components/token-table";
+import { FlagChips, StatusBadge } from "../components/token-table";
 import { UsageChart } from "../components/usage-chart";
 import { useNow } from "../components/use-now";
 import { formatCount, formatExact, plural } from "../format";
@@ -144,11 +144,7 @@ function TokenDetail({
           <p className="page-meta">
             <StatusBadge status={token.status} />
             <code className="mono muted">{token.hint}</code>
-            {flags.map((flag) => (
-              <span key={flag} className={`flag flag-${flag}`}>
-                {flagLabels[flag]}
-              </span>
-            ))}
+            <FlagChips flags={flags} className="page-meta-flags" />
           </p>
         </div>
         {token.status === "active" && (
