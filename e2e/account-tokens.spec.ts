@@ -88,7 +88,7 @@ describe("API Tokens on the account page", () => {
     expect(token).toMatch(TOKEN_PATTERN);
     await screenshot(page, "show-once-dialog", { fullPage: false });
 
-    await dialog.getByRole("button", { name: "Copy" }).click();
+    await dialog.getByRole("button", { name: "Copy", exact: true }).click();
     await dialog.getByText("Copied to clipboard.").waitFor();
     expect(await page.evaluate("navigator.clipboard.readText()")).toBe(token);
 
@@ -188,7 +188,7 @@ describe("API Tokens on the account page", () => {
     expect(second).toMatch(TOKEN_PATTERN);
     expect(second).not.toBe(original.token);
     await expect.poll(() => dialog.textContent()).toContain("previous secret has stopped working");
-    await dialog.getByRole("button", { name: "Copy" }).click();
+    await dialog.getByRole("button", { name: "Copy", exact: true }).click();
     await dialog.getByRole("button", { name: "Done" }).click();
     await dialog.waitFor({ state: "hidden" });
     expect(await callApi(server.baseUrl, original.token)).toBe(401);
@@ -223,7 +223,7 @@ describe("API Tokens on the account page", () => {
     await dialog.getByRole("button", { name: "Done" }).click();
     await dialog.getByRole("heading", { name: "Close without saving the token?" }).waitFor();
     await dialog.getByRole("button", { name: "Go back to the token" }).click();
-    await dialog.getByRole("button", { name: "Copy" }).waitFor();
+    await dialog.getByRole("button", { name: "Copy", exact: true }).waitFor();
 
     // Escape asks too; Escape on the question goes back to the token. Chrome turns a repeated
     // Escape into a forced close, which must not lose the token either.
@@ -231,7 +231,7 @@ describe("API Tokens on the account page", () => {
     await page.keyboard.press("Escape");
     await question.waitFor();
     await page.keyboard.press("Escape");
-    await dialog.getByRole("button", { name: "Copy" }).waitFor();
+    await dialog.getByRole("button", { name: "Copy", exact: true }).waitFor();
     await page.keyboard.press("Escape");
     await question.waitFor();
     expect(await dialog.isVisible()).toBe(true);

@@ -101,7 +101,7 @@ describe("token hygiene and details", () => {
     await item("old-but-busy").getByRole("button", { name: "Regenerate old-but-busy" }).click();
     await dialog.getByRole("button", { name: "Regenerate token" }).click();
     const rotated = await readShownToken(page);
-    await dialog.getByRole("button", { name: "Copy" }).click();
+    await dialog.getByRole("button", { name: "Copy", exact: true }).click();
     await dialog.getByRole("button", { name: "Done" }).click();
     await dialog.waitFor({ state: "hidden" });
     expect(await callApi(server.baseUrl, oldButBusy.token)).toBe(401);

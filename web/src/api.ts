@@ -39,6 +39,8 @@ export type {
   User,
 } from "../../src/contract/index.js";
 
+import { describeHttpFailure } from "./format";
+
 /** A refused request: the problem's stable `code` is what the UI branches on. */
 export class ApiError extends Error {
   constructor(
@@ -118,7 +120,7 @@ async function request<T>(
     throw new ApiError(
       response.status,
       problem?.code ?? "http_error",
-      problem?.detail ?? `The server answered ${response.status}.`,
+      problem?.detail ?? describeHttpFailure(response.status),
     );
   }
   return data as T;

@@ -77,3 +77,10 @@ export const roleLabels: Record<Role, string> = {
   admin: "Admin",
   member: "Member",
 };
+
+/** What to tell a person when the server answered an error without saying why (no status codes). */
+export function describeHttpFailure(status: number): string {
+  return status >= 500
+    ? "Keyward could not complete that just now. Try again in a moment."
+    : "Keyward refused that request. Reload the page and try again.";
+}

@@ -1,6 +1,7 @@
 import type { ApiToken } from "../api";
 import { daysBetween, formatRelative, plural } from "../format";
-import { flagLabels, type HygieneFlag, hygieneFlags, suggestedAction } from "../hygiene";
+import { type HygieneFlag, hygieneFlags, suggestedAction } from "../hygiene";
+import { FlagChips } from "./token-table";
 import "./attention-panel.css";
 
 function explain(token: ApiToken, flags: HygieneFlag[], now: number): string {
@@ -67,13 +68,7 @@ export function AttentionPanel({
             <li key={token.id} className="attention-item">
               <div className="attention-text">
                 <span className="token-name-text attention-name">{token.name}</span>
-                <span className="attention-flags">
-                  {flags.map((flag) => (
-                    <span key={flag} className={`flag flag-${flag}`}>
-                      {flagLabels[flag]}
-                    </span>
-                  ))}
-                </span>
+                <FlagChips flags={flags} className="attention-flags" />
                 <span className="muted attention-why">{explain(token, flags, now)}</span>
               </div>
               <div className="attention-actions">

@@ -1,6 +1,7 @@
 import { type ReactNode, useEffect, useRef } from "react";
 import { Link } from "../router";
 import { useSession } from "../session";
+import { LongText } from "./long-text";
 import "./layout.css";
 
 export interface Crumb {
@@ -28,7 +29,7 @@ export function Brand() {
         <circle cx="12" cy="16" r="5" />
         <path d="M17 16h10m-4 0v5m3-5v3" />
       </svg>
-      Keyward
+      <span className="brand-name">Keyward</span>
     </span>
   );
 }
@@ -51,9 +52,16 @@ export function AppShell({ crumbs, children }: { crumbs: Crumb[]; children: Reac
               {crumbs.map((crumb, i) => (
                 <li key={crumb.to ?? crumb.label}>
                   {crumb.to && i < crumbs.length - 1 ? (
-                    <Link to={crumb.to}>{crumb.label}</Link>
+                    <Link to={crumb.to} className="truncate" title={crumb.label} dir="auto">
+                      {crumb.label}
+                    </Link>
                   ) : (
-                    <span aria-current={i === crumbs.length - 1 ? "page" : undefined}>
+                    <span
+                      className="truncate"
+                      title={crumb.label}
+                      dir="auto"
+                      aria-current={i === crumbs.length - 1 ? "page" : undefined}
+                    >
                       {crumb.label}
                     </span>
                   )}
@@ -62,13 +70,13 @@ export function AppShell({ crumbs, children }: { crumbs: Crumb[]; children: Reac
             </ol>
           </nav>
           <div className="account-menu">
-            <span className="account-who" title={me.user.email}>
+            <span className="account-who">
               <span className="avatar" aria-hidden="true">
                 {initials(me.user.name || me.user.email)}
               </span>
               <span className="account-text">
-                <span className="account-name">{me.user.name}</span>
-                <span className="account-email">{me.user.email}</span>
+                <LongText className="account-name" text={me.user.name} />
+                <LongText className="account-email" text={me.user.email} />
               </span>
             </span>
             <button type="button" className="button button-ghost" onClick={() => void signOut()}>

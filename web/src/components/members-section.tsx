@@ -3,7 +3,8 @@ import { ApiError, type Application, api, describeError, type Member } from "../
 import { plural, roleLabels } from "../format";
 import { describedBy, FieldError } from "./field";
 import { Pager, SearchBox, searchKey, useDebounced, usePage } from "./list-controls";
-import { Modal } from "./modal";
+import { LongText } from "./long-text";
+import { ConfirmDialog } from "./modal";
 import { RelativeTime } from "./relative-time";
 import { useNow } from "./use-now";
 import "./members-section.css";
@@ -100,7 +101,7 @@ export function MembersSection({
         )}
         {members && page.shown.length > 0 && (
           <div className="table-wrap">
-            <table className="table" aria-labelledby="members-heading">
+            <table className="table grid-table members-table" aria-labelledby="members-heading">
               <thead>
                 <tr>
                   <th scope="col">Member</th>
@@ -116,17 +117,17 @@ export function MembersSection({
                   <tr key={member.userId}>
                     <th scope="row" className="cell-name">
                       <span className="member-name" id={`member-${member.userId}`}>
-                        {member.name}
-                        {member.userId === meId && <span className="muted"> (you)</span>}
+                        <LongText text={member.name} />
+                        {member.userId === meId && <span className="muted">(you)</span>}
                       </span>
-                      <span className="member-email">{member.email}</span>
+                      <LongText className="member-email" text={member.email} />
                     </th>
-                    <td>
+                    <td data-label="Role">
                       <span className={`badge badge-role badge-${member.role}`}>
                         {roleLabels[member.role]}
                       </span>
                     </td>
-                    <td>
+                    <td data-label="Joined">
                       <RelativeTime iso={member.joinedAt} now={now} />
                     </td>
                     <td className="cell-actions">
@@ -253,9 +254,6 @@ function RemoveMemberDialog({
   onRemoved: () => void;
 }) {
   const [activeTokens, setActiveTokens] = useState<number | undefined>();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | undefined>();
-
   useEffect(() => {
     let cancelled = false;
     api
@@ -275,64 +273,36 @@ function RemoveMemberDialog({
   }, [app.id, member.userId]);
 
   const remove = async () => {
-    if (busy) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      await api.removeMember(app.id, member.userId);
-      onRemoved();
-    } catch (e) {
-      setBusy(false);
-      setError(describeError(e));
-    }
+    await api.removeMember(app.id, member.userId);
+    onRemoved();
   };
 
   return (
-    <Modal
+    <ConfirmDialog
       title={
         <>
           Remove <span className="token-name-text">{member.email}</span>?
         </>
       }
-      onDismiss={onCancel}
-      size="small"
+      confirmLabel="Remove member"
+      onConfirm={remove}
+      onCancel={onCancel}
       tone="danger"
       returnFocus={() => document.getElementById("members-heading")}
     >
-      <div className="stack">
-        <p>
-          <span className="token-name-text">{member.name}</span> loses access to{" "}
-          <span className="token-name-text">{app.name}</span>.
-        </p>
-        <div className="callout callout-warning">
-          <strong>
-            {activeTokens === undefined
-              ? "All of their tokens in this application will be revoked."
-              : activeTokens === 0
-                ? "Their tokens in this application will be revoked (they have no active ones)."
-                : `Their ${plural(activeTokens, "active token", "active tokens")} in this application will be revoked.`}
-          </strong>{" "}
-          Programs using those tokens are refused from their next request.
-        </div>
-        {error && (
-          <div className="callout callout-danger" role="alert">
-            {error}
-          </div>
-        )}
-        <div className="modal-actions">
-          <button type="button" className="button" onClick={onCancel} data-autofocus>
-            Cancel
-          </button>
-          <button
-            type="button"
-            className="button button-danger"
-            onClick={() => void remove()}
-            aria-busy={busy}
-          >
-            Remove member
-          </button>
-        </div>
+      <p>
+        <LongText text={member.name} /> loses access to <LongText text={app.name} />.
+      </p>
+      <div className="callout callout-warning">
+        <strong>
+          {activeTokens === undefined
+            ? "All of their tokens in this application will be revoked."
+            : activeTokens === 0
+              ? "Their tokens in this application will be revoked (they have no active ones)."
+              : `Their ${plural(activeTokens, "active token", "active tokens")} in this application will be revoked.`}
+        </strong>{" "}
+        Programs using those tokens are refused from their next request.
       </div>
-    </Modal>
+    </ConfirmDialog>
   );
 }

@@ -1,4 +1,6 @@
-import { type ReactNode, type RefObject, useId, useLayoutEffect, useRef } from "react";
+import { type ReactNode, type RefObject, useId, useLayoutEffect, useRef, useState } from "react";
+import { describeError } from "../api";
+import { FormAlert } from "./field";
 import "./modal.css";
 
 interface ModalProps {
@@ -88,5 +90,71 @@ export function Modal({
         {children}
       </div>
     </dialog>
+  );
+}
+
+/**
+ * Asks before one action (revoke, remove, regenerate): runs it on the confirming button, stays
+ * busy until it settles, and shows its failure in place so the choice can be retried. A
+ * dangerous action starts on Cancel.
+ */
+export function ConfirmDialog({
+  title,
+  confirmLabel,
+  onConfirm,
+  onCancel,
+  children,
+  tone = "default",
+  returnFocus,
+}: {
+  title: ReactNode;
+  confirmLabel: string;
+  onConfirm: () => Promise<void>;
+  onCancel: () => void;
+  children: ReactNode;
+  tone?: "default" | "danger";
+  returnFocus?: () => HTMLElement | null;
+}) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | undefined>();
+  const danger = tone === "danger";
+
+  const confirm = async () => {
+    if (busy) return;
+    setBusy(true);
+    setError(undefined);
+    try {
+      await onConfirm();
+    } catch (e) {
+      setBusy(false);
+      setError(describeError(e));
+    }
+  };
+
+  return (
+    <Modal title={title} onDismiss={onCancel} size="small" tone={tone} returnFocus={returnFocus}>
+      <div className="stack">
+        {children}
+        <FormAlert error={error} />
+        <div className="modal-actions">
+          <button
+            type="button"
+            className="button"
+            onClick={onCancel}
+            data-autofocus={danger ? true : undefined}
+          >
+            Cancel
+          </button>
+          <button
+            type="button"
+            className={danger ? "button button-danger" : "button button-primary"}
+            onClick={() => void confirm()}
+            aria-busy={busy}
+          >
+            {confirmLabel}
+          </button>
+        </div>
+      </div>
+    </Modal>
   );
 }

@@ -1,8 +1,9 @@
 import { useId, useRef, useState } from "react";
-import { type ApiToken, api, describeError, type IssuedToken } from "../api";
+import { type ApiToken, api, type IssuedToken } from "../api";
 import { formatExact } from "../format";
 import { usedRecently } from "../hygiene";
-import { Modal } from "./modal";
+import { LongText } from "./long-text";
+import { ConfirmDialog, Modal } from "./modal";
 import { RelativeTime } from "./relative-time";
 import "./token-dialogs.css";
 
@@ -33,6 +34,46 @@ async function copyText(text: string, fallbackInput: HTMLInputElement | null): P
   }
 }
 
+interface CopyOutcome {
+  what: "token" | "curl";
+  ok: boolean;
+}
+
+/** This server's API, as a client program reaches it: the page's own origin. */
+function apiBaseUrl(): string {
+  return `${window.location.origin}/api`;
+}
+
+/** A ready-to-run request that proves the token works. */
+function curlCommand(token: string): string {
+  return `curl -H "Authorization: Bearer ${token}" ${apiBaseUrl()}`;
+}
+
+function CopyButton({
+  label,
+  onClick,
+  primary = false,
+}: {
+  label: string;
+  onClick: () => void;
+  primary?: boolean;
+}) {
+  return (
+    <button
+      type="button"
+      className={primary ? "button button-primary" : "button"}
+      onClick={onClick}
+      aria-label={label === "Copy" ? undefined : label}
+    >
+      <svg aria-hidden="true" viewBox="0 0 16 16" width="16" height="16" className="icon">
+        <rect x="5" y="5" width="9" height="9" rx="1.5" />
+        <path d="M11 5V3.5A1.5 1.5 0 0 0 9.5 2h-6A1.5 1.5 0 0 0 2 3.5v6A1.5 1.5 0 0 0 3.5 11H5" />
+      </svg>
+      Copy
+    </button>
+  );
+}
+
 /**
  * Shows a new token's secret once. It cannot be lost by accident: closing before copying it
  * (or ticking that it is saved) asks for confirmation, and Escape does the same.
@@ -46,13 +87,16 @@ export function ShowTokenDialog({
   onClose: () => void;
   returnFocus?: () => HTMLElement | null;
 }) {
-  const [copied, setCopied] = useState<"no" | "yes" | "failed">("no");
+  const [copied, setCopied] = useState<CopyOutcome | undefined>();
   const [saved, setSaved] = useState(false);
   const [confirming, setConfirming] = useState(false);
   const inputRef = useRef<HTMLInputElement>(null);
+  const curlRef = useRef<HTMLInputElement>(null);
   const keepOpenRef = useRef<HTMLButtonElement>(null);
   const ids = useId();
-  const safe = copied === "yes" || saved;
+  // Either copy puts the secret on the clipboard.
+  const safe = copied?.ok === true || saved;
+  const curl = curlCommand(issued.token);
 
   const requestClose = () => {
     if (safe) onClose();
@@ -63,9 +107,12 @@ export function ShowTokenDialog({
     }
   };
 
-  const copy = async () => {
-    const ok = await copyText(issued.token, inputRef.current);
-    setCopied(ok ? "yes" : "failed");
+  const copy = async (what: CopyOutcome["what"]) => {
+    const ok =
+      what === "token"
+        ? await copyText(issued.token, inputRef.current)
+        : await copyText(curl, curlRef.current);
+    setCopied({ what, ok });
   };
 
   const title =
@@ -81,7 +128,10 @@ export function ShowTokenDialog({
       {confirming ? (
         <div className="stack">
           <p>
-            You have not copied <strong className="token-name-text">{issued.apiToken.name}</strong>{" "}
+            You have not copied{" "}
+            <strong>
+              <LongText text={issued.apiToken.name} />
+            </strong>{" "}
             and it cannot be shown again. If you close now, you will have to regenerate it to get a
             working secret.
           </p>
@@ -109,14 +159,14 @@ export function ShowTokenDialog({
             one-way hash of it. Store it in your secret manager or CI settings.
           </div>
           <div className="field">
-            <label htmlFor={`${ids}-token`}>
-              Token for <span className="token-name-text">{issued.apiToken.name}</span>
+            <label htmlFor={`${ids}-token`} className="secret-label">
+              Token for <LongText text={issued.apiToken.name} />
             </label>
             <div className="secret-row">
               <input
                 ref={inputRef}
                 id={`${ids}-token`}
-                className="mono secret-input"
+                className="secret-input"
                 readOnly
                 value={issued.token}
                 spellCheck={false}
@@ -124,19 +174,8 @@ export function ShowTokenDialog({
                 aria-describedby={`${ids}-warning`}
                 onFocus={(e) => e.currentTarget.select()}
               />
-              <button type="button" className="button button-primary" onClick={() => void copy()}>
-                <svg aria-hidden="true" viewBox="0 0 16 16" width="16" height="16" className="icon">
-                  <rect x="5" y="5" width="9" height="9" rx="1.5" />
-                  <path d="M11 5V3.5A1.5 1.5 0 0 0 9.5 2h-6A1.5 1.5 0 0 0 2 3.5v6A1.5 1.5 0 0 0 3.5 11H5" />
-                </svg>
-                Copy
-              </button>
+              <CopyButton label="Copy" onClick={() => void copy("token")} primary />
             </div>
-            <p className="copy-status" role="status" aria-live="polite">
-              {copied === "yes" && "Copied to clipboard."}
-              {copied === "failed" &&
-                "Could not copy automatically. The token is selected: press Ctrl+C (⌘C on a Mac)."}
-            </p>
           </div>
           {issued.kind === "regenerated" && (
             <p className="muted">
@@ -145,8 +184,34 @@ export function ShowTokenDialog({
                 : "The previous secret has stopped working."}
             </p>
           )}
-          <p className="muted">
-            Send it as <code className="mono">Authorization: Bearer &lt;token&gt;</code>.
+          <div className="field">
+            <label htmlFor={`${ids}-curl`}>Try it: a request to this server with curl</label>
+            <div className="secret-row">
+              <input
+                ref={curlRef}
+                id={`${ids}-curl`}
+                className="secret-input"
+                readOnly
+                value={curl}
+                spellCheck={false}
+                autoComplete="off"
+                aria-describedby={`${ids}-usage`}
+                onFocus={(e) => e.currentTarget.select()}
+              />
+              <CopyButton label="Copy curl command" onClick={() => void copy("curl")} />
+            </div>
+            <p className="field-hint" id={`${ids}-usage`}>
+              Programs send the token as <code>Authorization: Bearer &lt;token&gt;</code>; the API
+              is at <code>{apiBaseUrl()}</code>.
+            </p>
+          </div>
+          <p className="copy-status" role="status" aria-live="polite">
+            {copied?.ok === true &&
+              (copied.what === "token"
+                ? "Copied to clipboard."
+                : "Curl command copied to clipboard.")}
+            {copied?.ok === false &&
+              "Could not copy automatically. The text is selected: press Ctrl+C (⌘C on a Mac)."}
           </p>
           <label className="checkbox">
             <input type="checkbox" checked={saved} onChange={(e) => setSaved(e.target.checked)} />I
@@ -181,77 +246,48 @@ export function RevokeDialog({
   onRevoked: (token: ApiToken) => void;
   returnFocus?: () => HTMLElement | null;
 }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | undefined>();
   const recent = usedRecently(token, now);
   const someoneElse = token.owner && token.owner.id !== meId ? token.owner : undefined;
 
   const revoke = async () => {
-    if (busy) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      await api.revokeToken(appId, token.id);
-      const fresh = await api.getToken(appId, token.id).catch(() => ({
-        ...token,
-        status: "revoked" as const,
-        revokedAt: new Date().toISOString(),
-      }));
-      onRevoked({ ...fresh, ...(token.owner ? { owner: token.owner } : {}) });
-    } catch (e) {
-      setBusy(false);
-      setError(describeError(e));
-    }
+    await api.revokeToken(appId, token.id);
+    const fresh = await api.getToken(appId, token.id).catch(() => ({
+      ...token,
+      status: "revoked" as const,
+      revokedAt: new Date().toISOString(),
+    }));
+    onRevoked({ ...fresh, ...(token.owner ? { owner: token.owner } : {}) });
   };
 
   return (
-    <Modal
+    <ConfirmDialog
       title={
         <>
           Revoke <span className="token-name-text">“{token.name}”</span>?
         </>
       }
-      onDismiss={onCancel}
-      size="small"
+      confirmLabel="Revoke"
+      onConfirm={revoke}
+      onCancel={onCancel}
       tone="danger"
       returnFocus={returnFocus}
     >
-      <div className="stack">
-        <p>
-          Anything using this token is refused from its next request. This cannot be undone; you
-          would create a new token instead.
-        </p>
-        {recent && token.lastUsedAt && (
-          <div className="callout callout-warning">
-            <strong>This token is in use.</strong> It was last used{" "}
-            <RelativeTime iso={token.lastUsedAt} now={now} />. Something may still depend on it.
-          </div>
-        )}
-        {someoneElse && (
-          <p className="muted">
-            It belongs to <span className="token-name-text">{someoneElse.email}</span>.
-          </p>
-        )}
-        {error && (
-          <div className="callout callout-danger" role="alert">
-            {error}
-          </div>
-        )}
-        <div className="modal-actions">
-          <button type="button" className="button" onClick={onCancel} data-autofocus>
-            Cancel
-          </button>
-          <button
-            type="button"
-            className="button button-danger"
-            onClick={() => void revoke()}
-            aria-busy={busy}
-          >
-            Revoke
-          </button>
+      <p>
+        Anything using this token is refused from its next request. This cannot be undone; you would
+        create a new token instead.
+      </p>
+      {recent && token.lastUsedAt && (
+        <div className="callout callout-warning">
+          <strong>This token is in use.</strong> It was last used{" "}
+          <RelativeTime iso={token.lastUsedAt} now={now} />. Something may still depend on it.
         </div>
-      </div>
-    </Modal>
+      )}
+      {someoneElse && (
+        <p className="muted">
+          It belongs to <LongText text={someoneElse.email} />.
+        </p>
+      )}
+    </ConfirmDialog>
   );
 }
 
@@ -274,84 +310,55 @@ export function RegenerateDialog({
   onIssued: (issued: Issued) => void;
 }) {
   const [grace, setGrace] = useState(0);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | undefined>();
   const ids = useId();
 
   const regenerate = async () => {
-    if (busy) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      const response = await api.regenerateToken(appId, token.id, grace);
-      onIssued({
-        ...response,
-        kind: "regenerated",
-        oldSecretUntil: grace > 0 ? new Date(Date.now() + grace * 1000).toISOString() : null,
-      });
-    } catch (e) {
-      setBusy(false);
-      setError(describeError(e));
-    }
+    const response = await api.regenerateToken(appId, token.id, grace);
+    onIssued({
+      ...response,
+      kind: "regenerated",
+      oldSecretUntil: grace > 0 ? new Date(Date.now() + grace * 1000).toISOString() : null,
+    });
   };
 
   return (
-    <Modal
+    <ConfirmDialog
       title={
         <>
           Regenerate <span className="token-name-text">“{token.name}”</span>?
         </>
       }
-      onDismiss={onCancel}
-      size="small"
+      confirmLabel="Regenerate token"
+      onConfirm={regenerate}
+      onCancel={onCancel}
     >
-      <div className="stack">
-        <p>
-          You get a new secret for the same token: its name, scopes and expiry stay. Use this to
-          rotate a token or replace one that may have leaked.
-        </p>
-        <fieldset className="fieldset">
-          <legend>Keep the old secret working for</legend>
-          <div className="radio-group">
-            {GRACE_CHOICES.map((choice, i) => (
-              <label key={choice.seconds} className="radio-card">
-                <input
-                  type="radio"
-                  name={`${ids}-grace`}
-                  value={choice.seconds}
-                  checked={grace === choice.seconds}
-                  onChange={() => setGrace(choice.seconds)}
-                  aria-describedby={`${ids}-grace-${i}`}
-                  data-autofocus={grace === choice.seconds ? true : undefined}
-                />
-                <span className="radio-label">{choice.label}</span>
-                <span className="radio-hint" id={`${ids}-grace-${i}`}>
-                  {choice.hint}
-                </span>
-              </label>
-            ))}
-          </div>
-        </fieldset>
-        {grace === 0 && <p className="muted">Choose none if the secret may have leaked.</p>}
-        {error && (
-          <div className="callout callout-danger" role="alert">
-            {error}
-          </div>
-        )}
-        <div className="modal-actions">
-          <button type="button" className="button" onClick={onCancel}>
-            Cancel
-          </button>
-          <button
-            type="button"
-            className="button button-primary"
-            onClick={() => void regenerate()}
-            aria-busy={busy}
-          >
-            Regenerate token
-          </button>
+      <p>
+        You get a new secret for the same token: its name, scopes and expiry stay. Use this to
+        rotate a token or replace one that may have leaked.
+      </p>
+      <fieldset className="fieldset">
+        <legend>Keep the old secret working for</legend>
+        <div className="radio-group">
+          {GRACE_CHOICES.map((choice, i) => (
+            <label key={choice.seconds} className="radio-card">
+              <input
+                type="radio"
+                name={`${ids}-grace`}
+                value={choice.seconds}
+                checked={grace === choice.seconds}
+                onChange={() => setGrace(choice.seconds)}
+                aria-describedby={`${ids}-grace-${i}`}
+                data-autofocus={grace === choice.seconds ? true : undefined}
+              />
+              <span className="radio-label">{choice.label}</span>
+              <span className="radio-hint" id={`${ids}-grace-${i}`}>
+                {choice.hint}
+              </span>
+            </label>
+          ))}
         </div>
-      </div>
-    </Modal>
+      </fieldset>
+      {grace === 0 && <p className="muted">Choose none if the secret may have leaked.</p>}
+    </ConfirmDialog>
   );
 }

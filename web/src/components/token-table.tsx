@@ -1,7 +1,14 @@
 import type { ApiToken, TokenUsage } from "../api";
 import { formatCount, formatExact } from "../format";
-import { flagLabels, hygieneFlags, refusalSummary, revokedReasonLabels } from "../hygiene";
+import {
+  flagLabels,
+  type HygieneFlag,
+  hygieneFlags,
+  refusalSummary,
+  revokedReasonLabels,
+} from "../hygiene";
 import { Link, paths } from "../router";
+import { LongText } from "./long-text";
 import { RelativeTime } from "./relative-time";
 import { Sparkline } from "./sparkline";
 import "./token-table.css";
@@ -20,6 +27,19 @@ export function tokenNameId(tokenId: string): string {
 
 export function StatusBadge({ status }: { status: ApiToken["status"] }) {
   return <span className={`badge badge-${status}`}>{statusLabels[status]}</span>;
+}
+
+/** A token's hygiene flags as labelled chips, inside the given wrapper (a flex row). */
+export function FlagChips({ flags, className }: { flags: HygieneFlag[]; className?: string }) {
+  return (
+    <span className={className}>
+      {flags.map((flag) => (
+        <span key={flag} className={`flag flag-${flag}`}>
+          {flagLabels[flag]}
+        </span>
+      ))}
+    </span>
+  );
 }
 
 export function TokenTable({
@@ -45,7 +65,10 @@ export function TokenTable({
 }) {
   return (
     <div className="table-wrap">
-      <table className="table token-table" aria-labelledby={labelledBy}>
+      <table
+        className={`table grid-table token-table${showOwner ? " token-table-owners" : ""}`}
+        aria-labelledby={labelledBy}
+      >
         <thead>
           <tr>
             <th scope="col">Name</th>
@@ -76,8 +99,9 @@ export function TokenTable({
                   <Link
                     to={paths.token(appId, token.id)}
                     id={tokenNameId(token.id)}
-                    className="token-name"
-                    title="Details and daily usage"
+                    className="token-name truncate"
+                    title={token.name}
+                    dir="auto"
                   >
                     {token.name}
                   </Link>
@@ -91,29 +115,31 @@ export function TokenTable({
                   </span>
                 </th>
                 {showOwner && (
-                  <td className="cell-owner">
-                    {token.owner?.email}
-                    {mine && <span className="muted"> (you)</span>}
+                  <td className="cell-owner cell-wide" data-label="Owner">
+                    <span className="owner-line">
+                      <LongText text={token.owner?.email ?? ""} />
+                      {mine && <span className="muted">(you)</span>}
+                    </span>
                   </td>
                 )}
-                <td>
+                <td data-label="Created">
                   <RelativeTime iso={token.createdAt} now={now} />
                 </td>
-                <td>
+                <td data-label="Last used">
                   {token.lastUsedAt ? (
                     <RelativeTime iso={token.lastUsedAt} now={now} />
                   ) : (
                     <span className="muted">Never</span>
                   )}
                 </td>
-                <td>
+                <td data-label="Expires">
                   {token.expiresAt ? (
                     <RelativeTime iso={token.expiresAt} now={now} />
                   ) : (
                     <span className={active ? "warning-text" : "muted"}>Never</span>
                   )}
                 </td>
-                <td className="cell-status">
+                <td className="cell-status" data-label="Status">
                   <StatusBadge status={token.status} />
                   {token.status === "revoked" && token.revokedAt && (
                     <span className="status-when">
@@ -137,17 +163,9 @@ export function TokenTable({
                       {refusal}
                     </span>
                   )}
-                  {flags.length > 0 && (
-                    <span className="flags">
-                      {flags.map((flag) => (
-                        <span key={flag} className={`flag flag-${flag}`}>
-                          {flagLabels[flag]}
-                        </span>
-                      ))}
-                    </span>
-                  )}
+                  {flags.length > 0 && <FlagChips flags={flags} className="flags" />}
                 </td>
-                <td className="cell-usage">
+                <td className="cell-usage" data-label="Requests, 30 days">
                   {tokenUsage === undefined || tokenUsage === "loading" ? (
                     <span className="muted sparkline-placeholder">…</span>
                   ) : tokenUsage === "error" ? (

@@ -85,7 +85,7 @@ function AccountContent({ app }: { app: Application }) {
       <div className="page-header">
         <div>
           <p className="eyebrow">Account management</p>
-          <h1 ref={heading} tabIndex={-1}>
+          <h1 ref={heading} tabIndex={-1} title={app.name} dir="auto">
             {app.name}
           </h1>
           <p className="page-meta">

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState } from "react";
 import { type ApiToken, api, describeError, type TokenUsage } from "../api";
 import { ActivitySection } from "../components/activity";
 import { AppShell, usePageHeading } from "../components/layout";
+import { LongText } from "../components/long-text";
 import { RelativeTime } from "../components/relative-time";
 import {
   type Issued,
@@ -9,11 +10,11 @@ import {
   RevokeDialog,
   ShowTokenDialog,
 } from "../components/token-dialogs";
-import { StatusBadge } from "../components/token-table";
+import { FlagChips, StatusBadge } from "../components/token-table";
 import { UsageChart } from "../components/usage-chart";
 import { useNow } from "../components/use-now";
 import { formatCount, formatExact, plural } from "../format";
-import { flagLabels, hygieneFlags, refusalSummary, revokedReasonLabels } from "../hygiene";
+import { hygieneFlags, refusalSummary, revokedReasonLabels } from "../hygiene";
 import { Link, paths } from "../router";
 import { useSession } from "../session";
 import { ApplicationMissing, useApplication } from "./account-page";
@@ -131,17 +132,19 @@ function TokenDetail({
       <div className="page-header">
         <div>
           <p className="eyebrow">API token</p>
-          <h1 ref={heading} tabIndex={-1} className="token-title">
+          <h1
+            ref={heading}
+            tabIndex={-1}
+            className="token-title truncate"
+            title={token.name}
+            dir="auto"
+          >
             {token.name}
           </h1>
           <p className="page-meta">
             <StatusBadge status={token.status} />
             <code className="mono muted">{token.hint}</code>
-            {flags.map((flag) => (
-              <span key={flag} className={`flag flag-${flag}`}>
-                {flagLabels[flag]}
-              </span>
-            ))}
+            <FlagChips flags={flags} className="page-meta-flags" />
           </p>
         </div>
         {token.status === "active" && (
@@ -244,7 +247,11 @@ function TokenDetail({
                   <span className="fact-exact">{formatExact(token.expiresAt)}</span>
                 </>
               ) : (
-                <span className="warning-text">Never — revoke it when it is no longer needed</span>
+                <span className={token.status === "active" ? "warning-text" : undefined}>
+                  {token.status === "active"
+                    ? "Never — revoke it when it is no longer needed"
+                    : "Never"}
+                </span>
               )}
             </dd>
             {token.revokedAt && (
@@ -299,7 +306,9 @@ function TokenDetail({
             {token.owner && (
               <>
                 <dt>Owner</dt>
-                <dd>{token.owner.email}</dd>
+                <dd>
+                  <LongText text={token.owner.email} />
+                </dd>
               </>
             )}
             <dt>Token ID</dt>
