@@ -173,23 +173,19 @@ async function expectActivityFits(page: Page, name: string, where: string) {
   const table = page.getByRole("table", { name, exact: true });
   const rows = table.locator("tbody tr");
   await rows.first().waitFor();
-  const [scrollWidth, clientWidth, wide] = await table.evaluate<
-    [number, number, string[]],
-    undefined
-  >(
-    `(table) => {
-      const wrap = table.parentElement;
-      const right = wrap.getBoundingClientRect().right;
-      return [
-        wrap.scrollWidth,
-        wrap.clientWidth,
-        [...wrap.querySelectorAll("*")]
-          .filter((child) => child.getBoundingClientRect().right > right + 0.5)
-          .slice(0, 8)
-          .map((child) => child.tagName.toLowerCase() + "." + child.classList),
-      ];
-    }`,
-  );
+  const [scrollWidth, clientWidth, wide] = await table.evaluate((el) => {
+    const wrap = el.parentElement;
+    if (!wrap) throw new Error("the table has no wrapper");
+    const right = wrap.getBoundingClientRect().right;
+    return [
+      wrap.scrollWidth,
+      wrap.clientWidth,
+      [...wrap.querySelectorAll("*")]
+        .filter((child) => child.getBoundingClientRect().right > right + 0.5)
+        .slice(0, 8)
+        .map((child) => `${child.tagName.toLowerCase()}.${child.classList}`),
+    ] as const;
+  });
   expect(
     scrollWidth,
     `${name} scrolls sideways in its card: ${where}; past the edge: ${wide.join(", ")}`,
