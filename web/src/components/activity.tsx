@@ -238,6 +238,43 @@ function Address({ ip }: { ip: string | null }) {
   return ip ? <LongText className="mono" text={ip} /> : <span className="muted">—</span>;
 }
 
+/** One event: when, what (the row's header), who when the trail shows it, and from where. */
+function AuditRow({
+  event,
+  className,
+  rowHeaderId,
+  now,
+  actor,
+  children,
+}: {
+  event: AuditEvent;
+  className: string;
+  rowHeaderId: string;
+  now: number;
+  /** The Actor cell's content; the account's own trail has no Actor column. */
+  actor?: ReactNode;
+  children: ReactNode;
+}) {
+  return (
+    <tr className={className}>
+      <td className="cell-when" data-label="When">
+        <RelativeTime iso={event.createdAt} now={now} />
+      </td>
+      <th scope="row" id={rowHeaderId} tabIndex={-1} className="cell-event cell-wide">
+        {children}
+      </th>
+      {actor !== undefined && (
+        <td className="cell-actor cell-wide" data-label="Actor">
+          {actor}
+        </td>
+      )}
+      <td data-label="Address">
+        <Address ip={event.ip} />
+      </td>
+    </tr>
+  );
+}
+
 /**
  * An application's audit trail (owners and admins: all of it; members: their own tokens'
  * events, which the server decides), or one token's when `tokenId` is given.
@@ -344,39 +381,31 @@ export function ActivitySection({
           }
           columns={["When", "Event", "Actor", "Address"]}
           tableClassName="application-audit-table"
-          renderRow={(event, rowHeaderId) => {
-            const sentence = describeEvent(event, emails);
-            return (
-              <tr
-                key={event.id}
-                className={isAlarming(event) ? "audit-row audit-alert" : "audit-row"}
-              >
-                <td className="cell-when" data-label="When">
-                  <RelativeTime iso={event.createdAt} now={now} />
-                </td>
-                <th scope="row" id={rowHeaderId} tabIndex={-1} className="cell-event cell-wide">
-                  <Sentence parts={sentence} />
-                </th>
-                <td className="cell-actor cell-wide" data-label="Actor">
-                  {event.actor ? (
-                    <span className="actor-line">
-                      {event.actor.email ? (
-                        <LongText text={event.actor.email} />
-                      ) : (
-                        <span className="muted">Deleted account</span>
-                      )}
-                      {event.actor.id === meId && <span className="muted"> (you)</span>}
-                    </span>
-                  ) : (
-                    <span className="muted">{systemActor(event)}</span>
-                  )}
-                </td>
-                <td data-label="Address">
-                  <Address ip={event.ip} />
-                </td>
-              </tr>
-            );
-          }}
+          renderRow={(event, rowHeaderId) => (
+            <AuditRow
+              key={event.id}
+              event={event}
+              className={isAlarming(event) ? "audit-row audit-alert" : "audit-row"}
+              rowHeaderId={rowHeaderId}
+              now={now}
+              actor={
+                event.actor ? (
+                  <span className="actor-line">
+                    {event.actor.email ? (
+                      <LongText text={event.actor.email} />
+                    ) : (
+                      <span className="muted">Deleted account</span>
+                    )}
+                    {event.actor.id === meId && <span className="muted"> (you)</span>}
+                  </span>
+                ) : (
+                  <span className="muted">{systemActor(event)}</span>
+                )
+              }
+            >
+              <Sentence parts={describeEvent(event, emails)} />
+            </AuditRow>
+          )}
         />
       </div>
     </section>
@@ -432,19 +461,17 @@ export function AccountActivitySection() {
         renderRow={(event, rowHeaderId) => {
           const isFailure = event.action === "signin.failed";
           return (
-            <tr key={event.id} className={isFailure ? "audit-row row-failed" : "audit-row"}>
-              <td className="cell-when" data-label="When">
-                <RelativeTime iso={event.createdAt} now={now} />
-              </td>
-              <th scope="row" id={rowHeaderId} tabIndex={-1} className="cell-event cell-wide">
-                {/* The words say it; the mark (drawn by CSS) makes it catch the eye. */}
-                {isFailure && <span className="failed-mark" aria-hidden="true" />}
-                {sentenceText(describeEvent(event))}
-              </th>
-              <td data-label="Address">
-                <Address ip={event.ip} />
-              </td>
-            </tr>
+            <AuditRow
+              key={event.id}
+              event={event}
+              className={isFailure ? "audit-row row-failed" : "audit-row"}
+              rowHeaderId={rowHeaderId}
+              now={now}
+            >
+              {/* The words say it; the mark (drawn by CSS) makes it catch the eye. */}
+              {isFailure && <span className="failed-mark" aria-hidden="true" />}
+              {sentenceText(describeEvent(event))}
+            </AuditRow>
           );
         }}
       />
