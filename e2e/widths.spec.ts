@@ -165,6 +165,37 @@ async function expectTokenRowsOnScreen(page: Page, where: string) {
   }
 }
 
+/**
+ * An activity table (named `name`) fits its card: nothing in it is wider than the table's
+ * wrapper, which therefore never scrolls sideways, and each row's event text is on screen.
+ */
+async function expectActivityFits(page: Page, name: string, where: string) {
+  const table = page.getByRole("table", { name, exact: true });
+  const rows = table.locator("tbody tr");
+  await rows.first().waitFor();
+  const [scrollWidth, clientWidth, wide] = await table.evaluate((el) => {
+    const wrap = el.parentElement;
+    if (!wrap) throw new Error("the table has no wrapper");
+    const right = wrap.getBoundingClientRect().right;
+    return [
+      wrap.scrollWidth,
+      wrap.clientWidth,
+      [...wrap.querySelectorAll("*")]
+        .filter((child) => child.getBoundingClientRect().right > right + 0.5)
+        .slice(0, 8)
+        .map((child) => `${child.tagName.toLowerCase()}.${child.classList}`),
+    ] as const;
+  });
+  expect(
+    scrollWidth,
+    `${name} scrolls sideways in its card: ${where}; past the edge: ${wide.join(", ")}`,
+  ).toBeLessThanOrEqual(clientWidth);
+  const count = await rows.count();
+  for (let i = 0; i < count; i++) {
+    await expectInsideViewport(page, rows.nth(i).locator("th"), `${name} row ${i} (${where})`);
+  }
+}
+
 /** Brand, breadcrumb and account do not overlap, and the bar stays one line high. */
 async function expectTopBarInOrder(page: Page, where: string) {
   const header = page.getByRole("banner");
@@ -226,6 +257,7 @@ describe("every width from 360 px, light and dark", () => {
             page.getByRole("button", { name: `Remove ${scenario.memberEmail}` }),
             `Remove member (${where})`,
           );
+          await expectActivityFits(page, "Activity", where);
           await expectNoSeriousA11yViolations(page, where);
           await screenshot(page, `width-${width}-${scenario.label}-${mode}`);
 
@@ -242,8 +274,19 @@ describe("every width from 360 px, light and dark", () => {
           await page.getByRole("table", { name: /Your tokens/i }).waitFor();
         }
 
-        // The show-once dialog: its secret, both copy buttons and Done on screen.
+        // The account activity on the applications page.
         await page.emulateMedia({ colorScheme: "light" });
+        await page.goto("/apps");
+        await expectActivityFits(
+          page,
+          "Account activity",
+          `${width} px, ${scenario.label} content`,
+        );
+        await expectNoSidewaysScroll(page, `${width} px, applications page, ${scenario.label}`);
+        await page.goto(`/app/${scenario.appId}/account-management`);
+        await page.getByLabel("Token name").waitFor();
+
+        // The show-once dialog: its secret, both copy buttons and Done on screen.
         const name =
           scenario.label === "long"
             ? `${LONG_SPACED_NAME.slice(0, 90)} ${width}`

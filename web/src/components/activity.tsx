@@ -10,6 +10,7 @@ import {
 } from "../audit";
 import { formatCount, plural } from "../format";
 import { SearchBox, useDebounced } from "./list-controls";
+import { LongText } from "./long-text";
 import { RelativeTime } from "./relative-time";
 import { useNow } from "./use-now";
 import "./activity.css";
@@ -126,13 +127,11 @@ function Sentence({ parts }: { parts: readonly SentencePart[] }) {
           // Index keys: a sentence's parts never reorder.
           // biome-ignore lint/suspicious/noArrayIndexKey: see above.
           <span key={i} className="audit-name">
-            “<span className="token-name-text">{part.name}</span>”
+            “<LongText text={part.name} />”
           </span>
         ) : (
           // biome-ignore lint/suspicious/noArrayIndexKey: see above.
-          <span key={i} className="audit-email">
-            {part.email}
-          </span>
+          <LongText key={i} text={part.email} />
         ),
       )}
     </>
@@ -149,12 +148,15 @@ function AuditList({
   labelledBy,
   emptyText,
   columns,
+  tableClassName,
   renderRow,
 }: {
   feed: ReturnType<typeof useAuditFeed>;
   labelledBy: string;
   emptyText: string;
   columns: string[];
+  /** Names the column tracks (--columns) of this trail's grid. */
+  tableClassName: string;
   renderRow: (event: AuditEvent, rowHeaderId: string) => ReactNode;
 }) {
   const prefix = useId();
@@ -196,7 +198,10 @@ function AuditList({
       {events && events.length === 0 && <p className="empty card-pad">{emptyText}</p>}
       {events && events.length > 0 && (
         <div className="table-wrap">
-          <table className="table audit-table" aria-labelledby={labelledBy}>
+          <table
+            className={`table grid-table audit-table ${tableClassName}`}
+            aria-labelledby={labelledBy}
+          >
             <thead>
               <tr>
                 {columns.map((column) => (
@@ -230,7 +235,44 @@ function AuditList({
 }
 
 function Address({ ip }: { ip: string | null }) {
-  return ip ? <span className="mono">{ip}</span> : <span className="muted">—</span>;
+  return ip ? <LongText className="mono" text={ip} /> : <span className="muted">—</span>;
+}
+
+/** One event: when, what (the row's header), who when the trail shows it, and from where. */
+function AuditRow({
+  event,
+  className,
+  rowHeaderId,
+  now,
+  actor,
+  children,
+}: {
+  event: AuditEvent;
+  className: string;
+  rowHeaderId: string;
+  now: number;
+  /** The Actor cell's content; the account's own trail has no Actor column. */
+  actor?: ReactNode;
+  children: ReactNode;
+}) {
+  return (
+    <tr className={className}>
+      <td className="cell-when" data-label="When">
+        <RelativeTime iso={event.createdAt} now={now} />
+      </td>
+      <th scope="row" id={rowHeaderId} tabIndex={-1} className="cell-event cell-wide">
+        {children}
+      </th>
+      {actor !== undefined && (
+        <td className="cell-actor cell-wide" data-label="Actor">
+          {actor}
+        </td>
+      )}
+      <td data-label="Address">
+        <Address ip={event.ip} />
+      </td>
+    </tr>
+  );
 }
 
 /**
@@ -338,35 +380,32 @@ export function ActivitySection({
                 : "Nothing has happened here yet."
           }
           columns={["When", "Event", "Actor", "Address"]}
-          renderRow={(event, rowHeaderId) => {
-            const sentence = describeEvent(event, emails);
-            return (
-              <tr
-                key={event.id}
-                className={isAlarming(event) ? "audit-row audit-alert" : "audit-row"}
-              >
-                <td className="cell-when">
-                  <RelativeTime iso={event.createdAt} now={now} />
-                </td>
-                <th scope="row" id={rowHeaderId} tabIndex={-1} className="cell-event">
-                  <Sentence parts={sentence} />
-                </th>
-                <td className="cell-actor">
-                  {event.actor ? (
-                    <>
-                      {event.actor.email ?? <span className="muted">Deleted account</span>}
-                      {event.actor.id === meId && <span className="muted"> (you)</span>}
-                    </>
-                  ) : (
-                    <span className="muted">{systemActor(event)}</span>
-                  )}
-                </td>
-                <td>
-                  <Address ip={event.ip} />
-                </td>
-              </tr>
-            );
-          }}
+          tableClassName="application-audit-table"
+          renderRow={(event, rowHeaderId) => (
+            <AuditRow
+              key={event.id}
+              event={event}
+              className={isAlarming(event) ? "audit-row audit-alert" : "audit-row"}
+              rowHeaderId={rowHeaderId}
+              now={now}
+              actor={
+                event.actor ? (
+                  <span className="actor-line">
+                    {event.actor.email ? (
+                      <LongText text={event.actor.email} />
+                    ) : (
+                      <span className="muted">Deleted account</span>
+                    )}
+                    {event.actor.id === meId && <span className="muted"> (you)</span>}
+                  </span>
+                ) : (
+                  <span className="muted">{systemActor(event)}</span>
+                )
+              }
+            >
+              <Sentence parts={describeEvent(event, emails)} />
+            </AuditRow>
+          )}
         />
       </div>
     </section>
@@ -418,22 +457,21 @@ export function AccountActivitySection() {
         labelledBy={headingId}
         emptyText="No sign-ins recorded yet."
         columns={["When", "Event", "Address"]}
+        tableClassName="account-audit-table"
         renderRow={(event, rowHeaderId) => {
           const isFailure = event.action === "signin.failed";
           return (
-            <tr key={event.id} className={isFailure ? "audit-row row-failed" : "audit-row"}>
-              <td className="cell-when">
-                <RelativeTime iso={event.createdAt} now={now} />
-              </td>
-              <th scope="row" id={rowHeaderId} tabIndex={-1} className="cell-event">
-                {/* The words say it; the mark (drawn by CSS) makes it catch the eye. */}
-                {isFailure && <span className="failed-mark" aria-hidden="true" />}
-                {sentenceText(describeEvent(event))}
-              </th>
-              <td>
-                <Address ip={event.ip} />
-              </td>
-            </tr>
+            <AuditRow
+              key={event.id}
+              event={event}
+              className={isFailure ? "audit-row row-failed" : "audit-row"}
+              rowHeaderId={rowHeaderId}
+              now={now}
+            >
+              {/* The words say it; the mark (drawn by CSS) makes it catch the eye. */}
+              {isFailure && <span className="failed-mark" aria-hidden="true" />}
+              {sentenceText(describeEvent(event))}
+            </AuditRow>
           );
         }}
       />
