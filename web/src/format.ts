@@ -1,4 +1,4 @@
-import type { Role } from "./api";
+import type { Role } from "../../src/contract/index.js";
 
 // Times: relative for reading at a glance, exact (with the time zone) on hover and focus.
 
