@@ -1,35 +1,24 @@
 // axe-core in real Chromium on every page and every dialog of the UI: no serious or
 // critical violation anywhere. Also screenshots of the pages not covered elsewhere.
 import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, it } from "vitest";
+import { describe, it } from "vitest";
+import { createToken, signUpUser, type TestServer } from "../src/test-support/harness.js";
 import {
-  createToken,
-  signUpUser,
-  startTestServer,
-  type TestServer,
-} from "../src/test-support/harness.js";
-import {
-  assertUiBuilt,
   expectNoSeriousA11yViolations,
-  launchBrowser,
   newContext,
   readShownToken,
   screenshot,
   signedInContext,
+  startServerAndBrowser,
   tokenRow,
 } from "./support.js";
 
 let server: TestServer;
 let browser: Browser;
 
-beforeAll(async () => {
-  assertUiBuilt();
-  [server, browser] = await Promise.all([startTestServer(), launchBrowser()]);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
+startServerAndBrowser((started, launched) => {
+  server = started;
+  browser = launched;
 });
 
 // axe-core is injected as a script, which the UI's CSP (script-src 'self', Trusted Types)

@@ -2,22 +2,16 @@
 // acceptance path of issue 3 (sign up → generate → use → Last used → revoke), regeneration,
 // hostile names and keyboard-only use.
 import type { Browser, ConsoleMessage, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { createApp, createToken, type TestServer } from "../src/test-support/harness.js";
 import {
-  createApp,
-  createToken,
-  startTestServer,
-  type TestServer,
-} from "../src/test-support/harness.js";
-import {
-  assertUiBuilt,
   callApi,
   cellText,
-  launchBrowser,
   newContext,
   readShownToken,
   screenshot,
   signedInContext,
+  startServerAndBrowser,
   TOKEN_PATTERN,
   tokenRow,
 } from "./support.js";
@@ -25,14 +19,9 @@ import {
 let server: TestServer;
 let browser: Browser;
 
-beforeAll(async () => {
-  assertUiBuilt();
-  [server, browser] = await Promise.all([startTestServer(), launchBrowser()]);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
+startServerAndBrowser((started, launched) => {
+  server = started;
+  browser = launched;
 });
 
 async function activeElementDescription(page: Page): Promise<string> {

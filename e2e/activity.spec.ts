@@ -2,7 +2,7 @@
 // events, filter, pages), a token's own events on its page, and the user's Account activity
 // (sign-ups and sign-ins, failed ones standing out). Real Chromium, real server.
 import type { Browser, Locator, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   createApp,
   createToken,
@@ -11,29 +11,23 @@ import {
   type TestServer,
 } from "../src/test-support/harness.js";
 import {
-  assertUiBuilt,
   callApi,
   cellText,
   expectNoSeriousA11yViolations,
-  launchBrowser,
   newContext,
   readShownToken,
   screenshotOf,
   signedInContext,
+  startServerAndBrowser,
   tokenRow,
 } from "./support.js";
 
 let server: TestServer;
 let browser: Browser;
 
-beforeAll(async () => {
-  assertUiBuilt();
-  [server, browser] = await Promise.all([startTestServer(), launchBrowser()]);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
+startServerAndBrowser((started, launched) => {
+  server = started;
+  browser = launched;
 });
 
 // axe-core is injected as a script, which the UI's CSP rightly refuses; see accessibility.spec.ts.

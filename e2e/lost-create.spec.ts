@@ -3,15 +3,14 @@
 // the token may have been created but cannot be shown, and revokes it and creates a new one
 // in one step; when nothing was created it says so and offers to try again.
 import type { Browser, Page, Route } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApp, startTestServer, type TestServer } from "../src/test-support/harness.js";
+import { describe, expect, it } from "vitest";
+import { createApp, type TestServer } from "../src/test-support/harness.js";
 import {
-  assertUiBuilt,
   callApi,
-  launchBrowser,
   readShownToken,
   screenshot,
   signedInContext,
+  startServerAndBrowser,
   TOKEN_PATTERN,
   tokenRow,
 } from "./support.js";
@@ -19,14 +18,9 @@ import {
 let server: TestServer;
 let browser: Browser;
 
-beforeAll(async () => {
-  assertUiBuilt();
-  [server, browser] = await Promise.all([startTestServer(), launchBrowser()]);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
+startServerAndBrowser((started, launched) => {
+  server = started;
+  browser = launched;
 });
 
 interface Issued {

@@ -1,34 +1,21 @@
 // Owners and admins on the account page: members, everyone's tokens, and what removing a
 // member does to their tokens. Real Chromium, real server.
 import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   createApp,
   createToken,
   signUpUser,
-  startTestServer,
   type TestServer,
 } from "../src/test-support/harness.js";
-import {
-  assertUiBuilt,
-  callApi,
-  cellText,
-  launchBrowser,
-  signedInContext,
-  tokenRow,
-} from "./support.js";
+import { callApi, cellText, signedInContext, startServerAndBrowser, tokenRow } from "./support.js";
 
 let server: TestServer;
 let browser: Browser;
 
-beforeAll(async () => {
-  assertUiBuilt();
-  [server, browser] = await Promise.all([startTestServer(), launchBrowser()]);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
+startServerAndBrowser((started, launched) => {
+  server = started;
+  browser = launched;
 });
 
 describe("members on the account page", () => {

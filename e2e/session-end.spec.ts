@@ -2,38 +2,27 @@
 // The shown-once dialog and its secret stay on screen, the URL does not change, the user signs
 // in again in a dialog, and what they typed is still there (a refused create is sent again).
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { type Client, createApp, type TestServer } from "../src/test-support/harness.js";
 import {
-  type Client,
-  createApp,
-  startTestServer,
-  type TestServer,
-} from "../src/test-support/harness.js";
-import {
-  assertUiBuilt,
   callApi,
   expectNoSeriousA11yViolations,
   generateTokenInUi,
-  launchBrowser,
   newContext,
   screenshot,
   signedInContext,
   signInAgainDialog,
   signInAgainInPlace,
+  startServerAndBrowser,
   TOKEN_PATTERN,
 } from "./support.js";
 
 let server: TestServer;
 let browser: Browser;
 
-beforeAll(async () => {
-  assertUiBuilt();
-  [server, browser] = await Promise.all([startTestServer(), launchBrowser()]);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
+startServerAndBrowser((started, launched) => {
+  server = started;
+  browser = launched;
 });
 
 /** axe-core is injected as a script, which the UI's Content-Security-Policy would refuse. */

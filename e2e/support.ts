@@ -11,8 +11,13 @@ import {
   type Locator,
   type Page,
 } from "playwright-core";
-import { expect } from "vitest";
-import { type Client, signUpUser } from "../src/test-support/harness.js";
+import { afterAll, beforeAll, expect } from "vitest";
+import {
+  type Client,
+  signUpUser,
+  startTestServer,
+  type TestServer,
+} from "../src/test-support/harness.js";
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const webRoot = join(repoRoot, "dist", "web");
@@ -27,6 +32,26 @@ export function assertUiBuilt(): void {
         "(npm test runs it first, in pretest), then run the browser tests again.",
     );
   }
+}
+
+/**
+ * A spec file's server and Chromium: started together before its tests (after checking the
+ * UI is built), handed to `onReady`, and closed after them.
+ */
+export function startServerAndBrowser(
+  onReady: (server: TestServer, browser: Browser) => void,
+): void {
+  let server: TestServer | undefined;
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    assertUiBuilt();
+    [server, browser] = await Promise.all([startTestServer(), launchBrowser()]);
+    onReady(server, browser);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
 }
 
 export function launchBrowser(): Promise<Browser> {
