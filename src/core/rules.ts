@@ -156,13 +156,23 @@ export function normalizeAccentColor(raw: string): string {
   return raw.toLowerCase();
 }
 
-/** The host's id for a user: 1-200 characters, no control characters, kept as given. */
+/**
+ * The host's id for a user: 1-200 characters, no control characters, kept as given. `.` and
+ * `..` are refused: every URL parser reads them as dot segments, so no client could name
+ * them in a path.
+ */
 export function checkExternalId(externalId: string): string {
   const length = [...externalId].length;
-  if (length < 1 || length > EXTERNAL_ID_MAX_LENGTH || hasUnstorableCharacter(externalId)) {
+  if (
+    length < 1 ||
+    length > EXTERNAL_ID_MAX_LENGTH ||
+    hasUnstorableCharacter(externalId) ||
+    externalId === "." ||
+    externalId === ".."
+  ) {
     throw new KeywardError(
       "validation_failed",
-      `externalId must be 1 to ${EXTERNAL_ID_MAX_LENGTH} characters without control characters.`,
+      `externalId must be 1 to ${EXTERNAL_ID_MAX_LENGTH} characters without control characters, and not "." or "..".`,
     );
   }
   return externalId;
