@@ -49,7 +49,7 @@ describe("service-key headers", () => {
       [`Bearer ${key.slice(0, -1)}A`, 401],
     ];
     for (const [header, status] of cases) {
-      const res = await rawRequest(server.baseUrl, rawGetApi(header, USERS));
+      const res = await rawRequest(server.baseUrl, rawGetApi(header, USERS), 5000, false);
       expect(res.status, header).toBe(status);
     }
   });
@@ -72,7 +72,7 @@ describe("service-key headers", () => {
     await fc.assert(
       fc.asyncProperty(fc.string({ maxLength: 80 }), async (value) => {
         const header = Buffer.from(value.replace(/[\r\n]/g, " "), "utf8");
-        const res = await rawRequest(server.baseUrl, rawGetApi(header, USERS));
+        const res = await rawRequest(server.baseUrl, rawGetApi(header, USERS), 5000, false);
         if (res.status === null) return;
         expect(res.status).toBeLessThan(500);
         expect(res.status).not.toBe(200);
@@ -112,6 +112,8 @@ describe("host ids", () => {
       const res = await rawRequest(
         server.baseUrl,
         `PUT /api/v1/service/users/${id} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`,
+        5000,
+        false,
       );
       expect(res.status, id).toBe(400);
     }
