@@ -82,6 +82,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       logLevel: config.logLevel,
       logStream: overrides.logStream,
       publicOrigin: config.publicOrigin,
+      listenHost: config.host,
       trustProxy: config.trustProxy,
       bodyLimitBytes: config.bodyLimitBytes,
       verifyRateLimitPerMinute: config.verifyRateLimitPerMinute,

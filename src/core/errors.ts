@@ -24,6 +24,7 @@ export const errorRegistry = {
   already_member: { status: 409, title: "The user is already a member" },
   cannot_remove_owner: { status: 409, title: "The owner cannot be removed" },
   payload_too_large: { status: 413, title: "The request body is too large" },
+  misdirected_request: { status: 421, title: "This server does not answer for that host" },
   unsupported_media_type: { status: 415, title: "The request body must be application/json" },
   rate_limited: { status: 429, title: "Too many requests" },
   internal_error: { status: 500, title: "Internal server error" },

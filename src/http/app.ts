@@ -13,6 +13,7 @@ import { markTokenExposed } from "../services/tokens.js";
 import type { TokenVerifier } from "../services/verifier.js";
 import { AbuseGuard, type AbuseLimits, rateLimitStoreFor } from "./abuse.js";
 import { contractApp } from "./contract-route.js";
+import { registerHostCheck } from "./host-check.js";
 import { AccessLogController, loggerOptions } from "./logging.js";
 import { handleError, sendProblem } from "./problem.js";
 import { applicationRoutes } from "./routes/applications.js";
@@ -38,7 +39,9 @@ export interface HttpOptions {
   /** Where log lines go; stdout when unset. */
   logStream?: NodeJS.WritableStream;
   publicOrigin: string | undefined;
-  trustProxy: boolean;
+  /** The address the server listens on (`HOST`), for the Host check. */
+  listenHost: string;
+  trustProxy: false | number | string[];
   bodyLimitBytes: number;
   verifyRateLimitPerMinute: number;
   leakRateLimitPerMinute: number;
@@ -57,15 +60,30 @@ export interface HttpDeps {
   verifier: TokenVerifier;
 }
 
+/**
+ * Fastify's trust test for `TRUST_PROXY`. A number trusts that many hops nearest the
+ * server (the socket's peer is hop 0), so the client address is the entry just beyond
+ * them; Fastify itself refuses to trust hop counts, hence the function.
+ */
+function trustProxyFunction(
+  trust: false | number | string[],
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof trust === "number") return (_address, hop) => hop < trust;
+  return trust;
+}
+
 /** Builds the Fastify app without listening, so tests can `inject()` or listen on port 0. */
 export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<FastifyInstance> {
-  const serverOptions: FastifyServerOptions = {
+  const serverOptions: FastifyServerOptions & { http?: { connectionsCheckingInterval: number } } = {
     logger: loggerOptions(options.logLevel, options.logStream),
     logController: new AccessLogController(),
-    trustProxy: options.trustProxy,
+    trustProxy: trustProxyFunction(options.trustProxy),
     bodyLimit: options.bodyLimitBytes,
     // Long, not infinite: a slow client cannot hold a connection open forever.
     requestTimeout: 30_000,
+    // Node checks request timeouts only this often (30 s by default, so a 30 s timeout
+    // fired after up to 60 s); checking every second keeps the documented 30 s true.
+    http: { connectionsCheckingInterval: 1000 },
     // The router's own refusals (a path that does not decode, an over-long segment) are
     // answered like every other error: problem+json, never quoting the URL.
     frameworkErrors: handleError,
@@ -85,7 +103,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     options.tls
       ? (Fastify({
           ...serverOptions,
-          https: options.tls,
+          https: { ...options.tls, connectionsCheckingInterval: 1000 },
         } as FastifyHttpsOptions<HttpsServer>) as unknown)
       : Fastify(serverOptions)
   ) as FastifyInstance;
@@ -113,6 +131,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   );
 
   app.setErrorHandler(handleError);
+  registerHostCheck(app, { publicOrigin: options.publicOrigin, listenHost: options.listenHost });
   app.setNotFoundHandler((request, reply) =>
     sendProblem(
       reply,
@@ -156,6 +175,12 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   await app.register(async (management) => {
     management.addHook("preHandler", async (request) => {
       await loadSession(request, services);
+    });
+    // Every answer here is about a signed-in account (emails, addresses, tokens' metadata):
+    // no shared or private cache may keep it.
+    management.addHook("onRequest", (_request, reply, done) => {
+      reply.header("cache-control", "no-store");
+      done();
     });
     const managementApi = contractApp(management);
     const context = { deps: services, session: sessionOptions, abuse };

@@ -8,6 +8,7 @@ import type {
   ServiceKey as WireServiceKey,
   User as WireUser,
 } from "../contract/index.js";
+import { KeywardError } from "../core/errors.js";
 import type { HostUser, Member, ServiceKeyRecord, TokenRecord, User } from "../core/model.js";
 import { tokenStatus } from "../core/model.js";
 import type { AuditEvent } from "../services/ports.js";
@@ -28,6 +29,19 @@ export function toWireAuditEvent(event: AuditEvent): WireAuditEvent {
     detail: event.detail,
     ip: event.ip,
   };
+}
+
+/**
+ * A date-time from a request body, as epoch milliseconds. The schema has checked its
+ * form; this refuses what the form allows and a clock cannot hold (a leap second,
+ * `23:59:60`), with the same answer as any other invalid field.
+ */
+export function parseTimestamp(text: string, field: string): number {
+  const ms = Date.parse(text);
+  if (!Number.isFinite(ms)) {
+    throw new KeywardError("validation_failed", `${field} is not a date-time this server can use.`);
+  }
+  return ms;
 }
 
 export function isoOrNull(ms: number | null): string | null {

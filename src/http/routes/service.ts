@@ -25,7 +25,7 @@ import {
 import type { TokenVerifier } from "../../services/verifier.js";
 import { type ContractApp, routeOptions } from "../contract-route.js";
 import { requireServiceKey } from "../service-auth.js";
-import { isoOrNull, toApiToken, toWireHostUser } from "../wire.js";
+import { isoOrNull, parseTimestamp, toApiToken, toWireHostUser } from "../wire.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -116,7 +116,7 @@ export function serviceRoutes(api: ContractApp, ctx: ServiceRouteContext): void 
         deps,
         serviceCallerOf(request),
         request.params.externalId,
-        { ...rest, expiresAt: expiresAt ? Date.parse(expiresAt) : null },
+        { ...rest, expiresAt: expiresAt ? parseTimestamp(expiresAt, "expiresAt") : null },
         { ip: request.ip },
       );
       return reply.code(201).send({
