@@ -16,7 +16,7 @@ export const errorRegistry = {
   https_required: { status: 403, title: "API tokens must be sent over HTTPS" },
   forbidden: { status: 403, title: "Your role does not allow this action" },
   not_found: { status: 404, title: "Not found" },
-  user_not_found: { status: 404, title: "No user has that email" },
+  user_not_found: { status: 404, title: "No such user" },
   email_taken: { status: 409, title: "An account with that email already exists" },
   token_name_taken: { status: 409, title: "You already have an active token with that name" },
   token_limit_reached: { status: 409, title: "You have reached the limit of active tokens" },

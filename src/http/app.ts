@@ -8,6 +8,7 @@ import Fastify, {
 } from "fastify";
 import type { ServiceDeps } from "../services/deps.js";
 import type { CounterStore } from "../services/ports.js";
+import { serviceKeyPrefix } from "../services/service-keys.js";
 import { markTokenExposed } from "../services/tokens.js";
 import type { TokenVerifier } from "../services/verifier.js";
 import { AbuseGuard, type AbuseLimits, rateLimitStoreFor } from "./abuse.js";
@@ -21,7 +22,10 @@ import { docsRoutes, registerOpenApi } from "./routes/docs.js";
 import { healthRoutes } from "./routes/health.js";
 import { leakRoutes } from "./routes/leaks.js";
 import { metricsRoutes } from "./routes/metrics.js";
+import { portalRoutes } from "./routes/portal.js";
 import { protectedApiRoutes } from "./routes/protected-api.js";
+import { serviceRoutes } from "./routes/service.js";
+import { serviceKeyRoutes } from "./routes/service-keys.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { verifyRoutes } from "./routes/verify.js";
 import { webRoutes } from "./routes/web.js";
@@ -125,13 +129,17 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   const abuse = new AbuseGuard(app, options.abuse);
   app.decorateRequest("user", null);
   app.decorateRequest("sessionIdHash", null);
+  app.decorateRequest("portal", null);
   app.decorateReply("tokenRefusal", null);
 
   // Before the routes: it collects each one as it is registered.
   await registerOpenApi(app, options.version);
 
   const services = deps.services;
-  const sessionOptions = { publicOrigin: options.publicOrigin };
+  const sessionOptions = {
+    publicOrigin: options.publicOrigin,
+    serviceKeyPrefix: serviceKeyPrefix(services.settings.tokenPrefix),
+  };
 
   const api = contractApp(app);
   healthRoutes(api, services.store);
@@ -154,8 +162,18 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     authRoutes(managementApi, context);
     applicationRoutes(managementApi, context);
     tokenRoutes(managementApi, context);
+    serviceKeyRoutes(managementApi, context);
     auditRoutes(managementApi, context);
   });
+  // The host's backend, with a service key.
+  await app.register(async (service) => {
+    serviceRoutes(contractApp(service), {
+      deps: services,
+      verifier: deps.verifier,
+      publicOrigin: options.publicOrigin,
+    });
+  });
+  portalRoutes(app, services);
   await docsRoutes(app);
   await webRoutes(app);
 

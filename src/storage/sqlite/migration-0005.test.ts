@@ -100,7 +100,8 @@ describe("migration 0005 on SQLite", () => {
     const store = await createSqliteStore({ path });
     await store.close();
     const sqlite = new SqliteDatabase(path);
-    sqlite.prepare("delete from keyward_migration where name = ?").run("0005-usage-last-used");
+    // The crash came before 0005 was recorded, so nothing after it ran either.
+    sqlite.prepare("delete from keyward_migration where name >= ?").run("0005-usage-last-used");
     sqlite.close();
     const again = await createSqliteStore({ path });
     try {
