@@ -32,10 +32,18 @@ export const verifyRoute = verificationRoute({
   url: "/api/v1/verify",
   operationId: "verifyToken",
   summary: "Check a token for another service",
-  description: "An invalid token is a 200 answer with `valid: false`, never an error.",
+  description:
+    "An invalid token is a 200 answer with `valid: false`, never an error. With " +
+    "`applicationId` (the audience), a token of another application is invalid too.",
   rateLimited: true,
   schema: {
-    body: Type.Object({ token: TokenText }, { additionalProperties: false }),
+    body: Type.Object(
+      {
+        token: TokenText,
+        applicationId: Type.Optional(Id("app")),
+      },
+      { additionalProperties: false },
+    ),
     response: { 200: Verification },
   },
 });

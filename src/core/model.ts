@@ -18,6 +18,7 @@ export const AUDIT_ACTIONS = [
   "token.created",
   "token.regenerated",
   "token.revoked",
+  "token.secret_ended",
   "token.exposed",
   "member.added",
   "member.removed",

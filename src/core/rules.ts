@@ -37,12 +37,41 @@ export function hasUnstorableCharacter(text: string): boolean {
   return false;
 }
 
+/**
+ * Characters that change how text reads without being seen: bidirectional controls
+ * (a right-to-left override makes `exe.txt` read `txt.exe`) and default-ignorable code
+ * points (zero-width spaces and joiners, variation selectors, the soft hyphen), which make
+ * `prod` and `prod` + U+200B two different names that look the same.
+ */
+const INVISIBLE = /[\p{Bidi_Control}\p{Default_Ignorable_Code_Point}]/u;
+
+export function hasInvisibleCharacter(text: string): boolean {
+  return INVISIBLE.test(text);
+}
+
+/**
+ * A name as stored and compared: NFC-normalised (`café` typed either way is one name),
+ * trimmed, and refused when it holds a control, bidirectional or invisible character.
+ */
+function normalizeName(raw: string, what: string): string {
+  const nfc = raw.normalize("NFC");
+  // Checked before trimming: trim() would quietly drop a leading byte-order mark.
+  const name = hasInvisibleCharacter(nfc) ? nfc : nfc.trim();
+  if (hasUnstorableCharacter(name)) {
+    throw new KeywardError("validation_failed", `${what} must not contain control characters.`);
+  }
+  if (hasInvisibleCharacter(name)) {
+    throw new KeywardError(
+      "validation_failed",
+      `${what} must not contain invisible or text-direction characters (zero-width spaces, bidirectional controls).`,
+    );
+  }
+  return name;
+}
+
 /** Trims a token name and checks its length in characters (code points, not UTF-16 units). */
 export function normalizeTokenName(raw: string): string {
-  const name = raw.trim();
-  if (hasUnstorableCharacter(name)) {
-    throw new KeywardError("validation_failed", "Token name must not contain control characters.");
-  }
+  const name = normalizeName(raw, "Token name");
   const length = [...name].length;
   if (length < 1 || length > TOKEN_NAME_MAX_LENGTH) {
     throw new KeywardError(
@@ -75,9 +104,12 @@ export function normalizeScopes(raw: readonly string[] | undefined, allowed: rea
 }
 
 export function normalizeEmail(raw: string): string {
-  const email = raw.trim().toLowerCase();
+  const email = raw.normalize("NFC").trim().toLowerCase();
   if (
     hasUnstorableCharacter(email) ||
+    hasInvisibleCharacter(email) ||
+    // Fullwidth and other compatibility forms (`ａ@example.com`) look like ASCII.
+    email !== email.normalize("NFKC") ||
     email.length < 3 ||
     email.length > 254 ||
     !/^[^\s@]+@[^\s@]+$/.test(email)
@@ -99,10 +131,7 @@ export function checkPassword(password: string): void {
 }
 
 export function normalizeDisplayName(raw: string, what: string): string {
-  const name = raw.trim();
-  if (hasUnstorableCharacter(name)) {
-    throw new KeywardError("validation_failed", `${what} must not contain control characters.`);
-  }
+  const name = normalizeName(raw, what);
   const length = [...name].length;
   if (length < 1 || length > 100) {
     throw new KeywardError("validation_failed", `${what} must be 1 to 100 characters.`);

@@ -21,12 +21,39 @@ export async function reportLeakedTokens(
       continue;
     }
     if (!checkTokenFormat(token, deps.settings.tokenPrefix).ok) continue;
-    const secret = await deps.store.tokens.findSecret(hashToken(token));
-    if (!secret || secret.revokedAt !== null) continue;
+    const secretHash = hashToken(token);
+    const secret = await deps.store.tokens.findSecret(secretHash);
+    const now = deps.clock.now();
+    // Only a secret that still works is acted on: reading an ended secret in old history
+    // must not let anyone kill the live credential that replaced it.
+    if (
+      !secret ||
+      secret.revokedAt !== null ||
+      (secret.expiresAt !== null && secret.expiresAt <= now) ||
+      (secret.secretExpiresAt !== null && secret.secretExpiresAt <= now)
+    ) {
+      continue;
+    }
+    if (secret.secretExpiresAt !== null) {
+      // An old secret in its grace period: it ends now; the current secret keeps working.
+      const ended = await deps.store.tokens.endOldSecret({ secretHash, now }, [
+        auditEvent(deps, ctx, {
+          applicationId: secret.applicationId,
+          userId: secret.userId,
+          actorId: null,
+          tokenId: secret.tokenId,
+          action: "token.secret_ended",
+          reason: "leaked",
+          detail: { source: "leak_report" },
+        }),
+      ]);
+      if (ended) revokedIds.push(secret.tokenId);
+      continue;
+    }
     const revoked = await deps.store.tokens.revokeToken(
       {
         tokenId: secret.tokenId,
-        now: deps.clock.now(),
+        now,
         reason: "leaked",
         revokedBy: null,
       },

@@ -234,6 +234,11 @@ export interface TokenStore {
     },
     audit?: AuditEvents,
   ): Promise<boolean>;
+  /**
+   * Ends an old secret of a regenerated token that is still in its grace period, now; the
+   * token and its current secret are untouched. True when this call ended it.
+   */
+  endOldSecret(input: { secretHash: string; now: number }, audit?: AuditEvents): Promise<boolean>;
   /** Records the first time a token was sent in the clear; true when this call set it. */
   markExposed(tokenId: string, now: number, audit?: AuditEvents): Promise<boolean>;
   /** The hot-path lookup: everything needed to accept or refuse a presented secret. */

@@ -249,6 +249,24 @@ export function createKyselyTokenStore(
           return true;
         }),
       ),
+    endOldSecret: (input, audit) =>
+      writeAudited(
+        db,
+        guard,
+        audit,
+        async (executor) => {
+          // Only an old secret still in its grace period: the current one (no end) and one
+          // already ended are left alone.
+          const ended = await executor
+            .deleteFrom("token_secrets")
+            .where("hash", "=", input.secretHash)
+            .where("expires_at", "is not", null)
+            .where("expires_at", ">", input.now)
+            .executeTakeFirst();
+          return Number(ended.numDeletedRows) > 0;
+        },
+        (ended) => ended,
+      ),
     markExposed: (tokenId, now, audit) =>
       setTokenOnce(db, guard, audit, tokenId, "exposed_at", { exposed_at: now }),
     findSecret: dialect.findSecret,

@@ -166,3 +166,79 @@ describe("authenticated reads", () => {
     expect(anonymous.headers.get("cache-control")).toBe("no-store");
   });
 });
+
+describe("leak reports", () => {
+  it("act only on secrets that still work: an ended old secret changes nothing, one in its grace ends alone", async () => {
+    const { client, appId } = await signUpWithApp(server.baseUrl);
+    const issued = await createToken(client, appId, { name: "rotated" });
+    const regenerate = (graceSeconds: number) =>
+      client.post<{ token: string }>(
+        `/api/v1/applications/${appId}/tokens/${issued.id}/regenerate`,
+        { graceSeconds },
+      );
+    const report = (token: string) =>
+      new Client(server.baseUrl).post<{ received: number }>("/api/v1/leaks", { tokens: [token] });
+    const works = async (token: string) =>
+      (await fetch(`${server.baseUrl}/api`, { headers: bearer(token) })).status === 200;
+
+    // Regenerated at once: the first secret has ended. Reporting it must not touch the token.
+    const second = (await regenerate(0)).body.token;
+    const dead = await report(issued.token);
+    expect(dead.status).toBe(202);
+    expect(await works(second)).toBe(true);
+
+    // Regenerated with a grace period: the second secret still works for an hour. Reporting
+    // it ends it now, and only it.
+    const third = (await regenerate(3600)).body.token;
+    expect(await works(second)).toBe(true);
+    const graced = await report(second);
+    expect(graced.status).toBe(202);
+    expect(graced.body).toEqual(dead.body);
+    expect(await works(second)).toBe(false);
+    expect(await works(third)).toBe(true);
+
+    // The current secret reported: the token is revoked.
+    await report(third);
+    expect(await works(third)).toBe(false);
+  });
+});
+
+describe("names and emails", () => {
+  it("compare NFC-normalised names and refuse invisible ones over HTTP", async () => {
+    const { client, appId } = await signUpWithApp(server.baseUrl);
+    const create = (name: string) =>
+      client.post<{ code: string }>(`/api/v1/applications/${appId}/tokens`, { name });
+    expect((await create("café")).status).toBe(201);
+    const nfd = await create("cafe\u0301");
+    expect(nfd.status).toBe(409);
+    expect(nfd.body.code).toBe("token_name_taken");
+    expect((await create("prod")).status).toBe(201);
+    for (const name of ["prod\u200b", "\u200b", "evil\u202etxt.exe"]) {
+      expect((await create(name)).status, JSON.stringify(name)).toBe(400);
+    }
+    const app = await client.post("/api/v1/applications", { name: "Pay\u202ements" });
+    expect(app.status).toBe(400);
+    const signup = await new Client(server.baseUrl).post("/api/v1/auth/signup", {
+      email: "a\u200bn@example.com",
+      password: "correct horse battery staple",
+      name: "A",
+    });
+    expect(signup.status).toBe(400);
+  });
+});
+
+describe("verify's audience", () => {
+  it("answers invalid for a token of another application when applicationId is given", async () => {
+    const a = await signUpWithApp(server.baseUrl);
+    const b = await signUpWithApp(server.baseUrl);
+    const token = (await createToken(a.client, a.appId, { name: "aud" })).token;
+    const verify = (body: unknown) =>
+      new Client(server.baseUrl).post<{ valid: boolean; code?: string }>("/api/v1/verify", body);
+    expect((await verify({ token, applicationId: a.appId })).body.valid).toBe(true);
+    expect((await verify({ token, applicationId: b.appId })).body).toEqual({
+      valid: false,
+      code: "invalid_token",
+    });
+    expect((await verify({ token })).body.valid).toBe(true);
+  });
+});

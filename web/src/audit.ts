@@ -99,6 +99,13 @@ export function describeEvent(event: AuditEvent, emails: KnownEmails = new Map()
     }
     case "token.exposed":
       return [...TokenRef(event), " was sent over plain HTTP", event.ip ? ` from ${event.ip}` : ""];
+    case "token.secret_ended":
+      return [
+        ...TokenRef(event),
+        event.reason === "leaked"
+          ? ": its old secret was reported leaked and stopped at once; the current one still works"
+          : ": its old secret stopped",
+      ];
     case "member.added": {
       const role = typeof detail.role === "string" ? (roleWords[detail.role] ?? detail.role) : "";
       const who: SentencePart =

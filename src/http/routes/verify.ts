@@ -22,6 +22,11 @@ export function verifyRoutes(
     handler: async (request, reply) => {
       reply.header("cache-control", "no-store");
       const result = await verifier.verify(request.body.token);
+      const audience = request.body.applicationId;
+      if (result.ok && audience !== undefined && result.token.applicationId !== audience) {
+        reply.tokenRefusal = { reason: "audience", tokenId: result.token.tokenId };
+        return INVALID;
+      }
       if (!result.ok) {
         reply.tokenRefusal = { reason: result.reason, tokenId: result.tokenId };
         return INVALID;
