@@ -4,6 +4,7 @@ import type { FastifyInstance } from "fastify";
 import type { Config } from "./config.js";
 import { buildApp } from "./http/app.js";
 import { argon2PasswordHasher, cryptoRandom, systemClock } from "./platform/system.js";
+import { AddressRefusalRecorder } from "./services/address-refusals.js";
 import type { ServiceDeps } from "./services/deps.js";
 import type {
   Clock,
@@ -135,6 +136,11 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     });
   }, 600_000);
   pruneTimer.unref();
+
+  const addressRefusals = new AddressRefusalRecorder(services, (error) =>
+    app.log.warn({ err: error }, "recording an address refusal failed"),
+  );
+  verifier.onAddressRefused = (token, address) => addressRefusals.record(token, address);
 
   let closing: Promise<void> | undefined;
   const close = () => {

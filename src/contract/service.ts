@@ -3,7 +3,7 @@ import { EXTERNAL_ID_MAX_LENGTH } from "../core/rules.js";
 import { ApplicationParams, ScopesInput } from "./applications.js";
 import { routeGroup } from "./route.js";
 import { Id, NullableString, NullableTimestamp, StringEnum, Timestamp } from "./schema.js";
-import { IssuedToken, TokenList } from "./tokens.js";
+import { AllowedAddressesInput, IssuedToken, TokenList } from "./tokens.js";
 import { Verification } from "./verification.js";
 
 // Keyward inside a host product: the host's backend holds a service key of its application
@@ -155,6 +155,7 @@ export const createHostUserTokenRoute = serviceRoute({
         name: Type.String({ maxLength: 400, description: "1-100 characters after trimming." }),
         scopes: Type.Optional(ScopesInput),
         expiresAt: Type.Optional(NullableString({ format: "date-time" })),
+        allowedAddresses: Type.Optional(AllowedAddressesInput),
       },
       { additionalProperties: false },
     ),

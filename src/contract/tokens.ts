@@ -1,4 +1,5 @@
 import { type Static, Type } from "typebox";
+import { MAX_ALLOWED_ADDRESSES } from "../core/addresses.js";
 import { REVOCATION_REASONS, TOKEN_STATUSES } from "../core/model.js";
 import { MAX_GRACE_SECONDS, MAX_USAGE_DAYS, MAX_USAGE_TOKEN_IDS } from "../core/rules.js";
 import { ApplicationParams, ScopesInput } from "./applications.js";
@@ -13,6 +14,11 @@ import {
 } from "./schema.js";
 
 const tokenRoute = routeGroup({ tag: "tokens", auth: "session" });
+
+/** Up to 20 IPv4/IPv6 addresses or CIDRs; the services check each one. */
+export const AllowedAddressesInput = Type.Array(Type.String({ maxLength: 64 }), {
+  maxItems: MAX_ALLOWED_ADDRESSES,
+});
 
 export const TokenStatus = StringEnum(TOKEN_STATUSES);
 export type TokenStatus = Static<typeof TokenStatus>;
@@ -39,6 +45,11 @@ export const ApiToken = Type.Object({
   exposedAt: NullableString({
     format: "date-time",
     description: "When it was first sent over plain HTTP from a remote client; regenerate it.",
+  }),
+  allowedAddresses: Type.Array(Type.String(), {
+    description:
+      "Addresses and CIDRs it is accepted from (refused like an invalid token from any " +
+      "other); empty: any address.",
   }),
   owner: Type.Optional(
     Type.Object(
@@ -98,12 +109,26 @@ export const createTokenRoute = tokenRoute({
         name: Type.String({ maxLength: 400, description: "1-100 characters after trimming." }),
         scopes: Type.Optional(ScopesInput),
         expiresAt: Type.Optional(NullableString({ format: "date-time" })),
+        allowedAddresses: Type.Optional(AllowedAddressesInput),
       },
       { additionalProperties: false },
     ),
     response: { 201: IssuedToken },
   },
   errors: ["not_found", "token_name_taken", "token_limit_reached"],
+});
+
+export const updateTokenRoute = tokenRoute({
+  method: "PATCH",
+  url: "/api/v1/applications/:appId/tokens/:tokenId",
+  operationId: "updateToken",
+  summary: "Set where a token is accepted from (its owner)",
+  schema: {
+    params: Type.Object({ appId: Id("app"), tokenId: Id("tok") }),
+    body: Type.Object({ allowedAddresses: AllowedAddressesInput }, { additionalProperties: false }),
+    response: { 200: ApiToken },
+  },
+  errors: ["not_found", "forbidden"],
 });
 
 export const listTokensRoute = tokenRoute({
@@ -206,6 +231,7 @@ export const tokenRoutes = [
   createTokenRoute,
   listTokensRoute,
   getTokenRoute,
+  updateTokenRoute,
   revokeTokenRoute,
   regenerateTokenRoute,
   tokenUsageRoute,

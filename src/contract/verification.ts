@@ -41,6 +41,14 @@ export const verifyRoute = verificationRoute({
       {
         token: TokenText,
         applicationId: Type.Optional(Id("app")),
+        clientAddress: Type.Optional(
+          Type.String({
+            maxLength: 64,
+            description:
+              "The address your own client presented the token from, for tokens with an " +
+              "address allowlist; the caller's address when absent.",
+          }),
+        ),
       },
       { additionalProperties: false },
     ),

@@ -18,6 +18,8 @@ export const AUDIT_ACTIONS = [
   "token.created",
   "token.regenerated",
   "token.revoked",
+  "token.updated",
+  "token.refused",
   "token.secret_ended",
   "token.exposed",
   "member.added",
@@ -115,6 +117,8 @@ export interface TokenRecord {
   refusedLastAt: number | null;
   /** When the token was first sent over plain HTTP from a remote client. */
   exposedAt: number | null;
+  /** Addresses and CIDRs the token is accepted from; null: any address. */
+  allowedAddresses: string[] | null;
 }
 
 /** What the hot path needs to decide on a presented secret, read in one lookup. */
@@ -132,6 +136,8 @@ export interface SecretRecord {
   revokedAt: number | null;
   /** When this particular secret stops working: set for the old secret of a regenerated token. */
   secretExpiresAt: number | null;
+  /** Addresses and CIDRs the token is accepted from; null: any address. */
+  allowedAddresses: string[] | null;
 }
 
 export function tokenStatus(

@@ -119,7 +119,7 @@ export async function authenticateBearer(
         ),
       );
     case "token": {
-      const result = await verifier.verify(parsed.token);
+      const result = await verifier.verify(parsed.token, request.ip);
       if (policy.requireHttps && request.protocol !== "https" && !isLoopback(request.ip)) {
         // The token crossed the network in the clear: refuse it whatever it is, and if it
         // was valid, tell its owner it may have been read on the way.

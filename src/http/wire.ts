@@ -67,6 +67,7 @@ export function toApiToken(token: TokenRecord, now: number, withOwner = false): 
     refusedCount: token.refusedCount,
     lastRefusedAt: isoOrNull(token.refusedLastAt),
     exposedAt: isoOrNull(token.exposedAt),
+    allowedAddresses: token.allowedAddresses ?? [],
   };
   if (withOwner) view.owner = { id: token.userId, email: token.ownerEmail };
   return view;

@@ -178,8 +178,9 @@ export async function verifyAsService(
   verifier: TokenVerifier,
   caller: ServiceCaller,
   token: string,
+  clientAddress: string,
 ): Promise<VerifyResult> {
-  const result = await verifier.verify(token);
+  const result = await verifier.verify(token, clientAddress);
   if (result.ok && result.token.applicationId !== caller.applicationId) {
     return { ok: false, reason: "unknown" };
   }

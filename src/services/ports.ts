@@ -190,6 +190,8 @@ export interface NewToken {
   createdAt: number;
   expiresAt: number | null;
   secretHash: string;
+  /** Addresses and CIDRs it is accepted from; absent, null or empty: any address. */
+  allowedAddresses?: string[] | null;
 }
 
 export type InsertTokenResult =
@@ -232,6 +234,11 @@ export interface TokenStore {
       now: number;
       oldSecretsExpireAt: number;
     },
+    audit?: AuditEvents,
+  ): Promise<boolean>;
+  /** Sets a token's address allowlist (null: any address); false when there is no such token. */
+  setAllowedAddresses(
+    input: { tokenId: string; allowedAddresses: string[] | null },
     audit?: AuditEvents,
   ): Promise<boolean>;
   /**

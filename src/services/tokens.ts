@@ -1,3 +1,4 @@
+import { normalizeAllowedAddresses } from "../core/addresses.js";
 import { KeywardError } from "../core/errors.js";
 import { generateId } from "../core/ids.js";
 import {
@@ -29,6 +30,8 @@ export interface NewTokenInput {
   name: string;
   scopes?: string[];
   expiresAt?: number | null;
+  /** Addresses and CIDRs it is accepted from; absent or empty: any address. */
+  allowedAddresses?: string[];
 }
 
 export async function createToken(
@@ -62,6 +65,7 @@ export async function issueToken(
     throw new KeywardError("validation_failed", "expiresAt must be in the future.");
   }
 
+  const allowedAddresses = normalizeAllowedAddresses(input.allowedAddresses ?? []);
   const plaintext = generateToken(deps.random, deps.settings.tokenPrefix);
   const record: TokenRecord = {
     id: generateId(deps.random, "tok"),
@@ -79,6 +83,7 @@ export async function issueToken(
     refusedCount: 0,
     refusedLastAt: null,
     exposedAt: null,
+    allowedAddresses: allowedAddresses.length === 0 ? null : allowedAddresses,
   };
   const inserted = await deps.store.tokens.insertToken(
     { ...record, secretHash: hashToken(plaintext) },
@@ -151,6 +156,38 @@ export async function getToken(
   tokenId: string,
 ): Promise<TokenRecord> {
   return (await findVisibleToken(deps, actor, applicationId, tokenId)).token;
+}
+
+/**
+ * Sets the addresses a token is accepted from (an empty list: any address). Only its
+ * owner may: an admin narrowing a member's token could cut off their integration unseen.
+ */
+export async function setTokenAllowedAddresses(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+  tokenId: string,
+  allowedAddresses: readonly string[],
+  ctx: RequestContext = NO_CONTEXT,
+): Promise<TokenRecord> {
+  const { token } = await findVisibleToken(deps, actor, applicationId, tokenId);
+  if (token.userId !== actor.id) {
+    throw new KeywardError("forbidden", "Only the token's owner can change where it is used from.");
+  }
+  const list = normalizeAllowedAddresses(allowedAddresses);
+  const stored = list.length === 0 ? null : list;
+  await deps.store.tokens.setAllowedAddresses({ tokenId, allowedAddresses: stored }, [
+    auditEvent(deps, ctx, {
+      applicationId,
+      userId: token.userId,
+      actorId: actor.id,
+      tokenId,
+      action: "token.updated",
+      detail: { allowedAddresses: list.join(" ") },
+    }),
+  ]);
+  await deps.invalidation.tokenChanged([tokenId]);
+  return { ...token, allowedAddresses: stored };
 }
 
 /** Revokes a token; revoking a revoked token changes nothing and succeeds. */

@@ -1,9 +1,17 @@
+import { isAddressAllowed } from "../core/addresses.js";
 import type { SecretRecord } from "../core/model.js";
 import { checkTokenFormat, hashToken } from "../core/token.js";
 import type { Clock, TokenStore } from "./ports.js";
 import type { UsageRecorder } from "./usage-recorder.js";
 
-export type VerifyFailureReason = "malformed" | "checksum" | "unknown" | "expired" | "revoked";
+export type VerifyFailureReason =
+  | "malformed"
+  | "checksum"
+  | "unknown"
+  | "expired"
+  | "revoked"
+  /** Presented from an address its allowlist does not hold. */
+  | "address";
 
 /** A failed check is a result, not an exception; only faults (storage down) throw. */
 export type VerifyResult =
@@ -49,7 +57,14 @@ export class TokenVerifier {
     private readonly options: VerifierOptions,
   ) {}
 
-  async verify(token: string): Promise<VerifyResult> {
+  /** Told of each presentation refused for its address (the owner sees these). */
+  onAddressRefused: ((token: SecretRecord, address: string) => void) | undefined;
+
+  /**
+   * @param clientAddress the address the token was presented from; needed for a token
+   *   with an address allowlist, which is refused without one.
+   */
+  async verify(token: string, clientAddress?: string): Promise<VerifyResult> {
     const format = checkTokenFormat(token, this.options.tokenPrefix);
     if (!format.ok) return { ok: false, reason: format.reason };
 
@@ -64,6 +79,10 @@ export class TokenVerifier {
         this.remember(hash, record, this.clock.now());
     }
     const result = decide(record, this.clock.now());
+    if (result.ok && !addressAllowed(record, clientAddress)) {
+      this.onAddressRefused?.(record, clientAddress ?? "unknown");
+      return { ok: false, reason: "address", tokenId: record.tokenId };
+    }
     if (result.ok) this.usage.record(record.tokenId, now);
     else this.usage.recordRefusal(record.tokenId, now);
     return result;
@@ -140,6 +159,11 @@ export class TokenVerifier {
     hashes.delete(hash);
     if (hashes.size === 0) this.hashesByToken.delete(tokenId);
   }
+}
+
+function addressAllowed(record: SecretRecord, clientAddress: string | undefined): boolean {
+  if (record.allowedAddresses === null || record.allowedAddresses.length === 0) return true;
+  return clientAddress !== undefined && isAddressAllowed(record.allowedAddresses, clientAddress);
 }
 
 function decide(record: SecretRecord, now: number): VerifyResult {

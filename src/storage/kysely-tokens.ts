@@ -43,6 +43,7 @@ export function findSecretQuery(db: Kysely<Database>, hash: string) {
       "t.expires_at as expires_at",
       "t.revoked_at as revoked_at",
       "s.expires_at as secret_expires_at",
+      "t.allowed_addresses as allowed_addresses",
     ])
     .where("s.hash", "=", hash);
 }
@@ -80,7 +81,13 @@ function tokenColumns(db: Kysely<Database>) {
       "t.refused_count",
       "t.refused_last_at",
       "t.exposed_at",
+      "t.allowed_addresses",
     ]);
+}
+
+/** An allowlist as stored: JSON, or null when it allows every address. */
+function allowedAddressesText(list: readonly string[] | null | undefined): string | null {
+  return list === null || list === undefined || list.length === 0 ? null : JSON.stringify(list);
 }
 
 /** Active = not revoked and not past its expiry at `now`. */
@@ -185,6 +192,7 @@ export function createKyselyTokenStore(
               refused_count: 0,
               refused_last_at: null,
               exposed_at: null,
+              allowed_addresses: allowedAddressesText(token.allowedAddresses),
             })
             .execute();
           await insertSecret(trx, token.secretHash, token.id, token.createdAt);
@@ -248,6 +256,21 @@ export function createKyselyTokenStore(
           await insertAuditEvents(trx, audit ?? []);
           return true;
         }),
+      ),
+    setAllowedAddresses: (input, audit) =>
+      writeAudited(
+        db,
+        guard,
+        audit,
+        async (executor) => {
+          const result = await executor
+            .updateTable("tokens")
+            .set({ allowed_addresses: allowedAddressesText(input.allowedAddresses) })
+            .where("id", "=", input.tokenId)
+            .executeTakeFirst();
+          return Number(result.numUpdatedRows) > 0;
+        },
+        (updated) => updated,
       ),
     endOldSecret: (input, audit) =>
       writeAudited(

@@ -140,6 +140,11 @@ export interface TokenRow {
   refused_count: number | string;
   refused_last_at: number | string | null;
   exposed_at: number | string | null;
+  allowed_addresses: string | null;
+}
+
+function parseAllowedAddresses(text: string | null): string[] | null {
+  return text === null ? null : parseScopes(text);
 }
 
 export function toTokenRecord(row: TokenRow): TokenRecord {
@@ -159,6 +164,7 @@ export function toTokenRecord(row: TokenRow): TokenRecord {
     refusedCount: num(row.refused_count),
     refusedLastAt: numOrNull(row.refused_last_at),
     exposedAt: numOrNull(row.exposed_at),
+    allowedAddresses: parseAllowedAddresses(row.allowed_addresses),
   };
 }
 
@@ -174,6 +180,7 @@ export interface SecretRow {
   expires_at: number | string | null;
   revoked_at: number | string | null;
   secret_expires_at: number | string | null;
+  allowed_addresses: string | null;
 }
 
 export function toSecretRecord(row: SecretRow): SecretRecord {
@@ -189,6 +196,7 @@ export function toSecretRecord(row: SecretRow): SecretRecord {
     expiresAt: numOrNull(row.expires_at),
     revokedAt: numOrNull(row.revoked_at),
     secretExpiresAt: numOrNull(row.secret_expires_at),
+    allowedAddresses: parseAllowedAddresses(row.allowed_addresses),
   };
 }
 

@@ -113,6 +113,8 @@ export interface TokensTable {
   refused_count: number;
   refused_last_at: number | null;
   exposed_at: number | null;
+  /** JSON array of addresses and CIDRs the token is accepted from; null: any (0010). */
+  allowed_addresses: string | null;
 }
 
 export interface TokenSecretsTable {

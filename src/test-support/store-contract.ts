@@ -455,6 +455,7 @@ export function defineStoreContract(
           expiresAt: T0 + 1000,
           revokedAt: null,
           secretExpiresAt: null,
+          allowedAddresses: null,
         });
         expect(store.stats.reads).toBeGreaterThan(readsBefore);
         expect(await store.tokens.findSecret("no-such-hash")).toBeUndefined();

@@ -8,6 +8,7 @@ import {
   signUpUser,
   signUpWithApp,
 } from "../../src/test-support/harness.js";
+import { pollUntil } from "../../src/test-support/poll.js";
 import { setUpTestServer } from "../../src/test-support/server-fixture.js";
 import { problemCode, rawRequest } from "./support.js";
 
@@ -240,5 +241,58 @@ describe("verify's audience", () => {
       code: "invalid_token",
     });
     expect((await verify({ token })).body.valid).toBe(true);
+  });
+});
+
+describe("per-token address allowlists", () => {
+  it("refuse a token from any other address like an invalid one, and tell its owner", async () => {
+    const { client, appId } = await signUpWithApp(server.baseUrl);
+    const created = await client.post<{
+      token: string;
+      apiToken: { id: string; allowedAddresses: string[] };
+    }>(`/api/v1/applications/${appId}/tokens`, {
+      name: "pinned",
+      allowedAddresses: ["203.0.113.0/24"],
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.apiToken.allowedAddresses).toEqual(["203.0.113.0/24"]);
+    const token = created.body.token;
+    // The test client is 127.0.0.1: off the list.
+    const refused = await fetch(`${server.baseUrl}/api`, { headers: bearer(token) });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get("www-authenticate")).toContain('error="invalid_token"');
+    const verify = (body: Record<string, unknown>) =>
+      new Client(server.baseUrl).post<{ valid: boolean }>("/api/v1/verify", { token, ...body });
+    expect((await verify({})).body.valid).toBe(false);
+    expect((await verify({ clientAddress: "203.0.113.77" })).body.valid).toBe(true);
+    expect((await verify({ clientAddress: "198.51.100.1" })).body.valid).toBe(false);
+
+    // The owner sees the refusal, with the address.
+    const audit = await pollUntil("the refusal in the activity", async () => {
+      const page = await client.get<{
+        events: Array<{ action: string; reason: string; ip: string }>;
+      }>(`/api/v1/applications/${appId}/audit?action=token.refused`);
+      return page.body.events.length > 0 ? page.body.events : false;
+    });
+    expect(audit.map((e) => e.ip)).toEqual(expect.arrayContaining(["127.0.0.1", "198.51.100.1"]));
+
+    // The owner widens it; from then on it works from here.
+    const path = `/api/v1/applications/${appId}/tokens/${created.body.apiToken.id}`;
+    const updated = await client.request("PATCH", path, {
+      body: { allowedAddresses: ["127.0.0.1", "::1"] },
+    });
+    expect(updated.status).toBe(200);
+    expect((await fetch(`${server.baseUrl}/api`, { headers: bearer(token) })).status).toBe(200);
+    const cleared = await client.request("PATCH", path, { body: { allowedAddresses: [] } });
+    expect((cleared.body as { allowedAddresses: string[] }).allowedAddresses).toEqual([]);
+    for (const bad of [
+      ["nonsense"],
+      ["10.0.0.0/33"],
+      Array.from({ length: 21 }, (_, i) => `10.0.0.${i}`),
+    ]) {
+      expect(
+        (await client.request("PATCH", path, { body: { allowedAddresses: bad } })).status,
+      ).toBe(400);
+    }
   });
 });

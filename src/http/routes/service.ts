@@ -139,7 +139,12 @@ export function serviceRoutes(api: ContractApp, ctx: ServiceRouteContext): void 
   api.route({
     ...routeOptions(serviceVerifyRoute),
     handler: async (request, reply) => {
-      const result = await verifyAsService(verifier, serviceCallerOf(request), request.body.token);
+      const result = await verifyAsService(
+        verifier,
+        serviceCallerOf(request),
+        request.body.token,
+        request.body.clientAddress ?? request.ip,
+      );
       if (!result.ok) {
         reply.tokenRefusal = { reason: result.reason, tokenId: result.tokenId };
         return INVALID;

@@ -6,6 +6,7 @@ import {
   regenerateTokenRoute,
   revokeTokenRoute,
   tokenUsageRoute,
+  updateTokenRoute,
 } from "../../contract/index.js";
 import {
   createToken,
@@ -16,6 +17,7 @@ import {
   listTokens,
   regenerateToken,
   revokeToken,
+  setTokenAllowedAddresses,
 } from "../../services/tokens.js";
 import { type ContractApp, routeOptions } from "../contract-route.js";
 import { type ManagementContext, requireUser } from "../session.js";
@@ -68,6 +70,22 @@ export function tokenRoutes(
       const user = requireUser(request, options);
       const token = await getToken(deps, user, request.params.appId, request.params.tokenId);
       // A single token always names its owner: the caller is that owner or manages the application.
+      return toApiToken(token, deps.clock.now(), true);
+    },
+  });
+
+  api.route({
+    ...routeOptions(updateTokenRoute),
+    handler: async (request) => {
+      const user = requireUser(request, options);
+      const token = await setTokenAllowedAddresses(
+        deps,
+        user,
+        request.params.appId,
+        request.params.tokenId,
+        request.body.allowedAddresses,
+        { ip: request.ip },
+      );
       return toApiToken(token, deps.clock.now(), true);
     },
   });

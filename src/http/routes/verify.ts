@@ -21,7 +21,10 @@ export function verifyRoutes(
     config: { rateLimit: { max: options.rateLimitPerMinute, timeWindow: 60_000 } },
     handler: async (request, reply) => {
       reply.header("cache-control", "no-store");
-      const result = await verifier.verify(request.body.token);
+      const result = await verifier.verify(
+        request.body.token,
+        request.body.clientAddress ?? request.ip,
+      );
       const audience = request.body.applicationId;
       if (result.ok && audience !== undefined && result.token.applicationId !== audience) {
         reply.tokenRefusal = { reason: "audience", tokenId: result.token.tokenId };

@@ -20,6 +20,8 @@ export interface ApiToken {
   lastRefusedAt: string | null;
   /** When it was first sent over plain HTTP from a remote client; regenerate it. */
   exposedAt: string | null;
+  /** Addresses and CIDRs it is accepted from (refused like an invalid token from any other); empty: any address. */
+  allowedAddresses: string[];
   /** Present in `?all=1` listings and on a single token. */
   owner?: {
     id: string;
@@ -124,6 +126,7 @@ export interface CreateHostUserTokenBody {
   name: string;
   scopes?: string[];
   expiresAt?: string | null;
+  allowedAddresses?: string[];
 }
 export type CreateHostUserTokenAnswer = IssuedToken;
 
