@@ -42,8 +42,10 @@ export function BackToHost({ host, className }: { host: HostView; className?: st
   if (!host.returnUrl) return null;
   return (
     <a href={host.returnUrl} className={className ?? "back-to-host"}>
-      <span aria-hidden="true">← </span>
-      Back to <bdi>{host.name}</bdi>
+      <span aria-hidden="true">←</span>
+      <span className="truncate">
+        Back to <bdi>{host.name}</bdi>
+      </span>
     </a>
   );
 }
