@@ -1,12 +1,16 @@
 // The account page at every width from a phone up, with ordinary and with long content
 // (100-character names, a 110-character email, right-to-left text), in light and dark mode:
 // no sideways scroll, every row's name, status and actions on screen, a one-line top bar
-// whose parts do not overlap, the show-once dialog inside the viewport, and axe clean.
+// whose parts do not overlap, the show-once dialog inside the viewport, and axe clean. The
+// same for the application settings page and for a host user's (portal) account page.
 import type { Browser, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { PortalSession } from "../src/contract/index.js";
 import {
   Client,
+  createServiceKey,
   createToken,
+  serviceClient,
   startTestServer,
   type TestServer,
 } from "../src/test-support/harness.js";
@@ -90,6 +94,25 @@ async function seed(
 
 let scenarios: Scenario[];
 
+const LONG_DISPLAY_NAME = "Acme Corporation International Developer Platform and Services Portal";
+const HOST_ORIGIN = "https://app.acme.example";
+
+/** The long scenario's application, set up as a host product: keys, origins, branding. */
+async function seedHost(scenario: Scenario): Promise<void> {
+  await createServiceKey(scenario.owner, scenario.appId, LONG_TOKEN_NAME);
+  const revoked = await createServiceKey(scenario.owner, scenario.appId, RTL_NAME);
+  await scenario.owner.delete(`/api/v1/applications/${scenario.appId}/service-keys/${revoked.id}`);
+  const patched = await scenario.owner.request("PATCH", `/api/v1/applications/${scenario.appId}`, {
+    body: {
+      returnOrigins: [HOST_ORIGIN, "https://staging.acme.example"],
+      branding: { displayName: LONG_DISPLAY_NAME, accentColor: "#0f7b6c" },
+    },
+  });
+  if (patched.status !== 200) throw new Error(`PATCH failed: ${patched.status} ${patched.text}`);
+}
+
+let hostService: ReturnType<typeof serviceClient>;
+
 beforeAll(async () => {
   assertUiBuilt();
   [server, browser] = await Promise.all([startTestServer(), launchBrowser()]);
@@ -113,6 +136,19 @@ beforeAll(async () => {
       [LONG_TOKEN_NAME, LONG_SPACED_NAME, RTL_NAME],
     ),
   ];
+  const long = scenarios[1] as Scenario;
+  await seedHost(long);
+  const { key } = await createServiceKey(long.owner, long.appId, "widths backend");
+  hostService = serviceClient(server.baseUrl, key);
+  // A host user with a long name and email, and tokens of their own.
+  await hostService("PUT", "/api/v1/service/users/host-user-1", {
+    email: longEmail("host"),
+    name: "Maximiliana Wolfeschlegelsteinhausenbergerdorff",
+  });
+  for (const name of [LONG_TOKEN_NAME, RTL_NAME]) {
+    const made = await hostService("POST", "/api/v1/service/users/host-user-1/tokens", { name });
+    if (made.status !== 201) throw new Error(`host token failed: ${made.status} ${made.text}`);
+  }
 }, 60_000);
 
 afterAll(async () => {
@@ -197,13 +233,17 @@ async function expectActivityFits(page: Page, name: string, where: string) {
 }
 
 /** Brand, breadcrumb and account do not overlap, and the bar stays one line high. */
-async function expectTopBarInOrder(page: Page, where: string) {
+async function expectTopBarInOrder(page: Page, where: string, portal = false) {
   const header = page.getByRole("banner");
+  const current = header
+    .getByRole("navigation", { name: "Breadcrumb" })
+    .locator('[aria-current="page"]');
   const parts = [
-    await box(header.getByRole("link", { name: /Keyward/ })),
+    // A host user's bar names the host; on a phone the breadcrumb gives way to it.
     await box(
-      header.getByRole("navigation", { name: "Breadcrumb" }).locator('[aria-current="page"]'),
+      portal ? header.locator(".brand-host") : header.getByRole("link", { name: /Keyward/ }),
     ),
+    ...(portal && !(await current.isVisible()) ? [] : [await box(current)]),
     await box(header.locator(".avatar")),
     await box(header.getByRole("button", { name: "Sign out" })),
   ];
@@ -331,6 +371,91 @@ describe("every width from 360 px, light and dark", () => {
           `token title (${width} px)`,
         );
       }
+      await context.close();
+    }, 120_000);
+  }
+});
+
+describe("the settings page and a host user's page, every width from 360 px, light and dark", () => {
+  for (const width of WIDTHS) {
+    it(`${width} px: no sideways scroll, rows, controls and top bar on screen, axe clean`, async () => {
+      const scenario = scenarios[1] as Scenario;
+      const context = await newContext(browser, server.baseUrl, {
+        bypassCSP: true,
+        viewport: { width, height: 800 },
+      });
+      const page = await context.newPage();
+      await addSessionCookie(context, scenario.owner, server.baseUrl);
+      for (const mode of MODES) {
+        const where = `${width} px, settings, ${mode}`;
+        await page.emulateMedia({ colorScheme: mode });
+        await page.goto(`/app/${scenario.appId}/settings`);
+        const rows = page.getByRole("table", { name: "Service keys" }).locator("tbody tr");
+        await rows.first().waitFor();
+        await expectNoSidewaysScroll(page, where);
+        await expectTopBarInOrder(page, where);
+        for (let i = 0; i < (await rows.count()); i++) {
+          const row = rows.nth(i);
+          await expectInsideViewport(page, row.locator("th"), `key ${i} name (${where})`);
+          await expectInsideViewport(page, row.locator(".badge"), `key ${i} status (${where})`);
+          const revoke = row.getByRole("button", { name: "Revoke", exact: true });
+          if ((await revoke.count()) > 0) {
+            await expectInsideViewport(page, revoke, `key ${i} Revoke (${where})`);
+          }
+        }
+        for (const control of [
+          page.getByRole("button", { name: "Create service key" }),
+          page.getByRole("textbox", { name: "Return origins" }),
+          page.getByRole("button", { name: "Save return origins" }),
+          page.getByLabel("Accent colour, hex"),
+          page.getByRole("button", { name: "Remove branding" }),
+        ]) {
+          await expectInsideViewport(page, control, `${await control.textContent()} (${where})`);
+        }
+        await expectNoSeriousA11yViolations(page, where);
+        await screenshot(page, `width-${width}-settings-${mode}`);
+      }
+
+      // A host user's page: a fresh portal link per width, as the host would hand out.
+      const portal = await newContext(browser, server.baseUrl, {
+        bypassCSP: true,
+        viewport: { width, height: 800 },
+      });
+      const hostPage = await portal.newPage();
+      const link = await hostService<PortalSession>("POST", "/api/v1/service/portal-sessions", {
+        externalId: "host-user-1",
+        returnUrl: `${HOST_ORIGIN}/settings/api`,
+      });
+      expect(link.status).toBe(201);
+      await hostPage.goto(link.body.url);
+      await hostPage.waitForURL(`**/app/${scenario.appId}/account-management`);
+      for (const mode of MODES) {
+        const where = `${width} px, host user's page, ${mode}`;
+        await hostPage.emulateMedia({ colorScheme: mode });
+        await hostPage.reload();
+        await hostPage
+          .getByRole("table", { name: /tokens/i })
+          .locator("tbody tr")
+          .first()
+          .waitFor();
+        await expectNoSidewaysScroll(hostPage, where);
+        await expectTokenRowsOnScreen(hostPage, where);
+        await expectTopBarInOrder(hostPage, where, true);
+        await expectInsideViewport(
+          hostPage,
+          hostPage.getByRole("banner").getByTitle(LONG_DISPLAY_NAME),
+          `the host's name (${where})`,
+        );
+        await expectInsideViewport(
+          hostPage,
+          hostPage.getByRole("link", { name: /^Back to / }),
+          `Back to … (${where})`,
+        );
+        await expectActivityFits(hostPage, "Activity", where);
+        await expectNoSeriousA11yViolations(hostPage, where);
+        await screenshot(hostPage, `width-${width}-host-page-${mode}`);
+      }
+      await portal.close();
       await context.close();
     }, 120_000);
   }

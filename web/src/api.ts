@@ -8,11 +8,13 @@ import type {
   applicationUsageRoute,
   BodyOf,
   createApplicationRoute,
+  createServiceKeyRoute,
   createTokenRoute,
   getApplicationRoute,
   getTokenRoute,
   listApplicationsRoute,
   listMembersRoute,
+  listServiceKeysRoute,
   listTokensRoute,
   meRoute,
   Problem,
@@ -21,6 +23,7 @@ import type {
   signInRoute,
   signUpRoute,
   tokenUsageRoute,
+  updateApplicationRoute,
 } from "../../src/contract/index.js";
 
 export type {
@@ -30,10 +33,14 @@ export type {
   AuditAction,
   AuditEvent,
   AuditPage,
+  Branding,
+  IssuedServiceKey,
   IssuedToken,
   Me,
   Member,
+  PortalView,
   Role,
+  ServiceKey,
   TokensUsage,
   TokenUsage,
   User,
@@ -153,6 +160,20 @@ export const api = {
     request<AnswerOf<typeof createApplicationRoute, 201>>("POST", "/api/v1/applications", input),
   getApplication: (appId: string) =>
     request<AnswerOf<typeof getApplicationRoute, 200>>("GET", app(appId)),
+  /** Return origins and branding (owners and admins); absent fields keep their value. */
+  updateApplication: (appId: string, input: BodyOf<typeof updateApplicationRoute>) =>
+    request<AnswerOf<typeof updateApplicationRoute, 200>>("PATCH", app(appId), input),
+
+  listServiceKeys: (appId: string) =>
+    request<AnswerOf<typeof listServiceKeysRoute, 200>>("GET", `${app(appId)}/service-keys`),
+  createServiceKey: (appId: string, input: BodyOf<typeof createServiceKeyRoute>) =>
+    request<AnswerOf<typeof createServiceKeyRoute, 201>>(
+      "POST",
+      `${app(appId)}/service-keys`,
+      input,
+    ),
+  revokeServiceKey: (appId: string, keyId: string) =>
+    request<void>("DELETE", `${app(appId)}/service-keys/${encodeURIComponent(keyId)}`),
 
   listMembers: (appId: string) =>
     request<AnswerOf<typeof listMembersRoute, 200>>("GET", `${app(appId)}/members`),

@@ -1,11 +1,12 @@
 import { useEffect } from "react";
-import { usePageHeading } from "./components/layout";
+import { usePageHeading } from "./components/brand";
 import { AccountPage } from "./pages/account-page";
 import { AppsPage } from "./pages/apps-page";
 import { SignInPage, SignUpPage } from "./pages/auth-pages";
+import { SettingsPage } from "./pages/settings-page";
 import { TokenDetailPage } from "./pages/token-detail-page";
-import { Link, matchRoute, navigate, type Route, useLocation } from "./router";
-import { RequireSession } from "./session";
+import { Link, matchRoute, navigate, paths, type Route, useLocation } from "./router";
+import { RequireSession, useSession } from "./session";
 
 export function App() {
   const location = useLocation();
@@ -30,6 +31,7 @@ export function App() {
 }
 
 function SignedInPage({ route }: { route: Route }) {
+  const { host } = useSession();
   switch (route.page) {
     case "account":
       return <AccountPage key={route.appId} appId={route.appId} />;
@@ -41,7 +43,11 @@ function SignedInPage({ route }: { route: Route }) {
           tokenId={route.tokenId}
         />
       );
+    case "settings":
+      return <SettingsPage key={route.appId} appId={route.appId} />;
     default:
+      // A host user has one application: their page is its account page.
+      if (host) return <Redirect to={paths.account(host.applicationId)} />;
       return <AppsPage />;
   }
 }

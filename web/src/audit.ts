@@ -14,6 +14,13 @@ export const applicationActionLabels: Array<[AuditAction, string]> = [
   ["token.exposed", "Sent over plain HTTP"],
   ["member.added", "Member added"],
   ["member.removed", "Member removed"],
+  ["service_key.created", "Service key created"],
+  ["service_key.revoked", "Service key revoked"],
+  ["host_user.created", "Host user added"],
+  ["host_user.updated", "Host user updated"],
+  ["host_user.removed", "Host user removed"],
+  ["portal.opened", "Portal link"],
+  ["application.updated", "Settings changed"],
 ];
 
 export const TOKEN_ACTIONS: ReadonlySet<string> = new Set([
@@ -50,7 +57,16 @@ function TokenRef(event: AuditEvent): SentencePart[] {
 }
 
 function actorRef(event: AuditEvent): SentencePart {
-  return event.actor?.email ? { email: event.actor.email } : "Someone";
+  if (event.actor?.email) return { email: event.actor.email };
+  // A service key (`service key "backend"`) or a host user known by the host's id.
+  if (event.actor?.name) return event.actor.name;
+  return "Someone";
+}
+
+function hostUserRef(event: AuditEvent): SentencePart[] {
+  return typeof event.detail.externalId === "string"
+    ? ["host user ", { name: event.detail.externalId }]
+    : ["a host user"];
 }
 
 function graceWords(seconds: number): string {
@@ -118,6 +134,33 @@ export function describeEvent(event: AuditEvent, emails: KnownEmails = new Map()
       if (event.reason === "left") return [actorRef(event), " left the application", tail];
       const email = event.userId ? emails.get(event.userId) : undefined;
       return [actorRef(event), " removed ", email ? { email } : "a member", tail];
+    }
+    case "service_key.created":
+      return [actorRef(event), " created service key ", { name: String(detail.name ?? "") }];
+    case "service_key.revoked":
+      if (event.reason === "leaked") {
+        return ["Service key ", { name: String(detail.name ?? "") }, " revoked: reported leaked"];
+      }
+      return [actorRef(event), " revoked service key ", { name: String(detail.name ?? "") }];
+    case "host_user.created":
+      return [actorRef(event), " added ", ...hostUserRef(event)];
+    case "host_user.updated":
+      return [actorRef(event), " updated ", ...hostUserRef(event)];
+    case "host_user.removed": {
+      const revoked = typeof detail.revokedTokens === "number" ? detail.revokedTokens : 0;
+      const tail = revoked > 0 ? `; ${plural(revoked, "token", "tokens")} revoked with them` : "";
+      return [actorRef(event), " removed ", ...hostUserRef(event), tail];
+    }
+    case "portal.opened":
+      return detail.step === "signed_in"
+        ? [actorRef(event), " opened their API tokens page from the host"]
+        : [actorRef(event), " created a portal link for ", ...hostUserRef(event)];
+    case "application.updated": {
+      const changed = [
+        "returnOrigins" in detail ? "return origins" : "",
+        "branding" in detail ? "branding" : "",
+      ].filter(Boolean);
+      return [actorRef(event), ` changed the application's ${changed.join(" and ") || "settings"}`];
     }
     case "signup":
       return ["Account created"];

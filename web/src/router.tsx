@@ -1,6 +1,6 @@
 import { type AnchorHTMLAttributes, type MouseEvent, useSyncExternalStore } from "react";
 
-// A few lines of history routing: the app has six pages and needs no router library.
+// A few lines of history routing: the app has seven pages and needs no router library.
 
 export type Route =
   | { page: "home" }
@@ -9,6 +9,7 @@ export type Route =
   | { page: "apps" }
   | { page: "account"; appId: string }
   | { page: "token"; appId: string; tokenId: string }
+  | { page: "settings"; appId: string }
   | { page: "not-found" };
 
 const ID = "([A-Za-z0-9_]+)";
@@ -18,6 +19,7 @@ const patterns: Array<[RegExp, (m: RegExpMatchArray) => Route]> = [
   [/^\/signin$/, () => ({ page: "signin" })],
   [/^\/apps$/, () => ({ page: "apps" })],
   [new RegExp(`^/app/${ID}/account-management$`), (m) => ({ page: "account", appId: m[1] ?? "" })],
+  [new RegExp(`^/app/${ID}/settings$`), (m) => ({ page: "settings", appId: m[1] ?? "" })],
   [
     new RegExp(`^/app/${ID}/account-management/tokens/${ID}$`),
     (m) => ({ page: "token", appId: m[1] ?? "", tokenId: m[2] ?? "" }),
@@ -35,6 +37,7 @@ export function matchRoute(pathname: string): Route {
 export const paths = {
   apps: () => "/apps",
   account: (appId: string) => `/app/${encodeURIComponent(appId)}/account-management`,
+  settings: (appId: string) => `/app/${encodeURIComponent(appId)}/settings`,
   token: (appId: string, tokenId: string) =>
     `/app/${encodeURIComponent(appId)}/account-management/tokens/${encodeURIComponent(tokenId)}`,
 };

@@ -8,12 +8,23 @@ import {
   useState,
 } from "react";
 import { ApiError, api, describeError, type Me, onSessionEnded } from "./api";
+import { hostName, safeExternalUrl } from "./branding";
+import {
+  BrandedFrame,
+  type HostView,
+  PortalEndedDialog,
+  PortalEndedNotice,
+  PortalGonePage,
+} from "./components/portal";
 import { SessionEndedNotice, SignInDialog } from "./components/signin-dialog";
+import { forgetPortal, recallPortal, rememberPortal } from "./portal-memory";
 import { navigate } from "./router";
 import { announceSession, SESSION_CHANNEL, type SessionMessage } from "./session-channel";
 
 interface Session {
   me: Me;
+  /** Set when this is a host user's portal session: the host, and the one application. */
+  host?: HostView & { applicationId: string };
   refresh: () => Promise<void>;
   signOut: () => Promise<void>;
 }
@@ -33,6 +44,16 @@ function signInPath(): string {
   return `/signin?next=${encodeURIComponent(pathname + search)}`;
 }
 
+function hostView(me: Me): Session["host"] {
+  if (!me.portal) return undefined;
+  return {
+    applicationId: me.portal.applicationId,
+    name: hostName(me) ?? "the application",
+    returnUrl: safeExternalUrl(me.portal.returnUrl),
+    accentColor: me.portal.branding?.accentColor,
+  };
+}
+
 /** A request waiting for the user to sign in again; reads may wait on, writes are let go. */
 interface Waiter {
   resume: (resumed: boolean) => void;
@@ -45,12 +66,21 @@ interface Waiter {
  * navigates away or unmounts the page: what is on screen may be a secret shown only once, or
  * a form the user has filled in. The end is reported in place, the user signs in again in a
  * dialog, and the requests it refused are sent again.
+ *
+ * A host user's portal session cannot be signed in to again here (they have no password):
+ * its end is reported in place the same way, with a link back to the host instead of a
+ * sign-in, and a tab that loads without a session after one says so instead of showing
+ * Keyward's sign-in page.
  */
 export function RequireSession({ children }: { children: ReactNode }) {
   const [me, setMe] = useState<Me | undefined>();
   const [error, setError] = useState<string | undefined>();
   const [ended, setEnded] = useState(false);
   const [promptOpen, setPromptOpen] = useState(false);
+  /** A host user's tab with no session (see PortalGonePage). */
+  const [portalGone, setPortalGone] = useState<
+    { host: HostView; signedOut: boolean } | undefined
+  >();
   const meRef = useRef<Me | undefined>(undefined);
   meRef.current = me;
   const endedRef = useRef(false);
@@ -59,8 +89,16 @@ export function RequireSession({ children }: { children: ReactNode }) {
 
   const refresh = useCallback(async () => {
     try {
-      setMe(await api.me());
+      const next = await api.me();
+      setMe(next);
       setError(undefined);
+      if (next.portal) {
+        rememberPortal(next);
+        // Another tab of this host user whose session ended can carry on with this one.
+        announceSession({ kind: "signed-in", userId: next.user.id });
+      } else {
+        forgetPortal();
+      }
     } catch (e) {
       // A 401 before the first answer has already sent the browser to sign in (below).
       if (!(e instanceof ApiError && e.status === 401)) setError(describeError(e));
@@ -100,7 +138,15 @@ export function RequireSession({ children }: { children: ReactNode }) {
     onSessionEnded((method) => {
       if (signingOut.current) return Promise.resolve(false);
       if (!meRef.current) {
-        navigate(signInPath(), { replace: true });
+        const remembered = recallPortal();
+        if (remembered) {
+          setPortalGone({
+            host: { ...remembered, name: remembered.hostName ?? "the application" },
+            signedOut: false,
+          });
+        } else {
+          navigate(signInPath(), { replace: true });
+        }
         return Promise.resolve(false);
       }
       const write = method !== "GET";
@@ -148,9 +194,18 @@ export function RequireSession({ children }: { children: ReactNode }) {
       // The session may already be gone; either way the user ends up signed out.
     }
     announceSession({ kind: "signed-out" });
+    const host = meRef.current && hostView(meRef.current);
+    if (host) {
+      // A host user goes back to the host, or is told they are out; never to a sign-in
+      // form they have no password for.
+      if (host.returnUrl) window.location.assign(host.returnUrl);
+      else setPortalGone({ host, signedOut: true });
+      return;
+    }
     navigate("/signin?signedOut=1", { replace: true });
   }, []);
 
+  if (portalGone) return <PortalGonePage {...portalGone} />;
   if (error) {
     return (
       <main className="page page-narrow" id="main">
@@ -172,13 +227,29 @@ export function RequireSession({ children }: { children: ReactNode }) {
       </main>
     );
   }
+  const host = hostView(me);
   return (
-    <SessionContext value={{ me, refresh, signOut }}>
-      {children}
-      {ended && !promptOpen && <SessionEndedNotice onSignIn={() => setPromptOpen(true)} />}
-      {ended && promptOpen && (
-        <SignInDialog email={me.user.email} onSignedIn={continueAs} onDismiss={dismissPrompt} />
-      )}
+    <SessionContext value={{ me, host, refresh, signOut }}>
+      <BrandedFrame accentColor={host?.accentColor}>
+        {children}
+        {host ? (
+          <>
+            {ended && !promptOpen && <PortalEndedNotice host={host} />}
+            {ended && promptOpen && <PortalEndedDialog host={host} onDismiss={dismissPrompt} />}
+          </>
+        ) : (
+          <>
+            {ended && !promptOpen && <SessionEndedNotice onSignIn={() => setPromptOpen(true)} />}
+            {ended && promptOpen && (
+              <SignInDialog
+                email={me.user.email}
+                onSignedIn={continueAs}
+                onDismiss={dismissPrompt}
+              />
+            )}
+          </>
+        )}
+      </BrandedFrame>
     </SessionContext>
   );
 }

@@ -17,6 +17,7 @@ export const UI_ROUTES = [
   "/apps",
   "/app/:appId/account-management",
   "/app/:appId/account-management/tokens/:tokenId",
+  "/app/:appId/settings",
 ] as const;
 
 export interface WebOptions {

@@ -393,6 +393,9 @@ export function ActivitySection({
                   <span className="actor-line">
                     {event.actor.email ? (
                       <LongText text={event.actor.email} />
+                    ) : event.actor.name ? (
+                      // A service key or a host user without an email: named by the server.
+                      <LongText text={event.actor.name} />
                     ) : (
                       <span className="muted">Deleted account</span>
                     )}
@@ -422,7 +425,7 @@ function isAlarming(event: AuditEvent): boolean {
 
 /** Who acted when no user did. */
 function systemActor(event: AuditEvent): string {
-  if (event.action === "token.revoked" && event.reason === "leaked") return "Leak report";
+  if (event.reason === "leaked") return "Leak report";
   return "Keyward";
 }
 

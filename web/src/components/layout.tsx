@@ -1,7 +1,9 @@
-import { type ReactNode, useEffect, useRef } from "react";
-import { Link } from "../router";
+import type { ReactNode } from "react";
+import { Link, paths } from "../router";
 import { useSession } from "../session";
+import { Brand } from "./brand";
 import { LongText } from "./long-text";
+import { BackToHost } from "./portal";
 import "./layout.css";
 
 export interface Crumb {
@@ -9,44 +11,27 @@ export interface Crumb {
   to?: string;
 }
 
-/** Sets the tab title and moves focus to the page heading, so a screen reader hears the new page. */
-export function usePageHeading(title: string) {
-  const ref = useRef<HTMLHeadingElement>(null);
-  useEffect(() => {
-    document.title = `${title} · Keyward`;
-  }, [title]);
-  useEffect(() => {
-    ref.current?.focus({ preventScroll: true });
-  }, []);
-  return ref;
-}
-
-export function Brand() {
-  return (
-    <span className="brand">
-      <svg className="brand-mark" viewBox="0 0 32 32" aria-hidden="true" width="24" height="24">
-        <rect width="32" height="32" rx="7" />
-        <circle cx="12" cy="16" r="5" />
-        <path d="M17 16h10m-4 0v5m3-5v3" />
-      </svg>
-      <span className="brand-name">Keyward</span>
-    </span>
-  );
-}
-
 /** The signed-in frame: top bar with where you are, who you are, and Sign out. */
-export function AppShell({ crumbs, children }: { crumbs: Crumb[]; children: ReactNode }) {
-  const { me, signOut } = useSession();
+export function AppShell({ crumbs: given, children }: { crumbs: Crumb[]; children: ReactNode }) {
+  const { me, host, signOut } = useSession();
+  // A host user has one application and no list of them: the path starts at its page.
+  const crumbs = host ? given.filter((crumb) => crumb.to !== paths.apps()) : given;
   return (
     <>
       <a className="skip-link" href="#main">
         Skip to content
       </a>
-      <header className="topbar">
+      <header className={host ? "topbar topbar-portal" : "topbar"}>
         <div className="topbar-inner">
-          <Link to="/apps" className="brand-link" aria-label="Keyward, all applications">
-            <Brand />
-          </Link>
+          {host ? (
+            <span className="brand-host">
+              <Brand name={host.name} />
+            </span>
+          ) : (
+            <Link to="/apps" className="brand-link" aria-label="Keyward, all applications">
+              <Brand />
+            </Link>
+          )}
           <nav aria-label="Breadcrumb" className="crumbs">
             <ol>
               {crumbs.map((crumb, i) => (
@@ -72,11 +57,11 @@ export function AppShell({ crumbs, children }: { crumbs: Crumb[]; children: Reac
           <div className="account-menu">
             <span className="account-who">
               <span className="avatar" aria-hidden="true">
-                {initials(me.user.name || me.user.email)}
+                {initials(me.user.name || me.user.email) || "?"}
               </span>
               <span className="account-text">
-                <LongText className="account-name" text={me.user.name} />
-                <LongText className="account-email" text={me.user.email} />
+                {me.user.name && <LongText className="account-name" text={me.user.name} />}
+                {me.user.email && <LongText className="account-email" text={me.user.email} />}
               </span>
             </span>
             <button type="button" className="button button-ghost" onClick={() => void signOut()}>
@@ -86,6 +71,11 @@ export function AppShell({ crumbs, children }: { crumbs: Crumb[]; children: Reac
         </div>
       </header>
       <main className="page" id="main">
+        {host?.returnUrl && (
+          <p className="portal-back">
+            <BackToHost host={host} />
+          </p>
+        )}
         {children}
       </main>
     </>

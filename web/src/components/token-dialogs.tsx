@@ -1,4 +1,4 @@
-import { useId, useRef, useState } from "react";
+import { type ReactNode, useId, useRef, useState } from "react";
 import { type ApiToken, api, type IssuedToken } from "../api";
 import { formatExact } from "../format";
 import { usedRecently } from "../hygiene";
@@ -35,7 +35,7 @@ async function copyText(text: string, fallbackInput: HTMLInputElement | null): P
 }
 
 interface CopyOutcome {
-  what: "token" | "curl";
+  what: "secret" | "example";
   ok: boolean;
 }
 
@@ -74,16 +74,36 @@ function CopyButton({
   );
 }
 
+/** A secret to show once, and the words around it (a token, a service key). */
+export interface ShownSecret {
+  /** The plaintext, which exists nowhere else. */
+  secret: string;
+  /** The name the user gave it. */
+  name: string;
+  /** "token", "service key": how the dialog's words refer to it. */
+  noun: string;
+  title: string;
+  /** Why it is shown only once, and where to keep it. */
+  warning: ReactNode;
+  /** What a lost secret costs: "regenerate it", "create a new key". */
+  replaceBy: string;
+  /** A ready-to-run command that uses the secret, with its own Copy button. */
+  example?: { label: string; command: string; copyLabel: string; copied: string; hint: ReactNode };
+  /** Anything else to say below the secret. */
+  note?: ReactNode;
+}
+
 /**
- * Shows a new token's secret once. It cannot be lost by accident: closing before copying it
- * (or ticking that it is saved) asks for confirmation, and Escape does the same.
+ * Shows a new secret once. It cannot be lost by accident: closing before copying it (or
+ * ticking that it is saved) asks for confirmation, and Escape does the same. One dialog for
+ * every kind of secret, so tokens and service keys get the same protections.
  */
-export function ShowTokenDialog({
-  issued,
+export function ShowSecretDialog({
+  shown,
   onClose,
   returnFocus,
 }: {
-  issued: Issued;
+  shown: ShownSecret;
   onClose: () => void;
   returnFocus?: () => HTMLElement | null;
 }) {
@@ -91,12 +111,13 @@ export function ShowTokenDialog({
   const [saved, setSaved] = useState(false);
   const [confirming, setConfirming] = useState(false);
   const inputRef = useRef<HTMLInputElement>(null);
-  const curlRef = useRef<HTMLInputElement>(null);
+  const exampleRef = useRef<HTMLInputElement>(null);
   const keepOpenRef = useRef<HTMLButtonElement>(null);
   const ids = useId();
+  const { noun, example } = shown;
+  const Noun = noun.charAt(0).toUpperCase() + noun.slice(1);
   // Either copy puts the secret on the clipboard.
   const safe = copied?.ok === true || saved;
-  const curl = curlCommand(issued.token);
 
   const requestClose = () => {
     if (safe) onClose();
@@ -109,18 +130,15 @@ export function ShowTokenDialog({
 
   const copy = async (what: CopyOutcome["what"]) => {
     const ok =
-      what === "token"
-        ? await copyText(issued.token, inputRef.current)
-        : await copyText(curl, curlRef.current);
+      what === "secret"
+        ? await copyText(shown.secret, inputRef.current)
+        : await copyText(example?.command ?? "", exampleRef.current);
     setCopied({ what, ok });
   };
 
-  const title =
-    issued.kind === "created" ? "Copy your new API token" : "Copy your regenerated token";
-
   return (
     <Modal
-      title={confirming ? "Close without saving the token?" : title}
+      title={confirming ? `Close without saving the ${noun}?` : shown.title}
       onDismiss={() => (confirming ? setConfirming(false) : requestClose())}
       initialFocus={inputRef}
       returnFocus={returnFocus}
@@ -130,10 +148,10 @@ export function ShowTokenDialog({
           <p>
             You have not copied{" "}
             <strong>
-              <LongText text={issued.apiToken.name} />
+              <LongText text={shown.name} />
             </strong>{" "}
-            and it cannot be shown again. If you close now, you will have to regenerate it to get a
-            working secret.
+            and it cannot be shown again. If you close now, you will have to {shown.replaceBy} to
+            get a working secret.
           </p>
           <div className="modal-actions">
             <button type="button" className="button" onClick={onClose}>
@@ -148,74 +166,66 @@ export function ShowTokenDialog({
                 queueMicrotask(() => inputRef.current?.focus());
               }}
             >
-              Go back to the token
+              Go back to the {noun}
             </button>
           </div>
         </div>
       ) : (
         <div className="stack">
           <div className="callout callout-warning" id={`${ids}-warning`}>
-            <strong>Copy it now: this token will not be shown again.</strong> Keyward keeps only a
-            one-way hash of it. Store it in your secret manager or CI settings.
+            {shown.warning}
           </div>
           <div className="field">
-            <label htmlFor={`${ids}-token`} className="secret-label">
-              Token for <LongText text={issued.apiToken.name} />
+            <label htmlFor={`${ids}-secret`} className="secret-label">
+              {Noun} for <LongText text={shown.name} />
             </label>
             <div className="secret-row">
               <input
                 ref={inputRef}
-                id={`${ids}-token`}
+                id={`${ids}-secret`}
                 className="secret-input"
                 readOnly
-                value={issued.token}
+                value={shown.secret}
                 spellCheck={false}
                 autoComplete="off"
                 aria-describedby={`${ids}-warning`}
                 onFocus={(e) => e.currentTarget.select()}
               />
-              <CopyButton label="Copy" onClick={() => void copy("token")} primary />
+              <CopyButton label="Copy" onClick={() => void copy("secret")} primary />
             </div>
           </div>
-          {issued.kind === "regenerated" && (
-            <p className="muted">
-              {issued.oldSecretUntil
-                ? `The previous secret keeps working until ${formatExact(issued.oldSecretUntil)}. Update your clients before then.`
-                : "The previous secret has stopped working."}
-            </p>
+          {shown.note}
+          {example && (
+            <div className="field">
+              <label htmlFor={`${ids}-example`}>{example.label}</label>
+              <div className="secret-row">
+                <input
+                  ref={exampleRef}
+                  id={`${ids}-example`}
+                  className="secret-input"
+                  readOnly
+                  value={example.command}
+                  spellCheck={false}
+                  autoComplete="off"
+                  aria-describedby={`${ids}-usage`}
+                  onFocus={(e) => e.currentTarget.select()}
+                />
+                <CopyButton label={example.copyLabel} onClick={() => void copy("example")} />
+              </div>
+              <p className="field-hint" id={`${ids}-usage`}>
+                {example.hint}
+              </p>
+            </div>
           )}
-          <div className="field">
-            <label htmlFor={`${ids}-curl`}>Try it: a request to this server with curl</label>
-            <div className="secret-row">
-              <input
-                ref={curlRef}
-                id={`${ids}-curl`}
-                className="secret-input"
-                readOnly
-                value={curl}
-                spellCheck={false}
-                autoComplete="off"
-                aria-describedby={`${ids}-usage`}
-                onFocus={(e) => e.currentTarget.select()}
-              />
-              <CopyButton label="Copy curl command" onClick={() => void copy("curl")} />
-            </div>
-            <p className="field-hint" id={`${ids}-usage`}>
-              Programs send the token as <code>Authorization: Bearer &lt;token&gt;</code>; the API
-              is at <code>{apiBaseUrl()}</code>.
-            </p>
-          </div>
           <p className="copy-status" role="status" aria-live="polite">
             {copied?.ok === true &&
-              (copied.what === "token"
-                ? "Copied to clipboard."
-                : "Curl command copied to clipboard.")}
+              (copied.what === "secret" ? "Copied to clipboard." : example?.copied)}
             {copied?.ok === false &&
               "Could not copy automatically. The text is selected: press Ctrl+C (⌘C on a Mac)."}
           </p>
           <label className="checkbox">
             <input type="checkbox" checked={saved} onChange={(e) => setSaved(e.target.checked)} />I
-            have saved this token somewhere safe
+            have saved this {noun} somewhere safe
           </label>
           <div className="modal-actions">
             <button type="button" className="button button-primary" onClick={requestClose}>
@@ -226,6 +236,52 @@ export function ShowTokenDialog({
       )}
     </Modal>
   );
+}
+
+/** A new or regenerated API token's secret, shown once. */
+export function ShowTokenDialog({
+  issued,
+  onClose,
+  returnFocus,
+}: {
+  issued: Issued;
+  onClose: () => void;
+  returnFocus?: () => HTMLElement | null;
+}) {
+  const shown: ShownSecret = {
+    secret: issued.token,
+    name: issued.apiToken.name,
+    noun: "token",
+    title: issued.kind === "created" ? "Copy your new API token" : "Copy your regenerated token",
+    warning: (
+      <>
+        <strong>Copy it now: this token will not be shown again.</strong> Keyward keeps only a
+        one-way hash of it. Store it in your secret manager or CI settings.
+      </>
+    ),
+    replaceBy: "regenerate it",
+    example: {
+      label: "Try it: a request to this server with curl",
+      command: curlCommand(issued.token),
+      copyLabel: "Copy curl command",
+      copied: "Curl command copied to clipboard.",
+      hint: (
+        <>
+          Programs send the token as <code>Authorization: Bearer &lt;token&gt;</code>; the API is at{" "}
+          <code>{apiBaseUrl()}</code>.
+        </>
+      ),
+    },
+    note:
+      issued.kind === "regenerated" ? (
+        <p className="muted">
+          {issued.oldSecretUntil
+            ? `The previous secret keeps working until ${formatExact(issued.oldSecretUntil)}. Update your clients before then.`
+            : "The previous secret has stopped working."}
+        </p>
+      ) : undefined,
+  };
+  return <ShowSecretDialog shown={shown} onClose={onClose} returnFocus={returnFocus} />;
 }
 
 /** Confirms a revocation; warns when the token was used recently, since something may depend on it. */

@@ -1,7 +1,8 @@
 import { useEffect, useState } from "react";
 import { ApiError, type Application, api, describeError } from "../api";
 import { ActivitySection } from "../components/activity";
-import { AppShell, usePageHeading } from "../components/layout";
+import { usePageHeading } from "../components/brand";
+import { AppShell } from "../components/layout";
 import { MembersSection } from "../components/members-section";
 import { TokensSection } from "../components/tokens-section";
 import { roleLabels } from "../format";
@@ -32,7 +33,7 @@ export function useApplication(appId: string) {
       cancelled = true;
     };
   }, [appId]);
-  return { app, error };
+  return { app, error, setApp };
 }
 
 export function ApplicationMissing({ message, notFound }: { message: string; notFound: boolean }) {
@@ -44,11 +45,23 @@ export function ApplicationMissing({ message, notFound }: { message: string; not
       </h1>
       <p>{notFound ? "It does not exist, or you are not a member of it." : message}</p>
       <p>
-        <Link to={paths.apps()} className="button">
-          Back to applications
-        </Link>
+        <HomeLink />
       </p>
     </div>
+  );
+}
+
+/** Where "back" goes from a page that cannot be shown: the list, or a host user's one page. */
+export function HomeLink() {
+  const { host } = useSession();
+  return host ? (
+    <Link to={paths.account(host.applicationId)} className="button">
+      Back to your API tokens
+    </Link>
+  ) : (
+    <Link to={paths.apps()} className="button">
+      Back to applications
+    </Link>
   );
 }
 
@@ -73,7 +86,7 @@ export function AccountPage({ appId }: { appId: string }) {
 }
 
 function AccountContent({ app }: { app: Application }) {
-  const { me } = useSession();
+  const { me, host } = useSession();
   const heading = usePageHeading(`${app.name}: account management`);
   const manager = app.role === "owner" || app.role === "admin";
   const [tokensReload, setTokensReload] = useState(0);
@@ -88,23 +101,35 @@ function AccountContent({ app }: { app: Application }) {
           <h1 ref={heading} tabIndex={-1} title={app.name} dir="auto">
             {app.name}
           </h1>
-          <p className="page-meta">
-            <span className={`badge badge-role badge-${app.role}`}>{roleLabels[app.role]}</span>
-            <span className="muted">
-              Application ID <code className="mono">{app.id}</code>
-            </span>
-            {app.scopes.length > 0 && (
+          {/* A host user's page is about their tokens: the team's roles and ids are not theirs. */}
+          {!host && (
+            <p className="page-meta">
+              <span className={`badge badge-role badge-${app.role}`}>{roleLabels[app.role]}</span>
               <span className="muted">
-                Scopes{" "}
-                {app.scopes.map((scope) => (
-                  <span key={scope} className="chip mono">
-                    {scope}
-                  </span>
-                ))}
+                Application ID <code className="mono">{app.id}</code>
               </span>
-            )}
-          </p>
+              {app.scopes.length > 0 && (
+                <span className="muted">
+                  Scopes{" "}
+                  {app.scopes.map((scope) => (
+                    <span key={scope} className="chip mono">
+                      {scope}
+                    </span>
+                  ))}
+                </span>
+              )}
+            </p>
+          )}
         </div>
+        {manager && !host && (
+          <Link to={paths.settings(app.id)} className="button">
+            <svg aria-hidden="true" viewBox="0 0 16 16" width="16" height="16" className="icon">
+              <circle cx="8" cy="8" r="2.25" />
+              <path d="M8 1.5v2m0 9v2M1.5 8h2m9 0h2M3.4 3.4l1.4 1.4m6.4 6.4 1.4 1.4m0-9.2-1.4 1.4M4.8 11.2l-1.4 1.4" />
+            </svg>
+            Application settings
+          </Link>
+        )}
       </div>
       <TokensSection
         app={app}

@@ -1,8 +1,9 @@
 import { type FormEvent, useEffect, useState } from "react";
 import { ApiError, type ApplicationSummary, api, describeError } from "../api";
 import { AccountActivitySection } from "../components/activity";
+import { usePageHeading } from "../components/brand";
 import { describedBy, FieldError, FieldHint } from "../components/field";
-import { AppShell, usePageHeading } from "../components/layout";
+import { AppShell } from "../components/layout";
 import { roleLabels } from "../format";
 import { Link, navigate, paths } from "../router";
 import "./apps-page.css";

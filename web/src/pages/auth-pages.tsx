@@ -1,7 +1,7 @@
 import { type FormEvent, type ReactNode, useState } from "react";
 import { ApiError, api, describeError } from "../api";
+import { Brand, usePageHeading } from "../components/brand";
 import { describedBy, FieldError, FieldHint, FormAlert } from "../components/field";
-import { Brand, usePageHeading } from "../components/layout";
 import { CredentialFields, useSignInForm } from "../components/sign-in-form";
 import { Link, navigate, safeNextPath, useLocation } from "../router";
 import "./auth-pages.css";

@@ -1,7 +1,8 @@
 import { useCallback, useEffect, useState } from "react";
 import { type ApiToken, api, describeError, type TokenUsage } from "../api";
 import { ActivitySection } from "../components/activity";
-import { AppShell, usePageHeading } from "../components/layout";
+import { usePageHeading } from "../components/brand";
+import { AppShell } from "../components/layout";
 import { LongText } from "../components/long-text";
 import { RelativeTime } from "../components/relative-time";
 import {
