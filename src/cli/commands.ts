@@ -6,6 +6,7 @@ import { openOperatorSession } from "../operator.js";
 import { SchemaTooNewError } from "../storage/migrate.js";
 import { SqliteInUseError } from "../storage/sqlite/sqlite-in-use-error.js";
 import { addAdminCommands, type WithSession } from "./admin-commands.js";
+import { addBackupCommand } from "./backup-command.js";
 import { consoleOutput } from "./output.js";
 
 export const EXIT_OK = EXIT_CODES.ok;
@@ -101,6 +102,7 @@ export function buildProgram(env: Env, version: string, outcome: Outcome): Comma
     });
 
   addAdminCommands(program, withSession);
+  addBackupCommand(program, env, run);
   return program;
 }
 
