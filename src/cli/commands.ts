@@ -8,6 +8,7 @@ import { SqliteInUseError } from "../storage/sqlite/sqlite-in-use-error.js";
 import { addAdminCommands, type WithSession } from "./admin-commands.js";
 import { addBackupCommand } from "./backup-command.js";
 import { consoleOutput } from "./output.js";
+import { addScanCommand } from "./scan-command.js";
 
 export const EXIT_OK = EXIT_CODES.ok;
 export const EXIT_FAILURE = EXIT_CODES.failure;
@@ -103,6 +104,7 @@ export function buildProgram(env: Env, version: string, outcome: Outcome): Comma
 
   addAdminCommands(program, withSession);
   addBackupCommand(program, env, run);
+  addScanCommand(program, env, run);
   return program;
 }
 
