@@ -281,3 +281,28 @@ describe("the command line itself", () => {
     expect((await keyward("users", "list", "--colour")).code).toBe(64);
   });
 });
+
+describe("keyward audit export", () => {
+  it("streams events from a date as JSON lines, oldest first, filtered by application", async () => {
+    const { client, appId } = await signUpWithApp(server.baseUrl);
+    const a = await createToken(client, appId, { name: "first" });
+    const b = await createToken(client, appId, { name: "second" });
+    const today = new Date().toISOString().slice(0, 10);
+    const result = await keyward("audit", "export", "--since", today, "--application", appId);
+    expect(result.code, result.output).toBe(0);
+    const lines = result.output
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as { action: string; tokenId: string; createdAt: string });
+    expect(lines.map((e) => [e.action, e.tokenId])).toEqual([
+      ["token.created", a.id],
+      ["token.created", b.id],
+    ]);
+    expect(lines[0]?.createdAt).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+    expect(result.output).toContain("2 event(s) exported.");
+
+    const bad = await keyward("audit", "export", "--since", "last tuesday");
+    expect(bad.code).toBe(65);
+    expect(bad.output).toContain("--since must be a date");
+  });
+});

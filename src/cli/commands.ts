@@ -6,6 +6,7 @@ import { openOperatorSession } from "../operator.js";
 import { SchemaTooNewError } from "../storage/migrate.js";
 import { SqliteInUseError } from "../storage/sqlite/sqlite-in-use-error.js";
 import { addAdminCommands, type WithSession } from "./admin-commands.js";
+import { addAuditCommands } from "./audit-command.js";
 import { addBackupCommand } from "./backup-command.js";
 import { consoleOutput } from "./output.js";
 import { addScanCommand } from "./scan-command.js";
@@ -103,6 +104,7 @@ export function buildProgram(env: Env, version: string, outcome: Outcome): Comma
     });
 
   addAdminCommands(program, withSession);
+  addAuditCommands(program, withSession);
   addBackupCommand(program, env, run);
   addScanCommand(program, env, run);
   return program;
