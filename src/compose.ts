@@ -16,6 +16,7 @@ import type {
 import { UsageRecorder } from "./services/usage-recorder.js";
 import { TokenVerifier } from "./services/verifier.js";
 import type { PostgresStore } from "./storage/postgres/postgres-store.js";
+import type { SqliteStore } from "./storage/sqlite/sqlite-store.js";
 
 // The same relative path from src/ (tsx) and from dist/ (built and installed).
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
@@ -40,10 +41,13 @@ export interface Overrides {
  * Loads only the chosen dialect's module: a SQLite server never loads pg, a PostgreSQL
  * one never loads better-sqlite3 (a native addon).
  */
-export async function openStore(config: Config): Promise<Store> {
+export async function openStore(
+  config: Config,
+  options: { role?: "server" | "tool" } = {},
+): Promise<Store> {
   if (config.database.kind === "sqlite") {
     const { createSqliteStore } = await import("./storage/sqlite/sqlite-store.js");
-    return createSqliteStore({ path: config.database.path });
+    return createSqliteStore({ path: config.database.path, role: options.role ?? "server" });
   }
   const { createPostgresStore } = await import("./storage/postgres/postgres-store.js");
   return createPostgresStore({
@@ -101,13 +105,21 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     },
   );
 
-  // On SQLite this process is the only one (the file is locked), so evicting locally is
-  // the whole job. On PostgreSQL, changes also go to and come from every other process.
+  // On SQLite this process is the only server (it holds the server lock): evicting locally
+  // is the job, plus hearing what the command line announces. On PostgreSQL, changes also
+  // go to and come from every other process.
   let invalidation: TokenInvalidation & { close(): Promise<void> } = {
     tokenChanged: async (tokenIds) => verifier.invalidate(tokenIds),
     close: async () => {},
   };
-  if (config.database.kind === "postgres") {
+  if (store.kind === "sqlite") {
+    const { startSqliteInvalidation } = await import("./storage/sqlite/sqlite-invalidation.js");
+    invalidation = startSqliteInvalidation({
+      store: store as SqliteStore,
+      cache: verifier,
+      log: app.log,
+    });
+  } else if (config.database.kind === "postgres") {
     const { startPgInvalidation } = await import("./storage/postgres/pg-invalidation.js");
     invalidation = await startPgInvalidation({
       url: config.database.url,

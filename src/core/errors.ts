@@ -33,6 +33,39 @@ export const errorRegistry = {
 
 export type ErrorCode = keyof typeof errorRegistry;
 
+/**
+ * The command line's exit codes (sysexits.h where one fits), and below, which one each
+ * error code gets: the CLI's counterpart of the HTTP status above. docs/operations.md
+ * lists them.
+ */
+export const EXIT_CODES = {
+  ok: 0,
+  /** A failure without a better code; `keyward scan` found a token. */
+  failure: 1,
+  /** Bad arguments or options. */
+  usage: 64,
+  /** The input is not valid (a value, a file to import), or the change conflicts. */
+  data: 65,
+  /** What the command names does not exist. */
+  notFound: 66,
+  /** Storage cannot be reached or is locked. */
+  unavailable: 69,
+  internal: 70,
+  /** Not allowed. */
+  noPermission: 77,
+  /** The configuration (environment variables) is invalid. */
+  config: 78,
+} as const;
+
+export function exitCodeOf(code: ErrorCode): number {
+  const status: number = errorRegistry[code].status;
+  if (status === 404) return EXIT_CODES.notFound;
+  if (status === 401 || status === 403) return EXIT_CODES.noPermission;
+  if (status === 503 || status === 429) return EXIT_CODES.unavailable;
+  if (status >= 500) return EXIT_CODES.internal;
+  return EXIT_CODES.data;
+}
+
 export const errorCodes = Object.keys(errorRegistry) as ErrorCode[];
 
 /**

@@ -31,6 +31,9 @@ export const AUDIT_ACTIONS = [
   "host_user.removed",
   "portal.opened",
   "application.updated",
+  "user.disabled",
+  "user.enabled",
+  "user.password_reset",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

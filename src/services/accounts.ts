@@ -90,7 +90,24 @@ export async function signIn(
     ]);
     throw new KeywardError("invalid_credentials");
   }
-  const { passwordHash: _omit, ...user } = found;
+  if (found.disabledAt != null) {
+    // Said only after the right password: whoever reads it already holds the account.
+    await deps.store.audit.record([
+      auditEvent(deps, ctx, {
+        applicationId: null,
+        userId: found.id,
+        actorId: null,
+        tokenId: null,
+        action: "signin.failed",
+        reason: "disabled",
+      }),
+    ]);
+    throw new KeywardError(
+      "invalid_credentials",
+      "This account is disabled. Ask the operator of this Keyward to enable it.",
+    );
+  }
+  const { passwordHash: _omit, disabledAt: _enabled, ...user } = found;
   const succeeded = auditEvent(deps, ctx, {
     applicationId: null,
     userId: user.id,

@@ -28,6 +28,8 @@ export interface PasswordHasher {
 
 export interface UserWithPassword extends User {
   passwordHash: string;
+  /** When an operator disabled the account (`keyward users disable`); null or absent: enabled. */
+  disabledAt?: number | null;
 }
 
 /**
@@ -366,6 +368,7 @@ export interface Store {
   readonly serviceKeys: ServiceKeyStore;
   readonly hostUsers: HostUserStore;
   readonly portal: PortalStore;
+  readonly operator: OperatorStore;
   /** Statements executed so far, by kind; for metrics and the benchmark. */
   readonly stats: StoreStats;
   /** Resolves when storage answers a trivial query. */
@@ -381,4 +384,80 @@ export interface StoreStats {
 /** Tells every verifier (in this process and, on PostgreSQL, in others) that a token changed. */
 export interface TokenInvalidation {
   tokenChanged(tokenIds: readonly string[]): Promise<void>;
+}
+
+/** A user as the operator's command line shows them. */
+export interface OperatorUser extends Omit<User, "hostApplicationId"> {
+  disabledAt: number | null;
+  /** The application a host user belongs to; null for an account. */
+  hostApplicationId: string | null;
+  externalId: string | null;
+  activeTokens: number;
+}
+
+export interface OperatorApplication extends Application {
+  ownerEmail: string;
+  members: number;
+  activeTokens: number;
+}
+
+/** A token as the operator sees it, with its application. */
+export interface OperatorToken extends TokenRecord {
+  applicationName: string;
+}
+
+export interface OperatorServiceKey extends ServiceKeyRecord {
+  applicationName: string;
+}
+
+/** What selects tokens across applications; every field narrows. */
+export interface OperatorTokenFilter {
+  applicationId?: string;
+  userId?: string;
+  tokenId?: string;
+  /** Only tokens neither revoked nor expired at this time. */
+  activeAt?: number;
+}
+
+/**
+ * What the operator's command line reads and changes across every application, outside
+ * any one member's view. Changes take their audit events as the other write methods do.
+ */
+export interface OperatorStore {
+  /** Accounts and host users, oldest first; `search` matches email or name, ignoring case. */
+  listUsers(query: { search?: string; limit: number; now: number }): Promise<OperatorUser[]>;
+  /** By id, or by an account's email. `now` decides which tokens count as active. */
+  findUser(idOrEmail: string, now: number): Promise<OperatorUser | undefined>;
+  /**
+   * Disables (`disabledAt` a time) or enables (null) the user; disabling also ends every
+   * session of theirs, in the same transaction. `changed` is false when the user was
+   * already in that state (then nothing is written, no event either).
+   */
+  setUserDisabled(
+    input: { userId: string; disabledAt: number | null },
+    audit?: AuditEvents,
+  ): Promise<{ changed: boolean; endedSessions: number }>;
+  /** Replaces the password hash and ends every session of the user. */
+  setPassword(
+    input: { userId: string; passwordHash: string },
+    audit?: AuditEvents,
+  ): Promise<{ endedSessions: number }>;
+  /** Oldest first. */
+  listApplications(now: number): Promise<OperatorApplication[]>;
+  findApplication(id: string, now: number): Promise<OperatorApplication | undefined>;
+  /** Newest first. */
+  listTokens(filter: OperatorTokenFilter): Promise<OperatorToken[]>;
+  /** Newest first; every application's when `applicationId` is undefined. */
+  listServiceKeys(applicationId: string | undefined): Promise<OperatorServiceKey[]>;
+  findServiceKey(keyId: string): Promise<OperatorServiceKey | undefined>;
+  /**
+   * Events from `since` (inclusive), oldest first, strictly after `after` when given:
+   * keyset pages for an export of any length.
+   */
+  auditPage(query: {
+    since: number;
+    applicationId?: string;
+    after?: { createdAt: number; id: string };
+    limit: number;
+  }): Promise<AuditEvent[]>;
 }

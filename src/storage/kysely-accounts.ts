@@ -84,6 +84,8 @@ export function createKyselySessionStore(db: Kysely<Database>, guard: Guard): Se
             "u.application_id as host_application_id",
           ])
           .where("s.id_hash", "=", idHash)
+          // A disabled user's sessions were ended; one started in a race ends here.
+          .where("u.disabled_at", "is", null)
           .executeTakeFirst();
         if (!row) return undefined;
         const user = toUser(row);

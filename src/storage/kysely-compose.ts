@@ -5,6 +5,7 @@ import { createKyselyApplicationStore } from "./kysely-applications.js";
 import { createKyselyAuditStore } from "./kysely-audit.js";
 import { createKyselyCounterStore } from "./kysely-counters.js";
 import { createKyselyHostUserStore } from "./kysely-host-users.js";
+import { createKyselyOperatorStore } from "./kysely-operator.js";
 import { createKyselyPortalStore } from "./kysely-portal.js";
 import { createKyselyServiceKeyStore } from "./kysely-service-keys.js";
 import type { RunTransaction, StorageFaults } from "./kysely-store.js";
@@ -45,6 +46,7 @@ export function composeKyselyStore<Kind extends Store["kind"]>(
     serviceKeys: createKyselyServiceKeyStore(db, guard),
     hostUsers: createKyselyHostUserStore(db, guard, dialect.lockOwnerTokens),
     portal: createKyselyPortalStore(db, guard),
+    operator: createKyselyOperatorStore(db, guard),
     ping: () =>
       guard(async () => {
         await sql`select 1`.execute(db);

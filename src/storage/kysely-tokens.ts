@@ -26,29 +26,33 @@ export interface TokenStoreDialect {
 
 /** The secret lookup as one query, whose compiled SQL each dialect prepares once. */
 export function findSecretQuery(db: Kysely<Database>, hash: string) {
-  return db
-    .selectFrom("token_secrets as s")
-    .innerJoin("tokens as t", "t.id", "s.token_id")
-    .innerJoin("applications as a", "a.id", "t.application_id")
-    .innerJoin("users as u", "u.id", "t.user_id")
-    .select([
-      "t.id as token_id",
-      "t.name as token_name",
-      "t.scopes as scopes",
-      "t.application_id as application_id",
-      "a.name as application_name",
-      "t.user_id as user_id",
-      "u.email as user_email",
-      "u.external_id as external_id",
-      "t.expires_at as expires_at",
-      "t.revoked_at as revoked_at",
-      "s.expires_at as secret_expires_at",
-      "t.allowed_addresses as allowed_addresses",
-    ])
-    .where("s.hash", "=", hash);
+  return (
+    db
+      .selectFrom("token_secrets as s")
+      .innerJoin("tokens as t", "t.id", "s.token_id")
+      .innerJoin("applications as a", "a.id", "t.application_id")
+      .innerJoin("users as u", "u.id", "t.user_id")
+      .select([
+        "t.id as token_id",
+        "t.name as token_name",
+        "t.scopes as scopes",
+        "t.application_id as application_id",
+        "a.name as application_name",
+        "t.user_id as user_id",
+        "u.email as user_email",
+        "u.external_id as external_id",
+        "t.expires_at as expires_at",
+        "t.revoked_at as revoked_at",
+        "s.expires_at as secret_expires_at",
+        "t.allowed_addresses as allowed_addresses",
+      ])
+      .where("s.hash", "=", hash)
+      // A disabled user's tokens are unknown, in the same one lookup (no second query).
+      .where("u.disabled_at", "is", null)
+  );
 }
 
-function tokenColumns(db: Kysely<Database>) {
+export function tokenColumns(db: Kysely<Database>) {
   return db
     .selectFrom("tokens as t")
     .innerJoin("users as u", "u.id", "t.user_id")
@@ -91,7 +95,7 @@ function allowedAddressesText(list: readonly string[] | null | undefined): strin
 }
 
 /** Active = not revoked and not past its expiry at `now`. */
-function whereActive(now: number) {
+export function whereActive(now: number) {
   // biome-ignore lint/suspicious/noExplicitAny: shared predicate over the tokens alias
   return (eb: any) =>
     eb.and([

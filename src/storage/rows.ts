@@ -43,8 +43,13 @@ export function toUserWithPassword(row: {
   name: string;
   created_at: number | string;
   password_hash: string;
+  disabled_at?: number | string | null;
 }): UserWithPassword {
-  return { ...toUser(row), passwordHash: row.password_hash };
+  return {
+    ...toUser(row),
+    passwordHash: row.password_hash,
+    disabledAt: numOrNull(row.disabled_at ?? null),
+  };
 }
 
 export function toSession(row: {

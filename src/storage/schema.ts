@@ -1,3 +1,5 @@
+import type { Generated } from "kysely";
+
 /** Table shapes as Kysely sees them. Times are epoch milliseconds; scopes are JSON text. */
 export interface Database {
   users: UsersTable;
@@ -11,6 +13,14 @@ export interface Database {
   rate_counters: RateCountersTable;
   service_keys: ServiceKeysTable;
   portal_codes: PortalCodesTable;
+  store_changes: StoreChangesTable;
+}
+
+/** Token changes made outside the server, for it to hear (migration 0009). */
+export interface StoreChangesTable {
+  seq: Generated<number>;
+  token_ids: string;
+  created_at: number;
 }
 
 export interface ServiceKeysTable {
@@ -66,6 +76,8 @@ export interface UsersTable {
   application_id: string | null;
   /** The host's own id for a host user; null for accounts and removed host users. */
   external_id: string | null;
+  /** Set while an operator has the user disabled (migration 0008). */
+  disabled_at: number | null;
 }
 
 export interface SessionsTable {

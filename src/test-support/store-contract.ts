@@ -110,7 +110,10 @@ export function defineStoreContract(
     describe("users", () => {
       it("finds an inserted user by email (with the password hash) and by id (without)", async () => {
         const user = await addUser({ name: "Ada" });
-        expect(await store.users.findUserByEmail(user.email)).toEqual(user);
+        expect(await store.users.findUserByEmail(user.email)).toEqual({
+          ...user,
+          disabledAt: null,
+        });
         const byId = await store.users.findUserById(user.id);
         expect(byId).toEqual({
           id: user.id,
@@ -1381,6 +1384,89 @@ export function defineStoreContract(
           branding: null,
         });
         expect(await store.applications.updateApplicationSettings("app_none", {})).toBe(false);
+      });
+    });
+
+    describe("operator", () => {
+      it("disabling a user ends their sessions, hides their tokens from the hot lookup and records its event once", async () => {
+        const { member, app } = await appWithMember();
+        const token = await addToken(app.id, member.id);
+        await store.sessions.insertSession({
+          idHash: "session-hash",
+          userId: member.id,
+          createdAt: T0,
+          expiresAt: T0 + 3_600_000,
+        });
+        const event = {
+          applicationId: null,
+          userId: member.id,
+          actorId: null,
+          tokenId: null,
+          action: "user.disabled" as const,
+          reason: null,
+          detail: { operator: "alice" },
+          ip: null,
+          createdAt: T0,
+        };
+        expect(
+          await store.operator.setUserDisabled({ userId: member.id, disabledAt: T0 }, [event]),
+        ).toEqual({ changed: true, endedSessions: 1 });
+        expect(
+          await store.operator.setUserDisabled({ userId: member.id, disabledAt: T0 }, [event]),
+        ).toEqual({ changed: false, endedSessions: 0 });
+        expect(await store.tokens.findSecret(token.secretHash)).toBeUndefined();
+        expect(await store.sessions.findSession("session-hash")).toBeUndefined();
+        expect((await store.users.findUserByEmail(member.email))?.disabledAt).toBe(T0);
+        const events = await store.audit.list({ action: "user.disabled", limit: 10 });
+        expect(events).toHaveLength(1);
+        expect(events[0]?.actorName).toBe("operator alice");
+
+        await store.operator.setUserDisabled({ userId: member.id, disabledAt: null });
+        expect((await store.tokens.findSecret(token.secretHash))?.tokenId).toBe(token.id);
+        expect((await store.operator.findUser(member.email, T0))?.activeTokens).toBe(1);
+      });
+
+      it("lists tokens across applications by user, application and activity", async () => {
+        const { owner, member, app } = await appWithMember();
+        const other = await addApp(member.id);
+        const a = await addToken(app.id, member.id);
+        const b = await addToken(other.id, member.id);
+        await addToken(app.id, owner.id);
+        await revokeByUser(a.id);
+        const mine = await store.operator.listTokens({ userId: member.id });
+        expect(mine.map((t) => t.id).sort()).toEqual([a.id, b.id].sort());
+        const active = await store.operator.listTokens({ userId: member.id, activeAt: T0 });
+        expect(active.map((t) => [t.id, t.applicationName])).toEqual([[b.id, other.name]]);
+        expect((await store.operator.listTokens({ applicationId: app.id })).length).toBe(2);
+        const apps = await store.operator.listApplications(T0);
+        expect(apps.find((x) => x.id === app.id)).toMatchObject({ members: 2, activeTokens: 1 });
+      });
+
+      it("pages the audit trail oldest first from a time, without gaps or repeats", async () => {
+        const owner = await addUser();
+        const events = Array.from({ length: 7 }, (_, i) => ({
+          applicationId: null,
+          userId: owner.id,
+          actorId: null,
+          tokenId: null,
+          action: "signin.failed" as const,
+          reason: null,
+          detail: { n: i },
+          ip: null,
+          // Several events share a time: the id breaks the tie.
+          createdAt: T0 + Math.floor(i / 3),
+        }));
+        await store.audit.record(events);
+        const seen: number[] = [];
+        let after: { createdAt: number; id: string } | undefined;
+        for (;;) {
+          const page = await store.operator.auditPage({ since: T0 + 1, after, limit: 2 });
+          seen.push(...page.map((e) => Number(e.detail.n)));
+          const last = page.at(-1);
+          if (page.length < 2 || last === undefined) break;
+          after = { createdAt: last.createdAt, id: last.id };
+        }
+        expect(seen.sort()).toEqual([3, 4, 5, 6]);
       });
     });
 

@@ -6,7 +6,7 @@ import type { Store, TokenStore } from "../../services/ports.js";
 import { composeKyselyStore } from "../kysely-compose.js";
 import { countStatements, createStorageFaults, type LockOwnerTokens } from "../kysely-store.js";
 import { findSecretQuery } from "../kysely-tokens.js";
-import { migrateToLatest } from "../migrate.js";
+import { isSchemaUpToDate, migrateToLatest } from "../migrate.js";
 import { type SecretRow, toSecretRecord } from "../rows.js";
 import type { Database } from "../schema.js";
 import { prefixSql, SecretFilter } from "../secret-filter.js";
@@ -16,6 +16,37 @@ export interface SqliteStoreOptions {
   /** Path of the database file; its folder is created when missing. */
   path: string;
   busyTimeoutMs?: number;
+  /**
+   * `server` (the default): the one serving process. It takes the file's server lock, so a
+   * second server on the same file is refused, and keeps the secret filter.
+   * `tool`: the command line beside a running server. No lock and no filter; it refuses a
+   * schema that is not up to date (`keyward migrate` does that, under the server lock),
+   * and tells the server of its token changes through `announceChanges`.
+   */
+  role?: "server" | "tool";
+}
+
+/** What the server hears from the change feed (migration 0009). */
+export interface HeardChanges {
+  /** Drop every cached answer. */
+  all: boolean;
+  tokenIds: string[];
+}
+
+/** A SQLite store also carries the change feed between the command line and the server. */
+export interface SqliteStore extends Store {
+  readonly kind: "sqlite";
+  /**
+   * Tool side: tells the server these tokens changed (`"*"`: every token; `"+secrets"`:
+   * secrets were added, which the server's filter must learn). Call after the change has
+   * committed. Entries older than an hour are pruned.
+   */
+  announceChanges(change: readonly string[] | "*" | "+secrets", now: number): Promise<void>;
+  /**
+   * Server side: the changes announced since the last call (or since the store opened),
+   * one indexed range read. A `+secrets` entry reloads the secret filter first.
+   */
+  readChanges(): HeardChanges;
 }
 
 const UNAVAILABLE_CODES = new Set([
@@ -32,29 +63,50 @@ function sqliteCode(error: unknown): string {
   return typeof error === "object" && error !== null && "code" in error ? String(error.code) : "";
 }
 
+/** Entries the tool appends and the server reads; split so each stays a modest row. */
+const MAX_IDS_PER_CHANGE = 500;
+const CHANGE_RETENTION_MS = 3_600_000;
+
 /**
- * Opens (creating if needed) a SQLite database, migrates it, and returns a Store.
- *
- * The connection holds the file in EXCLUSIVE locking mode for its whole life. Two
- * processes on one file would each cache verification results that the other's
- * revocations cannot reach, so a second process is refused at start instead.
+ * The server lock: a second SQLite file beside the database, held in exclusive locking
+ * mode for the server's whole life. Two servers on one file would each cache verification
+ * results that the other's revocations cannot reach, so a second server is refused at
+ * start. The command line does not take it: it writes the database itself (WAL, short
+ * transactions) and announces its token changes, which the server polls for.
  */
-export async function createSqliteStore(options: SqliteStoreOptions): Promise<Store> {
-  if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
-  const sqlite = new SqliteDatabase(options.path, { timeout: options.busyTimeoutMs ?? 5000 });
+function takeServerLock(path: string, busyTimeoutMs: number): SqliteDatabase.Database {
+  const lock = new SqliteDatabase(`${path}-server.lock`, { timeout: busyTimeoutMs });
   try {
-    sqlite.pragma("locking_mode = EXCLUSIVE");
+    lock.pragma("locking_mode = EXCLUSIVE");
+    lock.pragma("journal_mode = MEMORY");
+    lock.exec(
+      "BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS keyward_server_lock (id INTEGER); COMMIT;",
+    );
+    return lock;
+  } catch (error) {
+    lock.close();
+    if (sqliteCode(error).startsWith("SQLITE_BUSY")) throw new SqliteInUseError(path);
+    throw error;
+  }
+}
+
+/** Opens the store (see SqliteStoreOptions for the two roles), migrating it as a server. */
+export async function createSqliteStore(options: SqliteStoreOptions): Promise<SqliteStore> {
+  const role = options.role ?? "server";
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  const memory = options.path === ":memory:";
+  if (!memory) mkdirSync(dirname(options.path), { recursive: true });
+  const serverLock =
+    role === "server" && !memory ? takeServerLock(options.path, busyTimeoutMs) : undefined;
+  const sqlite = new SqliteDatabase(options.path, { timeout: busyTimeoutMs });
+  try {
     sqlite.pragma("journal_mode = WAL");
     // FULL: a committed create or revoke survives power loss, not only a process crash.
     sqlite.pragma("synchronous = FULL");
     sqlite.pragma("foreign_keys = ON");
-    // Take the write lock now, so a second process fails here with a clear message.
-    sqlite.exec(
-      "BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS keyward_process_lock (id INTEGER); COMMIT;",
-    );
   } catch (error) {
     sqlite.close();
-    if (sqliteCode(error).startsWith("SQLITE_BUSY")) throw new SqliteInUseError(options.path);
+    serverLock?.close();
     throw error;
   }
 
@@ -64,9 +116,11 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
     log: countStatements(stats),
   });
   try {
-    await migrateToLatest(db as Kysely<unknown>);
+    if (role === "server") await migrateToLatest(db as Kysely<unknown>);
+    else if (!(await isSchemaUpToDate(db as Kysely<unknown>))) throw new SchemaNotMigratedError();
   } catch (error) {
     await db.destroy();
+    serverLock?.close();
     throw error;
   }
 
@@ -74,18 +128,32 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
   // prepare it on every call.
   const compiled = findSecretQuery(db, "").compile();
   const findSecretStatement = sqlite.prepare<unknown[], SecretRow>(compiled.sql);
-  // This process is the only writer of the file (EXCLUSIVE lock), so a filter of every
-  // stored secret, loaded once and fed by every write, stays complete.
-  let secrets: SecretFilter;
-  try {
+  // The server writes every secret but those the command line imports, and those it
+  // announces (`+secrets`): a filter of every stored secret, loaded once, fed by every
+  // write and reloaded on that announcement, stays complete. The tool keeps none.
+  const loadSecretFilter = (): SecretFilter => {
     const count = sqlite.prepare<[], number>("select count(*) from token_secrets").pluck().get();
-    secrets = new SecretFilter(count ?? 0);
+    const filter = new SecretFilter(count ?? 0);
     const prefixes = sqlite
       .prepare<[], number>(`select ${prefixSql("hash")} from token_secrets`)
       .pluck();
-    for (const prefix of prefixes.iterate()) secrets.addPrefix(prefix);
+    for (const prefix of prefixes.iterate()) filter.addPrefix(prefix);
+    return filter;
+  };
+  let secrets: SecretFilter | undefined;
+  let lastChange = 0;
+  let readChangesStatement: SqliteDatabase.Statement<[number], { seq: number; token_ids: string }>;
+  try {
+    if (role === "server") secrets = loadSecretFilter();
+    lastChange =
+      sqlite.prepare<[], number>("select coalesce(max(seq), 0) from store_changes").pluck().get() ??
+      0;
+    readChangesStatement = sqlite.prepare(
+      "select seq, token_ids from store_changes where seq > ? order by seq limit 1000",
+    );
   } catch (error) {
     await db.destroy();
+    serverLock?.close();
     throw error;
   }
 
@@ -101,7 +169,8 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
   const findSecret: TokenStore["findSecret"] = (hash) => {
     try {
       // Once closed, the statement's own error says so (storage unavailable).
-      if (sqlite.open && !secrets.mayContain(hash)) return Promise.resolve(undefined);
+      if (sqlite.open && secrets !== undefined && !secrets.mayContain(hash))
+        return Promise.resolve(undefined);
       stats.reads++;
       const row = findSecretStatement.get(hash);
       return Promise.resolve(row ? toSecretRecord(row) : undefined);
@@ -109,18 +178,78 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
       return Promise.reject(faults.toFault(error));
     }
   };
-  // One connection and one process: transactions are already serialized.
+  // One connection per process, and SQLite serializes writers across processes: a
+  // token-creating transaction's reads and insert cannot interleave with another's.
+  // (The insert transaction starts with a read, and a second writer that read first
+  // gets SQLITE_BUSY rather than a stale count: answered 503, never a broken limit.)
   const lockOwnerTokens: LockOwnerTokens = async () => {};
 
-  return composeKyselyStore(db, faults, {
+  const store = composeKyselyStore(db, faults, {
     kind: "sqlite",
     stats,
     lockOwnerTokens,
     findSecret,
-    beforeSecretWrite: (hash) => secrets.add(hash),
+    beforeSecretWrite: (hash) => secrets?.add(hash),
     // Usage counts are the one write whose last flush may be lost on power loss.
     flushTransaction: (work) => withoutFsync(db, (conn) => conn.transaction().execute(work)),
   });
+
+  const announceChanges: SqliteStore["announceChanges"] = (change, now) =>
+    faults.guard(async () => {
+      const entries: string[] = [];
+      if (typeof change === "string") entries.push(change);
+      else
+        for (let i = 0; i < change.length; i += MAX_IDS_PER_CHANGE)
+          entries.push(change.slice(i, i + MAX_IDS_PER_CHANGE).join(","));
+      if (entries.length === 0) return;
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .insertInto("store_changes")
+          .values(entries.map((token_ids) => ({ token_ids, created_at: now })))
+          .execute();
+        await trx
+          .deleteFrom("store_changes")
+          .where("created_at", "<", now - CHANGE_RETENTION_MS)
+          .execute();
+      });
+    });
+
+  const readChanges = (): HeardChanges => {
+    const heard: HeardChanges = { all: false, tokenIds: [] };
+    for (;;) {
+      const rows = readChangesStatement.all(lastChange);
+      for (const row of rows) {
+        lastChange = row.seq;
+        if (row.token_ids === "+secrets") {
+          if (secrets !== undefined) secrets = loadSecretFilter();
+          heard.all = true;
+        } else if (row.token_ids === "*") heard.all = true;
+        else heard.tokenIds.push(...row.token_ids.split(","));
+      }
+      if (rows.length < 1000) return heard;
+    }
+  };
+
+  return {
+    ...store,
+    announceChanges,
+    readChanges,
+    close: async () => {
+      await store.close();
+      serverLock?.close();
+    },
+  };
+}
+
+/** The command line found a schema older than its own: the server (or migrate) must move it. */
+export class SchemaNotMigratedError extends Error {
+  constructor() {
+    super(
+      "The database schema is not up to date for this version of Keyward. Run `keyward migrate` " +
+        "(with the server stopped), or start the server once, then try again.",
+    );
+    this.name = "SchemaNotMigratedError";
+  }
 }
 
 /**

@@ -32,9 +32,7 @@ export function rawRequest(baseUrl: string, request: Buffer, timeoutMs = 5000): 
     // Keyward answers only for its own host and port (421 otherwise): the Host line names
     // the port this request goes to. latin1 carries every byte through unchanged.
     const bytes = Buffer.from(
-      request
-        .toString("latin1")
-        .replace(/^Host: 127\.0\.0\.1\r\n/m, `Host: 127.0.0.1:${port}\r\n`),
+      request.toString("latin1").replace(/^Host: 127\.0\.0\.1\r\n/m, `Host: 127.0.0.1:${port}\r\n`),
       "latin1",
     );
     const socket = connect(Number(port), "127.0.0.1", () => socket.write(bytes));

@@ -1,0 +1,308 @@
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  bearer,
+  Client,
+  createServiceKey,
+  createToken,
+  signUpWithApp,
+  startTestServer,
+  type TestServer,
+} from "../test-support/harness.js";
+import { pollUntil } from "../test-support/poll.js";
+import { REPO_ROOT, runNode } from "../test-support/process.js";
+
+// The operator's commands run as a separate process (as an operator runs them) against
+// the store of a server that keeps running in this process: every change must reach it.
+
+const MAIN = join(REPO_ROOT, "src", "cli", "main.ts");
+
+let server: TestServer;
+let databaseUrl: string;
+
+async function keyward(...args: string[]) {
+  const result = await runNode(["--import", "tsx", MAIN, ...args], {
+    PATH: process.env.PATH ?? "",
+    DATABASE_URL: databaseUrl,
+    USER: "alice",
+  });
+  return result;
+}
+
+async function keywardJson<T>(...args: string[]): Promise<T> {
+  const result = await keyward(...args, "--json");
+  expect(result.code, result.output).toBe(0);
+  return JSON.parse(result.output) as T;
+}
+
+/** Status of a protected-API request with the token. */
+async function tokenStatus(token: string): Promise<number> {
+  const res = await fetch(`${server.baseUrl}/api`, { headers: bearer(token) });
+  return res.status;
+}
+
+beforeAll(async () => {
+  server = await startTestServer();
+  const database = server.config.database;
+  databaseUrl = database.kind === "sqlite" ? `sqlite:${database.path}` : database.url;
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+describe("keyward users", () => {
+  it("lists users as JSON and as a table, and shows one", async () => {
+    const { user, appId } = await signUpWithApp(server.baseUrl, "Listed");
+    const users = await keywardJson<Array<{ id: string; email: string; disabledAt: null }>>(
+      "users",
+      "list",
+    );
+    expect(users.find((u) => u.id === user.id)).toMatchObject({
+      email: user.email,
+      disabledAt: null,
+    });
+    const table = await keyward("users", "list", "--search", user.email);
+    expect(table.code).toBe(0);
+    expect(table.output).toMatch(/^ID\s+EMAIL\s+STATUS/);
+    expect(table.output).toContain(user.email);
+
+    const shown = await keywardJson<{ id: string; applications: Array<{ id: string }> }>(
+      "users",
+      "show",
+      user.email,
+    );
+    expect(shown.id).toBe(user.id);
+    expect(shown.applications.map((a) => a.id)).toEqual([appId]);
+  });
+
+  it("answers an unknown user with exit code 66 and says what to do", async () => {
+    const result = await keyward("users", "show", "nobody@example.com");
+    expect(result.code).toBe(66);
+    expect(result.output).toContain("No user with id or email");
+    expect(result.output).toContain("keyward users list");
+  });
+
+  it("disable ends sessions, refuses sign-in and tokens (at once on the running server); enable restores them", async () => {
+    const { client, user, appId } = await signUpWithApp(server.baseUrl);
+    const { token } = await createToken(client, appId, { name: "ci" });
+    expect(await tokenStatus(token)).toBe(200); // cached by the server now
+
+    const disabled = await keywardJson<{ changed: boolean; endedSessions: number }>(
+      "users",
+      "disable",
+      user.email,
+    );
+    expect(disabled).toMatchObject({ changed: true, endedSessions: 1 });
+    const heardAt = Date.now();
+    await pollUntil("the disabled user's token to be refused", async () => {
+      return (await tokenStatus(token)) === 401;
+    });
+    // Well under the cache's maximum age (5 s): the change feed evicted it.
+    expect(Date.now() - heardAt).toBeLessThan(1000);
+    expect((await client.get("/api/v1/me")).status).toBe(401);
+    const signIn = await new Client(server.baseUrl).post("/api/v1/auth/signin", {
+      email: user.email,
+      password: "correct horse battery staple",
+    });
+    expect(signIn.status).toBe(401);
+    expect(signIn.text).toContain("disabled");
+
+    const again = await keywardJson<{ changed: boolean }>("users", "disable", user.id);
+    expect(again.changed).toBe(false);
+
+    const enabled = await keywardJson<{ changed: boolean }>("users", "enable", user.email);
+    expect(enabled.changed).toBe(true);
+    await pollUntil("the token to work again", async () => (await tokenStatus(token)) === 200);
+    const signInAgain = await new Client(server.baseUrl).post("/api/v1/auth/signin", {
+      email: user.email,
+      password: "correct horse battery staple",
+    });
+    expect(signInAgain.status).toBe(200);
+  });
+
+  it("reset-password prints a new password once, which signs in, and ends the old sessions", async () => {
+    const { client, user } = await signUpWithApp(server.baseUrl);
+    const reset = await keywardJson<{ password: string; endedSessions: number }>(
+      "users",
+      "reset-password",
+      user.email,
+    );
+    expect(reset.endedSessions).toBe(1);
+    expect(reset.password).toMatch(/^[0-9A-Za-z]{24}$/);
+    expect((await client.get("/api/v1/me")).status).toBe(401);
+    const old = await new Client(server.baseUrl).post("/api/v1/auth/signin", {
+      email: user.email,
+      password: "correct horse battery staple",
+    });
+    expect(old.status).toBe(401);
+    const fresh = await new Client(server.baseUrl).post("/api/v1/auth/signin", {
+      email: user.email,
+      password: reset.password,
+    });
+    expect(fresh.status).toBe(200);
+  });
+
+  it("records every change in the audit trail with the operator as actor", async () => {
+    const { client, user, appId } = await signUpWithApp(server.baseUrl);
+    const { id } = await createToken(client, appId, { name: "audited" });
+    expect((await keyward("tokens", "revoke", id)).code).toBe(0);
+    const events = await server.keyward.store.audit.list({ tokenId: id, limit: 10 });
+    expect(events[0]).toMatchObject({
+      action: "token.revoked",
+      reason: "admin",
+      actorId: null,
+      actorName: "operator alice",
+      detail: { operator: "alice", via: "cli" },
+      userId: user.id,
+    });
+  });
+});
+
+describe("keyward apps", () => {
+  it("lists and shows applications", async () => {
+    const { user, appId } = await signUpWithApp(server.baseUrl, "Shown app");
+    const apps = await keywardJson<Array<{ id: string; ownerEmail: string; members: number }>>(
+      "apps",
+      "list",
+    );
+    expect(apps.find((a) => a.id === appId)).toMatchObject({ ownerEmail: user.email, members: 1 });
+    const shown = await keywardJson<{ name: string; memberList: Array<{ email: string }> }>(
+      "apps",
+      "show",
+      appId,
+    );
+    expect(shown.name).toBe("Shown app");
+    expect(shown.memberList.map((m) => m.email)).toEqual([user.email]);
+    const missing = await keyward("apps", "show", "app_00000000000000000000");
+    expect(missing.code).toBe(66);
+    expect(missing.output).toContain("keyward apps list");
+  });
+});
+
+describe("keyward tokens", () => {
+  it("revokes a token by id; the running server refuses it well within the cache's maximum age", async () => {
+    const { client, appId } = await signUpWithApp(server.baseUrl);
+    const { token, id } = await createToken(client, appId, { name: "deploy" });
+    expect(await tokenStatus(token)).toBe(200);
+    const listed = await keywardJson<Array<{ id: string; status: string }>>(
+      "tokens",
+      "list",
+      "--application",
+      appId,
+    );
+    expect(listed).toEqual([expect.objectContaining({ id, status: "active" })]);
+
+    const revoked = await keywardJson<{ revoked: string[] }>("tokens", "revoke", id);
+    const revokedAt = Date.now();
+    expect(revoked.revoked).toEqual([id]);
+    await pollUntil(
+      "the revoked token to be refused",
+      async () => (await tokenStatus(token)) === 401,
+    );
+    // The poll interval is 100 ms; the cache's maximum age (5 s) would be far later.
+    expect(Date.now() - revokedAt).toBeLessThan(1000);
+
+    const again = await keyward("tokens", "revoke", id);
+    expect(again.code).toBe(0);
+    expect(again.output).toContain("already revoked");
+    const missing = await keyward("tokens", "revoke", "tok_00000000000000000000");
+    expect(missing.code).toBe(66);
+  });
+
+  it("revokes every token of a user only with --yes, and every token of an application", async () => {
+    const { client, user, appId } = await signUpWithApp(server.baseUrl);
+    const a = await createToken(client, appId, { name: "a" });
+    const b = await createToken(client, appId, { name: "b" });
+    const dry = await keyward("tokens", "revoke", "--user", user.email);
+    expect(dry.code).toBe(64);
+    expect(dry.output).toContain("Run again with --yes");
+    expect(await tokenStatus(a.token)).toBe(200);
+
+    const done = await keywardJson<{ revoked: string[] }>(
+      "tokens",
+      "revoke",
+      "--user",
+      user.email,
+      "--yes",
+    );
+    expect(done.revoked.sort()).toEqual([a.id, b.id].sort());
+    await pollUntil("both tokens refused", async () => {
+      return (await tokenStatus(a.token)) === 401 && (await tokenStatus(b.token)) === 401;
+    });
+
+    const c = await createToken(client, appId, { name: "c" });
+    const byApp = await keywardJson<{ revoked: string[]; unchanged: string[] }>(
+      "tokens",
+      "revoke",
+      "--application",
+      appId,
+      "--yes",
+    );
+    expect(byApp.revoked).toEqual([c.id]);
+    expect(byApp.unchanged.sort()).toEqual([a.id, b.id].sort());
+  });
+
+  it("refuses a revoke that names no token with a usage-style message", async () => {
+    const result = await keyward("tokens", "revoke");
+    expect(result.code).toBe(65);
+    expect(result.output).toContain("Say which tokens to revoke");
+  });
+});
+
+describe("keyward service-keys", () => {
+  it("lists and revokes a service key; the next service request is refused", async () => {
+    const { client, appId } = await signUpWithApp(server.baseUrl);
+    const { key, id } = await createServiceKey(client, appId);
+    const keys = await keywardJson<Array<{ id: string; status: string }>>(
+      "service-keys",
+      "list",
+      "--application",
+      appId,
+    );
+    expect(keys).toEqual([expect.objectContaining({ id, status: "active" })]);
+    const revoked = await keywardJson<{ changed: boolean }>("service-keys", "revoke", id);
+    expect(revoked.changed).toBe(true);
+    const res = await fetch(`${server.baseUrl}/api/v1/service/users/x`, { headers: bearer(key) });
+    expect(res.status).toBe(401);
+  });
+});
+
+describe("the command line itself", () => {
+  it("prints help for every command and exits 0", async () => {
+    for (const args of [["--help"], ["users", "--help"], ["tokens", "revoke", "--help"]]) {
+      const result = await keyward(...args);
+      expect(result.code, args.join(" ")).toBe(0);
+      expect(result.output).toContain("Usage: keyward");
+    }
+  });
+
+  it("answers an unknown command or option with exit code 64", async () => {
+    expect((await keyward("frobnicate")).code).toBe(64);
+    expect((await keyward("users", "list", "--colour")).code).toBe(64);
+  });
+});
+
+describe("keyward audit export", () => {
+  it("streams events from a date as JSON lines, oldest first, filtered by application", async () => {
+    const { client, appId } = await signUpWithApp(server.baseUrl);
+    const a = await createToken(client, appId, { name: "first" });
+    const b = await createToken(client, appId, { name: "second" });
+    const today = new Date().toISOString().slice(0, 10);
+    const result = await keyward("audit", "export", "--since", today, "--application", appId);
+    expect(result.code, result.output).toBe(0);
+    const lines = result.output
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as { action: string; tokenId: string; createdAt: string });
+    expect(lines.map((e) => [e.action, e.tokenId])).toEqual([
+      ["token.created", a.id],
+      ["token.created", b.id],
+    ]);
+    expect(lines[0]?.createdAt).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+    expect(result.output).toContain("2 event(s) exported.");
+
+    const bad = await keyward("audit", "export", "--since", "last tuesday");
+    expect(bad.code).toBe(65);
+    expect(bad.output).toContain("--since must be a date");
+  });
+});

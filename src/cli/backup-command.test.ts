@@ -1,0 +1,106 @@
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  createToken,
+  signUpWithApp,
+  startTestServer,
+  TEST_STORE,
+  type TestServer,
+} from "../test-support/harness.js";
+import { REPO_ROOT, runNode } from "../test-support/process.js";
+
+const MAIN = join(REPO_ROOT, "src", "cli", "main.ts");
+
+function keyward(env: Record<string, string>, ...args: string[]) {
+  return runNode(["--import", "tsx", MAIN, ...args], { PATH: process.env.PATH ?? "", ...env });
+}
+
+describe.skipIf(TEST_STORE !== "sqlite")("keyward backup on SQLite", () => {
+  let server: TestServer;
+  let databaseUrl: string;
+  const out = mkdtempSync(join(tmpdir(), "keyward-backup-"));
+
+  beforeAll(async () => {
+    server = await startTestServer({
+      MAX_ACTIVE_TOKENS_PER_USER: "100000",
+      TOKEN_CREATIONS_PER_USER_PER_HOUR: "1000000",
+    });
+    const database = server.config.database;
+    if (database.kind !== "sqlite") throw new Error("SQLite only");
+    databaseUrl = `sqlite:${database.path}`;
+  });
+  afterAll(async () => {
+    await server?.close();
+    rmSync(out, { recursive: true, force: true });
+  });
+
+  it("copies a store under write load: the copy passes integrity_check and holds every acknowledged write", async () => {
+    const { client, appId } = await signUpWithApp(server.baseUrl);
+    const acknowledged: string[] = [];
+    let writing = true;
+    let n = 0;
+    // Writes acknowledged (201) before the backup starts must all be in it; writes keep
+    // going while it runs, so the copy is taken from a store that is changing.
+    const load = (async () => {
+      while (writing) {
+        const { id } = await createToken(client, appId, { name: `load ${n++}` });
+        acknowledged.push(id);
+      }
+    })();
+    while (acknowledged.length < 20) await new Promise((resolve) => setTimeout(resolve, 10));
+    const before = [...acknowledged];
+    const file = join(out, "backup.db");
+    const result = await keyward({ DATABASE_URL: databaseUrl }, "backup", file, "--json");
+    writing = false;
+    await load;
+    expect(result.code, result.output).toBe(0);
+    const summary = JSON.parse(result.output) as { file: string; bytes: number };
+    expect(summary.bytes).toBeGreaterThan(0);
+    expect(acknowledged.length).toBeGreaterThan(before.length); // the load really overlapped
+
+    const copy = new Database(file, { readonly: true });
+    try {
+      expect(copy.pragma("integrity_check", { simple: true })).toBe("ok");
+      const ids = new Set(
+        (copy.prepare("select id from tokens").all() as Array<{ id: string }>).map((r) => r.id),
+      );
+      for (const id of before) expect(ids.has(id), id).toBe(true);
+    } finally {
+      copy.close();
+    }
+    expect(existsSync(`${file}.partial`)).toBe(false);
+
+    // The copy is a working store: a server starts on it.
+    const restored = await startTestServer({ DATABASE_URL: `sqlite:${file}` });
+    try {
+      expect((await fetch(`${restored.baseUrl}/readyz`)).status).toBe(200);
+    } finally {
+      await restored.close({ keepData: true });
+    }
+  });
+
+  it("refuses to overwrite a file without --force (exit 65)", async () => {
+    const file = join(out, "twice.db");
+    expect((await keyward({ DATABASE_URL: databaseUrl }, "backup", file)).code).toBe(0);
+    const again = await keyward({ DATABASE_URL: databaseUrl }, "backup", file);
+    expect(again.code).toBe(65);
+    expect(again.output).toContain("--force");
+    expect((await keyward({ DATABASE_URL: databaseUrl }, "backup", file, "--force")).code).toBe(0);
+  });
+
+  it("on PostgreSQL prints how to use pg_dump and exits 1 (no backup written)", async () => {
+    const file = join(out, "pg.dump");
+    const result = await keyward(
+      { DATABASE_URL: "postgres://keyward@db.invalid:5432/keyward" },
+      "backup",
+      file,
+    );
+    expect(result.code).toBe(1);
+    expect(result.output).toContain("pg_dump --format=custom");
+    expect(result.output).toContain("pg_restore");
+    expect(existsSync(file)).toBe(false);
+  });
+});

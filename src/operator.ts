@@ -1,0 +1,81 @@
+import { userInfo } from "node:os";
+import { openStore } from "./compose.js";
+import type { Config } from "./config.js";
+import { argon2PasswordHasher, cryptoRandom, systemClock } from "./platform/system.js";
+import type { ServiceDeps } from "./services/deps.js";
+import type { Operator } from "./services/operator.js";
+import type { Store, TokenInvalidation } from "./services/ports.js";
+import type { PostgresStore } from "./storage/postgres/postgres-store.js";
+import type { SqliteStore } from "./storage/sqlite/sqlite-store.js";
+
+// The command line's composition: the store opened beside a running server, and how the
+// server hears of the command line's token changes. The CLI reaches the use cases here.
+
+export * from "./services/operator.js";
+export type {
+  AuditEvent,
+  OperatorApplication,
+  OperatorServiceKey,
+  OperatorToken,
+  OperatorUser,
+} from "./services/ports.js";
+
+export interface OperatorSession {
+  deps: ServiceDeps;
+  operator: Operator;
+  close(): Promise<void>;
+}
+
+/** The OS user running the command (the one behind sudo when there is one). */
+export function currentOperator(env: Record<string, string | undefined>): Operator {
+  let name = env.SUDO_USER || env.USER || "";
+  if (name === "") {
+    try {
+      name = userInfo().username;
+    } catch {
+      name = "operator";
+    }
+  }
+  return { name };
+}
+
+/**
+ * How the servers hear of a change the command line made, after it has committed:
+ * on SQLite an entry in the change feed the server polls (every 100 ms); on PostgreSQL
+ * the NOTIFY every server process listens for.
+ */
+async function invalidationFor(store: Store): Promise<TokenInvalidation> {
+  if (store.kind === "sqlite") {
+    const sqlite = store as SqliteStore;
+    return { tokenChanged: (ids) => sqlite.announceChanges(ids, systemClock.now()) };
+  }
+  const { INVALIDATION_CHANNEL, chunkPayloads } = await import(
+    "./storage/postgres/pg-invalidation.js"
+  );
+  const postgres = store as PostgresStore;
+  return {
+    tokenChanged: async (ids) => {
+      if (ids.length > 0) await postgres.notify(INVALIDATION_CHANNEL, chunkPayloads(ids));
+    },
+  };
+}
+
+export async function openOperatorSession(
+  config: Config,
+  env: Record<string, string | undefined>,
+): Promise<OperatorSession> {
+  const store = await openStore(config, { role: "tool" });
+  const deps: ServiceDeps = {
+    store,
+    clock: systemClock,
+    random: cryptoRandom,
+    passwordHasher: argon2PasswordHasher,
+    invalidation: await invalidationFor(store),
+    settings: {
+      tokenPrefix: config.tokenPrefix,
+      maxActiveTokensPerUser: config.maxActiveTokensPerUser,
+      sessionTtlMs: config.sessionTtlMs,
+    },
+  };
+  return { deps, operator: currentOperator(env), close: () => store.close() };
+}

@@ -1,0 +1,269 @@
+import { type ExpressionBuilder, type Kysely, sql } from "kysely";
+import type {
+  OperatorApplication,
+  OperatorServiceKey,
+  OperatorStore,
+  OperatorUser,
+} from "../services/ports.js";
+import { AUDIT_EVENT_COLUMNS, auditEventsJoined, toAuditEvent } from "./kysely-audit.js";
+import { type Guard, insertAuditEvents } from "./kysely-store.js";
+import { tokenColumns } from "./kysely-tokens.js";
+import { num, numOrNull, toApplication, toServiceKey, toTokenRecord } from "./rows.js";
+import type { Database } from "./schema.js";
+
+/** Tokens neither revoked nor expired at `now`, as a predicate on the `t` alias. */
+function activeAt(eb: ExpressionBuilder<Database & { t: Database["tokens"] }, "t">, now: number) {
+  return eb.and([
+    eb("t.revoked_at", "is", null),
+    eb.or([eb("t.expires_at", "is", null), eb("t.expires_at", ">", now)]),
+  ]);
+}
+
+function users(db: Kysely<Database>, now: number) {
+  return db.selectFrom("users as u").select([
+    "u.id",
+    "u.email",
+    "u.name",
+    "u.created_at",
+    "u.disabled_at",
+    "u.application_id",
+    "u.external_id",
+    (eb) =>
+      eb
+        .selectFrom("tokens as t")
+        .select((e) => e.fn.countAll<number | string>().as("n"))
+        .whereRef("t.user_id", "=", "u.id")
+        .where((e) => activeAt(e, now))
+        .as("active_tokens"),
+  ]);
+}
+
+function toOperatorUser(row: {
+  id: string;
+  email: string;
+  name: string;
+  created_at: number | string;
+  disabled_at: number | string | null;
+  application_id: string | null;
+  external_id: string | null;
+  active_tokens: number | string | null;
+}): OperatorUser {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    createdAt: num(row.created_at),
+    disabledAt: numOrNull(row.disabled_at),
+    hostApplicationId: row.application_id,
+    externalId: row.external_id,
+    activeTokens: num(row.active_tokens ?? 0),
+  };
+}
+
+function applications(db: Kysely<Database>, now: number) {
+  return db
+    .selectFrom("applications as a")
+    .innerJoin("users as o", "o.id", "a.owner_id")
+    .select([
+      "a.id",
+      "a.name",
+      "a.owner_id",
+      "a.scopes",
+      "a.created_at",
+      "a.return_origins",
+      "a.branding",
+      "o.email as owner_email",
+      (eb) =>
+        eb
+          .selectFrom("memberships as m")
+          .select((e) => e.fn.countAll<number | string>().as("n"))
+          .whereRef("m.application_id", "=", "a.id")
+          .as("members"),
+      (eb) =>
+        eb
+          .selectFrom("tokens as t")
+          .select((e) => e.fn.countAll<number | string>().as("n"))
+          .whereRef("t.application_id", "=", "a.id")
+          .where((e) => activeAt(e, now))
+          .as("active_tokens"),
+    ]);
+}
+
+function toOperatorApplication(
+  row: Parameters<typeof toApplication>[0] & {
+    owner_email: string;
+    members: number | string | null;
+    active_tokens: number | string | null;
+  },
+): OperatorApplication {
+  return {
+    ...toApplication(row),
+    ownerEmail: row.owner_email,
+    members: num(row.members ?? 0),
+    activeTokens: num(row.active_tokens ?? 0),
+  };
+}
+
+function serviceKeys(db: Kysely<Database>) {
+  return db
+    .selectFrom("service_keys as k")
+    .innerJoin("applications as a", "a.id", "k.application_id")
+    .select([
+      "k.id",
+      "k.application_id",
+      "k.name",
+      "k.hint",
+      "k.created_at",
+      "k.last_used_at",
+      "k.revoked_at",
+      "a.name as application_name",
+    ]);
+}
+
+function toOperatorServiceKey(
+  row: Parameters<typeof toServiceKey>[0] & { application_name: string },
+): OperatorServiceKey {
+  return { ...toServiceKey(row), applicationName: row.application_name };
+}
+
+export function createKyselyOperatorStore(db: Kysely<Database>, guard: Guard): OperatorStore {
+  return {
+    listUsers: ({ search, limit, now }) =>
+      guard(async () => {
+        let query = users(db, now);
+        if (search !== undefined && search !== "") {
+          const pattern = `%${search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+          query = query.where((eb) =>
+            eb.or([
+              eb(sql`lower(u.email)`, "like", sql`${pattern} escape '\\'`),
+              eb(sql`lower(u.name)`, "like", sql`${pattern} escape '\\'`),
+            ]),
+          );
+        }
+        const rows = await query
+          .orderBy("u.created_at", "asc")
+          .orderBy("u.id", "asc")
+          .limit(limit)
+          .execute();
+        return rows.map(toOperatorUser);
+      }),
+    findUser: (idOrEmail, now) =>
+      guard(async () => {
+        const row = await users(db, now)
+          .where((eb) =>
+            eb.or([
+              eb("u.id", "=", idOrEmail),
+              eb.and([
+                eb("u.email", "=", idOrEmail.trim().toLowerCase()),
+                eb("u.application_id", "is", null),
+              ]),
+            ]),
+          )
+          .executeTakeFirst();
+        return row ? toOperatorUser(row) : undefined;
+      }),
+    setUserDisabled: ({ userId, disabledAt }, audit) =>
+      guard(() =>
+        db.transaction().execute(async (trx) => {
+          const updated = await trx
+            .updateTable("users")
+            .set({ disabled_at: disabledAt })
+            .where("id", "=", userId)
+            .where("disabled_at", disabledAt === null ? "is not" : "is", null)
+            .executeTakeFirst();
+          if (Number(updated.numUpdatedRows) === 0) return { changed: false, endedSessions: 0 };
+          let endedSessions = 0;
+          if (disabledAt !== null) {
+            const deleted = await trx
+              .deleteFrom("sessions")
+              .where("user_id", "=", userId)
+              .executeTakeFirst();
+            endedSessions = Number(deleted.numDeletedRows);
+          }
+          await insertAuditEvents(trx, audit ?? []);
+          return { changed: true, endedSessions };
+        }),
+      ),
+    setPassword: ({ userId, passwordHash }, audit) =>
+      guard(() =>
+        db.transaction().execute(async (trx) => {
+          await trx
+            .updateTable("users")
+            .set({ password_hash: passwordHash })
+            .where("id", "=", userId)
+            .execute();
+          const deleted = await trx
+            .deleteFrom("sessions")
+            .where("user_id", "=", userId)
+            .executeTakeFirst();
+          await insertAuditEvents(trx, audit ?? []);
+          return { endedSessions: Number(deleted.numDeletedRows) };
+        }),
+      ),
+    listApplications: (now) =>
+      guard(async () => {
+        const rows = await applications(db, now)
+          .orderBy("a.created_at", "asc")
+          .orderBy("a.id", "asc")
+          .execute();
+        return rows.map(toOperatorApplication);
+      }),
+    findApplication: (id, now) =>
+      guard(async () => {
+        const row = await applications(db, now).where("a.id", "=", id).executeTakeFirst();
+        return row ? toOperatorApplication(row) : undefined;
+      }),
+    listTokens: (filter) =>
+      guard(async () => {
+        let query = tokenColumns(db)
+          .innerJoin("applications as a", "a.id", "t.application_id")
+          .select("a.name as application_name");
+        if (filter.applicationId !== undefined)
+          query = query.where("t.application_id", "=", filter.applicationId);
+        if (filter.userId !== undefined) query = query.where("t.user_id", "=", filter.userId);
+        if (filter.tokenId !== undefined) query = query.where("t.id", "=", filter.tokenId);
+        const now = filter.activeAt;
+        if (now !== undefined) query = query.where((eb) => activeAt(eb, now));
+        const rows = await query.orderBy("t.created_at", "desc").orderBy("t.id", "desc").execute();
+        return rows.map((row) => ({
+          ...toTokenRecord(row),
+          applicationName: row.application_name,
+        }));
+      }),
+    listServiceKeys: (applicationId) =>
+      guard(async () => {
+        let query = serviceKeys(db);
+        if (applicationId !== undefined)
+          query = query.where("k.application_id", "=", applicationId);
+        const rows = await query.orderBy("k.created_at", "desc").orderBy("k.id", "desc").execute();
+        return rows.map(toOperatorServiceKey);
+      }),
+    findServiceKey: (keyId) =>
+      guard(async () => {
+        const row = await serviceKeys(db).where("k.id", "=", keyId).executeTakeFirst();
+        return row ? toOperatorServiceKey(row) : undefined;
+      }),
+    auditPage: ({ since, applicationId, after, limit }) =>
+      guard(async () => {
+        let query = auditEventsJoined(db)
+          .select([...AUDIT_EVENT_COLUMNS])
+          .where("e.created_at", ">=", since);
+        if (applicationId !== undefined)
+          query = query.where("e.application_id", "=", applicationId);
+        if (after !== undefined) {
+          query = query.where((eb) =>
+            eb.or([
+              eb("e.created_at", ">", after.createdAt),
+              eb.and([eb("e.created_at", "=", after.createdAt), eb("e.id", ">", after.id)]),
+            ]),
+          );
+        }
+        const rows = await query
+          .orderBy("e.created_at", "asc")
+          .orderBy("e.id", "asc")
+          .limit(limit)
+          .execute();
+        return rows.map(toAuditEvent);
+      }),
+  };
+}
