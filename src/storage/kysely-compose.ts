@@ -4,6 +4,7 @@ import { createKyselySessionStore, createKyselyUserStore } from "./kysely-accoun
 import { createKyselyApplicationStore } from "./kysely-applications.js";
 import { createKyselyAuditStore } from "./kysely-audit.js";
 import { createKyselyCounterStore } from "./kysely-counters.js";
+import { createKyselyRevocationStore } from "./kysely-revocations.js";
 import type { RunTransaction, StorageFaults } from "./kysely-store.js";
 import { createKyselyTokenStore, type TokenStoreDialect } from "./kysely-tokens.js";
 import { createKyselyUsageStore } from "./kysely-usage.js";
@@ -34,6 +35,7 @@ export function composeKyselyStore<Kind extends Store["kind"]>(
     stats: dialect.stats,
     audit: createKyselyAuditStore(db, guard),
     counters: createKyselyCounterStore(db, guard),
+    revocations: createKyselyRevocationStore(db, guard),
     users: createKyselyUserStore(db, guard),
     sessions: createKyselySessionStore(db, guard),
     applications: createKyselyApplicationStore(db, guard, dialect.lockOwnerTokens),

@@ -1,3 +1,5 @@
+import type { Generated } from "kysely";
+
 /** Table shapes as Kysely sees them. Times are epoch milliseconds; scopes are JSON text. */
 export interface Database {
   users: UsersTable;
@@ -9,6 +11,16 @@ export interface Database {
   token_usage_daily: TokenUsageDailyTable;
   audit_events: AuditEventsTable;
   rate_counters: RateCountersTable;
+  revocation_events: RevocationEventsTable;
+}
+
+/** The revocation stream (migration 0007); `seq` is generated. */
+export interface RevocationEventsTable {
+  seq: Generated<number>;
+  application_id: string;
+  token_id: string;
+  type: string;
+  at: number;
 }
 
 export interface RateCountersTable {
@@ -84,6 +96,8 @@ export interface TokenSecretsTable {
   token_id: string;
   created_at: number;
   expires_at: number | null;
+  /** 1 once its end has been sent on the revocation stream (migration 0007). */
+  ended_announced: Generated<number>;
 }
 
 export interface TokenUsageDailyTable {
