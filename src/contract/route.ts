@@ -10,7 +10,9 @@ export type RouteAuth =
   /** `Authorization: Bearer <API token>`. */
   | "bearer"
   /** Loopback clients, or `Authorization: Bearer <METRICS_TOKEN>`. */
-  | "metrics";
+  | "metrics"
+  /** `Authorization: Bearer <service key>`: the host's backend, for the key's own application. */
+  | "service";
 
 export interface RouteSchema {
   params?: TSchema;
@@ -27,7 +29,7 @@ export interface RouteSchema {
  * added where the route is registered.
  */
 export interface RouteContract<S extends RouteSchema = RouteSchema> {
-  readonly method: "GET" | "POST" | "DELETE";
+  readonly method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   readonly url: string;
   readonly operationId: string;
   readonly summary: string;

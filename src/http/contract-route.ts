@@ -38,6 +38,13 @@ export const SECURITY_SCHEMES = {
     scheme: "bearer",
     description: "An API token, sent as `Authorization: Bearer <token>`.",
   },
+  serviceKey: {
+    type: "http",
+    scheme: "bearer",
+    description:
+      "A service key of the application (`kwsk_…`), held by the host's backend, sent as " +
+      "`Authorization: Bearer <service key>`. Accepted under `/api/v1/service/` only.",
+  },
   metricsToken: {
     type: "http",
     scheme: "bearer",
@@ -50,6 +57,7 @@ const SECURITY: Record<RouteContract["auth"], Array<Record<string, string[]>>> =
   session: [{ sessionCookie: [] }],
   bearer: [{ bearerToken: [] }],
   metrics: [{}, { metricsToken: [] }],
+  service: [{ serviceKey: [] }],
 };
 
 /**
@@ -81,6 +89,11 @@ export function problemCodesOf(route: RouteContract): ErrorCode[] {
     if (route.method !== "GET") codes.add("csrf_rejected");
   }
   if (route.auth === "bearer") codes.add("authentication_required");
+  if (route.auth === "service") {
+    codes.add("authentication_required");
+    codes.add("invalid_request");
+    codes.add("invalid_token");
+  }
   if (route.rateLimited) codes.add("rate_limited");
   if (route.storage) codes.add("storage_unavailable");
   codes.add("internal_error");
