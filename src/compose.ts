@@ -12,6 +12,11 @@ import type {
   Store,
   TokenInvalidation,
 } from "./services/ports.js";
+import {
+  RevocationStream,
+  SecretEndSweeper,
+  type StreamLog,
+} from "./services/revocation-stream.js";
 import { UsageRecorder } from "./services/usage-recorder.js";
 import { TokenVerifier } from "./services/verifier.js";
 import type { PostgresStore } from "./storage/postgres/postgres-store.js";
@@ -24,6 +29,8 @@ export interface Keyward {
   store: Store;
   verifier: TokenVerifier;
   usage: UsageRecorder;
+  /** The revocation stream's streams on this process. */
+  revocationStream: RevocationStream;
   /** Stops accepting requests, writes the last usage counts and closes storage. */
   close(): Promise<void>;
 }
@@ -62,6 +69,14 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     cacheSize: config.verifyCacheSize,
     cacheMaxAgeMs: config.verifyCacheMaxAgeMs,
   });
+  // The revocation stream rides on the same notifications as the cache: a token change
+  // (here or, on PostgreSQL, on another process) may have written events, so the hub reads
+  // what is new, and the sweeper looks again for the next end of a grace period.
+  // It logs through the app's logger, which exists before it serves a stream.
+  let streamLog: StreamLog = { warn: () => {} };
+  const revocationStream = new RevocationStream(store.revocations, clock, undefined, {
+    warn: (fields, message) => streamLog.warn(fields, message),
+  });
   const services: ServiceDeps = {
     store,
     clock,
@@ -76,7 +91,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     },
   };
   const app = await buildApp(
-    { services, verifier },
+    { services, verifier, revocationStream },
     {
       version,
       logLevel: config.logLevel,
@@ -99,21 +114,47 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     },
   );
 
+  streamLog = app.log;
+  const sweeper = new SecretEndSweeper(
+    store.revocations,
+    clock,
+    (tokenIds) => services.invalidation.tokenChanged(tokenIds),
+    app.log,
+  );
+  const tokensChanged = () => {
+    revocationStream.changed();
+    sweeper.reschedule();
+  };
+  const cache = {
+    invalidate: (tokenIds: readonly string[]) => {
+      verifier.invalidate(tokenIds);
+      tokensChanged();
+    },
+    // A (re)established channel: whatever was sent meanwhile was missed.
+    invalidateAll: () => {
+      verifier.invalidateAll();
+      tokensChanged();
+    },
+    setCacheTrusted: (trusted: boolean) => verifier.setCacheTrusted(trusted),
+  };
+
   // On SQLite this process is the only one (the file is locked), so evicting locally is
   // the whole job. On PostgreSQL, changes also go to and come from every other process.
   let invalidation: TokenInvalidation & { close(): Promise<void> } = {
-    tokenChanged: async (tokenIds) => verifier.invalidate(tokenIds),
+    tokenChanged: async (tokenIds) => cache.invalidate(tokenIds),
     close: async () => {},
   };
   if (config.database.kind === "postgres") {
     const { startPgInvalidation } = await import("./storage/postgres/pg-invalidation.js");
     invalidation = await startPgInvalidation({
       url: config.database.url,
-      cache: verifier,
+      cache,
       notify: (store as PostgresStore).notify,
       log: app.log,
     });
   }
+  revocationStream.start();
+  sweeper.reschedule();
 
   const flushTimer = setInterval(() => {
     usage.flush().catch((error: unknown) => {
@@ -136,6 +177,9 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     closing ??= (async () => {
       clearInterval(flushTimer);
       clearInterval(pruneTimer);
+      // Open streams never end on their own; the server would wait for them.
+      await revocationStream.close();
+      await sweeper.close();
       await app.close();
       try {
         await usage.flush();
@@ -148,5 +192,5 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     return closing;
   };
 
-  return { app, store, verifier, usage, close };
+  return { app, store, verifier, usage, revocationStream, close };
 }

@@ -6,6 +6,7 @@ import { applicationRoutes } from "./applications.js";
 import { auditRoutes } from "./audit.js";
 import { operationRoutes } from "./operations.js";
 import type { RouteContract } from "./route.js";
+import { serviceRoutes } from "./service.js";
 import { tokenRoutes } from "./tokens.js";
 import { verificationRoutes } from "./verification.js";
 
@@ -15,6 +16,7 @@ export * from "./audit.js";
 export * from "./operations.js";
 export * from "./route.js";
 export * from "./schema.js";
+export * from "./service.js";
 export * from "./tokens.js";
 export * from "./verification.js";
 
@@ -25,5 +27,6 @@ export const contractRoutes: readonly RouteContract[] = [
   ...tokenRoutes,
   ...auditRoutes,
   ...verificationRoutes,
+  ...serviceRoutes,
   ...operationRoutes,
 ];

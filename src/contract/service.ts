@@ -25,3 +25,5 @@ export const revocationEventsRoute = serviceRoute({
   },
   errors: ["too_many_streams"],
 });
+
+export const serviceRoutes = [revocationEventsRoute] as const;

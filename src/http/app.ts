@@ -4,10 +4,13 @@ import rateLimit from "@fastify/rate-limit";
 import Fastify, {
   type FastifyHttpsOptions,
   type FastifyInstance,
+  type FastifyRequest,
   type FastifyServerOptions,
 } from "fastify";
+import { KeywardError } from "../core/errors.js";
 import type { ServiceDeps } from "../services/deps.js";
 import type { CounterStore } from "../services/ports.js";
+import type { RevocationStream } from "../services/revocation-stream.js";
 import { markTokenExposed } from "../services/tokens.js";
 import type { TokenVerifier } from "../services/verifier.js";
 import { AbuseGuard, type AbuseLimits, rateLimitStoreFor } from "./abuse.js";
@@ -22,6 +25,7 @@ import { healthRoutes } from "./routes/health.js";
 import { leakRoutes } from "./routes/leaks.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { protectedApiRoutes } from "./routes/protected-api.js";
+import { type ServiceCaller, serviceEventsRoutes } from "./routes/service-events.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { verifyRoutes } from "./routes/verify.js";
 import { webRoutes } from "./routes/web.js";
@@ -51,7 +55,17 @@ export interface HttpOptions {
 export interface HttpDeps {
   services: ServiceDeps;
   verifier: TokenVerifier;
+  revocationStream: RevocationStream;
+  /**
+   * Authenticates a service key (`Authorization: Bearer <service key>`).
+   * INTERIM (wt-stream): replaced by src/http/service-auth.ts when service keys land;
+   * until then every service request is refused.
+   */
+  authenticateService?: (request: FastifyRequest) => Promise<ServiceCaller>;
 }
+
+/** Largest backlog one revocation stream may queue for a slow reader. */
+const STREAM_MAX_BUFFERED_BYTES = 256 * 1024;
 
 /** Builds the Fastify app without listening, so tests can `inject()` or listen on port 0. */
 export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<FastifyInstance> {
@@ -143,6 +157,15 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   });
   verifyRoutes(api, deps.verifier, { rateLimitPerMinute: options.verifyRateLimitPerMinute });
   leakRoutes(api, services, { rateLimitPerMinute: options.leakRateLimitPerMinute });
+  serviceEventsRoutes(api, {
+    stream: deps.revocationStream,
+    maxBufferedBytes: STREAM_MAX_BUFFERED_BYTES,
+    authenticate:
+      deps.authenticateService ??
+      (async () => {
+        throw new KeywardError("invalid_token", "Service keys are not available yet.");
+      }),
+  });
 
   // Account and token management: session cookie routes.
   await app.register(async (management) => {

@@ -1,6 +1,6 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { revocationEventsRoute } from "../../contract/service.js";
+import { revocationEventsRoute } from "../../contract/index.js";
 import type { RevocationStream, StreamSink } from "../../services/revocation-stream.js";
 import { type ContractApp, routeOptions } from "../contract-route.js";
 
