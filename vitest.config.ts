@@ -14,6 +14,10 @@ if (!postgres && !process.env.KEYWARD_POSTGRES_SKIP_NOTICE) {
 
 // Vitest reads the default export of its config file (biome.json allows it here only).
 export default defineConfig({
+  // Tests load the client package (packages/keyward-client) from its TypeScript source, so
+  // they never run against a stale build; the published package resolves to dist/.
+  resolve: { conditions: ["keyward-source"] },
+  ssr: { resolve: { conditions: ["keyward-source"], externalConditions: ["keyward-source"] } },
   test: {
     testTimeout: 30_000,
     hookTimeout: 60_000,
@@ -25,7 +29,12 @@ export default defineConfig({
         extends: true,
         test: {
           name: "default",
-          include: ["src/**/*.test.ts", "e2e/**/*.spec.ts", "test/**/*.test.ts"],
+          include: [
+            "src/**/*.test.ts",
+            "e2e/**/*.spec.ts",
+            "test/**/*.test.ts",
+            "packages/*/test/**/*.test.ts",
+          ],
           exclude: ["test/scale-out/revocation.test.ts", "test/package.test.ts"],
         },
       },

@@ -1,4 +1,5 @@
 import { CASES, type CaseRow } from "./cases.js";
+import type { ClientAdapterResult } from "./client-adapter.js";
 import type { MachineInfo } from "./machine.js";
 import type { RevocationResult } from "./revocation.js";
 import type { BenchRun, FullCacheResult, SeedSeconds } from "./run-state.js";
@@ -19,6 +20,7 @@ export interface BenchResult {
   rows: CaseRow[];
   revocation: RevocationResult | undefined;
   fullCache: FullCacheResult | undefined;
+  clientAdapter: ClientAdapterResult | undefined;
   seedSeconds: SeedSeconds;
   targets: TargetCheck[];
   skipped: string[];
@@ -86,6 +88,19 @@ export function checkTargets(run: BenchRun): TargetCheck[] {
   if (bigOff && littleOff) {
     const r = bigOff.ratio / littleOff.ratio;
     check(`case 3, cache off: ${large} within 10% of ${small}`, r >= 0.9, r.toFixed(2));
+  }
+  const client = run.clientAdapter;
+  if (client) {
+    check(
+      "case 8: Fastify route behind keyward-client ≥ 0.9 × the same route without authentication",
+      client.ratio >= 0.9,
+      `${client.ratio.toFixed(2)} (${client.protectedRps.toFixed(0)} / ${client.openRps.toFixed(0)} rps)`,
+    );
+    check(
+      "case 8: made-up tokens refused with zero calls to Keyward",
+      client.madeUpKeywardCalls === 0 && client.madeUpRefused === client.madeUpSent,
+      `${client.madeUpRefused}/${client.madeUpSent} refused, ${client.madeUpKeywardCalls} calls`,
+    );
   }
   return out;
 }

@@ -1,4 +1,5 @@
 import type { CaseRow } from "./cases.js";
+import type { ClientAdapterResult } from "./client-adapter.js";
 import type { RevocationResult } from "./revocation.js";
 import type { BenchOptions, BenchSettings } from "./settings.js";
 
@@ -25,6 +26,8 @@ export interface BenchRun {
   rows: CaseRow[];
   revocation: RevocationResult | undefined;
   fullCache: FullCacheResult | undefined;
+  /** Case 8: keyward-client's Fastify adapter against the same route unauthenticated. */
+  clientAdapter: ClientAdapterResult | undefined;
   seedSeconds: SeedSeconds;
   skipped: string[];
   notices: string[];
@@ -52,6 +55,7 @@ export function createBenchRun(options: BenchOptions): BenchRun {
     rows: [],
     revocation: undefined,
     fullCache: undefined,
+    clientAdapter: undefined,
     seedSeconds: {},
     skipped: [],
     notices: [],

@@ -18,6 +18,7 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fillCache, runStage } from "./cases.js";
+import { clientAdapterBench } from "./client-adapter.js";
 import { cores, hasWrk, machineInfo, pinned } from "./machine.js";
 import { type BenchResult, checkTargets, printReport } from "./report.js";
 import { revocationPropagation } from "./revocation.js";
@@ -243,6 +244,16 @@ async function main(run: BenchRun): Promise<void> {
     }
     if (hasWrk) await postgresStages(run, fakeTokensFile);
     else if (process.env.TEST_DATABASE_URL) run.skip("PostgreSQL: needs wrk for cases 2-6");
+    if (!hasWrk) run.skip("case 8: wrk not found");
+    else if (run.wants(8) && !run.outOfTime("case 8")) {
+      run.log("case 8: keyward-client's Fastify adapter, cached token vs no authentication");
+      run.clientAdapter = await clientAdapterBench({
+        pairs: settings.quick ? 2 : Math.max(3, settings.pairs),
+        sliceSeconds: settings.quick ? 1 : 3,
+        connections: settings.connections,
+        log: (line) => run.log(line),
+      });
+    }
   } finally {
     if (!options.keepWork) rmSync(options.workDir, { recursive: true, force: true });
   }
@@ -255,6 +266,7 @@ async function main(run: BenchRun): Promise<void> {
     rows: run.rows,
     revocation: run.revocation,
     fullCache: run.fullCache,
+    clientAdapter: run.clientAdapter,
     seedSeconds: run.seedSeconds,
     targets: checkTargets(run),
     skipped: run.skipped,

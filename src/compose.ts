@@ -97,6 +97,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       logLevel: config.logLevel,
       logStream: overrides.logStream,
       publicOrigin: config.publicOrigin,
+      listenHost: config.host,
       trustProxy: config.trustProxy,
       bodyLimitBytes: config.bodyLimitBytes,
       verifyRateLimitPerMinute: config.verifyRateLimitPerMinute,
@@ -164,10 +165,14 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
   }, config.usageFlushIntervalMs);
   flushTimer.unref();
 
-  // Rate-limit windows are at most an hour; counters a day old are dead weight.
+  // Rate-limit windows are at most an hour; counters a day old are dead weight. Portal
+  // codes live five minutes; a used or expired one only takes room.
   const pruneTimer = setInterval(() => {
     store.counters.prune(clock.now() - 86_400_000).catch((error: unknown) => {
       app.log.warn({ err: error }, "pruning rate-limit counters failed");
+    });
+    store.portal.deleteExpiredPortalCodes(clock.now()).catch((error: unknown) => {
+      app.log.warn({ err: error }, "pruning portal codes failed");
     });
   }, 600_000);
   pruneTimer.unref();

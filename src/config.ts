@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { TOKEN_PREFIX_PATTERN } from "./core/token.js";
 
 export type DatabaseConfig = { kind: "sqlite"; path: string } | { kind: "postgres"; url: string };
@@ -24,7 +25,12 @@ export interface Config {
   publicOrigin: string | undefined;
   requireHttps: boolean;
   tls: { certFile: string; keyFile: string } | undefined;
-  trustProxy: boolean;
+  /**
+   * Which proxies' `X-Forwarded-*` headers count: none, the nearest N hops, or those at
+   * these addresses/CIDRs. The client address is the rightmost `X-Forwarded-For` entry not
+   * written by a trusted proxy; what a client writes at the left never chooses it.
+   */
+  trustProxy: TrustProxy;
   bodyLimitBytes: number;
   /** PostgreSQL only: connections per process and the longest a statement may run. */
   postgres: { poolSize: number; queryTimeoutMs: number };
@@ -101,9 +107,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (publicOrigin !== undefined && !/^https?:\/\/[^/]+$/.test(publicOrigin)) {
     problems.push(`PUBLIC_ORIGIN must look like https://keys.example.com (got "${publicOrigin}")`);
   }
-  const trustProxy = read("TRUST_PROXY");
-  if (!["true", "false"].includes(trustProxy))
-    problems.push(`TRUST_PROXY must be true or false (got "${trustProxy}")`);
+  const trustProxy = parseTrustProxy(read("TRUST_PROXY"), problems);
 
   const requireHttpsText = env.REQUIRE_HTTPS || (env.NODE_ENV === "production" ? "true" : "false");
   if (!["true", "false"].includes(requireHttpsText)) {
@@ -155,7 +159,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     publicOrigin,
     requireHttps: requireHttpsText === "true",
     tls: certFile && keyFile ? { certFile, keyFile } : undefined,
-    trustProxy: trustProxy === "true",
+    trustProxy,
     bodyLimitBytes: integer("BODY_LIMIT_BYTES", 1024, 10_485_760),
     postgres: {
       poolSize: integer("DATABASE_POOL_SIZE", 1, 1000),
@@ -179,4 +183,37 @@ function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
     `DATABASE_URL must start with sqlite: or postgres:// (got "${url.replace(/\/\/[^@]*@/, "//…@")}")`,
   );
   return { kind: "sqlite", path: "./data/keyward.db" };
+}
+
+export type TrustProxy = false | number | string[];
+
+const IPV4_CIDR = /^(\d{1,3})(\.\d{1,3}){3}(\/\d{1,2})?$/;
+const IPV6_CIDR = /^[0-9a-fA-F:.]+(\/\d{1,3})?$/;
+
+/**
+ * `false`, a number of hops, or a comma-separated list of addresses and CIDRs. `true` is
+ * read as one hop (the proxy in front of Keyward): trusting every hop would let a client
+ * choose its own address by writing `X-Forwarded-For`.
+ */
+export function parseTrustProxy(text: string, problems: string[]): TrustProxy {
+  const value = text.trim();
+  if (value === "false" || value === "") return false;
+  if (value === "true") return 1;
+  if (/^\d{1,2}$/.test(value)) {
+    const hops = Number(value);
+    if (hops === 0) return false;
+    return hops;
+  }
+  const entries = value.split(",").map((entry) => entry.trim());
+  const bad = entries.filter(
+    (entry) =>
+      !(isIP(entry.split("/")[0] ?? "") && (IPV4_CIDR.test(entry) || IPV6_CIDR.test(entry))),
+  );
+  if (bad.length > 0 || entries.length === 0) {
+    problems.push(
+      `TRUST_PROXY must be false, a number of proxy hops, or a comma-separated list of addresses or CIDRs (got "${text}")`,
+    );
+    return false;
+  }
+  return entries;
 }

@@ -29,11 +29,15 @@ interface BenchResult {
 }
 
 function runBench(args: string[]): Promise<{ code: number | null; output: string }> {
-  // As `npm run bench` runs it: under tsx, which `--import tsx` registers in this node.
-  return runNode(["--import", "tsx", "bench/run.ts", "--quick", ...args], {
-    ...process.env,
-    BENCH_QUICK: "1",
-  });
+  // As `npm run bench` runs it: under tsx, which `--import tsx` registers in this node, with
+  // the client package loaded from its source (the keyward-source condition).
+  return runNode(
+    ["--conditions=keyward-source", "--import", "tsx", "bench/run.ts", "--quick", ...args],
+    {
+      ...process.env,
+      BENCH_QUICK: "1",
+    },
+  );
 }
 
 beforeAll(() => {

@@ -1,8 +1,8 @@
 import { type Static, Type } from "typebox";
 import { PASSWORD_MAX_LENGTH } from "../core/rules.js";
-import { ApplicationSummary } from "./applications.js";
+import { ApplicationSummary, Branding } from "./applications.js";
 import { routeGroup } from "./route.js";
-import { Id } from "./schema.js";
+import { Id, NullableString } from "./schema.js";
 
 const accountRoute = routeGroup({ tag: "accounts", auth: "session" });
 
@@ -16,7 +16,25 @@ export type User = Static<typeof User>;
 export const SignedIn = Type.Object({ user: User });
 export type SignedIn = Static<typeof SignedIn>;
 
-export const Me = Type.Object({ user: User, applications: Type.Array(ApplicationSummary) });
+/** Present when the session came through a host's portal link. */
+export const PortalView = Type.Object(
+  {
+    applicationId: Id("app"),
+    returnUrl: NullableString({ description: 'Where the "Back to …" link goes.' }),
+    branding: Type.Union([Branding, Type.Null()]),
+  },
+  {
+    description:
+      "The session is a host user's, through a portal link: it reaches this one application.",
+  },
+);
+export type PortalView = Static<typeof PortalView>;
+
+export const Me = Type.Object({
+  user: User,
+  applications: Type.Array(ApplicationSummary),
+  portal: Type.Optional(PortalView),
+});
 export type Me = Static<typeof Me>;
 
 // Lengths here only bound the work a request can cause; the services apply the rules

@@ -1,6 +1,6 @@
 import { type Static, Type } from "typebox";
 import { ROLES } from "../core/model.js";
-import { MAX_SCOPES } from "../core/rules.js";
+import { MAX_RETURN_ORIGINS, MAX_SCOPES } from "../core/rules.js";
 import { routeGroup } from "./route.js";
 import { Id, StringEnum, Timestamp } from "./schema.js";
 
@@ -17,12 +17,25 @@ export const ApplicationSummary = Type.Object({
 });
 export type ApplicationSummary = Static<typeof ApplicationSummary>;
 
+/** How the account page greets a host's users. */
+export const Branding = Type.Object({
+  displayName: Type.String({ maxLength: 400, description: "1-100 characters after trimming." }),
+  accentColor: Type.String({ pattern: "^#[0-9a-fA-F]{6}$", description: "`#rrggbb`." }),
+});
+export type Branding = Static<typeof Branding>;
+
 export const Application = Type.Object({
   id: Id("app"),
   name: Type.String(),
   role: Role,
   scopes: Type.Array(Type.String(), {
     description: "The scopes tokens of this application may carry; empty means free-form.",
+  }),
+  returnOrigins: Type.Array(Type.String(), {
+    description: "Origins (`https://app.example.com`) a portal session's `returnUrl` may point to.",
+  }),
+  branding: Type.Union([Branding, Type.Null()], {
+    description: "Shown to the host's users on their account page.",
   }),
 });
 export type Application = Static<typeof Application>;
@@ -80,6 +93,30 @@ export const getApplicationRoute = applicationRoute({
   errors: ["not_found"],
 });
 
+export const updateApplicationRoute = applicationRoute({
+  method: "PATCH",
+  url: "/api/v1/applications/:appId",
+  operationId: "updateApplication",
+  summary: "Set the return origins and branding (owners and admins)",
+  description:
+    "Absent fields keep their value; `branding: null` removes the branding. An origin is " +
+    "a scheme, host and optional port, nothing else (`https://app.example.com`).",
+  schema: {
+    params: ApplicationParams,
+    body: Type.Object(
+      {
+        returnOrigins: Type.Optional(
+          Type.Array(Type.String({ maxLength: 2048 }), { maxItems: MAX_RETURN_ORIGINS }),
+        ),
+        branding: Type.Optional(Type.Union([Branding, Type.Null()])),
+      },
+      { additionalProperties: false },
+    ),
+    response: { 200: Application },
+  },
+  errors: ["not_found", "forbidden"],
+});
+
 export const listMembersRoute = applicationRoute({
   method: "GET",
   url: "/api/v1/applications/:appId/members",
@@ -122,6 +159,7 @@ export const applicationRoutes = [
   createApplicationRoute,
   listApplicationsRoute,
   getApplicationRoute,
+  updateApplicationRoute,
   listMembersRoute,
   addMemberRoute,
   removeMemberRoute,

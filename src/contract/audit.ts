@@ -13,9 +13,16 @@ export const AuditEvent = Type.Object({
   id: Type.String(),
   action: AuditAction,
   createdAt: Timestamp,
-  actor: Type.Unsafe<{ id: string; email: string | null } | null>({
+  actor: Type.Unsafe<{ id: string; email: string | null; name?: string | null } | null>({
     type: ["object", "null"],
-    properties: { id: { type: "string" }, email: { type: ["string", "null"] } },
+    properties: {
+      id: { type: "string" },
+      email: { type: ["string", "null"] },
+      name: {
+        type: ["string", "null"],
+        description: 'An actor without an email: `service key "<name>"`, or a host user\'s id.',
+      },
+    },
     required: ["id", "email"],
     description: "Who did it; null when nobody was signed in (a leak report, a failed sign-in).",
   }),

@@ -6,7 +6,7 @@ import { applicationRoutes } from "./applications.js";
 import { auditRoutes } from "./audit.js";
 import { operationRoutes } from "./operations.js";
 import type { RouteContract } from "./route.js";
-import { serviceRoutes } from "./service.js";
+import { serviceKeyRoutes, serviceRoutes } from "./service.js";
 import { tokenRoutes } from "./tokens.js";
 import { verificationRoutes } from "./verification.js";
 
@@ -25,6 +25,7 @@ export const contractRoutes: readonly RouteContract[] = [
   ...accountRoutes,
   ...applicationRoutes,
   ...tokenRoutes,
+  ...serviceKeyRoutes,
   ...auditRoutes,
   ...verificationRoutes,
   ...serviceRoutes,

@@ -21,6 +21,13 @@ export const AUDIT_ACTIONS = [
   "token.exposed",
   "member.added",
   "member.removed",
+  "service_key.created",
+  "service_key.revoked",
+  "host_user.created",
+  "host_user.updated",
+  "host_user.removed",
+  "portal.opened",
+  "application.updated",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -29,6 +36,17 @@ export interface User {
   email: string;
   name: string;
   createdAt: number;
+  /**
+   * Set for a host user (created by a host through its service key): the one application
+   * they belong to. Such a user reaches nothing outside it.
+   */
+  hostApplicationId?: string;
+}
+
+export interface Branding {
+  displayName: string;
+  /** `#rrggbb`, lowercase. */
+  accentColor: string;
 }
 
 export interface Application {
@@ -37,6 +55,30 @@ export interface Application {
   ownerId: string;
   scopes: string[];
   createdAt: number;
+  /** Origins (`https://app.example.com`) a portal session may send its user back to. */
+  returnOrigins: string[];
+  branding: Branding | null;
+}
+
+/** A user the host created through the service API, known by the host's own id. */
+export interface HostUser {
+  id: string;
+  applicationId: string;
+  externalId: string;
+  email: string | null;
+  name: string | null;
+  createdAt: number;
+}
+
+/** A service key as its application's owners see it. Never holds the plaintext or hash. */
+export interface ServiceKeyRecord {
+  id: string;
+  applicationId: string;
+  name: string;
+  hint: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
 }
 
 export interface ApplicationMembership {
@@ -83,6 +125,8 @@ export interface SecretRecord {
   applicationName: string;
   userId: string;
   userEmail: string;
+  /** The host's id for the token's user, when it is a host user (null for accounts). */
+  externalId: string | null;
   expiresAt: number | null;
   revokedAt: number | null;
   /** When this particular secret stops working: set for the old secret of a regenerated token. */

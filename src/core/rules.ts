@@ -11,6 +11,10 @@ export const MAX_GRACE_SECONDS = 86_400;
 export const MAX_USAGE_DAYS = 366;
 /** Most tokens one usage request may name: a page of the token list. */
 export const MAX_USAGE_TOKEN_IDS = 100;
+/** Longest host user id (`externalId`), in characters. */
+export const EXTERNAL_ID_MAX_LENGTH = 200;
+/** Most return origins an application may list. */
+export const MAX_RETURN_ORIGINS = 20;
 /** Most tokens one leak report may carry. */
 export const MAX_LEAK_REPORT_TOKENS = 1000;
 
@@ -104,4 +108,72 @@ export function normalizeDisplayName(raw: string, what: string): string {
     throw new KeywardError("validation_failed", `${what} must be 1 to 100 characters.`);
   }
   return name;
+}
+
+/**
+ * A return origin as the owner typed it, reduced to `scheme://host[:port]`. Anything more
+ * (a path, a query, credentials) is refused rather than dropped, so what is saved is what
+ * was meant.
+ */
+export function normalizeOrigin(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new KeywardError("validation_failed", `"${raw.slice(0, 100)}" is not an origin.`);
+  }
+  const bare = url.pathname === "/" && url.search === "" && url.hash === "";
+  if (
+    (url.protocol !== "https:" && url.protocol !== "http:") ||
+    url.username !== "" ||
+    url.password !== "" ||
+    !bare
+  ) {
+    throw new KeywardError(
+      "validation_failed",
+      `Return origins are a scheme, host and optional port, like https://app.example.com; got "${raw.slice(0, 100)}".`,
+    );
+  }
+  return url.origin;
+}
+
+/** True when `url` is an absolute http(s) URL on one of `origins`. */
+export function isOnOrigins(url: string, origins: readonly string[]): boolean {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return false;
+  }
+  if (parsed.username !== "" || parsed.password !== "") return false;
+  return origins.includes(parsed.origin);
+}
+
+export function normalizeAccentColor(raw: string): string {
+  if (!/^#[0-9a-fA-F]{6}$/.test(raw)) {
+    throw new KeywardError("validation_failed", "accentColor must be #rrggbb.");
+  }
+  return raw.toLowerCase();
+}
+
+/**
+ * The host's id for a user: 1-200 characters, no control characters, kept as given. `.` and
+ * `..` are refused: every URL parser reads them as dot segments, so no client could name
+ * them in a path.
+ */
+export function checkExternalId(externalId: string): string {
+  const length = [...externalId].length;
+  if (
+    length < 1 ||
+    length > EXTERNAL_ID_MAX_LENGTH ||
+    hasUnstorableCharacter(externalId) ||
+    externalId === "." ||
+    externalId === ".."
+  ) {
+    throw new KeywardError(
+      "validation_failed",
+      `externalId must be 1 to ${EXTERNAL_ID_MAX_LENGTH} characters without control characters, and not "." or "..".`,
+    );
+  }
+  return externalId;
 }

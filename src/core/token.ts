@@ -1,50 +1,22 @@
 import * as nodeCrypto from "node:crypto";
-import { BASE62_ALPHABET, encodeBase62, isBase62 } from "./base62.js";
-import { crc32Ascii } from "./crc32.js";
+import { BASE62_ALPHABET, TOKEN_RANDOM_LENGTH, tokenChecksum } from "keyward-client/token-format";
 import { generateRandomString, type RandomSource } from "./random.js";
 
-/**
- * Token format: `<prefix>_<random><checksum>`.
- * 30 base62 characters carry 30 * log2(62) ≈ 178.6 bits, above the 160 the contract asks.
- */
-export const TOKEN_RANDOM_LENGTH = 30;
-export const TOKEN_CHECKSUM_LENGTH = 6;
-/** Prefix rule of the contract: 2-8 lowercase letters or digits. */
-export const TOKEN_PREFIX_PATTERN = /^[a-z0-9]{2,8}$/;
-
-export function tokenLength(prefix: string): number {
-  return prefix.length + 1 + TOKEN_RANDOM_LENGTH + TOKEN_CHECKSUM_LENGTH;
-}
-
-/** The checksum of `<prefix>_<random>`: CRC-32 written as 6 base62 digits. */
-export function tokenChecksum(body: string): string {
-  return encodeBase62(crc32Ascii(body), TOKEN_CHECKSUM_LENGTH);
-}
+// The format itself (length, base62, checksum, the offline check) is one implementation,
+// shared with the client library: keyward-client/token-format.
+export {
+  checkTokenFormat,
+  TOKEN_CHECKSUM_LENGTH,
+  TOKEN_PREFIX_PATTERN,
+  TOKEN_RANDOM_LENGTH,
+  type TokenFormatCheck,
+  tokenChecksum,
+  tokenLength,
+} from "keyward-client/token-format";
 
 export function generateToken(random: RandomSource, prefix: string): string {
   const body = `${prefix}_${generateRandomString(random, BASE62_ALPHABET, TOKEN_RANDOM_LENGTH)}`;
   return body + tokenChecksum(body);
-}
-
-export type TokenFormatCheck = { ok: true } | { ok: false; reason: "malformed" | "checksum" };
-
-/**
- * Offline check of a presented token: right prefix, right length, base62 body and a
- * matching checksum. It runs before any storage lookup, so a mistyped or made-up
- * token costs no database work.
- */
-export function checkTokenFormat(token: string, prefix: string): TokenFormatCheck {
-  if (token.length !== tokenLength(prefix)) return { ok: false, reason: "malformed" };
-  if (!token.startsWith(prefix) || token.charCodeAt(prefix.length) !== 95 /* _ */) {
-    return { ok: false, reason: "malformed" };
-  }
-  const randomAndChecksum = token.slice(prefix.length + 1);
-  if (!isBase62(randomAndChecksum)) return { ok: false, reason: "malformed" };
-  const bodyLength = token.length - TOKEN_CHECKSUM_LENGTH;
-  if (tokenChecksum(token.slice(0, bodyLength)) !== token.slice(bodyLength)) {
-    return { ok: false, reason: "checksum" };
-  }
-  return { ok: true };
 }
 
 /**

@@ -4,17 +4,17 @@ import rateLimit from "@fastify/rate-limit";
 import Fastify, {
   type FastifyHttpsOptions,
   type FastifyInstance,
-  type FastifyRequest,
   type FastifyServerOptions,
 } from "fastify";
-import { KeywardError } from "../core/errors.js";
 import type { ServiceDeps } from "../services/deps.js";
 import type { CounterStore } from "../services/ports.js";
 import type { RevocationStream } from "../services/revocation-stream.js";
+import { serviceKeyPrefix } from "../services/service-keys.js";
 import { markTokenExposed } from "../services/tokens.js";
 import type { TokenVerifier } from "../services/verifier.js";
 import { AbuseGuard, type AbuseLimits, rateLimitStoreFor } from "./abuse.js";
 import { contractApp } from "./contract-route.js";
+import { registerHostCheck } from "./host-check.js";
 import { AccessLogController, loggerOptions } from "./logging.js";
 import { handleError, sendProblem } from "./problem.js";
 import { applicationRoutes } from "./routes/applications.js";
@@ -24,8 +24,11 @@ import { docsRoutes, registerOpenApi } from "./routes/docs.js";
 import { healthRoutes } from "./routes/health.js";
 import { leakRoutes } from "./routes/leaks.js";
 import { metricsRoutes } from "./routes/metrics.js";
+import { portalRoutes } from "./routes/portal.js";
 import { protectedApiRoutes } from "./routes/protected-api.js";
-import { type ServiceCaller, serviceEventsRoutes } from "./routes/service-events.js";
+import { serviceCallerOf, serviceRoutes } from "./routes/service.js";
+import { serviceEventsRoutes } from "./routes/service-events.js";
+import { serviceKeyRoutes } from "./routes/service-keys.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { verifyRoutes } from "./routes/verify.js";
 import { webRoutes } from "./routes/web.js";
@@ -38,7 +41,9 @@ export interface HttpOptions {
   /** Where log lines go; stdout when unset. */
   logStream?: NodeJS.WritableStream;
   publicOrigin: string | undefined;
-  trustProxy: boolean;
+  /** The address the server listens on (`HOST`), for the Host check. */
+  listenHost: string;
+  trustProxy: false | number | string[];
   bodyLimitBytes: number;
   verifyRateLimitPerMinute: number;
   leakRateLimitPerMinute: number;
@@ -56,26 +61,35 @@ export interface HttpDeps {
   services: ServiceDeps;
   verifier: TokenVerifier;
   revocationStream: RevocationStream;
-  /**
-   * Authenticates a service key (`Authorization: Bearer <service key>`).
-   * INTERIM (wt-stream): replaced by src/http/service-auth.ts when service keys land;
-   * until then every service request is refused.
-   */
-  authenticateService?: (request: FastifyRequest) => Promise<ServiceCaller>;
 }
 
 /** Largest backlog one revocation stream may queue for a slow reader. */
 const STREAM_MAX_BUFFERED_BYTES = 256 * 1024;
 
+/**
+ * Fastify's trust test for `TRUST_PROXY`. A number trusts that many hops nearest the
+ * server (the socket's peer is hop 0), so the client address is the entry just beyond
+ * them; Fastify itself refuses to trust hop counts, hence the function.
+ */
+function trustProxyFunction(
+  trust: false | number | string[],
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof trust === "number") return (_address, hop) => hop < trust;
+  return trust;
+}
+
 /** Builds the Fastify app without listening, so tests can `inject()` or listen on port 0. */
 export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<FastifyInstance> {
-  const serverOptions: FastifyServerOptions = {
+  const serverOptions: FastifyServerOptions & { http?: { connectionsCheckingInterval: number } } = {
     logger: loggerOptions(options.logLevel, options.logStream),
     logController: new AccessLogController(),
-    trustProxy: options.trustProxy,
+    trustProxy: trustProxyFunction(options.trustProxy),
     bodyLimit: options.bodyLimitBytes,
     // Long, not infinite: a slow client cannot hold a connection open forever.
     requestTimeout: 30_000,
+    // Node checks request timeouts only this often (30 s by default, so a 30 s timeout
+    // fired after up to 60 s); checking every second keeps the documented 30 s true.
+    http: { connectionsCheckingInterval: 1000 },
     // The router's own refusals (a path that does not decode, an over-long segment) are
     // answered like every other error: problem+json, never quoting the URL.
     frameworkErrors: handleError,
@@ -95,7 +109,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     options.tls
       ? (Fastify({
           ...serverOptions,
-          https: options.tls,
+          https: { ...options.tls, connectionsCheckingInterval: 1000 },
         } as FastifyHttpsOptions<HttpsServer>) as unknown)
       : Fastify(serverOptions)
   ) as FastifyInstance;
@@ -123,6 +137,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   );
 
   app.setErrorHandler(handleError);
+  registerHostCheck(app, { publicOrigin: options.publicOrigin, listenHost: options.listenHost });
   app.setNotFoundHandler((request, reply) =>
     sendProblem(
       reply,
@@ -139,13 +154,17 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   const abuse = new AbuseGuard(app, options.abuse);
   app.decorateRequest("user", null);
   app.decorateRequest("sessionIdHash", null);
+  app.decorateRequest("portal", null);
   app.decorateReply("tokenRefusal", null);
 
   // Before the routes: it collects each one as it is registered.
   await registerOpenApi(app, options.version);
 
   const services = deps.services;
-  const sessionOptions = { publicOrigin: options.publicOrigin };
+  const sessionOptions = {
+    publicOrigin: options.publicOrigin,
+    serviceKeyPrefix: serviceKeyPrefix(services.settings.tokenPrefix),
+  };
 
   const api = contractApp(app);
   healthRoutes(api, services.store);
@@ -157,28 +176,42 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   });
   verifyRoutes(api, deps.verifier, { rateLimitPerMinute: options.verifyRateLimitPerMinute });
   leakRoutes(api, services, { rateLimitPerMinute: options.leakRateLimitPerMinute });
-  serviceEventsRoutes(api, {
-    stream: deps.revocationStream,
-    maxBufferedBytes: STREAM_MAX_BUFFERED_BYTES,
-    authenticate:
-      deps.authenticateService ??
-      (async () => {
-        throw new KeywardError("invalid_token", "Service keys are not available yet.");
-      }),
-  });
 
   // Account and token management: session cookie routes.
   await app.register(async (management) => {
     management.addHook("preHandler", async (request) => {
       await loadSession(request, services);
     });
+    // Every answer here is about a signed-in account (emails, addresses, tokens' metadata):
+    // no shared or private cache may keep it.
+    management.addHook("onRequest", (_request, reply, done) => {
+      reply.header("cache-control", "no-store");
+      done();
+    });
     const managementApi = contractApp(management);
     const context = { deps: services, session: sessionOptions, abuse };
     authRoutes(managementApi, context);
     applicationRoutes(managementApi, context);
     tokenRoutes(managementApi, context);
+    serviceKeyRoutes(managementApi, context);
     auditRoutes(managementApi, context);
   });
+  // The host's backend, with a service key.
+  await app.register(async (service) => {
+    const serviceApi = contractApp(service);
+    serviceRoutes(serviceApi, {
+      deps: services,
+      verifier: deps.verifier,
+      publicOrigin: options.publicOrigin,
+    });
+    serviceEventsRoutes(serviceApi, {
+      stream: deps.revocationStream,
+      maxBufferedBytes: STREAM_MAX_BUFFERED_BYTES,
+      // The group's hook has authenticated the key before the handler runs.
+      authenticate: async (request) => serviceCallerOf(request),
+    });
+  });
+  portalRoutes(app, services);
   await docsRoutes(app);
   await webRoutes(app);
 

@@ -23,7 +23,7 @@ const TOO_MANY_FAILURES_BODY = JSON.stringify(
   problemBody("rate_limited", "Too many invalid tokens from this address; try again later."),
 );
 
-function countAuthorizationHeaders(request: FastifyRequest): number {
+export function countAuthorizationHeaders(request: FastifyRequest): number {
   const raw = request.raw.rawHeaders;
   let count = 0;
   for (let i = 0; i < raw.length; i += 2) {

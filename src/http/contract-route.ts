@@ -96,6 +96,8 @@ export function problemCodesOf(route: RouteContract): ErrorCode[] {
   }
   if (route.rateLimited) codes.add("rate_limited");
   if (route.storage) codes.add("storage_unavailable");
+  // The Host check runs before every route but the probes (host-check.ts).
+  if (route.url !== "/healthz" && route.url !== "/readyz") codes.add("misdirected_request");
   codes.add("internal_error");
   return [...codes];
 }

@@ -45,7 +45,9 @@ const SECRET_LIKE = /[A-Za-z0-9_]{30,}/g;
 export function loggableUrl(url: string | undefined): string {
   if (!url) return "";
   const q = url.indexOf("?");
-  const path = (q === -1 ? url : url.slice(0, q)).replace(SECRET_LIKE, "[redacted]");
+  let path = (q === -1 ? url : url.slice(0, q)).replace(SECRET_LIKE, "[redacted]");
+  // A portal link's code is a credential whatever its length.
+  if (path.startsWith("/portal/")) path = "/portal/[redacted]";
   return q === -1 ? path : `${path}?[query redacted]`;
 }
 

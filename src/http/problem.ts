@@ -69,6 +69,13 @@ export function handleError(
   }
   if (fastifyError.statusCode === 413) return sendProblem(reply, "payload_too_large");
   if (fastifyError.statusCode === 415) return sendProblem(reply, "unsupported_media_type");
+  // A plugin's own refusal (the static file server's for a path that escapes its folder or
+  // names a folder): the client's fault, answered as not found, never as our failure.
+  const status = fastifyError.statusCode ?? (error as { status?: unknown }).status;
+  if (status === 403 || status === 404) return sendProblem(reply, "not_found", "No such file.");
+  if (typeof status === "number" && status >= 400 && status < 500) {
+    return sendProblem(reply, "invalid_request");
+  }
   request.log.error({ err: error }, "unexpected error");
   return sendProblem(reply, "internal_error", "Something went wrong on our side.");
 }

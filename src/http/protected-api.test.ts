@@ -74,7 +74,7 @@ describe("GET /api header parsing (RFC 6750 and the contract)", () => {
     const port = new URL(server.baseUrl).port;
     const response = await rawRequest(
       Number(port),
-      `GET /api HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
+      `GET /api HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
     );
     expect(response).toMatch(/^HTTP\/1\.1 400/);
     expect(response).toContain('error="invalid_request"');

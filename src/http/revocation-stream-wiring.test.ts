@@ -4,16 +4,19 @@ import {
   addMember,
   bearer,
   type Client,
+  createServiceKey,
   createToken,
   signUpWithApp,
   startTestServer,
   type TestServer,
 } from "../test-support/harness.js";
 import { pollUntil } from "../test-support/poll.js";
+import { SseReader } from "../test-support/sse.js";
 
-// The stream as a whole Keyward wires it: changes made through the management API reach
-// the hub through the same path as cache invalidation. (The HTTP stream itself, with a
-// service key, is tested in service-events.test.ts.) Runs on SQLite and on PostgreSQL.
+// The stream as a whole Keyward wires it: GET /api/v1/service/events with a real service
+// key, and changes made through the management and service APIs reaching the hub through
+// the same path as cache invalidation. (The stream's finer points are tested on a bare
+// app in service-events.test.ts.) Runs on SQLite and on PostgreSQL.
 
 /** A stream's text, as the hub writes it, parsed into events. */
 class CollectingSink implements StreamSink {
@@ -113,6 +116,71 @@ describe("revocation stream wiring", () => {
     // The API still works with the newest secret.
     expect((await owner.get("/api", bearer(second.body.token))).status).toBe(200);
     stream.close();
+  });
+
+  describe("over HTTP with a service key", () => {
+    const events = (path = "/api/v1/service/events", headers: Record<string, string> = {}) =>
+      SseReader.open(`${server.baseUrl}${path}`, headers);
+
+    it("streams the key's application's revocations, by the service API too", async () => {
+      const { key } = await createServiceKey(owner, appId);
+      const reader = await events(undefined, bearer(key));
+      expect(reader.status).toBe(200);
+      expect(reader.response.headers["content-type"]).toBe("text/event-stream; charset=utf-8");
+      expect(reader.response.headers["cache-control"]).toBe("no-store");
+      await reader.waitFor("the position", (r) => r.lastId);
+      const token = await createToken(owner, appId, { name: "over http" });
+      const byService = await createToken(owner, appId, { name: "by service" });
+      expect((await owner.delete(`/api/v1/applications/${appId}/tokens/${token.id}`)).status).toBe(
+        204,
+      );
+      const revoke = await fetch(`${server.baseUrl}/api/v1/service/tokens/${byService.id}`, {
+        method: "DELETE",
+        headers: bearer(key),
+      });
+      expect(revoke.status).toBe(204);
+      const got = await reader.waitForEvents(2);
+      expect(got.map((e) => [e.event, JSON.parse(e.data ?? "").tokenId])).toEqual([
+        ["token.revoked", token.id],
+        ["token.revoked", byService.id],
+      ]);
+      // Reconnecting from the first event replays the second.
+      const again = await events(undefined, { ...bearer(key), "last-event-id": got[0]?.id ?? "" });
+      const replayed = await again.waitForEvents(1);
+      expect(JSON.parse(replayed[0]?.data ?? "").tokenId).toBe(byService.id);
+      reader.close();
+      again.close();
+    });
+
+    it("refuses no key, an API token and a revoked key, as every service route does", async () => {
+      const missing = await events();
+      expect(missing.status).toBe(401);
+      const token = await createToken(owner, appId, { name: "not a service key" });
+      const apiToken = await events(undefined, bearer(token.token));
+      expect(apiToken.status).toBe(401);
+      await apiToken.waitFor("the body", (r) => r.ended);
+      expect(JSON.parse(apiToken.body)).toMatchObject({ code: "invalid_token" });
+      const { key, id } = await createServiceKey(owner, appId, "revoked");
+      expect((await owner.delete(`/api/v1/applications/${appId}/service-keys/${id}`)).status).toBe(
+        204,
+      );
+      expect((await events(undefined, bearer(key))).status).toBe(401);
+    });
+
+    it("holds at most 10 streams per key: the 11th is 429 too_many_streams", async () => {
+      const { key } = await createServiceKey(owner, appId, "greedy");
+      const open: SseReader[] = [];
+      for (let i = 0; i < 10; i++) {
+        const reader = await events(undefined, bearer(key));
+        expect(reader.status).toBe(200);
+        open.push(reader);
+      }
+      const refused = await events(undefined, bearer(key));
+      expect(refused.status).toBe(429);
+      await refused.waitFor("the body", (r) => r.ended);
+      expect(JSON.parse(refused.body)).toMatchObject({ code: "too_many_streams", status: 429 });
+      for (const reader of open) reader.close();
+    });
   });
 
   it("ends open streams when Keyward closes", async () => {

@@ -134,6 +134,8 @@ async function startWorld(
       name: id,
       ownerId: userId,
       scopes: [],
+      returnOrigins: [],
+      branding: null,
       createdAt: T0,
     });
   const appId = "app_00000000000000000001";

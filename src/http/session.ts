@@ -15,6 +15,8 @@ declare module "fastify" {
   interface FastifyRequest {
     user: User | null;
     sessionIdHash: string | null;
+    /** Set for a portal session (a host user's): its application and "Back to …" link. */
+    portal: { applicationId: string; returnUrl: string | null } | null;
   }
 }
 
@@ -28,6 +30,8 @@ export interface ManagementContext {
 export interface SessionOptions {
   /** The server's own origin for the Origin check; derived from the request when unset. */
   publicOrigin: string | undefined;
+  /** `kwsk`: a bearer credential with this prefix is a service key. */
+  serviceKeyPrefix: string;
 }
 
 export function isHttps(request: FastifyRequest): boolean {
@@ -95,12 +99,20 @@ export function checkOrigin(
 export async function loadSession(request: FastifyRequest, deps: ServiceDeps): Promise<void> {
   request.user = null;
   request.sessionIdHash = null;
+  request.portal = null;
   const secret = request.cookies[sessionCookieName(request)];
   if (!secret) return;
   const session = await validateSession(deps, secret);
   if (!session) return;
   request.user = session.user;
   request.sessionIdHash = session.sessionIdHash;
+  request.portal =
+    session.session.applicationId != null
+      ? {
+          applicationId: session.session.applicationId,
+          returnUrl: session.session.returnUrl ?? null,
+        }
+      : null;
 }
 
 /**
@@ -109,7 +121,23 @@ export async function loadSession(request: FastifyRequest, deps: ServiceDeps): P
  */
 export function requireUser(request: FastifyRequest, options: SessionOptions): User {
   if (!request.user) {
-    if (request.headers.authorization !== undefined) {
+    const authorization = request.headers.authorization;
+    // A service key works under /api/v1/service/ only; anywhere else it is not a valid
+    // credential at all (the contract's 401), rather than one of too little scope.
+    if (
+      authorization !== undefined &&
+      /^\s*bearer\s+/i.test(authorization) &&
+      authorization.trim().split(/\s+/)[1]?.startsWith(`${options.serviceKeyPrefix}_`)
+    ) {
+      throw new KeywardError(
+        "invalid_token",
+        "A service key is accepted under /api/v1/service/ only.",
+        {
+          headers: { "www-authenticate": 'Bearer realm="api", error="invalid_token"' },
+        },
+      );
+    }
+    if (authorization !== undefined) {
       throw new KeywardError(
         "insufficient_scope",
         "API tokens cannot manage accounts or tokens; sign in instead.",

@@ -3,10 +3,13 @@
 import type {
   ApiToken,
   AuditEvent as WireAuditEvent,
+  HostUser as WireHostUser,
   Member as WireMember,
+  ServiceKey as WireServiceKey,
   User as WireUser,
 } from "../contract/index.js";
-import type { Member, TokenRecord, User } from "../core/model.js";
+import { KeywardError } from "../core/errors.js";
+import type { HostUser, Member, ServiceKeyRecord, TokenRecord, User } from "../core/model.js";
 import { tokenStatus } from "../core/model.js";
 import type { AuditEvent } from "../services/ports.js";
 
@@ -15,7 +18,10 @@ export function toWireAuditEvent(event: AuditEvent): WireAuditEvent {
     id: event.id,
     action: event.action,
     createdAt: new Date(event.createdAt).toISOString(),
-    actor: event.actorId === null ? null : { id: event.actorId, email: event.actorEmail },
+    actor:
+      event.actorId === null
+        ? null
+        : { id: event.actorId, email: event.actorEmail, name: event.actorName },
     userId: event.userId,
     tokenId: event.tokenId,
     tokenName: event.tokenName,
@@ -23,6 +29,19 @@ export function toWireAuditEvent(event: AuditEvent): WireAuditEvent {
     detail: event.detail,
     ip: event.ip,
   };
+}
+
+/**
+ * A date-time from a request body, as epoch milliseconds. The schema has checked its
+ * form; this refuses what the form allows and a clock cannot hold (a leap second,
+ * `23:59:60`), with the same answer as any other invalid field.
+ */
+export function parseTimestamp(text: string, field: string): number {
+  const ms = Date.parse(text);
+  if (!Number.isFinite(ms)) {
+    throw new KeywardError("validation_failed", `${field} is not a date-time this server can use.`);
+  }
+  return ms;
 }
 
 export function isoOrNull(ms: number | null): string | null {
@@ -61,4 +80,20 @@ export function toWireMember(member: Member): WireMember {
     role: member.role,
     joinedAt: new Date(member.joinedAt).toISOString(),
   };
+}
+
+export function toWireServiceKey(key: ServiceKeyRecord): WireServiceKey {
+  return {
+    id: key.id,
+    name: key.name,
+    hint: key.hint,
+    createdAt: new Date(key.createdAt).toISOString(),
+    lastUsedAt: isoOrNull(key.lastUsedAt),
+    revokedAt: isoOrNull(key.revokedAt),
+    status: key.revokedAt === null ? "active" : "revoked",
+  };
+}
+
+export function toWireHostUser(user: HostUser): WireHostUser {
+  return { id: user.id, externalId: user.externalId, email: user.email, name: user.name };
 }

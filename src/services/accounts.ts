@@ -10,7 +10,7 @@ import {
 import { hashToken } from "../core/token.js";
 import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
-import type { AuditEvents } from "./ports.js";
+import type { AuditEvents, SessionRecord } from "./ports.js";
 
 export interface NewSession {
   /** The cookie value. Only its hash is stored. */
@@ -102,20 +102,33 @@ export async function signIn(
   return { user, session: await startSession(deps, user.id, [succeeded]) };
 }
 
-async function startSession(
+/** A portal session (a host user's) lasts at most this long. */
+export const PORTAL_SESSION_MAX_MS = 3_600_000;
+
+/**
+ * Starts a session. A portal session is scoped to one application, remembers where its
+ * "Back to …" link goes, and lasts at most an hour.
+ */
+export async function startSession(
   deps: ServiceDeps,
   userId: string,
   audit?: AuditEvents,
+  portal?: { applicationId: string; returnUrl: string | null },
 ): Promise<NewSession> {
   const secret = generateSessionSecret(deps.random);
   const now = deps.clock.now();
-  const expiresAt = now + deps.settings.sessionTtlMs;
+  const ttl = portal
+    ? Math.min(deps.settings.sessionTtlMs, PORTAL_SESSION_MAX_MS)
+    : deps.settings.sessionTtlMs;
+  const expiresAt = now + ttl;
   await deps.store.sessions.insertSession(
     {
       idHash: hashToken(secret),
       userId,
       createdAt: now,
       expiresAt,
+      applicationId: portal?.applicationId ?? null,
+      returnUrl: portal?.returnUrl ?? null,
     },
     audit,
   );
@@ -126,7 +139,7 @@ async function startSession(
 export async function validateSession(
   deps: ServiceDeps,
   secret: string,
-): Promise<{ user: User; sessionIdHash: string } | null> {
+): Promise<{ user: User; sessionIdHash: string; session: SessionRecord } | null> {
   if (secret.length === 0 || secret.length > 128) return null;
   const idHash = hashToken(secret);
   const found = await deps.store.sessions.findSession(idHash);
@@ -135,7 +148,7 @@ export async function validateSession(
     await deps.store.sessions.deleteSession(idHash);
     return null;
   }
-  return { user: found.user, sessionIdHash: idHash };
+  return { user: found.user, sessionIdHash: idHash, session: found.session };
 }
 
 export async function signOut(deps: ServiceDeps, sessionIdHash: string): Promise<void> {

@@ -1,34 +1,105 @@
 import { KeywardError } from "../core/errors.js";
 import { generateId } from "../core/ids.js";
-import type { Application, ApplicationMembership, Member, User } from "../core/model.js";
-import { normalizeDisplayName, normalizeEmail, normalizeScopes } from "../core/rules.js";
+import type {
+  Application,
+  ApplicationMembership,
+  Branding,
+  Member,
+  Role,
+  User,
+} from "../core/model.js";
+import {
+  normalizeAccentColor,
+  normalizeDisplayName,
+  normalizeEmail,
+  normalizeOrigin,
+  normalizeScopes,
+} from "../core/rules.js";
 import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
 import { isManager, requireMembership } from "./membership.js";
+
+/** An application as one of its members sees it: with their role. */
+export type ApplicationView = Application & { role: Role };
 
 export async function createApplication(
   deps: ServiceDeps,
   actor: User,
   input: { name: string; scopes?: string[] },
-): Promise<ApplicationMembership & { scopes: string[] }> {
+): Promise<ApplicationView> {
+  if (actor.hostApplicationId !== undefined) {
+    throw new KeywardError("forbidden", "This account cannot create applications.");
+  }
   const app: Application = {
     id: generateId(deps.random, "app"),
     name: normalizeDisplayName(input.name, "Application name"),
     ownerId: actor.id,
     scopes: normalizeScopes(input.scopes, []),
     createdAt: deps.clock.now(),
+    returnOrigins: [],
+    branding: null,
   };
   await deps.store.applications.insertApplication(app);
-  return { id: app.id, name: app.name, role: "owner", scopes: app.scopes };
+  return { ...app, role: "owner" };
+}
+
+/**
+ * Sets the origins portal sessions may return to and the branding host users see
+ * (owners and admins). Absent fields keep their value.
+ */
+export async function updateApplication(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+  input: { returnOrigins?: string[]; branding?: Branding | null },
+  ctx: RequestContext = NO_CONTEXT,
+): Promise<ApplicationView> {
+  const { application, role } = await requireMembership(deps, actor, applicationId);
+  if (!isManager(role)) {
+    throw new KeywardError("forbidden", "Only owners and admins change an application.");
+  }
+  const settings: { returnOrigins?: string[]; branding?: Branding | null } = {};
+  if (input.returnOrigins !== undefined) {
+    settings.returnOrigins = [...new Set(input.returnOrigins.map(normalizeOrigin))];
+  }
+  if (input.branding !== undefined) {
+    settings.branding =
+      input.branding === null
+        ? null
+        : {
+            displayName: normalizeDisplayName(input.branding.displayName, "Display name"),
+            accentColor: normalizeAccentColor(input.branding.accentColor),
+          };
+  }
+  await deps.store.applications.updateApplicationSettings(applicationId, settings, [
+    auditEvent(deps, ctx, {
+      applicationId,
+      userId: null,
+      actorId: actor.id,
+      tokenId: null,
+      action: "application.updated",
+      detail: {
+        ...(settings.returnOrigins ? { returnOrigins: settings.returnOrigins.join(" ") } : {}),
+        ...(settings.branding !== undefined
+          ? { branding: settings.branding?.displayName ?? null }
+          : {}),
+      },
+    }),
+  ]);
+  return { ...application, ...settings, role };
 }
 
 export function listApplications(deps: ServiceDeps, actor: User): Promise<ApplicationMembership[]> {
   return deps.store.applications.listApplicationsForUser(actor.id);
 }
 
-export async function getApplication(deps: ServiceDeps, actor: User, applicationId: string) {
+export async function getApplication(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+): Promise<ApplicationView> {
   const { application, role } = await requireMembership(deps, actor, applicationId);
-  return { id: application.id, name: application.name, role, scopes: application.scopes };
+  return { ...application, role };
 }
 
 export async function listMembers(
@@ -37,6 +108,9 @@ export async function listMembers(
   applicationId: string,
 ): Promise<Member[]> {
   await requireMembership(deps, actor, applicationId);
+  if (actor.hostApplicationId !== undefined) {
+    throw new KeywardError("forbidden", "The members of this application are not shown here.");
+  }
   return deps.store.applications.listMembers(applicationId);
 }
 

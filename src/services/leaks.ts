@@ -1,6 +1,7 @@
 import { checkTokenFormat, hashToken } from "../core/token.js";
 import { auditEvent, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
+import { serviceKeyPrefix } from "./service-keys.js";
 
 /**
  * Revokes every valid token in a leak report (e.g. from a secret scanner), with reason
@@ -13,7 +14,12 @@ export async function reportLeakedTokens(
   ctx: RequestContext,
 ): Promise<{ received: number }> {
   const revokedIds: string[] = [];
+  const keyPrefix = serviceKeyPrefix(deps.settings.tokenPrefix);
   for (const token of new Set(tokens)) {
+    if (checkTokenFormat(token, keyPrefix).ok) {
+      await revokeLeakedServiceKey(deps, token, ctx);
+      continue;
+    }
     if (!checkTokenFormat(token, deps.settings.tokenPrefix).ok) continue;
     const secret = await deps.store.tokens.findSecret(hashToken(token));
     if (!secret || secret.revokedAt !== null) continue;
@@ -40,4 +46,28 @@ export async function reportLeakedTokens(
   }
   await deps.invalidation.tokenChanged(revokedIds);
   return { received: tokens.length };
+}
+
+/** A reported service key still in use is revoked; its application's owners see why. */
+async function revokeLeakedServiceKey(
+  deps: ServiceDeps,
+  key: string,
+  ctx: RequestContext,
+): Promise<void> {
+  const record = await deps.store.serviceKeys.findServiceKeyBySecret(hashToken(key));
+  if (!record || record.revokedAt !== null) return;
+  await deps.store.serviceKeys.revokeServiceKey(
+    { keyId: record.id, now: deps.clock.now(), revokedBy: null },
+    [
+      auditEvent(deps, ctx, {
+        applicationId: record.applicationId,
+        userId: null,
+        actorId: null,
+        tokenId: null,
+        action: "service_key.revoked",
+        reason: "leaked",
+        detail: { keyId: record.id, name: record.name, source: "leak_report" },
+      }),
+    ],
+  );
 }

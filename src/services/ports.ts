@@ -2,10 +2,13 @@ import type {
   Application,
   ApplicationMembership,
   AuditAction,
+  Branding,
+  HostUser,
   Member,
   RevocationReason,
   Role,
   SecretRecord,
+  ServiceKeyRecord,
   TokenRecord,
   User,
 } from "../core/model.js";
@@ -40,6 +43,7 @@ export interface UserStore {
     user: UserWithPassword,
     audit?: AuditEvents,
   ): Promise<{ ok: true } | { ok: false; reason: "email_taken" }>;
+  /** The account with this email; host users are never found here (they cannot sign in). */
   findUserByEmail(email: string): Promise<UserWithPassword | undefined>;
   findUserById(id: string): Promise<User | undefined>;
 }
@@ -49,6 +53,10 @@ export interface SessionRecord {
   userId: string;
   createdAt: number;
   expiresAt: number;
+  /** A portal session reaches this one application only; absent or null for an account's. */
+  applicationId?: string | null;
+  /** Where a portal session's "Back to …" link goes. */
+  returnUrl?: string | null;
 }
 
 export interface SessionStore {
@@ -63,6 +71,12 @@ export interface ApplicationStore {
   /** Inserts the application and its owner's membership in one transaction. */
   insertApplication(application: Application): Promise<void>;
   findApplication(id: string): Promise<Application | undefined>;
+  /** Sets what is given; false when the application does not exist. */
+  updateApplicationSettings(
+    id: string,
+    settings: { returnOrigins?: string[]; branding?: Branding | null },
+    audit?: AuditEvents,
+  ): Promise<boolean>;
   listApplicationsForUser(userId: string): Promise<ApplicationMembership[]>;
   findRole(applicationId: string, userId: string): Promise<Role | undefined>;
   listMembers(applicationId: string): Promise<Member[]>;
@@ -90,6 +104,80 @@ export interface ApplicationStore {
     },
     audit?: (revokedTokenIds: readonly string[]) => AuditEvents,
   ): Promise<{ removed: boolean; revokedTokenIds: string[] }>;
+}
+
+export interface NewServiceKey extends Omit<ServiceKeyRecord, "lastUsedAt" | "revokedAt"> {
+  secretHash: string;
+  createdBy: string;
+}
+
+/** A presented service key's record, with what authenticating with it needs. */
+export interface ServiceKeySecret extends ServiceKeyRecord {
+  applicationName: string;
+}
+
+export interface ServiceKeyStore {
+  insertServiceKey(key: NewServiceKey, audit?: AuditEvents): Promise<void>;
+  /** Newest first, revoked ones included. */
+  listServiceKeys(applicationId: string): Promise<ServiceKeyRecord[]>;
+  findServiceKey(applicationId: string, keyId: string): Promise<ServiceKeyRecord | undefined>;
+  findServiceKeyBySecret(secretHash: string): Promise<ServiceKeySecret | undefined>;
+  /** Sets `revokedAt` once; true when this call revoked it. */
+  revokeServiceKey(
+    input: { keyId: string; now: number; revokedBy: string | null },
+    audit?: AuditEvents,
+  ): Promise<boolean>;
+  /** Moves each key's `lastUsedAt` forward (never back). */
+  recordServiceKeyUse(uses: readonly { keyId: string; at: number }[]): Promise<void>;
+}
+
+export interface HostUserStore {
+  /**
+   * Creates the host user (and their `member` membership) or updates the fields given,
+   * atomically: two racing upserts of one id make one user. `audit` is told which happened.
+   */
+  upsertHostUser(
+    input: {
+      id: string;
+      applicationId: string;
+      externalId: string;
+      email?: string | null;
+      name?: string | null;
+      now: number;
+    },
+    audit?: (created: boolean, user: HostUser) => AuditEvents,
+  ): Promise<{ created: boolean; user: HostUser }>;
+  findHostUser(applicationId: string, externalId: string): Promise<HostUser | undefined>;
+  /** The host user behind a user id, when it is one. */
+  findHostUserById(userId: string): Promise<HostUser | undefined>;
+  /**
+   * Removes the host user: their membership, sessions and unused portal codes go, every
+   * active token of theirs is revoked, and the host's id is freed for a new user, in one
+   * transaction. `audit` is given the revoked token ids.
+   */
+  removeHostUser(
+    input: { applicationId: string; externalId: string; now: number; revokedBy: string | null },
+    audit?: (user: HostUser, revokedTokenIds: readonly string[]) => AuditEvents,
+  ): Promise<{ removed: boolean; revokedTokenIds: string[] }>;
+}
+
+export interface PortalCode {
+  codeHash: string;
+  applicationId: string;
+  userId: string;
+  returnUrl: string | null;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface PortalStore {
+  insertPortalCode(code: PortalCode, audit?: AuditEvents): Promise<void>;
+  /**
+   * Marks the code used and returns it, when it exists, is unused and has not expired;
+   * one statement, so of two racing redemptions exactly one gets it.
+   */
+  redeemPortalCode(codeHash: string, now: number): Promise<PortalCode | undefined>;
+  deleteExpiredPortalCodes(before: number): Promise<number>;
 }
 
 export interface NewToken {
@@ -206,6 +294,8 @@ export interface AuditEventInput {
 export interface AuditEvent extends AuditEventInput {
   id: string;
   actorEmail: string | null;
+  /** For an actor without an email: a service key (`service key "CI"`), a host user's id. */
+  actorName: string | null;
   tokenName: string | null;
 }
 
@@ -300,6 +390,9 @@ export interface Store {
   readonly applications: ApplicationStore;
   readonly tokens: TokenStore;
   readonly usage: UsageStore;
+  readonly serviceKeys: ServiceKeyStore;
+  readonly hostUsers: HostUserStore;
+  readonly portal: PortalStore;
   /** Statements executed so far, by kind; for metrics and the benchmark. */
   readonly stats: StoreStats;
   /** Resolves when storage answers a trivial query. */

@@ -1,6 +1,12 @@
 import { KeywardError } from "../core/errors.js";
 import { generateId } from "../core/ids.js";
-import { type TokenRecord, type User, utcDay } from "../core/model.js";
+import {
+  type Application,
+  type RevocationReason,
+  type TokenRecord,
+  type User,
+  utcDay,
+} from "../core/model.js";
 import {
   MAX_GRACE_SECONDS,
   MAX_USAGE_DAYS,
@@ -19,14 +25,35 @@ export interface IssuedToken {
   record: TokenRecord;
 }
 
+export interface NewTokenInput {
+  name: string;
+  scopes?: string[];
+  expiresAt?: number | null;
+}
+
 export async function createToken(
   deps: ServiceDeps,
   actor: User,
   applicationId: string,
-  input: { name: string; scopes?: string[]; expiresAt?: number | null },
+  input: NewTokenInput,
   ctx: RequestContext = NO_CONTEXT,
 ): Promise<IssuedToken> {
   const { application } = await requireMembership(deps, actor, applicationId);
+  return issueToken(deps, { application, owner: actor, actorId: actor.id }, input, ctx);
+}
+
+/**
+ * Creates a token for `owner` in `application`, on behalf of `actorId` (the owner, or a
+ * service key acting for a host user). The caller has checked that the owner is a member.
+ */
+export async function issueToken(
+  deps: ServiceDeps,
+  who: { application: Application; owner: { id: string; email: string }; actorId: string },
+  input: NewTokenInput,
+  ctx: RequestContext,
+): Promise<IssuedToken> {
+  const { application, owner: actor } = who;
+  const applicationId = application.id;
   const name = normalizeTokenName(input.name);
   const scopes = normalizeScopes(input.scopes, application.scopes);
   const now = deps.clock.now();
@@ -60,7 +87,7 @@ export async function createToken(
       auditEvent(deps, ctx, {
         applicationId,
         userId: actor.id,
-        actorId: actor.id,
+        actorId: who.actorId,
         tokenId: record.id,
         action: "token.created",
         detail: {
@@ -136,22 +163,32 @@ export async function revokeToken(
 ): Promise<void> {
   const { token } = await findVisibleToken(deps, actor, applicationId, tokenId);
   const reason = token.userId === actor.id ? "user" : "admin";
+  await revokeTokenRecord(deps, token, { reason, actorId: actor.id }, ctx);
+}
+
+/** Revokes a token the caller may revoke, and tells every verifier. */
+export async function revokeTokenRecord(
+  deps: ServiceDeps,
+  token: TokenRecord,
+  by: { reason: RevocationReason; actorId: string },
+  ctx: RequestContext,
+): Promise<void> {
   // The event is written only by the call that revokes it (not by one that finds it revoked).
   await deps.store.tokens.revokeToken(
     {
       tokenId: token.id,
       now: deps.clock.now(),
-      reason,
-      revokedBy: actor.id,
+      reason: by.reason,
+      revokedBy: by.actorId,
     },
     [
       auditEvent(deps, ctx, {
-        applicationId,
+        applicationId: token.applicationId,
         userId: token.userId,
-        actorId: actor.id,
+        actorId: by.actorId,
         tokenId: token.id,
         action: "token.revoked",
-        reason,
+        reason: by.reason,
       }),
     ],
   );

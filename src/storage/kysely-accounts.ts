@@ -27,6 +27,7 @@ export function createKyselyUserStore(db: Kysely<Database>, guard: Guard): UserS
           .selectFrom("users")
           .selectAll()
           .where("email", "=", email)
+          .where("application_id", "is", null)
           .executeTakeFirst();
         return row ? toUserWithPassword(row) : undefined;
       }),
@@ -57,6 +58,8 @@ export function createKyselySessionStore(db: Kysely<Database>, guard: Guard): Se
               user_id: session.userId,
               created_at: session.createdAt,
               expires_at: session.expiresAt,
+              application_id: session.applicationId ?? null,
+              return_url: session.returnUrl ?? null,
             })
             .execute();
         },
@@ -72,17 +75,24 @@ export function createKyselySessionStore(db: Kysely<Database>, guard: Guard): Se
             "s.user_id",
             "s.created_at as session_created_at",
             "s.expires_at",
+            "s.application_id",
+            "s.return_url",
             "u.id",
             "u.email",
             "u.name",
             "u.created_at",
+            "u.application_id as host_application_id",
           ])
           .where("s.id_hash", "=", idHash)
           .executeTakeFirst();
         if (!row) return undefined;
+        const user = toUser(row);
         return {
           session: toSession({ ...row, created_at: row.session_created_at }),
-          user: toUser(row),
+          user:
+            row.host_application_id === null
+              ? user
+              : { ...user, hostApplicationId: row.host_application_id },
         };
       }),
     deleteSession: (idHash) =>

@@ -6,8 +6,9 @@ import {
   insertAuditEvents,
   insertUnlessPresent,
   type LockOwnerTokens,
+  writeAudited,
 } from "./kysely-store.js";
-import { num, parseScopes, toMember } from "./rows.js";
+import { toApplication, toMember } from "./rows.js";
 import type { Database } from "./schema.js";
 
 /**
@@ -31,6 +32,8 @@ export function createKyselyApplicationStore(
               owner_id: app.ownerId,
               scopes: JSON.stringify(app.scopes),
               created_at: app.createdAt,
+              return_origins: JSON.stringify(app.returnOrigins),
+              branding: app.branding === null ? null : JSON.stringify(app.branding),
             })
             .execute();
           await trx
@@ -51,16 +54,39 @@ export function createKyselyApplicationStore(
           .selectAll()
           .where("id", "=", id)
           .executeTakeFirst();
-        return row
-          ? {
-              id: row.id,
-              name: row.name,
-              ownerId: row.owner_id,
-              scopes: parseScopes(row.scopes),
-              createdAt: num(row.created_at),
-            }
-          : undefined;
+        return row ? toApplication(row) : undefined;
       }),
+    updateApplicationSettings: (id, settings, audit) => {
+      const changes: { return_origins?: string; branding?: string | null } = {};
+      if (settings.returnOrigins !== undefined) {
+        changes.return_origins = JSON.stringify(settings.returnOrigins);
+      }
+      if (settings.branding !== undefined) {
+        changes.branding = settings.branding === null ? null : JSON.stringify(settings.branding);
+      }
+      return writeAudited(
+        db,
+        guard,
+        audit,
+        async (executor) => {
+          if (Object.keys(changes).length === 0) {
+            const row = await executor
+              .selectFrom("applications")
+              .select("id")
+              .where("id", "=", id)
+              .executeTakeFirst();
+            return row !== undefined;
+          }
+          const result = await executor
+            .updateTable("applications")
+            .set(changes)
+            .where("id", "=", id)
+            .executeTakeFirst();
+          return Number(result.numUpdatedRows) > 0;
+        },
+        (updated) => updated,
+      );
+    },
     listApplicationsForUser: (userId) =>
       guard(async () => {
         const rows = await db
@@ -90,6 +116,8 @@ export function createKyselyApplicationStore(
           .innerJoin("users as u", "u.id", "m.user_id")
           .select(["m.user_id", "u.email", "u.name", "m.role", "m.created_at"])
           .where("m.application_id", "=", applicationId)
+          // Host users are the host's to manage (the service API), not the team's.
+          .where("u.application_id", "is", null)
           .orderBy("m.created_at", "asc")
           .orderBy("u.email", "asc")
           .execute();

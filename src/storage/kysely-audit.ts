@@ -15,6 +15,8 @@ export function createKyselyAuditStore(db: Kysely<Database>, guard: Guard): Audi
     let q = db
       .selectFrom("audit_events as e")
       .leftJoin("users as actor", "actor.id", "e.actor_id")
+      // Actions taken with a service key name the key as their actor.
+      .leftJoin("service_keys as sk", "sk.id", "e.actor_id")
       .leftJoin("tokens as t", "t.id", "e.token_id");
     if (filter.applicationId !== undefined)
       q = q.where("e.application_id", "=", filter.applicationId);
@@ -30,6 +32,7 @@ export function createKyselyAuditStore(db: Kysely<Database>, guard: Guard): Audi
       q = q.where((eb) =>
         eb.or([
           eb(sql`lower(actor.email)`, "like", sql`${pattern} escape '\\'`),
+          eb(sql`lower(sk.name)`, "like", sql`${pattern} escape '\\'`),
           eb(sql`lower(t.name)`, "like", sql`${pattern} escape '\\'`),
         ]),
       );
@@ -60,6 +63,8 @@ export function createKyselyAuditStore(db: Kysely<Database>, guard: Guard): Audi
           "e.ip",
           "e.created_at",
           "actor.email as actor_email",
+          "actor.external_id as actor_external_id",
+          "sk.name as actor_key_name",
           "t.name as token_name",
         ]);
         const before = query.before;
@@ -82,7 +87,12 @@ export function createKyselyAuditStore(db: Kysely<Database>, guard: Guard): Audi
             applicationId: r.application_id,
             userId: r.user_id,
             actorId: r.actor_id,
-            actorEmail: r.actor_email,
+            // A host user may have no email: empty text in storage.
+            actorEmail: r.actor_email === "" ? null : r.actor_email,
+            actorName:
+              r.actor_key_name !== null
+                ? `service key "${r.actor_key_name}"`
+                : (r.actor_external_id ?? null),
             tokenId: r.token_id,
             tokenName: r.token_name,
             action: r.action as AuditAction,

@@ -4,7 +4,10 @@ import { createKyselySessionStore, createKyselyUserStore } from "./kysely-accoun
 import { createKyselyApplicationStore } from "./kysely-applications.js";
 import { createKyselyAuditStore } from "./kysely-audit.js";
 import { createKyselyCounterStore } from "./kysely-counters.js";
+import { createKyselyHostUserStore } from "./kysely-host-users.js";
+import { createKyselyPortalStore } from "./kysely-portal.js";
 import { createKyselyRevocationStore } from "./kysely-revocations.js";
+import { createKyselyServiceKeyStore } from "./kysely-service-keys.js";
 import type { RunTransaction, StorageFaults } from "./kysely-store.js";
 import { createKyselyTokenStore, type TokenStoreDialect } from "./kysely-tokens.js";
 import { createKyselyUsageStore } from "./kysely-usage.js";
@@ -41,6 +44,9 @@ export function composeKyselyStore<Kind extends Store["kind"]>(
     applications: createKyselyApplicationStore(db, guard, dialect.lockOwnerTokens),
     tokens: createKyselyTokenStore(db, guard, dialect),
     usage: createKyselyUsageStore(db, guard, dialect.flushTransaction),
+    serviceKeys: createKyselyServiceKeyStore(db, guard),
+    hostUsers: createKyselyHostUserStore(db, guard, dialect.lockOwnerTokens),
+    portal: createKyselyPortalStore(db, guard),
     ping: () =>
       guard(async () => {
         await sql`select 1`.execute(db);

@@ -40,6 +40,7 @@ export function findSecretQuery(db: Kysely<Database>, hash: string) {
       "a.name as application_name",
       "t.user_id as user_id",
       "u.email as user_email",
+      "u.external_id as external_id",
       "t.expires_at as expires_at",
       "t.revoked_at as revoked_at",
       "s.expires_at as secret_expires_at",

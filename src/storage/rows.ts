@@ -1,8 +1,12 @@
 import type {
+  Application,
+  Branding,
+  HostUser,
   Member,
   RevocationReason,
   Role,
   SecretRecord,
+  ServiceKeyRecord,
   TokenRecord,
   User,
 } from "../core/model.js";
@@ -48,12 +52,75 @@ export function toSession(row: {
   user_id: string;
   created_at: number | string;
   expires_at: number | string;
+  application_id: string | null;
+  return_url: string | null;
 }): SessionRecord {
   return {
     idHash: row.id_hash,
     userId: row.user_id,
     createdAt: num(row.created_at),
     expiresAt: num(row.expires_at),
+    applicationId: row.application_id,
+    returnUrl: row.return_url,
+  };
+}
+
+export function toApplication(row: {
+  id: string;
+  name: string;
+  owner_id: string;
+  scopes: string;
+  created_at: number | string;
+  return_origins: string;
+  branding: string | null;
+}): Application {
+  return {
+    id: row.id,
+    name: row.name,
+    ownerId: row.owner_id,
+    scopes: parseScopes(row.scopes),
+    createdAt: num(row.created_at),
+    returnOrigins: parseScopes(row.return_origins),
+    branding: row.branding === null ? null : (JSON.parse(row.branding) as Branding),
+  };
+}
+
+export function toHostUser(row: {
+  id: string;
+  email: string;
+  name: string;
+  created_at: number | string;
+  application_id: string | null;
+  external_id: string | null;
+}): HostUser {
+  return {
+    id: row.id,
+    applicationId: row.application_id ?? "",
+    externalId: row.external_id ?? "",
+    // Stored as empty text: the column predates host users and is required.
+    email: row.email === "" ? null : row.email,
+    name: row.name === "" ? null : row.name,
+    createdAt: num(row.created_at),
+  };
+}
+
+export function toServiceKey(row: {
+  id: string;
+  application_id: string;
+  name: string;
+  hint: string;
+  created_at: number | string;
+  last_used_at: number | string | null;
+  revoked_at: number | string | null;
+}): ServiceKeyRecord {
+  return {
+    id: row.id,
+    applicationId: row.application_id,
+    name: row.name,
+    hint: row.hint,
+    createdAt: num(row.created_at),
+    lastUsedAt: numOrNull(row.last_used_at),
+    revokedAt: numOrNull(row.revoked_at),
   };
 }
 
@@ -103,6 +170,7 @@ export interface SecretRow {
   application_name: string;
   user_id: string;
   user_email: string;
+  external_id: string | null;
   expires_at: number | string | null;
   revoked_at: number | string | null;
   secret_expires_at: number | string | null;
@@ -117,6 +185,7 @@ export function toSecretRecord(row: SecretRow): SecretRecord {
     applicationName: row.application_name,
     userId: row.user_id,
     userEmail: row.user_email,
+    externalId: row.external_id,
     expiresAt: numOrNull(row.expires_at),
     revokedAt: numOrNull(row.revoked_at),
     secretExpiresAt: numOrNull(row.secret_expires_at),

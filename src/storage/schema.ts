@@ -11,7 +11,32 @@ export interface Database {
   token_usage_daily: TokenUsageDailyTable;
   audit_events: AuditEventsTable;
   rate_counters: RateCountersTable;
+  service_keys: ServiceKeysTable;
+  portal_codes: PortalCodesTable;
   revocation_events: RevocationEventsTable;
+}
+
+export interface ServiceKeysTable {
+  id: string;
+  application_id: string;
+  name: string;
+  hint: string;
+  secret_hash: string;
+  created_at: number;
+  created_by: string | null;
+  last_used_at: number | null;
+  revoked_at: number | null;
+  revoked_by: string | null;
+}
+
+export interface PortalCodesTable {
+  code_hash: string;
+  application_id: string;
+  user_id: string;
+  return_url: string | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
 }
 
 /** The revocation stream (migration 0007); `seq` is generated. */
@@ -46,8 +71,13 @@ export interface UsersTable {
   id: string;
   email: string;
   name: string;
+  /** Empty for host users, who have no password. */
   password_hash: string;
   created_at: number;
+  /** Set for a host user: the application that created them (migration 0006). */
+  application_id: string | null;
+  /** The host's own id for a host user; null for accounts and removed host users. */
+  external_id: string | null;
 }
 
 export interface SessionsTable {
@@ -55,6 +85,8 @@ export interface SessionsTable {
   user_id: string;
   created_at: number;
   expires_at: number;
+  application_id: string | null;
+  return_url: string | null;
 }
 
 export interface ApplicationsTable {
@@ -63,6 +95,10 @@ export interface ApplicationsTable {
   owner_id: string;
   scopes: string;
   created_at: number;
+  /** JSON array of origins. */
+  return_origins: string;
+  /** JSON `{displayName, accentColor}` or null. */
+  branding: string | null;
 }
 
 export interface MembershipsTable {

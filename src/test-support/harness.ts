@@ -235,3 +235,29 @@ export async function flushUsage(server: TestServer): Promise<void> {
   await server.keyward.usage.flush();
   await server.keyward.usage.flush();
 }
+
+/** Creates a service key of the application as `owner` (an owner or admin). */
+export async function createServiceKey(
+  owner: Client,
+  appId: string,
+  name = "backend",
+): Promise<{ key: string; id: string }> {
+  const res = await owner.post<{ key: string; serviceKey: { id: string } }>(
+    `/api/v1/applications/${appId}/service-keys`,
+    { name },
+  );
+  if (res.status !== 201) throw new Error(`create service key failed: ${res.status} ${res.text}`);
+  return { key: res.body.key, id: res.body.serviceKey.id };
+}
+
+/** The host's backend: calls with a service key, no cookie and no Origin. */
+export function serviceClient(baseUrl: string, key: string) {
+  const client = new Client(baseUrl);
+  return <T = unknown>(method: string, path: string, body?: unknown) =>
+    client.request(method, path, { body, headers: bearer(key), origin: null }) as Promise<{
+      status: number;
+      headers: Headers;
+      body: T;
+      text: string;
+    }>;
+}

@@ -56,6 +56,8 @@ export function defineStoreContract(
         ownerId,
         scopes: ["read", "write"],
         createdAt: T0,
+        returnOrigins: [],
+        branding: null,
         ...overrides,
       };
       await store.applications.insertApplication(app);
@@ -140,7 +142,7 @@ export function defineStoreContract(
         await store.sessions.insertSession(session);
         const found = await store.sessions.findSession("session-1");
         expect(found).toEqual({
-          session,
+          session: { ...session, applicationId: null, returnUrl: null },
           user: { id: user.id, email: user.email, name: user.name, createdAt: T0 },
         });
         await store.sessions.deleteSession("session-1");
@@ -449,6 +451,7 @@ export function defineStoreContract(
           applicationName: app.name,
           userId: member.id,
           userEmail: member.email,
+          externalId: null,
           expiresAt: T0 + 1000,
           revokedAt: null,
           secretExpiresAt: null,
@@ -1347,6 +1350,228 @@ export function defineStoreContract(
           tokens[3]?.id,
         ]);
         expect(await revocations().prune(T0 + 1500)).toBe(0);
+      });
+    });
+
+    describe("host integration", () => {
+      function newKey(applicationId: string, over: Record<string, unknown> = {}) {
+        const keyId = id("key");
+        return {
+          id: keyId,
+          applicationId,
+          name: `key ${keyId}`,
+          hint: "kwsk_…abcd",
+          createdAt: T0,
+          secretHash: `key-secret-${keyId}`,
+          createdBy: "usr_x",
+          ...over,
+        };
+      }
+
+      function upsert(applicationId: string, externalId: string, over = {}) {
+        return store.hostUsers.upsertHostUser({
+          id: id("usr"),
+          applicationId,
+          externalId,
+          now: T0,
+          ...over,
+        });
+      }
+
+      it("keeps service keys as hashes, lists them newest first and revokes once", async () => {
+        const app = await addApp((await addUser()).id);
+        const older = newKey(app.id);
+        const newer = newKey(app.id, { createdAt: T0 + 1 });
+        await store.serviceKeys.insertServiceKey(older);
+        await store.serviceKeys.insertServiceKey(newer);
+        const listed = await store.serviceKeys.listServiceKeys(app.id);
+        expect(listed.map((k) => k.id)).toEqual([newer.id, older.id]);
+        expect(JSON.stringify(listed)).not.toContain("key-secret");
+        expect(await store.serviceKeys.findServiceKeyBySecret(older.secretHash)).toMatchObject({
+          id: older.id,
+          applicationId: app.id,
+          applicationName: app.name,
+          revokedAt: null,
+        });
+        expect(await store.serviceKeys.findServiceKey("app_other", older.id)).toBeUndefined();
+        const revoke = { keyId: older.id, now: T0 + 5, revokedBy: null };
+        expect(await store.serviceKeys.revokeServiceKey(revoke)).toBe(true);
+        expect(await store.serviceKeys.revokeServiceKey({ ...revoke, now: T0 + 9 })).toBe(false);
+        expect((await store.serviceKeys.findServiceKey(app.id, older.id))?.revokedAt).toBe(T0 + 5);
+      });
+
+      it("moves a service key's last use forward, never back", async () => {
+        const app = await addApp((await addUser()).id);
+        const key = newKey(app.id);
+        await store.serviceKeys.insertServiceKey(key);
+        await store.serviceKeys.recordServiceKeyUse([{ keyId: key.id, at: T0 + 100 }]);
+        await store.serviceKeys.recordServiceKeyUse([{ keyId: key.id, at: T0 + 50 }]);
+        expect((await store.serviceKeys.findServiceKey(app.id, key.id))?.lastUsedAt).toBe(T0 + 100);
+      });
+
+      it("creates a host user as a member once, then updates only what is given", async () => {
+        const app = await addApp((await addUser()).id);
+        const created = await upsert(app.id, "user-42", { email: "h@example.com", name: "H" });
+        expect(created.created).toBe(true);
+        expect(await store.applications.findRole(app.id, created.user.id)).toBe("member");
+        const updated = await upsert(app.id, "user-42", { name: "Renamed" });
+        expect(updated).toEqual({
+          created: false,
+          user: { ...created.user, name: "Renamed" },
+        });
+        const cleared = await upsert(app.id, "user-42", { email: null });
+        expect(cleared.user.email).toBeNull();
+        expect(await store.hostUsers.findHostUserById(created.user.id)).toEqual(cleared.user);
+        // The team's member list is for accounts; host users are the host's to manage.
+        expect((await store.applications.listMembers(app.id)).map((m) => m.userId)).not.toContain(
+          created.user.id,
+        );
+      });
+
+      it("makes one user of racing upserts of one id", async () => {
+        const app = await addApp((await addUser()).id);
+        const results = await Promise.all(
+          Array.from({ length: 6 }, (_, i) => upsert(app.id, "racer", { name: `n${i}` })),
+        );
+        expect(results.filter((r) => r.created)).toHaveLength(1);
+        expect(new Set(results.map((r) => r.user.id)).size).toBe(1);
+      });
+
+      it("keeps host users apart from accounts and from other applications", async () => {
+        const account = await addUser({ email: "same@example.com" });
+        const appA = await addApp(account.id);
+        const appB = await addApp(account.id);
+        const inA = await upsert(appA.id, "shared-id", { email: "same@example.com" });
+        const inB = await upsert(appB.id, "shared-id", { email: "same@example.com" });
+        expect(inA.user.id).not.toBe(inB.user.id);
+        expect(inA.user.id).not.toBe(account.id);
+        // Sign-in finds the account, never a host user with its email.
+        expect((await store.users.findUserByEmail("same@example.com"))?.id).toBe(account.id);
+        expect(await store.hostUsers.findHostUser(appA.id, "shared-id")).toEqual(inA.user);
+        expect(await store.hostUsers.findHostUserById(account.id)).toBeUndefined();
+        // An account may still sign up with an email a host user carries.
+        expect(
+          await store.users.insertUser({
+            id: id("usr"),
+            email: "other@example.com",
+            name: "O",
+            passwordHash: "x",
+            createdAt: T0,
+          }),
+        ).toEqual({ ok: true });
+        await upsert(appA.id, "carrier", { email: "new@example.com" });
+        expect(
+          await store.users.insertUser({
+            id: id("usr"),
+            email: "new@example.com",
+            name: "N",
+            passwordHash: "x",
+            createdAt: T0,
+          }),
+        ).toEqual({ ok: true });
+      });
+
+      it("removes a host user with all their tokens in one transaction and frees the id", async () => {
+        const app = await addApp((await addUser()).id);
+        const { user } = await upsert(app.id, "leaver");
+        const first = await addToken(app.id, user.id);
+        const second = await addToken(app.id, user.id);
+        await store.sessions.insertSession({
+          idHash: "host-session",
+          userId: user.id,
+          createdAt: T0,
+          expiresAt: T0 + 1000,
+          applicationId: app.id,
+          returnUrl: null,
+        });
+        const result = await store.hostUsers.removeHostUser(
+          { applicationId: app.id, externalId: "leaver", now: T0 + 7, revokedBy: "key_x" },
+          (removed, revoked) => [
+            {
+              applicationId: app.id,
+              userId: removed.id,
+              actorId: "key_x",
+              tokenId: null,
+              action: "host_user.removed",
+              reason: null,
+              detail: { revoked: revoked.length },
+              ip: null,
+              createdAt: T0 + 7,
+            },
+          ],
+        );
+        expect(result.removed).toBe(true);
+        expect([...result.revokedTokenIds].sort()).toEqual([first.id, second.id].sort());
+        expect((await store.tokens.findSecret(first.secretHash))?.revokedAt).toBe(T0 + 7);
+        expect(await store.sessions.findSession("host-session")).toBeUndefined();
+        expect(await store.applications.findRole(app.id, user.id)).toBeUndefined();
+        expect(await store.hostUsers.findHostUser(app.id, "leaver")).toBeUndefined();
+        const events = await store.audit.list({ applicationId: app.id, limit: 10 });
+        expect(events.map((e) => e.action)).toContain("host_user.removed");
+        expect(
+          await store.hostUsers.removeHostUser({
+            applicationId: app.id,
+            externalId: "leaver",
+            now: T0 + 8,
+            revokedBy: null,
+          }),
+        ).toEqual({ removed: false, revokedTokenIds: [] });
+        const again = await upsert(app.id, "leaver");
+        expect(again.created).toBe(true);
+        expect(again.user.id).not.toBe(user.id);
+        expect(await store.tokens.listTokens(app.id, again.user.id)).toEqual([]);
+      });
+
+      it("names the host user's id on the hot path", async () => {
+        const app = await addApp((await addUser()).id);
+        const { user } = await upsert(app.id, "ext-7");
+        const token = await addToken(app.id, user.id);
+        expect((await store.tokens.findSecret(token.secretHash))?.externalId).toBe("ext-7");
+      });
+
+      it("redeems a portal code once, even when two redemptions race, and never late", async () => {
+        const app = await addApp((await addUser()).id);
+        const { user } = await upsert(app.id, "portal-user");
+        const code = {
+          codeHash: "code-1",
+          applicationId: app.id,
+          userId: user.id,
+          returnUrl: "https://host.example/settings",
+          createdAt: T0,
+          expiresAt: T0 + 300_000,
+        };
+        await store.portal.insertPortalCode(code);
+        const racing = await Promise.all([
+          store.portal.redeemPortalCode("code-1", T0 + 1),
+          store.portal.redeemPortalCode("code-1", T0 + 1),
+        ]);
+        expect(racing.filter((r) => r !== undefined)).toEqual([code]);
+        expect(await store.portal.redeemPortalCode("code-1", T0 + 2)).toBeUndefined();
+        await store.portal.insertPortalCode({ ...code, codeHash: "code-2" });
+        expect(await store.portal.redeemPortalCode("code-2", T0 + 300_000)).toBeUndefined();
+        expect(await store.portal.redeemPortalCode("unknown", T0)).toBeUndefined();
+        expect(await store.portal.deleteExpiredPortalCodes(T0 + 300_000)).toBe(2);
+      });
+
+      it("keeps an application's return origins and branding", async () => {
+        const app = await addApp((await addUser()).id);
+        const branding = { displayName: "Acme", accentColor: "#112233" };
+        expect(
+          await store.applications.updateApplicationSettings(app.id, {
+            returnOrigins: ["https://acme.example"],
+            branding,
+          }),
+        ).toBe(true);
+        expect(await store.applications.findApplication(app.id)).toMatchObject({
+          returnOrigins: ["https://acme.example"],
+          branding,
+        });
+        await store.applications.updateApplicationSettings(app.id, { branding: null });
+        expect(await store.applications.findApplication(app.id)).toMatchObject({
+          returnOrigins: ["https://acme.example"],
+          branding: null,
+        });
+        expect(await store.applications.updateApplicationSettings("app_none", {})).toBe(false);
       });
     });
 

@@ -22,12 +22,26 @@ export function rawRequest(
   baseUrl: string,
   request: string | Buffer,
   timeoutMs = 5000,
+  /**
+   * Half-close after writing. Node's server abandons a request still waiting on storage
+   * once the client half-closes, so a request that needs storage is sent with
+   * `Connection: close` and left open for the server to close.
+   */
+  halfClose = true,
 ): Promise<RawResponse> {
   const { port } = new URL(baseUrl);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const socket = connect(Number(port), "127.0.0.1", () => {
-      socket.end(typeof request === "string" ? Buffer.from(request, "latin1") : request);
+      // The server answers only for its own host and port (421 otherwise). latin1 maps
+      // every byte to one character and back, so a Buffer goes through unchanged.
+      const text = typeof request === "string" ? request : request.toString("latin1");
+      const bytes = Buffer.from(
+        text.replace(/^Host: 127\.0\.0\.1\r\n/gm, `Host: 127.0.0.1:${port}\r\n`),
+        "latin1",
+      );
+      if (halfClose) socket.end(bytes);
+      else socket.write(bytes);
     });
     const done = () => {
       clearTimeout(timer);

@@ -140,6 +140,8 @@ describe.skipIf(!enabled)("PostgreSQL connections reset under load", () => {
         name: "A",
         ownerId: user.id,
         scopes: [],
+        returnOrigins: [],
+        branding: null,
         createdAt: 1,
       });
       // Transactions and plain reads in flight on every pooled connection when it is cut.

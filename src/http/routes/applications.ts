@@ -5,6 +5,7 @@ import {
   listApplicationsRoute,
   listMembersRoute,
   removeMemberRoute,
+  updateApplicationRoute,
 } from "../../contract/index.js";
 import {
   addMember,
@@ -13,6 +14,7 @@ import {
   listApplications,
   listMembers,
   removeMember,
+  updateApplication,
 } from "../../services/applications.js";
 import { type ContractApp, routeOptions } from "../contract-route.js";
 import { type ManagementContext, requireUser } from "../session.js";
@@ -43,6 +45,16 @@ export function applicationRoutes(
     handler: async (request) => {
       const user = requireUser(request, options);
       return getApplication(deps, user, request.params.appId);
+    },
+  });
+
+  api.route({
+    ...routeOptions(updateApplicationRoute),
+    handler: async (request) => {
+      const user = requireUser(request, options);
+      return updateApplication(deps, user, request.params.appId, request.body, {
+        ip: request.ip,
+      });
     },
   });
 

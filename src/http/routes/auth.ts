@@ -1,7 +1,7 @@
 import { meRoute, signInRoute, signOutRoute, signUpRoute } from "../../contract/index.js";
 import { KeywardError } from "../../core/errors.js";
 import { signIn, signOut, signUp } from "../../services/accounts.js";
-import { listApplications } from "../../services/applications.js";
+import { getApplication, listApplications } from "../../services/applications.js";
 import { type ContractApp, routeOptions } from "../contract-route.js";
 import {
   checkOrigin,
@@ -60,9 +60,21 @@ export function authRoutes(
 
   api.route({
     ...routeOptions(meRoute),
-    handler: async (request) => {
+    handler: async (request, reply) => {
       const user = requireUser(request, options);
-      return { user: toWireUser(user), applications: await listApplications(deps, user) };
+      const applications = await listApplications(deps, user);
+      reply.header("cache-control", "no-store");
+      if (request.portal === null) return { user: toWireUser(user), applications };
+      const application = await getApplication(deps, user, request.portal.applicationId);
+      return {
+        user: toWireUser(user),
+        applications,
+        portal: {
+          applicationId: application.id,
+          returnUrl: request.portal.returnUrl,
+          branding: application.branding,
+        },
+      };
     },
   });
 }

@@ -1,15 +1,9 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { revocationEventsRoute } from "../../contract/index.js";
+import type { ServiceCaller } from "../../services/host.js";
 import type { RevocationStream, StreamSink } from "../../services/revocation-stream.js";
 import { type ContractApp, routeOptions } from "../contract-route.js";
-
-/** The service key a request was authenticated with. */
-export interface ServiceCaller {
-  applicationId: string;
-  keyId: string;
-  keyName: string;
-}
 
 export interface ServiceEventsContext {
   stream: RevocationStream;

@@ -19,7 +19,7 @@ import {
 } from "../../services/tokens.js";
 import { type ContractApp, routeOptions } from "../contract-route.js";
 import { type ManagementContext, requireUser } from "../session.js";
-import { isoOrNull, toApiToken } from "../wire.js";
+import { isoOrNull, parseTimestamp, toApiToken } from "../wire.js";
 
 export function tokenRoutes(
   api: ContractApp,
@@ -43,7 +43,7 @@ export function tokenRoutes(
         request.params.appId,
         {
           ...rest,
-          expiresAt: expiresAt ? Date.parse(expiresAt) : null,
+          expiresAt: expiresAt ? parseTimestamp(expiresAt, "expiresAt") : null,
         },
         { ip: request.ip },
       );

@@ -4,6 +4,7 @@ import * as audit from "./0002-audit.js";
 import * as exposed from "./0003-exposed.js";
 import * as rateCounters from "./0004-rate-counters.js";
 import * as usageLastUsed from "./0005-usage-last-used.js";
+import * as host from "./0006-host.js";
 import * as revocationEvents from "./0007-revocation-events.js";
 
 /** Every migration this version of Keyward knows, in order. Append; never edit a released one. */
@@ -13,5 +14,6 @@ export const migrations: Record<string, Migration> = {
   "0003-exposed": exposed,
   "0004-rate-counters": rateCounters,
   "0005-usage-last-used": usageLastUsed,
+  "0006-host": host,
   "0007-revocation-events": revocationEvents,
 };

@@ -34,6 +34,8 @@ describe("SQLite secret filter", () => {
       id: "app_f",
       name: "F",
       ownerId: "usr_f",
+      returnOrigins: [],
+      branding: null,
       scopes: [],
       createdAt: T0,
     });

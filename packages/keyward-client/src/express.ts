@@ -1,0 +1,48 @@
+// keyward-client/express: `app.use(keyward({ client, scopes? }))` (or per route:
+// `app.get("/v1/x", keyward({ client, scopes: ["read"] }), handler)`); the handler reads
+// `req.keyward`.
+
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+import type { VerifiedToken } from "./client.js";
+import {
+  countAuthorization,
+  guard,
+  type KeywardGuardOptions,
+  PROBLEM_CONTENT_TYPE,
+} from "./protect.js";
+
+declare global {
+  // Express's own augmentation point for the request type.
+  namespace Express {
+    interface Request {
+      /** The verified token (set by keyward-client/express on the routes it protects). */
+      keyward?: VerifiedToken;
+    }
+  }
+}
+
+export type KeywardExpressOptions = KeywardGuardOptions;
+
+/** The Express middleware. */
+export function keyward(options: KeywardExpressOptions): RequestHandler {
+  if (!options?.client) throw new TypeError("keyward-client/express: options.client is required.");
+  return (req: Request, res: Response, next: NextFunction) => {
+    guard(
+      {
+        authorization: req.headers.authorization,
+        authorizationCount: countAuthorization(req.rawHeaders),
+        url: req.originalUrl ?? req.url,
+        clientAddress: req.ip ?? req.socket.remoteAddress,
+      },
+      options,
+    ).then((result) => {
+      if (result.ok) {
+        req.keyward = result.token;
+        next();
+        return;
+      }
+      const { status, headers, body } = result.refusal;
+      res.status(status).set(headers).type(PROBLEM_CONTENT_TYPE).send(body);
+    }, next);
+  };
+}

@@ -1,0 +1,63 @@
+import { createHash } from "node:crypto";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { sha256Hex } from "../src/sha256.js";
+import { EventStreamParser, type ServerSentEvent } from "../src/sse.js";
+
+describe("sha256Hex", () => {
+  it("matches node:crypto on known and random text", () => {
+    expect(sha256Hex("")).toBe("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    fc.assert(
+      fc.property(fc.string({ unit: "grapheme", maxLength: 300 }), (text) => {
+        expect(sha256Hex(text)).toBe(createHash("sha256").update(text, "utf8").digest("hex"));
+      }),
+      { numRuns: 500 },
+    );
+    for (const length of [55, 56, 63, 64, 65, 119, 120]) {
+      const text = "x".repeat(length);
+      expect(sha256Hex(text)).toBe(createHash("sha256").update(text).digest("hex"));
+    }
+  });
+});
+
+function parse(chunks: string[]): { events: ServerSentEvent[]; parser: EventStreamParser } {
+  const events: ServerSentEvent[] = [];
+  const parser = new EventStreamParser((e) => events.push(e));
+  for (const chunk of chunks) parser.push(chunk);
+  return { events, parser };
+}
+
+describe("EventStreamParser", () => {
+  const stream =
+    ': keep-alive\n\nid: 1\nevent: token.revoked\ndata: {"tokenId":"tok_1"}\n\n' +
+    "id: 2\r\nevent: secret.ended\r\ndata: a\r\ndata: b\r\n\r\n" +
+    "event: reset\n\nretry: 1500\ndata:no-space\n\n";
+
+  it("reads events, ids, multi-line data, comments, CRLF and retry", () => {
+    const { events, parser } = parse([stream]);
+    expect(events).toEqual([
+      { event: "token.revoked", data: '{"tokenId":"tok_1"}', id: "1" },
+      { event: "secret.ended", data: "a\nb", id: "2" },
+      { event: "reset", data: "", id: "2" },
+      { event: "message", data: "no-space", id: "2" },
+    ]);
+    expect(parser.retryMs).toBe(1500);
+  });
+
+  it("gives the same events however the stream is cut into chunks", () => {
+    const whole = parse([stream]).events;
+    fc.assert(
+      fc.property(fc.array(fc.nat(stream.length), { maxLength: 12 }), (cuts) => {
+        const points = [...new Set(cuts)].sort((a, b) => a - b);
+        const chunks: string[] = [];
+        let last = 0;
+        for (const p of points) {
+          chunks.push(stream.slice(last, p));
+          last = p;
+        }
+        chunks.push(stream.slice(last));
+        expect(parse(chunks).events).toEqual(whole);
+      }),
+    );
+  });
+});

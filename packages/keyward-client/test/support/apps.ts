@@ -1,0 +1,89 @@
+// The same small protected API in each framework, behind its keyward-client adapter:
+// GET /api (any valid token), GET /api/scopes/read and /api/scopes/write (that scope).
+
+import type { AddressInfo } from "node:net";
+import { serve } from "@hono/node-server";
+import express from "express";
+import Fastify from "fastify";
+import { Hono } from "hono";
+import type { KeywardClient } from "../../src/client.js";
+import { keyward as expressKeyward } from "../../src/express.js";
+import { keyward as fastifyKeyward } from "../../src/fastify.js";
+import { keyward as honoKeyward, type KeywardVariables } from "../../src/hono.js";
+
+export interface RunningApp {
+  name: string;
+  url: string;
+  close(): Promise<void>;
+}
+
+const SCOPES = ["read", "write"] as const;
+
+export async function startFastifyApp(client: KeywardClient): Promise<RunningApp> {
+  const app = Fastify();
+  await app.register(async (api) => {
+    await api.register(fastifyKeyward, { client });
+    api.get("/api", async (request) => ({ tokenId: request.keyward?.tokenId }));
+  });
+  for (const scope of SCOPES) {
+    await app.register(async (api) => {
+      await api.register(fastifyKeyward, { client, scopes: [scope] });
+      api.get(`/api/scopes/${scope}`, async () => ({ scope }));
+    });
+  }
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  const { port } = app.server.address() as AddressInfo;
+  return { name: "fastify", url: `http://127.0.0.1:${port}`, close: () => app.close() };
+}
+
+export async function startExpressApp(client: KeywardClient): Promise<RunningApp> {
+  const app = express();
+  app.get("/api", expressKeyward({ client }), (req, res) => {
+    res.json({ tokenId: req.keyward?.tokenId });
+  });
+  for (const scope of SCOPES) {
+    app.get(`/api/scopes/${scope}`, expressKeyward({ client, scopes: [scope] }), (_req, res) => {
+      res.json({ scope });
+    });
+  }
+  const server = await new Promise<ReturnType<typeof app.listen>>((resolve) => {
+    const s = app.listen(0, "127.0.0.1", () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    name: "express",
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+export async function startHonoApp(client: KeywardClient): Promise<RunningApp> {
+  const app = new Hono<{ Variables: KeywardVariables }>();
+  app.use("/api", honoKeyward({ client }));
+  for (const scope of SCOPES)
+    app.use(`/api/scopes/${scope}`, honoKeyward({ client, scopes: [scope] }));
+  app.get("/api", (c) => c.json({ tokenId: c.get("keyward").tokenId }));
+  app.get("/api/scopes/:scope", (c) => c.json({ scope: c.req.param("scope") }));
+  const { server, port } = await new Promise<{ server: ReturnType<typeof serve>; port: number }>(
+    (resolve) => {
+      const s = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) =>
+        resolve({ server: s, port: info.port }),
+      );
+    },
+  );
+  return {
+    name: "hono",
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      }),
+  };
+}
+
+export const APP_STARTERS = [startFastifyApp, startExpressApp, startHonoApp] as const;

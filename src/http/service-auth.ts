@@ -1,0 +1,47 @@
+import type { FastifyRequest } from "fastify";
+import { parseBearerHeader } from "../core/bearer.js";
+import { KeywardError } from "../core/errors.js";
+import type { ServiceDeps } from "../services/deps.js";
+import type { ServiceCaller } from "../services/host.js";
+import { authenticateServiceKey } from "../services/service-keys.js";
+import { countAuthorizationHeaders } from "./bearer-auth.js";
+
+const CHALLENGE = 'Bearer realm="service"';
+
+/**
+ * The caller of a `/api/v1/service/` route: `Authorization: Bearer <service key>`, read
+ * as RFC 6750 asks (the protected API's rules). A missing key is 401 with a challenge; a
+ * malformed header 400; a key that is not a valid service key (an API token included)
+ * 401 `invalid_token`, one answer whatever the reason.
+ */
+export async function requireServiceKey(
+  request: FastifyRequest,
+  deps: ServiceDeps,
+): Promise<ServiceCaller> {
+  const parsed = parseBearerHeader(
+    request.headers.authorization,
+    countAuthorizationHeaders(request),
+  );
+  switch (parsed.kind) {
+    case "missing":
+    case "other_scheme":
+      throw new KeywardError(
+        "authentication_required",
+        "Send a service key as 'Authorization: Bearer <service key>'.",
+        { headers: { "www-authenticate": CHALLENGE } },
+      );
+    case "malformed":
+      throw new KeywardError("invalid_request", `Malformed Authorization header: ${parsed.why}.`, {
+        headers: { "www-authenticate": `${CHALLENGE}, error="invalid_request"` },
+      });
+    case "token": {
+      const key = await authenticateServiceKey(deps, parsed.token);
+      if (!key) {
+        throw new KeywardError("invalid_token", "The service key is not valid.", {
+          headers: { "www-authenticate": `${CHALLENGE}, error="invalid_token"` },
+        });
+      }
+      return { keyId: key.id, keyName: key.name, applicationId: key.applicationId };
+    }
+  }
+}

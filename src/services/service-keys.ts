@@ -1,0 +1,118 @@
+import { KeywardError } from "../core/errors.js";
+import { generateId } from "../core/ids.js";
+import type { ServiceKeyRecord, User } from "../core/model.js";
+import { normalizeDisplayName } from "../core/rules.js";
+import { checkTokenFormat, generateToken, hashToken, tokenHint } from "../core/token.js";
+import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
+import type { ServiceDeps } from "./deps.js";
+import { isManager, requireMembership } from "./membership.js";
+import type { ServiceKeySecret } from "./ports.js";
+
+/** Service keys look like tokens with their own prefix: `<TOKEN_PREFIX>sk_…` (`kwsk_…`). */
+export function serviceKeyPrefix(tokenPrefix: string): string {
+  return `${tokenPrefix}sk`;
+}
+
+/** `lastUsedAt` of a key is written at most this often: a read per request, not a write. */
+export const SERVICE_KEY_USE_RESOLUTION_MS = 60_000;
+
+async function requireManager(deps: ServiceDeps, actor: User, applicationId: string) {
+  const { application, role } = await requireMembership(deps, actor, applicationId);
+  if (!isManager(role)) {
+    throw new KeywardError("forbidden", "Only owners and admins manage service keys.");
+  }
+  return application;
+}
+
+export async function createServiceKey(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+  input: { name: string },
+  ctx: RequestContext = NO_CONTEXT,
+): Promise<{ key: string; record: ServiceKeyRecord }> {
+  await requireManager(deps, actor, applicationId);
+  const name = normalizeDisplayName(input.name, "Service key name");
+  const prefix = serviceKeyPrefix(deps.settings.tokenPrefix);
+  const key = generateToken(deps.random, prefix);
+  const record: ServiceKeyRecord = {
+    id: generateId(deps.random, "key"),
+    applicationId,
+    name,
+    hint: tokenHint(key, prefix),
+    createdAt: deps.clock.now(),
+    lastUsedAt: null,
+    revokedAt: null,
+  };
+  await deps.store.serviceKeys.insertServiceKey(
+    { ...record, secretHash: hashToken(key), createdBy: actor.id },
+    [
+      auditEvent(deps, ctx, {
+        applicationId,
+        userId: null,
+        actorId: actor.id,
+        tokenId: null,
+        action: "service_key.created",
+        detail: { keyId: record.id, name },
+      }),
+    ],
+  );
+  return { key, record };
+}
+
+export async function listServiceKeys(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+): Promise<ServiceKeyRecord[]> {
+  await requireManager(deps, actor, applicationId);
+  return deps.store.serviceKeys.listServiceKeys(applicationId);
+}
+
+/** Revokes a key; again is fine. Every process refuses it from the next request on. */
+export async function revokeServiceKey(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+  keyId: string,
+  ctx: RequestContext = NO_CONTEXT,
+): Promise<void> {
+  await requireManager(deps, actor, applicationId);
+  const key = await deps.store.serviceKeys.findServiceKey(applicationId, keyId);
+  if (!key) throw new KeywardError("not_found", "No such service key.");
+  await deps.store.serviceKeys.revokeServiceKey(
+    { keyId, now: deps.clock.now(), revokedBy: actor.id },
+    [
+      auditEvent(deps, ctx, {
+        applicationId,
+        userId: null,
+        actorId: actor.id,
+        tokenId: null,
+        action: "service_key.revoked",
+        detail: { keyId, name: key.name },
+      }),
+    ],
+  );
+}
+
+/**
+ * The application a presented service key speaks for, or undefined when it is malformed,
+ * unknown or revoked. Read from storage on every request (one indexed lookup), so a
+ * revocation holds on every process at once.
+ */
+export async function authenticateServiceKey(
+  deps: ServiceDeps,
+  presented: string,
+): Promise<ServiceKeySecret | undefined> {
+  if (!checkTokenFormat(presented, serviceKeyPrefix(deps.settings.tokenPrefix)).ok) {
+    return undefined;
+  }
+  const key = await deps.store.serviceKeys.findServiceKeyBySecret(hashToken(presented));
+  if (!key || key.revokedAt !== null) return undefined;
+  const now = deps.clock.now();
+  if (key.lastUsedAt === null || now - key.lastUsedAt >= SERVICE_KEY_USE_RESOLUTION_MS) {
+    // Not awaited by the request: a failed write costs a stale "last used", not the request.
+    deps.store.serviceKeys.recordServiceKeyUse([{ keyId: key.id, at: now }]).catch(() => {});
+  }
+  return key;
+}

@@ -1,0 +1,112 @@
+import { type Kysely, sql } from "kysely";
+import type { ServiceKeyStore } from "../services/ports.js";
+import { type Guard, writeAudited } from "./kysely-store.js";
+import { toServiceKey } from "./rows.js";
+import type { Database } from "./schema.js";
+
+const PUBLIC_COLUMNS = [
+  "id",
+  "application_id",
+  "name",
+  "hint",
+  "created_at",
+  "last_used_at",
+  "revoked_at",
+] as const;
+
+export function createKyselyServiceKeyStore(db: Kysely<Database>, guard: Guard): ServiceKeyStore {
+  return {
+    insertServiceKey: (key, audit) =>
+      writeAudited(
+        db,
+        guard,
+        audit,
+        async (executor) => {
+          await executor
+            .insertInto("service_keys")
+            .values({
+              id: key.id,
+              application_id: key.applicationId,
+              name: key.name,
+              hint: key.hint,
+              secret_hash: key.secretHash,
+              created_at: key.createdAt,
+              created_by: key.createdBy,
+            })
+            .execute();
+        },
+        () => true,
+      ),
+    listServiceKeys: (applicationId) =>
+      guard(async () => {
+        const rows = await db
+          .selectFrom("service_keys")
+          .select(PUBLIC_COLUMNS)
+          .where("application_id", "=", applicationId)
+          .orderBy("created_at", "desc")
+          .orderBy("id", "desc")
+          .execute();
+        return rows.map(toServiceKey);
+      }),
+    findServiceKey: (applicationId, keyId) =>
+      guard(async () => {
+        const row = await db
+          .selectFrom("service_keys")
+          .select(PUBLIC_COLUMNS)
+          .where("application_id", "=", applicationId)
+          .where("id", "=", keyId)
+          .executeTakeFirst();
+        return row ? toServiceKey(row) : undefined;
+      }),
+    findServiceKeyBySecret: (secretHash) =>
+      guard(async () => {
+        const row = await db
+          .selectFrom("service_keys as k")
+          .innerJoin("applications as a", "a.id", "k.application_id")
+          .select([
+            "k.id",
+            "k.application_id",
+            "k.name",
+            "k.hint",
+            "k.created_at",
+            "k.last_used_at",
+            "k.revoked_at",
+            "a.name as application_name",
+          ])
+          .where("k.secret_hash", "=", secretHash)
+          .executeTakeFirst();
+        return row ? { ...toServiceKey(row), applicationName: row.application_name } : undefined;
+      }),
+    revokeServiceKey: (input, audit) =>
+      writeAudited(
+        db,
+        guard,
+        audit,
+        async (executor) => {
+          const result = await executor
+            .updateTable("service_keys")
+            .set({ revoked_at: input.now, revoked_by: input.revokedBy })
+            .where("id", "=", input.keyId)
+            .where("revoked_at", "is", null)
+            .executeTakeFirst();
+          return Number(result.numUpdatedRows) > 0;
+        },
+        (revoked) => revoked,
+      ),
+    recordServiceKeyUse: (uses) =>
+      guard(async () => {
+        if (uses.length === 0) return;
+        await db.transaction().execute(async (trx) => {
+          for (const use of uses) {
+            await trx
+              .updateTable("service_keys")
+              .set({
+                last_used_at: sql<number>`case when last_used_at is null or last_used_at < ${use.at} then ${use.at} else last_used_at end`,
+              })
+              .where("id", "=", use.keyId)
+              .execute();
+          }
+        });
+      }),
+  };
+}
