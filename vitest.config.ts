@@ -35,7 +35,11 @@ export default defineConfig({
             "test/**/*.test.ts",
             "packages/*/test/**/*.test.ts",
           ],
-          exclude: ["test/scale-out/revocation.test.ts", "test/package.test.ts"],
+          exclude: [
+            "test/scale-out/revocation.test.ts",
+            "test/scale-out/revocation-stream.test.ts",
+            "test/package.test.ts",
+          ],
         },
       },
       // The HTTP tests again, each server on a fresh PostgreSQL database
@@ -73,7 +77,10 @@ export default defineConfig({
         extends: true,
         test: {
           name: "revocation-bound",
-          include: ["test/scale-out/revocation.test.ts"],
+          include: [
+            "test/scale-out/revocation.test.ts",
+            "test/scale-out/revocation-stream.test.ts",
+          ],
           sequence: { groupOrder: 2 },
         },
       },

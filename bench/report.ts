@@ -4,6 +4,7 @@ import type { MachineInfo } from "./machine.js";
 import type { RevocationResult } from "./revocation.js";
 import type { BenchRun, FullCacheResult, SeedSeconds } from "./run-state.js";
 import { type BenchSettings, ROOT } from "./settings.js";
+import type { StreamFanOutResult } from "./stream-fanout.js";
 
 export interface TargetCheck {
   target: string;
@@ -19,6 +20,7 @@ export interface BenchResult {
   settings: BenchSettings;
   rows: CaseRow[];
   revocation: RevocationResult | undefined;
+  streamFanOut: StreamFanOutResult | undefined;
   fullCache: FullCacheResult | undefined;
   clientAdapter: ClientAdapterResult | undefined;
   seedSeconds: SeedSeconds;
@@ -172,6 +174,7 @@ export function printReport(run: BenchRun, result: BenchResult): void {
   console.log("");
   for (const [n, c] of Object.entries(CASES)) console.log(`  case ${n}: ${c.title}`);
   console.log("  case 7: revocation propagation between two processes (PostgreSQL)");
+  console.log("  case 9: revocation stream fan-out, 100 streams on the other process (PostgreSQL)");
   console.log(
     "  × case 1: requests/s over case 1's in the paired slice (median of pairs); CPU µs/req: server CPU\n" +
       "  time per request (user+sys), CPU × c1: case 1's CPU per request over this case's (paired),\n" +
@@ -184,6 +187,15 @@ export function printReport(run: BenchRun, result: BenchResult): void {
       `\ncase 7 (PostgreSQL): ${r.revocations} revocations, refused by the other process after ` +
         `p50 ${r.p50Ms?.toFixed(1)} ms, p99 ${r.p99Ms?.toFixed(1)} ms, max ${r.maxMs?.toFixed(1)} ms` +
         (r.neverRefusedWithin10s ? `; ${r.neverRefusedWithin10s} not refused within 10 s` : ""),
+    );
+  }
+  if (result.streamFanOut) {
+    const f = result.streamFanOut;
+    console.log(
+      `\ncase 9 (PostgreSQL): ${f.revocations} revocations on one process, each to ${f.streams} ` +
+        `revocation streams on the other: last stream after p50 ${f.lastReaderP50Ms?.toFixed(1)} ms, ` +
+        `p99 ${f.lastReaderP99Ms?.toFixed(1)} ms, max ${f.lastReaderMaxMs?.toFixed(1)} ms ` +
+        `(first stream p50 ${f.firstReaderP50Ms?.toFixed(1)} ms), from the revocation's 204`,
     );
   }
   if (result.fullCache) {

@@ -2,6 +2,7 @@ import type { CaseRow } from "./cases.js";
 import type { ClientAdapterResult } from "./client-adapter.js";
 import type { RevocationResult } from "./revocation.js";
 import type { BenchOptions, BenchSettings } from "./settings.js";
+import type { StreamFanOutResult } from "./stream-fanout.js";
 
 /** Peak RSS with the verification cache filled to its default size (SQLite, large store). */
 export interface FullCacheResult {
@@ -25,6 +26,8 @@ export interface BenchRun {
   settings: BenchSettings;
   rows: CaseRow[];
   revocation: RevocationResult | undefined;
+  /** Case 9: the revocation stream's fan-out to many readers on another process. */
+  streamFanOut: StreamFanOutResult | undefined;
   fullCache: FullCacheResult | undefined;
   /** Case 8: keyward-client's Fastify adapter against the same route unauthenticated. */
   clientAdapter: ClientAdapterResult | undefined;
@@ -54,6 +57,7 @@ export function createBenchRun(options: BenchOptions): BenchRun {
     settings,
     rows: [],
     revocation: undefined,
+    streamFanOut: undefined,
     fullCache: undefined,
     clientAdapter: undefined,
     seedSeconds: {},

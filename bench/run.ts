@@ -26,6 +26,7 @@ import { type BenchRun, createBenchRun } from "./run-state.js";
 import { type SeededStore, seedStore, storeForCases, writeFakeTokens } from "./seeding.js";
 import { type BenchServer, readMetrics, startServer, withServer } from "./server.js";
 import { BenchUsageError, CLI, HELP, parseBenchOptions, RESULTS_DIR } from "./settings.js";
+import { streamFanOut } from "./stream-fanout.js";
 
 const LOCAL_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"];
 
@@ -181,16 +182,30 @@ async function postgresStages(run: BenchRun, fakeTokensFile: string): Promise<vo
         store,
         [2, 3, 4, 5, 6].filter(wants),
       );
-      if (wants(7) && !run.outOfTime("case 7")) {
-        run.log("postgres: case 7, revocation propagation between two processes");
+      if ((wants(7) || wants(9)) && !run.outOfTime("cases 7 and 9")) {
         const serverB = await startServer(run, "postgres-b", databaseUrl);
         try {
-          run.revocation = await revocationPropagation(
-            serverA,
-            serverB,
-            store,
-            settings.revocations,
-          );
+          if (wants(7)) {
+            run.log("postgres: case 7, revocation propagation between two processes");
+            run.revocation = await revocationPropagation(
+              serverA,
+              serverB,
+              store,
+              settings.revocations,
+            );
+          }
+          if (wants(9) && !run.outOfTime("case 9")) {
+            run.log(
+              "postgres: case 9, revocation stream fan-out to 100 streams on the other process",
+            );
+            run.streamFanOut = await streamFanOut(
+              serverA,
+              serverB,
+              store,
+              100,
+              settings.revocations,
+            );
+          }
         } finally {
           await serverB.stop();
         }
@@ -265,6 +280,7 @@ async function main(run: BenchRun): Promise<void> {
     settings,
     rows: run.rows,
     revocation: run.revocation,
+    streamFanOut: run.streamFanOut,
     fullCache: run.fullCache,
     clientAdapter: run.clientAdapter,
     seedSeconds: run.seedSeconds,

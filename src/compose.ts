@@ -13,6 +13,11 @@ import type {
   Store,
   TokenInvalidation,
 } from "./services/ports.js";
+import {
+  RevocationStream,
+  SecretEndSweeper,
+  type StreamLog,
+} from "./services/revocation-stream.js";
 import { UsageRecorder } from "./services/usage-recorder.js";
 import { TokenVerifier } from "./services/verifier.js";
 import type { PostgresStore } from "./storage/postgres/postgres-store.js";
@@ -26,6 +31,8 @@ export interface Keyward {
   store: Store;
   verifier: TokenVerifier;
   usage: UsageRecorder;
+  /** The revocation stream's streams on this process. */
+  revocationStream: RevocationStream;
   /** Stops accepting requests, writes the last usage counts and closes storage. */
   close(): Promise<void>;
 }
@@ -67,6 +74,14 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     cacheSize: config.verifyCacheSize,
     cacheMaxAgeMs: config.verifyCacheMaxAgeMs,
   });
+  // The revocation stream rides on the same notifications as the cache: a token change
+  // (here or, on PostgreSQL, on another process) may have written events, so the hub reads
+  // what is new, and the sweeper looks again for the next end of a grace period.
+  // It logs through the app's logger, which exists before it serves a stream.
+  let streamLog: StreamLog = { warn: () => {} };
+  const revocationStream = new RevocationStream(store.revocations, clock, undefined, {
+    warn: (fields, message) => streamLog.warn(fields, message),
+  });
   const services: ServiceDeps = {
     store,
     clock,
@@ -81,7 +96,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     },
   };
   const app = await buildApp(
-    { services, verifier },
+    { services, verifier, revocationStream },
     {
       version,
       logLevel: config.logLevel,
@@ -105,29 +120,56 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     },
   );
 
+  streamLog = app.log;
+  const sweeper = new SecretEndSweeper(
+    store.revocations,
+    clock,
+    (tokenIds) => services.invalidation.tokenChanged(tokenIds),
+    app.log,
+  );
+  const tokensChanged = () => {
+    revocationStream.changed();
+    sweeper.reschedule();
+  };
+  const cache = {
+    invalidate: (tokenIds: readonly string[]) => {
+      verifier.invalidate(tokenIds);
+      tokensChanged();
+    },
+    // A (re)established channel: whatever was sent meanwhile was missed.
+    invalidateAll: () => {
+      verifier.invalidateAll();
+      tokensChanged();
+    },
+    setCacheTrusted: (trusted: boolean) => verifier.setCacheTrusted(trusted),
+  };
+
   // On SQLite this process is the only server (it holds the server lock): evicting locally
   // is the job, plus hearing what the command line announces. On PostgreSQL, changes also
-  // go to and come from every other process.
+  // go to and come from every other process. Either way the revocation stream and the
+  // grace-end sweeper hear every change through `cache`.
   let invalidation: TokenInvalidation & { close(): Promise<void> } = {
-    tokenChanged: async (tokenIds) => verifier.invalidate(tokenIds),
+    tokenChanged: async (tokenIds) => cache.invalidate(tokenIds),
     close: async () => {},
   };
   if (store.kind === "sqlite") {
     const { startSqliteInvalidation } = await import("./storage/sqlite/sqlite-invalidation.js");
     invalidation = startSqliteInvalidation({
       store: store as SqliteStore,
-      cache: verifier,
+      cache,
       log: app.log,
     });
   } else if (config.database.kind === "postgres") {
     const { startPgInvalidation } = await import("./storage/postgres/pg-invalidation.js");
     invalidation = await startPgInvalidation({
       url: config.database.url,
-      cache: verifier,
+      cache,
       notify: (store as PostgresStore).notify,
       log: app.log,
     });
   }
+  revocationStream.start();
+  sweeper.reschedule();
 
   const flushTimer = setInterval(() => {
     usage.flush().catch((error: unknown) => {
@@ -159,6 +201,9 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     closing ??= (async () => {
       clearInterval(flushTimer);
       clearInterval(pruneTimer);
+      // Open streams never end on their own; the server would wait for them.
+      await revocationStream.close();
+      await sweeper.close();
       await app.close();
       try {
         await usage.flush();
@@ -171,5 +216,5 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     return closing;
   };
 
-  return { app, store, verifier, usage, close };
+  return { app, store, verifier, usage, revocationStream, close };
 }

@@ -253,7 +253,7 @@ export const revocationEventsRoute = serviceRoute({
       200: Type.String({ description: "A `text/event-stream` that stays open." }),
     },
   },
-  // With the stream's own refusal (too many open streams per key) once it is served.
+  errors: ["too_many_streams"],
 });
 
 export const serviceKeyRoutes = [
@@ -271,4 +271,5 @@ export const serviceRoutes = [
   revokeServiceTokenRoute,
   serviceVerifyRoute,
   createPortalSessionRoute,
+  revocationEventsRoute,
 ] as const;

@@ -27,6 +27,7 @@ export const errorRegistry = {
   misdirected_request: { status: 421, title: "This server does not answer for that host" },
   unsupported_media_type: { status: 415, title: "The request body must be application/json" },
   rate_limited: { status: 429, title: "Too many requests" },
+  too_many_streams: { status: 429, title: "Too many open event streams for this key" },
   internal_error: { status: 500, title: "Internal server error" },
   storage_unavailable: { status: 503, title: "Storage is unavailable" },
 } as const satisfies Record<string, { status: number; title: string }>;

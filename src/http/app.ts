@@ -8,6 +8,7 @@ import Fastify, {
 } from "fastify";
 import type { ServiceDeps } from "../services/deps.js";
 import type { CounterStore } from "../services/ports.js";
+import type { RevocationStream } from "../services/revocation-stream.js";
 import { serviceKeyPrefix } from "../services/service-keys.js";
 import { markTokenExposed } from "../services/tokens.js";
 import type { TokenVerifier } from "../services/verifier.js";
@@ -25,7 +26,8 @@ import { leakRoutes } from "./routes/leaks.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { portalRoutes } from "./routes/portal.js";
 import { protectedApiRoutes } from "./routes/protected-api.js";
-import { serviceRoutes } from "./routes/service.js";
+import { serviceCallerOf, serviceRoutes } from "./routes/service.js";
+import { serviceEventsRoutes } from "./routes/service-events.js";
 import { serviceKeyRoutes } from "./routes/service-keys.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { verifyRoutes } from "./routes/verify.js";
@@ -58,7 +60,11 @@ export interface HttpOptions {
 export interface HttpDeps {
   services: ServiceDeps;
   verifier: TokenVerifier;
+  revocationStream: RevocationStream;
 }
+
+/** Largest backlog one revocation stream may queue for a slow reader. */
+const STREAM_MAX_BUFFERED_BYTES = 256 * 1024;
 
 /**
  * Fastify's trust test for `TRUST_PROXY`. A number trusts that many hops nearest the
@@ -192,10 +198,17 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   });
   // The host's backend, with a service key.
   await app.register(async (service) => {
-    serviceRoutes(contractApp(service), {
+    const serviceApi = contractApp(service);
+    serviceRoutes(serviceApi, {
       deps: services,
       verifier: deps.verifier,
       publicOrigin: options.publicOrigin,
+    });
+    serviceEventsRoutes(serviceApi, {
+      stream: deps.revocationStream,
+      maxBufferedBytes: STREAM_MAX_BUFFERED_BYTES,
+      // The group's hook has authenticated the key before the handler runs.
+      authenticate: async (request) => serviceCallerOf(request),
     });
   });
   portalRoutes(app, services);

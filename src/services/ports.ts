@@ -356,9 +356,48 @@ export interface CounterStore {
   prune(before: number): Promise<number>;
 }
 
+/** What the revocation stream sends: a token revoked, or an old secret of it ended. */
+export type RevocationEventType = "token.revoked" | "secret.ended";
+
+export interface RevocationEvent {
+  /** Ordered by commit, on every dialect: the stream's event id. */
+  seq: number;
+  applicationId: string;
+  tokenId: string;
+  type: RevocationEventType;
+  /** When the secret stopped working. */
+  at: number;
+}
+
+/**
+ * The revocation stream's storage. Events are written by the changes themselves, in their
+ * transactions (a `token.revoked` audit event, a regeneration without grace); old secrets
+ * that end later, at the end of their grace, by `announceEndedSecrets`.
+ */
+export interface RevocationEventStore {
+  /**
+   * The lowest and highest `seq` kept (both 0 when there are none). Every event after
+   * `floor` is still there: a reader whose last id is within the bounds can be replayed.
+   */
+  bounds(): Promise<{ floor: number; head: number }>;
+  /** Events after `afterSeq`, oldest first, at most `limit`; one application's when given. */
+  listAfter(afterSeq: number, limit: number, applicationId?: string): Promise<RevocationEvent[]>;
+  /** When the next old secret ends whose end has not been sent; undefined when none. */
+  nextSecretEnd(): Promise<number | undefined>;
+  /**
+   * Writes one `secret.ended` per token whose old secrets ended by `now` and were not yet
+   * announced, and marks them announced, in one transaction: when every process sweeps at
+   * once, exactly one writes each. Returns the ids of those tokens.
+   */
+  announceEndedSecrets(now: number): Promise<string[]>;
+  /** Deletes events older than `before`, keeping the newest of them as the floor. */
+  prune(before: number): Promise<number>;
+}
+
 export interface Store {
   readonly kind: "sqlite" | "postgres";
   readonly counters: CounterStore;
+  readonly revocations: RevocationEventStore;
   readonly audit: AuditStore;
   readonly users: UserStore;
   readonly sessions: SessionStore;

@@ -7,6 +7,7 @@ import { createKyselyCounterStore } from "./kysely-counters.js";
 import { createKyselyHostUserStore } from "./kysely-host-users.js";
 import { createKyselyOperatorStore } from "./kysely-operator.js";
 import { createKyselyPortalStore } from "./kysely-portal.js";
+import { createKyselyRevocationStore } from "./kysely-revocations.js";
 import { createKyselyServiceKeyStore } from "./kysely-service-keys.js";
 import type { RunTransaction, StorageFaults } from "./kysely-store.js";
 import { createKyselyTokenStore, type TokenStoreDialect } from "./kysely-tokens.js";
@@ -38,6 +39,7 @@ export function composeKyselyStore<Kind extends Store["kind"]>(
     stats: dialect.stats,
     audit: createKyselyAuditStore(db, guard),
     counters: createKyselyCounterStore(db, guard),
+    revocations: createKyselyRevocationStore(db, guard),
     users: createKyselyUserStore(db, guard),
     sessions: createKyselySessionStore(db, guard),
     applications: createKyselyApplicationStore(db, guard, dialect.lockOwnerTokens),

@@ -1,7 +1,14 @@
 import { randomBytes } from "node:crypto";
-import type { InsertQueryBuilder, InsertResult, Kysely, Transaction } from "kysely";
+import {
+  type InsertQueryBuilder,
+  type InsertResult,
+  type Kysely,
+  PostgresAdapter,
+  sql,
+  type Transaction,
+} from "kysely";
 import { StorageUnavailableError } from "../core/errors.js";
-import type { AuditEvents, StoreStats } from "../services/ports.js";
+import type { AuditEvents, RevocationEventType, StoreStats } from "../services/ports.js";
 import type { Database } from "./schema.js";
 
 // What every Kysely port implementation (kysely-accounts, -applications, -tokens, -usage,
@@ -127,15 +134,71 @@ function eventId(createdAt: number): string {
   return `evt_${createdAt.toString(36).padStart(9, "0")}${sequence.toString(36).padStart(4, "0")}${random}`;
 }
 
+/** The revocation stream's events that audit events stand for. */
+function revocationEventsOf(events: AuditEvents): RevocationEventRow[] {
+  const rows: RevocationEventRow[] = [];
+  for (const e of events) {
+    if (e.applicationId === null || e.tokenId === null) continue;
+    let type: RevocationEventType | undefined;
+    // Revocation, member or host-user removal, leak report, policy: all record token.revoked.
+    if (e.action === "token.revoked") type = "token.revoked";
+    // Without grace the old secret ends now; with grace, announceEndedSecrets sends it later.
+    else if (e.action === "token.regenerated" && e.detail.graceSeconds === 0) type = "secret.ended";
+    if (type === undefined) continue;
+    rows.push({ application_id: e.applicationId, token_id: e.tokenId, type, at: e.createdAt });
+  }
+  return rows;
+}
+
+export interface RevocationEventRow {
+  application_id: string;
+  token_id: string;
+  type: RevocationEventType;
+  at: number;
+}
+
+// Advisory lock key (two-int form, as in postgres-store.ts): Keyward's namespace, then the stream.
+const LOCK_NAMESPACE_REVOCATION_STREAM = 0x4b57_0003;
+
+/**
+ * Appends events to the revocation stream, in `trx`, the transaction of the change. On
+ * PostgreSQL a sequence hands out numbers at insert time, not at commit: two writers could
+ * commit 8 before 7, and a reader that has passed 8 would never see 7. Writers take turns
+ * from here to their commit (a transaction-level lock, released after the commit is
+ * visible), so events commit in `seq` order. Taken last, just before the insert, so it is
+ * held for the length of one insert and the commit, and never while waiting for a row.
+ * SQLite has one writer, so it needs nothing.
+ */
+export async function insertRevocationEvents(
+  trx: Kysely<Database>,
+  rows: readonly RevocationEventRow[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  if (trx.getExecutor().adapter instanceof PostgresAdapter) {
+    await sql`select pg_advisory_xact_lock(${sql.lit(LOCK_NAMESPACE_REVOCATION_STREAM)}, 0)`.execute(
+      trx,
+    );
+  }
+  await trx.insertInto("revocation_events").values(rows).execute();
+}
+
 /**
  * The one place that writes audit rows. Pass the transaction of the change the events
- * record, so both commit or neither does; `db` only for events that stand alone.
+ * record, so both commit or neither does; `db` only for events that stand alone. Events
+ * that end a secret (a revocation, a regeneration without grace) also go to the revocation
+ * stream, in the same transaction.
  */
 export async function insertAuditEvents(
   executor: Kysely<Database>,
   events: AuditEvents,
 ): Promise<void> {
   if (events.length === 0) return;
+  const revocations = revocationEventsOf(events);
+  if (revocations.length > 0 && !executor.isTransaction) {
+    // The stream's lock lasts a transaction; outside one it would end before the insert.
+    await executor.transaction().execute((trx) => insertAuditEvents(trx, events));
+    return;
+  }
   await executor
     .insertInto("audit_events")
     .values(
@@ -153,4 +216,5 @@ export async function insertAuditEvents(
       })),
     )
     .execute();
+  await insertRevocationEvents(executor, revocations);
 }

@@ -4,10 +4,11 @@ import type { AuditEvents, TokenStore } from "../services/ports.js";
 import {
   type Guard,
   insertAuditEvents,
+  insertRevocationEvents,
   type LockOwnerTokens,
   writeAudited,
 } from "./kysely-store.js";
-import { toTokenRecord } from "./rows.js";
+import { num, toTokenRecord } from "./rows.js";
 import type { Database, TokensTable } from "./schema.js";
 
 /** What a dialect gives the token store: what it does its own way. */
@@ -233,8 +234,9 @@ export function createKyselyTokenStore(
             .set({ hint: input.hint })
             .where("id", "=", input.tokenId)
             .where(whereActive(input.now))
+            .returning("application_id")
             .executeTakeFirst();
-          if (Number(updated.numUpdatedRows) === 0) return false;
+          if (updated === undefined) return false;
           if (input.oldSecretsExpireAt <= input.now) {
             await trx.deleteFrom("token_secrets").where("token_id", "=", input.tokenId).execute();
           } else {
@@ -250,11 +252,25 @@ export function createKyselyTokenStore(
                 ]),
               )
               .execute();
-            await trx
+            const gone = await trx
               .deleteFrom("token_secrets")
               .where("token_id", "=", input.tokenId)
               .where("expires_at", "<=", input.now)
+              .returning(["expires_at", "ended_announced"])
               .execute();
+            // An old secret that ended moments ago, before any process announced it, would
+            // otherwise leave the revocation stream without its secret.ended.
+            const unannounced = gone.filter((g) => num(g.ended_announced) === 0);
+            if (unannounced.length > 0) {
+              await insertRevocationEvents(trx, [
+                {
+                  application_id: updated.application_id,
+                  token_id: input.tokenId,
+                  type: "secret.ended",
+                  at: Math.max(...unannounced.map((g) => num(g.expires_at ?? input.now))),
+                },
+              ]);
+            }
           }
           await insertSecret(trx, input.secretHash, input.tokenId, input.now);
           await insertAuditEvents(trx, audit ?? []);

@@ -14,6 +14,7 @@ export interface Database {
   service_keys: ServiceKeysTable;
   portal_codes: PortalCodesTable;
   store_changes: StoreChangesTable;
+  revocation_events: RevocationEventsTable;
 }
 
 /** Token changes made outside the server, for it to hear (migration 0009). */
@@ -44,6 +45,15 @@ export interface PortalCodesTable {
   created_at: number;
   expires_at: number;
   used_at: number | null;
+}
+
+/** The revocation stream (migration 0007); `seq` is generated. */
+export interface RevocationEventsTable {
+  seq: Generated<number>;
+  application_id: string;
+  token_id: string;
+  type: string;
+  at: number;
 }
 
 export interface RateCountersTable {
@@ -134,6 +144,8 @@ export interface TokenSecretsTable {
   token_id: string;
   created_at: number;
   expires_at: number | null;
+  /** 1 once its end has been sent on the revocation stream (migration 0007). */
+  ended_announced: Generated<number>;
 }
 
 export interface TokenUsageDailyTable {

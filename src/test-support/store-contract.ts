@@ -1165,6 +1165,198 @@ export function defineStoreContract(
       });
     });
 
+    describe("revocation stream", () => {
+      const revocations = () => store.revocations;
+      /** The stream's events written after `after`, as [type, tokenId, at]. */
+      const eventsAfter = async (after: number, applicationId?: string) =>
+        (await revocations().listAfter(after, 1000, applicationId)).map((e) => [
+          e.type,
+          e.tokenId,
+          e.at,
+        ]);
+      const revokedEvent = (applicationId: string, tokenId: string): AuditEventInput => ({
+        applicationId,
+        userId: null,
+        actorId: null,
+        tokenId,
+        action: "token.revoked",
+        reason: "admin",
+        detail: {},
+        ip: null,
+        createdAt: T0 + 7,
+      });
+      const regenerate = (
+        applicationId: string,
+        tokenId: string,
+        secretHash: string,
+        now: number,
+        graceMs: number,
+      ) =>
+        store.tokens.replaceSecret(
+          { tokenId, secretHash, hint: "kw_…r", now, oldSecretsExpireAt: now + graceMs },
+          [
+            {
+              ...revokedEvent(applicationId, tokenId),
+              action: "token.regenerated",
+              reason: null,
+              detail: { graceSeconds: graceMs / 1000 },
+              createdAt: now,
+            },
+          ],
+        );
+
+      it("a revocation appends token.revoked with its audit event, once; a refused one appends nothing", async () => {
+        const { head } = await revocations().bounds();
+        const { member, app } = await appWithMember();
+        const token = await addToken(app.id, member.id);
+        const revoke = () =>
+          store.tokens.revokeToken(
+            { tokenId: token.id, now: T0 + 7, reason: "admin", revokedBy: null },
+            [revokedEvent(app.id, token.id)],
+          );
+        expect(await revoke()).toBe(true);
+        expect(await revoke()).toBe(false);
+        expect(await eventsAfter(head)).toEqual([["token.revoked", token.id, T0 + 7]]);
+        const bounds = await revocations().bounds();
+        expect(bounds.head).toBeGreaterThan(head);
+        expect(bounds.floor).toBeLessThanOrEqual(bounds.head);
+      });
+
+      it("a member removal appends one token.revoked per token it revoked", async () => {
+        const { owner, member, app } = await appWithMember();
+        const tokens = [await addToken(app.id, member.id), await addToken(app.id, member.id)];
+        const { head } = await revocations().bounds();
+        await store.applications.removeMember(
+          { applicationId: app.id, userId: member.id, now: T0 + 7, revokedBy: owner.id },
+          (ids) => ids.map((tokenId) => revokedEvent(app.id, tokenId)),
+        );
+        expect((await eventsAfter(head)).map((e) => e[1]).sort()).toEqual(
+          tokens.map((t) => t.id).sort(),
+        );
+      });
+
+      it("lists events after an id, oldest first, of one application or all", async () => {
+        const { member, app } = await appWithMember();
+        const other = await appWithMember();
+        const { head } = await revocations().bounds();
+        const mine = [await addToken(app.id, member.id), await addToken(app.id, member.id)];
+        const theirs = await addToken(other.app.id, other.member.id);
+        for (const [applicationId, token] of [
+          [app.id, mine[0]],
+          [other.app.id, theirs],
+          [app.id, mine[1]],
+        ] as const) {
+          await store.tokens.revokeToken(
+            { tokenId: token?.id ?? "", now: T0, reason: "admin", revokedBy: null },
+            [revokedEvent(applicationId, token?.id ?? "")],
+          );
+        }
+        const all = await revocations().listAfter(head, 100);
+        expect(all.map((e) => e.tokenId)).toEqual([mine[0]?.id, theirs.id, mine[1]?.id]);
+        const seqs = all.map((e) => e.seq);
+        expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+        expect(new Set(seqs).size).toBe(3);
+        expect((await revocations().listAfter(head, 100, app.id)).map((e) => e.tokenId)).toEqual(
+          mine.map((t) => t.id),
+        );
+        expect(
+          (await revocations().listAfter(seqs[0] ?? 0, 100, app.id)).map((e) => e.tokenId),
+        ).toEqual([mine[1]?.id]);
+        expect(await revocations().listAfter(head, 1)).toHaveLength(1);
+        expect(await revocations().listAfter(seqs[2] ?? 0, 100)).toEqual([]);
+      });
+
+      it("a regeneration without grace ends the old secret at once; with grace, when announced", async () => {
+        const { member, app } = await appWithMember();
+        const now = await addToken(app.id, member.id);
+        const later = await addToken(app.id, member.id);
+        const { head } = await revocations().bounds();
+        expect(await regenerate(app.id, now.id, "now-2", T0 + 10, 0)).toBe(true);
+        expect(await regenerate(app.id, later.id, "later-2", T0 + 10, 60_000)).toBe(true);
+        expect(await eventsAfter(head)).toEqual([["secret.ended", now.id, T0 + 10]]);
+
+        expect(await revocations().nextSecretEnd()).toBe(T0 + 60_010);
+        expect(await revocations().announceEndedSecrets(T0 + 60_009)).toEqual([]);
+        expect(await revocations().announceEndedSecrets(T0 + 60_010)).toEqual([later.id]);
+        // Announced once: the next sweep finds nothing, and nothing is pending.
+        expect(await revocations().announceEndedSecrets(T0 + 90_000)).toEqual([]);
+        expect(await revocations().nextSecretEnd()).toBeUndefined();
+        expect(await eventsAfter(head, app.id)).toEqual([
+          ["secret.ended", now.id, T0 + 10],
+          ["secret.ended", later.id, T0 + 60_010],
+        ]);
+        // The old secret is still refused as ended, not forgotten.
+        expect((await store.tokens.findSecret(later.secretHash))?.secretExpiresAt).toBe(
+          T0 + 60_010,
+        );
+      });
+
+      it("announces an old secret exactly once when every process sweeps at the same time", async () => {
+        const { member, app } = await appWithMember();
+        const tokens = [await addToken(app.id, member.id), await addToken(app.id, member.id)];
+        for (const [i, t] of tokens.entries()) {
+          expect(await regenerate(app.id, t.id, `swept-${i}`, T0 + 10, 1000)).toBe(true);
+        }
+        const { head } = await revocations().bounds();
+        const sweeps = await Promise.all(
+          Array.from({ length: 6 }, () => revocations().announceEndedSecrets(T0 + 5000)),
+        );
+        expect(sweeps.flat().sort()).toEqual(tokens.map((t) => t.id).sort());
+        expect(await eventsAfter(head)).toHaveLength(2);
+      });
+
+      it("a regeneration that deletes an ended, unannounced old secret announces it", async () => {
+        const { member, app } = await appWithMember();
+        const token = await addToken(app.id, member.id);
+        expect(await regenerate(app.id, token.id, "second", T0 + 10, 1000)).toBe(true);
+        const { head } = await revocations().bounds();
+        // The grace ended at T0 + 1010; no sweep ran before the next regeneration.
+        expect(await regenerate(app.id, token.id, "third", T0 + 2000, 1000)).toBe(true);
+        expect(await eventsAfter(head)).toEqual([["secret.ended", token.id, T0 + 1010]]);
+        expect(await revocations().announceEndedSecrets(T0 + 2500)).toEqual([]);
+        expect(await revocations().announceEndedSecrets(T0 + 3000)).toEqual([token.id]);
+      });
+
+      it("writes no event when the change's audit insert fails", async () => {
+        const { member, app } = await appWithMember();
+        const token = await addToken(app.id, member.id);
+        const { head } = await revocations().bounds();
+        await expect(
+          store.tokens.revokeToken(
+            { tokenId: token.id, now: T0 + 5, reason: "user", revokedBy: member.id },
+            [
+              revokedEvent(app.id, token.id),
+              { ...revokedEvent(app.id, token.id), action: null as unknown as AuditAction },
+            ],
+          ),
+        ).rejects.toThrow();
+        expect(await eventsAfter(head)).toEqual([]);
+      });
+
+      it("prunes old events but keeps the newest of them as the floor", async () => {
+        const { member, app } = await appWithMember();
+        const tokens = [];
+        for (let i = 0; i < 4; i++) tokens.push(await addToken(app.id, member.id));
+        const { head } = await revocations().bounds();
+        for (const [i, t] of tokens.entries()) {
+          await store.tokens.revokeToken(
+            { tokenId: t.id, now: T0, reason: "admin", revokedBy: null },
+            [{ ...revokedEvent(app.id, t.id), createdAt: T0 + i * 1000 }],
+          );
+        }
+        const seqs = (await revocations().listAfter(head, 10)).map((e) => e.seq);
+        // Events at T0 and T0 + 1000 are older than T0 + 1500; the second stays as the floor.
+        expect(await revocations().prune(T0 + 1500)).toBeGreaterThanOrEqual(1);
+        const bounds = await revocations().bounds();
+        expect(bounds).toEqual({ floor: seqs[1], head: seqs[3] });
+        expect((await revocations().listAfter(bounds.floor, 10)).map((e) => e.tokenId)).toEqual([
+          tokens[2]?.id,
+          tokens[3]?.id,
+        ]);
+        expect(await revocations().prune(T0 + 1500)).toBe(0);
+      });
+    });
+
     describe("host integration", () => {
       function newKey(applicationId: string, over: Record<string, unknown> = {}) {
         const keyId = id("key");

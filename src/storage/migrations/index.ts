@@ -5,6 +5,7 @@ import * as exposed from "./0003-exposed.js";
 import * as rateCounters from "./0004-rate-counters.js";
 import * as usageLastUsed from "./0005-usage-last-used.js";
 import * as host from "./0006-host.js";
+import * as revocationEvents from "./0007-revocation-events.js";
 import * as userDisabled from "./0008-user-disabled.js";
 import * as operator from "./0009-operator.js";
 import * as allowedAddresses from "./0010-allowed-addresses.js";
@@ -17,6 +18,7 @@ export const migrations: Record<string, Migration> = {
   "0004-rate-counters": rateCounters,
   "0005-usage-last-used": usageLastUsed,
   "0006-host": host,
+  "0007-revocation-events": revocationEvents,
   "0008-user-disabled": userDisabled,
   "0009-operator": operator,
   "0010-allowed-addresses": allowedAddresses,

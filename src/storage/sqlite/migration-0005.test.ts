@@ -99,10 +99,16 @@ describe("migration 0005 on SQLite", () => {
     const path = await databaseAt0004();
     const store = await createSqliteStore({ path });
     await store.close();
-    const sqlite = new SqliteDatabase(path);
-    // The crash came before 0005 was recorded, so nothing after it ran either.
-    sqlite.prepare("delete from keyward_migration where name >= ?").run("0005-usage-last-used");
-    sqlite.close();
+    // Its `up` once more, as a restart would run it: run directly, since later migrations
+    // are recorded after it and Kysely refuses to run an earlier one out of order.
+    const rerun = new Kysely<unknown>({
+      dialect: new SqliteDialect({ database: new SqliteDatabase(path) }),
+    });
+    try {
+      await migrations["0005-usage-last-used"]?.up(rerun);
+    } finally {
+      await rerun.destroy();
+    }
     const again = await createSqliteStore({ path });
     try {
       expect((await again.tokens.findToken("app_1", "tok_1"))?.lastUsedAt).toBe(T0 + 5000);
