@@ -114,6 +114,11 @@ describe("the example host", () => {
     } finally {
       await host?.close();
       await client.close();
+      // Known: after this spec, once Chromium has closed, one connection to Keyward is left
+      // that only the 60 s connection timeout ends (cause not yet found; other specs do not
+      // show it). Stopping Keyward's listener while the browser is still up takes
+      // milliseconds, so it is stopped here.
+      await server.keyward.app.close();
     }
   });
 });
