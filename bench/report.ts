@@ -1,5 +1,6 @@
 import { CASES, type CaseRow } from "./cases.js";
 import type { ClientAdapterResult } from "./client-adapter.js";
+import type { ClientRevocationResult } from "./client-revocation.js";
 import type { MachineInfo } from "./machine.js";
 import type { RevocationResult } from "./revocation.js";
 import type { BenchRun, FullCacheResult, SeedSeconds } from "./run-state.js";
@@ -23,6 +24,7 @@ export interface BenchResult {
   streamFanOut: StreamFanOutResult | undefined;
   fullCache: FullCacheResult | undefined;
   clientAdapter: ClientAdapterResult | undefined;
+  clientRevocation?: ClientRevocationResult | undefined;
   seedSeconds: SeedSeconds;
   targets: TargetCheck[];
   skipped: string[];
@@ -196,6 +198,16 @@ export function printReport(run: BenchRun, result: BenchResult): void {
         `revocation streams on the other: last stream after p50 ${f.lastReaderP50Ms?.toFixed(1)} ms, ` +
         `p99 ${f.lastReaderP99Ms?.toFixed(1)} ms, max ${f.lastReaderMaxMs?.toFixed(1)} ms ` +
         `(first stream p50 ${f.firstReaderP50Ms?.toFixed(1)} ms), from the revocation's 204`,
+    );
+  }
+  if (result.clientRevocation) {
+    const c = result.clientRevocation;
+    console.log(
+      `\ncase 10 (PostgreSQL): ${c.revocations} revocations on one process, keyward-client ` +
+        `following the other's stream refused each after p50 ${c.streamP50Ms?.toFixed(1)} ms, ` +
+        `p99 ${c.streamP99Ms?.toFixed(1)} ms, max ${c.streamMaxMs?.toFixed(1)} ms (from the 204); ` +
+        `with the stream off and cacheMaxAgeMs ${c.cutCacheMaxAgeMs}, a revoked token was ` +
+        `accepted at most ${c.cutMaxAcceptedMs?.toFixed(0)} ms over ${c.cutRevocations} revocations`,
     );
   }
   if (result.fullCache) {

@@ -1,5 +1,6 @@
 import type { CaseRow } from "./cases.js";
 import type { ClientAdapterResult } from "./client-adapter.js";
+import type { ClientRevocationResult } from "./client-revocation.js";
 import type { RevocationResult } from "./revocation.js";
 import type { BenchOptions, BenchSettings } from "./settings.js";
 import type { StreamFanOutResult } from "./stream-fanout.js";
@@ -31,6 +32,8 @@ export interface BenchRun {
   fullCache: FullCacheResult | undefined;
   /** Case 8: keyward-client's Fastify adapter against the same route unauthenticated. */
   clientAdapter: ClientAdapterResult | undefined;
+  /** Case 10: a revocation reaching keyward-client in a host process. */
+  clientRevocation: ClientRevocationResult | undefined;
   seedSeconds: SeedSeconds;
   skipped: string[];
   notices: string[];
@@ -60,6 +63,7 @@ export function createBenchRun(options: BenchOptions): BenchRun {
     streamFanOut: undefined,
     fullCache: undefined,
     clientAdapter: undefined,
+    clientRevocation: undefined,
     seedSeconds: {},
     skipped: [],
     notices: [],

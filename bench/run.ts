@@ -19,6 +19,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fillCache, runStage } from "./cases.js";
 import { clientAdapterBench } from "./client-adapter.js";
+import { clientRevocation } from "./client-revocation.js";
 import { cores, hasWrk, machineInfo, pinned } from "./machine.js";
 import { type BenchResult, checkTargets, printReport } from "./report.js";
 import { revocationPropagation } from "./revocation.js";
@@ -182,7 +183,7 @@ async function postgresStages(run: BenchRun, fakeTokensFile: string): Promise<vo
         store,
         [2, 3, 4, 5, 6].filter(wants),
       );
-      if ((wants(7) || wants(9)) && !run.outOfTime("cases 7 and 9")) {
+      if ((wants(7) || wants(9) || wants(10)) && !run.outOfTime("cases 7, 9 and 10")) {
         const serverB = await startServer(run, "postgres-b", databaseUrl);
         try {
           if (wants(7)) {
@@ -204,6 +205,15 @@ async function postgresStages(run: BenchRun, fakeTokensFile: string): Promise<vo
               store,
               100,
               settings.revocations,
+            );
+          }
+          if (wants(10) && !run.outOfTime("case 10")) {
+            run.log("postgres: case 10, revocations reaching keyward-client through the stream");
+            run.clientRevocation = await clientRevocation(
+              serverA,
+              serverB,
+              store,
+              settings.quick ? 5 : 200,
             );
           }
         } finally {
@@ -281,6 +291,7 @@ async function main(run: BenchRun): Promise<void> {
     rows: run.rows,
     revocation: run.revocation,
     streamFanOut: run.streamFanOut,
+    clientRevocation: run.clientRevocation,
     fullCache: run.fullCache,
     clientAdapter: run.clientAdapter,
     seedSeconds: run.seedSeconds,

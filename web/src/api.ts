@@ -24,6 +24,7 @@ import type {
   signUpRoute,
   tokenUsageRoute,
   updateApplicationRoute,
+  updateTokenRoute,
 } from "../../src/contract/index.js";
 
 export type {
@@ -191,6 +192,8 @@ export const api = {
     request<AnswerOf<typeof getTokenRoute, 200>>("GET", token(appId, tokenId)),
   createToken: (appId: string, input: BodyOf<typeof createTokenRoute>) =>
     request<AnswerOf<typeof createTokenRoute, 201>>("POST", `${app(appId)}/tokens`, input),
+  updateToken: (appId: string, tokenId: string, input: BodyOf<typeof updateTokenRoute>) =>
+    request<AnswerOf<typeof updateTokenRoute, 200>>("PATCH", token(appId, tokenId), input),
   revokeToken: (appId: string, tokenId: string) => request<void>("DELETE", token(appId, tokenId)),
   regenerateToken: (appId: string, tokenId: string, graceSeconds: number) =>
     request<AnswerOf<typeof regenerateTokenRoute, 201>>(

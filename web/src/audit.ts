@@ -115,6 +115,22 @@ export function describeEvent(event: AuditEvent, emails: KnownEmails = new Map()
     }
     case "token.exposed":
       return [...TokenRef(event), " was sent over plain HTTP", event.ip ? ` from ${event.ip}` : ""];
+    case "token.refused":
+      return [
+        ...TokenRef(event),
+        " was refused",
+        event.ip ? ` from ${event.ip}` : "",
+        event.reason === "address" ? ": not one of its allowed addresses" : "",
+      ];
+    case "token.updated": {
+      const list = typeof detail.allowedAddresses === "string" ? detail.allowedAddresses : "";
+      return [
+        actorRef(event),
+        list ? " limited " : " allowed ",
+        ...tokenRef(event),
+        list ? ` to ${list.split(" ").join(", ")}` : " from any address",
+      ];
+    }
     case "token.secret_ended":
       return [
         ...TokenRef(event),

@@ -21,6 +21,7 @@ interface Errors {
   name?: string;
   expiry?: string;
   scopes?: string;
+  addresses?: string;
   form?: string;
 }
 
@@ -65,6 +66,7 @@ export function CreateTokenForm({
   const [expiry, setExpiry] = useState<ExpiryChoice>("30");
   const [date, setDate] = useState("");
   const [scopes, setScopes] = useState<string[]>([]);
+  const [addresses, setAddresses] = useState("");
   const [errors, setErrors] = useState<Errors>({});
   const [lost, setLost] = useState<LostCreate | undefined>();
   const busy = useRef(false);
@@ -74,6 +76,7 @@ export function CreateTokenForm({
   const nameId = `${id}-name`;
   const expiryId = `${id}-expiry`;
   const dateId = `${id}-date`;
+  const addressesId = `${id}-addresses`;
 
   const tomorrow = new Date(Date.now() + DAY_MS);
 
@@ -121,9 +124,11 @@ export function CreateTokenForm({
       document.getElementById(dateId)?.focus();
       return;
     }
+    const allowedAddresses = addresses.split(/[\s,]+/).filter((entry) => entry !== "");
     await send({
       name: trimmed,
       ...(scopes.length > 0 ? { scopes } : {}),
+      ...(allowedAddresses.length > 0 ? { allowedAddresses } : {}),
       expiresAt: expires,
     });
   }
@@ -139,6 +144,7 @@ export function CreateTokenForm({
       const response = await api.createToken(app.id, body);
       setName("");
       setScopes([]);
+      setAddresses("");
       onIssued({ ...response, kind: "created" });
     } catch (e) {
       showFailure(e, body);
@@ -167,6 +173,7 @@ export function CreateTokenForm({
       nameRef.current?.focus();
     } else if (e instanceof ApiError && e.code === "validation_failed") {
       if (/expires/i.test(message)) setErrors({ expiry: message });
+      else if (/allowedAddresses/.test(message)) setErrors({ addresses: message });
       else if (/scope/i.test(message)) setErrors({ scopes: message });
       else {
         setErrors({ name: message });
@@ -324,6 +331,27 @@ export function CreateTokenForm({
           <FieldError id={`${id}-scopes`} error={errors.scopes} />
         </fieldset>
       )}
+      <div className="field">
+        <label htmlFor={addressesId}>Allowed addresses (optional)</label>
+        <input
+          id={addressesId}
+          name="allowedAddresses"
+          autoComplete="off"
+          spellCheck={false}
+          value={addresses}
+          aria-invalid={errors.addresses ? true : undefined}
+          aria-describedby={describedBy(addressesId, true, errors.addresses)}
+          onChange={(e) => {
+            setAddresses(e.target.value);
+            setErrors((prev) => ({ ...prev, addresses: undefined }));
+          }}
+        />
+        <FieldHint id={addressesId}>
+          Up to 20 IP addresses or ranges, e.g. “203.0.113.7, 10.0.0.0/8”. From anywhere else the
+          token is refused. Empty: any address.
+        </FieldHint>
+        <FieldError id={addressesId} error={errors.addresses} />
+      </div>
       <div className="form-actions">
         <button type="submit" className="button button-primary" aria-busy={pending}>
           Generate Token

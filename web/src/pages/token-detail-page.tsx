@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "react";
+import { type FormEvent, useCallback, useEffect, useId, useState } from "react";
 import { type ApiToken, api, describeError, type TokenUsage } from "../api";
 import { ActivitySection } from "../components/activity";
 import { usePageHeading } from "../components/brand";
@@ -304,6 +304,15 @@ function TokenDetail({
                 ))
               )}
             </dd>
+            <dt>Allowed from</dt>
+            <dd>
+              <AllowedAddresses
+                appId={appId}
+                token={token}
+                editable={mine && token.status === "active"}
+                onChange={onChange}
+              />
+            </dd>
             {token.owner && (
               <>
                 <dt>Owner</dt>
@@ -367,6 +376,93 @@ function TokenDetail({
           onClose={() => setIssued(undefined)}
           returnFocus={() => heading.current}
         />
+      )}
+    </>
+  );
+}
+
+/** Where the token is accepted from; its owner edits the list in place. */
+function AllowedAddresses({
+  appId,
+  token,
+  editable,
+  onChange,
+}: {
+  appId: string;
+  token: ApiToken;
+  editable: boolean;
+  onChange: (token: ApiToken) => void;
+}) {
+  const [editing, setEditing] = useState(false);
+  const [text, setText] = useState("");
+  const [error, setError] = useState<string | undefined>();
+  const [saving, setSaving] = useState(false);
+  const fieldId = useId();
+
+  async function save(event: FormEvent) {
+    event.preventDefault();
+    setSaving(true);
+    try {
+      const allowedAddresses = text.split(/[\s,]+/).filter((entry) => entry !== "");
+      onChange(await api.updateToken(appId, token.id, { allowedAddresses }));
+      setEditing(false);
+      setError(undefined);
+    } catch (e) {
+      setError(describeError(e));
+    } finally {
+      setSaving(false);
+    }
+  }
+
+  if (editing) {
+    return (
+      <form onSubmit={save} className="inline-form">
+        <label htmlFor={fieldId}>Allowed addresses</label>
+        <input
+          id={fieldId}
+          value={text}
+          spellCheck={false}
+          autoComplete="off"
+          aria-invalid={error ? true : undefined}
+          aria-describedby={error ? `${fieldId}-error` : undefined}
+          onChange={(e) => setText(e.target.value)}
+        />
+        {error && (
+          <p id={`${fieldId}-error`} className="field-error" role="alert">
+            {error}
+          </p>
+        )}
+        <button type="submit" className="button button-primary" aria-busy={saving}>
+          Save addresses
+        </button>
+        <button type="button" className="button" onClick={() => setEditing(false)}>
+          Cancel
+        </button>
+      </form>
+    );
+  }
+  return (
+    <>
+      {token.allowedAddresses.length === 0 ? (
+        <span className="muted">Any address</span>
+      ) : (
+        token.allowedAddresses.map((entry) => (
+          <span key={entry} className="chip mono">
+            {entry}
+          </span>
+        ))
+      )}
+      {editable && (
+        <button
+          type="button"
+          className="button button-small"
+          onClick={() => {
+            setText(token.allowedAddresses.join(", "));
+            setEditing(true);
+          }}
+        >
+          Change allowed addresses
+        </button>
       )}
     </>
   );
