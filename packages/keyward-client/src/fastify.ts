@@ -7,6 +7,7 @@ import {
   countAuthorization,
   type GuardResult,
   guard,
+  guardCached,
   type KeywardGuardOptions,
   PROBLEM_CONTENT_TYPE,
 } from "./protect.js";
@@ -23,28 +24,35 @@ export type KeywardFastifyOptions = KeywardGuardOptions;
 async function plugin(app: FastifyInstance, options: KeywardFastifyOptions): Promise<void> {
   if (!options?.client) throw new TypeError("keyward-client/fastify: options.client is required.");
   if (!app.hasRequestDecorator("keyward")) app.decorateRequest("keyward", null);
-  app.addHook("onRequest", async (request: FastifyRequest, reply) => {
-    const result: GuardResult = await guard(
-      {
-        authorization: request.headers.authorization,
-        authorizationCount: countAuthorization(request.raw.rawHeaders),
-        url: request.raw.url ?? "",
-        clientAddress: request.ip,
-      },
-      {
-        ...options,
-        onError: (error) => {
-          options.onError?.(error);
-          request.log.error({ err: error }, "keyward: token verification failed");
-        },
-      },
-    );
-    if (result.ok) {
-      request.keyward = result.token;
-      return;
-    }
-    const { status, headers, body } = result.refusal;
-    return reply.code(status).headers(headers).type(PROBLEM_CONTENT_TYPE).send(body);
+  // Built once: the hook runs on every request of the API it protects.
+  const guardOptions: KeywardFastifyOptions = {
+    ...options,
+    onError: (error) => {
+      options.onError?.(error);
+      app.log.error({ err: error }, "keyward: token verification failed");
+    },
+  };
+  // A callback hook, answered synchronously when no call to Keyward is needed (a cached
+  // token, a refused header): cheaper per request than an async hook and a promise.
+  app.addHook("onRequest", (request: FastifyRequest, reply, done) => {
+    const bearer = {
+      authorization: request.headers.authorization,
+      authorizationCount: countAuthorization(request.raw.rawHeaders),
+      url: request.raw.url ?? "",
+      clientAddress: request.ip,
+    };
+    const finish = (result: GuardResult) => {
+      if (result.ok) {
+        request.keyward = result.token;
+        done();
+        return;
+      }
+      const { status, headers, body } = result.refusal;
+      reply.code(status).headers(headers).type(PROBLEM_CONTENT_TYPE).send(body);
+    };
+    const cached = guardCached(bearer, guardOptions);
+    if (cached !== undefined) finish(cached);
+    else guard(bearer, guardOptions).then(finish, done);
   });
 }
 

@@ -113,21 +113,17 @@ export function hasQueryToken(url: string): boolean {
   );
 }
 
-/** Authenticates one request: the verified token, or the refusal to send. */
-export async function guard(
-  request: BearerRequest,
-  options: KeywardGuardOptions,
-): Promise<GuardResult> {
+/** The header's token, or the refusal a request without a usable one gets. */
+function tokenOf(request: BearerRequest): { token: string } | { refusal: Refusal } {
   // Tokens are never accepted in the URL (it ends up in logs, history and Referer).
-  if (hasQueryToken(request.url)) return { ok: false, refusal: TOKEN_IN_URL };
+  if (hasQueryToken(request.url)) return { refusal: TOKEN_IN_URL };
   const parsed = parseBearerHeader(request.authorization, request.authorizationCount);
   switch (parsed.kind) {
     case "missing":
     case "other_scheme":
-      return { ok: false, refusal: MISSING };
+      return { refusal: MISSING };
     case "malformed":
       return {
-        ok: false,
         refusal: refusal(
           "invalid_request",
           `Malformed Authorization header: ${parsed.why}.`,
@@ -135,22 +131,15 @@ export async function guard(
         ),
       };
     case "token":
-      break;
+      return { token: parsed.token };
   }
-  let answer: Awaited<ReturnType<KeywardClient["verify"]>>;
-  try {
-    answer = await options.client.verify(
-      parsed.token,
-      request.clientAddress === undefined ? {} : { clientAddress: request.clientAddress },
-    );
-  } catch (error) {
-    options.onError?.(error);
-    if (error instanceof KeywardUnavailableError) {
-      return { ok: false, refusal: UNAVAILABLE(error.retryAfterSeconds) };
-    }
-    // A refused service key, a closed client or a bug: the host's fault, not the caller's.
-    return { ok: false, refusal: INTERNAL };
-  }
+}
+
+/** What a verify answer means for a route that needs `scopes`. */
+function decide(
+  answer: Awaited<ReturnType<KeywardClient["verify"]>>,
+  options: KeywardGuardOptions,
+): GuardResult {
   if (!answer.valid) return { ok: false, refusal: INVALID_TOKEN };
   for (const scope of options.scopes ?? []) {
     if (!answer.scopes.includes(scope)) {
@@ -165,6 +154,47 @@ export async function guard(
     }
   }
   return { ok: true, token: answer };
+}
+
+/**
+ * The answer for a request that needs no call to Keyward (a refused header, a cached
+ * token), synchronously; undefined when `guard` must ask.
+ */
+export function guardCached(
+  request: BearerRequest,
+  options: KeywardGuardOptions,
+): GuardResult | undefined {
+  const found = tokenOf(request);
+  if ("refusal" in found) return { ok: false, refusal: found.refusal };
+  const answer = options.client.cachedVerification(
+    found.token,
+    request.clientAddress === undefined ? {} : { clientAddress: request.clientAddress },
+  );
+  return answer === undefined ? undefined : decide(answer, options);
+}
+
+/** Authenticates one request: the verified token, or the refusal to send. */
+export async function guard(
+  request: BearerRequest,
+  options: KeywardGuardOptions,
+): Promise<GuardResult> {
+  const found = tokenOf(request);
+  if ("refusal" in found) return { ok: false, refusal: found.refusal };
+  let answer: Awaited<ReturnType<KeywardClient["verify"]>>;
+  try {
+    answer = await options.client.verify(
+      found.token,
+      request.clientAddress === undefined ? {} : { clientAddress: request.clientAddress },
+    );
+  } catch (error) {
+    options.onError?.(error);
+    if (error instanceof KeywardUnavailableError) {
+      return { ok: false, refusal: UNAVAILABLE(error.retryAfterSeconds) };
+    }
+    // A refused service key, a closed client or a bug: the host's fault, not the caller's.
+    return { ok: false, refusal: INTERNAL };
+  }
+  return decide(answer, options);
 }
 
 /** Counts the Authorization headers in Node's raw header list ([name, value, ...]). */

@@ -18,8 +18,27 @@ const W = new Uint32Array(64);
 const encoder = new TextEncoder();
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
+type HashFunction = (algorithm: string, data: string, encoding: "hex") => string;
+
+/**
+ * Node's one-shot `crypto.hash` (20.12+), reached without an import so the package still
+ * loads on runtimes without `node:crypto`: about 0.3 µs per token against 1.6 µs for the
+ * code below, on every cached verification.
+ */
+const nodeHash: HashFunction | undefined = (() => {
+  const getBuiltin = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } })
+    .process?.getBuiltinModule;
+  if (typeof getBuiltin !== "function") return undefined;
+  const crypto = getBuiltin("node:crypto") as { hash?: HashFunction } | undefined;
+  return typeof crypto?.hash === "function" ? crypto.hash : undefined;
+})();
+
 /** The SHA-256 of `text` (UTF-8), as 64 lower-case hex digits. */
-export function sha256Hex(text: string): string {
+export const sha256Hex: (text: string) => string =
+  nodeHash === undefined ? sha256HexPortable : (text) => nodeHash("sha256", text, "hex");
+
+/** The same in plain JavaScript, for runtimes without Node's crypto (and as its check). */
+export function sha256HexPortable(text: string): string {
   const bytes = encoder.encode(text);
   const bitLength = bytes.length * 8;
   const blocks = Math.ceil((bytes.length + 9) / 64);

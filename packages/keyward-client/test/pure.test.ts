@@ -1,10 +1,13 @@
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { sha256Hex } from "../src/sha256.js";
+import { sha256Hex, sha256HexPortable } from "../src/sha256.js";
 import { EventStreamParser, type ServerSentEvent } from "../src/sse.js";
 
-describe("sha256Hex", () => {
+describe.each([
+  ["sha256Hex (Node's crypto.hash where it exists)", sha256Hex],
+  ["sha256HexPortable (plain JavaScript, other runtimes)", sha256HexPortable],
+])("%s", (_name, sha256Hex) => {
   it("matches node:crypto on known and random text", () => {
     expect(sha256Hex("")).toBe("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     fc.assert(
