@@ -18,6 +18,7 @@ import {
   Client,
   createServiceKey,
   createToken,
+  flushUsage,
   serviceClient,
   signUpWithApp,
 } from "../test-support/harness.js";
@@ -274,6 +275,10 @@ describe("a service key of one application against another", () => {
       });
       expect(verified.body).toEqual({ valid: false, code: "invalid_token" });
     }
+    // Asking about B's tokens left no trace on them: no use, no refusal counted.
+    await flushUsage(server);
+    const bTokens = await b.service<TokenList>("GET", "/api/v1/service/users/shared/tokens");
+    expect(bTokens.body.tokens[0]).toMatchObject({ lastUsedAt: null, refusedCount: 0 });
     // A's PUT of the same id makes A's own user; B's is untouched.
     expect((await a.service("PUT", "/api/v1/service/users/shared", {})).status).toBe(201);
     const stillB = await b.service<ServiceVerification>("POST", "/api/v1/service/verify", {

@@ -180,11 +180,7 @@ export async function verifyAsService(
   token: string,
   clientAddress: string,
 ): Promise<VerifyResult> {
-  const result = await verifier.verify(token, clientAddress);
-  if (result.ok && result.token.applicationId !== caller.applicationId) {
-    return { ok: false, reason: "unknown" };
-  }
-  return result;
+  return verifier.verify(token, clientAddress, caller.applicationId);
 }
 
 /**

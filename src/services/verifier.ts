@@ -64,7 +64,12 @@ export class TokenVerifier {
    * @param clientAddress the address the token was presented from; needed for a token
    *   with an address allowlist, which is refused without one.
    */
-  async verify(token: string, clientAddress?: string): Promise<VerifyResult> {
+  async verify(
+    token: string,
+    clientAddress?: string,
+    /** The application the caller speaks for: another's token is unknown, and untouched. */
+    audience?: string,
+  ): Promise<VerifyResult> {
     const format = checkTokenFormat(token, this.options.tokenPrefix);
     if (!format.ok) return { ok: false, reason: format.reason };
 
@@ -77,6 +82,10 @@ export class TokenVerifier {
       if (record === undefined) return { ok: false, reason: "unknown" };
       if (generation === this.generation && this.trusted)
         this.remember(hash, record, this.clock.now());
+    }
+    // Before anything is recorded: a caller must not move another application's counters.
+    if (audience !== undefined && record.applicationId !== audience) {
+      return { ok: false, reason: "unknown" };
     }
     const result = decide(record, this.clock.now());
     if (result.ok && !addressAllowed(record, clientAddress)) {

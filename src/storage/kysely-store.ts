@@ -144,6 +144,8 @@ function revocationEventsOf(events: AuditEvents): RevocationEventRow[] {
     if (e.action === "token.revoked") type = "token.revoked";
     // Without grace the old secret ends now; with grace, announceEndedSecrets sends it later.
     else if (e.action === "token.regenerated" && e.detail.graceSeconds === 0) type = "secret.ended";
+    // An old secret in its grace period reported leaked: it ends now, the token lives on.
+    else if (e.action === "token.secret_ended") type = "secret.ended";
     if (type === undefined) continue;
     rows.push({ application_id: e.applicationId, token_id: e.tokenId, type, at: e.createdAt });
   }

@@ -4,12 +4,14 @@ import {
   bearer,
   Client,
   createApp,
+  createServiceKey,
   createToken,
   signUpUser,
   signUpWithApp,
 } from "../../src/test-support/harness.js";
 import { pollUntil } from "../../src/test-support/poll.js";
 import { setUpTestServer } from "../../src/test-support/server-fixture.js";
+import { SseReader } from "../../src/test-support/sse.js";
 import { problemCode, rawRequest } from "./support.js";
 
 /**
@@ -189,14 +191,23 @@ describe("leak reports", () => {
     expect(await works(second)).toBe(true);
 
     // Regenerated with a grace period: the second secret still works for an hour. Reporting
-    // it ends it now, and only it.
+    // it ends it now, and only it, and the revocation stream says so.
     const third = (await regenerate(3600)).body.token;
+    const key = (await createServiceKey(client, appId)).key;
+    const stream = await SseReader.open(`${server.baseUrl}/api/v1/service/events`, {
+      authorization: `Bearer ${key}`,
+    });
+    await stream.waitFor("a position", (r) => r.lastId);
     expect(await works(second)).toBe(true);
     const graced = await report(second);
     expect(graced.status).toBe(202);
     expect(graced.body).toEqual(dead.body);
     expect(await works(second)).toBe(false);
     expect(await works(third)).toBe(true);
+    await stream.waitFor("secret.ended for the reported old secret", (r) =>
+      r.events.find((e) => e.event === "secret.ended" && e.data?.includes(issued.id)),
+    );
+    stream.close();
 
     // The current secret reported: the token is revoked.
     await report(third);

@@ -24,12 +24,8 @@ export function verifyRoutes(
       const result = await verifier.verify(
         request.body.token,
         request.body.clientAddress ?? request.ip,
+        request.body.applicationId,
       );
-      const audience = request.body.applicationId;
-      if (result.ok && audience !== undefined && result.token.applicationId !== audience) {
-        reply.tokenRefusal = { reason: "audience", tokenId: result.token.tokenId };
-        return INVALID;
-      }
       if (!result.ok) {
         reply.tokenRefusal = { reason: result.reason, tokenId: result.tokenId };
         return INVALID;
