@@ -442,7 +442,7 @@ function AllowedAddresses({
     );
   }
   return (
-    <>
+    <div className="allowed-addresses">
       {token.allowedAddresses.length === 0 ? (
         <span className="muted">Any address</span>
       ) : (
@@ -464,6 +464,6 @@ function AllowedAddresses({
           Change allowed addresses
         </button>
       )}
-    </>
+    </div>
   );
 }
