@@ -168,6 +168,9 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       log: app.log,
     });
   }
+  revocationStream.setRevokedKeyCheck(
+    async (keyIds) => new Set(await store.serviceKeys.revokedServiceKeys(keyIds)),
+  );
   revocationStream.start();
   sweeper.reschedule();
 

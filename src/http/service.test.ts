@@ -24,6 +24,7 @@ import {
 } from "../test-support/harness.js";
 import { pollUntil } from "../test-support/poll.js";
 import { setUpTestServer } from "../test-support/server-fixture.js";
+import { SseReader } from "../test-support/sse.js";
 
 const clock = new ManualClock();
 const server = setUpTestServer({}, { clock });
@@ -137,6 +138,23 @@ describe("service keys", () => {
       "/api/v1/service/users/u1",
     );
     expect(madeUp.status).toBe(401);
+  });
+
+  it("end the revocation streams they hold when revoked, or reported leaked", async () => {
+    for (const how of ["revoked", "leaked"] as const) {
+      const host = await hostSetUp();
+      const stream = await SseReader.open(`${server.baseUrl}/api/v1/service/events`, {
+        authorization: `Bearer ${host.key.key}`,
+      });
+      expect(stream.response.statusCode).toBe(200);
+      await stream.waitFor("a position", (r) => r.lastId);
+      if (how === "revoked") {
+        await host.client.delete(`/api/v1/applications/${host.appId}/service-keys/${host.key.id}`);
+      } else {
+        await new Client(server.baseUrl).post("/api/v1/leaks", { tokens: [host.key.key] });
+      }
+      await pollUntil(`the stream of a ${how} key to end`, () => stream.ended);
+    }
   });
 
   it("are revoked by a leak report", async () => {

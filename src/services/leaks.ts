@@ -97,4 +97,5 @@ async function revokeLeakedServiceKey(
       }),
     ],
   );
+  await deps.invalidation.tokenChanged([record.id]);
 }

@@ -129,6 +129,8 @@ export interface ServiceKeyStore {
     input: { keyId: string; now: number; revokedBy: string | null },
     audit?: AuditEvents,
   ): Promise<boolean>;
+  /** Which of these keys are revoked (one query). */
+  revokedServiceKeys(keyIds: readonly string[]): Promise<string[]>;
   /** Moves each key's `lastUsedAt` forward (never back). */
   recordServiceKeyUse(uses: readonly { keyId: string; at: number }[]): Promise<void>;
 }

@@ -155,7 +155,38 @@ export class RevocationStream {
   changed(): void {
     if (this.readQueued || this.closed) return;
     this.readQueued = true;
-    void this.run(() => this.readNew());
+    void this.run(async () => {
+      await this.endRevokedKeys();
+      await this.readNew();
+    });
+  }
+
+  /**
+   * How the hub learns which service keys have been revoked (one query for the keys of
+   * the open streams). A key's revocation wakes the hub like a token's, on every process,
+   * and the 1 s safety-net read checks again: a revoked key's streams end at once.
+   */
+  setRevokedKeyCheck(check: (keyIds: readonly string[]) => Promise<ReadonlySet<string>>): void {
+    this.revokedKeys = check;
+  }
+
+  private revokedKeys: ((keyIds: readonly string[]) => Promise<ReadonlySet<string>>) | undefined;
+
+  private async endRevokedKeys(): Promise<void> {
+    if (this.revokedKeys === undefined || this.perKey.size === 0) return;
+    let revoked: ReadonlySet<string>;
+    try {
+      revoked = await this.revokedKeys([...this.perKey.keys()]);
+    } catch (error) {
+      this.log.warn({ err: error }, "checking the streams' service keys failed");
+      return;
+    }
+    if (revoked.size === 0) return;
+    for (const subscriber of this.subscribers()) {
+      if (!revoked.has(subscriber.keyId)) continue;
+      this.forget(subscriber);
+      subscriber.sink.end();
+    }
   }
 
   /**

@@ -93,6 +93,9 @@ export async function revokeServiceKey(
       }),
     ],
   );
+  // Through the channel token changes take: every process's hub wakes and ends the
+  // streams this key holds.
+  await deps.invalidation.tokenChanged([keyId]);
 }
 
 /**

@@ -93,6 +93,17 @@ export function createKyselyServiceKeyStore(db: Kysely<Database>, guard: Guard):
         },
         (revoked) => revoked,
       ),
+    revokedServiceKeys: (keyIds) =>
+      guard(async () => {
+        if (keyIds.length === 0) return [];
+        const rows = await db
+          .selectFrom("service_keys")
+          .select("id")
+          .where("id", "in", [...keyIds])
+          .where("revoked_at", "is not", null)
+          .execute();
+        return rows.map((r) => r.id);
+      }),
     recordServiceKeyUse: (uses) =>
       guard(async () => {
         if (uses.length === 0) return;
