@@ -1,9 +1,9 @@
 import { type Static, Type } from "typebox";
 import { EXTERNAL_ID_MAX_LENGTH } from "../core/rules.js";
-import { ApplicationParams, ScopesInput } from "./applications.js";
+import { ApplicationParams } from "./applications.js";
 import { routeGroup } from "./route.js";
 import { Id, NullableString, NullableTimestamp, StringEnum, Timestamp } from "./schema.js";
-import { AllowedAddressesInput, IssuedToken, TokenList } from "./tokens.js";
+import { IssuedToken, NewTokenBody, TokenList } from "./tokens.js";
 import { Verification } from "./verification.js";
 
 // Keyward inside a host product: the host's backend holds a service key of its application
@@ -150,15 +150,7 @@ export const createHostUserTokenRoute = serviceRoute({
   description: NO_STORE,
   schema: {
     params: ExternalIdParams,
-    body: Type.Object(
-      {
-        name: Type.String({ maxLength: 400, description: "1-100 characters after trimming." }),
-        scopes: Type.Optional(ScopesInput),
-        expiresAt: Type.Optional(NullableString({ format: "date-time" })),
-        allowedAddresses: Type.Optional(AllowedAddressesInput),
-      },
-      { additionalProperties: false },
-    ),
+    body: NewTokenBody,
     response: { 201: IssuedToken },
   },
   errors: ["user_not_found", "token_name_taken", "token_limit_reached"],

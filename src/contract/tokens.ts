@@ -95,6 +95,17 @@ export const TokenParams = Type.Object({ appId: Id("app"), tokenId: Id("tok") })
 
 const NO_STORE = "The answer carries `Cache-Control: no-store`.";
 
+/** What a new token is made from: by its owner, or by a host for one of its users. */
+export const NewTokenBody = Type.Object(
+  {
+    name: Type.String({ maxLength: 400, description: "1-100 characters after trimming." }),
+    scopes: Type.Optional(ScopesInput),
+    expiresAt: Type.Optional(NullableString({ format: "date-time" })),
+    allowedAddresses: Type.Optional(AllowedAddressesInput),
+  },
+  { additionalProperties: false },
+);
+
 export const createTokenRoute = tokenRoute({
   method: "POST",
   url: "/api/v1/applications/:appId/tokens",
@@ -104,15 +115,7 @@ export const createTokenRoute = tokenRoute({
   rateLimited: true,
   schema: {
     params: ApplicationParams,
-    body: Type.Object(
-      {
-        name: Type.String({ maxLength: 400, description: "1-100 characters after trimming." }),
-        scopes: Type.Optional(ScopesInput),
-        expiresAt: Type.Optional(NullableString({ format: "date-time" })),
-        allowedAddresses: Type.Optional(AllowedAddressesInput),
-      },
-      { additionalProperties: false },
-    ),
+    body: NewTokenBody,
     response: { 201: IssuedToken },
   },
   errors: ["not_found", "token_name_taken", "token_limit_reached"],
