@@ -98,7 +98,7 @@ export function checkTargets(run: BenchRun): TargetCheck[] {
     check(
       "case 8: Fastify route behind keyward-client ≥ 0.9 × the same route without authentication",
       client.ratio >= 0.9,
-      `${client.ratio.toFixed(2)} (${client.protectedRps.toFixed(0)} / ${client.openRps.toFixed(0)} rps)`,
+      `${client.ratio.toFixed(2)} (${client.protectedRps.toFixed(0)} / ${client.openRps.toFixed(0)} rps; CPU per request ${client.cpuRatio.toFixed(2)}×)`,
     );
     check(
       "case 8: made-up tokens refused with zero calls to Keyward",

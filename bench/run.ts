@@ -273,7 +273,7 @@ async function main(run: BenchRun): Promise<void> {
     else if (run.wants(8) && !run.outOfTime("case 8")) {
       run.log("case 8: keyward-client's Fastify adapter, cached token vs no authentication");
       run.clientAdapter = await clientAdapterBench({
-        pairs: settings.quick ? 2 : Math.max(3, settings.pairs),
+        pairs: settings.quick ? 2 : Math.max(6, settings.pairs),
         sliceSeconds: settings.quick ? 1 : 3,
         connections: settings.connections,
         log: (line) => run.log(line),

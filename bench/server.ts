@@ -174,8 +174,13 @@ const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" 
  * that the machine's other load disturbs far less than requests per second.
  */
 export function cpuMicros(server: BenchServer): number {
+  return cpuMicrosOfPid(server.pid);
+}
+
+/** The same for any process (NaN when /proc cannot tell). */
+export function cpuMicrosOfPid(pid: number | undefined): number {
   try {
-    const stat = readFileSync(`/proc/${server.pid}/stat`, "utf8");
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
   } catch {

@@ -24,6 +24,11 @@ const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 export function parseBearerHeader(value: string | undefined, headerCount: number): BearerHeader {
   if (headerCount > 1) return { kind: "malformed", why: "several Authorization headers" };
   if (value === undefined) return MISSING;
+  // The form nearly every client sends, "Bearer <token>", read without copying the scheme.
+  if (value.startsWith("Bearer ") && value.length > 7 && !isSpaceOrTab(value.charCodeAt(7))) {
+    const token = value.slice(7);
+    if (B64TOKEN.test(token)) return { kind: "token", token };
+  }
   const trimmed = trimSpaces(value);
   if (trimmed.length === 0) return { kind: "malformed", why: "empty header" };
 

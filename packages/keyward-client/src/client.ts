@@ -46,7 +46,7 @@ export interface KeywardClientOptions {
   serviceKey: string;
   /** How long a verify answer may be reused, in ms: 0-5000, default 5000. 0 caches nothing. */
   cacheMaxAgeMs?: number;
-  /** How many answers the cache holds at most (least recently used dropped first). Default 10000. */
+  /** How many answers the cache holds at most (the oldest unread since its last pass dropped first: second-chance LRU). Default 10000. */
   cacheSize?: number;
   /**
    * How long an invalid answer may be reused, in ms, at most `cacheMaxAgeMs`. Default 1000.
@@ -88,6 +88,8 @@ interface CacheEntry {
   tokenId: string | undefined;
   /** For valid answers with an expiry: when it expires, in ms since the epoch. */
   expiresAtMs: number | undefined;
+  /** Read since it was stored or last given a second chance (the CLOCK eviction's mark). */
+  used: boolean;
 }
 
 const INVALID: RefusedToken = Object.freeze({ valid: false, code: "invalid_token" });
@@ -229,7 +231,7 @@ export class KeywardClient {
   private readonly onError: ((error: KeywardError) => void) | undefined;
   private readonly now: () => number;
 
-  /** Answers by SHA-256 of the token (and client address), least recently used first. */
+  /** Answers by SHA-256 of the token (and client address), oldest first (evicted by second chance). */
   private readonly cache = new Map<string, CacheEntry>();
   /** tokenId → the cache keys holding an answer for it. */
   private readonly keysByToken = new Map<string, Set<string>>();
@@ -395,9 +397,8 @@ export class KeywardClient {
       now - cached.askedAt < cached.maxAgeMs &&
       (cached.expiresAtMs === undefined || now < cached.expiresAtMs)
     ) {
-      // Most recently used goes last.
-      this.cache.delete(key);
-      this.cache.set(key, cached);
+      // Marked, not moved: a hit costs no write to the map (see `store` for the eviction).
+      cached.used = true;
       return cached.answer;
     }
     this.forget(key, cached);
@@ -445,6 +446,7 @@ export class KeywardClient {
         maxAgeMs: this.maxAgeMs,
         tokenId: answer.tokenId,
         expiresAtMs,
+        used: false,
       });
     } else {
       this.store(key, {
@@ -453,6 +455,7 @@ export class KeywardClient {
         maxAgeMs: this.negativeMaxAgeMs,
         tokenId: undefined,
         expiresAtMs: undefined,
+        used: false,
       });
     }
     return answer;
@@ -471,9 +474,18 @@ export class KeywardClient {
       }
       keys.add(key);
     }
+    // Second chance (CLOCK): the oldest entry goes unless it was read since it was stored
+    // or last passed over; a read one moves to the recent end, unmarked. Close to least
+    // recently used, without moving an entry on every hit.
     while (this.cache.size > this.cacheSize) {
       const [oldestKey, oldest] = this.cache.entries().next().value as [string, CacheEntry];
-      this.forget(oldestKey, oldest);
+      if (oldest.used) {
+        oldest.used = false;
+        this.cache.delete(oldestKey);
+        this.cache.set(oldestKey, oldest);
+      } else {
+        this.forget(oldestKey, oldest);
+      }
     }
   }
 

@@ -1,9 +1,10 @@
 // keyward-client/fastify: `await app.register(keyward, { client, scopes? })` protects every
 // route of the context it is registered in; the handler reads `request.keyward`.
 
-import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { VerifiedToken } from "./client.js";
 import {
+  type BearerRequest,
   countAuthorization,
   type GuardResult,
   guard,
@@ -34,26 +35,36 @@ async function plugin(app: FastifyInstance, options: KeywardFastifyOptions): Pro
   };
   // A callback hook, answered synchronously when no call to Keyward is needed (a cached
   // token, a refused header): cheaper per request than an async hook and a promise.
-  app.addHook("onRequest", (request: FastifyRequest, reply, done) => {
-    const bearer = {
+  app.addHook("onRequest", (request: FastifyRequest, reply: FastifyReply, done) => {
+    const bearer: BearerRequest = {
       authorization: request.headers.authorization,
       authorizationCount: countAuthorization(request.raw.rawHeaders),
       url: request.raw.url ?? "",
       clientAddress: request.ip,
     };
-    const finish = (result: GuardResult) => {
-      if (result.ok) {
-        request.keyward = result.token;
-        done();
-        return;
-      }
-      const { status, headers, body } = result.refusal;
-      reply.code(status).headers(headers).type(PROBLEM_CONTENT_TYPE).send(body);
-    };
     const cached = guardCached(bearer, guardOptions);
-    if (cached !== undefined) finish(cached);
-    else guard(bearer, guardOptions).then(finish, done);
+    if (cached !== undefined) {
+      finish(request, reply, done, cached);
+      return;
+    }
+    guard(bearer, guardOptions).then((result) => finish(request, reply, done, result), done);
   });
+}
+
+/** Hands the verified token to the route, or sends the refusal. */
+function finish(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  done: (error?: Error) => void,
+  result: GuardResult,
+): void {
+  if (result.ok) {
+    request.keyward = result.token;
+    done();
+    return;
+  }
+  const { status, headers, body } = result.refusal;
+  reply.code(status).headers(headers).type(PROBLEM_CONTENT_TYPE).send(body);
 }
 
 // The fastify-plugin convention, without the dependency: the hook applies to the context

@@ -203,7 +203,13 @@ export function countAuthorization(rawHeaders: readonly string[] | undefined): n
   let count = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
-    if (name.length === 13 && name.toLowerCase() === "authorization") count++;
+    if (
+      name.length === 13 &&
+      (name === "Authorization" ||
+        name === "authorization" ||
+        name.toLowerCase() === "authorization")
+    )
+      count++;
   }
   return count;
 }
