@@ -13,6 +13,7 @@ import { serviceKeyPrefix } from "../services/service-keys.js";
 import { markTokenExposed } from "../services/tokens.js";
 import type { TokenVerifier } from "../services/verifier.js";
 import { AbuseGuard, type AbuseLimits, rateLimitStoreFor } from "./abuse.js";
+import { clientErrorHandler } from "./client-errors.js";
 import { contractApp } from "./contract-route.js";
 import { registerHostCheck } from "./host-check.js";
 import { AccessLogController, loggerOptions } from "./logging.js";
@@ -71,16 +72,18 @@ const STREAM_MAX_BUFFERED_BYTES = 256 * 1024;
  * server (the socket's peer is hop 0), so the client address is the entry just beyond
  * them; Fastify itself refuses to trust hop counts, hence the function.
  */
-function trustProxyFunction(
+export function trustProxyFunction(
   trust: false | number | string[],
 ): boolean | string[] | ((address: string, hop: number) => boolean) {
   if (typeof trust === "number") return (_address, hop) => hop < trust;
   return trust;
 }
 
+const SLOW_CLIENT_LIMITS = { connectionsCheckingInterval: 1000, headersTimeout: 30_000 };
+
 /** Builds the Fastify app without listening, so tests can `inject()` or listen on port 0. */
 export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<FastifyInstance> {
-  const serverOptions: FastifyServerOptions & { http?: { connectionsCheckingInterval: number } } = {
+  const serverOptions: FastifyServerOptions & { http?: typeof SLOW_CLIENT_LIMITS } = {
     logger: loggerOptions(options.logLevel, options.logStream),
     logController: new AccessLogController(),
     trustProxy: trustProxyFunction(options.trustProxy),
@@ -88,11 +91,15 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     // Long, not infinite: a slow client cannot hold a connection open forever.
     requestTimeout: 30_000,
     // Node checks request timeouts only this often (30 s by default, so a 30 s timeout
-    // fired after up to 60 s); checking every second keeps the documented 30 s true.
-    http: { connectionsCheckingInterval: 1000 },
+    // fired after up to 60 s); checking every second keeps the documented 30 s true. The
+    // headers' own timeout is Node's 60 s unless given here (Fastify sets only the request
+    // timeout, after Node has already chosen it): headers trickled in also end at 30 s.
+    http: SLOW_CLIENT_LIMITS,
     // The router's own refusals (a path that does not decode, an over-long segment) are
     // answered like every other error: problem+json, never quoting the URL.
     frameworkErrors: handleError,
+    // What the HTTP parser refuses before any route: problem+json too (client-errors.ts).
+    clientErrorHandler: clientErrorHandler(() => app.log),
     connectionTimeout: 60_000,
     ajv: {
       customOptions: {
@@ -109,7 +116,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     options.tls
       ? (Fastify({
           ...serverOptions,
-          https: { ...options.tls, connectionsCheckingInterval: 1000 },
+          https: { ...options.tls, ...SLOW_CLIENT_LIMITS },
         } as FastifyHttpsOptions<HttpsServer>) as unknown)
       : Fastify(serverOptions)
   ) as FastifyInstance;

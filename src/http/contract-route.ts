@@ -98,6 +98,10 @@ export function problemCodesOf(route: RouteContract): ErrorCode[] {
   if (route.storage) codes.add("storage_unavailable");
   // The Host check runs before every route but the probes (host-check.ts).
   if (route.url !== "/healthz" && route.url !== "/readyz") codes.add("misdirected_request");
+  // The HTTP parser's refusals, before any route is chosen (client-errors.ts).
+  codes.add("invalid_request");
+  codes.add("request_timeout");
+  codes.add("headers_too_large");
   codes.add("internal_error");
   return [...codes];
 }

@@ -64,6 +64,9 @@ export const UI_CSP = Object.entries(UI_CSP_DIRECTIVES)
   .map(([name, value]) => `${name} ${value}`)
   .join("; ");
 
+/** What an id in a page's path may look like (ids are `app_…`, `tok_…`: letters, digits, `_`). */
+const PAGE_ID = /^[0-9A-Za-z_-]{1,64}$/;
+
 function isApiPath(url: string): boolean {
   return url === "/api" || url.startsWith("/api/") || url.startsWith("/api?");
 }
@@ -139,7 +142,13 @@ export async function webRoutes(app: FastifyInstance, options: WebOptions = {}):
     };
 
     for (const url of UI_ROUTES) {
-      web.get(url, (_request, reply) => sendApp(reply, 200));
+      web.get(url, (request, reply) => {
+        // An id that no id can be (a NUL, a slash, text in any script) names no page: the
+        // app's "not found" for a browser, the 404 problem for anyone else.
+        const params = Object.values(request.params as Record<string, string>);
+        if (params.every((value) => PAGE_ID.test(value))) return sendApp(reply, 200);
+        return acceptsHtml(request) ? sendApp(reply, 404) : reply.callNotFound();
+      });
     }
 
     web.get("/favicon.svg", (_request, reply) =>

@@ -1,0 +1,49 @@
+import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
+import type { FastifyBaseLogger } from "fastify";
+import type { ErrorCode } from "../core/errors.js";
+import { problemBody } from "./problem.js";
+
+/**
+ * What Node's HTTP parser refuses before Fastify sees a request: bytes that are not HTTP
+ * (a NUL or a raw non-ASCII byte in the request line, a bare CR), headers past the size
+ * limit, a request that did not arrive in time. Fastify's default answer is its own JSON
+ * (`{"error":"Bad Request",...}`); these get the same problem+json as every other
+ * refusal, and never quote the request.
+ */
+function codeOf(error: NodeJS.ErrnoException): ErrorCode {
+  if (error.code === "HPE_HEADER_OVERFLOW") return "headers_too_large";
+  if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") return "request_timeout";
+  return "invalid_request";
+}
+
+const DETAILS: Partial<Record<ErrorCode, string>> = {
+  invalid_request: "The request is not valid HTTP.",
+  headers_too_large: "The request line and headers are larger than 16 KiB.",
+  request_timeout: "The request did not arrive whole within 30 s.",
+};
+
+/** Fastify's `clientErrorHandler`: one problem+json answer, then the connection closes. */
+export function clientErrorHandler(log: () => FastifyBaseLogger) {
+  return (error: NodeJS.ErrnoException, socket: Socket): void => {
+    // The client went away (or a reply already started): nothing can be answered.
+    if (error.code === "ECONNRESET" || error.code === "EPIPE" || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const code = codeOf(error);
+    const body = JSON.stringify(problemBody(code, DETAILS[code]));
+    const status = problemBody(code).status;
+    // One line per refused connection, below error: a client's mistake, not ours.
+    log().info({ code, parserError: error.code }, "client error");
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n` +
+        "Content-Type: application/problem+json; charset=utf-8\r\n" +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        "Cache-Control: no-store\r\n" +
+        "X-Content-Type-Options: nosniff\r\n" +
+        "Connection: close\r\n\r\n" +
+        body,
+    );
+  };
+}
