@@ -11,6 +11,7 @@ import {
 } from "../test-support/harness.js";
 import { pollUntil } from "../test-support/poll.js";
 import { REPO_ROOT, runNode } from "../test-support/process.js";
+import { SseReader } from "../test-support/sse.js";
 
 // The operator's commands run as a separate process (as an operator runs them) against
 // the store of a server that keeps running in this process: every change must reach it.
@@ -82,10 +83,15 @@ describe("keyward users", () => {
     expect(result.output).toContain("keyward users list");
   });
 
-  it("disable ends sessions, refuses sign-in and tokens (at once on the running server); enable restores them", async () => {
+  it("disable ends sessions, refuses sign-in and tokens (at once on the running server, and on the revocation stream); enable restores them", async () => {
     const { client, user, appId } = await signUpWithApp(server.baseUrl);
-    const { token } = await createToken(client, appId, { name: "ci" });
+    const { token, id: tokenId } = await createToken(client, appId, { name: "ci" });
     expect(await tokenStatus(token)).toBe(200); // cached by the server now
+    const { key } = await createServiceKey(client, appId);
+    const stream = await SseReader.open(`${server.baseUrl}/api/v1/service/events`, {
+      authorization: `Bearer ${key}`,
+    });
+    await stream.waitFor("a position", (r) => r.lastId);
 
     const disabled = await keywardJson<{ changed: boolean; endedSessions: number }>(
       "users",
@@ -99,6 +105,11 @@ describe("keyward users", () => {
     });
     // Well under the cache's maximum age (5 s): the change feed evicted it.
     expect(Date.now() - heardAt).toBeLessThan(1000);
+    // A host's cache hears it too: the stream names the token.
+    await stream.waitFor("token.revoked for the disabled user's token", (r) =>
+      r.events.find((e) => e.event === "token.revoked" && e.data?.includes(tokenId)),
+    );
+    stream.close();
     expect((await client.get("/api/v1/me")).status).toBe(401);
     const signIn = await new Client(server.baseUrl).post("/api/v1/auth/signin", {
       email: user.email,

@@ -6,7 +6,7 @@ import type {
   OperatorUser,
 } from "../services/ports.js";
 import { AUDIT_EVENT_COLUMNS, auditEventsJoined, toAuditEvent } from "./kysely-audit.js";
-import { type Guard, insertAuditEvents } from "./kysely-store.js";
+import { type Guard, insertAuditEvents, insertRevocationEvents } from "./kysely-store.js";
 import { tokenColumns } from "./kysely-tokens.js";
 import { num, numOrNull, toApplication, toServiceKey, toTokenRecord } from "./rows.js";
 import type { Database } from "./schema.js";
@@ -179,6 +179,24 @@ export function createKyselyOperatorStore(db: Kysely<Database>, guard: Guard): O
               .where("user_id", "=", userId)
               .executeTakeFirst();
             endedSessions = Number(deleted.numDeletedRows);
+            // Their live tokens are refused from now on: the revocation stream says so, in
+            // the same transaction, so a host's cached answers drop within the stream's bound.
+            const live = await trx
+              .selectFrom("tokens")
+              .select(["id", "application_id"])
+              .where("user_id", "=", userId)
+              .where("revoked_at", "is", null)
+              .orderBy("id")
+              .execute();
+            await insertRevocationEvents(
+              trx,
+              live.map((t) => ({
+                application_id: t.application_id,
+                token_id: t.id,
+                type: "token.revoked",
+                at: disabledAt,
+              })),
+            );
           }
           await insertAuditEvents(trx, audit ?? []);
           return { changed: true, endedSessions };
