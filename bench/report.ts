@@ -1,3 +1,4 @@
+import type { BareReferenceResult } from "./bare.js";
 import { CASES, type CaseRow } from "./cases.js";
 import type { ClientAdapterResult } from "./client-adapter.js";
 import type { ClientRevocationResult } from "./client-revocation.js";
@@ -23,6 +24,8 @@ export interface BenchResult {
   revocation: RevocationResult | undefined;
   streamFanOut: StreamFanOutResult | undefined;
   fullCache: FullCacheResult | undefined;
+  /** Case 0: bare node:http against case 1 (issue 15). */
+  bare?: BareReferenceResult | undefined;
   clientAdapter: ClientAdapterResult | undefined;
   clientRevocation?: ClientRevocationResult | undefined;
   seedSeconds: SeedSeconds;
@@ -43,6 +46,23 @@ export function checkTargets(run: BenchRun): TargetCheck[] {
   const check = (target: string, met: boolean, measured: string) =>
     out.push({ target, met, measured });
   const c2 = find("sqlite", large, 2);
+  const bare = run.bare;
+  if (bare) {
+    const h = bare.healthzOverBare;
+    check(
+      "case 1 (/healthz) ≥ 0.85 × case 0 (bare node:http)",
+      h >= 0.85,
+      `${h.toFixed(2)} (CPU per request ${bare.healthzCpuOverBare.toFixed(2)}×)`,
+    );
+    if (c2) {
+      const r = c2.ratio * h;
+      check(
+        "case 2 ≥ 0.75 × case 0 (bare node:http)",
+        r >= 0.75,
+        `${r.toFixed(2)} (${c2.ratio.toFixed(2)} × case 1, which is ${h.toFixed(2)} × case 0)`,
+      );
+    }
+  }
   if (c2) {
     check("case 2 ≥ 0.85 × case 1", c2.ratio >= 0.85, c2.ratio.toFixed(2));
     check(
@@ -109,12 +129,13 @@ export function checkTargets(run: BenchRun): TargetCheck[] {
   return out;
 }
 
-export function formatTable(rows: CaseRow[]): string {
+export function formatTable(rows: CaseRow[], bare?: BareReferenceResult): string {
   const header = [
     "store",
     "case",
     "req/s",
     "× case 1",
+    "× case 0",
     "p50 ms",
     "p99 ms",
     "p99 × c1",
@@ -129,6 +150,7 @@ export function formatTable(rows: CaseRow[]): string {
     String(r.case),
     r.rps.toFixed(0),
     r.case === 1 ? "1" : r.ratio.toFixed(2),
+    bare === undefined ? "" : ((r.case === 1 ? 1 : r.ratio) * bare.healthzOverBare).toFixed(2),
     r.p50Ms.toFixed(2),
     r.p99Ms.toFixed(2),
     r.case === 1 ? "1" : r.p99Ratio.toFixed(2),
@@ -172,8 +194,16 @@ export function printReport(run: BenchRun, result: BenchResult): void {
       `wrk -t1 -c${settings.connections}; medians over slices; flush interval ${settings.flushIntervalMs} ms`,
   );
   console.log("");
-  if (result.rows.length > 0) console.log(formatTable(result.rows));
+  if (result.rows.length > 0) console.log(formatTable(result.rows, result.bare));
   console.log("");
+  if (result.bare) {
+    const b = result.bare;
+    console.log(
+      `  case 0: bare node:http answering GET /api's body, ${b.bareRps.toFixed(0)} req/s, ` +
+        `${b.bareCpuUsPerRequest.toFixed(1)} CPU µs/req; /healthz (${b.stage}) is ${b.healthzOverBare.toFixed(2)} × case 0 (paired); ` +
+        "× case 0 = × case 1 × that",
+    );
+  }
   for (const [n, c] of Object.entries(CASES)) console.log(`  case ${n}: ${c.title}`);
   console.log("  case 7: revocation propagation between two processes (PostgreSQL)");
   console.log("  case 9: revocation stream fan-out, 100 streams on the other process (PostgreSQL)");

@@ -1,3 +1,4 @@
+import type { BareReferenceResult } from "./bare.js";
 import type { CaseRow } from "./cases.js";
 import type { ClientAdapterResult } from "./client-adapter.js";
 import type { ClientRevocationResult } from "./client-revocation.js";
@@ -30,6 +31,8 @@ export interface BenchRun {
   /** Case 9: the revocation stream's fan-out to many readers on another process. */
   streamFanOut: StreamFanOutResult | undefined;
   fullCache: FullCacheResult | undefined;
+  /** Case 0: a bare node:http server against case 1, on the large SQLite stage. */
+  bare: BareReferenceResult | undefined;
   /** Case 8: keyward-client's Fastify adapter against the same route unauthenticated. */
   clientAdapter: ClientAdapterResult | undefined;
   /** Case 10: a revocation reaching keyward-client in a host process. */
@@ -62,6 +65,7 @@ export function createBenchRun(options: BenchOptions): BenchRun {
     revocation: undefined,
     streamFanOut: undefined,
     fullCache: undefined,
+    bare: undefined,
     clientAdapter: undefined,
     clientRevocation: undefined,
     seedSeconds: {},

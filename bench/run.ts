@@ -17,6 +17,7 @@
 
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { bareReference } from "./bare.js";
 import { fillCache, runStage } from "./cases.js";
 import { clientAdapterBench } from "./client-adapter.js";
 import { clientRevocation } from "./client-revocation.js";
@@ -60,6 +61,10 @@ async function sqliteStages(run: BenchRun, fakeTokensFile: string): Promise<void
       large,
       mainCases,
     );
+    if (wants(0) && !run.outOfTime("case 0")) {
+      run.log(`sqlite, ${largeLabel}: case 0 (bare node:http) alternated with case 1`);
+      run.bare = await bareReference(run, `sqlite, ${largeLabel}`, server, large);
+    }
     if (wants(3) && !quick && !run.outOfTime("peak RSS with a full cache"))
       run.fullCache = await fillCache(run, server, large);
   });
@@ -293,6 +298,7 @@ async function main(run: BenchRun): Promise<void> {
     streamFanOut: run.streamFanOut,
     clientRevocation: run.clientRevocation,
     fullCache: run.fullCache,
+    bare: run.bare,
     clientAdapter: run.clientAdapter,
     seedSeconds: run.seedSeconds,
     targets: checkTargets(run),

@@ -49,6 +49,14 @@ function wrkInvocation(
   const env = { ...process.env, KEYWARD_BENCH_DIR: BENCH_DIR };
   const fixed = join(BENCH_DIR, "fixed.lua");
   switch (caseNumber) {
+    case 0:
+      // The bare server (bench/bare.ts) answers any path; the request is case 2's.
+      return {
+        env: { ...env, KEYWARD_BENCH_AUTHORIZATION: `Bearer ${store.hotToken}` },
+        script: fixed,
+        url: `${server.baseUrl}/api`,
+        args: [],
+      };
     case 1:
       return { env, script: fixed, url: `${server.baseUrl}/healthz`, args: [] };
     case 2:

@@ -1,0 +1,118 @@
+// Case 0, the reference below Keyward's own floor: bench/bare-server.mjs on the server's
+// core, answering the same JSON `GET /api` answers. Run in ABBA pairs against case 1
+// (`GET /healthz` of the Keyward server), so every case's ratio to case 1 converts to a
+// ratio to case 0: case 1 / case 0 (paired) × case n / case 1 (paired).
+
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { pinned, SERVER_CPU } from "./machine.js";
+import type { BenchRun } from "./run-state.js";
+import type { SeededStore } from "./seeding.js";
+import type { BenchServer } from "./server.js";
+import { BENCH_DIR, HOST, ROOT } from "./settings.js";
+import { runSlice, type WrkSlice } from "./wrk.js";
+
+export interface BareReferenceResult {
+  /** Stage whose case 1 was paired with case 0. */
+  stage: string;
+  /** Requests/s of case 1 over case 0's in each pair, and their median. */
+  pairs: { bare: number; healthz: number; ratio: number; cpuRatio: number; bareCpuUs: number }[];
+  /** Median of case 1 / case 0 (requests per second). */
+  healthzOverBare: number;
+  /** Median of case 0's CPU per request over case 1's. */
+  healthzCpuOverBare: number;
+  bareRps: number;
+  bareCpuUsPerRequest: number;
+}
+
+async function startBare(body: string): Promise<BenchServer> {
+  const script = join(BENCH_DIR, "bare-server.mjs");
+  const child = spawn(
+    pinned ? "taskset" : process.execPath,
+    pinned ? ["-c", SERVER_CPU, process.execPath, script] : [script],
+    {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOST, KEYWARD_BARE_BODY: body },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  const port = await new Promise<number>((resolve, reject) => {
+    let text = "";
+    child.stdout.on("data", (d: Buffer) => {
+      text += d.toString();
+      const match = /KEYWARD_BARE_PORT (\d+)/.exec(text);
+      if (match) resolve(Number(match[1]));
+    });
+    child.on("exit", (code) => reject(new Error(`the bare server exited (${code}): ${stderr}`)));
+  });
+  if (child.pid === undefined) throw new Error("the bare server has no process id");
+  return {
+    label: "bare node:http",
+    pid: child.pid,
+    port,
+    baseUrl: `http://${HOST}:${port}`,
+    stderr: () => stderr,
+    async stop() {
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const m = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[m] ?? 0) : ((sorted[m - 1] ?? 0) + (sorted[m] ?? 0)) / 2;
+};
+
+/** Case 0 against case 1 of `server`, in ABBA pairs. */
+export async function bareReference(
+  run: BenchRun,
+  stage: string,
+  server: BenchServer,
+  store: SeededStore,
+): Promise<BareReferenceResult> {
+  const answer = await fetch(`${server.baseUrl}/api`, {
+    headers: { authorization: `Bearer ${store.hotToken}` },
+  });
+  const body = await answer.text();
+  if (answer.status !== 200) throw new Error(`GET /api answered ${answer.status}: ${body}`);
+  const bare = await startBare(body);
+  try {
+    const { settings } = run;
+    if (settings.warmupSeconds > 0) await runSlice(run, 0, bare, store, settings.warmupSeconds);
+    const pairs: BareReferenceResult["pairs"] = [];
+    for (let i = 0; i < settings.pairs; i++) {
+      const slice = async (c: 0 | 1): Promise<WrkSlice> =>
+        runSlice(run, c, c === 0 ? bare : server, store, settings.sliceSeconds);
+      const first = await slice(i % 2 === 0 ? 1 : 0);
+      const second = await slice(i % 2 === 0 ? 0 : 1);
+      const [healthz, bareSlice] = i % 2 === 0 ? [first, second] : [second, first];
+      pairs.push({
+        bare: bareSlice.rps,
+        healthz: healthz.rps,
+        ratio: healthz.rps / bareSlice.rps,
+        cpuRatio: bareSlice.cpuUsPerRequest / healthz.cpuUsPerRequest,
+        bareCpuUs: bareSlice.cpuUsPerRequest,
+      });
+      run.log(
+        `case 0 pair ${i + 1}: bare ${bareSlice.rps.toFixed(0)} req/s (${bareSlice.cpuUsPerRequest.toFixed(1)} CPU µs/req), /healthz ${healthz.rps.toFixed(0)} req/s (${healthz.cpuUsPerRequest.toFixed(1)} CPU µs/req)`,
+      );
+    }
+    return {
+      stage,
+      pairs,
+      healthzOverBare: median(pairs.map((p) => p.ratio)),
+      healthzCpuOverBare: median(pairs.map((p) => p.cpuRatio)),
+      bareRps: median(pairs.map((p) => p.bare)),
+      bareCpuUsPerRequest: median(pairs.map((p) => p.bareCpuUs)),
+    };
+  } finally {
+    await bare.stop();
+  }
+}
