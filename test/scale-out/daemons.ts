@@ -184,3 +184,46 @@ export async function startPgBouncer(options: {
     command: (file) => [PGBOUNCER, file],
   });
 }
+
+/** The address HAProxy connects to the Keyward processes from: TRUST_PROXY names it. */
+export const BALANCER_SOURCE_ADDRESS = "127.0.0.3";
+
+/**
+ * HAProxy in front of `backends` (host:port each): round robin per request, `option
+ * forwardfor`, a `/readyz` health check, and a response header naming the server that
+ * answered, so a test can see every process take its turn.
+ */
+export async function startHaProxy(backends: readonly string[], port: number): Promise<Daemon> {
+  return Daemon.start({
+    name: "haproxy",
+    port,
+    configuration: () =>
+      [
+        "global",
+        "    maxconn 4096",
+        "",
+        "defaults",
+        "    mode http",
+        "    option forwardfor",
+        "    timeout connect 5s",
+        "    timeout client 60s",
+        "    timeout server 60s",
+        // The revocation stream is a long-lived response.
+        "    timeout tunnel 1h",
+        "",
+        "frontend keyward",
+        `    bind 127.0.0.1:${port}`,
+        "    default_backend keyward",
+        "",
+        "backend keyward",
+        "    balance roundrobin",
+        "    option httpchk GET /readyz",
+        "    http-check expect status 200",
+        `    source ${BALANCER_SOURCE_ADDRESS}`,
+        "    http-response set-header X-Served-By %s",
+        ...backends.map((backend, i) => `    server keyward${i + 1} ${backend} check inter 1s`),
+        "",
+      ].join("\n"),
+    command: (file) => [HAPROXY, "-f", file],
+  });
+}
