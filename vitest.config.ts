@@ -39,6 +39,8 @@ export default defineConfig({
             "test/scale-out/revocation.test.ts",
             "test/scale-out/revocation-stream.test.ts",
             "test/scale-out/pgbouncer.test.ts",
+            "test/scale-out/outage.test.ts",
+            "test/scale-out/load.test.ts",
             "test/package.test.ts",
           ],
         },
@@ -72,8 +74,9 @@ export default defineConfig({
         },
       },
       // Server processes measuring revocation latency against the published bound
-      // (docs/deployment.md), directly and through PgBouncer: run alone, after everything
-      // else, so other tests' CPU use does not land in the measurement.
+      // (docs/deployment.md), directly, through PgBouncer, after an outage and under load:
+      // run alone, after everything else, so other tests' CPU use does not land in the
+      // measurement.
       {
         extends: true,
         test: {
@@ -82,6 +85,8 @@ export default defineConfig({
             "test/scale-out/revocation.test.ts",
             "test/scale-out/revocation-stream.test.ts",
             "test/scale-out/pgbouncer.test.ts",
+            "test/scale-out/outage.test.ts",
+            "test/scale-out/load.test.ts",
           ],
           sequence: { groupOrder: 2 },
         },
