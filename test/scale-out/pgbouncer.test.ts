@@ -186,8 +186,8 @@ describe.skipIf(!enabled)("through PgBouncer in transaction mode", () => {
         return res.status;
       }),
     );
-    // Whether the pooler mixes up the statement in a given run depends on timing (0 to 76
-    // of 200 in runs so far); when it does, the answer is 503. The mapping of its error
+    // Whether the pooler mixes up the statement in a given run depends on timing (0 to 15
+    // of 200 in runs here); when it does, the answer is 503. The mapping of its error
     // codes is checked on its own in postgres-store.test.ts.
     expect(statuses.filter((s) => s >= 500 && s !== 503)).toEqual([]);
     const failed = statuses.filter((s) => s === 503).length;
