@@ -38,6 +38,9 @@ export default defineConfig({
           exclude: [
             "test/scale-out/revocation.test.ts",
             "test/scale-out/revocation-stream.test.ts",
+            "test/scale-out/pgbouncer.test.ts",
+            "test/scale-out/outage.test.ts",
+            "test/scale-out/load.test.ts",
             "test/package.test.ts",
           ],
         },
@@ -70,9 +73,10 @@ export default defineConfig({
           sequence: { groupOrder: 1 },
         },
       },
-      // Two server processes measuring revocation latency against the published bound
-      // (docs/deployment.md): run alone, after everything else, so other tests' CPU use
-      // does not land in the measurement.
+      // Server processes measuring revocation latency against the published bound
+      // (docs/deployment.md), directly, through PgBouncer, after an outage and under load:
+      // run alone, after everything else, so other tests' CPU use does not land in the
+      // measurement.
       {
         extends: true,
         test: {
@@ -80,6 +84,9 @@ export default defineConfig({
           include: [
             "test/scale-out/revocation.test.ts",
             "test/scale-out/revocation-stream.test.ts",
+            "test/scale-out/pgbouncer.test.ts",
+            "test/scale-out/outage.test.ts",
+            "test/scale-out/load.test.ts",
           ],
           sequence: { groupOrder: 2 },
         },

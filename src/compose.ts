@@ -61,6 +61,8 @@ export async function openStore(
     url: config.database.url,
     poolSize: config.postgres.poolSize,
     queryTimeoutMs: config.postgres.queryTimeoutMs,
+    preparedStatements: config.postgres.preparedStatements,
+    ...(config.postgres.listenUrl === undefined ? {} : { directUrl: config.postgres.listenUrl }),
   });
 }
 
@@ -161,10 +163,19 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     });
   } else if (config.database.kind === "postgres") {
     const { startPgInvalidation } = await import("./storage/postgres/pg-invalidation.js");
+    const pgStore = store as PostgresStore;
+    if (pgStore.statementTimeout.enforcedBy === "client-only") {
+      app.log.warn(
+        { queryTimeoutMs: config.postgres.queryTimeoutMs },
+        "PostgreSQL applies no statement timeout to Keyward's connections (a pooler did not pass the statement_timeout startup parameter on): a slow statement is abandoned by the client but keeps running on the server. Set it on the role: ALTER ROLE <role> SET statement_timeout = '5s'",
+      );
+    }
+    // LISTEN needs a session: through a transaction-mode pooler it would land on whichever
+    // server connection ran it, so the channel uses the direct URL when one is given.
     invalidation = await startPgInvalidation({
-      url: config.database.url,
+      url: config.postgres.listenUrl ?? config.database.url,
       cache,
-      notify: (store as PostgresStore).notify,
+      notify: pgStore.notify,
       log: app.log,
     });
   }

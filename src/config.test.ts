@@ -26,18 +26,48 @@ describe("loadConfig", () => {
   });
 
   it("reads the PostgreSQL pool settings and the metrics token", () => {
-    expect(loadConfig({}).postgres).toEqual({ poolSize: 10, queryTimeoutMs: 5000 });
+    expect(loadConfig({}).postgres).toEqual({
+      poolSize: 10,
+      queryTimeoutMs: 5000,
+      listenUrl: undefined,
+      preparedStatements: true,
+    });
     expect(loadConfig({}).metricsToken).toBeUndefined();
     const config = loadConfig({
       DATABASE_POOL_SIZE: "40",
       DATABASE_QUERY_TIMEOUT_MS: "20000",
       METRICS_TOKEN: "a".repeat(32),
     });
-    expect(config.postgres).toEqual({ poolSize: 40, queryTimeoutMs: 20000 });
+    expect(config.postgres).toEqual({
+      poolSize: 40,
+      queryTimeoutMs: 20000,
+      listenUrl: undefined,
+      preparedStatements: true,
+    });
     expect(config.metricsToken).toBe("a".repeat(32));
     expect(() => loadConfig({ METRICS_TOKEN: "short" })).toThrow(/METRICS_TOKEN/);
     expect(() => loadConfig({ METRICS_TOKEN: `${"a".repeat(32)} b` })).toThrow(/METRICS_TOKEN/);
     expect(() => loadConfig({ DATABASE_POOL_SIZE: "0" })).toThrow(/DATABASE_POOL_SIZE/);
+  });
+
+  it("reads the direct LISTEN URL and the prepared-statement switch for a transaction pooler", () => {
+    const pooled = loadConfig({
+      DATABASE_URL: "postgres://k@pgbouncer:6432/keyward",
+      DATABASE_LISTEN_URL: "postgres://k@db:5432/keyward",
+      DATABASE_PREPARED_STATEMENTS: "false",
+    });
+    expect(pooled.postgres.listenUrl).toBe("postgres://k@db:5432/keyward");
+    expect(pooled.postgres.preparedStatements).toBe(false);
+    expect(() =>
+      loadConfig({ DATABASE_URL: "postgres://k@h/db", DATABASE_LISTEN_URL: "mysql://x@y/z" }),
+    ).toThrow(/DATABASE_LISTEN_URL must start with postgres/);
+    // LISTEN on PostgreSQL while the data is in SQLite would listen to nobody.
+    expect(() => loadConfig({ DATABASE_LISTEN_URL: "postgres://k@db/keyward" })).toThrow(
+      /DATABASE_LISTEN_URL is for PostgreSQL only/,
+    );
+    expect(() => loadConfig({ DATABASE_PREPARED_STATEMENTS: "no" })).toThrow(
+      /DATABASE_PREPARED_STATEMENTS must be true or false/,
+    );
   });
 
   it("reports every problem in one error", () => {

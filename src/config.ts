@@ -32,8 +32,17 @@ export interface Config {
    */
   trustProxy: TrustProxy;
   bodyLimitBytes: number;
-  /** PostgreSQL only: connections per process and the longest a statement may run. */
-  postgres: { poolSize: number; queryTimeoutMs: number };
+  /**
+   * PostgreSQL only: connections per process, the longest a statement may run, a direct
+   * connection for LISTEN and migrations when `DATABASE_URL` goes through a transaction-mode
+   * pooler, and whether the hot lookup may use a named prepared statement.
+   */
+  postgres: {
+    poolSize: number;
+    queryTimeoutMs: number;
+    listenUrl: string | undefined;
+    preparedStatements: boolean;
+  };
   /** When set, `GET /metrics` answers this bearer token from anywhere; else loopback only. */
   metricsToken: string | undefined;
 }
@@ -64,6 +73,8 @@ export const ENVIRONMENT_VARIABLES = {
   BODY_LIMIT_BYTES: "65536",
   DATABASE_POOL_SIZE: "10",
   DATABASE_QUERY_TIMEOUT_MS: "5000",
+  DATABASE_LISTEN_URL: "",
+  DATABASE_PREPARED_STATEMENTS: "true",
   METRICS_TOKEN: "",
 } as const;
 
@@ -121,6 +132,21 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     );
   }
 
+  const listenUrl = env.DATABASE_LISTEN_URL || undefined;
+  if (listenUrl !== undefined) {
+    if (!/^postgres(ql)?:\/\//.test(listenUrl)) {
+      problems.push(
+        `DATABASE_LISTEN_URL must start with postgres:// (got "${listenUrl.replace(/\/\/[^@]*@/, "//…@")}")`,
+      );
+    } else if (database.kind !== "postgres") {
+      problems.push("DATABASE_LISTEN_URL is for PostgreSQL only: DATABASE_URL is not postgres://");
+    }
+  }
+  const preparedText = read("DATABASE_PREPARED_STATEMENTS");
+  if (!["true", "false"].includes(preparedText)) {
+    problems.push(`DATABASE_PREPARED_STATEMENTS must be true or false (got "${preparedText}")`);
+  }
+
   const metricsToken = env.METRICS_TOKEN || undefined;
   // A scraper's secret sent on every scrape: long enough that guessing it is hopeless.
   if (metricsToken !== undefined && !/^[A-Za-z0-9._~+/-]{32,256}$/.test(metricsToken)) {
@@ -164,6 +190,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     postgres: {
       poolSize: integer("DATABASE_POOL_SIZE", 1, 1000),
       queryTimeoutMs: integer("DATABASE_QUERY_TIMEOUT_MS", 100, 600_000),
+      listenUrl,
+      preparedStatements: preparedText !== "false",
     },
     metricsToken,
   };

@@ -86,6 +86,10 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
       true,
     );
     expect(isPostgresUnavailable(new Error("Connection terminated unexpectedly"))).toBe(true);
+    // A transaction-mode pooler that loses or repeats the named lookup (PgBouncer < 1.21
+    // with DATABASE_PREPARED_STATEMENTS left on): 503, not 500.
+    expect(isPostgresUnavailable(Object.assign(new Error("x"), { code: "26000" }))).toBe(true);
+    expect(isPostgresUnavailable(Object.assign(new Error("x"), { code: "42P05" }))).toBe(true);
     expect(isPostgresUnavailable(Object.assign(new Error("x"), { code: "23505" }))).toBe(false);
     expect(isPostgresUnavailable(Object.assign(new Error("x"), { code: "42P01" }))).toBe(false);
   });

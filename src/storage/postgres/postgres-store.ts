@@ -28,6 +28,18 @@ export interface PostgresStoreOptions {
   queryTimeoutMs?: number;
   /** Shown in `pg_stat_activity`, so an operator can tell Keyward's connections apart. */
   applicationName?: string;
+  /**
+   * Whether the hot lookup runs as a named prepared statement (default true). A
+   * transaction-mode pooler (PgBouncer before 1.21) hands each transaction a different
+   * server connection, where the statement was never prepared or already is: turn it off.
+   */
+  preparedStatements?: boolean;
+  /**
+   * A direct (or session-mode) connection for the migration lock and the migrations, when
+   * `url` goes through a transaction-mode pooler: a session advisory lock taken and released
+   * in different transactions could land on different server connections.
+   */
+  directUrl?: string;
 }
 
 /** A PostgreSQL store can also broadcast to every process listening on the database. */
@@ -35,6 +47,12 @@ export interface PostgresStore extends Store {
   readonly kind: "postgres";
   /** Sends each payload as one `NOTIFY` on `channel`, in one round trip. */
   notify(channel: string, payloads: readonly string[]): Promise<void>;
+  /**
+   * Where the statement timeout is enforced, found at start: `startup` (sent as a startup
+   * parameter, the direct case), `server` (a pooler dropped it, but the role or database
+   * sets one: `value` ms), or `client-only` (nothing on the server: only the client gives up).
+   */
+  readonly statementTimeout: { enforcedBy: "startup" | "server" | "client-only"; valueMs: number };
 }
 
 // Advisory lock keys (two-int form): a namespace that is Keyward's, then the resource.
@@ -61,6 +79,10 @@ const UNAVAILABLE_SQLSTATES = new Set([
   "53300", // too_many_connections
   "25006", // read_only_sql_transaction: we reached a standby, e.g. mid-failover
   "57014", // query_canceled: statement_timeout, i.e. the server is too busy to answer in time
+  // The named lookup behind a transaction-mode pooler that does not track prepared
+  // statements (DATABASE_PREPARED_STATEMENTS=false is the fix): the store cannot serve us.
+  "26000", // invalid_sql_statement_name: prepared statement does not exist
+  "42P05", // duplicate_prepared_statement: prepared statement already exists
 ]);
 
 const UNAVAILABLE_SOCKET_CODES = new Set([
@@ -131,29 +153,49 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const applicationName = options.applicationName ?? "keyward";
   const connectionTimeoutMillis = options.connectionTimeoutMs ?? 5000;
   const queryTimeoutMs = options.queryTimeoutMs ?? 5000;
-  const pool = new Pool({
-    connectionString: options.url,
-    max: options.poolSize ?? 10,
-    connectionTimeoutMillis,
-    keepAlive: true,
-    application_name: applicationName,
-    statement_timeout: queryTimeoutMs,
-    // Client side, a little later: only fires when the server's own cancel cannot arrive.
-    query_timeout: queryTimeoutMs + 1000,
-    types: pgTypes,
-  });
-  ignoreConnectionErrorEvents(pool);
-
   const stats = { reads: 0, writes: 0 };
-  const db = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool }),
-    log: countStatements(stats),
-  });
+  const open = (sendStatementTimeout: boolean) => {
+    const pool = new Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis,
+      keepAlive: true,
+      application_name: applicationName,
+      // PgBouncer refuses startup parameters it does not know (or drops those listed in
+      // its ignore_startup_parameters); see the fallback below.
+      ...(sendStatementTimeout ? { statement_timeout: queryTimeoutMs } : {}),
+      // Client side, a little later: only fires when the server's own cancel cannot arrive.
+      query_timeout: queryTimeoutMs + 1000,
+      types: pgTypes,
+    });
+    ignoreConnectionErrorEvents(pool);
+    const db = new Kysely<Database>({
+      dialect: new PostgresDialect({ pool }),
+      log: countStatements(stats),
+    });
+    return { pool, db };
+  };
 
+  let { pool, db } = open(true);
+  let statementTimeout: PostgresStore["statementTimeout"];
   try {
+    try {
+      statementTimeout = await readStatementTimeout(db, queryTimeoutMs);
+    } catch (error) {
+      if (!refusedStartupParameter(error)) throw error;
+      // A pooler (PgBouncer) that does not pass statement_timeout on: connect without it.
+      // The timeout then reaches PostgreSQL only if the role or database sets it
+      // (ALTER ROLE ... SET statement_timeout), which is what docs/deployment.md asks for.
+      await db.destroy();
+      ({ pool, db } = open(false));
+      statementTimeout = await readStatementTimeout(db, queryTimeoutMs);
+    }
     // Usually one query; the locked migration only when something is missing.
     if (!(await isSchemaUpToDate(db as Kysely<unknown>))) {
-      await migrateExclusively(options.url, { applicationName, connectionTimeoutMillis });
+      await migrateExclusively(options.directUrl ?? options.url, {
+        applicationName,
+        connectionTimeoutMillis,
+      });
     }
   } catch (error) {
     await db.destroy();
@@ -164,13 +206,15 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const { guard } = faults;
 
   // The hot lookup runs as a named prepared statement: each pooled connection parses and
-  // plans it once, then only binds the hash.
+  // plans it once, then only binds the hash. Without a name, pg sends it as the unnamed
+  // statement, parsed and planned on every call, which any pooler passes through.
   const findSecretSql = findSecretQuery(db, "").compile().sql;
+  const findSecretName = (options.preparedStatements ?? true) ? "keyward_find_secret" : undefined;
   const findSecret: TokenStore["findSecret"] = (hash) =>
     guard(async () => {
       stats.reads++;
       const result = await pool.query<SecretRow>({
-        name: "keyward_find_secret",
+        ...(findSecretName === undefined ? {} : { name: findSecretName }),
         text: findSecretSql,
         values: [hash],
       });
@@ -194,6 +238,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       findSecret,
       flushTransaction: transactionsOf(db),
     }),
+    statementTimeout,
     notify: async (channel, payloads) => {
       if (payloads.length === 0) return;
       try {
@@ -208,6 +253,27 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       }
     },
   };
+}
+
+/** PgBouncer's answer to a startup parameter it neither knows nor ignores. */
+function refusedStartupParameter(error: unknown): boolean {
+  return error instanceof Error && /unsupported startup parameter/i.test(error.message);
+}
+
+/**
+ * The statement timeout the server applies to our connections, in ms. Equal to ours when
+ * the startup parameter arrived; otherwise whatever the role or database sets (0: none).
+ */
+async function readStatementTimeout(
+  db: Kysely<Database>,
+  wantedMs: number,
+): Promise<PostgresStore["statementTimeout"]> {
+  const result = await sql<{
+    ms: string;
+  }>`select setting as ms from pg_settings where name = 'statement_timeout'`.execute(db);
+  const valueMs = Number(result.rows[0]?.ms ?? 0);
+  if (valueMs === wantedMs) return { enforcedBy: "startup", valueMs };
+  return { enforcedBy: valueMs > 0 ? "server" : "client-only", valueMs };
 }
 
 /**

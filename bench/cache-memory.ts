@@ -1,0 +1,58 @@
+import { generateToken } from "../src/core/token.js";
+import { cryptoRandom, systemClock } from "../src/platform/system.js";
+import type { TokenStore, UsageStore } from "../src/services/ports.js";
+import { UsageRecorder } from "../src/services/usage-recorder.js";
+import { TokenVerifier } from "../src/services/verifier.js";
+import { toSecretRecord } from "../src/storage/rows.js";
+
+/**
+ * Memory of the verification cache: the heap after verifying ENTRIES distinct tokens
+ * (each cached, with realistic names, scopes and ids), minus the heap before, per
+ * 100,000 entries. Usage counts (one per token) are included, as in a running process.
+ *
+ *   node --expose-gc --import tsx bench/cache-memory.ts
+ */
+const ENTRIES = Number(process.env.ENTRIES ?? 100_000);
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) throw new Error("run with node --expose-gc");
+
+const tokens = Array.from({ length: ENTRIES }, () => generateToken(cryptoRandom, "kw"));
+let n = 0;
+const store = {
+  findSecret: async () => {
+    const i = n++;
+    return toSecretRecord({
+      token_id: `tok_${i.toString(36).padStart(22, "0")}`,
+      token_name: `deploy key for service ${i}`,
+      scopes: '["read","write"]',
+      application_id: "app_0000000000000000000001",
+      application_name: "Billing",
+      user_id: `usr_${(i >> 4).toString(36).padStart(22, "0")}`,
+      user_email: `user${i >> 4}@example.com`,
+      external_id: null,
+      expires_at: null,
+      revoked_at: null,
+      secret_expires_at: null,
+      allowed_addresses: null,
+    });
+  },
+} as unknown as TokenStore;
+const usage = new UsageRecorder({} as UsageStore);
+const verifier = new TokenVerifier(store, systemClock, usage, {
+  tokenPrefix: "kw",
+  cacheSize: ENTRIES,
+  cacheMaxAgeMs: 5000,
+});
+gc();
+const before = process.memoryUsage();
+for (const token of tokens) {
+  const result = await verifier.verify(token);
+  if (!result.ok) throw new Error("not verified");
+}
+gc();
+const after = process.memoryUsage();
+const per100k = (bytes: number) => ((bytes / ENTRIES) * 100_000) / 2 ** 20;
+console.log(
+  `${verifier.cacheEntries} cached verifications: heap +${per100k(after.heapUsed - before.heapUsed).toFixed(1)} MiB, ` +
+    `RSS +${per100k(after.rss - before.rss).toFixed(1)} MiB per 100,000 entries (usage counts included)`,
+);
