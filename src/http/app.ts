@@ -32,6 +32,7 @@ import { serviceKeyRoutes } from "./routes/service-keys.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { verifyRoutes } from "./routes/verify.js";
 import { webRoutes } from "./routes/web.js";
+import { webhookRoutes } from "./routes/webhooks.js";
 import { loadSession } from "./session.js";
 
 export interface HttpOptions {
@@ -61,6 +62,8 @@ export interface HttpDeps {
   services: ServiceDeps;
   verifier: TokenVerifier;
   revocationStream: RevocationStream;
+  /** Something was queued for webhooks (a redelivery): send it now. */
+  webhooksQueued?: () => void;
 }
 
 /** Largest backlog one revocation stream may queue for a slow reader. */
@@ -194,6 +197,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     applicationRoutes(managementApi, context);
     tokenRoutes(managementApi, context);
     serviceKeyRoutes(managementApi, context);
+    webhookRoutes(managementApi, context, () => deps.webhooksQueued?.());
     auditRoutes(managementApi, context);
   });
   // The host's backend, with a service key.

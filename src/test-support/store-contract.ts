@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StorageUnavailableError } from "../core/errors.js";
-import type { Application } from "../core/model.js";
+import { type Application, NO_POLICY } from "../core/model.js";
 import type {
   AuditAction,
   AuditEventInput,
@@ -58,6 +58,7 @@ export function defineStoreContract(
         createdAt: T0,
         returnOrigins: [],
         branding: null,
+        policy: NO_POLICY,
         ...overrides,
       };
       await store.applications.insertApplication(app);
