@@ -18,8 +18,12 @@ export const RETRY_DELAYS_MS = [
 ] as const;
 export const MAX_ATTEMPTS = RETRY_DELAYS_MS.length + 1;
 
-/** A claimed delivery is this process's for this long: well past the 10 s an attempt may take. */
-const CLAIM_MS = 60_000;
+/**
+ * A claimed delivery is this process's for this long. An attempt ends within 10 s (the
+ * sender's deadline), so after 15 s its holder has recorded it or has died (kill -9), and
+ * another process, or this one restarted, may take it again.
+ */
+const CLAIM_MS = 15_000;
 /** Deliveries attempted at once by one process. */
 const BATCH = 16;
 
