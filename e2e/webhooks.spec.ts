@@ -43,7 +43,7 @@ describe("token policy and webhooks on the settings page", () => {
       await select.waitFor();
       return select
         .locator("option")
-        .evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value));
+        .evaluateAll((options) => options.map((o) => o.getAttribute("value")));
     };
     expect(await expiryOptions()).toEqual(["7", "30", "60", "90", "custom", "never"]);
 
