@@ -265,6 +265,36 @@ describe("webhooks", () => {
   });
 });
 
+describe("token.refused", () => {
+  it("is sent at most once per token per hour", async () => {
+    const owner = await signUpWithApp(server.baseUrl);
+    const created = await registerWebhook(owner.client, owner.appId, ["token.refused"]);
+    receiver.secret = created.body.secret;
+    const token = await createToken(owner.client, owner.appId, { name: "gone" });
+    await owner.client.delete(`/api/v1/applications/${owner.appId}/tokens/${token.id}`);
+    const present = async () => {
+      expect((await fetch(`${server.baseUrl}/api`, { headers: bearer(token.token) })).status).toBe(
+        401,
+      );
+      await flushUsage(server);
+    };
+    await present();
+    await present();
+    await pollUntil("the refusal", () => receiver.ofType("token.refused").length === 1);
+    await server.keyward.webhooks.drainNow();
+    expect(receiver.ofType("token.refused")).toHaveLength(1);
+    expect(receiver.ofType("token.refused")[0]?.data).toMatchObject({
+      tokenId: token.id,
+      name: "gone",
+      status: "revoked",
+    });
+    clock.advance(3_600_000);
+    await present();
+    await pollUntil("the next hour's refusal", () => receiver.ofType("token.refused").length === 2);
+    receiver.received.length = 0;
+  });
+});
+
 describe("policy sweeper and reminders (controlled clock)", () => {
   it("revokes tokens unused for N days with reason policy, audited, on the stream and to webhooks", async () => {
     const owner = await signUpWithApp(server.baseUrl);

@@ -179,6 +179,8 @@ export interface TokensTable {
   allowed_addresses: string | null;
   /** When `token.expiring` was queued (migration 0011). */
   expiring_sent_at: number | null;
+  /** When `token.refused` was last queued (migration 0011). */
+  refused_event_at: number | null;
 }
 
 export interface TokenSecretsTable {

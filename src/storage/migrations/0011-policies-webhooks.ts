@@ -22,6 +22,8 @@ export async function up(db: Kysely<any>): Promise<void> {
   await addColumn("applications", "policy_revoke_unused_days", "integer");
   // When `token.expiring` was queued for the token's webhooks: set once, by one process.
   await addColumn("tokens", "expiring_sent_at", "bigint");
+  // When `token.refused` was last queued: at most once per token per hour.
+  await addColumn("tokens", "refused_event_at", "bigint");
 
   await db.schema
     .createTable("webhooks")
