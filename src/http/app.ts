@@ -191,6 +191,14 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
       reply.header("cache-control", "no-store");
       done();
     });
+    // A change made here (a token created, a member added) may have queued webhook
+    // deliveries in its transaction: send them now rather than at the next look (1 s).
+    management.addHook("onResponse", (request, reply, done) => {
+      if (request.method !== "GET" && request.method !== "HEAD" && reply.statusCode < 400) {
+        deps.webhooksQueued?.();
+      }
+      done();
+    });
     const managementApi = contractApp(management);
     const context = { deps: services, session: sessionOptions, abuse };
     authRoutes(managementApi, context);

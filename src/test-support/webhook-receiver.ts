@@ -8,6 +8,8 @@ export interface ReceivedDelivery {
   type: string;
   data: Record<string, unknown>;
   body: string;
+  /** Date.now() when it arrived. */
+  receivedAt: number;
 }
 
 /**
@@ -75,6 +77,7 @@ export class WebhookReceiver {
             type: parsed.type,
             data: parsed.data,
             body,
+            receivedAt: Date.now(),
           });
         }
         res.writeHead(answer).end();

@@ -9,7 +9,7 @@ import {
 } from "../../src/test-support/postgres.js";
 import { startServerProcess } from "../../src/test-support/process.js";
 import { WebhookReceiver } from "../../src/test-support/webhook-receiver.js";
-import { Cluster } from "./cluster.js";
+import { Cluster, fmt, summarize } from "./cluster.js";
 
 const enabled = postgresAvailable();
 
@@ -49,10 +49,12 @@ describe.skipIf(!enabled)("webhooks across processes on PostgreSQL", () => {
     other.cookie = client.cookie;
     const count = 40;
     const ids = new Set<string>();
+    const committedAt = new Map<string, number>();
     await Promise.all(
       Array.from({ length: count }, async (_, i) => {
         const created = await createToken(i % 2 === 0 ? client : other, appId, { name: `t${i}` });
         ids.add(created.id);
+        committedAt.set(created.id, Date.now());
       }),
     );
     await pollUntil("every delivery", () => receiver.received.length >= count, {
@@ -64,6 +66,14 @@ describe.skipIf(!enabled)("webhooks across processes on PostgreSQL", () => {
     expect(receiver.attempts).toHaveLength(count);
     expect(new Set(receiver.received.map((d) => d.id)).size).toBe(count);
     expect(new Set(receiver.received.map((d) => d.data.tokenId))).toEqual(ids);
+    // From the creation's answer to the receiver (noisy: the machine is shared).
+    const latencies = receiver.received.map(
+      (d) => d.receivedAt - (committedAt.get(String(d.data.tokenId)) ?? d.receivedAt),
+    );
+    const { p50, p99, max } = summarize(latencies);
+    console.log(
+      `webhook delivery, 2 processes, ${count} events: p50 ${fmt(p50)}, p99 ${fmt(p99)}, max ${fmt(max)}`,
+    );
     receiver.received.length = 0;
     receiver.attempts.length = 0;
   });
