@@ -91,6 +91,16 @@ describe("token policy and webhooks on the settings page", () => {
       await page.getByRole("button", { name: "Refresh" }).click();
       return (await row.getByTestId("delivery-attempts").textContent()) === "2";
     });
+
+    // Unused tokens revoked after 5 days: the fresh token is marked with its date.
+    const policy = await client.request("PATCH", `/api/v1/applications/${appId}`, {
+      body: { policy: { revokeUnusedAfterDays: 5 } },
+    });
+    expect(policy.status).toBe(200);
+    await page.goto(`/app/${appId}/account-management`);
+    const mark = page.getByTestId("policy-revocation").first();
+    await mark.waitFor();
+    expect(await mark.textContent()).toMatch(/^Unused: revoked on /);
     await context.close();
   });
 });
