@@ -1,11 +1,15 @@
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { hostname } from "node:os";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "./config.js";
 import { buildApp } from "./http/app.js";
 import { argon2PasswordHasher, cryptoRandom, systemClock } from "./platform/system.js";
+import { createWebhookSender } from "./platform/webhook-sender.js";
 import { AddressRefusalRecorder } from "./services/address-refusals.js";
 import type { ServiceDeps } from "./services/deps.js";
+import { PolicySweeper } from "./services/policy-sweeper.js";
 import type {
   Clock,
   PasswordHasher,
@@ -20,6 +24,7 @@ import {
 } from "./services/revocation-stream.js";
 import { UsageRecorder } from "./services/usage-recorder.js";
 import { TokenVerifier } from "./services/verifier.js";
+import { WebhookDispatcher } from "./services/webhook-dispatcher.js";
 import type { PostgresStore } from "./storage/postgres/postgres-store.js";
 import type { SqliteStore } from "./storage/sqlite/sqlite-store.js";
 
@@ -33,6 +38,10 @@ export interface Keyward {
   usage: UsageRecorder;
   /** The revocation stream's streams on this process. */
   revocationStream: RevocationStream;
+  /** Sends queued webhook deliveries (tests drain it after moving the clock). */
+  webhooks: WebhookDispatcher;
+  /** Token policies: revokes unused tokens and queues expiry reminders. */
+  policySweeper: PolicySweeper;
   /** Stops accepting requests, writes the last usage counts and closes storage. */
   close(): Promise<void>;
 }
@@ -98,7 +107,12 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     },
   };
   const app = await buildApp(
-    { services, verifier, revocationStream },
+    {
+      services,
+      verifier,
+      revocationStream,
+      webhooksQueued: () => webhooks.wake(),
+    },
     {
       version,
       logLevel: config.logLevel,
@@ -123,6 +137,21 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
   );
 
   streamLog = app.log;
+  // Deliveries are written by the changes themselves (in their transactions); this sends
+  // them, off the request path, and is woken by every token change it hears of.
+  const webhooks = new WebhookDispatcher(
+    store.webhooks,
+    clock,
+    createWebhookSender({ allowPrivate: config.webhookAllowPrivate }),
+    app.log,
+  );
+  const policySweeper = new PolicySweeper(
+    services,
+    `${hostname()}:${process.pid}:${randomUUID()}`,
+    app.log,
+    config.policySweepIntervalMs,
+    () => webhooks.wake(),
+  );
   const sweeper = new SecretEndSweeper(
     store.revocations,
     clock,
@@ -132,6 +161,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
   const tokensChanged = () => {
     revocationStream.changed();
     sweeper.reschedule();
+    webhooks.wake();
   };
   const cache = {
     invalidate: (tokenIds: readonly string[]) => {
@@ -184,6 +214,8 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
   );
   revocationStream.start();
   sweeper.reschedule();
+  webhooks.start();
+  policySweeper.start();
 
   const flushTimer = setInterval(() => {
     usage.flush().catch((error: unknown) => {
@@ -218,6 +250,8 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       // Open streams never end on their own; the server would wait for them.
       await revocationStream.close();
       await sweeper.close();
+      await policySweeper.close();
+      await webhooks.close();
       await app.close();
       try {
         await usage.flush();
@@ -230,5 +264,5 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     return closing;
   };
 
-  return { app, store, verifier, usage, revocationStream, close };
+  return { app, store, verifier, usage, revocationStream, webhooks, policySweeper, close };
 }

@@ -45,6 +45,10 @@ export interface Config {
   };
   /** When set, `GET /metrics` answers this bearer token from anywhere; else loopback only. */
   metricsToken: string | undefined;
+  /** Deliver webhooks to loopback, private and link-local addresses (tests, closed networks). */
+  webhookAllowPrivate: boolean;
+  /** How often each process looks for tokens the policies revoke or remind of. */
+  policySweepIntervalMs: number;
 }
 
 /** Every environment variable Keyward reads, with its default. The README's table mirrors this. */
@@ -76,6 +80,8 @@ export const ENVIRONMENT_VARIABLES = {
   DATABASE_LISTEN_URL: "",
   DATABASE_PREPARED_STATEMENTS: "true",
   METRICS_TOKEN: "",
+  WEBHOOK_ALLOW_PRIVATE: "false",
+  POLICY_SWEEP_INTERVAL_MS: "300000",
 } as const;
 
 export class ConfigError extends Error {
@@ -153,6 +159,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     problems.push("METRICS_TOKEN must be 32 to 256 characters of A-Z, a-z, 0-9 and - . _ ~ + /");
   }
 
+  const webhookAllowPrivate = read("WEBHOOK_ALLOW_PRIVATE");
+  if (!["true", "false"].includes(webhookAllowPrivate)) {
+    problems.push(`WEBHOOK_ALLOW_PRIVATE must be true or false (got "${webhookAllowPrivate}")`);
+  }
+
   const config: Config = {
     host: read("HOST"),
     port,
@@ -194,6 +205,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       preparedStatements: preparedText !== "false",
     },
     metricsToken,
+    webhookAllowPrivate: webhookAllowPrivate === "true",
+    // The contract revokes an unused token within an hour of crossing the line.
+    policySweepIntervalMs: integer("POLICY_SWEEP_INTERVAL_MS", 1000, 3_600_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

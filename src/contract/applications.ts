@@ -1,5 +1,6 @@
 import { type Static, Type } from "typebox";
 import { ROLES } from "../core/model.js";
+import { MAX_POLICY_DAYS } from "../core/policy.js";
 import { MAX_RETURN_ORIGINS, MAX_SCOPES } from "../core/rules.js";
 import { routeGroup } from "./route.js";
 import { Id, StringEnum, Timestamp } from "./schema.js";
@@ -24,6 +25,25 @@ export const Branding = Type.Object({
 });
 export type Branding = Static<typeof Branding>;
 
+/** Limits an owner or admin puts on the application's tokens; null: none. */
+export const TokenPolicy = Type.Object({
+  maxLifetimeDays: Type.Union(
+    [Type.Integer({ minimum: 1, maximum: MAX_POLICY_DAYS }), Type.Null()],
+    {
+      description:
+        "Every new or regenerated token must carry an `expiresAt` within this many days (else 400 `policy_violation`).",
+    },
+  ),
+  revokeUnusedAfterDays: Type.Union(
+    [Type.Integer({ minimum: 1, maximum: MAX_POLICY_DAYS }), Type.Null()],
+    {
+      description:
+        "An active token not used for this many days (or never used since its creation that long ago) is revoked with reason `policy`, within an hour.",
+    },
+  ),
+});
+export type TokenPolicy = Static<typeof TokenPolicy>;
+
 export const Application = Type.Object({
   id: Id("app"),
   name: Type.String(),
@@ -37,6 +57,7 @@ export const Application = Type.Object({
   branding: Type.Union([Branding, Type.Null()], {
     description: "Shown to the host's users on their account page.",
   }),
+  policy: TokenPolicy,
 });
 export type Application = Static<typeof Application>;
 
@@ -97,9 +118,10 @@ export const updateApplicationRoute = applicationRoute({
   method: "PATCH",
   url: "/api/v1/applications/:appId",
   operationId: "updateApplication",
-  summary: "Set the return origins and branding (owners and admins)",
+  summary: "Set the return origins, branding and token policy (owners and admins)",
   description:
-    "Absent fields keep their value; `branding: null` removes the branding. An origin is " +
+    "Absent fields keep their value (in `policy` too; `null` there removes a limit); " +
+    "`branding: null` removes the branding. An origin is " +
     "a scheme, host and optional port, nothing else (`https://app.example.com`).",
   schema: {
     params: ApplicationParams,
@@ -109,6 +131,7 @@ export const updateApplicationRoute = applicationRoute({
           Type.Array(Type.String({ maxLength: 2048 }), { maxItems: MAX_RETURN_ORIGINS }),
         ),
         branding: Type.Optional(Type.Union([Branding, Type.Null()])),
+        policy: Type.Optional(Type.Partial(TokenPolicy, { additionalProperties: false })),
       },
       { additionalProperties: false },
     ),

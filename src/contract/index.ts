@@ -9,6 +9,7 @@ import type { RouteContract } from "./route.js";
 import { serviceKeyRoutes, serviceRoutes } from "./service.js";
 import { tokenRoutes } from "./tokens.js";
 import { verificationRoutes } from "./verification.js";
+import { webhookRoutes } from "./webhooks.js";
 
 export * from "./accounts.js";
 export * from "./applications.js";
@@ -19,6 +20,7 @@ export * from "./schema.js";
 export * from "./service.js";
 export * from "./tokens.js";
 export * from "./verification.js";
+export * from "./webhooks.js";
 
 /** Every route of the contract, in the order the reference lists them. */
 export const contractRoutes: readonly RouteContract[] = [
@@ -26,6 +28,7 @@ export const contractRoutes: readonly RouteContract[] = [
   ...applicationRoutes,
   ...tokenRoutes,
   ...serviceKeyRoutes,
+  ...webhookRoutes,
   ...auditRoutes,
   ...verificationRoutes,
   ...serviceRoutes,

@@ -153,7 +153,7 @@ export const createHostUserTokenRoute = serviceRoute({
     body: NewTokenBody,
     response: { 201: IssuedToken },
   },
-  errors: ["user_not_found", "token_name_taken", "token_limit_reached"],
+  errors: ["user_not_found", "token_name_taken", "token_limit_reached", "policy_violation"],
 });
 
 export const revokeServiceTokenRoute = serviceRoute({

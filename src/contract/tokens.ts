@@ -118,7 +118,7 @@ export const createTokenRoute = tokenRoute({
     body: NewTokenBody,
     response: { 201: IssuedToken },
   },
-  errors: ["not_found", "token_name_taken", "token_limit_reached"],
+  errors: ["not_found", "token_name_taken", "token_limit_reached", "policy_violation"],
 });
 
 export const updateTokenRoute = tokenRoute({
@@ -184,7 +184,7 @@ export const regenerateTokenRoute = tokenRoute({
     }),
     response: { 201: IssuedToken },
   },
-  errors: ["not_found", "forbidden", "token_not_active"],
+  errors: ["not_found", "forbidden", "token_not_active", "policy_violation"],
 });
 
 export const tokenUsageRoute = tokenRoute({

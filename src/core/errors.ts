@@ -8,6 +8,7 @@ export const errorRegistry = {
   validation_failed: { status: 400, title: "The request is not valid" },
   invalid_json: { status: 400, title: "The request body is not valid JSON" },
   invalid_request: { status: 400, title: "The request is malformed" },
+  policy_violation: { status: 400, title: "The application's token policy does not allow this" },
   authentication_required: { status: 401, title: "Authentication is required" },
   invalid_token: { status: 401, title: "The access token is invalid" },
   invalid_credentials: { status: 401, title: "The email or password is incorrect" },

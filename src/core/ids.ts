@@ -2,7 +2,7 @@ import { BASE62_ALPHABET } from "./base62.js";
 import { generateRandomString, type RandomSource } from "./random.js";
 
 /** Public identifiers: a kind prefix and 20 base62 characters (~119 bits), e.g. `tok_4fZ…`; `key_` is a service key. */
-export type IdKind = "usr" | "app" | "tok" | "key";
+export type IdKind = "usr" | "app" | "tok" | "key" | "whk";
 
 export function generateId(random: RandomSource, kind: IdKind): string {
   return `${kind}_${generateRandomString(random, BASE62_ALPHABET, 20)}`;

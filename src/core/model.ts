@@ -31,6 +31,8 @@ export const AUDIT_ACTIONS = [
   "host_user.removed",
   "portal.opened",
   "application.updated",
+  "webhook.created",
+  "webhook.deleted",
   "user.disabled",
   "user.enabled",
   "user.password_reset",
@@ -64,6 +66,55 @@ export interface Application {
   /** Origins (`https://app.example.com`) a portal session may send its user back to. */
   returnOrigins: string[];
   branding: Branding | null;
+  policy: TokenPolicy;
+}
+
+/** What an application's owner or admin imposes on its tokens; null: no limit. */
+export interface TokenPolicy {
+  /** Every new or regenerated token must expire within this many days of its creation. */
+  maxLifetimeDays: number | null;
+  /** An active token unused for this many days is revoked with reason `policy`. */
+  revokeUnusedAfterDays: number | null;
+}
+
+export const NO_POLICY: TokenPolicy = { maxLifetimeDays: null, revokeUnusedAfterDays: null };
+
+/** What a webhook can subscribe to. */
+export const WEBHOOK_EVENTS = [
+  "token.created",
+  "token.revoked",
+  "token.regenerated",
+  "token.expiring",
+  "token.leaked",
+  "token.refused",
+  "member.added",
+  "member.removed",
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
+
+export interface Webhook {
+  id: string;
+  applicationId: string;
+  url: string;
+  events: WebhookEventType[];
+  createdAt: number;
+}
+
+export const DELIVERY_STATUSES = ["pending", "succeeded", "failed"] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+/** One event for one webhook; `id` is its `webhook-id`, the same on every attempt. */
+export interface WebhookDelivery {
+  id: string;
+  webhookId: string;
+  eventType: WebhookEventType;
+  createdAt: number;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: number | null;
+  lastAttemptAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
 }
 
 /** A user the host created through the service API, known by the host's own id. */

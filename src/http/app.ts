@@ -33,6 +33,7 @@ import { serviceKeyRoutes } from "./routes/service-keys.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { verifyRoutes } from "./routes/verify.js";
 import { webRoutes } from "./routes/web.js";
+import { webhookRoutes } from "./routes/webhooks.js";
 import { loadSession } from "./session.js";
 
 export interface HttpOptions {
@@ -62,6 +63,8 @@ export interface HttpDeps {
   services: ServiceDeps;
   verifier: TokenVerifier;
   revocationStream: RevocationStream;
+  /** Something was queued for webhooks (a redelivery): send it now. */
+  webhooksQueued?: () => void;
 }
 
 /** Largest backlog one revocation stream may queue for a slow reader. */
@@ -195,12 +198,21 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
       reply.header("cache-control", "no-store");
       done();
     });
+    // A change made here (a token created, a member added) may have queued webhook
+    // deliveries in its transaction: send them now rather than at the next look (1 s).
+    management.addHook("onResponse", (request, reply, done) => {
+      if (request.method !== "GET" && request.method !== "HEAD" && reply.statusCode < 400) {
+        deps.webhooksQueued?.();
+      }
+      done();
+    });
     const managementApi = contractApp(management);
     const context = { deps: services, session: sessionOptions, abuse };
     authRoutes(managementApi, context);
     applicationRoutes(managementApi, context);
     tokenRoutes(managementApi, context);
     serviceKeyRoutes(managementApi, context);
+    webhookRoutes(managementApi, context, () => deps.webhooksQueued?.());
     auditRoutes(managementApi, context);
   });
   // The host's backend, with a service key.

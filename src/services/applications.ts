@@ -1,13 +1,16 @@
 import { KeywardError } from "../core/errors.js";
 import { generateId } from "../core/ids.js";
-import type {
-  Application,
-  ApplicationMembership,
-  Branding,
-  Member,
-  Role,
-  User,
+import {
+  type Application,
+  type ApplicationMembership,
+  type Branding,
+  type Member,
+  NO_POLICY,
+  type Role,
+  type TokenPolicy,
+  type User,
 } from "../core/model.js";
+import { MAX_POLICY_DAYS } from "../core/policy.js";
 import {
   normalizeAccentColor,
   normalizeDisplayName,
@@ -38,6 +41,7 @@ export async function createApplication(
     createdAt: deps.clock.now(),
     returnOrigins: [],
     branding: null,
+    policy: NO_POLICY,
   };
   await deps.store.applications.insertApplication(app);
   return { ...app, role: "owner" };
@@ -51,14 +55,29 @@ export async function updateApplication(
   deps: ServiceDeps,
   actor: User,
   applicationId: string,
-  input: { returnOrigins?: string[]; branding?: Branding | null },
+  input: {
+    returnOrigins?: string[];
+    branding?: Branding | null;
+    policy?: { maxLifetimeDays?: number | null; revokeUnusedAfterDays?: number | null };
+  },
   ctx: RequestContext = NO_CONTEXT,
 ): Promise<ApplicationView> {
   const { application, role } = await requireMembership(deps, actor, applicationId);
   if (!isManager(role)) {
     throw new KeywardError("forbidden", "Only owners and admins change an application.");
   }
-  const settings: { returnOrigins?: string[]; branding?: Branding | null } = {};
+  const settings: { returnOrigins?: string[]; branding?: Branding | null; policy?: TokenPolicy } =
+    {};
+  if (input.policy !== undefined) {
+    // Absent members of `policy` keep their value, as absent fields do.
+    settings.policy = {
+      maxLifetimeDays: policyDays(input.policy.maxLifetimeDays, application.policy.maxLifetimeDays),
+      revokeUnusedAfterDays: policyDays(
+        input.policy.revokeUnusedAfterDays,
+        application.policy.revokeUnusedAfterDays,
+      ),
+    };
+  }
   if (input.returnOrigins !== undefined) {
     settings.returnOrigins = [...new Set(input.returnOrigins.map(normalizeOrigin))];
   }
@@ -83,10 +102,29 @@ export async function updateApplication(
         ...(settings.branding !== undefined
           ? { branding: settings.branding?.displayName ?? null }
           : {}),
+        ...(settings.policy
+          ? {
+              maxLifetimeDays: settings.policy.maxLifetimeDays,
+              revokeUnusedAfterDays: settings.policy.revokeUnusedAfterDays,
+            }
+          : {}),
       },
     }),
   ]);
   return { ...application, ...settings, role };
+}
+
+/** A policy's number of days: 1 to 3650, null for no limit, absent to keep `current`. */
+function policyDays(value: number | null | undefined, current: number | null): number | null {
+  if (value === undefined) return current;
+  if (value === null) return null;
+  if (!Number.isInteger(value) || value < 1 || value > MAX_POLICY_DAYS) {
+    throw new KeywardError(
+      "validation_failed",
+      `policy: a number of days from 1 to ${MAX_POLICY_DAYS}, or null.`,
+    );
+  }
+  return value;
 }
 
 export function listApplications(deps: ServiceDeps, actor: User): Promise<ApplicationMembership[]> {

@@ -3,14 +3,19 @@ import type {
   ApplicationMembership,
   AuditAction,
   Branding,
+  DeliveryStatus,
   HostUser,
   Member,
   RevocationReason,
   Role,
   SecretRecord,
   ServiceKeyRecord,
+  TokenPolicy,
   TokenRecord,
   User,
+  Webhook,
+  WebhookDelivery,
+  WebhookEventType,
 } from "../core/model.js";
 import type { RandomSource } from "../core/random.js";
 
@@ -70,13 +75,13 @@ export interface SessionStore {
 }
 
 export interface ApplicationStore {
-  /** Inserts the application and its owner's membership in one transaction. */
-  insertApplication(application: Application): Promise<void>;
+  /** Inserts the application and its owner's membership in one transaction (no policy yet). */
+  insertApplication(application: Omit<Application, "policy">): Promise<void>;
   findApplication(id: string): Promise<Application | undefined>;
   /** Sets what is given; false when the application does not exist. */
   updateApplicationSettings(
     id: string,
-    settings: { returnOrigins?: string[]; branding?: Branding | null },
+    settings: { returnOrigins?: string[]; branding?: Branding | null; policy?: TokenPolicy },
     audit?: AuditEvents,
   ): Promise<boolean>;
   listApplicationsForUser(userId: string): Promise<ApplicationMembership[]>;
@@ -410,6 +415,8 @@ export interface Store {
   readonly hostUsers: HostUserStore;
   readonly portal: PortalStore;
   readonly operator: OperatorStore;
+  readonly webhooks: WebhookStore;
+  readonly policies: PolicyStore;
   /** Statements executed so far, by kind; for metrics and the benchmark. */
   readonly stats: StoreStats;
   /** Resolves when storage answers a trivial query. */
@@ -501,4 +508,97 @@ export interface OperatorStore {
     after?: { createdAt: number; id: string };
     limit: number;
   }): Promise<AuditEvent[]>;
+}
+
+/** A webhook as stored: with its signing secret, which only the sender reads. */
+export interface WebhookRecord extends Webhook {
+  secret: string;
+  createdBy: string | null;
+}
+
+/** One event to send to every webhook of its application that subscribes to its type. */
+export interface WebhookEventInput {
+  applicationId: string;
+  type: WebhookEventType;
+  /** Ids, names and times; never a secret or a hash. */
+  data: Record<string, string | number | boolean | null | string[]>;
+  at: number;
+}
+
+/** A delivery a process has claimed: it alone attempts it until `lockedUntil`. */
+export interface ClaimedDelivery {
+  id: string;
+  webhookId: string;
+  url: string;
+  secret: string;
+  /** The JSON body, exactly as signed and sent on every attempt. */
+  payload: string;
+  /** Attempts so far, this one included. */
+  attempts: number;
+}
+
+export interface WebhookStore {
+  insertWebhook(webhook: WebhookRecord, audit?: AuditEvents): Promise<void>;
+  /** Newest first, deleted ones left out. */
+  listWebhooks(applicationId: string): Promise<Webhook[]>;
+  findWebhook(applicationId: string, webhookId: string): Promise<Webhook | undefined>;
+  /** Deletes it and drops its undelivered events; true when this call deleted it. */
+  deleteWebhook(
+    input: { applicationId: string; webhookId: string; now: number },
+    audit?: AuditEvents,
+  ): Promise<boolean>;
+  /** Newest first. */
+  listDeliveries(webhookId: string, limit: number): Promise<WebhookDelivery[]>;
+  /** Queues a delivery again, now, with the same id; false when there is no such delivery. */
+  redeliver(input: { webhookId: string; deliveryId: string; now: number }): Promise<boolean>;
+  /** Queues events for the webhooks that subscribe to them, in one transaction. */
+  enqueue(events: readonly WebhookEventInput[]): Promise<void>;
+  /**
+   * Claims up to `limit` deliveries due at `now` that no process holds: each is held until
+   * `lockUntil` and its attempt counted. Two processes never claim the same one.
+   */
+  claimDue(now: number, limit: number, lockUntil: number): Promise<ClaimedDelivery[]>;
+  /** Records an attempt's outcome and releases the delivery. */
+  recordAttempt(input: {
+    deliveryId: string;
+    now: number;
+    status: DeliveryStatus;
+    nextAttemptAt: number;
+    lastStatus: number | null;
+    lastError: string | null;
+  }): Promise<void>;
+  /** When the next pending delivery falls due (held ones at their lock's end); undefined when none. */
+  nextDue(): Promise<number | undefined>;
+  /**
+   * Queues `token.expiring` for active tokens expiring by `horizon` that have not had it,
+   * and marks them, in one transaction: when processes race, exactly one queues each.
+   * Returns how many tokens it marked.
+   */
+  queueExpiring(now: number, horizon: number, limit: number): Promise<number>;
+}
+
+/** A token the unused-token policy has passed the line for. */
+export interface UnusedToken {
+  id: string;
+  applicationId: string;
+  userId: string;
+  lastUsedAt: number | null;
+  createdAt: number;
+  revokeUnusedAfterDays: number;
+}
+
+export interface PolicyStore {
+  /** Active tokens whose application revokes unused ones and that crossed the line by `now`. */
+  listUnusedTokens(now: number, limit: number): Promise<UnusedToken[]>;
+  /**
+   * Takes (or renews) the lease on a job for `holder` until `until`, unless another holder's
+   * lease runs past `now`. True when `holder` holds it.
+   */
+  acquireLease(input: {
+    name: string;
+    holder: string;
+    now: number;
+    until: number;
+  }): Promise<boolean>;
+  releaseLease(input: { name: string; holder: string }): Promise<void>;
 }

@@ -8,6 +8,7 @@ import {
   type User,
   utcDay,
 } from "../core/model.js";
+import { checkMaxLifetime } from "../core/policy.js";
 import {
   MAX_GRACE_SECONDS,
   MAX_USAGE_DAYS,
@@ -64,6 +65,7 @@ export async function issueToken(
   if (expiresAt !== null && expiresAt <= now) {
     throw new KeywardError("validation_failed", "expiresAt must be in the future.");
   }
+  checkMaxLifetime(application.policy, expiresAt, now, "new");
 
   const allowedAddresses = normalizeAllowedAddresses(input.allowedAddresses ?? []);
   const plaintext = generateToken(deps.random, deps.settings.tokenPrefix);
@@ -140,13 +142,13 @@ async function findVisibleToken(
   actor: User,
   applicationId: string,
   tokenId: string,
-): Promise<{ token: TokenRecord; manager: boolean }> {
-  const { role } = await requireMembership(deps, actor, applicationId);
+): Promise<{ token: TokenRecord; manager: boolean; application: Application }> {
+  const { role, application } = await requireMembership(deps, actor, applicationId);
   const token = await deps.store.tokens.findToken(applicationId, tokenId);
   if (!token || (token.userId !== actor.id && !isManager(role))) {
     throw new KeywardError("not_found", "No such token.");
   }
-  return { token, manager: isManager(role) };
+  return { token, manager: isManager(role), application };
 }
 
 export async function getToken(
@@ -247,13 +249,14 @@ export async function regenerateToken(
   input: { graceSeconds?: number },
   ctx: RequestContext = NO_CONTEXT,
 ): Promise<IssuedToken> {
-  const { token } = await findVisibleToken(deps, actor, applicationId, tokenId);
+  const { token, application } = await findVisibleToken(deps, actor, applicationId, tokenId);
   if (token.userId !== actor.id) {
     throw new KeywardError(
       "forbidden",
       "Only the token's owner can regenerate it; you may revoke it.",
     );
   }
+  checkMaxLifetime(application.policy, token.expiresAt, deps.clock.now(), "regenerated");
   const graceSeconds = input.graceSeconds ?? 0;
   if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_GRACE_SECONDS) {
     throw new KeywardError(

@@ -21,7 +21,7 @@ export function createKyselyApplicationStore(
   lockOwnerTokens: LockOwnerTokens,
 ): ApplicationStore {
   return {
-    insertApplication: (app: Application) =>
+    insertApplication: (app: Omit<Application, "policy">) =>
       guard(async () => {
         await db.transaction().execute(async (trx) => {
           await trx
@@ -57,7 +57,16 @@ export function createKyselyApplicationStore(
         return row ? toApplication(row) : undefined;
       }),
     updateApplicationSettings: (id, settings, audit) => {
-      const changes: { return_origins?: string; branding?: string | null } = {};
+      const changes: {
+        return_origins?: string;
+        branding?: string | null;
+        policy_max_lifetime_days?: number | null;
+        policy_revoke_unused_days?: number | null;
+      } = {};
+      if (settings.policy !== undefined) {
+        changes.policy_max_lifetime_days = settings.policy.maxLifetimeDays;
+        changes.policy_revoke_unused_days = settings.policy.revokeUnusedAfterDays;
+      }
       if (settings.returnOrigins !== undefined) {
         changes.return_origins = JSON.stringify(settings.returnOrigins);
       }

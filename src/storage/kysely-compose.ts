@@ -12,6 +12,7 @@ import { createKyselyServiceKeyStore } from "./kysely-service-keys.js";
 import type { RunTransaction, StorageFaults } from "./kysely-store.js";
 import { createKyselyTokenStore, type TokenStoreDialect } from "./kysely-tokens.js";
 import { createKyselyUsageStore } from "./kysely-usage.js";
+import { createKyselyPolicyStore, createKyselyWebhookStore } from "./kysely-webhooks.js";
 import type { Database } from "./schema.js";
 
 /** What a dialect's store brings; the rest of its Store is the shared Kysely code. */
@@ -49,6 +50,8 @@ export function composeKyselyStore<Kind extends Store["kind"]>(
     hostUsers: createKyselyHostUserStore(db, guard, dialect.lockOwnerTokens),
     portal: createKyselyPortalStore(db, guard),
     operator: createKyselyOperatorStore(db, guard),
+    webhooks: createKyselyWebhookStore(db, guard),
+    policies: createKyselyPolicyStore(db, guard),
     ping: () =>
       guard(async () => {
         await sql`select 1`.execute(db);

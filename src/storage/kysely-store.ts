@@ -9,6 +9,7 @@ import {
 } from "kysely";
 import { StorageUnavailableError } from "../core/errors.js";
 import type { AuditEvents, RevocationEventType, StoreStats } from "../services/ports.js";
+import { enqueueWebhookEvents, webhookEventsOf } from "./kysely-webhook-queue.js";
 import type { Database } from "./schema.js";
 
 // What every Kysely port implementation (kysely-accounts, -applications, -tokens, -usage,
@@ -196,7 +197,8 @@ export async function insertAuditEvents(
 ): Promise<void> {
   if (events.length === 0) return;
   const revocations = revocationEventsOf(events);
-  if (revocations.length > 0 && !executor.isTransaction) {
+  const webhookEvents = webhookEventsOf(events);
+  if ((revocations.length > 0 || webhookEvents.length > 0) && !executor.isTransaction) {
     // The stream's lock lasts a transaction; outside one it would end before the insert.
     await executor.transaction().execute((trx) => insertAuditEvents(trx, events));
     return;
@@ -218,5 +220,6 @@ export async function insertAuditEvents(
       })),
     )
     .execute();
+  await enqueueWebhookEvents(executor, webhookEvents);
   await insertRevocationEvents(executor, revocations);
 }

@@ -1,8 +1,12 @@
 import { type Kysely, sql } from "kysely";
 import type { UsageStore } from "../services/ports.js";
 import type { Guard, RunTransaction } from "./kysely-store.js";
+import { enqueueWebhookEvents } from "./kysely-webhook-queue.js";
 import { num } from "./rows.js";
 import type { Database, TokenUsageDailyTable } from "./schema.js";
+
+/** `token.refused` goes to webhooks at most this often per token. */
+const REFUSED_EVENT_EVERY_MS = 3_600_000;
 
 /** Rows per multi-row usage statement: well under SQLite's and PostgreSQL's parameter limits. */
 const USAGE_ROWS_PER_STATEMENT = 500;
@@ -134,6 +138,34 @@ export function createKyselyUsageStore(
               }))
               .where("id", "=", r.tokenId)
               .execute();
+            // A webhook hears of it at most once per token per hour: the conditional update
+            // lets one flush (of one process) queue it.
+            const announced = await trx
+              .updateTable("tokens")
+              .set({ refused_event_at: r.lastAt })
+              .where("id", "=", r.tokenId)
+              .where((eb) =>
+                eb.or([
+                  eb("refused_event_at", "is", null),
+                  eb("refused_event_at", "<=", r.lastAt - REFUSED_EVENT_EVERY_MS),
+                ]),
+              )
+              .returning(["id", "application_id", "user_id", "revoked_at", "expires_at"])
+              .executeTakeFirst();
+            if (announced) {
+              await enqueueWebhookEvents(trx, [
+                {
+                  applicationId: announced.application_id,
+                  type: "token.refused",
+                  at: r.lastAt,
+                  data: {
+                    tokenId: announced.id,
+                    userId: announced.user_id,
+                    status: announced.revoked_at === null ? "expired" : "revoked",
+                  },
+                },
+              ]);
+            }
           }
         });
       }),

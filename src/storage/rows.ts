@@ -78,6 +78,8 @@ export function toApplication(row: {
   created_at: number | string;
   return_origins: string;
   branding: string | null;
+  policy_max_lifetime_days?: number | string | null;
+  policy_revoke_unused_days?: number | string | null;
 }): Application {
   return {
     id: row.id,
@@ -87,6 +89,10 @@ export function toApplication(row: {
     createdAt: num(row.created_at),
     returnOrigins: parseScopes(row.return_origins),
     branding: row.branding === null ? null : (JSON.parse(row.branding) as Branding),
+    policy: {
+      maxLifetimeDays: numOrNull(row.policy_max_lifetime_days ?? null),
+      revokeUnusedAfterDays: numOrNull(row.policy_revoke_unused_days ?? null),
+    },
   };
 }
 

@@ -15,6 +15,43 @@ export interface Database {
   portal_codes: PortalCodesTable;
   store_changes: StoreChangesTable;
   revocation_events: RevocationEventsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  job_leases: JobLeasesTable;
+}
+
+/** Migration 0011. */
+export interface WebhooksTable {
+  id: string;
+  application_id: string;
+  url: string;
+  events: string;
+  secret: string;
+  created_at: number;
+  created_by: string | null;
+  deleted_at: number | null;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  webhook_id: string;
+  application_id: string;
+  event_type: string;
+  payload: string;
+  created_at: number;
+  status: string;
+  attempts: Generated<number>;
+  next_attempt_at: number;
+  locked_until: number | null;
+  last_attempt_at: number | null;
+  last_status: number | null;
+  last_error: string | null;
+}
+
+export interface JobLeasesTable {
+  name: string;
+  holder: string;
+  until: number;
 }
 
 /** Token changes made outside the server, for it to hear (migration 0009). */
@@ -109,6 +146,9 @@ export interface ApplicationsTable {
   return_origins: string;
   /** JSON `{displayName, accentColor}` or null. */
   branding: string | null;
+  /** Token policy (migration 0011); null: no limit. */
+  policy_max_lifetime_days: number | null;
+  policy_revoke_unused_days: number | null;
 }
 
 export interface MembershipsTable {
@@ -137,6 +177,10 @@ export interface TokensTable {
   exposed_at: number | null;
   /** JSON array of addresses and CIDRs the token is accepted from; null: any (0010). */
   allowed_addresses: string | null;
+  /** When `token.expiring` was queued (migration 0011). */
+  expiring_sent_at: number | null;
+  /** When `token.refused` was last queued (migration 0011). */
+  refused_event_at: number | null;
 }
 
 export interface TokenSecretsTable {

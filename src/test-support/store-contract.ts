@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StorageUnavailableError } from "../core/errors.js";
-import type { Application } from "../core/model.js";
+import { type Application, NO_POLICY } from "../core/model.js";
 import type {
   AuditAction,
   AuditEventInput,
@@ -58,6 +58,7 @@ export function defineStoreContract(
         createdAt: T0,
         returnOrigins: [],
         branding: null,
+        policy: NO_POLICY,
         ...overrides,
       };
       await store.applications.insertApplication(app);
@@ -1659,6 +1660,114 @@ export function defineStoreContract(
           after = { createdAt: last.createdAt, id: last.id };
         }
         expect(seen.sort()).toEqual([3, 4, 5, 6]);
+      });
+    });
+
+    describe("webhooks and policies", () => {
+      async function appWithWebhook() {
+        const owner = await addUser();
+        const app = await addApp(owner.id);
+        const webhookId = id("whk");
+        await store.webhooks.insertWebhook({
+          id: webhookId,
+          applicationId: app.id,
+          url: "https://hooks.example.com/x",
+          events: ["token.created", "token.revoked"],
+          createdAt: T0,
+          secret: "whsec_AAAA",
+          createdBy: owner.id,
+        });
+        return { owner, app, webhookId };
+      }
+
+      it("a token change queues a delivery in its transaction; two claims never share one", async () => {
+        const { owner, app, webhookId } = await appWithWebhook();
+        for (let i = 0; i < 6; i++) {
+          await store.tokens.insertToken(newToken(app.id, owner.id, { name: `t${i}` }), rules, [
+            {
+              applicationId: app.id,
+              userId: owner.id,
+              actorId: owner.id,
+              tokenId: null,
+              action: "token.created",
+              reason: null,
+              detail: { name: `t${i}`, scopes: "", expiresAt: null },
+              ip: null,
+              createdAt: T0,
+            },
+          ]);
+        }
+        const queued = await store.webhooks.listDeliveries(webhookId, 50);
+        expect(queued).toHaveLength(6);
+        expect(queued.every((d) => d.status === "pending" && d.eventType === "token.created")).toBe(
+          true,
+        );
+        const [a, b] = await Promise.all([
+          store.webhooks.claimDue(T0, 4, T0 + 15_000),
+          store.webhooks.claimDue(T0, 4, T0 + 15_000),
+        ]);
+        const ids = [...a, ...b].map((d) => d.id);
+        expect(new Set(ids).size).toBe(ids.length);
+        expect(ids.length).toBe(6);
+        // Held: nothing more to claim until the claims lapse.
+        expect(await store.webhooks.claimDue(T0 + 1000, 10, T0 + 16_000)).toEqual([]);
+        expect((await store.webhooks.claimDue(T0 + 15_000, 10, T0 + 30_000)).length).toBe(6);
+        const first = a[0];
+        if (!first) throw new Error("nothing claimed");
+        expect(first.attempts).toBe(1);
+        await store.webhooks.recordAttempt({
+          deliveryId: first.id,
+          now: T0 + 15_001,
+          status: "succeeded",
+          nextAttemptAt: T0 + 15_001,
+          lastStatus: 200,
+          lastError: null,
+        });
+        const done = (await store.webhooks.listDeliveries(webhookId, 50)).find(
+          (d) => d.id === first.id,
+        );
+        expect(done).toMatchObject({ status: "succeeded", attempts: 2, lastStatus: 200 });
+      });
+
+      it("a lease is held by one holder at a time, until it runs out", async () => {
+        const lease = { name: "job", now: T0, until: T0 + 1000 };
+        const [one, two] = await Promise.all([
+          store.policies.acquireLease({ ...lease, holder: "a" }),
+          store.policies.acquireLease({ ...lease, holder: "b" }),
+        ]);
+        expect([one, two].filter(Boolean)).toHaveLength(1);
+        const holder = one ? "a" : "b";
+        const other = one ? "b" : "a";
+        expect(await store.policies.acquireLease({ ...lease, holder })).toBe(true);
+        expect(await store.policies.acquireLease({ ...lease, holder: other })).toBe(false);
+        expect(
+          await store.policies.acquireLease({
+            name: "job",
+            holder: other,
+            now: T0 + 1000,
+            until: T0 + 2000,
+          }),
+        ).toBe(true);
+      });
+
+      it("lists tokens unused past the policy, never-used ones from their creation", async () => {
+        const owner = await addUser();
+        const app = await addApp(owner.id);
+        await store.applications.updateApplicationSettings(app.id, {
+          policy: { maxLifetimeDays: null, revokeUnusedAfterDays: 10 },
+        });
+        const token = await addToken(app.id, owner.id);
+        const day = 86_400_000;
+        expect(await store.policies.listUnusedTokens(T0 + 10 * day - 1, 100)).toEqual([]);
+        const [unused] = await store.policies.listUnusedTokens(T0 + 10 * day, 100);
+        expect(unused).toMatchObject({ id: token.id, lastUsedAt: null, revokeUnusedAfterDays: 10 });
+        await store.usage.applyUsage([
+          { tokenId: token.id, day: "2030-01-20", requests: 1, lastUsedAt: T0 + 5 * day },
+        ]);
+        expect(await store.policies.listUnusedTokens(T0 + 10 * day, 100)).toEqual([]);
+        expect(
+          (await store.policies.listUnusedTokens(T0 + 15 * day, 100)).map((t) => t.id),
+        ).toEqual([token.id]);
       });
     });
 

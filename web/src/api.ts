@@ -10,12 +10,15 @@ import type {
   createApplicationRoute,
   createServiceKeyRoute,
   createTokenRoute,
+  createWebhookRoute,
   getApplicationRoute,
   getTokenRoute,
   listApplicationsRoute,
   listMembersRoute,
   listServiceKeysRoute,
   listTokensRoute,
+  listWebhookDeliveriesRoute,
+  listWebhooksRoute,
   meRoute,
   Problem,
   QueryOf,
@@ -45,6 +48,8 @@ export type {
   TokensUsage,
   TokenUsage,
   User,
+  Webhook,
+  WebhookDelivery,
 } from "../../src/contract/index.js";
 
 import { describeHttpFailure } from "./format";
@@ -176,6 +181,19 @@ export const api = {
   revokeServiceKey: (appId: string, keyId: string) =>
     request<void>("DELETE", `${app(appId)}/service-keys/${encodeURIComponent(keyId)}`),
 
+  listWebhooks: (appId: string) =>
+    request<AnswerOf<typeof listWebhooksRoute, 200>>("GET", `${app(appId)}/webhooks`),
+  createWebhook: (appId: string, input: BodyOf<typeof createWebhookRoute>) =>
+    request<AnswerOf<typeof createWebhookRoute, 201>>("POST", `${app(appId)}/webhooks`, input),
+  deleteWebhook: (appId: string, webhookId: string) =>
+    request<void>("DELETE", `${app(appId)}/webhooks/${webhookId}`),
+  listWebhookDeliveries: (appId: string, webhookId: string) =>
+    request<AnswerOf<typeof listWebhookDeliveriesRoute, 200>>(
+      "GET",
+      `${app(appId)}/webhooks/${webhookId}/deliveries`,
+    ),
+  redeliverWebhook: (appId: string, webhookId: string, deliveryId: string) =>
+    request<void>("POST", `${app(appId)}/webhooks/${webhookId}/deliveries/${deliveryId}/redeliver`),
   listMembers: (appId: string) =>
     request<AnswerOf<typeof listMembersRoute, 200>>("GET", `${app(appId)}/members`),
   addMember: (appId: string, input: BodyOf<typeof addMemberRoute>) =>

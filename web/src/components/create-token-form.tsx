@@ -13,7 +13,31 @@ const EXPIRY_CHOICES = [
   { value: "custom", label: "Custom date…" },
   { value: "never", label: "No expiration" },
 ] as const;
-type ExpiryChoice = (typeof EXPIRY_CHOICES)[number]["value"];
+type ExpiryChoice = string;
+
+/**
+ * The expiry choices an application's policy allows: with a maximum lifetime, the fixed
+ * choices within it (the maximum itself when none is), a custom date, and never "never".
+ */
+export function expiryChoicesFor(
+  maxLifetimeDays: number | null,
+): ReadonlyArray<{ value: string; label: string }> {
+  if (maxLifetimeDays === null) return EXPIRY_CHOICES;
+  const fixed: Array<{ value: string; label: string }> = EXPIRY_CHOICES.filter(
+    (c) => /^\d+$/.test(c.value) && Number(c.value) <= maxLifetimeDays,
+  ).map((c) => ({ value: c.value, label: c.label }));
+  if (fixed.length === 0) {
+    fixed.push({ value: String(maxLifetimeDays), label: `${maxLifetimeDays} days` });
+  }
+  return [...fixed, { value: "custom", label: "Custom date…" }];
+}
+
+/** The choice a new form starts on: 30 days when allowed, else the longest allowed. */
+function defaultExpiry(maxLifetimeDays: number | null): string {
+  if (maxLifetimeDays === null || maxLifetimeDays >= 30) return "30";
+  const fixed = expiryChoicesFor(maxLifetimeDays).filter((c) => c.value !== "custom");
+  return fixed.at(-1)?.value ?? "custom";
+}
 
 const NAME_MAX_LENGTH = 100;
 
@@ -63,7 +87,15 @@ export function CreateTokenForm({
   prefill?: TokenPrefill;
 }) {
   const [name, setName] = useState("");
-  const [expiry, setExpiry] = useState<ExpiryChoice>("30");
+  const maxLifetimeDays = app.policy.maxLifetimeDays;
+  const choices = expiryChoicesFor(maxLifetimeDays);
+  const [expiry, setExpiry] = useState<ExpiryChoice>(() => defaultExpiry(maxLifetimeDays));
+  // A policy set meanwhile (another tab) may rule out the current choice.
+  useEffect(() => {
+    if (!expiryChoicesFor(maxLifetimeDays).some((c) => c.value === expiry)) {
+      setExpiry(defaultExpiry(maxLifetimeDays));
+    }
+  }, [maxLifetimeDays, expiry]);
   const [date, setDate] = useState("");
   const [scopes, setScopes] = useState<string[]>([]);
   const [addresses, setAddresses] = useState("");
@@ -84,11 +116,11 @@ export function CreateTokenForm({
     if (!prefill) return;
     setName(prefill.name);
     setScopes(prefill.scopes.filter((scope) => app.scopes.includes(scope)));
-    setExpiry("30");
+    setExpiry(defaultExpiry(maxLifetimeDays));
     setErrors({});
     nameRef.current?.focus();
     nameRef.current?.scrollIntoView({ block: "center" });
-  }, [prefill, app.scopes]);
+  }, [prefill, app.scopes, maxLifetimeDays]);
 
   function expiresAt(): string | null | { error: string } {
     if (expiry === "never") return null;
@@ -98,6 +130,11 @@ export function CreateTokenForm({
       const end = new Date(`${date}T23:59:59`);
       if (Number.isNaN(end.getTime()) || end.getTime() <= Date.now()) {
         return { error: "Pick a day in the future." };
+      }
+      if (maxLifetimeDays !== null && end.getTime() > Date.now() + maxLifetimeDays * DAY_MS) {
+        return {
+          error: `This application's tokens must expire within ${maxLifetimeDays} days; pick an earlier day.`,
+        };
       }
       return end.toISOString();
     }
@@ -266,13 +303,19 @@ export function CreateTokenForm({
               setErrors((prev) => ({ ...prev, expiry: undefined }));
             }}
           >
-            {EXPIRY_CHOICES.map((choice) => (
+            {choices.map((choice) => (
               <option key={choice.value} value={choice.value}>
                 {choice.label}
               </option>
             ))}
           </select>
           {preview && <FieldHint id={expiryId}>{preview}</FieldHint>}
+          {maxLifetimeDays !== null && (
+            <p className="field-hint" id={`${expiryId}-policy`} data-testid="expiry-policy">
+              This application&rsquo;s policy: tokens expire within {maxLifetimeDays} days, so
+              longer choices and &ldquo;No expiration&rdquo; are not offered.
+            </p>
+          )}
         </div>
         {expiry === "custom" && (
           <div className="field">
@@ -283,6 +326,11 @@ export function CreateTokenForm({
               name="expiresOn"
               required
               min={localDateInputValue(tomorrow)}
+              max={
+                maxLifetimeDays === null
+                  ? undefined
+                  : localDateInputValue(new Date(Date.now() + maxLifetimeDays * DAY_MS - DAY_MS))
+              }
               value={date}
               aria-invalid={errors.expiry ? true : undefined}
               aria-describedby={describedBy(dateId, false, errors.expiry)}

@@ -52,7 +52,10 @@ export function TokenTable({
   labelledBy,
   onRevoke,
   onRegenerate,
+  revokeUnusedAfterDays = null,
 }: {
+  /** The application's unused-token policy: tokens it revokes within 7 days are marked. */
+  revokeUnusedAfterDays?: number | null;
   appId: string;
   tokens: ApiToken[];
   usage: ReadonlyMap<string, UsageState>;
@@ -151,6 +154,21 @@ export function TokenTable({
                       )}
                     </span>
                   )}
+                  {(() => {
+                    if (!active || revokeUnusedAfterDays === null) return null;
+                    const from = Date.parse(token.lastUsedAt ?? token.createdAt);
+                    const at = from + revokeUnusedAfterDays * 86_400_000;
+                    if (at - now > 7 * 86_400_000) return null;
+                    return (
+                      <span
+                        className="flag flag-refused"
+                        data-testid="policy-revocation"
+                        title="The application revokes tokens left unused; use the token to keep it."
+                      >
+                        Unused: revoked on {formatExact(new Date(at).toISOString())}
+                      </span>
+                    );
+                  })()}
                   {refusal && (
                     <span
                       className="flag flag-refused"

@@ -303,6 +303,7 @@ export function TokensSection({
             labelledBy="token-list-heading"
             onRevoke={setRevoking}
             onRegenerate={setRegenerating}
+            revokeUnusedAfterDays={app.policy.revokeUnusedAfterDays}
           />
         )}
         {tokens && <Pager page={page} noun="tokens" />}

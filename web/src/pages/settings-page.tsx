@@ -3,6 +3,8 @@ import { BrandingSection, ReturnOriginsSection } from "../components/application
 import { usePageHeading } from "../components/brand";
 import { AppShell } from "../components/layout";
 import { ServiceKeysSection } from "../components/service-keys-section";
+import { TokenPolicySection } from "../components/token-policy-section";
+import { WebhooksSection } from "../components/webhooks-section";
 import { Link, paths } from "../router";
 import { ApplicationMissing, HomeLink, useApplication } from "./account-page";
 
@@ -76,6 +78,8 @@ function SettingsContent({
       <ServiceKeysSection appId={app.id} />
       <ReturnOriginsSection app={app} onSaved={onSaved} />
       <BrandingSection app={app} onSaved={onSaved} />
+      <TokenPolicySection app={app} onSaved={onSaved} />
+      <WebhooksSection appId={app.id} />
     </>
   );
 }
