@@ -16,6 +16,7 @@ import { AbuseGuard, type AbuseLimits, rateLimitStoreFor } from "./abuse.js";
 import { contractApp } from "./contract-route.js";
 import { registerHostCheck } from "./host-check.js";
 import { AccessLogController, loggerOptions } from "./logging.js";
+import { Metrics } from "./metrics.js";
 import { handleError, sendProblem } from "./problem.js";
 import { applicationRoutes } from "./routes/applications.js";
 import { auditRoutes } from "./routes/audit.js";
@@ -136,6 +137,23 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     app.getDefaultJsonParser("error", "error"),
   );
 
+  const metrics = new Metrics({
+    stats: deps.services.store.stats,
+    verification: deps.verifier.counts,
+    cacheEntries: () => deps.verifier.cacheEntries,
+    usage: deps.verifier.usage,
+    revocationStream: deps.revocationStream,
+  });
+  app.addHook("onResponse", (request, reply, done) => {
+    metrics.observeRequest(
+      request.method,
+      request.routeOptions.url ?? "unmatched",
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
+    done();
+  });
+
   app.setErrorHandler(handleError);
   registerHostCheck(app, { publicOrigin: options.publicOrigin, listenHost: options.listenHost });
   app.setNotFoundHandler((request, reply) =>
@@ -168,7 +186,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
 
   const api = contractApp(app);
   healthRoutes(api, services.store);
-  metricsRoutes(api, services.store.stats, deps.verifier, { token: options.metricsToken });
+  metricsRoutes(api, metrics, { token: options.metricsToken });
   protectedApiRoutes(api, deps.verifier, {
     abuse,
     requireHttps: options.requireHttps,
