@@ -45,6 +45,22 @@ export interface Overrides {
 }
 
 /**
+ * LOG_FORMAT=auto: pretty, coloured lines for a person watching a terminal; JSON lines for
+ * anything else (a file, a pipe, a log collector). Colour only on a terminal, and never
+ * with NO_COLOR (no-color.org), so a forced `pretty` into a file stays plain text.
+ */
+function logFormatFor(
+  format: Config["logFormat"],
+  stream: NodeJS.WritableStream | undefined,
+): { logFormat: "json" | "pretty"; logColor: boolean } {
+  const terminal = stream === undefined && process.stdout.isTTY === true;
+  return {
+    logFormat: format === "auto" ? (terminal ? "pretty" : "json") : format,
+    logColor: terminal && !process.env.NO_COLOR,
+  };
+}
+
+/**
  * Loads only the chosen dialect's module: a SQLite server never loads pg, a PostgreSQL
  * one never loads better-sqlite3 (a native addon).
  */
@@ -101,6 +117,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       version,
       logLevel: config.logLevel,
       logStream: overrides.logStream,
+      ...logFormatFor(config.logFormat, overrides.logStream),
       publicOrigin: config.publicOrigin,
       listenHost: config.host,
       trustProxy: config.trustProxy,

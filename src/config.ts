@@ -9,6 +9,8 @@ export interface Config {
   database: DatabaseConfig;
   tokenPrefix: string;
   logLevel: string;
+  /** `auto`: pretty lines when stdout is a terminal, JSON lines otherwise. */
+  logFormat: "auto" | "pretty" | "json";
   maxActiveTokensPerUser: number;
   usageFlushIntervalMs: number;
   sessionTtlMs: number;
@@ -45,6 +47,7 @@ export const ENVIRONMENT_VARIABLES = {
   DATABASE_URL: "sqlite:./data/keyward.db",
   TOKEN_PREFIX: "kw",
   LOG_LEVEL: "info",
+  LOG_FORMAT: "auto",
   MAX_ACTIVE_TOKENS_PER_USER: "100",
   USAGE_FLUSH_INTERVAL_MS: "1000",
   SESSION_TTL_HOURS: "168",
@@ -102,6 +105,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       `LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "${logLevel}")`,
     );
   }
+  const logFormat = read("LOG_FORMAT");
+  if (logFormat !== "auto" && logFormat !== "pretty" && logFormat !== "json") {
+    problems.push(`LOG_FORMAT must be auto, pretty or json (got "${logFormat}")`);
+  }
   const database = parseDatabaseUrl(read("DATABASE_URL"), problems);
   const publicOrigin = env.PUBLIC_ORIGIN ? env.PUBLIC_ORIGIN.replace(/\/+$/, "") : undefined;
   if (publicOrigin !== undefined && !/^https?:\/\/[^/]+$/.test(publicOrigin)) {
@@ -133,6 +140,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     database,
     tokenPrefix,
     logLevel,
+    logFormat: logFormat === "pretty" || logFormat === "json" ? logFormat : "auto",
     maxActiveTokensPerUser: integer("MAX_ACTIVE_TOKENS_PER_USER", 1, 100_000),
     // lastUsedAt may lag real use by at most 5 s (the contract), so a flush runs at least that often.
     usageFlushIntervalMs: integer("USAGE_FLUSH_INTERVAL_MS", 50, 5000),

@@ -15,7 +15,7 @@ import type { TokenVerifier } from "../services/verifier.js";
 import { AbuseGuard, type AbuseLimits, rateLimitStoreFor } from "./abuse.js";
 import { contractApp } from "./contract-route.js";
 import { registerHostCheck } from "./host-check.js";
-import { AccessLogController, loggerOptions } from "./logging.js";
+import { AccessLogController, type LogFormat, loggerOptions } from "./logging.js";
 import { Metrics } from "./metrics.js";
 import { handleError, sendProblem } from "./problem.js";
 import { applicationRoutes } from "./routes/applications.js";
@@ -41,6 +41,10 @@ export interface HttpOptions {
   logLevel: string;
   /** Where log lines go; stdout when unset. */
   logStream?: NodeJS.WritableStream;
+  /** JSON lines, or pretty coloured lines for people (LOG_FORMAT; pretty at a terminal). */
+  logFormat?: LogFormat;
+  /** Pretty lines in colour (not when NO_COLOR is set). */
+  logColor?: boolean;
   publicOrigin: string | undefined;
   /** The address the server listens on (`HOST`), for the Host check. */
   listenHost: string;
@@ -82,7 +86,7 @@ function trustProxyFunction(
 /** Builds the Fastify app without listening, so tests can `inject()` or listen on port 0. */
 export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<FastifyInstance> {
   const serverOptions: FastifyServerOptions & { http?: { connectionsCheckingInterval: number } } = {
-    logger: loggerOptions(options.logLevel, options.logStream),
+    logger: loggerOptions(options.logLevel, options.logStream, options.logFormat, options.logColor),
     logController: new AccessLogController(),
     trustProxy: trustProxyFunction(options.trustProxy),
     bodyLimit: options.bodyLimitBytes,
