@@ -19,10 +19,17 @@ export type {
   OperatorToken,
   OperatorUser,
 } from "./services/ports.js";
+export * from "./services/token-import.js";
 
 export interface OperatorSession {
   deps: ServiceDeps;
   operator: Operator;
+  /**
+   * Tells the servers that secrets were written outside them (an import): a SQLite server
+   * reloads the filter of stored secrets it answers made-up tokens from. PostgreSQL
+   * servers keep no such filter; they need no word.
+   */
+  announceSecrets(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -77,5 +84,14 @@ export async function openOperatorSession(
       sessionTtlMs: config.sessionTtlMs,
     },
   };
-  return { deps, operator: currentOperator(env), close: () => store.close() };
+  const announceSecrets = async () => {
+    if (store.kind === "sqlite")
+      await (store as SqliteStore).announceChanges("+secrets", systemClock.now());
+  };
+  return {
+    deps,
+    operator: currentOperator(env),
+    announceSecrets,
+    close: () => store.close(),
+  };
 }

@@ -62,6 +62,9 @@ export class VerificationCounts {
   }
 }
 
+/** How long the answer to "was anything imported?" is kept. */
+const IMPORTED_RECHECK_MS = 5000;
+
 interface CacheEntry {
   record: SecretRecord;
   cachedAt: number;
@@ -84,6 +87,7 @@ export class TokenVerifier {
   /** Bumped by every invalidation, so a lookup that raced with one is not cached. */
   private generation = 0;
   private trusted = true;
+  private importedKnown: { exists: boolean; checkedAt: number } | undefined;
   /** Outcomes and cache use since start, for metrics. */
   readonly counts = new VerificationCounts();
 
@@ -117,7 +121,13 @@ export class TokenVerifier {
     audience: string | undefined,
   ): Promise<VerifyResult> {
     const format = checkTokenFormat(token, this.options.tokenPrefix);
-    if (!format.ok) return { ok: false, reason: format.reason };
+    // Not of our format: refused offline, unless tokens were imported from another system
+    // (whose secrets have no prefix or checksum of ours). A token with our prefix and a
+    // wrong checksum is refused offline whatever was imported: no made-up token of our own
+    // format ever costs a read.
+    if (!format.ok && (format.reason !== "malformed" || !(await this.mayHoldImported()))) {
+      return { ok: false, reason: format.reason };
+    }
 
     const hash = hashToken(token);
     const now = this.clock.now();
@@ -126,12 +136,14 @@ export class TokenVerifier {
       this.counts.cacheMisses++;
       const generation = this.generation;
       record = await this.store.findSecret(hash);
-      if (record === undefined) return { ok: false, reason: "unknown" };
+      if (record === undefined) return { ok: false, reason: format.ok ? "unknown" : format.reason };
       if (generation === this.generation && this.trusted)
         this.remember(hash, record, this.clock.now());
     } else {
       this.counts.cacheHits++;
     }
+    // Only an imported token may be outside our format.
+    if (!format.ok && record.imported !== true) return { ok: false, reason: format.reason };
     // Before anything is recorded: a caller must not move another application's counters.
     if (audience !== undefined && record.applicationId !== audience) {
       return { ok: false, reason: "unknown" };
@@ -144,6 +156,22 @@ export class TokenVerifier {
     if (result.ok) this.usage.record(record.tokenId, now);
     else this.usage.recordRefusal(record.tokenId, now);
     return result;
+  }
+
+  /**
+   * Whether any imported token exists, asked of storage at most once per
+   * IMPORTED_RECHECK_MS: while nothing was imported, a malformed token still costs no read
+   * beyond that one probe. An import reaches a running server within that interval.
+   */
+  private async mayHoldImported(): Promise<boolean> {
+    const now = this.clock.now();
+    if (
+      this.importedKnown !== undefined &&
+      now - this.importedKnown.checkedAt < IMPORTED_RECHECK_MS
+    )
+      return this.importedKnown.exists;
+    this.importedKnown = { exists: await this.store.hasImportedTokens(), checkedAt: now };
+    return this.importedKnown.exists;
   }
 
   /** Drops every cached answer about these tokens. */
@@ -161,6 +189,7 @@ export class TokenVerifier {
   /** Drops the whole cache, e.g. when a change notification may have been missed. */
   invalidateAll(): void {
     this.generation++;
+    this.importedKnown = undefined;
     this.cache.clear();
     this.hashesByToken.clear();
   }

@@ -137,6 +137,8 @@ export interface TokensTable {
   exposed_at: number | null;
   /** JSON array of addresses and CIDRs the token is accepted from; null: any (0010). */
   allowed_addresses: string | null;
+  /** When `keyward import-tokens` brought it from another system; null otherwise (0013). */
+  imported_at: number | null;
 }
 
 export interface TokenSecretsTable {
