@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "./config.js";
 import { buildApp } from "./http/app.js";
+import { type GitHubKeys, parseGitHubKeys } from "./http/github-secret-scanning.js";
 import { argon2PasswordHasher, cryptoRandom, systemClock } from "./platform/system.js";
 import { AddressRefusalRecorder } from "./services/address-refusals.js";
 import type { ServiceDeps } from "./services/deps.js";
@@ -42,6 +43,14 @@ export interface Overrides {
   random?: RandomSource;
   passwordHasher?: PasswordHasher;
   logStream?: NodeJS.WritableStream;
+}
+
+/** GitHub's secret-scanning keys, read once at start; a wrong document stops the start. */
+function githubKeysOf(config: Config): GitHubKeys | undefined {
+  const source = config.githubSecretScanningKeys;
+  if (source === undefined) return undefined;
+  const text = "json" in source ? source.json : readFileSync(source.file, "utf8");
+  return parseGitHubKeys(text);
 }
 
 /**
@@ -129,6 +138,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       ...(store.kind === "postgres" ? { sharedCounters: store.counters } : {}),
       requireHttps: config.requireHttps,
       metricsToken: config.metricsToken,
+      githubKeys: githubKeysOf(config),
       ...(config.tls
         ? {
             tls: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) },

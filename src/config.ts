@@ -38,6 +38,8 @@ export interface Config {
   postgres: { poolSize: number; queryTimeoutMs: number };
   /** When set, `GET /metrics` answers this bearer token from anywhere; else loopback only. */
   metricsToken: string | undefined;
+  /** GitHub's secret-scanning keys document: inline JSON, or a file holding it. */
+  githubSecretScanningKeys: { json: string } | { file: string } | undefined;
 }
 
 /** Every environment variable Keyward reads, with its default. The README's table mirrors this. */
@@ -68,6 +70,8 @@ export const ENVIRONMENT_VARIABLES = {
   DATABASE_POOL_SIZE: "10",
   DATABASE_QUERY_TIMEOUT_MS: "5000",
   METRICS_TOKEN: "",
+  GITHUB_SECRET_SCANNING_KEYS: "",
+  GITHUB_SECRET_SCANNING_KEYS_FILE: "",
 } as const;
 
 export class ConfigError extends Error {
@@ -134,6 +138,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     problems.push("METRICS_TOKEN must be 32 to 256 characters of A-Z, a-z, 0-9 and - . _ ~ + /");
   }
 
+  const githubJson = env.GITHUB_SECRET_SCANNING_KEYS || undefined;
+  const githubFile = env.GITHUB_SECRET_SCANNING_KEYS_FILE || undefined;
+  if (githubJson !== undefined && githubFile !== undefined) {
+    problems.push("Set GITHUB_SECRET_SCANNING_KEYS or GITHUB_SECRET_SCANNING_KEYS_FILE, not both");
+  }
+
   const config: Config = {
     host: read("HOST"),
     port,
@@ -174,6 +184,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       queryTimeoutMs: integer("DATABASE_QUERY_TIMEOUT_MS", 100, 600_000),
     },
     metricsToken,
+    githubSecretScanningKeys:
+      githubJson !== undefined
+        ? { json: githubJson }
+        : githubFile !== undefined
+          ? { file: githubFile }
+          : undefined,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -113,7 +113,10 @@ describe("keyward import-tokens", () => {
     // Imported with an expiry in the past: expired, like any other.
     expect(await status(tokens[2] as string)).toBe(401);
     expect(await status(own)).toBe(200);
+    // Our prefix with a wrong checksum: still refused without a storage read.
+    const readsBefore = server.keyward.store.stats.reads;
     expect(await status(`${own.slice(0, -1)}${own.endsWith("A") ? "B" : "A"}`)).toBe(401);
+    expect(server.keyward.store.stats.reads).toBe(readsBefore);
     expect(await status(foreignToken())).toBe(401);
     expect((await listed()).find((t) => t.name === "deploy")?.hint).toBe("ghp_…x1");
 
@@ -140,7 +143,8 @@ describe("keyward import-tokens", () => {
     expect(imported[0]?.detail).toMatchObject({ operator: "alice", via: "cli", tokens: 3 });
     // No secret, and no hash, reaches the audit trail.
     expect(audit.output).not.toContain(sha256(tokens[0] as string));
-  });
+    // Eight command-line processes, each starting tsx: slow on a loaded machine.
+  }, 120_000);
 
   it("refuses a file with wrong lines, naming each line, and writes nothing", async () => {
     const { user, appId } = await signUpWithApp(server.baseUrl, "Bad file");
@@ -174,5 +178,5 @@ describe("keyward import-tokens", () => {
     );
     expect(unknownApp.code).toBe(66);
     expect(unknownApp.output).toContain("keyward apps list");
-  });
+  }, 120_000);
 });

@@ -14,6 +14,7 @@ import { markTokenExposed } from "../services/tokens.js";
 import type { TokenVerifier } from "../services/verifier.js";
 import { AbuseGuard, type AbuseLimits, rateLimitStoreFor } from "./abuse.js";
 import { contractApp } from "./contract-route.js";
+import type { GitHubKeys } from "./github-secret-scanning.js";
 import { registerHostCheck } from "./host-check.js";
 import { AccessLogController, type LogFormat, loggerOptions } from "./logging.js";
 import { Metrics } from "./metrics.js";
@@ -23,7 +24,7 @@ import { auditRoutes } from "./routes/audit.js";
 import { authRoutes } from "./routes/auth.js";
 import { docsRoutes, registerOpenApi } from "./routes/docs.js";
 import { healthRoutes } from "./routes/health.js";
-import { leakRoutes } from "./routes/leaks.js";
+import { githubLeakRoutes, leakRoutes } from "./routes/leaks.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { portalRoutes } from "./routes/portal.js";
 import { protectedApiRoutes } from "./routes/protected-api.js";
@@ -58,6 +59,8 @@ export interface HttpOptions {
   requireHttps: boolean;
   /** Serve HTTPS directly with this key and certificate (PEM). */
   tls?: { key: Buffer; cert: Buffer };
+  /** GitHub's secret-scanning public keys, for `POST /api/v1/leaks/github`. */
+  githubKeys?: GitHubKeys | undefined;
   /** The bearer token `GET /metrics` asks of non-loopback clients; loopback only when unset. */
   metricsToken?: string | undefined;
 }
@@ -198,6 +201,10 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   });
   verifyRoutes(api, deps.verifier, { rateLimitPerMinute: options.verifyRateLimitPerMinute });
   leakRoutes(api, services, { rateLimitPerMinute: options.leakRateLimitPerMinute });
+  await githubLeakRoutes(app, services, {
+    rateLimitPerMinute: options.leakRateLimitPerMinute,
+    githubKeys: options.githubKeys,
+  });
 
   // Account and token management: session cookie routes.
   await app.register(async (management) => {
