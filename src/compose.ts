@@ -99,6 +99,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     cacheSize: config.verifyCacheSize,
     cacheMaxAgeMs: config.verifyCacheMaxAgeMs,
   });
+  await verifier.refreshImported();
   // The revocation stream rides on the same notifications as the cache: a token change
   // (here or, on PostgreSQL, on another process) may have written events, so the hub reads
   // what is new, and the sweeper looks again for the next end of a grace period.

@@ -62,9 +62,6 @@ export class VerificationCounts {
   }
 }
 
-/** How long the answer to "was anything imported?" is kept. */
-const IMPORTED_RECHECK_MS = 5000;
-
 interface CacheEntry {
   record: SecretRecord;
   cachedAt: number;
@@ -87,7 +84,8 @@ export class TokenVerifier {
   /** Bumped by every invalidation, so a lookup that raced with one is not cached. */
   private generation = 0;
   private trusted = true;
-  private importedKnown: { exists: boolean; checkedAt: number } | undefined;
+  /** Whether any imported token exists, as last read (see refreshImported). */
+  private importedExist = false;
   /** Outcomes and cache use since start, for metrics. */
   readonly counts = new VerificationCounts();
 
@@ -125,7 +123,7 @@ export class TokenVerifier {
     // (whose secrets have no prefix or checksum of ours). A token with our prefix and a
     // wrong checksum is refused offline whatever was imported: no made-up token of our own
     // format ever costs a read.
-    if (!format.ok && (format.reason !== "malformed" || !(await this.mayHoldImported()))) {
+    if (!format.ok && (format.reason !== "malformed" || !this.importedExist)) {
       return { ok: false, reason: format.reason };
     }
 
@@ -159,19 +157,13 @@ export class TokenVerifier {
   }
 
   /**
-   * Whether any imported token exists, asked of storage at most once per
-   * IMPORTED_RECHECK_MS: while nothing was imported, a malformed token still costs no read
-   * beyond that one probe. An import reaches a running server within that interval.
+   * Reads whether any token was imported (`keyward import-tokens`). Called at start and on
+   * every whole-cache invalidation, which is how an import is announced (SQLite's change
+   * feed, PostgreSQL's `*` notification): never on a request, so a token outside our
+   * format still costs no storage read while nothing was imported.
    */
-  private async mayHoldImported(): Promise<boolean> {
-    const now = this.clock.now();
-    if (
-      this.importedKnown !== undefined &&
-      now - this.importedKnown.checkedAt < IMPORTED_RECHECK_MS
-    )
-      return this.importedKnown.exists;
-    this.importedKnown = { exists: await this.store.hasImportedTokens(), checkedAt: now };
-    return this.importedKnown.exists;
+  async refreshImported(): Promise<void> {
+    this.importedExist = await this.store.hasImportedTokens();
   }
 
   /** Drops every cached answer about these tokens. */
@@ -189,7 +181,8 @@ export class TokenVerifier {
   /** Drops the whole cache, e.g. when a change notification may have been missed. */
   invalidateAll(): void {
     this.generation++;
-    this.importedKnown = undefined;
+    // Kept as it was if storage does not answer now; the next invalidation reads again.
+    this.refreshImported().catch(() => {});
     this.cache.clear();
     this.hashesByToken.clear();
   }
