@@ -34,6 +34,7 @@ const store = {
       revoked_at: null,
       secret_expires_at: null,
       allowed_addresses: null,
+      imported_at: null,
     });
   },
 } as unknown as TokenStore;

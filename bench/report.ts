@@ -3,6 +3,7 @@ import { CASES, type CaseRow } from "./cases.js";
 import type { ClientAdapterResult } from "./client-adapter.js";
 import type { ClientRevocationResult } from "./client-revocation.js";
 import type { MachineInfo } from "./machine.js";
+import type { MetricsCostResult } from "./metrics-cost.js";
 import type { RevocationResult } from "./revocation.js";
 import type { BenchRun, FullCacheResult, SeedSeconds } from "./run-state.js";
 import { type BenchSettings, ROOT } from "./settings.js";
@@ -28,6 +29,7 @@ export interface BenchResult {
   bare?: BareReferenceResult | undefined;
   clientAdapter: ClientAdapterResult | undefined;
   clientRevocation?: ClientRevocationResult | undefined;
+  metricsCost?: MetricsCostResult | undefined;
   seedSeconds: SeedSeconds;
   targets: TargetCheck[];
   skipped: string[];
@@ -124,6 +126,14 @@ export function checkTargets(run: BenchRun): TargetCheck[] {
       "case 8: made-up tokens refused with zero calls to Keyward",
       client.madeUpKeywardCalls === 0 && client.madeUpRefused === client.madeUpSent,
       `${client.madeUpRefused}/${client.madeUpSent} refused, ${client.madeUpKeywardCalls} calls`,
+    );
+  }
+  const cost = run.metricsCost;
+  if (cost) {
+    check(
+      "case 11: recording metrics costs a verified request < 1 µs",
+      cost.nsPerVerification < 1000,
+      `${cost.nsPerVerification.toFixed(0)} ns (median of ${cost.rounds} rounds of ${cost.iterations.toLocaleString("en")})`,
     );
   }
   return out;
@@ -238,6 +248,13 @@ export function printReport(run: BenchRun, result: BenchResult): void {
         `p99 ${c.streamP99Ms?.toFixed(1)} ms, max ${c.streamMaxMs?.toFixed(1)} ms (from the 204); ` +
         `with the stream off and cacheMaxAgeMs ${c.cutCacheMaxAgeMs}, a revoked token was ` +
         `accepted at most ${c.cutMaxAcceptedMs?.toFixed(0)} ms over ${c.cutRevocations} revocations`,
+    );
+  }
+  if (result.metricsCost) {
+    const m = result.metricsCost;
+    console.log(
+      `\ncase 11: recording metrics per verified request ${m.nsPerVerification.toFixed(0)} ns ` +
+        `(cache hit, outcome, request duration; median of ${m.rounds} rounds); one scrape ${m.scrapeMs.toFixed(1)} ms`,
     );
   }
   if (result.fullCache) {

@@ -2,6 +2,7 @@ import type { BareReferenceResult } from "./bare.js";
 import type { CaseRow } from "./cases.js";
 import type { ClientAdapterResult } from "./client-adapter.js";
 import type { ClientRevocationResult } from "./client-revocation.js";
+import type { MetricsCostResult } from "./metrics-cost.js";
 import type { RevocationResult } from "./revocation.js";
 import type { BenchOptions, BenchSettings } from "./settings.js";
 import type { StreamFanOutResult } from "./stream-fanout.js";
@@ -37,6 +38,8 @@ export interface BenchRun {
   clientAdapter: ClientAdapterResult | undefined;
   /** Case 10: a revocation reaching keyward-client in a host process. */
   clientRevocation: ClientRevocationResult | undefined;
+  /** Case 11: the cost of recording metrics per verified request. */
+  metricsCost: MetricsCostResult | undefined;
   seedSeconds: SeedSeconds;
   skipped: string[];
   notices: string[];
@@ -68,6 +71,7 @@ export function createBenchRun(options: BenchOptions): BenchRun {
     bare: undefined,
     clientAdapter: undefined,
     clientRevocation: undefined,
+    metricsCost: undefined,
     seedSeconds: {},
     skipped: [],
     notices: [],

@@ -22,6 +22,7 @@ import { fillCache, runStage } from "./cases.js";
 import { clientAdapterBench } from "./client-adapter.js";
 import { clientRevocation } from "./client-revocation.js";
 import { cores, hasWrk, machineInfo, pinned } from "./machine.js";
+import { metricsCost } from "./metrics-cost.js";
 import { type BenchResult, checkTargets, printReport } from "./report.js";
 import { revocationPropagation } from "./revocation.js";
 import { type BenchRun, createBenchRun } from "./run-state.js";
@@ -254,6 +255,10 @@ async function main(run: BenchRun): Promise<void> {
         : "notice: taskset not found; server and wrk are not pinned to separate cores",
     );
   }
+  if (run.wants(11)) {
+    run.log("case 11: the cost of recording metrics per verified request (in process)");
+    run.metricsCost = await metricsCost(settings.quick ? 500_000 : 2_000_000);
+  }
   try {
     if (!hasWrk) {
       run.skip(
@@ -300,6 +305,7 @@ async function main(run: BenchRun): Promise<void> {
     fullCache: run.fullCache,
     bare: run.bare,
     clientAdapter: run.clientAdapter,
+    metricsCost: run.metricsCost,
     seedSeconds: run.seedSeconds,
     targets: checkTargets(run),
     skipped: run.skipped,

@@ -5,6 +5,7 @@ import { hostname } from "node:os";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "./config.js";
 import { buildApp } from "./http/app.js";
+import { type GitHubKeys, parseGitHubKeys } from "./http/github-secret-scanning.js";
 import { argon2PasswordHasher, cryptoRandom, systemClock } from "./platform/system.js";
 import { createWebhookSender } from "./platform/webhook-sender.js";
 import { AddressRefusalRecorder } from "./services/address-refusals.js";
@@ -53,6 +54,30 @@ export interface Overrides {
   logStream?: NodeJS.WritableStream;
 }
 
+/** GitHub's secret-scanning keys, read once at start; a wrong document stops the start. */
+function githubKeysOf(config: Config): GitHubKeys | undefined {
+  const source = config.githubSecretScanningKeys;
+  if (source === undefined) return undefined;
+  const text = "json" in source ? source.json : readFileSync(source.file, "utf8");
+  return parseGitHubKeys(text);
+}
+
+/**
+ * LOG_FORMAT=auto: pretty, coloured lines for a person watching a terminal; JSON lines for
+ * anything else (a file, a pipe, a log collector). Colour only on a terminal, and never
+ * with NO_COLOR (no-color.org), so a forced `pretty` into a file stays plain text.
+ */
+function logFormatFor(
+  format: Config["logFormat"],
+  stream: NodeJS.WritableStream | undefined,
+): { logFormat: "json" | "pretty"; logColor: boolean } {
+  const terminal = stream === undefined && process.stdout.isTTY === true;
+  return {
+    logFormat: format === "auto" ? (terminal ? "pretty" : "json") : format,
+    logColor: terminal && !process.env.NO_COLOR,
+  };
+}
+
 /**
  * Loads only the chosen dialect's module: a SQLite server never loads pg, a PostgreSQL
  * one never loads better-sqlite3 (a native addon).
@@ -85,6 +110,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     cacheSize: config.verifyCacheSize,
     cacheMaxAgeMs: config.verifyCacheMaxAgeMs,
   });
+  await verifier.refreshImported();
   // The revocation stream rides on the same notifications as the cache: a token change
   // (here or, on PostgreSQL, on another process) may have written events, so the hub reads
   // what is new, and the sweeper looks again for the next end of a grace period.
@@ -117,6 +143,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       version,
       logLevel: config.logLevel,
       logStream: overrides.logStream,
+      ...logFormatFor(config.logFormat, overrides.logStream),
       publicOrigin: config.publicOrigin,
       listenHost: config.host,
       trustProxy: config.trustProxy,
@@ -128,6 +155,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       ...(store.kind === "postgres" ? { sharedCounters: store.counters } : {}),
       requireHttps: config.requireHttps,
       metricsToken: config.metricsToken,
+      githubKeys: githubKeysOf(config),
       ...(config.tls
         ? {
             tls: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) },

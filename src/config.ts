@@ -9,6 +9,8 @@ export interface Config {
   database: DatabaseConfig;
   tokenPrefix: string;
   logLevel: string;
+  /** `auto`: pretty lines when stdout is a terminal, JSON lines otherwise. */
+  logFormat: "auto" | "pretty" | "json";
   maxActiveTokensPerUser: number;
   usageFlushIntervalMs: number;
   sessionTtlMs: number;
@@ -49,6 +51,8 @@ export interface Config {
   webhookAllowPrivate: boolean;
   /** How often each process looks for tokens the policies revoke or remind of. */
   policySweepIntervalMs: number;
+  /** GitHub's secret-scanning keys document: inline JSON, or a file holding it. */
+  githubSecretScanningKeys: { json: string } | { file: string } | undefined;
 }
 
 /** Every environment variable Keyward reads, with its default. The README's table mirrors this. */
@@ -58,6 +62,7 @@ export const ENVIRONMENT_VARIABLES = {
   DATABASE_URL: "sqlite:./data/keyward.db",
   TOKEN_PREFIX: "kw",
   LOG_LEVEL: "info",
+  LOG_FORMAT: "auto",
   MAX_ACTIVE_TOKENS_PER_USER: "100",
   USAGE_FLUSH_INTERVAL_MS: "1000",
   SESSION_TTL_HOURS: "168",
@@ -82,6 +87,8 @@ export const ENVIRONMENT_VARIABLES = {
   METRICS_TOKEN: "",
   WEBHOOK_ALLOW_PRIVATE: "false",
   POLICY_SWEEP_INTERVAL_MS: "300000",
+  GITHUB_SECRET_SCANNING_KEYS: "",
+  GITHUB_SECRET_SCANNING_KEYS_FILE: "",
 } as const;
 
 export class ConfigError extends Error {
@@ -118,6 +125,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     problems.push(
       `LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "${logLevel}")`,
     );
+  }
+  const logFormat = read("LOG_FORMAT");
+  if (logFormat !== "auto" && logFormat !== "pretty" && logFormat !== "json") {
+    problems.push(`LOG_FORMAT must be auto, pretty or json (got "${logFormat}")`);
   }
   const database = parseDatabaseUrl(read("DATABASE_URL"), problems);
   const publicOrigin = env.PUBLIC_ORIGIN ? env.PUBLIC_ORIGIN.replace(/\/+$/, "") : undefined;
@@ -163,6 +174,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (!["true", "false"].includes(webhookAllowPrivate)) {
     problems.push(`WEBHOOK_ALLOW_PRIVATE must be true or false (got "${webhookAllowPrivate}")`);
   }
+  const githubJson = env.GITHUB_SECRET_SCANNING_KEYS || undefined;
+  const githubFile = env.GITHUB_SECRET_SCANNING_KEYS_FILE || undefined;
+  if (githubJson !== undefined && githubFile !== undefined) {
+    problems.push("Set GITHUB_SECRET_SCANNING_KEYS or GITHUB_SECRET_SCANNING_KEYS_FILE, not both");
+  }
 
   const config: Config = {
     host: read("HOST"),
@@ -170,6 +186,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     database,
     tokenPrefix,
     logLevel,
+    logFormat: logFormat === "pretty" || logFormat === "json" ? logFormat : "auto",
     maxActiveTokensPerUser: integer("MAX_ACTIVE_TOKENS_PER_USER", 1, 100_000),
     // lastUsedAt may lag real use by at most 5 s (the contract), so a flush runs at least that often.
     usageFlushIntervalMs: integer("USAGE_FLUSH_INTERVAL_MS", 50, 5000),
@@ -208,6 +225,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     webhookAllowPrivate: webhookAllowPrivate === "true",
     // The contract revokes an unused token within an hour of crossing the line.
     policySweepIntervalMs: integer("POLICY_SWEEP_INTERVAL_MS", 1000, 3_600_000),
+    githubSecretScanningKeys:
+      githubJson !== undefined
+        ? { json: githubJson }
+        : githubFile !== undefined
+          ? { file: githubFile }
+          : undefined,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

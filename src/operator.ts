@@ -19,10 +19,17 @@ export type {
   OperatorToken,
   OperatorUser,
 } from "./services/ports.js";
+export * from "./services/token-import.js";
 
 export interface OperatorSession {
   deps: ServiceDeps;
   operator: Operator;
+  /**
+   * Tells the servers that secrets were written outside them (an import): a SQLite server
+   * reloads the filter of stored secrets it answers made-up tokens from, and every server
+   * reads again whether imported tokens exist.
+   */
+  announceSecrets(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -77,5 +84,21 @@ export async function openOperatorSession(
       sessionTtlMs: config.sessionTtlMs,
     },
   };
-  return { deps, operator: currentOperator(env), close: () => store.close() };
+  // Both make every server drop its cache and read again whether anything was imported.
+  const announceSecrets = async () => {
+    if (store.kind === "sqlite")
+      await (store as SqliteStore).announceChanges("+secrets", systemClock.now());
+    else {
+      const { INVALIDATION_CHANNEL, INVALIDATE_ALL_PAYLOAD } = await import(
+        "./storage/postgres/pg-invalidation.js"
+      );
+      await (store as PostgresStore).notify(INVALIDATION_CHANNEL, [INVALIDATE_ALL_PAYLOAD]);
+    }
+  };
+  return {
+    deps,
+    operator: currentOperator(env),
+    announceSecrets,
+    close: () => store.close(),
+  };
 }

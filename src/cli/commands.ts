@@ -8,6 +8,7 @@ import { SqliteInUseError } from "../storage/sqlite/sqlite-in-use-error.js";
 import { addAdminCommands, type WithSession } from "./admin-commands.js";
 import { addAuditCommands } from "./audit-command.js";
 import { addBackupCommand } from "./backup-command.js";
+import { addImportCommand } from "./import-command.js";
 import { consoleOutput } from "./output.js";
 import { addScanCommand } from "./scan-command.js";
 
@@ -105,6 +106,7 @@ export function buildProgram(env: Env, version: string, outcome: Outcome): Comma
 
   addAdminCommands(program, withSession);
   addAuditCommands(program, withSession);
+  addImportCommand(program, withSession);
   addBackupCommand(program, env, run);
   addScanCommand(program, env, run);
   return program;

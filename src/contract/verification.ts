@@ -77,6 +77,44 @@ export const reportLeaksRoute = verificationRoute({
   },
 });
 
+/** One match GitHub's secret scanning reports (partner program format). */
+export const GitHubTokenMatch = Type.Object({
+  token: TokenText,
+  type: Type.String({ maxLength: 200 }),
+  url: Type.String({ maxLength: 2000 }),
+  source: Type.String({ maxLength: 200 }),
+});
+
+export const GitHubTokenLabel = Type.Object({
+  token_raw: Type.String(),
+  token_type: Type.String(),
+  label: Type.Union([Type.Literal("true_positive"), Type.Literal("false_positive")]),
+});
+
+export const reportGitHubLeaksRoute = verificationRoute({
+  method: "POST",
+  url: "/api/v1/leaks/github",
+  operationId: "reportGitHubSecretScanningMatches",
+  summary: "GitHub secret scanning (partner program): revoke the reported tokens",
+  description:
+    "The same as `POST /api/v1/leaks`, in GitHub's format: a JSON array of matches, signed " +
+    "with ECDSA P-256 (SHA-256) over the raw body (`Github-Public-Key-Identifier`, " +
+    "`Github-Public-Key-Signature`), checked against the public keys the operator configured " +
+    "(`GITHUB_SECRET_SCANNING_KEYS` or `GITHUB_SECRET_SCANNING_KEYS_FILE`). Answers each " +
+    "match with `true_positive` (a token or service key of this server, working or not) or " +
+    "`false_positive`; working ones are revoked. 404 when no keys are configured.",
+  rateLimited: true,
+  schema: {
+    headers: Type.Object({
+      "github-public-key-identifier": Type.Optional(Type.String({ maxLength: 200 })),
+      "github-public-key-signature": Type.Optional(Type.String({ maxLength: 400 })),
+    }),
+    body: Type.Array(GitHubTokenMatch, { minItems: 1, maxItems: MAX_LEAK_REPORT_TOKENS }),
+    response: { 200: Type.Array(GitHubTokenLabel) },
+  },
+  errors: ["invalid_signature", "not_found"],
+});
+
 export const WhoAmI = Type.Object({
   application: Type.Object({ id: Id("app"), name: Type.String() }),
   user: Type.Object({ id: Id("usr"), email: Type.String() }),
@@ -118,6 +156,7 @@ export const scopeCheckRoute = protectedApiRoute({
 export const verificationRoutes = [
   verifyRoute,
   reportLeaksRoute,
+  reportGitHubLeaksRoute,
   whoAmIRoute,
   scopeCheckRoute,
 ] as const;

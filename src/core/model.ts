@@ -36,6 +36,7 @@ export const AUDIT_ACTIONS = [
   "user.disabled",
   "user.enabled",
   "user.password_reset",
+  "token.imported",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -173,6 +174,11 @@ export interface TokenRecord {
   exposedAt: number | null;
   /** Addresses and CIDRs the token is accepted from; null: any address. */
   allowedAddresses: string[] | null;
+  /**
+   * Imported from another system by its hash (`keyward import-tokens`): the one kind of
+   * token whose secret may be outside Keyward's format. Absent means false.
+   */
+  imported?: boolean;
 }
 
 /** What the hot path needs to decide on a presented secret, read in one lookup. */
@@ -192,6 +198,11 @@ export interface SecretRecord {
   secretExpiresAt: number | null;
   /** Addresses and CIDRs the token is accepted from; null: any address. */
   allowedAddresses: string[] | null;
+  /**
+   * Imported from another system by its hash (`keyward import-tokens`): the one kind of
+   * token whose secret may be outside Keyward's format. Absent means false.
+   */
+  imported?: boolean;
 }
 
 export function tokenStatus(

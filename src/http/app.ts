@@ -15,15 +15,17 @@ import type { TokenVerifier } from "../services/verifier.js";
 import { AbuseGuard, type AbuseLimits, rateLimitStoreFor } from "./abuse.js";
 import { clientErrorHandler } from "./client-errors.js";
 import { contractApp } from "./contract-route.js";
+import type { GitHubKeys } from "./github-secret-scanning.js";
 import { registerHostCheck } from "./host-check.js";
-import { AccessLogController, loggerOptions } from "./logging.js";
+import { AccessLogController, type LogFormat, loggerOptions } from "./logging.js";
+import { Metrics } from "./metrics.js";
 import { handleError, sendProblem } from "./problem.js";
 import { applicationRoutes } from "./routes/applications.js";
 import { auditRoutes } from "./routes/audit.js";
 import { authRoutes } from "./routes/auth.js";
 import { docsRoutes, registerOpenApi } from "./routes/docs.js";
 import { healthRoutes } from "./routes/health.js";
-import { leakRoutes } from "./routes/leaks.js";
+import { githubLeakRoutes, leakRoutes } from "./routes/leaks.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { portalRoutes } from "./routes/portal.js";
 import { protectedApiRoutes } from "./routes/protected-api.js";
@@ -42,6 +44,10 @@ export interface HttpOptions {
   logLevel: string;
   /** Where log lines go; stdout when unset. */
   logStream?: NodeJS.WritableStream;
+  /** JSON lines, or pretty coloured lines for people (LOG_FORMAT; pretty at a terminal). */
+  logFormat?: LogFormat;
+  /** Pretty lines in colour (not when NO_COLOR is set). */
+  logColor?: boolean;
   publicOrigin: string | undefined;
   /** The address the server listens on (`HOST`), for the Host check. */
   listenHost: string;
@@ -55,6 +61,8 @@ export interface HttpOptions {
   requireHttps: boolean;
   /** Serve HTTPS directly with this key and certificate (PEM). */
   tls?: { key: Buffer; cert: Buffer };
+  /** GitHub's secret-scanning public keys, for `POST /api/v1/leaks/github`. */
+  githubKeys?: GitHubKeys | undefined;
   /** The bearer token `GET /metrics` asks of non-loopback clients; loopback only when unset. */
   metricsToken?: string | undefined;
 }
@@ -87,7 +95,7 @@ const SLOW_CLIENT_LIMITS = { connectionsCheckingInterval: 1000, headersTimeout: 
 /** Builds the Fastify app without listening, so tests can `inject()` or listen on port 0. */
 export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<FastifyInstance> {
   const serverOptions: FastifyServerOptions & { http?: typeof SLOW_CLIENT_LIMITS } = {
-    logger: loggerOptions(options.logLevel, options.logStream),
+    logger: loggerOptions(options.logLevel, options.logStream, options.logFormat, options.logColor),
     logController: new AccessLogController(),
     trustProxy: trustProxyFunction(options.trustProxy),
     bodyLimit: options.bodyLimitBytes,
@@ -146,6 +154,23 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     app.getDefaultJsonParser("error", "error"),
   );
 
+  const metrics = new Metrics({
+    stats: deps.services.store.stats,
+    verification: deps.verifier.counts,
+    cacheEntries: () => deps.verifier.cacheEntries,
+    usage: deps.verifier.usage,
+    revocationStream: deps.revocationStream,
+  });
+  app.addHook("onResponse", (request, reply, done) => {
+    metrics.observeRequest(
+      request.method,
+      request.routeOptions.url ?? "unmatched",
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
+    done();
+  });
+
   app.setErrorHandler(handleError);
   registerHostCheck(app, { publicOrigin: options.publicOrigin, listenHost: options.listenHost });
   app.setNotFoundHandler((request, reply) =>
@@ -178,7 +203,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
 
   const api = contractApp(app);
   healthRoutes(api, services.store);
-  metricsRoutes(api, services.store.stats, deps.verifier, { token: options.metricsToken });
+  metricsRoutes(api, metrics, { token: options.metricsToken });
   protectedApiRoutes(api, deps.verifier, {
     abuse,
     requireHttps: options.requireHttps,
@@ -186,6 +211,10 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   });
   verifyRoutes(api, deps.verifier, { rateLimitPerMinute: options.verifyRateLimitPerMinute });
   leakRoutes(api, services, { rateLimitPerMinute: options.leakRateLimitPerMinute });
+  await githubLeakRoutes(app, services, {
+    rateLimitPerMinute: options.leakRateLimitPerMinute,
+    githubKeys: options.githubKeys,
+  });
 
   // Account and token management: session cookie routes.
   await app.register(async (management) => {

@@ -4,6 +4,7 @@ import {
   type FastifyServerOptions,
   LogController,
 } from "fastify";
+import pinoPretty from "pino-pretty";
 
 /** Why a presented token was refused: kept server-side, never in the answer. */
 export interface TokenRefusal {
@@ -51,13 +52,40 @@ export function loggableUrl(url: string | undefined): string {
   return q === -1 ? path : `${path}?[query redacted]`;
 }
 
+/** JSON lines for machines, or one coloured line per event for people at a terminal. */
+export type LogFormat = "json" | "pretty";
+
+/**
+ * Pretty lines: time, level, then for a request its method, path (already made loggable),
+ * status and time. Redaction runs in pino before a line reaches this stream, so a pretty
+ * line hides exactly what a JSON line hides.
+ */
+export function prettyStream(destination: NodeJS.WritableStream | number, colorize: boolean) {
+  return pinoPretty({
+    destination,
+    colorize,
+    // Written as it comes, like the JSON lines: nothing is lost when the process exits.
+    sync: true,
+    singleLine: true,
+    translateTime: "SYS:HH:MM:ss.l",
+    ignore: "pid,hostname,req,res,responseTime,reqId",
+    messageFormat:
+      "{if req.method}{req.method} {req.url} {res.statusCode} {responseTime}ms {end}" +
+      "{if res.tokenRefused}token refused ({res.tokenRefused}) {end}{msg}",
+  });
+}
+
 export function loggerOptions(
   level: string,
   stream?: NodeJS.WritableStream,
+  format: LogFormat = "json",
+  colorize = true,
 ): FastifyServerOptions["logger"] {
+  const destination =
+    format === "pretty" ? prettyStream(stream ?? 1, colorize) : (stream ?? undefined);
   return {
     level,
-    ...(stream ? { stream } : {}),
+    ...(destination ? { stream: destination } : {}),
     redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
     serializers: {
       req(request: {

@@ -20,9 +20,12 @@ export async function reportLeakedTokens(
       await revokeLeakedServiceKey(deps, token, ctx);
       continue;
     }
-    if (!checkTokenFormat(token, deps.settings.tokenPrefix).ok) continue;
+    const ours = checkTokenFormat(token, deps.settings.tokenPrefix).ok;
     const secretHash = hashToken(token);
+    // Outside our format only an imported token (`keyward import-tokens`) can be ours.
+    if (!ours && !(await deps.store.tokens.hasImportedTokens())) continue;
     const secret = await deps.store.tokens.findSecret(secretHash);
+    if (!ours && secret?.imported !== true) continue;
     const now = deps.clock.now();
     // Only a secret that still works is acted on: reading an ended secret in old history
     // must not let anyone kill the live credential that replaced it.
@@ -73,6 +76,46 @@ export async function reportLeakedTokens(
   }
   await deps.invalidation.tokenChanged(revokedIds);
   return { received: tokens.length };
+}
+
+export type LeakLabel = "true_positive" | "false_positive";
+
+/**
+ * GitHub's secret-scanning partner report: each match labelled `true_positive` when it is
+ * a token or service key of this server (working or not: a real credential was exposed),
+ * `false_positive` otherwise; the working ones are revoked as any leak report's are. Only
+ * a caller whose signature verified gets here, so the labels tell nothing to an attacker.
+ */
+export async function reportGitHubMatches(
+  deps: ServiceDeps,
+  matches: readonly { token: string; type: string }[],
+  ctx: RequestContext,
+): Promise<{ token_raw: string; token_type: string; label: LeakLabel }[]> {
+  const labels = new Map<string, LeakLabel>();
+  const keyPrefix = serviceKeyPrefix(deps.settings.tokenPrefix);
+  for (const { token } of matches) {
+    if (labels.has(token)) continue;
+    let known = false;
+    if (checkTokenFormat(token, keyPrefix).ok) {
+      known = (await deps.store.serviceKeys.findServiceKeyBySecret(hashToken(token))) !== undefined;
+    } else {
+      const record = await deps.store.tokens.findSecret(hashToken(token));
+      known =
+        record !== undefined &&
+        (checkTokenFormat(token, deps.settings.tokenPrefix).ok || record.imported === true);
+    }
+    labels.set(token, known ? "true_positive" : "false_positive");
+  }
+  await reportLeakedTokens(
+    deps,
+    matches.map((m) => m.token),
+    ctx,
+  );
+  return matches.map((m) => ({
+    token_raw: m.token,
+    token_type: m.type,
+    label: labels.get(m.token) ?? "false_positive",
+  }));
 }
 
 /** A reported service key still in use is revoked; its application's owners see why. */

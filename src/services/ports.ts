@@ -259,6 +259,8 @@ export interface TokenStore {
   markExposed(tokenId: string, now: number, audit?: AuditEvents): Promise<boolean>;
   /** The hot-path lookup: everything needed to accept or refuse a presented secret. */
   findSecret(secretHash: string): Promise<SecretRecord | undefined>;
+  /** Whether any token was imported from another system (one indexed probe). */
+  hasImportedTokens(): Promise<boolean>;
 }
 
 export interface UsageIncrement {
@@ -458,6 +460,20 @@ export interface OperatorServiceKey extends ServiceKeyRecord {
   applicationName: string;
 }
 
+/** A token brought from another system by the SHA-256 (hex) of its secret. */
+export interface ImportedToken {
+  id: string;
+  applicationId: string;
+  userId: string;
+  name: string;
+  hint: string;
+  scopes: string[];
+  secretHash: string;
+  createdAt: number;
+  expiresAt: number | null;
+  importedAt: number;
+}
+
 /** What selects tokens across applications; every field narrows. */
 export interface OperatorTokenFilter {
   applicationId?: string;
@@ -502,6 +518,16 @@ export interface OperatorStore {
    * Events from `since` (inclusive), oldest first, strictly after `after` when given:
    * keyset pages for an export of any length.
    */
+  /** Which of these secret hashes are stored already (as any token's secret). */
+  existingSecretHashes(hashes: readonly string[]): Promise<string[]>;
+  /**
+   * Inserts the tokens and their secrets and the events in one transaction; a token whose
+   * hash is stored already (an earlier run of the same import) is skipped, not an error.
+   */
+  importTokens(
+    tokens: readonly ImportedToken[],
+    audit: AuditEvents,
+  ): Promise<{ imported: number; skipped: number }>;
   auditPage(query: {
     since: number;
     applicationId?: string;

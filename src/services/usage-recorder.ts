@@ -27,6 +27,12 @@ export class UsageRecorder {
   private refusals = new Map<string, { count: number; lastAt: number }>();
   private writtenBatches = 0;
 
+  /**
+   * Told how long each flush that wrote something took, in seconds (for metrics). Timed
+   * with the monotonic performance clock: a duration, not a time any decision reads.
+   */
+  onFlushed: ((seconds: number) => void) | undefined;
+
   constructor(private readonly store: UsageStore) {}
 
   record(tokenId: string, now: number): void {
@@ -78,9 +84,13 @@ export class UsageRecorder {
   }
 
   private async writeBatch(): Promise<void> {
+    const started = performance.now();
     const wroteUsage = await this.writeUsage();
     const wroteRefusals = await this.writeRefusals();
-    if (wroteUsage || wroteRefusals) this.writtenBatches++;
+    if (wroteUsage || wroteRefusals) {
+      this.writtenBatches++;
+      this.onFlushed?.((performance.now() - started) / 1000);
+    }
   }
 
   private async writeUsage(): Promise<boolean> {

@@ -26,6 +26,42 @@ export interface VerifierOptions {
   cacheMaxAgeMs: number;
 }
 
+/** Every outcome a verification can have: accepted, or refused for a reason. */
+export type VerifyOutcome = "ok" | VerifyFailureReason;
+
+export const VERIFY_OUTCOMES: readonly VerifyOutcome[] = [
+  "ok",
+  "malformed",
+  "checksum",
+  "unknown",
+  "expired",
+  "revoked",
+  "address",
+];
+
+/**
+ * Counts kept on the hot path as plain numbers, read only when metrics are scraped: an
+ * increment costs nanoseconds, where a labelled metric call hashes its labels each time.
+ */
+export class VerificationCounts {
+  cacheHits = 0;
+  cacheMisses = 0;
+  readonly outcomes: Record<VerifyOutcome, number> = {
+    ok: 0,
+    malformed: 0,
+    checksum: 0,
+    unknown: 0,
+    expired: 0,
+    revoked: 0,
+    address: 0,
+  };
+
+  count<R extends { ok: true } | { ok: false; reason: VerifyFailureReason }>(result: R): R {
+    this.outcomes[result.ok ? "ok" : result.reason]++;
+    return result;
+  }
+}
+
 interface CacheEntry {
   record: SecretRecord;
   cachedAt: number;
@@ -48,6 +84,10 @@ export class TokenVerifier {
   /** Bumped by every invalidation, so a lookup that raced with one is not cached. */
   private generation = 0;
   private trusted = true;
+  /** Whether any imported token exists, as last read (see refreshImported). */
+  private importedExist = false;
+  /** Outcomes and cache use since start, for metrics. */
+  readonly counts = new VerificationCounts();
 
   constructor(
     private readonly store: TokenStore,
@@ -70,19 +110,38 @@ export class TokenVerifier {
     /** The application the caller speaks for: another's token is unknown, and untouched. */
     audience?: string,
   ): Promise<VerifyResult> {
+    return this.counts.count(await this.decideToken(token, clientAddress, audience));
+  }
+
+  private async decideToken(
+    token: string,
+    clientAddress: string | undefined,
+    audience: string | undefined,
+  ): Promise<VerifyResult> {
     const format = checkTokenFormat(token, this.options.tokenPrefix);
-    if (!format.ok) return { ok: false, reason: format.reason };
+    // Not of our format: refused offline, unless tokens were imported from another system
+    // (whose secrets have no prefix or checksum of ours). A token with our prefix and a
+    // wrong checksum is refused offline whatever was imported: no made-up token of our own
+    // format ever costs a read.
+    if (!format.ok && (format.reason !== "malformed" || !this.importedExist)) {
+      return { ok: false, reason: format.reason };
+    }
 
     const hash = hashToken(token);
     const now = this.clock.now();
     let record = this.cachedRecord(hash, now);
     if (record === undefined) {
+      this.counts.cacheMisses++;
       const generation = this.generation;
       record = await this.store.findSecret(hash);
-      if (record === undefined) return { ok: false, reason: "unknown" };
+      if (record === undefined) return { ok: false, reason: format.ok ? "unknown" : format.reason };
       if (generation === this.generation && this.trusted)
         this.remember(hash, record, this.clock.now());
+    } else {
+      this.counts.cacheHits++;
     }
+    // Only an imported token may be outside our format.
+    if (!format.ok && record.imported !== true) return { ok: false, reason: format.reason };
     // Before anything is recorded: a caller must not move another application's counters.
     if (audience !== undefined && record.applicationId !== audience) {
       return { ok: false, reason: "unknown" };
@@ -95,6 +154,16 @@ export class TokenVerifier {
     if (result.ok) this.usage.record(record.tokenId, now);
     else this.usage.recordRefusal(record.tokenId, now);
     return result;
+  }
+
+  /**
+   * Reads whether any token was imported (`keyward import-tokens`). Called at start and on
+   * every whole-cache invalidation, which is how an import is announced (SQLite's change
+   * feed, PostgreSQL's `*` notification): never on a request, so a token outside our
+   * format still costs no storage read while nothing was imported.
+   */
+  async refreshImported(): Promise<void> {
+    this.importedExist = await this.store.hasImportedTokens();
   }
 
   /** Drops every cached answer about these tokens. */
@@ -112,6 +181,8 @@ export class TokenVerifier {
   /** Drops the whole cache, e.g. when a change notification may have been missed. */
   invalidateAll(): void {
     this.generation++;
+    // Kept as it was if storage does not answer now; the next invalidation reads again.
+    this.refreshImported().catch(() => {});
     this.cache.clear();
     this.hashesByToken.clear();
   }

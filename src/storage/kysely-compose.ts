@@ -49,9 +49,9 @@ export function composeKyselyStore<Kind extends Store["kind"]>(
     serviceKeys: createKyselyServiceKeyStore(db, guard),
     hostUsers: createKyselyHostUserStore(db, guard, dialect.lockOwnerTokens),
     portal: createKyselyPortalStore(db, guard),
-    operator: createKyselyOperatorStore(db, guard),
     webhooks: createKyselyWebhookStore(db, guard),
     policies: createKyselyPolicyStore(db, guard),
+    operator: createKyselyOperatorStore(db, guard, dialect.beforeSecretWrite),
     ping: () =>
       guard(async () => {
         await sql`select 1`.execute(db);

@@ -11,6 +11,9 @@ import { tokenColumns } from "./kysely-tokens.js";
 import { num, numOrNull, toApplication, toServiceKey, toTokenRecord } from "./rows.js";
 import type { Database } from "./schema.js";
 
+/** Rows per statement of an import: 10 parameters each, within SQLite's limit of 32,766. */
+const IMPORT_CHUNK = 500;
+
 /** Tokens neither revoked nor expired at `now`, as a predicate on the `t` alias. */
 function activeAt(eb: ExpressionBuilder<Database & { t: Database["tokens"] }, "t">, now: number) {
   return eb.and([
@@ -126,7 +129,12 @@ function toOperatorServiceKey(
   return { ...toServiceKey(row), applicationName: row.application_name };
 }
 
-export function createKyselyOperatorStore(db: Kysely<Database>, guard: Guard): OperatorStore {
+export function createKyselyOperatorStore(
+  db: Kysely<Database>,
+  guard: Guard,
+  /** Told of every secret hash before the transaction that writes it (the SQLite filter). */
+  beforeSecretWrite?: (hash: string) => void,
+): OperatorStore {
   return {
     listUsers: ({ search, limit, now }) =>
       guard(async () => {
@@ -147,6 +155,72 @@ export function createKyselyOperatorStore(db: Kysely<Database>, guard: Guard): O
           .execute();
         return rows.map(toOperatorUser);
       }),
+    existingSecretHashes: (hashes) =>
+      guard(async () => {
+        if (hashes.length === 0) return [];
+        const rows = await db
+          .selectFrom("token_secrets")
+          .select("hash")
+          .where("hash", "in", [...hashes])
+          .execute();
+        return rows.map((r) => r.hash);
+      }),
+    importTokens: (tokens, audit) =>
+      guard(() =>
+        db.transaction().execute(async (trx) => {
+          const present = new Set<string>();
+          // Chunks keep each statement within SQLite's bound-parameter limit.
+          for (let i = 0; i < tokens.length; i += IMPORT_CHUNK) {
+            const hashes = tokens.slice(i, i + IMPORT_CHUNK).map((t) => t.secretHash);
+            const rows = await trx
+              .selectFrom("token_secrets")
+              .select("hash")
+              .where("hash", "in", hashes)
+              .execute();
+            for (const row of rows) present.add(row.hash);
+          }
+          // A hash twice in one batch is imported once.
+          const fresh = tokens.filter((t) => {
+            if (present.has(t.secretHash)) return false;
+            present.add(t.secretHash);
+            return true;
+          });
+          if (beforeSecretWrite) for (const t of fresh) beforeSecretWrite(t.secretHash);
+          for (let i = 0; i < fresh.length; i += IMPORT_CHUNK) {
+            const chunk = fresh.slice(i, i + IMPORT_CHUNK);
+            await trx
+              .insertInto("tokens")
+              .values(
+                chunk.map((t) => ({
+                  id: t.id,
+                  application_id: t.applicationId,
+                  user_id: t.userId,
+                  name: t.name,
+                  hint: t.hint,
+                  scopes: JSON.stringify(t.scopes),
+                  created_at: t.createdAt,
+                  expires_at: t.expiresAt,
+                  imported_at: t.importedAt,
+                  refused_count: 0,
+                })),
+              )
+              .execute();
+            await trx
+              .insertInto("token_secrets")
+              .values(
+                chunk.map((t) => ({
+                  hash: t.secretHash,
+                  token_id: t.id,
+                  created_at: t.createdAt,
+                  expires_at: null,
+                })),
+              )
+              .execute();
+          }
+          if (fresh.length > 0) await insertAuditEvents(trx, audit);
+          return { imported: fresh.length, skipped: tokens.length - fresh.length };
+        }),
+      ),
     findUser: (idOrEmail, now) =>
       guard(async () => {
         const row = await users(db, now)

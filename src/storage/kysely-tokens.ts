@@ -46,6 +46,7 @@ export function findSecretQuery(db: Kysely<Database>, hash: string) {
         "t.revoked_at as revoked_at",
         "s.expires_at as secret_expires_at",
         "t.allowed_addresses as allowed_addresses",
+        "t.imported_at as imported_at",
       ])
       .where("s.hash", "=", hash)
       // A disabled user's tokens are unknown, in the same one lookup (no second query).
@@ -313,5 +314,15 @@ export function createKyselyTokenStore(
     markExposed: (tokenId, now, audit) =>
       setTokenOnce(db, guard, audit, tokenId, "exposed_at", { exposed_at: now }),
     findSecret: dialect.findSecret,
+    hasImportedTokens: () =>
+      guard(async () => {
+        const row = await db
+          .selectFrom("tokens")
+          .select("id")
+          .where("imported_at", "is not", null)
+          .limit(1)
+          .executeTakeFirst();
+        return row !== undefined;
+      }),
   };
 }

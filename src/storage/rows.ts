@@ -192,6 +192,7 @@ export interface SecretRow {
   revoked_at: number | string | null;
   secret_expires_at: number | string | null;
   allowed_addresses: string | null;
+  imported_at: number | string | null;
 }
 
 export function toSecretRecord(row: SecretRow): SecretRecord {
@@ -208,6 +209,7 @@ export function toSecretRecord(row: SecretRow): SecretRecord {
     revokedAt: numOrNull(row.revoked_at),
     secretExpiresAt: numOrNull(row.secret_expires_at),
     allowedAddresses: parseAllowedAddresses(row.allowed_addresses),
+    imported: row.imported_at !== null,
   };
 }
 

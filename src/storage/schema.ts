@@ -181,6 +181,8 @@ export interface TokensTable {
   expiring_sent_at: number | null;
   /** When `token.refused` was last queued (migration 0011). */
   refused_event_at: number | null;
+  /** When `keyward import-tokens` brought it from another system; null otherwise (0013). */
+  imported_at: number | null;
 }
 
 export interface TokenSecretsTable {

@@ -460,9 +460,64 @@ export function defineStoreContract(
           revokedAt: null,
           secretExpiresAt: null,
           allowedAddresses: null,
+          imported: false,
         });
         expect(store.stats.reads).toBeGreaterThan(readsBefore);
         expect(await store.tokens.findSecret("no-such-hash")).toBeUndefined();
+      });
+
+      it("imports tokens by hash in one transaction, skips hashes already stored, and finds them as imported", async () => {
+        const { member, app } = await appWithMember();
+        const own = await addToken(app.id, member.id, { name: "own" });
+        const imported = (n: number, hash: string) => ({
+          id: `tok_imported${String(n).padStart(9, "0")}`,
+          applicationId: app.id,
+          userId: member.id,
+          name: `imported ${n}`,
+          hint: "imported",
+          scopes: ["read"],
+          secretHash: hash,
+          createdAt: T0,
+          expiresAt: null,
+          importedAt: T0 + 1,
+        });
+        const hashA = "a1".repeat(32);
+        const hashB = "b2".repeat(32);
+        const event = {
+          applicationId: app.id,
+          userId: null,
+          actorId: null,
+          tokenId: null,
+          action: "token.imported" as const,
+          reason: null,
+          detail: { tokens: 2 },
+          ip: null,
+          createdAt: T0 + 1,
+        };
+        expect(await store.tokens.hasImportedTokens()).toBe(false);
+        expect(
+          await store.operator.importTokens([imported(1, hashA), imported(2, hashB)], [event]),
+        ).toEqual({ imported: 2, skipped: 0 });
+        expect(await store.tokens.hasImportedTokens()).toBe(true);
+        expect(await store.tokens.findSecret(hashA)).toMatchObject({
+          tokenId: imported(1, hashA).id,
+          scopes: ["read"],
+          imported: true,
+        });
+        expect((await store.tokens.findSecret(own.secretHash))?.imported).toBe(false);
+        expect(
+          (
+            await store.operator.existingSecretHashes([hashA, own.secretHash, "c3".repeat(32)])
+          ).sort(),
+        ).toEqual([hashA, own.secretHash].sort());
+        // Again (a resumed import), plus the hash of one of our own tokens: nothing doubles.
+        expect(
+          await store.operator.importTokens(
+            [imported(3, hashA), imported(4, own.secretHash)],
+            [event],
+          ),
+        ).toEqual({ imported: 0, skipped: 2 });
+        expect(await store.tokens.findToken(app.id, imported(3, hashA).id)).toBeUndefined();
       });
 
       it("replaces a secret without grace: the old one is gone at once", async () => {

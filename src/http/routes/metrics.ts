@@ -2,22 +2,20 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyRequest } from "fastify";
 import { metricsRoute } from "../../contract/index.js";
 import { parseBearerHeader } from "../../core/bearer.js";
-import type { StoreStats } from "../../services/ports.js";
-import type { TokenVerifier } from "../../services/verifier.js";
 import { isLoopback } from "../bearer-auth.js";
 import { type ContractApp, routeOptions } from "../contract-route.js";
+import type { Metrics } from "../metrics.js";
 import { sendProblem } from "../problem.js";
 
 /**
- * `GET /metrics`: Prometheus text format, for operators and the benchmark (which reads
- * the storage counters before and after each case). Counts only: no token, hash, id,
- * name or address ever appears here. Still not for everyone: loopback clients only,
+ * `GET /metrics`: Prometheus text format (prom-client), for operators' dashboards and the
+ * benchmark (which reads the storage counters before and after each case). Counts only: no
+ * token, hash, id, name or address ever appears here, and routes are labelled by pattern. Still not for everyone: loopback clients only,
  * unless `METRICS_TOKEN` is set, and then that bearer token from anywhere.
  */
 export function metricsRoutes(
   api: ContractApp,
-  stats: StoreStats,
-  verifier: TokenVerifier,
+  metrics: Metrics,
   options: { token: string | undefined },
 ) {
   const allowed = scrapeCheck(options.token);
@@ -34,54 +32,10 @@ export function metricsRoutes(
           { "www-authenticate": 'Bearer realm="metrics"' },
         );
       }
-      const usage = verifier.usage;
-      reply.header("cache-control", "no-store").type("text/plain; version=0.0.4; charset=utf-8");
-      return exposition([
-        [
-          "keyward_storage_reads_total",
-          "counter",
-          "Storage statements that read, since start.",
-          stats.reads,
-        ],
-        [
-          "keyward_storage_writes_total",
-          "counter",
-          "Storage statements that write, since start.",
-          stats.writes,
-        ],
-        [
-          "keyward_verify_cache_entries",
-          "gauge",
-          "Verification results held in memory.",
-          verifier.cacheEntries,
-        ],
-        [
-          "keyward_usage_unflushed_requests",
-          "gauge",
-          "Accepted requests counted, not yet written.",
-          usage.unflushedRequests,
-        ],
-        [
-          "keyward_usage_flushes_total",
-          "counter",
-          "Usage flushes that wrote a batch, since start.",
-          usage.flushes,
-        ],
-      ]);
+      reply.header("cache-control", "no-store").type(metrics.contentType);
+      return metrics.exposition();
     },
   });
-}
-
-type Metric = [name: string, type: "counter" | "gauge", help: string, value: number];
-
-/** Prometheus text exposition format, version 0.0.4. */
-function exposition(metrics: readonly Metric[]): string {
-  const lines = metrics.flatMap(([name, type, help, value]) => [
-    `# HELP ${name} ${help}`,
-    `# TYPE ${name} ${type}`,
-    `${name} ${value}`,
-  ]);
-  return `${lines.join("\n")}\n`;
 }
 
 function scrapeCheck(token: string | undefined): (request: FastifyRequest) => boolean {
