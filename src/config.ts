@@ -12,6 +12,8 @@ export interface Config {
   maxActiveTokensPerUser: number;
   usageFlushIntervalMs: number;
   sessionTtlMs: number;
+  /** A session unused this long ends. */
+  sessionIdleMs: number;
   verifyCacheSize: number;
   verifyCacheMaxAgeMs: number;
   verifyRateLimitPerMinute: number;
@@ -48,6 +50,7 @@ export const ENVIRONMENT_VARIABLES = {
   MAX_ACTIVE_TOKENS_PER_USER: "100",
   USAGE_FLUSH_INTERVAL_MS: "1000",
   SESSION_TTL_HOURS: "168",
+  SESSION_IDLE_HOURS: "24",
   VERIFY_CACHE_SIZE: "100000",
   VERIFY_CACHE_MAX_AGE_MS: "5000",
   VERIFY_RATE_LIMIT_PER_MINUTE: "6000",
@@ -137,6 +140,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     // lastUsedAt may lag real use by at most 5 s (the contract), so a flush runs at least that often.
     usageFlushIntervalMs: integer("USAGE_FLUSH_INTERVAL_MS", 50, 5000),
     sessionTtlMs: integer("SESSION_TTL_HOURS", 1, 24 * 365) * 3_600_000,
+    sessionIdleMs: integer("SESSION_IDLE_HOURS", 1, 24 * 365) * 3_600_000,
     verifyCacheSize: integer("VERIFY_CACHE_SIZE", 0, 10_000_000),
     verifyCacheMaxAgeMs: integer("VERIFY_CACHE_MAX_AGE_MS", 0, 5000),
     verifyRateLimitPerMinute: integer("VERIFY_RATE_LIMIT_PER_MINUTE", 1, 100_000_000),

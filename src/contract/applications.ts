@@ -114,7 +114,7 @@ export const updateApplicationRoute = applicationRoute({
     ),
     response: { 200: Application },
   },
-  errors: ["not_found", "forbidden"],
+  errors: ["not_found", "forbidden", "reauthentication_required"],
 });
 
 export const listMembersRoute = applicationRoute({
@@ -139,7 +139,13 @@ export const addMemberRoute = applicationRoute({
     ),
     response: { 201: Member },
   },
-  errors: ["not_found", "forbidden", "user_not_found", "already_member"],
+  errors: [
+    "not_found",
+    "forbidden",
+    "user_not_found",
+    "already_member",
+    "reauthentication_required",
+  ],
 });
 
 export const removeMemberRoute = applicationRoute({

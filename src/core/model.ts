@@ -34,6 +34,9 @@ export const AUDIT_ACTIONS = [
   "user.disabled",
   "user.enabled",
   "user.password_reset",
+  "session.ended",
+  "session.ended_others",
+  "password.changed",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

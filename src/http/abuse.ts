@@ -117,6 +117,8 @@ export class AbuseGuard {
   /** Invalid bearer tokens per address; read first on the protected API. */
   readonly invalidTokens: InvalidTokenLimiter;
   private readonly creationsByUser: Limiter;
+  /** Wrong current passwords typed by a signed-in user (password change, reauthentication). */
+  private readonly confirmationsByUser: Limiter;
 
   constructor(app: FastifyInstance, limits: AbuseLimits) {
     this.signinByAccount = app.createRateLimit({
@@ -128,6 +130,11 @@ export class AbuseGuard {
       max: limits.signinFailuresPerAddressPerHour,
       timeWindow: HOUR_MS,
       keyGenerator: (request) => `signin:${request.ip}`,
+    });
+    this.confirmationsByUser = app.createRateLimit({
+      max: limits.signinFailuresPerAccountPerHour,
+      timeWindow: HOUR_MS,
+      keyGenerator: (request) => `account:user:${request.user?.id ?? request.ip}`,
     });
     this.invalidTokens = new InvalidTokenLimiter(limits.bearerFailuresPerAddressPerMinute);
     this.creationsByUser = app.createRateLimit({
@@ -144,6 +151,17 @@ export class AbuseGuard {
       if (!state.isAllowed && state.remaining === 0 && state.ttl > 0)
         throw tooMany(state.ttl, "failed sign-ins");
     }
+  }
+
+  /** Throws 429 when the signed-in user typed a wrong current password too often. */
+  async checkPasswordConfirmation(request: FastifyRequest): Promise<void> {
+    const state = await this.confirmationsByUser(request, { increment: false });
+    if (!state.isAllowed && state.remaining === 0 && state.ttl > 0)
+      throw tooMany(state.ttl, "wrong passwords");
+  }
+
+  async recordPasswordConfirmationFailure(request: FastifyRequest): Promise<void> {
+    await this.confirmationsByUser(request);
   }
 
   async recordSigninFailure(request: FastifyRequest): Promise<void> {

@@ -97,6 +97,13 @@ export interface SessionsTable {
   expires_at: number;
   application_id: string | null;
   return_url: string | null;
+  /** The id the session list shows (0012). */
+  public_id: string;
+  last_seen_at: number;
+  user_agent: string | null;
+  address: string | null;
+  /** When the user last typed their password in this session (0012). */
+  reauthenticated_at: number;
 }
 
 export interface ApplicationsTable {

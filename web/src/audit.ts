@@ -182,6 +182,12 @@ export function describeEvent(event: AuditEvent, emails: KnownEmails = new Map()
       return ["Account created"];
     case "signin.succeeded":
       return ["Signed in"];
+    case "session.ended":
+      return ["Signed out a session"];
+    case "session.ended_others":
+      return ["Signed out of all other sessions"];
+    case "password.changed":
+      return ["Password changed"];
     case "signin.failed":
       return [
         "Failed sign-in",

@@ -7,6 +7,7 @@ import {
   removeMemberRoute,
   updateApplicationRoute,
 } from "../../contract/index.js";
+import { requireRecentSignIn } from "../../services/accounts.js";
 import {
   addMember,
   createApplication,
@@ -52,6 +53,9 @@ export function applicationRoutes(
     ...routeOptions(updateApplicationRoute),
     handler: async (request) => {
       const user = requireUser(request, options);
+      if (request.body.returnOrigins !== undefined || request.body.branding !== undefined) {
+        requireRecentSignIn(deps, request.session);
+      }
       return updateApplication(deps, user, request.params.appId, request.body, {
         ip: request.ip,
       });
@@ -71,6 +75,7 @@ export function applicationRoutes(
     ...routeOptions(addMemberRoute),
     handler: async (request, reply) => {
       const user = requireUser(request, options);
+      if (request.body.role === "admin") requireRecentSignIn(deps, request.session);
       const member = await addMember(deps, user, request.params.appId, request.body, {
         ip: request.ip,
       });

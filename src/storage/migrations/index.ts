@@ -9,6 +9,7 @@ import * as revocationEvents from "./0007-revocation-events.js";
 import * as userDisabled from "./0008-user-disabled.js";
 import * as operator from "./0009-operator.js";
 import * as allowedAddresses from "./0010-allowed-addresses.js";
+import * as accountSecurity from "./0012-account-security.js";
 
 /** Every migration this version of Keyward knows, in order. Append; never edit a released one. */
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   "0008-user-disabled": userDisabled,
   "0009-operator": operator,
   "0010-allowed-addresses": allowedAddresses,
+  "0012-account-security": accountSecurity,
 };
