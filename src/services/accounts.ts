@@ -273,7 +273,7 @@ export function requireRecentSignIn(deps: ServiceDeps, session: SessionRecord | 
   if (deps.clock.now() - session.reauthenticatedAt < REAUTHENTICATION_WINDOW_MS) return;
   throw new KeywardError(
     "reauthentication_required",
-    "Enter your password again to do this (POST /api/v1/auth/reauthenticate), then repeat the request.",
+    "This needs your password again: it was last entered in this session more than 15 minutes ago.",
   );
 }
 

@@ -7,6 +7,7 @@ import type {
   applicationAuditRoute,
   applicationUsageRoute,
   BodyOf,
+  changePasswordRoute,
   createApplicationRoute,
   createServiceKeyRoute,
   createTokenRoute,
@@ -15,6 +16,7 @@ import type {
   listApplicationsRoute,
   listMembersRoute,
   listServiceKeysRoute,
+  listSessionsRoute,
   listTokensRoute,
   meRoute,
   Problem,
@@ -42,6 +44,7 @@ export type {
   PortalView,
   Role,
   ServiceKey,
+  Session,
   TokensUsage,
   TokenUsage,
   User,
@@ -71,6 +74,18 @@ let sessionEndedHandler: SessionEndedHandler | undefined;
 
 export function onSessionEnded(handler: SessionEndedHandler | undefined): void {
   sessionEndedHandler = handler;
+}
+
+/**
+ * Decides what happens to a sensitive request the server refused for want of a recent
+ * password: resolves true once the user has confirmed it (the request is then sent again,
+ * exactly as it was), false when they declined.
+ */
+export type ReauthenticationHandler = () => Promise<boolean>;
+let reauthenticationHandler: ReauthenticationHandler | undefined;
+
+export function onReauthenticationRequired(handler: ReauthenticationHandler | undefined): void {
+  reauthenticationHandler = handler;
 }
 
 function isProblem(value: unknown): value is Problem {
@@ -125,6 +140,14 @@ async function request<T>(
       // Refused before it did anything, so sending it again after the sign-in is safe.
       if (await sessionEndedHandler(method)) return request<T>(method, path, body, options);
     }
+    if (
+      response.status === 403 &&
+      problem?.code === "reauthentication_required" &&
+      reauthenticationHandler
+    ) {
+      // Refused before it did anything: after the password, the same request goes again.
+      if (await reauthenticationHandler()) return request<T>(method, path, body, options);
+    }
     throw new ApiError(
       response.status,
       problem?.code ?? "http_error",
@@ -154,6 +177,17 @@ export const api = {
       sessionOptional: true,
     }),
   me: () => request<AnswerOf<typeof meRoute, 200>>("GET", "/api/v1/me"),
+
+  listSessions: () =>
+    request<AnswerOf<typeof listSessionsRoute, 200>>("GET", "/api/v1/me/sessions"),
+  endSession: (sessionId: string) =>
+    request<void>("DELETE", `/api/v1/me/sessions/${encodeURIComponent(sessionId)}`),
+  endOtherSessions: () => request<void>("DELETE", "/api/v1/me/sessions"),
+  changePassword: (input: BodyOf<typeof changePasswordRoute>) =>
+    request<void>("POST", "/api/v1/auth/password", input),
+  /** Confirms the password; a wrong one is its answer (401), not an ended session. */
+  reauthenticate: (password: string) =>
+    request<void>("POST", "/api/v1/auth/reauthenticate", { password }, { sessionOptional: true }),
 
   listApplications: () =>
     request<AnswerOf<typeof listApplicationsRoute, 200>>("GET", "/api/v1/applications"),
