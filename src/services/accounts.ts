@@ -51,8 +51,17 @@ export async function signUp(
  * among the common passwords. No composition rules (NIST 800-63B).
  */
 export function checkNewPassword(deps: ServiceDeps, password: string): void {
-  if (password.trim().length === 0) {
+  // Spaces and invisible characters (zero-width spaces, joiners) alone are a blank password.
+  if (password.replace(/[\s\p{Default_Ignorable_Code_Point}]/gu, "").length === 0) {
     throw new KeywardError("weak_password", "A password cannot be blank or only spaces.");
+  }
+  // A control character or a lone surrogate cannot be typed, and a lone surrogate would be
+  // hashed as U+FFFD: any two such passwords would be the same one.
+  if (hasUnstorableCharacter(password)) {
+    throw new KeywardError(
+      "validation_failed",
+      "Password cannot contain control characters or unpaired surrogates.",
+    );
   }
   checkPassword(password);
   if (deps.commonPasswords.isCommon(password) || deps.commonPasswords.isCommon(password.trim())) {
