@@ -20,6 +20,8 @@ export interface Config {
   leakRateLimitPerMinute: number;
   abuse: {
     signinFailuresPerAccountPerHour: number;
+    signinFailuresPerAccountAndAddressPerHour: number;
+    signupsPerAddressPerHour: number;
     signinFailuresPerAddressPerHour: number;
     bearerFailuresPerAddressPerMinute: number;
     tokenCreationsPerUserPerHour: number;
@@ -56,6 +58,8 @@ export const ENVIRONMENT_VARIABLES = {
   VERIFY_RATE_LIMIT_PER_MINUTE: "6000",
   LEAK_RATE_LIMIT_PER_MINUTE: "30",
   SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR: "100",
+  SIGNIN_FAILURES_PER_ACCOUNT_AND_ADDRESS_PER_HOUR: "10",
+  SIGNUP_PER_ADDRESS_PER_HOUR: "20",
   SIGNIN_FAILURES_PER_ADDRESS_PER_HOUR: "1000",
   BEARER_FAILURES_PER_ADDRESS_PER_MINUTE: "600",
   TOKEN_CREATIONS_PER_USER_PER_HOUR: "200",
@@ -147,7 +151,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     leakRateLimitPerMinute: integer("LEAK_RATE_LIMIT_PER_MINUTE", 1, 100_000),
     abuse: {
       // ASVS 5.0: at most 100 failed sign-ins per account per hour.
-      signinFailuresPerAccountPerHour: integer("SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR", 1, 100),
+      signinFailuresPerAccountPerHour: integer("SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR", 2, 100),
+      signinFailuresPerAccountAndAddressPerHour: integer(
+        "SIGNIN_FAILURES_PER_ACCOUNT_AND_ADDRESS_PER_HOUR",
+        1,
+        99,
+      ),
+      signupsPerAddressPerHour: integer("SIGNUP_PER_ADDRESS_PER_HOUR", 1, 1_000_000),
       signinFailuresPerAddressPerHour: integer(
         "SIGNIN_FAILURES_PER_ADDRESS_PER_HOUR",
         1,
@@ -171,6 +181,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     metricsToken,
   };
+  // One address alone must never reach the account's limit (which locks the account for
+  // addresses it was never used from): its own limit has to stop it first.
+  if (
+    config.abuse.signinFailuresPerAccountAndAddressPerHour >=
+    config.abuse.signinFailuresPerAccountPerHour
+  ) {
+    problems.push(
+      "SIGNIN_FAILURES_PER_ACCOUNT_AND_ADDRESS_PER_HOUR must be below SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR",
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

@@ -61,7 +61,8 @@ export const signUpRoute = accountRoute({
     ),
     response: { 201: SignedIn },
   },
-  errors: ["email_taken", "csrf_rejected"],
+  rateLimited: true,
+  errors: ["email_taken", "csrf_rejected", "weak_password"],
 });
 
 export const signInRoute = accountRoute({

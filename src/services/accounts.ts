@@ -268,6 +268,26 @@ export async function endOtherSessions(
   ]);
 }
 
+/** A sign-in from an address counts as the owner's for this long (see isKnownSigninAddress). */
+export const KNOWN_ADDRESS_MS = 30 * 24 * 3_600_000;
+
+/**
+ * Whether the account with this email signed in successfully from `ip` in the last 30 days:
+ * such an address keeps signing in while failures spread over many others have locked the
+ * account. False for an email without an account (the answer stays the same).
+ */
+export async function isKnownSigninAddress(
+  deps: ServiceDeps,
+  email: string,
+  ip: string,
+): Promise<boolean> {
+  const normalized = email.trim().toLowerCase();
+  if (hasUnstorableCharacter(normalized)) return false;
+  const user = await deps.store.users.findUserByEmail(normalized);
+  if (!user) return false;
+  return deps.store.audit.hasSignedInFrom(user.id, ip, deps.clock.now() - KNOWN_ADDRESS_MS);
+}
+
 /** How long a typed password lets the session do sensitive actions. */
 export const REAUTHENTICATION_WINDOW_MS = 15 * 60_000;
 

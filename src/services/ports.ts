@@ -384,6 +384,8 @@ export interface AuditStore {
   list(query: AuditQuery): Promise<AuditEvent[]>;
   /** How many events match the query's filters, over all pages. */
   count(query: AuditFilter): Promise<number>;
+  /** Whether the user signed in successfully from `ip` at or after `since`. */
+  hasSignedInFrom(userId: string, ip: string, since: number): Promise<boolean>;
 }
 
 /** A fixed-window counter shared by every process on the store. */

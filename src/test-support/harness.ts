@@ -62,6 +62,8 @@ export async function startTestServer(
     USAGE_FLUSH_INTERVAL_MS: "100",
     // Tests send floods of invalid tokens on purpose; the abuse limits have their own tests.
     BEARER_FAILURES_PER_ADDRESS_PER_MINUTE: "1000000",
+    // Every test user signs up from 127.0.0.1; the sign-up limit has its own tests.
+    SIGNUP_PER_ADDRESS_PER_HOUR: "1000000",
     ...env,
   });
   const stream = new PassThrough();

@@ -15,6 +15,7 @@ import {
   changePassword,
   endOtherSessions,
   endSession,
+  isKnownSigninAddress,
   listSessions,
   reauthenticate,
   signIn,
@@ -49,6 +50,7 @@ export function authRoutes(
       // Sign-up and sign-in carry no session yet, but a foreign Origin means another
       // site is trying to sign the browser into an account of its choosing.
       checkOrigin(request, options, false);
+      await abuse.checkSignup(request);
       const { user, session } = await signUp(deps, request.body, clientOf(request));
       setSessionCookie(request, reply, session.secret, session.expiresAt);
       return reply.code(201).send({ user: toWireUser(user) });
@@ -59,7 +61,9 @@ export function authRoutes(
     ...routeOptions(signInRoute),
     handler: async (request, reply) => {
       checkOrigin(request, options, false);
-      await abuse.checkSignin(request);
+      await abuse.checkSignin(request, () =>
+        isKnownSigninAddress(deps, request.body.email, request.ip),
+      );
       let signedIn: Awaited<ReturnType<typeof signIn>>;
       try {
         signedIn = await signIn(deps, request.body, clientOf(request));
