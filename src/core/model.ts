@@ -37,6 +37,9 @@ export const AUDIT_ACTIONS = [
   "session.ended",
   "session.ended_others",
   "password.changed",
+  "member.invited",
+  "invitation.declined",
+  "invitation.withdrawn",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

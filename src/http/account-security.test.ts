@@ -203,3 +203,139 @@ describe("recent sign-in for sensitive actions", () => {
     expect(done.status).toBe(200);
   });
 });
+
+describe("invitations", () => {
+  interface Sent {
+    invitation: { id: string; email: string; role: string; createdAt: string; expiresAt: string };
+  }
+
+  it("answers the same whether or not the email has an account (no enumeration)", async () => {
+    const { client: owner } = await signUpUser(server.baseUrl);
+    const appId = await createApp(owner);
+    const { user } = await signUpUser(server.baseUrl);
+    const known = await owner.post<Sent>(`/api/v1/applications/${appId}/members`, {
+      email: user.email,
+      role: "member",
+    });
+    const unknown = await owner.post<Sent>(`/api/v1/applications/${appId}/members`, {
+      email: `ghost-${Date.now()}@example.com`,
+      role: "member",
+    });
+    expect(known.status).toBe(201);
+    expect(unknown.status).toBe(201);
+    const shape = (res: typeof known) =>
+      res.text
+        .replace(/inv_[0-9A-Za-z]{20}/, "ID")
+        .replace(/"email":"[^"]*"/, "EMAIL")
+        .replace(/"\d{4}-[^"]*"/g, "TIME");
+    expect(shape(known)).toBe(shape(unknown));
+    expect(
+      Date.parse(known.body.invitation.expiresAt) - Date.parse(known.body.invitation.createdAt),
+    ).toBe(7 * 24 * HOUR);
+    const pending = await owner.get<{ invitations: Array<{ email: string }> }>(
+      `/api/v1/applications/${appId}/invitations`,
+    );
+    expect(pending.body.invitations).toHaveLength(2);
+  });
+
+  it("the invitee sees it with the application and the inviter, and accepts: a member from now on, once", async () => {
+    const { client: owner, user: ownerUser } = await signUpUser(server.baseUrl);
+    const appId = await createApp(owner, "Invited app");
+    const { client: invitee, user } = await signUpUser(server.baseUrl);
+    const { client: stranger } = await signUpUser(server.baseUrl);
+    const sent = await owner.post<Sent>(`/api/v1/applications/${appId}/members`, {
+      email: user.email.toUpperCase(),
+      role: "member",
+    });
+    const mine = await invitee.get<{ invitations: Array<Record<string, string>> }>(
+      "/api/v1/me/invitations",
+    );
+    expect(mine.body.invitations).toEqual([
+      expect.objectContaining({
+        id: sent.body.invitation.id,
+        applicationId: appId,
+        applicationName: "Invited app",
+        inviterEmail: ownerUser.email,
+        role: "member",
+      }),
+    ]);
+    const path = `/api/v1/me/invitations/${sent.body.invitation.id}`;
+    // Someone else cannot accept or decline it.
+    expect((await stranger.post(`${path}/accept`)).status).toBe(404);
+    expect((await stranger.post(`${path}/decline`)).status).toBe(404);
+    expect((await stranger.get(`/api/v1/applications/${appId}`)).status).toBe(404);
+    const accepted = await invitee.post(`${path}/accept`);
+    expect(accepted.status).toBe(201);
+    expect(accepted.body).toEqual({ id: appId, name: "Invited app", role: "member" });
+    expect((await invitee.get(`/api/v1/applications/${appId}`)).status).toBe(200);
+    expect((await invitee.post(`${path}/accept`)).status).toBe(404);
+    const left = await owner.get<{ invitations: unknown[] }>(
+      `/api/v1/applications/${appId}/invitations`,
+    );
+    expect(left.body.invitations).toEqual([]);
+  });
+
+  it("declined, withdrawn and expired invitations make nobody a member", async () => {
+    const { client: owner } = await signUpUser(server.baseUrl);
+    const appId = await createApp(owner);
+    const { client: invitee, user } = await signUpUser(server.baseUrl);
+    const invite = async () =>
+      (
+        await owner.post<Sent>(`/api/v1/applications/${appId}/members`, {
+          email: user.email,
+          role: "member",
+        })
+      ).body.invitation.id;
+    const declined = await invite();
+    expect((await invitee.post(`/api/v1/me/invitations/${declined}/decline`)).status).toBe(204);
+    expect((await invitee.post(`/api/v1/me/invitations/${declined}/accept`)).status).toBe(404);
+    const withdrawn = await invite();
+    expect(
+      (await owner.delete(`/api/v1/applications/${appId}/invitations/${withdrawn}`)).status,
+    ).toBe(204);
+    expect((await invitee.post(`/api/v1/me/invitations/${withdrawn}/accept`)).status).toBe(404);
+    const expired = await invite();
+    clock.advance(7 * 24 * HOUR + 1000);
+    // The old session has ended by now (idle and lifetime); a new one sees nothing.
+    const later = await signInAs(user.email, "later");
+    const mine = await later.get<{ invitations: unknown[] }>("/api/v1/me/invitations");
+    expect(mine.body.invitations).toEqual([]);
+    expect((await later.post(`/api/v1/me/invitations/${expired}/accept`)).status).toBe(404);
+    expect((await later.get(`/api/v1/applications/${appId}`)).status).toBe(404);
+  });
+
+  it("members cannot list, send or withdraw invitations; inviting an admin needs a recent sign-in", async () => {
+    const { client: owner } = await signUpUser(server.baseUrl);
+    const appId = await createApp(owner);
+    const { client: member, user } = await signUpUser(server.baseUrl);
+    const sent = await owner.post<Sent>(`/api/v1/applications/${appId}/members`, {
+      email: user.email,
+      role: "member",
+    });
+    await member.post(`/api/v1/me/invitations/${sent.body.invitation.id}/accept`);
+    const other = await owner.post<Sent>(`/api/v1/applications/${appId}/members`, {
+      email: "later@example.com",
+      role: "member",
+    });
+    expect((await member.get(`/api/v1/applications/${appId}/invitations`)).status).toBe(403);
+    expect(
+      (await member.delete(`/api/v1/applications/${appId}/invitations/${other.body.invitation.id}`))
+        .status,
+    ).toBe(403);
+    clock.advance(16 * 60_000);
+    const admin = await owner.post<{ code: string }>(`/api/v1/applications/${appId}/members`, {
+      email: "boss@example.com",
+      role: "admin",
+    });
+    expect(admin.status).toBe(403);
+    expect(admin.body.code).toBe("reauthentication_required");
+    expect(
+      (
+        await owner.post(`/api/v1/applications/${appId}/members`, {
+          email: "plain@example.com",
+          role: "member",
+        })
+      ).status,
+    ).toBe(201);
+  });
+});

@@ -388,6 +388,44 @@ export interface AuditStore {
   hasSignedInFrom(userId: string, ip: string, since: number): Promise<boolean>;
 }
 
+export interface InvitationRecord {
+  id: string;
+  applicationId: string;
+  email: string;
+  role: "admin" | "member";
+  inviterId: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** A pending invitation as its invitee sees it. */
+export interface ReceivedInvitation extends InvitationRecord {
+  applicationName: string;
+  inviterEmail: string;
+}
+
+export interface InvitationStore {
+  /**
+   * Inserts the invitation, replacing a pending one of the same application and email
+   * (a new role, a new 7 days), with its audit events, in one transaction.
+   */
+  putInvitation(invitation: InvitationRecord, audit: AuditEvents): Promise<void>;
+  /** The application's invitations not expired at `now`, oldest first. */
+  listForApplication(applicationId: string, now: number): Promise<InvitationRecord[]>;
+  /** The invitations to `email` not expired at `now`, oldest first. */
+  listForEmail(email: string, now: number): Promise<ReceivedInvitation[]>;
+  /**
+   * Deletes the invitation when it matches (its application, or its email); with
+   * `accept`, makes that user a member in the same transaction (nothing when they already
+   * are). Undefined when no invitation matched (unknown, expired, someone else's).
+   */
+  takeInvitation(
+    match: { id: string; now: number; applicationId?: string; email?: string },
+    audit: (invitation: InvitationRecord) => AuditEvents,
+    accept?: { userId: string },
+  ): Promise<InvitationRecord | undefined>;
+}
+
 /** A fixed-window counter shared by every process on the store. */
 export interface CounterStore {
   /** Adds one to `key`'s count, starting a new window when the last one has ended. */
@@ -446,6 +484,7 @@ export interface Store {
   readonly audit: AuditStore;
   readonly users: UserStore;
   readonly sessions: SessionStore;
+  readonly invitations: InvitationStore;
   readonly applications: ApplicationStore;
   readonly tokens: TokenStore;
   readonly usage: UsageStore;

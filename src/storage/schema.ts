@@ -15,6 +15,17 @@ export interface Database {
   portal_codes: PortalCodesTable;
   store_changes: StoreChangesTable;
   revocation_events: RevocationEventsTable;
+  invitations: InvitationsTable;
+}
+
+export interface InvitationsTable {
+  id: string;
+  application_id: string;
+  email: string;
+  role: "admin" | "member";
+  inviter_id: string;
+  created_at: number;
+  expires_at: number;
 }
 
 /** Token changes made outside the server, for it to hear (migration 0009). */

@@ -14,7 +14,9 @@ import type {
   getApplicationRoute,
   getTokenRoute,
   listApplicationsRoute,
+  listInvitationsRoute,
   listMembersRoute,
+  listMyInvitationsRoute,
   listServiceKeysRoute,
   listSessionsRoute,
   listTokensRoute,
@@ -37,11 +39,13 @@ export type {
   AuditEvent,
   AuditPage,
   Branding,
+  Invitation,
   IssuedServiceKey,
   IssuedToken,
   Me,
   Member,
   PortalView,
+  ReceivedInvitation,
   Role,
   ServiceKey,
   Session,
@@ -214,6 +218,19 @@ export const api = {
     request<AnswerOf<typeof listMembersRoute, 200>>("GET", `${app(appId)}/members`),
   addMember: (appId: string, input: BodyOf<typeof addMemberRoute>) =>
     request<AnswerOf<typeof addMemberRoute, 201>>("POST", `${app(appId)}/members`, input),
+  listInvitations: (appId: string) =>
+    request<AnswerOf<typeof listInvitationsRoute, 200>>("GET", `${app(appId)}/invitations`),
+  withdrawInvitation: (appId: string, invitationId: string) =>
+    request<void>("DELETE", `${app(appId)}/invitations/${encodeURIComponent(invitationId)}`),
+  myInvitations: () =>
+    request<AnswerOf<typeof listMyInvitationsRoute, 200>>("GET", "/api/v1/me/invitations"),
+  acceptInvitation: (invitationId: string) =>
+    request<ApplicationSummaryShape>(
+      "POST",
+      `/api/v1/me/invitations/${encodeURIComponent(invitationId)}/accept`,
+    ),
+  declineInvitation: (invitationId: string) =>
+    request<void>("POST", `/api/v1/me/invitations/${encodeURIComponent(invitationId)}/decline`),
   removeMember: (appId: string, userId: string) =>
     request<void>("DELETE", `${app(appId)}/members/${encodeURIComponent(userId)}`),
 
@@ -258,6 +275,8 @@ export const api = {
       `/api/v1/me/audit${queryString(query)}`,
     ),
 };
+
+type ApplicationSummaryShape = AnswerOf<typeof listApplicationsRoute, 200>["applications"][number];
 
 /** A query whose `limit` the UI holds as a number (it is digits on the wire). */
 type Numbered<Q> = Omit<Q, "limit"> & { limit?: number };

@@ -31,6 +31,33 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`update sessions set reauthenticated_at = created_at where reauthenticated_at is null`.execute(
     db,
   );
+  // Invitations to an application, by email: nobody is a member until they accept.
+  await db.schema
+    .createTable("invitations")
+    .ifNotExists()
+    .addColumn("id", "text", (c) => c.primaryKey())
+    .addColumn("application_id", "text", (c) =>
+      c.notNull().references("applications.id").onDelete("cascade"),
+    )
+    .addColumn("email", "text", (c) => c.notNull())
+    .addColumn("role", "text", (c) => c.notNull())
+    .addColumn("inviter_id", "text", (c) => c.notNull())
+    .addColumn("created_at", "bigint", (c) => c.notNull())
+    .addColumn("expires_at", "bigint", (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createIndex("invitations_application_email")
+    .ifNotExists()
+    .unique()
+    .on("invitations")
+    .columns(["application_id", "email"])
+    .execute();
+  await db.schema
+    .createIndex("invitations_email")
+    .ifNotExists()
+    .on("invitations")
+    .column("email")
+    .execute();
   await db.schema
     .createIndex("sessions_public_id")
     .ifNotExists()
