@@ -11,7 +11,6 @@ import type {
 import {
   normalizeAccentColor,
   normalizeDisplayName,
-  normalizeEmail,
   normalizeOrigin,
   normalizeScopes,
 } from "../core/rules.js";

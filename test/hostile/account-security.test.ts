@@ -158,3 +158,66 @@ describe("account security routes under hostile input", () => {
     expect(await snapshot()).toEqual(before);
   });
 });
+
+describe("invitation routes under hostile input", () => {
+  it("made-up, foreign and malformed invitation ids: 4xx problem, nobody joins, nothing withdrawn", async () => {
+    const { client: owner } = await signUpUser(server.baseUrl);
+    const appId = await createApp(owner);
+    const { client: invitee, user } = await signUpUser(server.baseUrl);
+    const { client: stranger } = await signUpUser(server.baseUrl);
+    const strangerApp = await createApp(stranger);
+    const sent = await owner.post<{ invitation: { id: string } }>(
+      `/api/v1/applications/${appId}/members`,
+      { email: user.email, role: "member" },
+    );
+    const id = sent.body.invitation.id;
+    const pending = async () => (await owner.get(`/api/v1/applications/${appId}/invitations`)).text;
+    const before = await pending();
+    for (const bad of [
+      "x",
+      "inv_",
+      "inv_00000000000000000000",
+      "usr_00000000000000000000",
+      "%00",
+      "a".repeat(3000),
+    ]) {
+      for (const res of [
+        await invitee.post(`/api/v1/me/invitations/${bad}/accept`),
+        await invitee.post(`/api/v1/me/invitations/${bad}/decline`),
+        await owner.delete(`/api/v1/applications/${appId}/invitations/${bad}`),
+      ]) {
+        expectProblem(res, bad);
+      }
+    }
+    // Someone else's: the stranger cannot answer it or withdraw it through their own app.
+    for (const res of [
+      await stranger.post(`/api/v1/me/invitations/${id}/accept`),
+      await stranger.post(`/api/v1/me/invitations/${id}/decline`),
+      await stranger.delete(`/api/v1/applications/${strangerApp}/invitations/${id}`),
+      await stranger.delete(`/api/v1/applications/${appId}/invitations/${id}`),
+      await stranger.get(`/api/v1/applications/${appId}/invitations`),
+    ]) {
+      expectProblem(res, "foreign");
+    }
+    // Bad bodies for an invitation change nothing.
+    for (const body of [
+      { email: user.email },
+      { email: user.email, role: "owner" },
+      { email: 1, role: "member" },
+      { email: "\u0000@x.y", role: "member" },
+    ]) {
+      expectProblem(
+        await owner.request("POST", `/api/v1/applications/${appId}/members`, { body }),
+        JSON.stringify(body),
+      );
+    }
+    // Cross-site accept is refused.
+    const crossSite = await invitee.request("POST", `/api/v1/me/invitations/${id}/accept`, {
+      origin: "https://evil.example",
+    });
+    expect((crossSite.body as { code: string }).code).toBe("csrf_rejected");
+    expect(await pending()).toBe(before);
+    expect((await invitee.get(`/api/v1/applications/${appId}`)).status).toBe(404);
+    expect((await invitee.post(`/api/v1/me/invitations/${id}/accept`)).status).toBe(201);
+  });
+});
