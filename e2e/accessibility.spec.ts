@@ -2,7 +2,12 @@
 // critical violation anywhere. Also screenshots of the pages not covered elsewhere.
 import type { Browser, Page } from "playwright-core";
 import { describe, it } from "vitest";
-import { createToken, signUpUser, type TestServer } from "../src/test-support/harness.js";
+import {
+  createToken,
+  inviteAndAccept,
+  signUpUser,
+  type TestServer,
+} from "../src/test-support/harness.js";
 import {
   expectNoSeriousA11yViolations,
   newContext,
@@ -79,10 +84,7 @@ describe("accessibility (axe-core, serious and critical)", () => {
       scopes: ["read", "write"],
     });
     const appId = created.body.id;
-    await client.post(`/api/v1/applications/${appId}/members`, {
-      email: member.email,
-      role: "admin",
-    });
+    await inviteAndAccept(client, appId, memberClient, member.email, "admin");
     await createToken(client, appId, { name: "used token", scopes: ["read"] });
     await createToken(memberClient, appId, { name: "member token" });
     const revoked = await createToken(client, appId, { name: "old token" });

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import {
   createApp,
   createToken,
+  inviteAndAccept,
   signUpUser,
   type TestServer,
 } from "../src/test-support/harness.js";
@@ -19,23 +20,43 @@ startServerAndBrowser((started, launched) => {
 });
 
 describe("members on the account page", () => {
-  it("adds a member by email, and removing them (after a warning) revokes their tokens", async () => {
+  it("invites a member by email, who accepts on their applications page; removing them (after a warning) revokes their tokens", async () => {
     const {
       context,
       page,
       client: owner,
     } = await signedInContext(browser, server.baseUrl, "Olive Owner");
     const appId = await createApp(owner, "Shared service");
-    const { client: memberClient, user: member } = await signUpUser(server.baseUrl, "Max Member");
+    const {
+      context: memberContext,
+      page: memberPage,
+      client: memberClient,
+      user: member,
+    } = await signedInContext(browser, server.baseUrl, "Max Member");
 
     await page.goto(`/app/${appId}/account-management`);
     await page.getByRole("heading", { name: "Members" }).waitFor();
     await page.getByLabel("Member email").fill(member.email);
     await page.getByLabel("Role").selectOption("member");
-    await page.getByRole("button", { name: "Add member" }).click();
+    await page.getByRole("button", { name: "Invite", exact: true }).click();
+    const pending = page.getByRole("table", { name: "Pending invitations" });
+    await pending.getByRole("row").filter({ hasText: member.email }).waitFor();
+    // Nobody joins before accepting.
+    expect((await memberClient.get(`/api/v1/applications/${appId}`)).status).toBe(404);
+
+    // The invitee accepts on their applications page.
+    await memberPage.goto("/apps");
+    await memberPage
+      .getByRole("button", { name: "Accept the invitation to Shared service" })
+      .click();
+    await memberPage.getByRole("link", { name: /Shared service/ }).waitFor();
+    await memberContext.close();
+
+    await page.reload();
     const members = page.getByRole("table", { name: "Members" });
     const memberRow = members.getByRole("row").filter({ hasText: member.email });
     await memberRow.waitFor();
+    expect(await page.getByRole("table", { name: "Pending invitations" }).count()).toBe(0);
     expect(await cellText(memberRow, "Role")).toBe("Member");
 
     // The member creates tokens of their own and uses one.
@@ -74,15 +95,24 @@ describe("members on the account page", () => {
     await context.close();
   }, 60_000);
 
-  it("tells the owner when the email has no account, next to the field", async () => {
+  it("invites an email without an account exactly like one with, and withdraws it", async () => {
     const { context, page, client } = await signedInContext(browser, server.baseUrl);
     const appId = await createApp(client, "Lonely");
     await page.goto(`/app/${appId}/account-management`);
     await page.getByLabel("Member email").fill("nobody-here@example.com");
-    await page.getByRole("button", { name: "Add member" }).click();
-    const field = page.getByLabel("Member email");
-    await expect.poll(() => field.getAttribute("aria-invalid")).toBe("true");
-    await expect.poll(() => page.getByRole("alert").first().textContent()).toMatch(/sign up/i);
+    await page.getByRole("button", { name: "Invite", exact: true }).click();
+    const pending = page.getByRole("table", { name: "Pending invitations" });
+    const row = pending.getByRole("row").filter({ hasText: "nobody-here@example.com" });
+    await row.waitFor();
+    expect(await page.getByLabel("Member email").getAttribute("aria-invalid")).toBeNull();
+    await row
+      .getByRole("button", { name: "Withdraw the invitation of nobody-here@example.com" })
+      .click();
+    await row.waitFor({ state: "detached" });
+    const left = await client.get<{ invitations: unknown[] }>(
+      `/api/v1/applications/${appId}/invitations`,
+    );
+    expect(left.body.invitations).toEqual([]);
     await context.close();
   }, 60_000);
 
@@ -91,11 +121,7 @@ describe("members on the account page", () => {
     const appId = await createApp(owner, "Team");
     await createToken(owner, appId, { name: "owner-secret" });
     const { context, page, client, user } = await signedInContext(browser, server.baseUrl, "Mia");
-    const added = await owner.post(`/api/v1/applications/${appId}/members`, {
-      email: user.email,
-      role: "member",
-    });
-    expect(added.status).toBe(201);
+    await inviteAndAccept(owner, appId, client, user.email, "member");
     await createToken(client, appId, { name: "mia-token" });
 
     await page.goto(`/app/${appId}/account-management`);

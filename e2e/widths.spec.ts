@@ -10,6 +10,7 @@ import {
   Client,
   createServiceKey,
   createToken,
+  inviteAndAccept,
   serviceClient,
   startTestServer,
   type TestServer,
@@ -81,10 +82,7 @@ async function seed(
   });
   const appId = created.body.id;
   const { client: memberClient } = await signUp(member.email, member.name);
-  await client.post(`/api/v1/applications/${appId}/members`, {
-    email: member.email,
-    role: "member",
-  });
+  await inviteAndAccept(client, appId, memberClient, member.email, "member");
   for (const name of tokenNames) await createToken(client, appId, { name, scopes: ["read"] });
   const revoked = await createToken(client, appId, { name: `${tokenNames[0]} (old)`.slice(-100) });
   await client.delete(`/api/v1/applications/${appId}/tokens/${revoked.id}`);

@@ -6,6 +6,7 @@ import type { FastifyInstance } from "fastify";
 import type { Config } from "./config.js";
 import { buildApp } from "./http/app.js";
 import { type GitHubKeys, parseGitHubKeys } from "./http/github-secret-scanning.js";
+import { zxcvbnCommonPasswords } from "./platform/common-passwords.js";
 import { argon2PasswordHasher, cryptoRandom, systemClock } from "./platform/system.js";
 import { createWebhookSender } from "./platform/webhook-sender.js";
 import { AddressRefusalRecorder } from "./services/address-refusals.js";
@@ -124,12 +125,14 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     clock,
     random: overrides.random ?? cryptoRandom,
     passwordHasher: overrides.passwordHasher ?? argon2PasswordHasher,
+    commonPasswords: zxcvbnCommonPasswords,
     // Bound below, once the app (and its logger) exists and before it serves a request.
     invalidation: { tokenChanged: (tokenIds) => invalidation.tokenChanged(tokenIds) },
     settings: {
       tokenPrefix: config.tokenPrefix,
       maxActiveTokensPerUser: config.maxActiveTokensPerUser,
       sessionTtlMs: config.sessionTtlMs,
+      sessionIdleMs: config.sessionIdleMs,
     },
   };
   const app = await buildApp(

@@ -70,6 +70,20 @@ describe("loadConfig", () => {
     );
   });
 
+  it("refuses a per-address sign-in limit that one address could reach the account's with", () => {
+    expect(() =>
+      loadConfig({
+        SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR: "10",
+        SIGNIN_FAILURES_PER_ACCOUNT_AND_ADDRESS_PER_HOUR: "10",
+      }),
+    ).toThrow(/must be below SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR/);
+    expect(loadConfig({}).abuse).toMatchObject({
+      signinFailuresPerAccountPerHour: 100,
+      signinFailuresPerAccountAndAddressPerHour: 10,
+      signupsPerAddressPerHour: 20,
+    });
+  });
+
   it("reports every problem in one error", () => {
     try {
       loadConfig({

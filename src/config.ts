@@ -14,12 +14,16 @@ export interface Config {
   maxActiveTokensPerUser: number;
   usageFlushIntervalMs: number;
   sessionTtlMs: number;
+  /** A session unused this long ends. */
+  sessionIdleMs: number;
   verifyCacheSize: number;
   verifyCacheMaxAgeMs: number;
   verifyRateLimitPerMinute: number;
   leakRateLimitPerMinute: number;
   abuse: {
     signinFailuresPerAccountPerHour: number;
+    signinFailuresPerAccountAndAddressPerHour: number;
+    signupsPerAddressPerHour: number;
     signinFailuresPerAddressPerHour: number;
     bearerFailuresPerAddressPerMinute: number;
     tokenCreationsPerUserPerHour: number;
@@ -66,11 +70,14 @@ export const ENVIRONMENT_VARIABLES = {
   MAX_ACTIVE_TOKENS_PER_USER: "100",
   USAGE_FLUSH_INTERVAL_MS: "1000",
   SESSION_TTL_HOURS: "168",
+  SESSION_IDLE_HOURS: "24",
   VERIFY_CACHE_SIZE: "100000",
   VERIFY_CACHE_MAX_AGE_MS: "5000",
   VERIFY_RATE_LIMIT_PER_MINUTE: "6000",
   LEAK_RATE_LIMIT_PER_MINUTE: "30",
   SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR: "100",
+  SIGNIN_FAILURES_PER_ACCOUNT_AND_ADDRESS_PER_HOUR: "10",
+  SIGNUP_PER_ADDRESS_PER_HOUR: "20",
   SIGNIN_FAILURES_PER_ADDRESS_PER_HOUR: "1000",
   BEARER_FAILURES_PER_ADDRESS_PER_MINUTE: "600",
   TOKEN_CREATIONS_PER_USER_PER_HOUR: "200",
@@ -191,13 +198,20 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     // lastUsedAt may lag real use by at most 5 s (the contract), so a flush runs at least that often.
     usageFlushIntervalMs: integer("USAGE_FLUSH_INTERVAL_MS", 50, 5000),
     sessionTtlMs: integer("SESSION_TTL_HOURS", 1, 24 * 365) * 3_600_000,
+    sessionIdleMs: integer("SESSION_IDLE_HOURS", 1, 24 * 365) * 3_600_000,
     verifyCacheSize: integer("VERIFY_CACHE_SIZE", 0, 10_000_000),
     verifyCacheMaxAgeMs: integer("VERIFY_CACHE_MAX_AGE_MS", 0, 5000),
     verifyRateLimitPerMinute: integer("VERIFY_RATE_LIMIT_PER_MINUTE", 1, 100_000_000),
     leakRateLimitPerMinute: integer("LEAK_RATE_LIMIT_PER_MINUTE", 1, 100_000),
     abuse: {
       // ASVS 5.0: at most 100 failed sign-ins per account per hour.
-      signinFailuresPerAccountPerHour: integer("SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR", 1, 100),
+      signinFailuresPerAccountPerHour: integer("SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR", 2, 100),
+      signinFailuresPerAccountAndAddressPerHour: integer(
+        "SIGNIN_FAILURES_PER_ACCOUNT_AND_ADDRESS_PER_HOUR",
+        1,
+        99,
+      ),
+      signupsPerAddressPerHour: integer("SIGNUP_PER_ADDRESS_PER_HOUR", 1, 1_000_000),
       signinFailuresPerAddressPerHour: integer(
         "SIGNIN_FAILURES_PER_ADDRESS_PER_HOUR",
         1,
@@ -232,6 +246,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
           ? { file: githubFile }
           : undefined,
   };
+  // One address alone must never reach the account's limit (which locks the account for
+  // addresses it was never used from): its own limit has to stop it first.
+  if (
+    config.abuse.signinFailuresPerAccountAndAddressPerHour >=
+    config.abuse.signinFailuresPerAccountPerHour
+  ) {
+    problems.push(
+      "SIGNIN_FAILURES_PER_ACCOUNT_AND_ADDRESS_PER_HOUR must be below SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR",
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

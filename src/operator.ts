@@ -1,6 +1,7 @@
 import { userInfo } from "node:os";
 import { openStore } from "./compose.js";
 import type { Config } from "./config.js";
+import { zxcvbnCommonPasswords } from "./platform/common-passwords.js";
 import { argon2PasswordHasher, cryptoRandom, systemClock } from "./platform/system.js";
 import type { ServiceDeps } from "./services/deps.js";
 import type { Operator } from "./services/operator.js";
@@ -77,11 +78,13 @@ export async function openOperatorSession(
     clock: systemClock,
     random: cryptoRandom,
     passwordHasher: argon2PasswordHasher,
+    commonPasswords: zxcvbnCommonPasswords,
     invalidation: await invalidationFor(store),
     settings: {
       tokenPrefix: config.tokenPrefix,
       maxActiveTokensPerUser: config.maxActiveTokensPerUser,
       sessionTtlMs: config.sessionTtlMs,
+      sessionIdleMs: config.sessionIdleMs,
     },
   };
   // Both make every server drop its cache and read again whether anything was imported.

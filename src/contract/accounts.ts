@@ -2,7 +2,7 @@ import { type Static, Type } from "typebox";
 import { PASSWORD_MAX_LENGTH } from "../core/rules.js";
 import { ApplicationSummary, Branding } from "./applications.js";
 import { routeGroup } from "./route.js";
-import { Id, NullableString } from "./schema.js";
+import { Id, NullableString, Timestamp } from "./schema.js";
 
 const accountRoute = routeGroup({ tag: "accounts", auth: "session" });
 
@@ -61,7 +61,8 @@ export const signUpRoute = accountRoute({
     ),
     response: { 201: SignedIn },
   },
-  errors: ["email_taken", "csrf_rejected"],
+  rateLimited: true,
+  errors: ["email_taken", "csrf_rejected", "weak_password"],
 });
 
 export const signInRoute = accountRoute({
@@ -95,4 +96,100 @@ export const meRoute = accountRoute({
   schema: { response: { 200: Me } },
 });
 
-export const accountRoutes = [signUpRoute, signInRoute, signOutRoute, meRoute] as const;
+export const Session = Type.Object({
+  id: Id("ses"),
+  createdAt: Timestamp,
+  lastSeenAt: Timestamp,
+  userAgent: NullableString({ description: "The browser's User-Agent at sign-in." }),
+  address: NullableString({ description: "The client address at sign-in." }),
+  current: Type.Boolean({ description: "This is the session making the request." }),
+});
+export type Session = Static<typeof Session>;
+
+export const SessionList = Type.Object({ sessions: Type.Array(Session) });
+export type SessionList = Static<typeof SessionList>;
+
+const IDLE =
+  "A session ends after SESSION_IDLE_HOURS (default 24) without use, and after " +
+  "SESSION_TTL_HOURS (default 168) in any case; `lastSeenAt` is written at most once a minute.";
+
+export const listSessionsRoute = accountRoute({
+  method: "GET",
+  url: "/api/v1/me/sessions",
+  operationId: "listSessions",
+  summary: "The signed-in user's sessions, most recently used first",
+  description: IDLE,
+  schema: { response: { 200: SessionList } },
+});
+
+export const endSessionRoute = accountRoute({
+  method: "DELETE",
+  url: "/api/v1/me/sessions/:sessionId",
+  operationId: "endSession",
+  summary: "End one of your sessions (signs that browser out)",
+  schema: {
+    params: Type.Object({ sessionId: Id("ses") }),
+    response: { 204: Type.Null() },
+  },
+  errors: ["not_found"],
+});
+
+export const endOtherSessionsRoute = accountRoute({
+  method: "DELETE",
+  url: "/api/v1/me/sessions",
+  operationId: "endOtherSessions",
+  summary: "End every session but this one",
+  schema: { response: { 204: Type.Null() } },
+});
+
+export const changePasswordRoute = accountRoute({
+  method: "POST",
+  url: "/api/v1/auth/password",
+  operationId: "changePassword",
+  summary: "Change your password; every other session ends",
+  description:
+    "A password that is blank or among the most common passwords is refused " +
+    "(400 `weak_password`). This session stays signed in and counts as a recent sign-in.",
+  rateLimited: true,
+  schema: {
+    body: Type.Object(
+      { currentPassword: Password, newPassword: Password },
+      { additionalProperties: false },
+    ),
+    response: { 204: Type.Null() },
+  },
+  errors: ["invalid_credentials", "weak_password", "validation_failed"],
+});
+
+export const reauthenticateRoute = accountRoute({
+  method: "POST",
+  url: "/api/v1/auth/reauthenticate",
+  operationId: "reauthenticate",
+  summary: "Confirm your password for sensitive actions (15 minutes)",
+  description:
+    "Creating a service key, inviting an admin, changing return origins or branding need " +
+    "the password entered in this session in the last 15 minutes (sign-in counts); else " +
+    "403 `reauthentication_required`.",
+  rateLimited: true,
+  schema: {
+    body: Type.Object({ password: Password }, { additionalProperties: false }),
+    response: { 204: Type.Null() },
+  },
+  errors: ["invalid_credentials"],
+});
+
+export const accountSecurityRoutes = [
+  listSessionsRoute,
+  endSessionRoute,
+  endOtherSessionsRoute,
+  changePasswordRoute,
+  reauthenticateRoute,
+] as const;
+
+export const accountRoutes = [
+  signUpRoute,
+  signInRoute,
+  signOutRoute,
+  meRoute,
+  ...accountSecurityRoutes,
+] as const;

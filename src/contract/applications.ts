@@ -137,7 +137,7 @@ export const updateApplicationRoute = applicationRoute({
     ),
     response: { 200: Application },
   },
-  errors: ["not_found", "forbidden"],
+  errors: ["not_found", "forbidden", "reauthentication_required"],
 });
 
 export const listMembersRoute = applicationRoute({
@@ -149,20 +149,95 @@ export const listMembersRoute = applicationRoute({
   errors: ["not_found"],
 });
 
+export const Invitation = Type.Object({
+  id: Id("inv"),
+  email: Type.String(),
+  role: StringEnum(["admin", "member"] as const),
+  createdAt: Timestamp,
+  expiresAt: Timestamp,
+});
+export type Invitation = Static<typeof Invitation>;
+
+export const ReceivedInvitation = Type.Object({
+  id: Id("inv"),
+  applicationId: Id("app"),
+  applicationName: Type.String(),
+  inviterEmail: Type.String(),
+  role: StringEnum(["admin", "member"] as const),
+  createdAt: Timestamp,
+  expiresAt: Timestamp,
+});
+export type ReceivedInvitation = Static<typeof ReceivedInvitation>;
+
+const InvitationParams = Type.Object({ appId: Id("app"), invitationId: Id("inv") });
+
 export const addMemberRoute = applicationRoute({
   method: "POST",
   url: "/api/v1/applications/:appId/members",
   operationId: "addMember",
-  summary: "Add a user, by email, as an admin or member (owners and admins)",
+  summary: "Invite someone, by email, as an admin or member (owners and admins)",
+  description:
+    "Makes nobody a member: the invitee accepts it (7 days) from their applications page. " +
+    "The answer is the same whether or not an account has that email. Inviting an admin " +
+    "needs a recent sign-in.",
   schema: {
     params: ApplicationParams,
     body: Type.Object(
       { email: Type.String({ maxLength: 254 }), role: StringEnum(["admin", "member"] as const) },
       { additionalProperties: false },
     ),
-    response: { 201: Member },
+    response: { 201: Type.Object({ invitation: Invitation }) },
   },
-  errors: ["not_found", "forbidden", "user_not_found", "already_member"],
+  errors: ["not_found", "forbidden", "already_member", "reauthentication_required"],
+});
+
+export const listInvitationsRoute = applicationRoute({
+  method: "GET",
+  url: "/api/v1/applications/:appId/invitations",
+  operationId: "listInvitations",
+  summary: "Pending invitations (owners and admins)",
+  schema: {
+    params: ApplicationParams,
+    response: { 200: Type.Object({ invitations: Type.Array(Invitation) }) },
+  },
+  errors: ["not_found", "forbidden"],
+});
+
+export const withdrawInvitationRoute = applicationRoute({
+  method: "DELETE",
+  url: "/api/v1/applications/:appId/invitations/:invitationId",
+  operationId: "withdrawInvitation",
+  summary: "Withdraw a pending invitation (owners and admins)",
+  schema: { params: InvitationParams, response: { 204: Type.Null() } },
+  errors: ["not_found", "forbidden"],
+});
+
+const MyInvitationParams = Type.Object({ invitationId: Id("inv") });
+
+export const listMyInvitationsRoute = applicationRoute({
+  method: "GET",
+  url: "/api/v1/me/invitations",
+  operationId: "listMyInvitations",
+  summary: "Invitations to your email, pending",
+  schema: { response: { 200: Type.Object({ invitations: Type.Array(ReceivedInvitation) }) } },
+});
+
+export const acceptInvitationRoute = applicationRoute({
+  method: "POST",
+  url: "/api/v1/me/invitations/:invitationId/accept",
+  operationId: "acceptInvitation",
+  summary: "Accept an invitation: you are a member from now on",
+  schema: { params: MyInvitationParams, response: { 201: ApplicationSummary } },
+  errors: ["not_found"],
+});
+
+export const declineInvitationRoute = applicationRoute({
+  method: "POST",
+  url: "/api/v1/me/invitations/:invitationId/decline",
+  operationId: "declineInvitation",
+  summary: "Decline an invitation",
+  schema: { params: MyInvitationParams, response: { 204: Type.Null() } },
+  errors: ["not_found"],
 });
 
 export const removeMemberRoute = applicationRoute({
@@ -186,4 +261,9 @@ export const applicationRoutes = [
   listMembersRoute,
   addMemberRoute,
   removeMemberRoute,
+  listInvitationsRoute,
+  withdrawInvitationRoute,
+  listMyInvitationsRoute,
+  acceptInvitationRoute,
+  declineInvitationRoute,
 ] as const;

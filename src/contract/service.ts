@@ -53,7 +53,7 @@ export const createServiceKeyRoute = serviceKeyRoute({
     ),
     response: { 201: IssuedServiceKey },
   },
-  errors: ["not_found", "forbidden"],
+  errors: ["not_found", "forbidden", "reauthentication_required"],
 });
 
 export const listServiceKeysRoute = serviceKeyRoute({

@@ -70,7 +70,7 @@ export const createWebhookRoute = webhookRoute({
     ),
     response: { 201: CreatedWebhook },
   },
-  errors: ["not_found", "forbidden"],
+  errors: ["not_found", "forbidden", "reauthentication_required"],
 });
 
 export const listWebhooksRoute = webhookRoute({

@@ -13,6 +13,11 @@ export const errorRegistry = {
   invalid_token: { status: 401, title: "The access token is invalid" },
   invalid_credentials: { status: 401, title: "The email or password is incorrect" },
   invalid_signature: { status: 401, title: "The request's signature does not verify" },
+  weak_password: { status: 400, title: "That password is too common or too short" },
+  reauthentication_required: {
+    status: 403,
+    title: "Enter your password again to do this",
+  },
   csrf_rejected: { status: 403, title: "Cross-site request rejected" },
   insufficient_scope: { status: 403, title: "The credential does not allow this request" },
   https_required: { status: 403, title: "API tokens must be sent over HTTPS" },

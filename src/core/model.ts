@@ -37,6 +37,12 @@ export const AUDIT_ACTIONS = [
   "user.enabled",
   "user.password_reset",
   "token.imported",
+  "session.ended",
+  "session.ended_others",
+  "password.changed",
+  "member.invited",
+  "invitation.declined",
+  "invitation.withdrawn",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

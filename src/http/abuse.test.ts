@@ -10,45 +10,109 @@ import { createTestDatabase, postgresAvailable } from "../test-support/postgres.
 import { setUpTestServer } from "../test-support/server-fixture.js";
 
 const server = setUpTestServer({
-  SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR: "3",
+  // One proxy hop: X-Forwarded-For plays clients at other addresses.
+  TRUST_PROXY: "1",
+  SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR: "6",
+  SIGNIN_FAILURES_PER_ACCOUNT_AND_ADDRESS_PER_HOUR: "3",
   SIGNIN_FAILURES_PER_ADDRESS_PER_HOUR: "20",
+  SIGNUP_PER_ADDRESS_PER_HOUR: "3",
   BEARER_FAILURES_PER_ADDRESS_PER_MINUTE: "5",
   TOKEN_CREATIONS_PER_USER_PER_HOUR: "4",
 });
 
 const password = "correct horse battery staple";
 
-/** Signs in from a fresh client (no session cookie) and answers the status. */
-async function signInStatus(baseUrl: string, email: string, attempt: string): Promise<number> {
-  return (await new Client(baseUrl).post("/api/v1/auth/signin", { email, password: attempt }))
-    .status;
+/** Signs in from a fresh client (no session cookie) at `address`, and answers the status. */
+async function signInStatus(
+  baseUrl: string,
+  email: string,
+  attempt: string,
+  address = "198.51.100.1",
+): Promise<number> {
+  return (
+    await new Client(baseUrl).request("POST", "/api/v1/auth/signin", {
+      body: { email, password: attempt },
+      headers: { "x-forwarded-for": address },
+    })
+  ).status;
+}
+
+let accounts = 0;
+async function signUpAt(address: string): Promise<string> {
+  const email = `abuse${Date.now()}-${accounts++}@example.com`;
+  const res = await new Client(server.baseUrl).request("POST", "/api/v1/auth/signup", {
+    body: { email, password, name: "A" },
+    headers: { "x-forwarded-for": address },
+  });
+  expect(res.status).toBe(201);
+  return email;
 }
 
 describe("abuse limits", () => {
-  it("locks sign-in for an account after its failures, without counting successes", async () => {
-    const email = `locked${Date.now()}@example.com`;
-    await new Client(server.baseUrl).post("/api/v1/auth/signup", { email, password, name: "L" });
+  it("failures from one address lock that address out of the account, not the owner elsewhere", async () => {
+    const email = await signUpAt("192.0.2.1");
     for (let i = 0; i < 5; i++) {
-      expect(await signInStatus(server.baseUrl, email, password)).toBe(200);
+      expect(await signInStatus(server.baseUrl, email, password, "203.0.113.66")).toBe(200);
     }
     for (let i = 0; i < 3; i++) {
-      expect(await signInStatus(server.baseUrl, email, "wrong password")).toBe(401);
+      expect(await signInStatus(server.baseUrl, email, "wrong password", "203.0.113.66")).toBe(401);
     }
-    const locked = await new Client(server.baseUrl).post<{ code: string }>("/api/v1/auth/signin", {
-      email,
-      password,
+    const locked = await new Client(server.baseUrl).request("POST", "/api/v1/auth/signin", {
+      body: { email, password },
+      headers: { "x-forwarded-for": "203.0.113.66" },
     });
     expect(locked.status).toBe(429);
-    expect(locked.body.code).toBe("rate_limited");
+    expect((locked.body as { code: string }).code).toBe("rate_limited");
     expect(Number(locked.headers.get("retry-after"))).toBeGreaterThan(0);
-    // Another account is not affected.
-    const other = `other${Date.now()}@example.com`;
-    await new Client(server.baseUrl).post("/api/v1/auth/signup", {
-      email: other,
-      password,
-      name: "O",
+    // The attacker keeps guessing from there: still refused, and it never adds up to the
+    // account's limit (6), so the owner at a new address signs in.
+    for (let i = 0; i < 10; i++) {
+      expect(await signInStatus(server.baseUrl, email, "wrong password", "203.0.113.66")).toBe(429);
+    }
+    expect(await signInStatus(server.baseUrl, email, password, "198.51.100.200")).toBe(200);
+    // Another account from the attacker's address is not affected.
+    const other = await signUpAt("192.0.2.2");
+    expect(await signInStatus(server.baseUrl, other, password, "203.0.113.66")).toBe(200);
+  });
+
+  it("guesses spread over addresses lock the account for new addresses, not for one the owner used", async () => {
+    const email = await signUpAt("192.0.2.3");
+    // The owner signs in from home once.
+    expect(await signInStatus(server.baseUrl, email, password, "198.51.100.7")).toBe(200);
+    // Six wrong guesses, two from each of three addresses: under each address's limit (3),
+    // at the account's (6).
+    for (const address of ["203.0.113.1", "203.0.113.2", "203.0.113.3"]) {
+      for (let i = 0; i < 2; i++) {
+        expect(await signInStatus(server.baseUrl, email, "guess", address)).toBe(401);
+      }
+    }
+    // A fourth attacker address gets no guess at all, even with the right password...
+    expect(await signInStatus(server.baseUrl, email, "guess", "203.0.113.4")).toBe(429);
+    expect(await signInStatus(server.baseUrl, email, password, "203.0.113.5")).toBe(429);
+    // ...while the owner's known address still signs in.
+    expect(await signInStatus(server.baseUrl, email, password, "198.51.100.7")).toBe(200);
+    // An unknown email at that limit is answered the same way as a real one.
+    const unknown = `nobody${Date.now()}@example.com`;
+    for (const address of ["203.0.113.11", "203.0.113.12", "203.0.113.13"]) {
+      for (let i = 0; i < 2; i++) {
+        expect(await signInStatus(server.baseUrl, unknown, "guess", address)).toBe(401);
+      }
+    }
+    expect(await signInStatus(server.baseUrl, unknown, "guess", "203.0.113.14")).toBe(429);
+  });
+
+  it("limits sign-ups per address (429 before any account is made), other addresses unaffected", async () => {
+    const address = "192.0.2.50";
+    for (let i = 0; i < 3; i++) await signUpAt(address);
+    const email = `refused${Date.now()}@example.com`;
+    const refused = await new Client(server.baseUrl).request("POST", "/api/v1/auth/signup", {
+      body: { email, password, name: "R" },
+      headers: { "x-forwarded-for": address },
     });
-    expect(await signInStatus(server.baseUrl, other, password)).toBe(200);
+    expect(refused.status).toBe(429);
+    expect((refused.body as { code: string }).code).toBe("rate_limited");
+    expect(await signInStatus(server.baseUrl, email, password, "192.0.2.51")).toBe(401);
+    await signUpAt("192.0.2.51");
   });
 
   it("answers 429 to an address after repeated invalid tokens, with Retry-After", async () => {
@@ -95,7 +159,11 @@ describe("abuse limits across processes on PostgreSQL", () => {
     "hold failed sign-ins per account across two servers on one database",
     async () => {
       const database = await createTestDatabase();
-      const env = { DATABASE_URL: database.url, SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR: "4" };
+      const env = {
+        DATABASE_URL: database.url,
+        SIGNIN_FAILURES_PER_ACCOUNT_PER_HOUR: "4",
+        SIGNIN_FAILURES_PER_ACCOUNT_AND_ADDRESS_PER_HOUR: "3",
+      };
       const a = await startTestServer(env);
       const b = await startTestServer(env);
       try {
@@ -104,10 +172,11 @@ describe("abuse limits across processes on PostgreSQL", () => {
           (await new Client(a.baseUrl).post("/api/v1/auth/signup", { email, password, name: "S" }))
             .status,
         ).toBe(201);
-        for (const server of [a, b, a, b]) {
+        for (const server of [a, b, a]) {
           expect(await signInStatus(server.baseUrl, email, "wrong password")).toBe(401);
         }
-        // Two failures on each server: only the shared count reaches the limit of 4.
+        // Two failures on one server, one on the other: only the shared count reaches the
+        // limit of 3 for this account from this address.
         expect(await signInStatus(b.baseUrl, email, password)).toBe(429);
         expect(await signInStatus(a.baseUrl, email, password)).toBe(429);
       } finally {

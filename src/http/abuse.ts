@@ -8,6 +8,9 @@ import { InvalidTokenLimiter } from "./invalid-token-limiter.js";
 
 export interface AbuseLimits {
   signinFailuresPerAccountPerHour: number;
+  /** Below the per-account limit, so one address alone never reaches it. */
+  signinFailuresPerAccountAndAddressPerHour: number;
+  signupsPerAddressPerHour: number;
   signinFailuresPerAddressPerHour: number;
   bearerFailuresPerAddressPerMinute: number;
   tokenCreationsPerUserPerHour: number;
@@ -39,7 +42,7 @@ const LocalStore = createRequire(import.meta.url)(
 ) => RateLimitStore;
 
 /** Counter keys kept in the shared store when there is one: low-volume, security-relevant. */
-const SHARED_KEY_PREFIXES = ["account:", "signin:", "create:"];
+const SHARED_KEY_PREFIXES = ["account:", "signin:", "create:", "pair:", "signup:"];
 
 /**
  * A store for @fastify/rate-limit that keeps failed sign-ins and token creations in
@@ -98,6 +101,13 @@ function isShared(key: string): boolean {
   return SHARED_KEY_PREFIXES.some((prefix) => key.startsWith(prefix));
 }
 
+type LimiterState = Awaited<ReturnType<Limiter>>;
+
+/** The limit is reached: the state of a read that did not count (so `remaining` is 0). */
+function isOver(state: LimiterState): state is Extract<LimiterState, { isAllowed: false }> {
+  return !state.isAllowed && state.remaining === 0 && state.ttl > 0;
+}
+
 function tooMany(ttlMs: number, what: string): KeywardError {
   const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
   return new KeywardError("rate_limited", `Too many ${what}; try again in ${seconds} s.`, {
@@ -113,10 +123,14 @@ function tooMany(ttlMs: number, what: string): KeywardError {
  */
 export class AbuseGuard {
   private readonly signinByAccount: Limiter;
+  private readonly signinByPair: Limiter;
   private readonly signinByAddress: Limiter;
+  private readonly signupsByAddress: Limiter;
   /** Invalid bearer tokens per address; read first on the protected API. */
   readonly invalidTokens: InvalidTokenLimiter;
   private readonly creationsByUser: Limiter;
+  /** Wrong current passwords typed by a signed-in user (password change, reauthentication). */
+  private readonly confirmationsByUser: Limiter;
 
   constructor(app: FastifyInstance, limits: AbuseLimits) {
     this.signinByAccount = app.createRateLimit({
@@ -124,10 +138,25 @@ export class AbuseGuard {
       timeWindow: HOUR_MS,
       keyGenerator: (request) => `account:${signinEmail(request)}`,
     });
+    this.signinByPair = app.createRateLimit({
+      max: limits.signinFailuresPerAccountAndAddressPerHour,
+      timeWindow: HOUR_MS,
+      keyGenerator: (request) => `pair:${signinEmail(request)}:${request.ip}`,
+    });
+    this.signupsByAddress = app.createRateLimit({
+      max: limits.signupsPerAddressPerHour,
+      timeWindow: HOUR_MS,
+      keyGenerator: (request) => `signup:${request.ip}`,
+    });
     this.signinByAddress = app.createRateLimit({
       max: limits.signinFailuresPerAddressPerHour,
       timeWindow: HOUR_MS,
       keyGenerator: (request) => `signin:${request.ip}`,
+    });
+    this.confirmationsByUser = app.createRateLimit({
+      max: limits.signinFailuresPerAccountPerHour,
+      timeWindow: HOUR_MS,
+      keyGenerator: (request) => `account:user:${request.user?.id ?? request.ip}`,
     });
     this.invalidTokens = new InvalidTokenLimiter(limits.bearerFailuresPerAddressPerMinute);
     this.creationsByUser = app.createRateLimit({
@@ -137,17 +166,45 @@ export class AbuseGuard {
     });
   }
 
-  /** Throws 429 when this account or address has failed to sign in too often. */
-  async checkSignin(request: FastifyRequest): Promise<void> {
-    for (const limiter of [this.signinByAccount, this.signinByAddress]) {
+  /**
+   * Throws 429 when this address, or this account from this address, has failed to sign in
+   * too often; and when the account has, summed over every address, unless this address
+   * signed in to it successfully before (`isKnownAddress`, asked only then). One address
+   * alone stays under the account's limit (its own, lower, limit stops it first), so it can
+   * never lock the owner out elsewhere; guesses spread over many addresses lock the account
+   * for every address it has not been used from.
+   */
+  async checkSignin(
+    request: FastifyRequest,
+    isKnownAddress: () => Promise<boolean>,
+  ): Promise<void> {
+    for (const limiter of [this.signinByAddress, this.signinByPair]) {
       const state = await limiter(request, { increment: false });
-      if (!state.isAllowed && state.remaining === 0 && state.ttl > 0)
-        throw tooMany(state.ttl, "failed sign-ins");
+      if (isOver(state)) throw tooMany(state.ttl, "failed sign-ins");
     }
+    const account = await this.signinByAccount(request, { increment: false });
+    if (isOver(account) && !(await isKnownAddress())) throw tooMany(account.ttl, "failed sign-ins");
+  }
+
+  /** Counts a sign-up from this address; throws 429 past the limit (before any hashing). */
+  async checkSignup(request: FastifyRequest): Promise<void> {
+    const state = await this.signupsByAddress(request);
+    if (!state.isAllowed && state.isExceeded) throw tooMany(state.ttl, "sign-ups");
+  }
+
+  /** Throws 429 when the signed-in user typed a wrong current password too often. */
+  async checkPasswordConfirmation(request: FastifyRequest): Promise<void> {
+    const state = await this.confirmationsByUser(request, { increment: false });
+    if (isOver(state)) throw tooMany(state.ttl, "wrong passwords");
+  }
+
+  async recordPasswordConfirmationFailure(request: FastifyRequest): Promise<void> {
+    await this.confirmationsByUser(request);
   }
 
   async recordSigninFailure(request: FastifyRequest): Promise<void> {
     await this.signinByAccount(request);
+    await this.signinByPair(request);
     await this.signinByAddress(request);
   }
 

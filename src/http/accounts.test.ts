@@ -5,6 +5,7 @@ import {
   Client,
   createApp,
   createToken,
+  inviteAndAccept,
   signUpUser,
   signUpWithApp,
 } from "../test-support/harness.js";
@@ -217,27 +218,24 @@ describe("applications and members", () => {
     expect(missing.text).toBe(existing.text);
   });
 
-  it("lets owners and admins add members; members cannot", async () => {
+  it("lets owners and admins invite members; members cannot; nobody joins before accepting", async () => {
     const { client: owner, appId } = await signUpWithApp(server.baseUrl);
     const { client: admin, user: adminUser } = await signUpUser(server.baseUrl);
     const { client: member, user: memberUser } = await signUpUser(server.baseUrl);
     const { user: other } = await signUpUser(server.baseUrl);
+    await inviteAndAccept(owner, appId, admin, adminUser.email, "admin");
+    const invited = await admin.post<{ invitation: { id: string; email: string; role: string } }>(
+      `/api/v1/applications/${appId}/members`,
+      { email: memberUser.email, role: "member" },
+    );
+    expect(invited.status).toBe(201);
+    expect(invited.body.invitation).toMatchObject({ email: memberUser.email, role: "member" });
+    // Not a member yet.
+    expect((await member.get(`/api/v1/applications/${appId}`)).status).toBe(404);
     expect(
-      (
-        await owner.post(`/api/v1/applications/${appId}/members`, {
-          email: adminUser.email,
-          role: "admin",
-        })
-      ).status,
+      (await member.post(`/api/v1/me/invitations/${invited.body.invitation.id}/accept`)).status,
     ).toBe(201);
-    expect(
-      (
-        await admin.post(`/api/v1/applications/${appId}/members`, {
-          email: memberUser.email,
-          role: "member",
-        })
-      ).status,
-    ).toBe(201);
+    expect((await member.get(`/api/v1/applications/${appId}`)).status).toBe(200);
     const denied = await member.post<{ code: string }>(`/api/v1/applications/${appId}/members`, {
       email: other.email,
       role: "member",
@@ -249,11 +247,6 @@ describe("applications and members", () => {
       role: "member",
     });
     expect(again.body.code).toBe("already_member");
-    const unknown = await owner.post<{ code: string }>(`/api/v1/applications/${appId}/members`, {
-      email: "ghost@example.com",
-      role: "member",
-    });
-    expect(unknown.body.code).toBe("user_not_found");
     const ownerRole = await owner.post(`/api/v1/applications/${appId}/members`, {
       email: other.email,
       role: "owner",
@@ -269,10 +262,7 @@ describe("applications and members", () => {
     const { client: owner, appId } = await signUpWithApp(server.baseUrl);
     const otherAppId = await createApp(owner, "Other");
     const { client: member, user: memberUser } = await addMember(owner, appId);
-    await owner.post(`/api/v1/applications/${otherAppId}/members`, {
-      email: memberUser.email,
-      role: "member",
-    });
+    await inviteAndAccept(owner, otherAppId, member, memberUser.email, "member");
     const first = await createToken(member, appId, { name: "one" });
     const second = await createToken(member, appId, { name: "two" });
     const elsewhere = await createToken(member, otherAppId, { name: "elsewhere" });

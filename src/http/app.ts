@@ -189,6 +189,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   const abuse = new AbuseGuard(app, options.abuse);
   app.decorateRequest("user", null);
   app.decorateRequest("sessionIdHash", null);
+  app.decorateRequest("session", null);
   app.decorateRequest("portal", null);
   app.decorateReply("tokenRefusal", null);
 

@@ -3,6 +3,7 @@ import { KeywardError } from "../core/errors.js";
 import type { User } from "../core/model.js";
 import { validateSession } from "../services/accounts.js";
 import type { ServiceDeps } from "../services/deps.js";
+import type { SessionRecord } from "../services/ports.js";
 import type { AbuseGuard } from "./abuse.js";
 
 export const SESSION_COOKIE = "keyward_session";
@@ -15,6 +16,8 @@ declare module "fastify" {
   interface FastifyRequest {
     user: User | null;
     sessionIdHash: string | null;
+    /** The session record behind `user` (its public id, when the password was last typed). */
+    session: SessionRecord | null;
     /** Set for a portal session (a host user's): its application and "Back to …" link. */
     portal: { applicationId: string; returnUrl: string | null } | null;
   }
@@ -99,6 +102,7 @@ export function checkOrigin(
 export async function loadSession(request: FastifyRequest, deps: ServiceDeps): Promise<void> {
   request.user = null;
   request.sessionIdHash = null;
+  request.session = null;
   request.portal = null;
   const secret = request.cookies[sessionCookieName(request)];
   if (!secret) return;
@@ -106,6 +110,7 @@ export async function loadSession(request: FastifyRequest, deps: ServiceDeps): P
   if (!session) return;
   request.user = session.user;
   request.sessionIdHash = session.sessionIdHash;
+  request.session = session.session;
   request.portal =
     session.session.applicationId != null
       ? {

@@ -7,6 +7,7 @@ import {
   Client,
   createApp,
   createToken,
+  inviteAndAccept,
   signUpUser,
   signUpWithApp,
 } from "../test-support/harness.js";
@@ -49,10 +50,7 @@ describe("token names", () => {
     ).toBe(201);
     // Another user may use the same name.
     const { client: other, user } = await signUpUser(server.baseUrl);
-    await client.post(`/api/v1/applications/${appId}/members`, {
-      email: user.email,
-      role: "member",
-    });
+    await inviteAndAccept(client, appId, other, user.email, "member");
     expect(
       (await other.post(`/api/v1/applications/${appId}/tokens`, { name: "deploy" })).status,
     ).toBe(201);

@@ -2,6 +2,7 @@
 // no shape is declared here.
 import type {
   ApiToken,
+  Session,
   AuditEvent as WireAuditEvent,
   HostUser as WireHostUser,
   Member as WireMember,
@@ -11,7 +12,7 @@ import type {
 import { KeywardError } from "../core/errors.js";
 import type { HostUser, Member, ServiceKeyRecord, TokenRecord, User } from "../core/model.js";
 import { tokenStatus } from "../core/model.js";
-import type { AuditEvent } from "../services/ports.js";
+import type { AuditEvent, SessionRecord } from "../services/ports.js";
 
 export function toWireAuditEvent(event: AuditEvent): WireAuditEvent {
   return {
@@ -46,6 +47,17 @@ export function parseTimestamp(text: string, field: string): number {
 
 export function isoOrNull(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
+}
+
+export function toWireSession(session: SessionRecord, current: boolean): Session {
+  return {
+    id: session.id,
+    createdAt: new Date(session.createdAt).toISOString(),
+    lastSeenAt: new Date(session.lastSeenAt).toISOString(),
+    userAgent: session.userAgent,
+    address: session.address,
+    current,
+  };
 }
 
 export function toWireUser(user: User): WireUser {

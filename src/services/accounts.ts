@@ -25,7 +25,7 @@ export async function signUp(
 ): Promise<{ user: User; session: NewSession }> {
   const email = normalizeEmail(input.email);
   const name = normalizeDisplayName(input.name, "Name");
-  checkPassword(input.password);
+  checkNewPassword(deps, input.password);
   const user: User = {
     id: generateId(deps.random, "usr"),
     email,
@@ -43,7 +43,33 @@ export async function signUp(
     }),
   ]);
   if (!inserted.ok) throw new KeywardError("email_taken");
-  return { user, session: await startSession(deps, user.id) };
+  return { user, session: await startSession(deps, user.id, undefined, undefined, ctx) };
+}
+
+/**
+ * A new password's rules (sign-up, change, reset): 8 to 256 characters, not blank, not
+ * among the common passwords. No composition rules (NIST 800-63B).
+ */
+export function checkNewPassword(deps: ServiceDeps, password: string): void {
+  // Spaces and invisible characters (zero-width spaces, joiners) alone are a blank password.
+  if (password.replace(/[\s\p{Default_Ignorable_Code_Point}]/gu, "").length === 0) {
+    throw new KeywardError("weak_password", "A password cannot be blank or only spaces.");
+  }
+  // A control character or a lone surrogate cannot be typed, and a lone surrogate would be
+  // hashed as U+FFFD: any two such passwords would be the same one.
+  if (hasUnstorableCharacter(password)) {
+    throw new KeywardError(
+      "validation_failed",
+      "Password cannot contain control characters or unpaired surrogates.",
+    );
+  }
+  checkPassword(password);
+  if (deps.commonPasswords.isCommon(password) || deps.commonPasswords.isCommon(password.trim())) {
+    throw new KeywardError(
+      "weak_password",
+      "That password is among the most common passwords, the first ones an attacker tries. Choose another.",
+    );
+  }
 }
 
 let dummyHash: Promise<string> | undefined;
@@ -116,7 +142,7 @@ export async function signIn(
     action: "signin.succeeded",
   });
   // A fresh session id at every sign-in defeats session fixation.
-  return { user, session: await startSession(deps, user.id, [succeeded]) };
+  return { user, session: await startSession(deps, user.id, [succeeded], undefined, ctx) };
 }
 
 /** A portal session (a host user's) lasts at most this long. */
@@ -131,6 +157,7 @@ export async function startSession(
   userId: string,
   audit?: AuditEvents,
   portal?: { applicationId: string; returnUrl: string | null },
+  ctx: RequestContext = NO_CONTEXT,
 ): Promise<NewSession> {
   const secret = generateSessionSecret(deps.random);
   const now = deps.clock.now();
@@ -146,13 +173,27 @@ export async function startSession(
       expiresAt,
       applicationId: portal?.applicationId ?? null,
       returnUrl: portal?.returnUrl ?? null,
+      id: generateId(deps.random, "ses"),
+      lastSeenAt: now,
+      userAgent: ctx.userAgent ? ctx.userAgent.slice(0, USER_AGENT_MAX_LENGTH) : null,
+      address: ctx.ip,
+      reauthenticatedAt: now,
     },
     audit,
   );
   return { secret, expiresAt };
 }
 
-/** The signed-in user for a session cookie, or null when it is unknown or expired. */
+/** What a session keeps of the User-Agent header: enough to name a browser. */
+const USER_AGENT_MAX_LENGTH = 512;
+
+/**
+ * How stale `lastSeenAt` may get: a session's use is written at most once a minute, so
+ * browsing costs no write per request, and idle expiry is late by a minute at most.
+ */
+export const SESSION_TOUCH_INTERVAL_MS = 60_000;
+
+/** The signed-in user for a session cookie, or null when it is unknown, expired or idle. */
 export async function validateSession(
   deps: ServiceDeps,
   secret: string,
@@ -161,13 +202,170 @@ export async function validateSession(
   const idHash = hashToken(secret);
   const found = await deps.store.sessions.findSession(idHash);
   if (!found) return null;
-  if (found.session.expiresAt <= deps.clock.now()) {
+  const now = deps.clock.now();
+  if (
+    found.session.expiresAt <= now ||
+    found.session.lastSeenAt + deps.settings.sessionIdleMs <= now
+  ) {
     await deps.store.sessions.deleteSession(idHash);
     return null;
+  }
+  if (now - found.session.lastSeenAt >= SESSION_TOUCH_INTERVAL_MS) {
+    await deps.store.sessions.touchSession(idHash, now);
+    found.session.lastSeenAt = now;
   }
   return { user: found.user, sessionIdHash: idHash, session: found.session };
 }
 
 export async function signOut(deps: ServiceDeps, sessionIdHash: string): Promise<void> {
   await deps.store.sessions.deleteSession(sessionIdHash);
+}
+
+/** The user's live sessions (expired and idle ones left out), most recently used first. */
+export async function listSessions(deps: ServiceDeps, user: User): Promise<SessionRecord[]> {
+  const now = deps.clock.now();
+  const sessions = await deps.store.sessions.listSessions(user.id);
+  return sessions.filter(
+    (s) => s.expiresAt > now && s.lastSeenAt + deps.settings.sessionIdleMs > now,
+  );
+}
+
+/** Ends one of the user's sessions (this one included); not_found for any other id. */
+export async function endSession(
+  deps: ServiceDeps,
+  user: User,
+  sessionId: string,
+  ctx: RequestContext = NO_CONTEXT,
+): Promise<void> {
+  const ended = await deps.store.sessions.deleteSessionById(user.id, sessionId, [
+    auditEvent(deps, ctx, {
+      applicationId: null,
+      userId: user.id,
+      actorId: user.id,
+      tokenId: null,
+      action: "session.ended",
+      detail: { sessionId },
+    }),
+  ]);
+  if (!ended) throw new KeywardError("not_found", "No such session.");
+}
+
+/** Ends every session of the user but the current one; returns how many ended. */
+export async function endOtherSessions(
+  deps: ServiceDeps,
+  user: User,
+  currentIdHash: string | null,
+  ctx: RequestContext = NO_CONTEXT,
+): Promise<number> {
+  return deps.store.sessions.deleteOtherSessions(user.id, currentIdHash, [
+    auditEvent(deps, ctx, {
+      applicationId: null,
+      userId: user.id,
+      actorId: user.id,
+      tokenId: null,
+      action: "session.ended_others",
+    }),
+  ]);
+}
+
+/** A sign-in from an address counts as the owner's for this long (see isKnownSigninAddress). */
+export const KNOWN_ADDRESS_MS = 30 * 24 * 3_600_000;
+
+/**
+ * Whether the account with this email signed in successfully from `ip` in the last 30 days:
+ * such an address keeps signing in while failures spread over many others have locked the
+ * account. False for an email without an account (the answer stays the same).
+ */
+export async function isKnownSigninAddress(
+  deps: ServiceDeps,
+  email: string,
+  ip: string,
+): Promise<boolean> {
+  const normalized = email.trim().toLowerCase();
+  if (hasUnstorableCharacter(normalized)) return false;
+  const user = await deps.store.users.findUserByEmail(normalized);
+  if (!user) return false;
+  return deps.store.audit.hasSignedInFrom(user.id, ip, deps.clock.now() - KNOWN_ADDRESS_MS);
+}
+
+/** How long a typed password lets the session do sensitive actions. */
+export const REAUTHENTICATION_WINDOW_MS = 15 * 60_000;
+
+/**
+ * Sensitive actions (creating a service key, inviting an admin, changing an application's
+ * return origins or branding) need the password typed in this session within the last 15
+ * minutes, so a session stolen from an unattended browser cannot take over an application.
+ * A portal session (a host user's) has no password and never reaches these actions.
+ */
+export function requireRecentSignIn(deps: ServiceDeps, session: SessionRecord | null): void {
+  if (session === null) return;
+  if (deps.clock.now() - session.reauthenticatedAt < REAUTHENTICATION_WINDOW_MS) return;
+  throw new KeywardError(
+    "reauthentication_required",
+    "This needs your password again: it was last entered in this session more than 15 minutes ago.",
+  );
+}
+
+/** Checks the password of the signed-in user; `invalid_credentials` when it is wrong. */
+async function checkCurrentPassword(
+  deps: ServiceDeps,
+  user: User,
+  password: string,
+  ctx: RequestContext,
+): Promise<void> {
+  const hash = await deps.store.users.findPasswordHash(user.id);
+  if (hash === undefined || !(await deps.passwordHasher.verify(hash, password))) {
+    await deps.store.audit.record([
+      auditEvent(deps, ctx, {
+        applicationId: null,
+        userId: user.id,
+        actorId: user.id,
+        tokenId: null,
+        action: "signin.failed",
+        reason: "wrong_password",
+      }),
+    ]);
+    throw new KeywardError("invalid_credentials", "The password is incorrect.");
+  }
+}
+
+/** Confirms the password: sensitive actions are allowed in this session for 15 minutes. */
+export async function reauthenticate(
+  deps: ServiceDeps,
+  user: User,
+  sessionIdHash: string,
+  password: string,
+  ctx: RequestContext = NO_CONTEXT,
+): Promise<void> {
+  await checkCurrentPassword(deps, user, password, ctx);
+  await deps.store.sessions.markReauthenticated(sessionIdHash, deps.clock.now());
+}
+
+/** Changes the password; every other session of the user ends, this one stays. */
+export async function changePassword(
+  deps: ServiceDeps,
+  user: User,
+  sessionIdHash: string | null,
+  input: { currentPassword: string; newPassword: string },
+  ctx: RequestContext = NO_CONTEXT,
+): Promise<{ endedSessions: number }> {
+  await checkCurrentPassword(deps, user, input.currentPassword, ctx);
+  checkNewPassword(deps, input.newPassword);
+  const passwordHash = await deps.passwordHasher.hash(input.newPassword);
+  const result = await deps.store.users.changePassword(
+    { userId: user.id, passwordHash, keepIdHash: sessionIdHash },
+    [
+      auditEvent(deps, ctx, {
+        applicationId: null,
+        userId: user.id,
+        actorId: user.id,
+        tokenId: null,
+        action: "password.changed",
+      }),
+    ],
+  );
+  if (sessionIdHash !== null) {
+    await deps.store.sessions.markReauthenticated(sessionIdHash, deps.clock.now());
+  }
+  return result;
 }

@@ -14,7 +14,6 @@ import { MAX_POLICY_DAYS } from "../core/policy.js";
 import {
   normalizeAccentColor,
   normalizeDisplayName,
-  normalizeEmail,
   normalizeOrigin,
   normalizeScopes,
 } from "../core/rules.js";
@@ -150,44 +149,6 @@ export async function listMembers(
     throw new KeywardError("forbidden", "The members of this application are not shown here.");
   }
   return deps.store.applications.listMembers(applicationId);
-}
-
-export async function addMember(
-  deps: ServiceDeps,
-  actor: User,
-  applicationId: string,
-  input: { email: string; role: "admin" | "member" },
-  ctx: RequestContext = NO_CONTEXT,
-): Promise<Member> {
-  const { role } = await requireMembership(deps, actor, applicationId);
-  if (!isManager(role)) throw new KeywardError("forbidden", "Only owners and admins add members.");
-  const user = await deps.store.users.findUserByEmail(normalizeEmail(input.email));
-  if (!user)
-    throw new KeywardError(
-      "user_not_found",
-      "No Keyward account has that email; ask them to sign up first.",
-    );
-  const now = deps.clock.now();
-  const inserted = await deps.store.applications.insertMember(
-    {
-      applicationId,
-      userId: user.id,
-      role: input.role,
-      createdAt: now,
-    },
-    [
-      auditEvent(deps, ctx, {
-        applicationId,
-        userId: user.id,
-        actorId: actor.id,
-        tokenId: null,
-        action: "member.added",
-        detail: { email: user.email, role: input.role },
-      }),
-    ],
-  );
-  if (!inserted.ok) throw new KeywardError("already_member");
-  return { userId: user.id, email: user.email, name: user.name, role: input.role, joinedAt: now };
 }
 
 /**

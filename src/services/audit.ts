@@ -7,6 +7,8 @@ import type { AuditAction, AuditEvent, AuditEventInput, AuditQuery } from "./por
 /** Facts about the request that the audit trail keeps: the client address only. */
 export interface RequestContext {
   ip: string | null;
+  /** The client's User-Agent, kept with a session it starts (the session list shows it). */
+  userAgent?: string | null;
 }
 
 export const NO_CONTEXT: RequestContext = { ip: null };

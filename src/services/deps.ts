@@ -1,9 +1,18 @@
-import type { Clock, PasswordHasher, RandomSource, Store, TokenInvalidation } from "./ports.js";
+import type {
+  Clock,
+  CommonPasswords,
+  PasswordHasher,
+  RandomSource,
+  Store,
+  TokenInvalidation,
+} from "./ports.js";
 
 export interface ServiceSettings {
   tokenPrefix: string;
   maxActiveTokensPerUser: number;
   sessionTtlMs: number;
+  /** A session unused this long ends (SESSION_IDLE_HOURS). */
+  sessionIdleMs: number;
 }
 
 /** Everything a use case may touch, passed in so tests can fix the clock and randomness. */
@@ -12,6 +21,7 @@ export interface ServiceDeps {
   clock: Clock;
   random: RandomSource;
   passwordHasher: PasswordHasher;
+  commonPasswords: CommonPasswords;
   invalidation: TokenInvalidation;
   settings: ServiceSettings;
 }

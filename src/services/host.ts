@@ -259,6 +259,7 @@ export async function redeemPortalCode(
       }),
     ],
     { applicationId: redeemed.applicationId, returnUrl: redeemed.returnUrl },
+    ctx,
   );
   return { session, applicationId: redeemed.applicationId };
 }

@@ -31,6 +31,13 @@ export interface PasswordHasher {
   verify(hash: string, password: string): Promise<boolean>;
 }
 
+/** A list of passwords too common to accept (the most common ones from breach corpora). */
+export interface CommonPasswords {
+  isCommon(password: string): boolean;
+  /** How many passwords the list holds. */
+  size(): number;
+}
+
 export interface UserWithPassword extends User {
   passwordHash: string;
   /** When an operator disabled the account (`keyward users disable`); null or absent: enabled. */
@@ -53,6 +60,16 @@ export interface UserStore {
   /** The account with this email; host users are never found here (they cannot sign in). */
   findUserByEmail(email: string): Promise<UserWithPassword | undefined>;
   findUserById(id: string): Promise<User | undefined>;
+  /** The password hash of an account (not a host user's); undefined when there is none. */
+  findPasswordHash(userId: string): Promise<string | undefined>;
+  /**
+   * Sets the password and ends every session of the user but `keepIdHash`, in one
+   * transaction with the audit events; returns how many sessions ended.
+   */
+  changePassword(
+    input: { userId: string; passwordHash: string; keepIdHash: string | null },
+    audit?: AuditEvents,
+  ): Promise<{ endedSessions: number }>;
 }
 
 export interface SessionRecord {
@@ -64,6 +81,15 @@ export interface SessionRecord {
   applicationId?: string | null;
   /** Where a portal session's "Back to …" link goes. */
   returnUrl?: string | null;
+  /** The public id (`ses_…`) the session list names it by. */
+  id: string;
+  lastSeenAt: number;
+  /** The browser's User-Agent at sign-in, cut to 512 characters. */
+  userAgent: string | null;
+  /** The client address at sign-in. */
+  address: string | null;
+  /** When the password was last typed in this session (sign-in counts). */
+  reauthenticatedAt: number;
 }
 
 export interface SessionStore {
@@ -71,7 +97,22 @@ export interface SessionStore {
   /** The session and its user, whether or not it has expired (the caller decides). */
   findSession(idHash: string): Promise<{ session: SessionRecord; user: User } | undefined>;
   deleteSession(idHash: string): Promise<void>;
-  deleteExpiredSessions(now: number): Promise<number>;
+  /** Sessions ended at `now`: past their lifetime, or unused since `idleBefore`. */
+  deleteExpiredSessions(now: number, idleBefore?: number): Promise<number>;
+  /** The user's sessions, newest first (expired ones included; the caller filters). */
+  listSessions(userId: string): Promise<SessionRecord[]>;
+  /** Ends the user's session with this public id; false when there is none. */
+  deleteSessionById(userId: string, id: string, audit?: AuditEvents): Promise<boolean>;
+  /** Ends every session of the user but `keepIdHash` (none kept when null); counts them. */
+  deleteOtherSessions(
+    userId: string,
+    keepIdHash: string | null,
+    audit?: AuditEvents,
+  ): Promise<number>;
+  /** Records use of the session at `now`. */
+  touchSession(idHash: string, now: number): Promise<void>;
+  /** Records that the password was typed in this session at `now`. */
+  markReauthenticated(idHash: string, now: number): Promise<void>;
 }
 
 export interface ApplicationStore {
@@ -350,6 +391,46 @@ export interface AuditStore {
   list(query: AuditQuery): Promise<AuditEvent[]>;
   /** How many events match the query's filters, over all pages. */
   count(query: AuditFilter): Promise<number>;
+  /** Whether the user signed in successfully from `ip` at or after `since`. */
+  hasSignedInFrom(userId: string, ip: string, since: number): Promise<boolean>;
+}
+
+export interface InvitationRecord {
+  id: string;
+  applicationId: string;
+  email: string;
+  role: "admin" | "member";
+  inviterId: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** A pending invitation as its invitee sees it. */
+export interface ReceivedInvitation extends InvitationRecord {
+  applicationName: string;
+  inviterEmail: string;
+}
+
+export interface InvitationStore {
+  /**
+   * Inserts the invitation, replacing a pending one of the same application and email
+   * (a new role, a new 7 days), with its audit events, in one transaction.
+   */
+  putInvitation(invitation: InvitationRecord, audit: AuditEvents): Promise<void>;
+  /** The application's invitations not expired at `now`, oldest first. */
+  listForApplication(applicationId: string, now: number): Promise<InvitationRecord[]>;
+  /** The invitations to `email` not expired at `now`, oldest first. */
+  listForEmail(email: string, now: number): Promise<ReceivedInvitation[]>;
+  /**
+   * Deletes the invitation when it matches (its application, or its email); with
+   * `accept`, makes that user a member in the same transaction (nothing when they already
+   * are). Undefined when no invitation matched (unknown, expired, someone else's).
+   */
+  takeInvitation(
+    match: { id: string; now: number; applicationId?: string; email?: string },
+    audit: (invitation: InvitationRecord) => AuditEvents,
+    accept?: { userId: string },
+  ): Promise<InvitationRecord | undefined>;
 }
 
 /** A fixed-window counter shared by every process on the store. */
@@ -410,6 +491,7 @@ export interface Store {
   readonly audit: AuditStore;
   readonly users: UserStore;
   readonly sessions: SessionStore;
+  readonly invitations: InvitationStore;
   readonly applications: ApplicationStore;
   readonly tokens: TokenStore;
   readonly usage: UsageStore;

@@ -38,8 +38,14 @@ beforeEach(async () => {
     clock,
     random: cryptoRandom,
     passwordHasher: { hash: async (p) => p, verify: async (h, p) => h === p },
+    commonPasswords: { isCommon: () => false, size: () => 0 },
     invalidation: { tokenChanged: async (ids) => verifier.invalidate(ids) },
-    settings: { tokenPrefix: "kw", maxActiveTokensPerUser: 100, sessionTtlMs: DAY },
+    settings: {
+      tokenPrefix: "kw",
+      maxActiveTokensPerUser: 100,
+      sessionTtlMs: DAY,
+      sessionIdleMs: DAY,
+    },
   };
   await store.users.insertUser({ ...user, passwordHash: "x" });
 });

@@ -1,6 +1,11 @@
 import type { Kysely } from "kysely";
 import type { SessionStore, UserStore } from "../services/ports.js";
-import { type Guard, insertUnlessPresent, writeAudited } from "./kysely-store.js";
+import {
+  type Guard,
+  insertAuditEvents,
+  insertUnlessPresent,
+  writeAudited,
+} from "./kysely-store.js";
 import { toSession, toUser, toUserWithPassword } from "./rows.js";
 import type { Database } from "./schema.js";
 
@@ -31,6 +36,31 @@ export function createKyselyUserStore(db: Kysely<Database>, guard: Guard): UserS
           .executeTakeFirst();
         return row ? toUserWithPassword(row) : undefined;
       }),
+    findPasswordHash: (userId) =>
+      guard(async () => {
+        const row = await db
+          .selectFrom("users")
+          .select("password_hash")
+          .where("id", "=", userId)
+          .where("application_id", "is", null)
+          .executeTakeFirst();
+        return row?.password_hash ?? undefined;
+      }),
+    changePassword: ({ userId, passwordHash, keepIdHash }, audit) =>
+      guard(() =>
+        db.transaction().execute(async (trx) => {
+          await trx
+            .updateTable("users")
+            .set({ password_hash: passwordHash })
+            .where("id", "=", userId)
+            .execute();
+          let ending = trx.deleteFrom("sessions").where("user_id", "=", userId);
+          if (keepIdHash !== null) ending = ending.where("id_hash", "!=", keepIdHash);
+          const ended = await ending.executeTakeFirst();
+          if (audit && audit.length > 0) await insertAuditEvents(trx, audit);
+          return { endedSessions: Number(ended.numDeletedRows) };
+        }),
+      ),
     findUserById: (id) =>
       guard(async () => {
         const row = await db
@@ -60,6 +90,11 @@ export function createKyselySessionStore(db: Kysely<Database>, guard: Guard): Se
               expires_at: session.expiresAt,
               application_id: session.applicationId ?? null,
               return_url: session.returnUrl ?? null,
+              public_id: session.id,
+              last_seen_at: session.lastSeenAt,
+              user_agent: session.userAgent,
+              address: session.address,
+              reauthenticated_at: session.reauthenticatedAt,
             })
             .execute();
         },
@@ -77,6 +112,11 @@ export function createKyselySessionStore(db: Kysely<Database>, guard: Guard): Se
             "s.expires_at",
             "s.application_id",
             "s.return_url",
+            "s.public_id",
+            "s.last_seen_at",
+            "s.user_agent",
+            "s.address",
+            "s.reauthenticated_at",
             "u.id",
             "u.email",
             "u.name",
@@ -101,13 +141,72 @@ export function createKyselySessionStore(db: Kysely<Database>, guard: Guard): Se
       guard(async () => {
         await db.deleteFrom("sessions").where("id_hash", "=", idHash).execute();
       }),
-    deleteExpiredSessions: (now) =>
+    deleteExpiredSessions: (now, idleBefore) =>
       guard(async () => {
         const result = await db
           .deleteFrom("sessions")
-          .where("expires_at", "<=", now)
+          .where((eb) =>
+            idleBefore === undefined
+              ? eb("expires_at", "<=", now)
+              : eb.or([eb("expires_at", "<=", now), eb("last_seen_at", "<=", idleBefore)]),
+          )
           .executeTakeFirst();
         return Number(result.numDeletedRows);
+      }),
+    listSessions: (userId) =>
+      guard(async () => {
+        const rows = await db
+          .selectFrom("sessions")
+          .selectAll()
+          .where("user_id", "=", userId)
+          .orderBy("last_seen_at", "desc")
+          .orderBy("public_id")
+          .execute();
+        return rows.map(toSession);
+      }),
+    deleteSessionById: (userId, id, audit) =>
+      writeAudited(
+        db,
+        guard,
+        audit,
+        async (executor) => {
+          const result = await executor
+            .deleteFrom("sessions")
+            .where("user_id", "=", userId)
+            .where("public_id", "=", id)
+            .executeTakeFirst();
+          return Number(result.numDeletedRows) > 0;
+        },
+        (deleted) => deleted,
+      ),
+    deleteOtherSessions: (userId, keepIdHash, audit) =>
+      writeAudited(
+        db,
+        guard,
+        audit,
+        async (executor) => {
+          let query = executor.deleteFrom("sessions").where("user_id", "=", userId);
+          if (keepIdHash !== null) query = query.where("id_hash", "!=", keepIdHash);
+          const result = await query.executeTakeFirst();
+          return Number(result.numDeletedRows);
+        },
+        () => true,
+      ),
+    touchSession: (idHash, now) =>
+      guard(async () => {
+        await db
+          .updateTable("sessions")
+          .set({ last_seen_at: now })
+          .where("id_hash", "=", idHash)
+          .execute();
+      }),
+    markReauthenticated: (idHash, now) =>
+      guard(async () => {
+        await db
+          .updateTable("sessions")
+          .set({ reauthenticated_at: now, last_seen_at: now })
+          .where("id_hash", "=", idHash)
+          .execute();
       }),
   };
 }

@@ -108,6 +108,19 @@ export function createKyselyAuditStore(db: Kysely<Database>, guard: Guard): Audi
   }
 
   return {
+    hasSignedInFrom: (userId, ip, since) =>
+      guard(async () => {
+        const row = await db
+          .selectFrom("audit_events")
+          .select("id")
+          .where("user_id", "=", userId)
+          .where("action", "=", "signin.succeeded")
+          .where("ip", "=", ip)
+          .where("created_at", ">=", since)
+          .limit(1)
+          .executeTakeFirst();
+        return row !== undefined;
+      }),
     record: (events) => guard(() => insertAuditEvents(db, events)),
     count: (filter) =>
       guard(async () => {

@@ -5,6 +5,7 @@ import { createKyselyApplicationStore } from "./kysely-applications.js";
 import { createKyselyAuditStore } from "./kysely-audit.js";
 import { createKyselyCounterStore } from "./kysely-counters.js";
 import { createKyselyHostUserStore } from "./kysely-host-users.js";
+import { createKyselyInvitationStore } from "./kysely-invitations.js";
 import { createKyselyOperatorStore } from "./kysely-operator.js";
 import { createKyselyPortalStore } from "./kysely-portal.js";
 import { createKyselyRevocationStore } from "./kysely-revocations.js";
@@ -43,6 +44,7 @@ export function composeKyselyStore<Kind extends Store["kind"]>(
     revocations: createKyselyRevocationStore(db, guard),
     users: createKyselyUserStore(db, guard),
     sessions: createKyselySessionStore(db, guard),
+    invitations: createKyselyInvitationStore(db, guard),
     applications: createKyselyApplicationStore(db, guard, dialect.lockOwnerTokens),
     tokens: createKyselyTokenStore(db, guard, dialect),
     usage: createKyselyUsageStore(db, guard, dialect.flushTransaction),

@@ -59,6 +59,11 @@ export function toSession(row: {
   expires_at: number | string;
   application_id: string | null;
   return_url: string | null;
+  public_id: string;
+  last_seen_at: number | string;
+  user_agent: string | null;
+  address: string | null;
+  reauthenticated_at: number | string;
 }): SessionRecord {
   return {
     idHash: row.id_hash,
@@ -67,6 +72,11 @@ export function toSession(row: {
     expiresAt: num(row.expires_at),
     applicationId: row.application_id,
     returnUrl: row.return_url,
+    id: row.public_id,
+    lastSeenAt: num(row.last_seen_at),
+    userAgent: row.user_agent,
+    address: row.address,
+    reauthenticatedAt: num(row.reauthenticated_at),
   };
 }
 

@@ -18,6 +18,7 @@ export interface Database {
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   job_leases: JobLeasesTable;
+  invitations: InvitationsTable;
 }
 
 /** Migration 0011. */
@@ -52,6 +53,16 @@ export interface JobLeasesTable {
   name: string;
   holder: string;
   until: number;
+}
+
+export interface InvitationsTable {
+  id: string;
+  application_id: string;
+  email: string;
+  role: "admin" | "member";
+  inviter_id: string;
+  created_at: number;
+  expires_at: number;
 }
 
 /** Token changes made outside the server, for it to hear (migration 0009). */
@@ -134,6 +145,13 @@ export interface SessionsTable {
   expires_at: number;
   application_id: string | null;
   return_url: string | null;
+  /** The id the session list shows (0012). */
+  public_id: string;
+  last_seen_at: number;
+  user_agent: string | null;
+  address: string | null;
+  /** When the user last typed their password in this session (0012). */
+  reauthenticated_at: number;
 }
 
 export interface ApplicationsTable {

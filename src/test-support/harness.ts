@@ -62,6 +62,8 @@ export async function startTestServer(
     USAGE_FLUSH_INTERVAL_MS: "100",
     // Tests send floods of invalid tokens on purpose; the abuse limits have their own tests.
     BEARER_FAILURES_PER_ADDRESS_PER_MINUTE: "1000000",
+    // Every test user signs up from 127.0.0.1; the sign-up limit has its own tests.
+    SIGNUP_PER_ADDRESS_PER_HOUR: "1000000",
     ...env,
   });
   const stream = new PassThrough();
@@ -194,19 +196,34 @@ export async function signUpWithApp(
   return { client, user, appId: await createApp(client, appName) };
 }
 
-/** Signs up a new user whom `owner` adds to the application with `role`. */
+/** Signs up a new user whom `owner` invites to the application with `role`, and who accepts. */
 export async function addMember(
   owner: Client,
   appId: string,
   role: "admin" | "member" = "member",
 ): Promise<{ client: Client; user: { id: string; email: string } }> {
   const { client, user } = await signUpUser(owner.baseUrl);
-  const res = await owner.post(`/api/v1/applications/${appId}/members`, {
-    email: user.email,
-    role,
-  });
-  if (res.status !== 201) throw new Error(`add member failed: ${res.status} ${res.text}`);
+  await inviteAndAccept(owner, appId, client, user.email, role);
   return { client, user };
+}
+
+/** `owner` invites `email` to the application; `invitee` (signed in with that email) accepts. */
+export async function inviteAndAccept(
+  owner: Client,
+  appId: string,
+  invitee: Client,
+  email: string,
+  role: "admin" | "member" = "member",
+): Promise<void> {
+  const res = await owner.post<{ invitation: { id: string } }>(
+    `/api/v1/applications/${appId}/members`,
+    { email, role },
+  );
+  if (res.status !== 201) throw new Error(`invite failed: ${res.status} ${res.text}`);
+  const accepted = await invitee.post(`/api/v1/me/invitations/${res.body.invitation.id}/accept`);
+  if (accepted.status !== 201) {
+    throw new Error(`accept failed: ${accepted.status} ${accepted.text}`);
+  }
 }
 
 export async function createToken(

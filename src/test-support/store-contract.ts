@@ -5,6 +5,7 @@ import type {
   AuditAction,
   AuditEventInput,
   NewToken,
+  SessionRecord,
   Store,
   UserWithPassword,
 } from "../services/ports.js";
@@ -14,6 +15,24 @@ import type {
  * against a real database (no mocks): `openEmptyStore` returns a fresh store with an empty,
  * migrated schema for one test; the suite closes it afterwards.
  */
+let sessionCounter = 0;
+
+/** A session record with the fields a test does not care about filled in. */
+function sessionRow(
+  fields: Pick<SessionRecord, "idHash" | "userId" | "createdAt" | "expiresAt"> &
+    Partial<SessionRecord>,
+): SessionRecord {
+  sessionCounter += 1;
+  return {
+    id: `ses_${String(sessionCounter).padStart(20, "0")}`,
+    lastSeenAt: fields.createdAt,
+    userAgent: null,
+    address: null,
+    reauthenticatedAt: fields.createdAt,
+    ...fields,
+  };
+}
+
 export function defineStoreContract(
   label: string,
   openEmptyStore: () => Promise<Store>,
@@ -137,12 +156,12 @@ export function defineStoreContract(
     describe("sessions", () => {
       it("finds a session with its user, and forgets it once deleted", async () => {
         const user = await addUser();
-        const session = {
+        const session = sessionRow({
           idHash: "session-1",
           userId: user.id,
           createdAt: T0,
           expiresAt: T0 + 1000,
-        };
+        });
         await store.sessions.insertSession(session);
         const found = await store.sessions.findSession("session-1");
         expect(found).toEqual({
@@ -160,12 +179,109 @@ export function defineStoreContract(
           ["b", T0],
           ["c", T0 + 1],
         ] as const) {
-          await store.sessions.insertSession({ idHash, userId: user.id, createdAt: 0, expiresAt });
+          await store.sessions.insertSession(
+            sessionRow({ idHash, userId: user.id, createdAt: 0, expiresAt }),
+          );
         }
         expect(await store.sessions.deleteExpiredSessions(T0)).toBe(2);
         expect(await store.sessions.findSession("a")).toBeUndefined();
         expect(await store.sessions.findSession("b")).toBeUndefined();
         expect(await store.sessions.findSession("c")).toBeDefined();
+      });
+
+      it("deletes idle sessions too when given the idle limit", async () => {
+        const user = await addUser();
+        await store.sessions.insertSession(
+          sessionRow({ idHash: "idle", userId: user.id, createdAt: T0, expiresAt: T0 + 99 }),
+        );
+        await store.sessions.insertSession(
+          sessionRow({ idHash: "used", userId: user.id, createdAt: T0, expiresAt: T0 + 99 }),
+        );
+        await store.sessions.touchSession("used", T0 + 10);
+        expect(await store.sessions.deleteExpiredSessions(T0 + 11, T0 + 5)).toBe(1);
+        expect(await store.sessions.findSession("idle")).toBeUndefined();
+        expect((await store.sessions.findSession("used"))?.session.lastSeenAt).toBe(T0 + 10);
+      });
+
+      it("lists a user's sessions with where they came from, most recently used first", async () => {
+        const user = await addUser();
+        const other = await addUser();
+        const older = sessionRow({
+          idHash: "l-1",
+          userId: user.id,
+          createdAt: T0,
+          expiresAt: T0 + 99,
+          userAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0",
+          address: "203.0.113.9",
+        });
+        const newer = sessionRow({
+          idHash: "l-2",
+          userId: user.id,
+          createdAt: T0 + 1,
+          expiresAt: T0 + 99,
+        });
+        await store.sessions.insertSession(older);
+        await store.sessions.insertSession(newer);
+        await store.sessions.insertSession(
+          sessionRow({ idHash: "l-3", userId: other.id, createdAt: T0, expiresAt: T0 + 99 }),
+        );
+        const listed = await store.sessions.listSessions(user.id);
+        expect(listed.map((s) => s.idHash)).toEqual(["l-2", "l-1"]);
+        expect(listed[1]).toEqual({ ...older, applicationId: null, returnUrl: null });
+      });
+
+      it("ends one session by its public id, only the user's own", async () => {
+        const user = await addUser();
+        const other = await addUser();
+        const session = sessionRow({
+          idHash: "d-1",
+          userId: user.id,
+          createdAt: T0,
+          expiresAt: T0 + 99,
+        });
+        await store.sessions.insertSession(session);
+        expect(await store.sessions.deleteSessionById(other.id, session.id)).toBe(false);
+        expect(await store.sessions.findSession("d-1")).toBeDefined();
+        expect(await store.sessions.deleteSessionById(user.id, session.id)).toBe(true);
+        expect(await store.sessions.findSession("d-1")).toBeUndefined();
+      });
+
+      it("ends every session of the user but the one kept", async () => {
+        const user = await addUser();
+        const other = await addUser();
+        for (const idHash of ["o-1", "o-2", "o-3"]) {
+          await store.sessions.insertSession(
+            sessionRow({ idHash, userId: user.id, createdAt: T0, expiresAt: T0 + 99 }),
+          );
+        }
+        await store.sessions.insertSession(
+          sessionRow({ idHash: "o-4", userId: other.id, createdAt: T0, expiresAt: T0 + 99 }),
+        );
+        expect(await store.sessions.deleteOtherSessions(user.id, "o-2")).toBe(2);
+        expect((await store.sessions.listSessions(user.id)).map((s) => s.idHash)).toEqual(["o-2"]);
+        expect(await store.sessions.findSession("o-4")).toBeDefined();
+      });
+
+      it("records a typed password, and a password change ends the other sessions in one go", async () => {
+        const user = await addUser();
+        for (const idHash of ["p-1", "p-2"]) {
+          await store.sessions.insertSession(
+            sessionRow({ idHash, userId: user.id, createdAt: T0, expiresAt: T0 + 99 }),
+          );
+        }
+        await store.sessions.markReauthenticated("p-1", T0 + 5);
+        expect((await store.sessions.findSession("p-1"))?.session.reauthenticatedAt).toBe(T0 + 5);
+        const before = await store.users.findPasswordHash(user.id);
+        const result = await store.users.changePassword({
+          userId: user.id,
+          passwordHash: "new-hash",
+          keepIdHash: "p-1",
+        });
+        expect(result).toEqual({ endedSessions: 1 });
+        expect(before).not.toBe("new-hash");
+        expect(await store.users.findPasswordHash(user.id)).toBe("new-hash");
+        expect(await store.sessions.findSession("p-2")).toBeUndefined();
+        expect(await store.sessions.findSession("p-1")).toBeDefined();
       });
     });
 
@@ -914,7 +1030,12 @@ export function defineStoreContract(
       it("a session is recorded with its sign-in event", async () => {
         const user = await addUser();
         const signin = audited({ userId: user.id, actorId: user.id, action: "signin.succeeded" });
-        const session = { idHash: "s-audited", userId: user.id, createdAt: T0, expiresAt: T0 + 1 };
+        const session = sessionRow({
+          idHash: "s-audited",
+          userId: user.id,
+          createdAt: T0,
+          expiresAt: T0 + 1,
+        });
         await store.sessions.insertSession(session, [signin]);
         expect(await store.sessions.findSession("s-audited")).toBeDefined();
         expect(await accountEvents(user.id)).toMatchObject([signin]);
@@ -1127,7 +1248,7 @@ export function defineStoreContract(
           const user = await addUser();
           await expect(
             store.sessions.insertSession(
-              { idHash: "s-lost", userId: user.id, createdAt: T0, expiresAt: T0 + 1 },
+              sessionRow({ idHash: "s-lost", userId: user.id, createdAt: T0, expiresAt: T0 + 1 }),
               [unstorable({ userId: user.id, action: "signin.succeeded" })],
             ),
           ).rejects.toThrow();
@@ -1536,14 +1657,16 @@ export function defineStoreContract(
         const { user } = await upsert(app.id, "leaver");
         const first = await addToken(app.id, user.id);
         const second = await addToken(app.id, user.id);
-        await store.sessions.insertSession({
-          idHash: "host-session",
-          userId: user.id,
-          createdAt: T0,
-          expiresAt: T0 + 1000,
-          applicationId: app.id,
-          returnUrl: null,
-        });
+        await store.sessions.insertSession(
+          sessionRow({
+            idHash: "host-session",
+            userId: user.id,
+            createdAt: T0,
+            expiresAt: T0 + 1000,
+            applicationId: app.id,
+            returnUrl: null,
+          }),
+        );
         const result = await store.hostUsers.removeHostUser(
           { applicationId: app.id, externalId: "leaver", now: T0 + 7, revokedBy: "key_x" },
           (removed, revoked) => [
@@ -1639,12 +1762,14 @@ export function defineStoreContract(
       it("disabling a user ends their sessions, hides their tokens from the hot lookup and records its event once", async () => {
         const { member, app } = await appWithMember();
         const token = await addToken(app.id, member.id);
-        await store.sessions.insertSession({
-          idHash: "session-hash",
-          userId: member.id,
-          createdAt: T0,
-          expiresAt: T0 + 3_600_000,
-        });
+        await store.sessions.insertSession(
+          sessionRow({
+            idHash: "session-hash",
+            userId: member.id,
+            createdAt: T0,
+            expiresAt: T0 + 3_600_000,
+          }),
+        );
         const event = {
           applicationId: null,
           userId: member.id,

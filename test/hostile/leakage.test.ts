@@ -8,6 +8,7 @@ import {
   Client,
   createApp,
   createToken,
+  inviteAndAccept,
   signUpUser,
   startTestServer,
   TEST_STORE,
@@ -312,10 +313,7 @@ describe("one answer for every invalid token", () => {
     const c = await createToken(owner, appId, { name: `rotated-${Date.now()}` });
     await owner.post(`/api/v1/applications/${appId}/tokens/${c.id}/regenerate`);
     const { client: member, user } = await signUpUser(server.baseUrl);
-    await owner.post(`/api/v1/applications/${appId}/members`, {
-      email: user.email,
-      role: "member",
-    });
+    await inviteAndAccept(owner, appId, member, user.email, "member");
     const d = await createToken(member, appId, { name: "removed member's" });
     await owner.delete(`/api/v1/applications/${appId}/members/${user.id}`);
     const e = await createToken(owner, appId, { name: `leaked-${Date.now()}` });

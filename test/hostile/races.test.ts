@@ -6,6 +6,7 @@ import {
   Client,
   createApp,
   createToken,
+  inviteAndAccept,
   signUpUser,
   startTestServer,
   type TestServer,
@@ -79,10 +80,7 @@ describe("revocation races", () => {
     const { client: owner, user: ownerUser } = await signUpUser(server.baseUrl);
     const appId = await createApp(owner);
     const { client: admin, user: adminUser } = await signUpUser(server.baseUrl);
-    await owner.post(`/api/v1/applications/${appId}/members`, {
-      email: adminUser.email,
-      role: "admin",
-    });
+    await inviteAndAccept(owner, appId, admin, adminUser.email, "admin");
     const target = await createToken(owner, appId, { name: "contested" });
     const sessions = [
       owner,
@@ -238,10 +236,7 @@ describe("other people's tokens", () => {
     const { client: owner } = await signUpUser(server.baseUrl);
     const appId = await createApp(owner);
     const { client: member, user: memberUser } = await signUpUser(server.baseUrl);
-    await owner.post(`/api/v1/applications/${appId}/members`, {
-      email: memberUser.email,
-      role: "member",
-    });
+    await inviteAndAccept(owner, appId, member, memberUser.email, "member");
     const target = await createToken(owner, appId, { name: "owner's" });
     const base = `/api/v1/applications/${appId}/tokens/${target.id}`;
     expect((await member.post(`${base}/regenerate`)).status).toBe(404);
@@ -270,10 +265,7 @@ describe("membership, names, sessions and expiry under concurrency", () => {
     const { client: owner } = await signUpUser(server.baseUrl);
     const appId = await createApp(owner);
     const { client: member, user: memberUser } = await signUpUser(server.baseUrl);
-    await owner.post(`/api/v1/applications/${appId}/members`, {
-      email: memberUser.email,
-      role: "member",
-    });
+    await inviteAndAccept(owner, appId, member, memberUser.email, "member");
     const issued: string[] = [];
     let removed = false;
     const creators = Array.from({ length: 4 }, async (_, lane) => {

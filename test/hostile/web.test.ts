@@ -4,6 +4,7 @@ import {
   Client,
   createApp,
   createToken,
+  inviteAndAccept,
   signUpUser,
   startTestServer,
   type TestServer,
@@ -35,10 +36,7 @@ async function scene() {
   const { client: owner, user: ownerUser } = await signUpUser(server.baseUrl);
   const appId = await createApp(owner, "Scene");
   const { client: member, user: memberUser } = await signUpUser(server.baseUrl);
-  await owner.post(`/api/v1/applications/${appId}/members`, {
-    email: memberUser.email,
-    role: "member",
-  });
+  await inviteAndAccept(owner, appId, member, memberUser.email, "member");
   const ownerToken = await createToken(owner, appId, { name: "owner-token" });
   const memberToken = await createToken(member, appId, { name: "member-token" });
   const { user: outsider } = await signUpUser(server.baseUrl);
@@ -223,10 +221,7 @@ describe("hostile names are stored verbatim and served inert", () => {
     const { client: owner } = await signUpUser(server.baseUrl);
     const appId = await createApp(owner);
     const { client: evil, user } = await signUpUser(server.baseUrl, hostile[1]);
-    await owner.post(`/api/v1/applications/${appId}/members`, {
-      email: user.email,
-      role: "member",
-    });
+    await inviteAndAccept(owner, appId, evil, user.email, "member");
     const members = await owner.get<{ members: Array<{ email: string; name: string }> }>(
       `/api/v1/applications/${appId}/members`,
     );

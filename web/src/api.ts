@@ -7,6 +7,7 @@ import type {
   applicationAuditRoute,
   applicationUsageRoute,
   BodyOf,
+  changePasswordRoute,
   createApplicationRoute,
   createServiceKeyRoute,
   createTokenRoute,
@@ -14,8 +15,11 @@ import type {
   getApplicationRoute,
   getTokenRoute,
   listApplicationsRoute,
+  listInvitationsRoute,
   listMembersRoute,
+  listMyInvitationsRoute,
   listServiceKeysRoute,
+  listSessionsRoute,
   listTokensRoute,
   listWebhookDeliveriesRoute,
   listWebhooksRoute,
@@ -38,13 +42,16 @@ export type {
   AuditEvent,
   AuditPage,
   Branding,
+  Invitation,
   IssuedServiceKey,
   IssuedToken,
   Me,
   Member,
   PortalView,
+  ReceivedInvitation,
   Role,
   ServiceKey,
+  Session,
   TokensUsage,
   TokenUsage,
   User,
@@ -76,6 +83,18 @@ let sessionEndedHandler: SessionEndedHandler | undefined;
 
 export function onSessionEnded(handler: SessionEndedHandler | undefined): void {
   sessionEndedHandler = handler;
+}
+
+/**
+ * Decides what happens to a sensitive request the server refused for want of a recent
+ * password: resolves true once the user has confirmed it (the request is then sent again,
+ * exactly as it was), false when they declined.
+ */
+export type ReauthenticationHandler = () => Promise<boolean>;
+let reauthenticationHandler: ReauthenticationHandler | undefined;
+
+export function onReauthenticationRequired(handler: ReauthenticationHandler | undefined): void {
+  reauthenticationHandler = handler;
 }
 
 function isProblem(value: unknown): value is Problem {
@@ -130,6 +149,14 @@ async function request<T>(
       // Refused before it did anything, so sending it again after the sign-in is safe.
       if (await sessionEndedHandler(method)) return request<T>(method, path, body, options);
     }
+    if (
+      response.status === 403 &&
+      problem?.code === "reauthentication_required" &&
+      reauthenticationHandler
+    ) {
+      // Refused before it did anything: after the password, the same request goes again.
+      if (await reauthenticationHandler()) return request<T>(method, path, body, options);
+    }
     throw new ApiError(
       response.status,
       problem?.code ?? "http_error",
@@ -159,6 +186,17 @@ export const api = {
       sessionOptional: true,
     }),
   me: () => request<AnswerOf<typeof meRoute, 200>>("GET", "/api/v1/me"),
+
+  listSessions: () =>
+    request<AnswerOf<typeof listSessionsRoute, 200>>("GET", "/api/v1/me/sessions"),
+  endSession: (sessionId: string) =>
+    request<void>("DELETE", `/api/v1/me/sessions/${encodeURIComponent(sessionId)}`),
+  endOtherSessions: () => request<void>("DELETE", "/api/v1/me/sessions"),
+  changePassword: (input: BodyOf<typeof changePasswordRoute>) =>
+    request<void>("POST", "/api/v1/auth/password", input),
+  /** Confirms the password; a wrong one is its answer (401), not an ended session. */
+  reauthenticate: (password: string) =>
+    request<void>("POST", "/api/v1/auth/reauthenticate", { password }, { sessionOptional: true }),
 
   listApplications: () =>
     request<AnswerOf<typeof listApplicationsRoute, 200>>("GET", "/api/v1/applications"),
@@ -198,6 +236,19 @@ export const api = {
     request<AnswerOf<typeof listMembersRoute, 200>>("GET", `${app(appId)}/members`),
   addMember: (appId: string, input: BodyOf<typeof addMemberRoute>) =>
     request<AnswerOf<typeof addMemberRoute, 201>>("POST", `${app(appId)}/members`, input),
+  listInvitations: (appId: string) =>
+    request<AnswerOf<typeof listInvitationsRoute, 200>>("GET", `${app(appId)}/invitations`),
+  withdrawInvitation: (appId: string, invitationId: string) =>
+    request<void>("DELETE", `${app(appId)}/invitations/${encodeURIComponent(invitationId)}`),
+  myInvitations: () =>
+    request<AnswerOf<typeof listMyInvitationsRoute, 200>>("GET", "/api/v1/me/invitations"),
+  acceptInvitation: (invitationId: string) =>
+    request<ApplicationSummaryShape>(
+      "POST",
+      `/api/v1/me/invitations/${encodeURIComponent(invitationId)}/accept`,
+    ),
+  declineInvitation: (invitationId: string) =>
+    request<void>("POST", `/api/v1/me/invitations/${encodeURIComponent(invitationId)}/decline`),
   removeMember: (appId: string, userId: string) =>
     request<void>("DELETE", `${app(appId)}/members/${encodeURIComponent(userId)}`),
 
@@ -242,6 +293,8 @@ export const api = {
       `/api/v1/me/audit${queryString(query)}`,
     ),
 };
+
+type ApplicationSummaryShape = AnswerOf<typeof listApplicationsRoute, 200>["applications"][number];
 
 /** A query whose `limit` the UI holds as a number (it is digits on the wire). */
 type Numbered<Q> = Omit<Q, "limit"> & { limit?: number };

@@ -3,6 +3,7 @@ import { usePageHeading } from "./components/brand";
 import { AccountPage } from "./pages/account-page";
 import { AppsPage } from "./pages/apps-page";
 import { SignInPage, SignUpPage } from "./pages/auth-pages";
+import { SecurityPage } from "./pages/security-page";
 import { SettingsPage } from "./pages/settings-page";
 import { TokenDetailPage } from "./pages/token-detail-page";
 import { Link, matchRoute, navigate, paths, type Route, useLocation } from "./router";
@@ -45,6 +46,10 @@ function SignedInPage({ route }: { route: Route }) {
       );
     case "settings":
       return <SettingsPage key={route.appId} appId={route.appId} />;
+    case "security":
+      // A host user has no password or sessions of their own to manage here.
+      if (host) return <Redirect to={paths.account(host.applicationId)} />;
+      return <SecurityPage />;
     default:
       // A host user has one application: their page is its account page.
       if (host) return <Redirect to={paths.account(host.applicationId)} />;

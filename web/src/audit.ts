@@ -182,6 +182,21 @@ export function describeEvent(event: AuditEvent, emails: KnownEmails = new Map()
       return ["Account created"];
     case "signin.succeeded":
       return ["Signed in"];
+    case "session.ended":
+      return ["Signed out a session"];
+    case "session.ended_others":
+      return ["Signed out of all other sessions"];
+    case "password.changed":
+      return ["Password changed"];
+    case "member.invited":
+      return [
+        actorRef(event),
+        ` invited ${String(detail.email ?? "someone")} as ${String(detail.role ?? "member")}`,
+      ];
+    case "invitation.declined":
+      return [`${String(detail.email ?? "Someone")} declined an invitation`];
+    case "invitation.withdrawn":
+      return [actorRef(event), ` withdrew the invitation of ${String(detail.email ?? "someone")}`];
     case "signin.failed":
       return [
         "Failed sign-in",

@@ -1,12 +1,13 @@
 import { type AnchorHTMLAttributes, type MouseEvent, useSyncExternalStore } from "react";
 
-// A few lines of history routing: the app has seven pages and needs no router library.
+// A few lines of history routing: the app has eight pages and needs no router library.
 
 export type Route =
   | { page: "home" }
   | { page: "signup" }
   | { page: "signin" }
   | { page: "apps" }
+  | { page: "security" }
   | { page: "account"; appId: string }
   | { page: "token"; appId: string; tokenId: string }
   | { page: "settings"; appId: string }
@@ -18,6 +19,7 @@ const patterns: Array<[RegExp, (m: RegExpMatchArray) => Route]> = [
   [/^\/signup$/, () => ({ page: "signup" })],
   [/^\/signin$/, () => ({ page: "signin" })],
   [/^\/apps$/, () => ({ page: "apps" })],
+  [/^\/security$/, () => ({ page: "security" })],
   [new RegExp(`^/app/${ID}/account-management$`), (m) => ({ page: "account", appId: m[1] ?? "" })],
   [new RegExp(`^/app/${ID}/settings$`), (m) => ({ page: "settings", appId: m[1] ?? "" })],
   [
@@ -36,6 +38,7 @@ export function matchRoute(pathname: string): Route {
 
 export const paths = {
   apps: () => "/apps",
+  security: () => "/security",
   account: (appId: string) => `/app/${encodeURIComponent(appId)}/account-management`,
   settings: (appId: string) => `/app/${encodeURIComponent(appId)}/settings`,
   token: (appId: string, tokenId: string) =>

@@ -7,7 +7,14 @@ import {
   useRef,
   useState,
 } from "react";
-import { ApiError, api, describeError, type Me, onSessionEnded } from "./api";
+import {
+  ApiError,
+  api,
+  describeError,
+  type Me,
+  onReauthenticationRequired,
+  onSessionEnded,
+} from "./api";
 import { hostName, safeExternalUrl } from "./branding";
 import {
   BrandedFrame,
@@ -16,6 +23,7 @@ import {
   PortalEndedNotice,
   PortalGonePage,
 } from "./components/portal";
+import { ReauthenticateDialog } from "./components/reauth-dialog";
 import { SessionEndedNotice, SignInDialog } from "./components/signin-dialog";
 import { forgetPortal, recallPortal, rememberPortal } from "./portal-memory";
 import { navigate } from "./router";
@@ -86,6 +94,26 @@ export function RequireSession({ children }: { children: ReactNode }) {
   const endedRef = useRef(false);
   const signingOut = useRef(false);
   const waiters = useRef<Waiter[]>([]);
+  /** Sensitive requests held until the password is confirmed (one dialog for all of them). */
+  const [reauthOpen, setReauthOpen] = useState(false);
+  const reauthWaiters = useRef<Array<(confirmed: boolean) => void>>([]);
+
+  useEffect(() => {
+    onReauthenticationRequired(() => {
+      setReauthOpen(true);
+      return new Promise<boolean>((resolve) => {
+        reauthWaiters.current.push(resolve);
+      });
+    });
+    return () => onReauthenticationRequired(undefined);
+  }, []);
+
+  const settleReauth = useCallback((confirmed: boolean) => {
+    setReauthOpen(false);
+    const waiting = reauthWaiters.current;
+    reauthWaiters.current = [];
+    for (const resolve of waiting) resolve(confirmed);
+  }, []);
 
   const refresh = useCallback(async () => {
     try {
@@ -245,6 +273,13 @@ export function RequireSession({ children }: { children: ReactNode }) {
                 email={me.user.email}
                 onSignedIn={continueAs}
                 onDismiss={dismissPrompt}
+              />
+            )}
+            {reauthOpen && !ended && (
+              <ReauthenticateDialog
+                email={me.user.email}
+                onConfirmed={() => settleReauth(true)}
+                onCancel={() => settleReauth(false)}
               />
             )}
           </>

@@ -1,14 +1,19 @@
 import {
+  acceptInvitationRoute,
   addMemberRoute,
   createApplicationRoute,
+  declineInvitationRoute,
   getApplicationRoute,
   listApplicationsRoute,
+  listInvitationsRoute,
   listMembersRoute,
+  listMyInvitationsRoute,
   removeMemberRoute,
   updateApplicationRoute,
+  withdrawInvitationRoute,
 } from "../../contract/index.js";
+import { requireRecentSignIn } from "../../services/accounts.js";
 import {
-  addMember,
   createApplication,
   getApplication,
   listApplications,
@@ -16,6 +21,15 @@ import {
   removeMember,
   updateApplication,
 } from "../../services/applications.js";
+import {
+  acceptInvitation,
+  declineInvitation,
+  inviteMember,
+  listInvitations,
+  listMyInvitations,
+  withdrawInvitation,
+} from "../../services/invitations.js";
+import type { InvitationRecord } from "../../services/ports.js";
 import { type ContractApp, routeOptions } from "../contract-route.js";
 import { type ManagementContext, requireUser } from "../session.js";
 import { toWireMember } from "../wire.js";
@@ -52,6 +66,13 @@ export function applicationRoutes(
     ...routeOptions(updateApplicationRoute),
     handler: async (request) => {
       const user = requireUser(request, options);
+      if (
+        request.body.returnOrigins !== undefined ||
+        request.body.branding !== undefined ||
+        request.body.policy !== undefined
+      ) {
+        requireRecentSignIn(deps, request.session);
+      }
       return updateApplication(deps, user, request.params.appId, request.body, {
         ip: request.ip,
       });
@@ -71,10 +92,11 @@ export function applicationRoutes(
     ...routeOptions(addMemberRoute),
     handler: async (request, reply) => {
       const user = requireUser(request, options);
-      const member = await addMember(deps, user, request.params.appId, request.body, {
+      if (request.body.role === "admin") requireRecentSignIn(deps, request.session);
+      const invitation = await inviteMember(deps, user, request.params.appId, request.body, {
         ip: request.ip,
       });
-      return reply.code(201).send(toWireMember(member));
+      return reply.code(201).send({ invitation: toWireInvitation(invitation) });
     },
   });
 
@@ -88,4 +110,78 @@ export function applicationRoutes(
       return reply.code(204).send(null);
     },
   });
+
+  api.route({
+    ...routeOptions(listInvitationsRoute),
+    handler: async (request, reply) => {
+      const user = requireUser(request, options);
+      const invitations = await listInvitations(deps, user, request.params.appId);
+      reply.header("cache-control", "no-store");
+      return { invitations: invitations.map(toWireInvitation) };
+    },
+  });
+
+  api.route({
+    ...routeOptions(withdrawInvitationRoute),
+    handler: async (request, reply) => {
+      const user = requireUser(request, options);
+      await withdrawInvitation(deps, user, request.params.appId, request.params.invitationId, {
+        ip: request.ip,
+      });
+      return reply.code(204).send(null);
+    },
+  });
+
+  api.route({
+    ...routeOptions(listMyInvitationsRoute),
+    handler: async (request, reply) => {
+      const user = requireUser(request, options);
+      const invitations = await listMyInvitations(deps, user);
+      reply.header("cache-control", "no-store");
+      return {
+        invitations: invitations.map((i) => ({
+          id: i.id,
+          applicationId: i.applicationId,
+          applicationName: i.applicationName,
+          inviterEmail: i.inviterEmail,
+          role: i.role,
+          createdAt: new Date(i.createdAt).toISOString(),
+          expiresAt: new Date(i.expiresAt).toISOString(),
+        })),
+      };
+    },
+  });
+
+  api.route({
+    ...routeOptions(acceptInvitationRoute),
+    handler: async (request, reply) => {
+      const user = requireUser(request, options);
+      const invitation = await acceptInvitation(deps, user, request.params.invitationId, {
+        ip: request.ip,
+      });
+      const application = await getApplication(deps, user, invitation.applicationId);
+      return reply
+        .code(201)
+        .send({ id: application.id, name: application.name, role: application.role });
+    },
+  });
+
+  api.route({
+    ...routeOptions(declineInvitationRoute),
+    handler: async (request, reply) => {
+      const user = requireUser(request, options);
+      await declineInvitation(deps, user, request.params.invitationId, { ip: request.ip });
+      return reply.code(204).send(null);
+    },
+  });
+}
+
+function toWireInvitation(invitation: InvitationRecord) {
+  return {
+    id: invitation.id,
+    email: invitation.email,
+    role: invitation.role,
+    createdAt: new Date(invitation.createdAt).toISOString(),
+    expiresAt: new Date(invitation.expiresAt).toISOString(),
+  };
 }

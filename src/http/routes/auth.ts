@@ -1,7 +1,29 @@
-import { meRoute, signInRoute, signOutRoute, signUpRoute } from "../../contract/index.js";
+import type { FastifyRequest } from "fastify";
+import {
+  changePasswordRoute,
+  endOtherSessionsRoute,
+  endSessionRoute,
+  listSessionsRoute,
+  meRoute,
+  reauthenticateRoute,
+  signInRoute,
+  signOutRoute,
+  signUpRoute,
+} from "../../contract/index.js";
 import { KeywardError } from "../../core/errors.js";
-import { signIn, signOut, signUp } from "../../services/accounts.js";
+import {
+  changePassword,
+  endOtherSessions,
+  endSession,
+  isKnownSigninAddress,
+  listSessions,
+  reauthenticate,
+  signIn,
+  signOut,
+  signUp,
+} from "../../services/accounts.js";
 import { getApplication, listApplications } from "../../services/applications.js";
+import type { RequestContext } from "../../services/audit.js";
 import { type ContractApp, routeOptions } from "../contract-route.js";
 import {
   checkOrigin,
@@ -10,7 +32,13 @@ import {
   requireUser,
   setSessionCookie,
 } from "../session.js";
-import { toWireUser } from "../wire.js";
+import { toWireSession, toWireUser } from "../wire.js";
+
+/** Who is asking: the address (after TRUST_PROXY) and the browser, kept with a new session. */
+function clientOf(request: FastifyRequest): RequestContext {
+  const userAgent = request.headers["user-agent"];
+  return { ip: request.ip, userAgent: typeof userAgent === "string" ? userAgent : null };
+}
 
 export function authRoutes(
   api: ContractApp,
@@ -22,7 +50,8 @@ export function authRoutes(
       // Sign-up and sign-in carry no session yet, but a foreign Origin means another
       // site is trying to sign the browser into an account of its choosing.
       checkOrigin(request, options, false);
-      const { user, session } = await signUp(deps, request.body, { ip: request.ip });
+      await abuse.checkSignup(request);
+      const { user, session } = await signUp(deps, request.body, clientOf(request));
       setSessionCookie(request, reply, session.secret, session.expiresAt);
       return reply.code(201).send({ user: toWireUser(user) });
     },
@@ -32,10 +61,12 @@ export function authRoutes(
     ...routeOptions(signInRoute),
     handler: async (request, reply) => {
       checkOrigin(request, options, false);
-      await abuse.checkSignin(request);
+      await abuse.checkSignin(request, () =>
+        isKnownSigninAddress(deps, request.body.email, request.ip),
+      );
       let signedIn: Awaited<ReturnType<typeof signIn>>;
       try {
-        signedIn = await signIn(deps, request.body, { ip: request.ip });
+        signedIn = await signIn(deps, request.body, clientOf(request));
       } catch (error) {
         if (error instanceof KeywardError && error.code === "invalid_credentials") {
           await abuse.recordSigninFailure(request);
@@ -75,6 +106,78 @@ export function authRoutes(
           branding: application.branding,
         },
       };
+    },
+  });
+
+  api.route({
+    ...routeOptions(listSessionsRoute),
+    handler: async (request, reply) => {
+      const user = requireUser(request, options);
+      const sessions = await listSessions(deps, user);
+      reply.header("cache-control", "no-store");
+      return {
+        sessions: sessions.map((s) => toWireSession(s, s.idHash === request.sessionIdHash)),
+      };
+    },
+  });
+
+  api.route({
+    ...routeOptions(endSessionRoute),
+    handler: async (request, reply) => {
+      const user = requireUser(request, options);
+      await endSession(deps, user, request.params.sessionId, clientOf(request));
+      if (request.session?.id === request.params.sessionId) clearSessionCookie(request, reply);
+      return reply.code(204).send(null);
+    },
+  });
+
+  api.route({
+    ...routeOptions(endOtherSessionsRoute),
+    handler: async (request, reply) => {
+      const user = requireUser(request, options);
+      await endOtherSessions(deps, user, request.sessionIdHash, clientOf(request));
+      return reply.code(204).send(null);
+    },
+  });
+
+  api.route({
+    ...routeOptions(changePasswordRoute),
+    handler: async (request, reply) => {
+      const user = requireUser(request, options);
+      await abuse.checkPasswordConfirmation(request);
+      try {
+        await changePassword(deps, user, request.sessionIdHash, request.body, clientOf(request));
+      } catch (error) {
+        if (error instanceof KeywardError && error.code === "invalid_credentials") {
+          await abuse.recordPasswordConfirmationFailure(request);
+        }
+        throw error;
+      }
+      return reply.code(204).send(null);
+    },
+  });
+
+  api.route({
+    ...routeOptions(reauthenticateRoute),
+    handler: async (request, reply) => {
+      const user = requireUser(request, options);
+      if (request.sessionIdHash === null) throw new KeywardError("authentication_required");
+      await abuse.checkPasswordConfirmation(request);
+      try {
+        await reauthenticate(
+          deps,
+          user,
+          request.sessionIdHash,
+          request.body.password,
+          clientOf(request),
+        );
+      } catch (error) {
+        if (error instanceof KeywardError && error.code === "invalid_credentials") {
+          await abuse.recordPasswordConfirmationFailure(request);
+        }
+        throw error;
+      }
+      return reply.code(204).send(null);
     },
   });
 }

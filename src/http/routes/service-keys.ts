@@ -3,6 +3,7 @@ import {
   listServiceKeysRoute,
   revokeServiceKeyRoute,
 } from "../../contract/index.js";
+import { requireRecentSignIn } from "../../services/accounts.js";
 import {
   createServiceKey,
   listServiceKeys,
@@ -18,6 +19,7 @@ export function serviceKeyRoutes(api: ContractApp, { deps, session: options }: M
     ...routeOptions(createServiceKeyRoute),
     handler: async (request, reply) => {
       const user = requireUser(request, options);
+      requireRecentSignIn(deps, request.session);
       const issued = await createServiceKey(deps, user, request.params.appId, request.body, {
         ip: request.ip,
       });

@@ -15,6 +15,7 @@ export const UI_ROUTES = [
   "/signup",
   "/signin",
   "/apps",
+  "/security",
   "/app/:appId/account-management",
   "/app/:appId/account-management/tokens/:tokenId",
   "/app/:appId/settings",

@@ -8,6 +8,7 @@ import {
   type Webhook as WireWebhook,
 } from "../../contract/index.js";
 import type { Webhook, WebhookDelivery } from "../../core/model.js";
+import { requireRecentSignIn } from "../../services/accounts.js";
 import {
   createWebhook,
   deleteWebhook,
@@ -54,6 +55,8 @@ export function webhookRoutes(
     ...routeOptions(createWebhookRoute),
     handler: async (request, reply) => {
       const user = requireUser(request, options);
+      // The secret signs what a receiver trusts: the password again, as for service keys.
+      requireRecentSignIn(deps, request.session);
       const created = await createWebhook(deps, user, request.params.appId, request.body, {
         ip: request.ip,
       });

@@ -10,6 +10,7 @@ import * as userDisabled from "./0008-user-disabled.js";
 import * as operator from "./0009-operator.js";
 import * as allowedAddresses from "./0010-allowed-addresses.js";
 import * as policiesWebhooks from "./0011-policies-webhooks.js";
+import * as accountSecurity from "./0012-account-security.js";
 import * as importedTokens from "./0013-imported-tokens.js";
 
 /** Every migration this version of Keyward knows, in order. Append; never edit a released one. */
@@ -25,5 +26,6 @@ export const migrations: Record<string, Migration> = {
   "0009-operator": operator,
   "0010-allowed-addresses": allowedAddresses,
   "0011-policies-webhooks": policiesWebhooks,
+  "0012-account-security": accountSecurity,
   "0013-imported-tokens": importedTokens,
 };

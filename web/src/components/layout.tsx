@@ -64,6 +64,11 @@ export function AppShell({ crumbs: given, children }: { crumbs: Crumb[]; childre
                 {me.user.email && <LongText className="account-email" text={me.user.email} />}
               </span>
             </span>
+            {!host && (
+              <Link to={paths.security()} className="button button-ghost">
+                Security
+              </Link>
+            )}
             <button type="button" className="button button-ghost" onClick={() => void signOut()}>
               Sign out
             </button>

@@ -1,5 +1,12 @@
 import { type FormEvent, useCallback, useEffect, useId, useMemo, useState } from "react";
-import { ApiError, type Application, api, describeError, type Member } from "../api";
+import {
+  ApiError,
+  type Application,
+  api,
+  describeError,
+  type Invitation,
+  type Member,
+} from "../api";
 import { plural, roleLabels } from "../format";
 import { describedBy, FieldError } from "./field";
 import { Pager, SearchBox, searchKey, useDebounced, usePage } from "./list-controls";
@@ -22,6 +29,7 @@ export function MembersSection({
   onMemberAdded?: () => void;
 }) {
   const [members, setMembers] = useState<Member[] | undefined>();
+  const [invitations, setInvitations] = useState<Invitation[] | undefined>();
   const [loadError, setLoadError] = useState<string | undefined>();
   const [removing, setRemoving] = useState<Member | undefined>();
   const [announcement, setAnnouncement] = useState("");
@@ -39,7 +47,12 @@ export function MembersSection({
 
   const load = useCallback(async () => {
     try {
-      setMembers((await api.listMembers(app.id)).members);
+      const [memberList, invitationList] = await Promise.all([
+        api.listMembers(app.id),
+        api.listInvitations(app.id),
+      ]);
+      setMembers(memberList.members);
+      setInvitations(invitationList.invitations);
       setLoadError(undefined);
     } catch (e) {
       setLoadError(describeError(e));
@@ -64,13 +77,73 @@ export function MembersSection({
       <div className="card">
         <AddMemberForm
           appId={app.id}
-          onAdded={(member) => {
-            setMembers((prev) => [...(prev ?? []), member]);
-            setAnnouncement(`${member.email} added as ${roleLabels[member.role].toLowerCase()}.`);
+          onAdded={(invitation) => {
+            setInvitations((prev) => [
+              ...(prev ?? []).filter((i) => i.email !== invitation.email),
+              invitation,
+            ]);
+            setAnnouncement(
+              `${invitation.email} invited as ${roleLabels[invitation.role].toLowerCase()}.`,
+            );
             onMemberAdded?.();
           }}
         />
       </div>
+      {invitations && invitations.length > 0 && (
+        <div className="card card-flush">
+          <h3 className="card-title card-pad" id="invitations-heading">
+            Pending invitations
+          </h3>
+          <div className="table-wrap">
+            <table
+              className="table grid-table invitations-table"
+              aria-labelledby="invitations-heading"
+            >
+              <thead>
+                <tr>
+                  <th scope="col">Email</th>
+                  <th scope="col">Role</th>
+                  <th scope="col">Expires</th>
+                  <th scope="col">
+                    <span className="sr-only">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {invitations.map((invitation) => (
+                  <tr key={invitation.id}>
+                    <th scope="row" className="cell-name">
+                      <LongText text={invitation.email} />
+                    </th>
+                    <td data-label="Role">{roleLabels[invitation.role]}</td>
+                    <td data-label="Expires">
+                      <RelativeTime iso={invitation.expiresAt} now={now} />
+                    </td>
+                    <td className="cell-actions">
+                      <button
+                        type="button"
+                        className="button button-small button-danger-outline"
+                        aria-label={`Withdraw the invitation of ${invitation.email}`}
+                        onClick={() =>
+                          void api.withdrawInvitation(app.id, invitation.id).then(
+                            () => {
+                              setInvitations((prev) => prev?.filter((i) => i.id !== invitation.id));
+                              setAnnouncement(`Invitation of ${invitation.email} withdrawn.`);
+                            },
+                            (e: unknown) => setLoadError(describeError(e)),
+                          )
+                        }
+                      >
+                        Withdraw
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </div>
+      )}
       <div className="card card-flush">
         {loadError && (
           <div className="callout callout-danger card-callout" role="alert">
@@ -170,7 +243,13 @@ export function MembersSection({
   );
 }
 
-function AddMemberForm({ appId, onAdded }: { appId: string; onAdded: (member: Member) => void }) {
+function AddMemberForm({
+  appId,
+  onAdded,
+}: {
+  appId: string;
+  onAdded: (invitation: Invitation) => void;
+}) {
   const [email, setEmail] = useState("");
   const [role, setRole] = useState<"member" | "admin">("member");
   const [error, setError] = useState<string | undefined>();
@@ -183,9 +262,9 @@ function AddMemberForm({ appId, onAdded }: { appId: string; onAdded: (member: Me
     setBusy(true);
     setError(undefined);
     try {
-      const member = await api.addMember(appId, { email, role });
+      const { invitation } = await api.addMember(appId, { email, role });
       setEmail("");
-      onAdded(member);
+      onAdded(invitation);
     } catch (e) {
       setError(
         e instanceof ApiError && e.code === "already_member"
@@ -201,7 +280,7 @@ function AddMemberForm({ appId, onAdded }: { appId: string; onAdded: (member: Me
   return (
     <form className="form" onSubmit={submit} aria-labelledby={`${id}-heading`}>
       <h3 id={`${id}-heading`} className="card-title">
-        Add a member
+        Invite a member
       </h3>
       <div className="form-row">
         <div className="field field-grow">
@@ -233,11 +312,14 @@ function AddMemberForm({ appId, onAdded }: { appId: string; onAdded: (member: Me
         </div>
         <div className="field field-button">
           <button type="submit" className="button button-primary" aria-busy={busy}>
-            Add member
+            Invite
           </button>
         </div>
       </div>
-      <p className="field-hint">They need a Keyward account first; they sign up with this email.</p>
+      <p className="field-hint">
+        They accept on their applications page within 7 days, signing up with this email if they
+        have no account yet.
+      </p>
     </form>
   );
 }

@@ -1,5 +1,11 @@
 import { type FormEvent, useEffect, useState } from "react";
-import { ApiError, type ApplicationSummary, api, describeError } from "../api";
+import {
+  ApiError,
+  type ApplicationSummary,
+  api,
+  describeError,
+  type ReceivedInvitation,
+} from "../api";
 import { AccountActivitySection } from "../components/activity";
 import { usePageHeading } from "../components/brand";
 import { describedBy, FieldError, FieldHint } from "../components/field";
@@ -17,13 +23,34 @@ export function AppsPage() {
   const heading = usePageHeading("Applications");
   const [apps, setApps] = useState<ApplicationSummary[] | undefined>();
   const [loadError, setLoadError] = useState<string | undefined>();
+  const [invitations, setInvitations] = useState<ReceivedInvitation[]>([]);
+  const [invitationError, setInvitationError] = useState<string | undefined>();
 
   useEffect(() => {
     api
       .listApplications()
       .then((res) => setApps(res.applications))
       .catch((e: unknown) => setLoadError(describeError(e)));
+    api
+      .myInvitations()
+      .then((res) => setInvitations(res.invitations))
+      .catch((e: unknown) => setInvitationError(describeError(e)));
   }, []);
+
+  async function answer(invitation: ReceivedInvitation, accept: boolean) {
+    setInvitationError(undefined);
+    try {
+      if (accept) {
+        const joined = await api.acceptInvitation(invitation.id);
+        setApps((prev) => [...(prev ?? []), joined]);
+      } else {
+        await api.declineInvitation(invitation.id);
+      }
+      setInvitations((prev) => prev.filter((i) => i.id !== invitation.id));
+    } catch (e) {
+      setInvitationError(describeError(e));
+    }
+  }
 
   return (
     <AppShell crumbs={[{ label: "Applications" }]}>
@@ -37,6 +64,48 @@ export function AppsPage() {
           </p>
         </div>
       </div>
+
+      {(invitations.length > 0 || invitationError) && (
+        <section className="card invitations" aria-labelledby="invitations-heading">
+          <h2 id="invitations-heading" className="card-title">
+            Invitations
+          </h2>
+          {invitationError && (
+            <div className="callout callout-danger" role="alert">
+              {invitationError}
+            </div>
+          )}
+          <ul className="invitation-list">
+            {invitations.map((invitation) => (
+              <li key={invitation.id} className="invitation">
+                <p>
+                  <bdi className="invitation-app">{invitation.applicationName}</bdi>:{" "}
+                  {invitation.inviterEmail} invited you as{" "}
+                  {roleLabels[invitation.role].toLowerCase()}.
+                </p>
+                <div className="invitation-actions">
+                  <button
+                    type="button"
+                    className="button button-primary button-small"
+                    aria-label={`Accept the invitation to ${invitation.applicationName}`}
+                    onClick={() => void answer(invitation, true)}
+                  >
+                    Accept
+                  </button>
+                  <button
+                    type="button"
+                    className="button button-small"
+                    aria-label={`Decline the invitation to ${invitation.applicationName}`}
+                    onClick={() => void answer(invitation, false)}
+                  >
+                    Decline
+                  </button>
+                </div>
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
 
       <div className="grid-2">
         <section className="card" aria-labelledby="apps-list-heading">
