@@ -184,9 +184,23 @@ describe("Activity on the account page", () => {
 
     await page.goto(`/app/${appId}/account-management`);
     await page.getByLabel("Member email").fill(member.email);
-    await page.getByRole("button", { name: "Add member" }).click();
-    await page.getByRole("button", { name: `Remove ${member.email}` }).waitFor();
+    await page.getByRole("button", { name: "Invite", exact: true }).click();
+    const pending = page.getByRole("table", { name: "Pending invitations" });
+    await pending.getByRole("row").filter({ hasText: member.email }).waitFor();
     const table = activityTable(page);
+    await expect
+      .poll(async () => (await eventTexts(table))[0])
+      .toBe(`${user.email} invited ${member.email} as member`);
+    // The invitee accepts: the trail says the inviter added them.
+    const invitations = await memberClient.get<{ invitations: Array<{ id: string }> }>(
+      "/api/v1/me/invitations",
+    );
+    const invitationId = invitations.body.invitations[0]?.id ?? "";
+    expect((await memberClient.post(`/api/v1/me/invitations/${invitationId}/accept`)).status).toBe(
+      201,
+    );
+    await page.reload();
+    await page.getByRole("button", { name: `Remove ${member.email}` }).waitFor();
     await expect
       .poll(async () => (await eventTexts(table))[0])
       .toBe(`${user.email} added ${member.email} as a member`);
