@@ -39,7 +39,9 @@ describe("audit trail", () => {
       ["token.regenerated", null, memberUser.email, "member's"],
       ["token.created", null, memberUser.email, "member's"],
       ["token.created", null, ownerUser.email, "owner's"],
+      // Added by accepting the invitation: the inviter is the actor of both events.
       ["member.added", null, ownerUser.email, null],
+      ["member.invited", null, ownerUser.email, null],
     ]);
     expect(trail.body.events[0]?.ip).toBe("127.0.0.1");
     for (const secret of [own.token, theirs.token, regenerated.body.token])
