@@ -104,11 +104,11 @@ describe("GET /api/v1/applications/:appId/audit search and total", () => {
     const audit = `/api/v1/applications/${appId}/audit`;
 
     const first = await owner.get<AuditPage>(`${audit}?limit=2`);
-    // member.added, one owner token, three member tokens.
-    expect(first.body.total).toBe(5);
+    // member.invited, member.added (on accepting), one owner token, three member tokens.
+    expect(first.body.total).toBe(6);
     expect(first.body.events).toHaveLength(2);
     const second = await owner.get<AuditPage>(`${audit}?limit=2&before=${first.body.nextBefore}`);
-    expect(second.body.total).toBe(5);
+    expect(second.body.total).toBe(6);
 
     const byEmail = await owner.get<AuditPage>(
       `${audit}?q=${encodeURIComponent(memberUser.email.toUpperCase())}`,
