@@ -324,6 +324,11 @@ function tablesOf(data: BenchData, passwordHash: string, now: number): TableRows
         text("user_id", (i) => userId(sessionUser(i))),
         bigint("created_at", () => now),
         bigint("expires_at", () => now + SESSION_TTL_MS),
+        // Migration 0012: the id the session list shows, and when it was last used and
+        // signed in to (now: fresh, so neither the idle limit nor recent sign-in refuses it).
+        text("public_id", (i) => `ses_${String(i).padStart(20, "0")}`),
+        bigint("last_seen_at", () => now),
+        bigint("reauthenticated_at", () => now),
       ],
     },
   ];

@@ -158,6 +158,16 @@ export function createKyselyWebhookStore(db: Kysely<Database>, guard: Guard): We
       guard(() => db.transaction().execute((trx) => enqueueWebhookEvents(trx, events))),
     claimDue: (now, limit, lockUntil) =>
       guard(async () => {
+        // A read first: the queue is empty nearly always, and a poll every second must not
+        // take SQLite's write lock (or count as a write) for nothing.
+        const any = await db
+          .selectFrom("webhook_deliveries")
+          .select("id")
+          .where("status", "=", "pending")
+          .where("next_attempt_at", "<=", now)
+          .limit(1)
+          .executeTakeFirst();
+        if (any === undefined) return [];
         // One statement: the row is chosen and taken at once. On PostgreSQL, SKIP LOCKED lets
         // two processes claim side by side, each getting rows the other did not lock; the
         // re-checked WHERE after a wait keeps a row from being taken twice. SQLite has one
