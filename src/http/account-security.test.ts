@@ -273,6 +273,26 @@ describe("invitations", () => {
     expect(pending.body.invitations).toHaveLength(2);
   });
 
+  it("goes only to an account that existed when it was sent: signing up with the address later claims nothing", async () => {
+    const { client: owner } = await signUpUser(server.baseUrl);
+    const appId = await createApp(owner, "Not yours");
+    const email = `later-${Date.now()}@example.com`;
+    const sent = await owner.post<Sent>(`/api/v1/applications/${appId}/members`, {
+      email,
+      role: "admin",
+    });
+    expect(sent.status).toBe(201);
+    clock.advance(1000);
+    const squatter = new Client(server.baseUrl);
+    const signedUp = await squatter.post("/api/v1/auth/signup", { email, password, name: "Later" });
+    expect(signedUp.status).toBe(201);
+    const mine = await squatter.get<{ invitations: unknown[] }>("/api/v1/me/invitations");
+    expect(mine.body.invitations).toEqual([]);
+    const path = `/api/v1/me/invitations/${sent.body.invitation.id}/accept`;
+    expect((await squatter.post(path)).status).toBe(404);
+    expect((await squatter.get(`/api/v1/applications/${appId}`)).status).toBe(404);
+  });
+
   it("the invitee sees it with the application and the inviter, and accepts: a member from now on, once", async () => {
     const { client: owner, user: ownerUser } = await signUpUser(server.baseUrl);
     const appId = await createApp(owner, "Invited app");

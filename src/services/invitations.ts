@@ -95,7 +95,11 @@ export async function listMyInvitations(
   user: User,
 ): Promise<ReceivedInvitation[]> {
   if (user.hostApplicationId !== undefined) return [];
-  return deps.store.invitations.listForEmail(user.email, deps.clock.now());
+  const invitations = await deps.store.invitations.listForEmail(user.email, deps.clock.now());
+  // Until addresses are confirmed by email, whoever signs up with an address could claim
+  // what was sent to it: an invitation goes only to an account that already existed when
+  // it was sent (invite a person after they sign up).
+  return invitations.filter((invitation) => invitation.createdAt >= user.createdAt);
 }
 
 /** Accepts an invitation to the user's own email: they are a member from now on. */
@@ -106,6 +110,9 @@ export async function acceptInvitation(
   ctx: RequestContext = NO_CONTEXT,
 ): Promise<InvitationRecord> {
   if (user.hostApplicationId !== undefined)
+    throw new KeywardError("not_found", "No such invitation.");
+  const visible = await listMyInvitations(deps, user);
+  if (!visible.some((invitation) => invitation.id === invitationId))
     throw new KeywardError("not_found", "No such invitation.");
   const taken = await deps.store.invitations.takeInvitation(
     { id: invitationId, email: user.email, now: deps.clock.now() },
