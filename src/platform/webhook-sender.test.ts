@@ -21,6 +21,11 @@ describe("isPublicAddress", () => {
       "fd00::1",
       "::ffff:127.0.0.1",
       "::ffff:10.0.0.1",
+      // IPv4 inside IPv6 that a gateway may deliver to a private address.
+      "::a00:1",
+      "64:ff9b::a00:1",
+      "2002:a00:1::1",
+      "2001:0:4136:e378::1",
     ]) {
       expect(isPublicAddress(address), address).toBe(false);
     }

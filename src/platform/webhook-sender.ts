@@ -32,6 +32,14 @@ for (const [net, prefix] of [
   ["fc00::", 7],
   ["fe80::", 10],
   ["ff00::", 8],
+  // Prefixes that carry an IPv4 address a gateway may turn into a private one: IPv4-
+  // compatible (::/96), NAT64 (64:ff9b::/96, 64:ff9b:1::/48), 6to4 (2002::/16), Teredo
+  // (2001::/32). Refused whole: no public receiver needs them.
+  ["::", 96],
+  ["64:ff9b::", 96],
+  ["64:ff9b:1::", 48],
+  ["2002::", 16],
+  ["2001::", 32],
 ] as const) {
   refused.addSubnet(net, prefix, "ipv6");
 }
