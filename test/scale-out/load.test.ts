@@ -27,8 +27,19 @@ const CACHE_MAX_AGE_MS = 5000;
 /** The share of the measured capacity the paced load aims at (at least half must be met). */
 const TARGET_SHARE = 0.7;
 
+// A measurement of this machine more than a test of Keyward (three servers and wrk at half
+// capacity on two cores queue every request): it takes minutes and its timing is not
+// reproducible here, so it runs only when asked, never in `npm test` by default.
+const asked = process.env.KEYWARD_LOAD_TEST === "1";
+if (!asked) {
+  console.log(
+    "Revocation bound under load: SKIPPED (set KEYWARD_LOAD_TEST=1 and TEST_DATABASE_URL to run it; docs/deployment.md)",
+  );
+}
 const enabled =
-  postgresAvailable() && missingPrograms("Revocation bound under load", [WRK]).length === 0;
+  asked &&
+  postgresAvailable() &&
+  missingPrograms("Revocation bound under load", [WRK]).length === 0;
 
 interface WrkResult {
   requestsPerSecond: number;
