@@ -90,10 +90,18 @@ export async function createWebhook(
       actorId: actor.id,
       tokenId: null,
       action: "webhook.created",
-      detail: { webhookId: webhook.id, url, events: events.join(" ") },
+      // The trail keeps where, not how: a receiver URL may carry a credential in its
+      // query or user part, and audit entries are shown to every admin and exported.
+      detail: { webhookId: webhook.id, url: auditableUrl(url), events: events.join(" ") },
     }),
   ]);
   return { secret, webhook };
+}
+
+/** The URL without its user part, query and fragment. */
+export function auditableUrl(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
 }
 
 export async function listWebhooks(
