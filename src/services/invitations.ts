@@ -129,6 +129,7 @@ export async function acceptInvitation(
     { userId: user.id },
   );
   if (!taken) throw new KeywardError("not_found", "No such invitation.");
+  if (taken.alreadyMember) throw new KeywardError("already_member");
   return taken;
 }
 

@@ -411,26 +411,37 @@ export interface ReceivedInvitation extends InvitationRecord {
   inviterEmail: string;
 }
 
+/**
+ * An invitation taken off the pending list. On accept, `alreadyMember` says the user was a
+ * member before (nothing was written but the invitation's removal).
+ */
+export type TakenInvitation = InvitationRecord & { readonly alreadyMember: boolean };
+
 export interface InvitationStore {
   /**
    * Inserts the invitation, replacing a pending one of the same application and email
    * (a new role, a new 7 days), with its audit events, in one transaction.
    */
   putInvitation(invitation: InvitationRecord, audit: AuditEvents): Promise<void>;
-  /** The application's invitations not expired at `now`, oldest first. */
+  /**
+   * The application's invitations not expired at `now`, oldest first. This list and
+   * `listForEmail` leave out invitations whose inviter is no longer an owner or admin.
+   */
   listForApplication(applicationId: string, now: number): Promise<InvitationRecord[]>;
   /** The invitations to `email` not expired at `now`, oldest first. */
   listForEmail(email: string, now: number): Promise<ReceivedInvitation[]>;
   /**
    * Deletes the invitation when it matches (its application, or its email); with
-   * `accept`, makes that user a member in the same transaction (nothing when they already
-   * are). Undefined when no invitation matched (unknown, expired, someone else's).
+   * `accept`, makes that user a member in the same transaction (nothing, audit included,
+   * when they already are). Undefined when no invitation matched (unknown, expired, someone
+   * else's) and, on accept, when its inviter is no longer an owner or admin of the
+   * application (the invitation is then deleted: it carried authority its sender lost).
    */
   takeInvitation(
     match: { id: string; now: number; applicationId?: string; email?: string },
     audit: (invitation: InvitationRecord) => AuditEvents,
     accept?: { userId: string },
-  ): Promise<InvitationRecord | undefined>;
+  ): Promise<TakenInvitation | undefined>;
 }
 
 /** A fixed-window counter shared by every process on the store. */
