@@ -113,13 +113,17 @@ const IDLE =
   "A session ends after SESSION_IDLE_HOURS (default 24) without use, and after " +
   "SESSION_TTL_HOURS (default 168) in any case; `lastSeenAt` is written at most once a minute.";
 
+const ACCOUNT_ONLY =
+  " A host user's portal session gets 403 `forbidden`: that account is the host's to manage.";
+
 export const listSessionsRoute = accountRoute({
   method: "GET",
   url: "/api/v1/me/sessions",
   operationId: "listSessions",
   summary: "The signed-in user's sessions, most recently used first",
-  description: IDLE,
+  description: IDLE + ACCOUNT_ONLY,
   schema: { response: { 200: SessionList } },
+  errors: ["forbidden"],
 });
 
 export const endSessionRoute = accountRoute({
@@ -127,11 +131,12 @@ export const endSessionRoute = accountRoute({
   url: "/api/v1/me/sessions/:sessionId",
   operationId: "endSession",
   summary: "End one of your sessions (signs that browser out)",
+  description: ACCOUNT_ONLY.trim(),
   schema: {
     params: Type.Object({ sessionId: Id("ses") }),
     response: { 204: Type.Null() },
   },
-  errors: ["not_found"],
+  errors: ["not_found", "forbidden"],
 });
 
 export const endOtherSessionsRoute = accountRoute({
@@ -139,7 +144,9 @@ export const endOtherSessionsRoute = accountRoute({
   url: "/api/v1/me/sessions",
   operationId: "endOtherSessions",
   summary: "End every session but this one",
+  description: ACCOUNT_ONLY.trim(),
   schema: { response: { 204: Type.Null() } },
+  errors: ["forbidden"],
 });
 
 export const changePasswordRoute = accountRoute({
@@ -149,7 +156,8 @@ export const changePasswordRoute = accountRoute({
   summary: "Change your password; every other session ends",
   description:
     "A password that is blank or among the most common passwords is refused " +
-    "(400 `weak_password`). This session stays signed in and counts as a recent sign-in.",
+    "(400 `weak_password`). This session stays signed in and counts as a recent sign-in." +
+    ACCOUNT_ONLY,
   rateLimited: true,
   schema: {
     body: Type.Object(
@@ -158,7 +166,7 @@ export const changePasswordRoute = accountRoute({
     ),
     response: { 204: Type.Null() },
   },
-  errors: ["invalid_credentials", "weak_password", "validation_failed"],
+  errors: ["invalid_credentials", "weak_password", "validation_failed", "forbidden"],
 });
 
 export const reauthenticateRoute = accountRoute({
@@ -169,13 +177,14 @@ export const reauthenticateRoute = accountRoute({
   description:
     "Creating a service key, inviting an admin, changing return origins or branding need " +
     "the password entered in this session in the last 15 minutes (sign-in counts); else " +
-    "403 `reauthentication_required`.",
+    "403 `reauthentication_required`." +
+    ACCOUNT_ONLY,
   rateLimited: true,
   schema: {
     body: Type.Object({ password: Password }, { additionalProperties: false }),
     response: { 204: Type.Null() },
   },
-  errors: ["invalid_credentials"],
+  errors: ["invalid_credentials", "forbidden"],
 });
 
 export const accountSecurityRoutes = [

@@ -29,6 +29,7 @@ import {
   checkOrigin,
   clearSessionCookie,
   type ManagementContext,
+  requireAccountUser,
   requireUser,
   setSessionCookie,
 } from "../session.js";
@@ -112,7 +113,7 @@ export function authRoutes(
   api.route({
     ...routeOptions(listSessionsRoute),
     handler: async (request, reply) => {
-      const user = requireUser(request, options);
+      const user = requireAccountUser(request, options);
       const sessions = await listSessions(deps, user);
       reply.header("cache-control", "no-store");
       return {
@@ -124,7 +125,7 @@ export function authRoutes(
   api.route({
     ...routeOptions(endSessionRoute),
     handler: async (request, reply) => {
-      const user = requireUser(request, options);
+      const user = requireAccountUser(request, options);
       await endSession(deps, user, request.params.sessionId, clientOf(request));
       if (request.session?.id === request.params.sessionId) clearSessionCookie(request, reply);
       return reply.code(204).send(null);
@@ -134,7 +135,7 @@ export function authRoutes(
   api.route({
     ...routeOptions(endOtherSessionsRoute),
     handler: async (request, reply) => {
-      const user = requireUser(request, options);
+      const user = requireAccountUser(request, options);
       await endOtherSessions(deps, user, request.sessionIdHash, clientOf(request));
       return reply.code(204).send(null);
     },
@@ -143,7 +144,7 @@ export function authRoutes(
   api.route({
     ...routeOptions(changePasswordRoute),
     handler: async (request, reply) => {
-      const user = requireUser(request, options);
+      const user = requireAccountUser(request, options);
       await abuse.checkPasswordConfirmation(request);
       try {
         await changePassword(deps, user, request.sessionIdHash, request.body, clientOf(request));
@@ -160,7 +161,7 @@ export function authRoutes(
   api.route({
     ...routeOptions(reauthenticateRoute),
     handler: async (request, reply) => {
-      const user = requireUser(request, options);
+      const user = requireAccountUser(request, options);
       if (request.sessionIdHash === null) throw new KeywardError("authentication_required");
       await abuse.checkPasswordConfirmation(request);
       try {
