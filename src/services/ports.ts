@@ -668,7 +668,10 @@ export interface WebhookStore {
   ): Promise<boolean>;
   /** Newest first. */
   listDeliveries(webhookId: string, limit: number): Promise<WebhookDelivery[]>;
-  /** Queues a delivery again, now, with the same id; false when there is no such delivery. */
+  /**
+   * Queues a delivery again, now, with the same id, releasing any claim on it (an attempt in
+   * flight then records nothing); false when there is no such delivery.
+   */
   redeliver(input: { webhookId: string; deliveryId: string; now: number }): Promise<boolean>;
   /** Queues events for the webhooks that subscribe to them, in one transaction. */
   enqueue(events: readonly WebhookEventInput[]): Promise<void>;
@@ -677,9 +680,14 @@ export interface WebhookStore {
    * `lockUntil` and its attempt counted. Two processes never claim the same one.
    */
   claimDue(now: number, limit: number, lockUntil: number): Promise<ClaimedDelivery[]>;
-  /** Records an attempt's outcome and releases the delivery. */
+  /**
+   * Records an attempt's outcome and releases the delivery, unless its claim is no longer
+   * the delivery's own (`lockedUntil` as claimed): a redelivery asked for meanwhile, or a
+   * claim that ran out and was taken again, is not overwritten by an older attempt.
+   */
   recordAttempt(input: {
     deliveryId: string;
+    lockedUntil: number;
     now: number;
     status: DeliveryStatus;
     nextAttemptAt: number;

@@ -1895,8 +1895,23 @@ export function defineStoreContract(
         const first = a[0];
         if (!first) throw new Error("nothing claimed");
         expect(first.attempts).toBe(1);
+        // The first claim ran out and the delivery was taken again: its late answer is not
+        // recorded over the second claim.
         await store.webhooks.recordAttempt({
           deliveryId: first.id,
+          lockedUntil: T0 + 15_000,
+          now: T0 + 15_001,
+          status: "failed",
+          nextAttemptAt: T0 + 15_001,
+          lastStatus: 500,
+          lastError: "status 500",
+        });
+        expect(
+          (await store.webhooks.listDeliveries(webhookId, 50)).find((d) => d.id === first.id),
+        ).toMatchObject({ status: "pending", lastStatus: null });
+        await store.webhooks.recordAttempt({
+          deliveryId: first.id,
+          lockedUntil: T0 + 30_000,
           now: T0 + 15_001,
           status: "succeeded",
           nextAttemptAt: T0 + 15_001,
@@ -1907,6 +1922,39 @@ export function defineStoreContract(
           (d) => d.id === first.id,
         );
         expect(done).toMatchObject({ status: "succeeded", attempts: 2, lastStatus: 200 });
+      });
+
+      it("a redelivery asked for while an attempt is in flight is kept: the attempt's outcome does not overwrite it", async () => {
+        const { owner, app, webhookId } = await appWithWebhook();
+        await store.tokens.insertToken(newToken(app.id, owner.id, { name: "in flight" }), rules, [
+          {
+            applicationId: app.id,
+            userId: owner.id,
+            actorId: owner.id,
+            tokenId: null,
+            action: "token.created",
+            reason: null,
+            detail: { name: "in flight", scopes: "", expiresAt: null },
+            ip: null,
+            createdAt: T0,
+          },
+        ]);
+        const [claimed] = await store.webhooks.claimDue(T0, 10, T0 + 15_000);
+        if (!claimed) throw new Error("nothing claimed");
+        expect(
+          await store.webhooks.redeliver({ webhookId, deliveryId: claimed.id, now: T0 + 100 }),
+        ).toBe(true);
+        await store.webhooks.recordAttempt({
+          deliveryId: claimed.id,
+          lockedUntil: T0 + 15_000,
+          now: T0 + 200,
+          status: "succeeded",
+          nextAttemptAt: T0 + 200,
+          lastStatus: 200,
+          lastError: null,
+        });
+        const [again] = await store.webhooks.claimDue(T0 + 300, 10, T0 + 15_300);
+        expect(again).toMatchObject({ id: claimed.id, payload: claimed.payload, attempts: 2 });
       });
 
       it("a lease is held by one holder at a time, until it runs out", async () => {
