@@ -207,12 +207,19 @@ export async function validateSession(
     found.session.expiresAt <= now ||
     found.session.lastSeenAt + deps.settings.sessionIdleMs <= now
   ) {
-    await deps.store.sessions.deleteSession(idHash);
+    // Tidying only: the session is refused either way, so a failed delete must not turn
+    // the answer into a 503 (the next use, or the operator's cleanup, deletes it).
+    await deps.store.sessions.deleteSession(idHash).catch(() => {});
     return null;
   }
   if (now - found.session.lastSeenAt >= SESSION_TOUCH_INTERVAL_MS) {
-    await deps.store.sessions.touchSession(idHash, now);
-    found.session.lastSeenAt = now;
+    // "Last seen" is bookkeeping: a read that cannot write it still answers (the next
+    // request tries again); only the session lookup above decides.
+    const touched = await deps.store.sessions.touchSession(idHash, now).then(
+      () => true,
+      () => false,
+    );
+    if (touched) found.session.lastSeenAt = now;
   }
   return { user: found.user, sessionIdHash: idHash, session: found.session };
 }
