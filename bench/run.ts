@@ -25,6 +25,7 @@ import { cores, hasWrk, machineInfo, pinned } from "./machine.js";
 import { metricsCost } from "./metrics-cost.js";
 import { type BenchResult, checkTargets, printReport } from "./report.js";
 import { revocationPropagation } from "./revocation.js";
+import { revocationUnderLoad } from "./revocation-under-load.js";
 import { type BenchRun, createBenchRun } from "./run-state.js";
 import { type SeededStore, seedStore, storeForCases, writeFakeTokens } from "./seeding.js";
 import { type BenchServer, readMetrics, startServer, withServer } from "./server.js";
@@ -189,7 +190,10 @@ async function postgresStages(run: BenchRun, fakeTokensFile: string): Promise<vo
         store,
         [2, 3, 4, 5, 6].filter(wants),
       );
-      if ((wants(7) || wants(9) || wants(10)) && !run.outOfTime("cases 7, 9 and 10")) {
+      if (
+        (wants(7) || wants(9) || wants(10) || wants(12)) &&
+        !run.outOfTime("cases 7, 9, 10 and 12")
+      ) {
         const serverB = await startServer(run, "postgres-b", databaseUrl);
         try {
           if (wants(7)) {
@@ -221,6 +225,22 @@ async function postgresStages(run: BenchRun, fakeTokensFile: string): Promise<vo
               store,
               settings.quick ? 5 : 200,
             );
+          }
+          if (wants(12) && !run.outOfTime("case 12")) {
+            run.log(
+              "postgres: case 12, revocation propagation while three processes serve paced load",
+            );
+            const serverC = await startServer(run, "postgres-c", databaseUrl);
+            try {
+              run.revocationUnderLoad = await revocationUnderLoad(
+                run,
+                [serverA, serverB, serverC],
+                store,
+                settings.revocations,
+              );
+            } finally {
+              await serverC.stop();
+            }
           }
         } finally {
           await serverB.stop();
@@ -300,6 +320,7 @@ async function main(run: BenchRun): Promise<void> {
     settings,
     rows: run.rows,
     revocation: run.revocation,
+    revocationUnderLoad: run.revocationUnderLoad,
     streamFanOut: run.streamFanOut,
     clientRevocation: run.clientRevocation,
     fullCache: run.fullCache,

@@ -1,0 +1,106 @@
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { LOAD_CPU, pinned } from "./machine.js";
+import { type RevocationResult, revocationPropagation } from "./revocation.js";
+import type { BenchRun } from "./run-state.js";
+import type { SeededStore } from "./seeding.js";
+import type { BenchServer } from "./server.js";
+import { BENCH_DIR, ROOT } from "./settings.js";
+import { parseWrkReport, runSlice } from "./wrk.js";
+
+/** Case 12: case 7's measurement while three processes serve paced verified traffic. */
+export interface RevocationUnderLoadResult extends RevocationResult {
+  /** Verified requests/s of the three processes together, each saturated at once. */
+  capacityRps: number;
+  /** What the paced load actually got served while the revocations ran. */
+  servedRps: number;
+  /** servedRps over capacityRps. */
+  share: number;
+  /** The share the pacing aimed at. */
+  targetShare: number;
+}
+
+const CONNECTIONS_PER_SERVER = 8;
+const TARGET_SHARE = 0.6;
+
+/** wrk with paced.lua against case 2's request, until `stop()`; resolves to its request count and seconds. */
+function pacedLoad(server: BenchServer, store: SeededStore, delayMs: number) {
+  const wrkArgs = [
+    "-t1",
+    `-c${CONNECTIONS_PER_SERVER}`,
+    "-d600s",
+    "--timeout",
+    "10s",
+    "-s",
+    join(BENCH_DIR, "paced.lua"),
+    `${server.baseUrl}/api`,
+  ];
+  const child = spawn(
+    pinned ? "taskset" : "wrk",
+    pinned ? ["-c", LOAD_CPU, "wrk", ...wrkArgs] : wrkArgs,
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        KEYWARD_BENCH_DIR: BENCH_DIR,
+        KEYWARD_BENCH_AUTHORIZATION: `Bearer ${store.hotToken}`,
+        KEYWARD_BENCH_DELAY_MS: delayMs.toFixed(3),
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  const done = new Promise<{ requests: number; seconds: number; failures: number }>(
+    (resolve, reject) =>
+      child.on("close", () => {
+        const report = parseWrkReport(out);
+        if (!report) return reject(new Error(`paced wrk gave no result: ${out}`));
+        const e = report.errors;
+        resolve({
+          requests: report.requests,
+          seconds: report.durationUs / 1e6,
+          failures: e.connect + e.read + e.write + e.timeout + e.status,
+        });
+      }),
+  );
+  // wrk stops on SIGINT and still reports (report.lua's done()).
+  return { done, stop: () => child.kill("SIGINT") };
+}
+
+/**
+ * Case 12 (PostgreSQL, three processes): measures the capacity of the three together (case 2
+ * on each at once), then paces case 2's load on all three at TARGET_SHARE of it while
+ * `count` revocations are made on A and watched on B, as case 7 does.
+ */
+export async function revocationUnderLoad(
+  run: BenchRun,
+  servers: readonly [BenchServer, BenchServer, BenchServer],
+  store: SeededStore,
+  count: number,
+): Promise<RevocationUnderLoadResult> {
+  const seconds = run.settings.sliceSeconds;
+  const saturated = await Promise.all(servers.map((s) => runSlice(run, 2, s, store, seconds)));
+  const capacityRps = saturated.reduce((sum, slice) => sum + slice.rps, 0);
+  const perConnection = (TARGET_SHARE * capacityRps) / servers.length / CONNECTIONS_PER_SERVER;
+  const loads = servers.map((s) => pacedLoad(s, store, 1000 / perConnection));
+  let revocation: RevocationResult;
+  try {
+    revocation = await revocationPropagation(servers[0], servers[1], store, count);
+  } finally {
+    for (const load of loads) load.stop();
+  }
+  const served = await Promise.all(loads.map((load) => load.done));
+  const failures = served.reduce((sum, s) => sum + s.failures, 0);
+  if (failures > 0) run.notice(`case 12: ${failures} failed requests in the paced load`);
+  const servedRps = served.reduce((sum, s) => sum + s.requests / s.seconds, 0);
+  return {
+    ...revocation,
+    capacityRps,
+    servedRps,
+    share: servedRps / capacityRps,
+    targetShare: TARGET_SHARE,
+  };
+}
