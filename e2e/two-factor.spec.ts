@@ -40,7 +40,10 @@ function codeFor(secret: string): string {
 }
 
 /** Sets two-factor up on the Security page; returns the secret read from the page and the codes. */
-async function enrollInUi(page: Page): Promise<{ secret: string; recoveryCodes: string[] }> {
+async function enrollInUi(
+  page: Page,
+  { a11y }: { a11y: boolean },
+): Promise<{ secret: string; recoveryCodes: string[] }> {
   await page.goto("/security");
   const section = page.getByRole("region", { name: "Two-factor authentication" });
   await section.getByRole("button", { name: "Set up two-factor authentication" }).click();
@@ -50,7 +53,7 @@ async function enrollInUi(page: Page): Promise<{ secret: string; recoveryCodes: 
   expect(await qr.getAttribute("src")).toMatch(/^data:image\/png;base64,/);
   const secret = ((await section.locator("[data-secret]").textContent()) ?? "").replace(/\s/g, "");
   expect(secret).toMatch(/^[A-Z2-7]{32}$/);
-  await screenshot(page, "two-factor-enroll");
+  if (a11y) await screenshot(page, "two-factor-enroll");
 
   await section
     .getByLabel("Code from the app")
@@ -64,8 +67,10 @@ async function enrollInUi(page: Page): Promise<{ secret: string; recoveryCodes: 
   await codes.waitFor();
   const recoveryCodes = (await codes.inputValue()).split("\n");
   expect(recoveryCodes).toHaveLength(10);
-  await screenshot(page, "two-factor-recovery-codes");
-  await expectNoSeriousA11yViolations(page, "the recovery codes");
+  if (a11y) {
+    await screenshot(page, "two-factor-recovery-codes");
+    await expectNoSeriousA11yViolations(page, "the recovery codes");
+  }
   // Done waits until the codes are saved: downloaded here, as a text file.
   expect(await section.getByRole("button", { name: "Done" }).isDisabled()).toBe(true);
   const [download] = await Promise.all([
@@ -88,7 +93,7 @@ describe("two-factor authentication", () => {
       ...axeContext,
       acceptDownloads: true,
     });
-    const { secret } = await enrollInUi(page);
+    const { secret } = await enrollInUi(page, { a11y: true });
 
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.waitForURL("**/signin?signedOut=1");
@@ -97,7 +102,9 @@ describe("two-factor authentication", () => {
     await page.getByRole("button", { name: "Sign in" }).click();
     const code = page.getByLabel("Two-factor code");
     await code.waitFor();
-    await expect.poll(() => code.evaluate((el) => el === document.activeElement)).toBe(true);
+    await expect
+      .poll(() => page.evaluate('document.activeElement?.getAttribute("autocomplete")'))
+      .toBe("one-time-code");
     await screenshot(page, "two-factor-sign-in");
     await expectNoSeriousA11yViolations(page, "the sign-in code step");
     await code.fill("123");
@@ -111,10 +118,11 @@ describe("two-factor authentication", () => {
 
   it("the in-place sign-in dialog asks for the code too; turning it off takes a recovery code", async () => {
     const { context, page, user } = await signedInContext(browser, server.baseUrl, "Grace", {
-      ...axeContext,
       acceptDownloads: true,
     });
-    const { secret, recoveryCodes } = await enrollInUi(page);
+    // The UI's own Content-Security-Policy applies here (no axe-core): the QR code and the
+    // download work under it.
+    const { secret, recoveryCodes } = await enrollInUi(page, { a11y: false });
     const section = page.getByRole("region", { name: "Two-factor authentication" });
     await section.getByRole("button", { name: "Turn off two-factor authentication" }).click();
     await section.getByLabel("Code from your app, or a recovery code").fill(recoveryCodes[0] ?? "");
