@@ -180,6 +180,11 @@ const PACKAGE_RULES: PackageRule[] = [
     why: "password hashing is a platform adapter behind the PasswordHasher port",
   },
   {
+    packages: oneOf("otpauth"),
+    loadedBy: ["platform"],
+    why: "two-factor codes (RFC 6238) are a platform adapter behind the Totp port",
+  },
+  {
     packages: (s) => isBuiltin(s),
     loadedBy: SERVER_LAYERS,
     why: "the UI runs in a browser",

@@ -8,6 +8,7 @@ import { buildApp } from "./http/app.js";
 import { type GitHubKeys, parseGitHubKeys } from "./http/github-secret-scanning.js";
 import { zxcvbnCommonPasswords } from "./platform/common-passwords.js";
 import { argon2PasswordHasher, cryptoRandom, systemClock } from "./platform/system.js";
+import { otpauthTotp } from "./platform/totp.js";
 import { createWebhookSender } from "./platform/webhook-sender.js";
 import { AddressRefusalRecorder } from "./services/address-refusals.js";
 import type { ServiceDeps } from "./services/deps.js";
@@ -126,6 +127,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     random: overrides.random ?? cryptoRandom,
     passwordHasher: overrides.passwordHasher ?? argon2PasswordHasher,
     commonPasswords: zxcvbnCommonPasswords,
+    totp: otpauthTotp,
     // Bound below, once the app (and its logger) exists and before it serves a request.
     invalidation: { tokenChanged: (tokenIds) => invalidation.tokenChanged(tokenIds) },
     settings: {

@@ -3,6 +3,7 @@ import { openStore } from "./compose.js";
 import type { Config } from "./config.js";
 import { zxcvbnCommonPasswords } from "./platform/common-passwords.js";
 import { argon2PasswordHasher, cryptoRandom, systemClock } from "./platform/system.js";
+import { otpauthTotp } from "./platform/totp.js";
 import type { ServiceDeps } from "./services/deps.js";
 import type { Operator } from "./services/operator.js";
 import type { Store, TokenInvalidation } from "./services/ports.js";
@@ -79,6 +80,7 @@ export async function openOperatorSession(
     random: cryptoRandom,
     passwordHasher: argon2PasswordHasher,
     commonPasswords: zxcvbnCommonPasswords,
+    totp: otpauthTotp,
     invalidation: await invalidationFor(store),
     settings: {
       tokenPrefix: config.tokenPrefix,

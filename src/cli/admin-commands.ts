@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { KeywardError } from "../core/errors.js";
 import { tokenStatus } from "../core/model.js";
 import {
+  disableTwoFactor,
   disableUser,
   enableUser,
   listApplications,
@@ -155,6 +156,28 @@ export function addAdminCommands(program: Command, withSession: WithSession): vo
             result.changed
               ? `Enabled ${result.user.email || result.user.id}.`
               : `${result.user.email || result.user.id} was not disabled.`,
+          );
+        return 0;
+      }),
+    );
+
+  users
+    .command("disable-two-factor")
+    .description(
+      "turn off a user's two-factor authentication (they lost their phone and recovery codes); their password stays",
+    )
+    .argument("<user>", "user id (usr_...) or an account's email")
+    .option("--json", JSON_HELP)
+    .action((user: string, options: { json?: boolean }) =>
+      withSession(options, async ({ deps, operator }, output) => {
+        const result = await disableTwoFactor(deps, operator, user);
+        if (output.json)
+          output.out(JSON.stringify({ user: jsonRecord(result.user), changed: result.changed }));
+        else
+          output.out(
+            result.changed
+              ? `Two-factor authentication turned off for ${result.user.email || result.user.id}; their recovery codes are deleted.`
+              : `${result.user.email || result.user.id} did not have two-factor authentication on.`,
           );
         return 0;
       }),

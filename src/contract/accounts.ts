@@ -70,14 +70,34 @@ export const signInRoute = accountRoute({
   url: "/api/v1/auth/signin",
   operationId: "signIn",
   summary: "Sign in with email and password",
-  description: SESSION_COOKIE,
+  description:
+    `${SESSION_COOKIE} With two-factor authentication on, the right password without a ` +
+    "`code` answers 401 `two_factor_required`: send the same body again with `code`.",
   auth: "none",
   rateLimited: true,
   schema: {
-    body: Type.Object({ email: Email, password: Password }, { additionalProperties: false }),
+    body: Type.Object(
+      {
+        email: Email,
+        password: Password,
+        code: Type.Optional(
+          Type.String({
+            maxLength: 64,
+            description:
+              "With two-factor authentication on: the app's current code or an unused recovery code.",
+          }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
     response: { 200: SignedIn },
   },
-  errors: ["invalid_credentials", "csrf_rejected"],
+  errors: [
+    "invalid_credentials",
+    "two_factor_required",
+    "invalid_two_factor_code",
+    "csrf_rejected",
+  ],
 });
 
 export const signOutRoute = accountRoute({

@@ -8,6 +8,7 @@ import { operationRoutes } from "./operations.js";
 import type { RouteContract } from "./route.js";
 import { serviceKeyRoutes, serviceRoutes } from "./service.js";
 import { tokenRoutes } from "./tokens.js";
+import { twoFactorRoutes } from "./two-factor.js";
 import { verificationRoutes } from "./verification.js";
 import { webhookRoutes } from "./webhooks.js";
 
@@ -19,12 +20,14 @@ export * from "./route.js";
 export * from "./schema.js";
 export * from "./service.js";
 export * from "./tokens.js";
+export * from "./two-factor.js";
 export * from "./verification.js";
 export * from "./webhooks.js";
 
 /** Every route of the contract, in the order the reference lists them. */
 export const contractRoutes: readonly RouteContract[] = [
   ...accountRoutes,
+  ...twoFactorRoutes,
   ...applicationRoutes,
   ...tokenRoutes,
   ...serviceKeyRoutes,

@@ -43,6 +43,9 @@ export const AUDIT_ACTIONS = [
   "member.invited",
   "invitation.declined",
   "invitation.withdrawn",
+  "two_factor.enabled",
+  "two_factor.disabled",
+  "two_factor.recovery_code_used",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -33,6 +33,7 @@ import { serviceCallerOf, serviceRoutes } from "./routes/service.js";
 import { serviceEventsRoutes } from "./routes/service-events.js";
 import { serviceKeyRoutes } from "./routes/service-keys.js";
 import { tokenRoutes } from "./routes/tokens.js";
+import { twoFactorRoutes } from "./routes/two-factor.js";
 import { verifyRoutes } from "./routes/verify.js";
 import { webRoutes } from "./routes/web.js";
 import { webhookRoutes } from "./routes/webhooks.js";
@@ -239,6 +240,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     const managementApi = contractApp(management);
     const context = { deps: services, session: sessionOptions, abuse };
     authRoutes(managementApi, context);
+    twoFactorRoutes(managementApi, context);
     applicationRoutes(managementApi, context);
     tokenRoutes(managementApi, context);
     serviceKeyRoutes(managementApi, context);

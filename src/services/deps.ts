@@ -5,6 +5,7 @@ import type {
   RandomSource,
   Store,
   TokenInvalidation,
+  Totp,
 } from "./ports.js";
 
 export interface ServiceSettings {
@@ -22,6 +23,8 @@ export interface ServiceDeps {
   random: RandomSource;
   passwordHasher: PasswordHasher;
   commonPasswords: CommonPasswords;
+  /** Two-factor codes (RFC 6238); the library stays behind this port. */
+  totp: Totp;
   invalidation: TokenInvalidation;
   settings: ServiceSettings;
 }

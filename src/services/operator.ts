@@ -145,6 +145,23 @@ export async function resetPassword(
   return { user, password, endedSessions };
 }
 
+/**
+ * Turns off a user's two-factor authentication, for someone who lost both their phone and
+ * their recovery codes (the operator checks who is asking first). Their password stays;
+ * they can set two-factor up again after signing in.
+ */
+export async function disableTwoFactor(
+  deps: ServiceDeps,
+  operator: Operator,
+  idOrEmail: string,
+): Promise<{ user: OperatorUser; changed: boolean }> {
+  const user = await requireUser(deps, idOrEmail);
+  const changed = await deps.store.twoFactor.disable(user.id, [
+    operatorEvent(deps, operator, { action: "two_factor.disabled", userId: user.id }),
+  ]);
+  return { user, changed };
+}
+
 export function listApplications(deps: ServiceDeps): Promise<OperatorApplication[]> {
   return deps.store.operator.listApplications(deps.clock.now());
 }

@@ -72,6 +72,71 @@ export interface UserStore {
   ): Promise<{ endedSessions: number }>;
 }
 
+/**
+ * RFC 6238 time-based one-time passwords (what authenticator apps show): 6 digits,
+ * SHA-1, 30-second steps, as every app understands.
+ */
+export interface Totp {
+  /** The base32 form of a new secret made from `bytes` (20 random bytes: 160 bits). */
+  encodeSecret(bytes: Uint8Array): string;
+  /** The `otpauth://totp/...` URL an app scans (as a QR code) to add the account. */
+  otpauthUrl(input: { secret: string; issuer: string; label: string }): string;
+  /**
+   * The time step (the count of 30-second periods since the epoch) within one step of
+   * `now`'s at which `code` is the right code for `secret`; null when it is none of them.
+   */
+  matchStep(input: { secret: string; code: string; now: number }): number | null;
+}
+
+/** A user's two-factor state. `confirmedAt` null: an enrollment not yet confirmed (off). */
+export interface TwoFactorRecord {
+  userId: string;
+  /** Base32 TOTP secret. A secret: never logged, never in an answer after enrollment. */
+  secret: string;
+  createdAt: number;
+  confirmedAt: number | null;
+  /** The last time step whose code was accepted: that step and earlier ones are refused. */
+  lastUsedStep: number | null;
+}
+
+export interface TwoFactorStore {
+  find(userId: string): Promise<TwoFactorRecord | undefined>;
+  /**
+   * Starts (or restarts) an enrollment with a new secret, replacing an unconfirmed one;
+   * false, changing nothing, when two-factor is already on.
+   */
+  startEnrollment(input: { userId: string; secret: string; createdAt: number }): Promise<boolean>;
+  /**
+   * Turns two-factor on: the pending enrollment with this very secret becomes confirmed,
+   * `step` is recorded as used, and the recovery codes (hashes) replace any earlier ones,
+   * with the audit events, in one transaction. False when there is no such enrollment.
+   */
+  confirm(
+    input: {
+      userId: string;
+      secret: string;
+      step: number;
+      confirmedAt: number;
+      recoveryCodeHashes: readonly string[];
+    },
+    audit?: AuditEvents,
+  ): Promise<boolean>;
+  /**
+   * Records `step` as used when it is later than the last used one (two-factor on): true
+   * when it was, false when that step or a later one was used already (a replayed code).
+   */
+  spendStep(userId: string, step: number): Promise<boolean>;
+  /** The hashes of the user's recovery codes not used yet. */
+  unusedRecoveryCodes(userId: string): Promise<string[]>;
+  /** Marks a recovery code used, once, with the audit events; false when it already was. */
+  spendRecoveryCode(
+    input: { userId: string; codeHash: string; usedAt: number },
+    audit?: AuditEvents,
+  ): Promise<boolean>;
+  /** Turns two-factor off: the secret and the recovery codes go. False when it was not on. */
+  disable(userId: string, audit?: AuditEvents): Promise<boolean>;
+}
+
 export interface SessionRecord {
   idHash: string;
   userId: string;
@@ -502,6 +567,7 @@ export interface Store {
   readonly audit: AuditStore;
   readonly users: UserStore;
   readonly sessions: SessionStore;
+  readonly twoFactor: TwoFactorStore;
   readonly invitations: InvitationStore;
   readonly applications: ApplicationStore;
   readonly tokens: TokenStore;

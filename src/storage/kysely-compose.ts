@@ -12,6 +12,7 @@ import { createKyselyRevocationStore } from "./kysely-revocations.js";
 import { createKyselyServiceKeyStore } from "./kysely-service-keys.js";
 import type { RunTransaction, StorageFaults } from "./kysely-store.js";
 import { createKyselyTokenStore, type TokenStoreDialect } from "./kysely-tokens.js";
+import { createKyselyTwoFactorStore } from "./kysely-two-factor.js";
 import { createKyselyUsageStore } from "./kysely-usage.js";
 import { createKyselyPolicyStore, createKyselyWebhookStore } from "./kysely-webhooks.js";
 import type { Database } from "./schema.js";
@@ -44,6 +45,7 @@ export function composeKyselyStore<Kind extends Store["kind"]>(
     revocations: createKyselyRevocationStore(db, guard),
     users: createKyselyUserStore(db, guard),
     sessions: createKyselySessionStore(db, guard),
+    twoFactor: createKyselyTwoFactorStore(db, guard),
     invitations: createKyselyInvitationStore(db, guard),
     applications: createKyselyApplicationStore(db, guard, dialect.lockOwnerTokens),
     tokens: createKyselyTokenStore(db, guard, dialect),

@@ -19,6 +19,24 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   job_leases: JobLeasesTable;
   invitations: InvitationsTable;
+  two_factor: TwoFactorTable;
+  recovery_codes: RecoveryCodesTable;
+}
+
+/** Migration 0014: a user's TOTP secret; `confirmed_at` null while enrolling. */
+export interface TwoFactorTable {
+  user_id: string;
+  secret: string;
+  created_at: number;
+  confirmed_at: number | null;
+  last_used_step: number | null;
+}
+
+/** Migration 0014: SHA-256 (hex) of each recovery code; `used_at` once used. */
+export interface RecoveryCodesTable {
+  user_id: string;
+  code_hash: string;
+  used_at: number | null;
 }
 
 /** Migration 0011. */

@@ -285,6 +285,69 @@ export function defineStoreContract(
       });
     });
 
+    describe("two-factor", () => {
+      it("replaces a pending secret, never a confirmed one, and confirms only the secret shown", async () => {
+        const user = await addUser();
+        const tf = store.twoFactor;
+        expect(await tf.find(user.id)).toBeUndefined();
+        expect(await tf.startEnrollment({ userId: user.id, secret: "FIRST", createdAt: T0 })).toBe(
+          true,
+        );
+        expect(await tf.startEnrollment({ userId: user.id, secret: "SECOND", createdAt: T0 })).toBe(
+          true,
+        );
+        const confirm = (secret: string) =>
+          tf.confirm({
+            userId: user.id,
+            secret,
+            step: 100,
+            confirmedAt: T0 + 1,
+            recoveryCodeHashes: ["h1", "h2"],
+          });
+        expect(await confirm("FIRST")).toBe(false);
+        expect(await tf.spendStep(user.id, 101)).toBe(false);
+        expect(await confirm("SECOND")).toBe(true);
+        expect(await confirm("SECOND")).toBe(false);
+        expect(await tf.find(user.id)).toEqual({
+          userId: user.id,
+          secret: "SECOND",
+          createdAt: T0,
+          confirmedAt: T0 + 1,
+          lastUsedStep: 100,
+        });
+        expect(await tf.startEnrollment({ userId: user.id, secret: "THIRD", createdAt: T0 })).toBe(
+          false,
+        );
+        expect((await tf.find(user.id))?.secret).toBe("SECOND");
+        expect((await tf.unusedRecoveryCodes(user.id)).sort()).toEqual(["h1", "h2"]);
+      });
+
+      it("spends each time step and recovery code once, even when raced, and forgets all when off", async () => {
+        const user = await addUser();
+        const tf = store.twoFactor;
+        await tf.startEnrollment({ userId: user.id, secret: "S", createdAt: T0 });
+        await tf.confirm({
+          userId: user.id,
+          secret: "S",
+          step: 100,
+          confirmedAt: T0,
+          recoveryCodeHashes: ["h1", "h2"],
+        });
+        expect(await tf.spendStep(user.id, 100)).toBe(false);
+        expect(await tf.spendStep(user.id, 99)).toBe(false);
+        const raced = await Promise.all([1, 2, 3, 4].map(() => tf.spendStep(user.id, 101)));
+        expect(raced.filter(Boolean)).toHaveLength(1);
+        const spend = () => tf.spendRecoveryCode({ userId: user.id, codeHash: "h1", usedAt: T0 });
+        const racedCodes = await Promise.all([spend(), spend(), spend()]);
+        expect(racedCodes.filter(Boolean)).toHaveLength(1);
+        expect(await tf.unusedRecoveryCodes(user.id)).toEqual(["h2"]);
+        expect(await tf.disable(user.id)).toBe(true);
+        expect(await tf.disable(user.id)).toBe(false);
+        expect(await tf.find(user.id)).toBeUndefined();
+        expect(await tf.unusedRecoveryCodes(user.id)).toEqual([]);
+      });
+    });
+
     describe("applications and members", () => {
       it("inserts an application together with its owner's membership", async () => {
         const owner = await addUser();

@@ -8,6 +8,7 @@ import type {
   applicationUsageRoute,
   BodyOf,
   changePasswordRoute,
+  confirmTwoFactorRoute,
   createApplicationRoute,
   createServiceKeyRoute,
   createTokenRoute,
@@ -29,7 +30,9 @@ import type {
   regenerateTokenRoute,
   signInRoute,
   signUpRoute,
+  startTwoFactorRoute,
   tokenUsageRoute,
+  twoFactorStatusRoute,
   updateApplicationRoute,
   updateTokenRoute,
 } from "../../src/contract/index.js";
@@ -194,6 +197,17 @@ export const api = {
   endOtherSessions: () => request<void>("DELETE", "/api/v1/me/sessions"),
   changePassword: (input: BodyOf<typeof changePasswordRoute>) =>
     request<void>("POST", "/api/v1/auth/password", input),
+  twoFactorStatus: () =>
+    request<AnswerOf<typeof twoFactorStatusRoute, 200>>("GET", "/api/v1/me/two-factor"),
+  /** A new secret to scan; two-factor stays off until a code from it is confirmed. */
+  startTwoFactor: () =>
+    request<AnswerOf<typeof startTwoFactorRoute, 201>>("POST", "/api/v1/me/two-factor"),
+  confirmTwoFactor: (code: string) =>
+    request<AnswerOf<typeof confirmTwoFactorRoute, 200>>("POST", "/api/v1/me/two-factor/confirm", {
+      code,
+    } satisfies BodyOf<typeof confirmTwoFactorRoute>),
+  /** Needs a recent password (the reauthentication dialog asks for it, then this goes again). */
+  disableTwoFactor: (code: string) => request<void>("DELETE", "/api/v1/me/two-factor", { code }),
   /** Confirms the password; a wrong one is its answer (401), not an ended session. */
   reauthenticate: (password: string) =>
     request<void>("POST", "/api/v1/auth/reauthenticate", { password }, { sessionOptional: true }),

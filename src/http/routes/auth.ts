@@ -69,7 +69,11 @@ export function authRoutes(
       try {
         signedIn = await signIn(deps, request.body, clientOf(request));
       } catch (error) {
-        if (error instanceof KeywardError && error.code === "invalid_credentials") {
+        // A wrong second-factor code counts like a wrong password: both are guesses.
+        if (
+          error instanceof KeywardError &&
+          (error.code === "invalid_credentials" || error.code === "invalid_two_factor_code")
+        ) {
           await abuse.recordSigninFailure(request);
         }
         throw error;

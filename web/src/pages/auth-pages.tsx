@@ -154,7 +154,7 @@ export function SignInPage() {
         </>
       }
     >
-      {signedOut && !error && (
+      {signedOut && !error && !form.needsCode && (
         <div className="callout callout-info" role="status">
           You have signed out.
         </div>
