@@ -20,15 +20,18 @@ export interface RevocationUnderLoadResult extends RevocationResult {
   targetShare: number;
 }
 
-const CONNECTIONS_PER_SERVER = 8;
+const CONNECTIONS_PER_SERVER = 32;
 const TARGET_SHARE = 0.6;
 
-/** wrk with paced.lua against case 2's request, until `stop()`; resolves to its request count and seconds. */
-function pacedLoad(server: BenchServer, store: SeededStore, delayMs: number) {
+/**
+ * wrk with paced.lua against case 2's request, for `seconds` or until `stop()`; resolves
+ * to its request count and seconds.
+ */
+function pacedLoad(server: BenchServer, store: SeededStore, delayMs: number, seconds: number) {
   const wrkArgs = [
     "-t1",
     `-c${CONNECTIONS_PER_SERVER}`,
-    "-d600s",
+    `-d${seconds}s`,
     "--timeout",
     "10s",
     "-s",
@@ -84,8 +87,15 @@ export async function revocationUnderLoad(
   const seconds = run.settings.sliceSeconds;
   const saturated = await Promise.all(servers.map((s) => runSlice(run, 2, s, store, seconds)));
   const capacityRps = saturated.reduce((sum, slice) => sum + slice.rps, 0);
-  const perConnection = (TARGET_SHARE * capacityRps) / servers.length / CONNECTIONS_PER_SERVER;
-  const loads = servers.map((s) => pacedLoad(s, store, 1000 / perConnection));
+  // A connection's cycle is its wait plus the answer's latency, which the load raises: a
+  // 2-second calibration run measures that latency, and the wait is set for it.
+  const connections = CONNECTIONS_PER_SERVER * servers.length;
+  const cycleMs = (1000 * connections) / (TARGET_SHARE * capacityRps);
+  const calibration = await Promise.all(servers.map((s) => pacedLoad(s, store, cycleMs, 2).done));
+  const calibratedRps = calibration.reduce((sum, c) => sum + c.requests / c.seconds, 0);
+  const latencyMs = Math.max(0, (1000 * connections) / calibratedRps - cycleMs);
+  const waitMs = Math.max(0, cycleMs - latencyMs);
+  const loads = servers.map((s) => pacedLoad(s, store, waitMs, 600));
   let revocation: RevocationResult;
   try {
     revocation = await revocationPropagation(servers[0], servers[1], store, count);

@@ -163,18 +163,21 @@ describe.skipIf(!enabled)("the revocation bound under load", () => {
       );
     }
 
-    // Paced load: each of 8 connections per process waits between requests so that the
-    // three together aim at TARGET_SHARE of the capacity.
-    const connections = 8;
-    const perConnection = (TARGET_SHARE * capacity) / servers.length / connections;
-    const script = join(folder, "paced.lua");
-    await writeFile(
-      script,
-      `function delay() return ${Math.max(0, 1000 / perConnection).toFixed(3)} end\n`,
-    );
-    const paced = servers.map((s) =>
-      runWrk(s.baseUrl, load.token, { seconds: 600, connections, script }),
-    );
+    // Paced load: each connection waits between its requests so that the three processes
+    // together serve TARGET_SHARE of the capacity. A connection's cycle is its wait plus the
+    // answer's latency, which load raises: one 2-second calibration run measures that
+    // latency, and the wait is set for it.
+    const connections = 32;
+    const cycleMs = (1000 * connections * servers.length) / (TARGET_SHARE * capacity);
+    const pacedWrk = async (waitMs: number, seconds: number) => {
+      const script = join(folder, `paced-${waitMs.toFixed(3)}.lua`);
+      await writeFile(script, `function delay() return ${waitMs.toFixed(3)} end\n`);
+      return servers.map((s) => runWrk(s.baseUrl, load.token, { seconds, connections, script }));
+    };
+    const calibration = await Promise.all((await pacedWrk(cycleMs, 2)).map((p) => p.done));
+    const calibratedRps = calibration.reduce((sum, r) => sum + r.requestsPerSecond, 0);
+    const latencyMs = Math.max(0, (1000 * connections * servers.length) / calibratedRps - cycleMs);
+    const paced = await pacedWrk(Math.max(0, cycleMs - latencyMs), 600);
     const startedAt = performance.now();
     const times: number[] = [];
     // Four revocations in flight at a time (each timed on its own), so 200 take seconds,

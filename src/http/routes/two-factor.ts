@@ -15,22 +15,7 @@ import {
   startTwoFactorEnrollment,
 } from "../../services/two-factor.js";
 import { type ContractApp, routeOptions } from "../contract-route.js";
-import { type ManagementContext, requireUser, type SessionOptions } from "../session.js";
-
-/**
- * The signed-in account, never a host user's portal session: host users have no password,
- * so a second factor has nothing to guard, and their page offers none.
- */
-function requireAccount(request: FastifyRequest, options: SessionOptions): User {
-  const user = requireUser(request, options);
-  if (request.portal !== null || user.hostApplicationId !== undefined) {
-    throw new KeywardError(
-      "forbidden",
-      "Two-factor authentication is for accounts that sign in with a password.",
-    );
-  }
-  return user;
-}
+import { type ManagementContext, requireAccountUser } from "../session.js";
 
 /** `/api/v1/me/two-factor`: set up, confirm and turn off TOTP for the signed-in account. */
 export function twoFactorRoutes(
@@ -40,7 +25,7 @@ export function twoFactorRoutes(
   api.route({
     ...routeOptions(twoFactorStatusRoute),
     handler: async (request) => {
-      const user = requireAccount(request, options);
+      const user = requireAccountUser(request, options);
       return getTwoFactorStatus(deps, user);
     },
   });
@@ -48,7 +33,7 @@ export function twoFactorRoutes(
   api.route({
     ...routeOptions(startTwoFactorRoute),
     handler: async (request, reply) => {
-      const user = requireAccount(request, options);
+      const user = requireAccountUser(request, options);
       return reply.code(201).send(await startTwoFactorEnrollment(deps, user));
     },
   });
@@ -56,7 +41,7 @@ export function twoFactorRoutes(
   api.route({
     ...routeOptions(confirmTwoFactorRoute),
     handler: async (request) => {
-      const user = requireAccount(request, options);
+      const user = requireAccountUser(request, options);
       await abuse.checkPasswordConfirmation(request);
       try {
         const recoveryCodes = await confirmTwoFactor(deps, user, request.body.code, {
@@ -75,7 +60,7 @@ export function twoFactorRoutes(
   api.route({
     ...routeOptions(disableTwoFactorRoute),
     handler: async (request, reply) => {
-      const user = requireAccount(request, options);
+      const user = requireAccountUser(request, options);
       // Before the code is looked at (or spent): a session left open in a browser is not
       // enough to remove the second factor.
       requireRecentSignIn(deps, request.session);
