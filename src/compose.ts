@@ -7,10 +7,12 @@ import type { Config } from "./config.js";
 import { buildApp } from "./http/app.js";
 import { type GitHubKeys, parseGitHubKeys } from "./http/github-secret-scanning.js";
 import { zxcvbnCommonPasswords } from "./platform/common-passwords.js";
+import { createMailSender } from "./platform/mail-sender.js";
 import { argon2PasswordHasher, cryptoRandom, systemClock } from "./platform/system.js";
 import { createWebhookSender } from "./platform/webhook-sender.js";
 import { AddressRefusalRecorder } from "./services/address-refusals.js";
 import type { ServiceDeps } from "./services/deps.js";
+import { MailDispatcher } from "./services/mail-dispatcher.js";
 import { PolicySweeper } from "./services/policy-sweeper.js";
 import type {
   Clock,
@@ -44,6 +46,8 @@ export interface Keyward {
   webhooks: WebhookDispatcher;
   /** Token policies: revokes unused tokens and queues expiry reminders. */
   policySweeper: PolicySweeper;
+  /** Sends queued email; undefined without SMTP_URL. */
+  mail: MailDispatcher | undefined;
   /** Stops accepting requests, writes the last usage counts and closes storage. */
   close(): Promise<void>;
 }
@@ -80,6 +84,24 @@ function logFormatFor(
 }
 
 /**
+ * The origin every emailed link starts with: PUBLIC_ORIGIN, or else this server's own
+ * address (HOST and the port it listens on; `localhost` for a wildcard HOST). Never the
+ * request's Host header, which whoever asks for a reset link could choose.
+ */
+export function linkOrigin(config: Config, app?: FastifyInstance): string {
+  if (config.publicOrigin !== undefined) return config.publicOrigin;
+  const address = app?.server.address();
+  const port = address !== null && typeof address === "object" ? address.port : config.port;
+  const wildcard = config.host === "0.0.0.0" || config.host === "::" || config.host === "";
+  const host = wildcard
+    ? "localhost"
+    : config.host.includes(":")
+      ? `[${config.host}]`
+      : config.host;
+  return `${config.tls ? "https" : "http"}://${host}:${port}`;
+}
+
+/**
  * Loads only the chosen dialect's module: a SQLite server never loads pg, a PostgreSQL
  * one never loads better-sqlite3 (a native addon).
  */
@@ -89,11 +111,16 @@ export async function openStore(
 ): Promise<Store> {
   if (config.database.kind === "sqlite") {
     const { createSqliteStore } = await import("./storage/sqlite/sqlite-store.js");
-    return createSqliteStore({ path: config.database.path, role: options.role ?? "server" });
+    return createSqliteStore({
+      path: config.database.path,
+      role: options.role ?? "server",
+      mailNotices: config.mail !== undefined,
+    });
   }
   const { createPostgresStore } = await import("./storage/postgres/postgres-store.js");
   return createPostgresStore({
     url: config.database.url,
+    mailNotices: config.mail !== undefined,
     poolSize: config.postgres.poolSize,
     queryTimeoutMs: config.postgres.queryTimeoutMs,
     preparedStatements: config.postgres.preparedStatements,
@@ -133,6 +160,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       maxActiveTokensPerUser: config.maxActiveTokensPerUser,
       sessionTtlMs: config.sessionTtlMs,
       sessionIdleMs: config.sessionIdleMs,
+      mailEnabled: config.mail !== undefined,
     },
   };
   const app = await buildApp(
@@ -140,7 +168,10 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       services,
       verifier,
       revocationStream,
-      webhooksQueued: () => webhooks.wake(),
+      webhooksQueued: () => {
+        webhooks.wake();
+        mail?.wake();
+      },
     },
     {
       version,
@@ -176,12 +207,32 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     createWebhookSender({ allowPrivate: config.webhookAllowPrivate }),
     app.log,
   );
+  // Email is written by the changes themselves too (a token's notice, a reset link) and
+  // sent from here, never on the request path.
+  const mail =
+    config.mail === undefined
+      ? undefined
+      : new MailDispatcher(
+          store.mail,
+          clock,
+          createMailSender(config.mail),
+          () => linkOrigin(config, app),
+          app.log,
+        );
+  if (config.mail !== undefined && config.publicOrigin === undefined) {
+    app.log.warn(
+      "SMTP_URL is set without PUBLIC_ORIGIN: links in emails use this server's own address (http(s)://HOST:PORT); set PUBLIC_ORIGIN to the address people reach Keyward at",
+    );
+  }
   const policySweeper = new PolicySweeper(
     services,
     `${hostname()}:${process.pid}:${randomUUID()}`,
     app.log,
     config.policySweepIntervalMs,
-    () => webhooks.wake(),
+    () => {
+      webhooks.wake();
+      mail?.wake();
+    },
   );
   const sweeper = new SecretEndSweeper(
     store.revocations,
@@ -246,6 +297,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
   revocationStream.start();
   sweeper.reschedule();
   webhooks.start();
+  mail?.start();
   policySweeper.start();
 
   const flushTimer = setInterval(() => {
@@ -283,6 +335,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       await sweeper.close();
       await policySweeper.close();
       await webhooks.close();
+      await mail?.close();
       await app.close();
       try {
         await usage.flush();
@@ -295,5 +348,15 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     return closing;
   };
 
-  return { app, store, verifier, usage, revocationStream, webhooks, policySweeper, close };
+  return {
+    app,
+    store,
+    verifier,
+    usage,
+    revocationStream,
+    webhooks,
+    policySweeper,
+    mail,
+    close,
+  };
 }

@@ -227,8 +227,11 @@ export const acceptInvitationRoute = applicationRoute({
   url: "/api/v1/me/invitations/:invitationId/accept",
   operationId: "acceptInvitation",
   summary: "Accept an invitation: you are a member from now on",
+  description:
+    "When this server sends email (SMTP_URL), the account's address must be confirmed first " +
+    "(403 `email_not_confirmed`); without email nothing waits for a confirmation.",
   schema: { params: MyInvitationParams, response: { 201: ApplicationSummary } },
-  errors: ["not_found"],
+  errors: ["not_found", "email_not_confirmed"],
 });
 
 export const declineInvitationRoute = applicationRoute({

@@ -4,6 +4,7 @@
 import { accountRoutes } from "./accounts.js";
 import { applicationRoutes } from "./applications.js";
 import { auditRoutes } from "./audit.js";
+import { emailRoutes } from "./email.js";
 import { operationRoutes } from "./operations.js";
 import type { RouteContract } from "./route.js";
 import { serviceKeyRoutes, serviceRoutes } from "./service.js";
@@ -14,6 +15,7 @@ import { webhookRoutes } from "./webhooks.js";
 export * from "./accounts.js";
 export * from "./applications.js";
 export * from "./audit.js";
+export * from "./email.js";
 export * from "./operations.js";
 export * from "./route.js";
 export * from "./schema.js";
@@ -25,6 +27,7 @@ export * from "./webhooks.js";
 /** Every route of the contract, in the order the reference lists them. */
 export const contractRoutes: readonly RouteContract[] = [
   ...accountRoutes,
+  ...emailRoutes,
   ...applicationRoutes,
   ...tokenRoutes,
   ...serviceKeyRoutes,

@@ -43,6 +43,9 @@ export const AUDIT_ACTIONS = [
   "member.invited",
   "invitation.declined",
   "invitation.withdrawn",
+  "email.confirmed",
+  "password.reset",
+  "password.reset_link_issued",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -188,6 +188,12 @@ export function describeEvent(event: AuditEvent, emails: KnownEmails = new Map()
       return ["Signed out of all other sessions"];
     case "password.changed":
       return ["Password changed"];
+    case "password.reset":
+      return ["Password reset with an emailed link; every session ended"];
+    case "password.reset_link_issued":
+      return ["The operator issued a password reset link"];
+    case "email.confirmed":
+      return ["Email address confirmed"];
     case "member.invited":
       return [
         actorRef(event),
