@@ -317,6 +317,11 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     store.portal.deleteExpiredPortalCodes(clock.now()).catch((error: unknown) => {
       app.log.warn({ err: error }, "pruning portal codes failed");
     });
+    // Sent emails are kept 30 days (their kind, recipient and times), then go; so do
+    // expired reset and confirmation codes.
+    store.mail.prune(clock.now() - 30 * 86_400_000).catch((error: unknown) => {
+      app.log.warn({ err: error }, "pruning the email queue failed");
+    });
   }, 600_000);
   pruneTimer.unref();
 

@@ -798,4 +798,6 @@ export interface MailStore {
    * exactly one queues each. Returns how many it queued.
    */
   queueExpiryReminders(now: number, horizon: number, limit: number): Promise<number>;
+  /** Deletes sent and abandoned emails queued before `before`, and codes expired by then. */
+  prune(before: number): Promise<number>;
 }

@@ -246,5 +246,18 @@ export function createKyselyMailStore(db: Kysely<Database>, guard: Guard): MailS
           return tokens.length;
         }),
       ),
+    prune: (before) =>
+      guard(async () => {
+        const mails = await db
+          .deleteFrom("mail_outbox")
+          .where("status", "!=", "pending")
+          .where("created_at", "<", before)
+          .executeTakeFirst();
+        const codes = await db
+          .deleteFrom("account_codes")
+          .where("expires_at", "<", before)
+          .executeTakeFirst();
+        return Number(mails.numDeletedRows) + Number(codes.numDeletedRows);
+      }),
   };
 }
