@@ -7,7 +7,6 @@ import type { Config } from "./config.js";
 import { buildApp } from "./http/app.js";
 import { type GitHubKeys, parseGitHubKeys } from "./http/github-secret-scanning.js";
 import { zxcvbnCommonPasswords } from "./platform/common-passwords.js";
-import { createMailSender } from "./platform/mail-sender.js";
 import { argon2PasswordHasher, cryptoRandom, systemClock } from "./platform/system.js";
 import { createWebhookSender } from "./platform/webhook-sender.js";
 import { AddressRefusalRecorder } from "./services/address-refusals.js";
@@ -209,13 +208,14 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
   );
   // Email is written by the changes themselves too (a token's notice, a reset link) and
   // sent from here, never on the request path.
+  // nodemailer is loaded only by a server that sends email.
   const mail =
     config.mail === undefined
       ? undefined
       : new MailDispatcher(
           store.mail,
           clock,
-          createMailSender(config.mail),
+          (await import("./platform/mail-sender.js")).createMailSender(config.mail),
           () => linkOrigin(config, app),
           app.log,
         );
