@@ -132,9 +132,23 @@ describe("password reset", () => {
     });
     expect([a.status, b.status]).toEqual([202, 202]);
     expect(a.text).toBe(b.text);
-    await resetLinkFor(user.email);
+    const code = await resetLinkFor(user.email);
     await server.keyward.mail?.drainNow();
     expect(inbox.to(unknown)).toEqual([]);
+    expect(server.logs()).not.toContain(code);
+  });
+
+  it("sends at most 5 links an hour to one address; past that the answer stays 202 and nothing is sent", async () => {
+    const { user } = await signUpConfirmed();
+    const anonymous = new Client(server.baseUrl);
+    for (let i = 0; i < 7; i++) {
+      expect(
+        (await anonymous.post("/api/v1/auth/password-reset", { email: user.email })).status,
+      ).toBe(202);
+    }
+    await inbox.waitFor(user.email, /Reset your password/, 5);
+    await server.keyward.mail?.drainNow();
+    expect(inbox.to(user.email).filter((m) => /Reset/.test(m.subject))).toHaveLength(5);
   });
 
   it("the link sets a new password once, ends every session, and the old password stops working", async () => {
