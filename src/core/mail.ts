@@ -74,7 +74,9 @@ function compose(
   textParts.push("— Keyward");
   htmlParts.push("<p>— Keyward</p>");
   return {
-    subject,
+    // A header line: a name with a line break in it must not start another header.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point
+    subject: subject.replace(/[\u0000-\u001f\u007f]+/g, " "),
     text: `${textParts.join("\n\n")}\n`,
     html: `<!doctype html><html><body style="font-family:sans-serif">${htmlParts.join("")}</body></html>`,
   };
