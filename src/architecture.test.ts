@@ -185,6 +185,11 @@ const PACKAGE_RULES: PackageRule[] = [
     why: "two-factor codes (RFC 6238) are a platform adapter behind the Totp port",
   },
   {
+    packages: oneOf("nodemailer"),
+    loadedBy: ["platform"],
+    why: "sending email is a platform adapter behind the MailSender port",
+  },
+  {
     packages: (s) => isBuiltin(s),
     loadedBy: SERVER_LAYERS,
     why: "the UI runs in a browser",

@@ -1,5 +1,5 @@
 import { userInfo } from "node:os";
-import { openStore } from "./compose.js";
+import { linkOrigin, openStore } from "./compose.js";
 import type { Config } from "./config.js";
 import { zxcvbnCommonPasswords } from "./platform/common-passwords.js";
 import { argon2PasswordHasher, cryptoRandom, systemClock } from "./platform/system.js";
@@ -32,6 +32,8 @@ export interface OperatorSession {
    * reads again whether imported tokens exist.
    */
   announceSecrets(): Promise<void>;
+  /** The origin emailed and printed links start with (PUBLIC_ORIGIN, or HOST:PORT). */
+  linkOrigin: string;
   close(): Promise<void>;
 }
 
@@ -87,6 +89,7 @@ export async function openOperatorSession(
       maxActiveTokensPerUser: config.maxActiveTokensPerUser,
       sessionTtlMs: config.sessionTtlMs,
       sessionIdleMs: config.sessionIdleMs,
+      mailEnabled: config.mail !== undefined,
     },
   };
   // Both make every server drop its cache and read again whether anything was imported.
@@ -104,6 +107,7 @@ export async function openOperatorSession(
     deps,
     operator: currentOperator(env),
     announceSecrets,
+    linkOrigin: linkOrigin(config),
     close: () => store.close(),
   };
 }

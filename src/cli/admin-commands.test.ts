@@ -132,12 +132,13 @@ describe("keyward users", () => {
     expect(signInAgain.status).toBe(200);
   });
 
-  it("reset-password prints a new password once, which signs in, and ends the old sessions", async () => {
+  it("reset-password --random-password prints a new password once, which signs in, and ends the old sessions", async () => {
     const { client, user } = await signUpWithApp(server.baseUrl);
     const reset = await keywardJson<{ password: string; endedSessions: number }>(
       "users",
       "reset-password",
       user.email,
+      "--random-password",
     );
     expect(reset.endedSessions).toBe(1);
     expect(reset.password).toMatch(/^[0-9A-Za-z]{24}$/);

@@ -1,10 +1,12 @@
 import type { Command } from "commander";
 import { KeywardError } from "../core/errors.js";
+import { linkWithCode } from "../core/mail.js";
 import { tokenStatus } from "../core/model.js";
 import {
   disableTwoFactor,
   disableUser,
   enableUser,
+  issueResetLink,
   listApplications,
   listServiceKeys,
   listTokens,
@@ -186,12 +188,37 @@ export function addAdminCommands(program: Command, withSession: WithSession): vo
   users
     .command("reset-password")
     .description(
-      "set a new random password, printed once, and end every session of the user (hand the password over; they should change it)",
+      "print a one-time link that sets a new password (works once, within 30 minutes, and ends every session of the user); --random-password sets one now instead",
     )
     .argument("<user>", "user id (usr_...) or an account's email")
+    .option(
+      "--random-password",
+      "set a new random password now, printed once, and end every session (no link)",
+    )
     .option("--json", JSON_HELP)
-    .action((user: string, options: { json?: boolean }) =>
-      withSession(options, async ({ deps, operator }, output) => {
+    .action((user: string, options: { json?: boolean; randomPassword?: boolean }) =>
+      withSession(options, async ({ deps, operator, linkOrigin }, output) => {
+        if (!options.randomPassword) {
+          const issued = await issueResetLink(deps, operator, user);
+          const link = linkWithCode(linkOrigin, "/reset-password", issued.code);
+          if (output.json)
+            output.out(
+              JSON.stringify({
+                user: jsonRecord(issued.user),
+                link,
+                expiresAt: new Date(issued.expiresAt).toISOString(),
+              }),
+            );
+          else
+            output.out(
+              [
+                `Password reset link for ${issued.user.email} (works once, until ${new Date(issued.expiresAt).toISOString()}):`,
+                link,
+                "Hand it over privately: whoever opens it sets the password. Using it ends every session of the account.",
+              ].join("\n"),
+            );
+          return 0;
+        }
         const result = await resetPassword(deps, operator, user);
         if (output.json)
           output.out(

@@ -32,6 +32,13 @@ export type PortalView = Static<typeof PortalView>;
 
 export const Me = Type.Object({
   user: User,
+  emailConfirmationPending: Type.Optional(
+    Type.Boolean({
+      description:
+        "This server sends email and the account has not confirmed its address yet: it " +
+        "cannot accept invitations until it does (POST /api/v1/me/email-confirmation sends a new link).",
+    }),
+  ),
   applications: Type.Array(ApplicationSummary),
   portal: Type.Optional(PortalView),
 });

@@ -4,6 +4,7 @@
 import { accountRoutes } from "./accounts.js";
 import { applicationRoutes } from "./applications.js";
 import { auditRoutes } from "./audit.js";
+import { emailRoutes } from "./email.js";
 import { operationRoutes } from "./operations.js";
 import type { RouteContract } from "./route.js";
 import { serviceKeyRoutes, serviceRoutes } from "./service.js";
@@ -15,6 +16,7 @@ import { webhookRoutes } from "./webhooks.js";
 export * from "./accounts.js";
 export * from "./applications.js";
 export * from "./audit.js";
+export * from "./email.js";
 export * from "./operations.js";
 export * from "./route.js";
 export * from "./schema.js";
@@ -28,6 +30,7 @@ export * from "./webhooks.js";
 export const contractRoutes: readonly RouteContract[] = [
   ...accountRoutes,
   ...twoFactorRoutes,
+  ...emailRoutes,
   ...applicationRoutes,
   ...tokenRoutes,
   ...serviceKeyRoutes,

@@ -26,6 +26,10 @@ export const errorRegistry = {
     status: 403,
     title: "Enter your password again to do this",
   },
+  email_not_confirmed: {
+    status: 403,
+    title: "Confirm your email address first",
+  },
   csrf_rejected: { status: 403, title: "Cross-site request rejected" },
   insufficient_scope: { status: 403, title: "The credential does not allow this request" },
   https_required: { status: 403, title: "API tokens must be sent over HTTPS" },
@@ -39,6 +43,7 @@ export const errorRegistry = {
   two_factor_already_enabled: { status: 409, title: "Two-factor authentication is already on" },
   already_member: { status: 409, title: "The user is already a member" },
   cannot_remove_owner: { status: 409, title: "The owner cannot be removed" },
+  link_expired: { status: 410, title: "The link has expired or was already used" },
   request_timeout: { status: 408, title: "The request did not arrive in time" },
   payload_too_large: { status: 413, title: "The request body is too large" },
   misdirected_request: { status: 421, title: "This server does not answer for that host" },

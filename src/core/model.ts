@@ -46,6 +46,9 @@ export const AUDIT_ACTIONS = [
   "two_factor.enabled",
   "two_factor.disabled",
   "two_factor.recovery_code_used",
+  "email.confirmed",
+  "password.reset",
+  "password.reset_link_issued",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

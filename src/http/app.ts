@@ -24,6 +24,7 @@ import { applicationRoutes } from "./routes/applications.js";
 import { auditRoutes } from "./routes/audit.js";
 import { authRoutes } from "./routes/auth.js";
 import { docsRoutes, registerOpenApi } from "./routes/docs.js";
+import { emailRoutes } from "./routes/email.js";
 import { healthRoutes } from "./routes/health.js";
 import { githubLeakRoutes, leakRoutes } from "./routes/leaks.js";
 import { metricsRoutes } from "./routes/metrics.js";
@@ -241,6 +242,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     const context = { deps: services, session: sessionOptions, abuse };
     authRoutes(managementApi, context);
     twoFactorRoutes(managementApi, context);
+    emailRoutes(managementApi, context);
     applicationRoutes(managementApi, context);
     tokenRoutes(managementApi, context);
     serviceKeyRoutes(managementApi, context);

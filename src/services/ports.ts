@@ -1,3 +1,4 @@
+import type { MailData, MailKind } from "../core/mail.js";
 import type {
   Application,
   ApplicationMembership,
@@ -578,6 +579,7 @@ export interface Store {
   readonly operator: OperatorStore;
   readonly webhooks: WebhookStore;
   readonly policies: PolicyStore;
+  readonly mail: MailStore;
   /** Statements executed so far, by kind; for metrics and the benchmark. */
   readonly stats: StoreStats;
   /** Resolves when storage answers a trivial query. */
@@ -794,4 +796,93 @@ export interface PolicyStore {
     until: number;
   }): Promise<boolean>;
   releaseLease(input: { name: string; holder: string }): Promise<void>;
+}
+
+/** An email to queue: rendered when sent, from `data`. */
+export interface OutgoingMail {
+  kind: MailKind;
+  recipient: string;
+  data: MailData;
+}
+
+/** A queued email a process has claimed: it alone attempts it until its lock ends. */
+export interface ClaimedMail extends OutgoingMail {
+  id: string;
+  createdAt: number;
+  /** Attempts so far, this one included. */
+  attempts: number;
+}
+
+export type AccountCodePurpose = "email_confirmation" | "password_reset";
+
+/** A one-time code behind an emailed link; only its hash is stored. */
+export interface AccountCode {
+  hash: string;
+  userId: string;
+  purpose: AccountCodePurpose;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface MailStore {
+  /** Inserts the code and queues its email (when given), with its events, in one transaction. */
+  insertAccountCode(
+    code: AccountCode,
+    mail: OutgoingMail | null,
+    now: number,
+    audit?: AuditEvents,
+  ): Promise<void>;
+  /** The code when it exists for `purpose`, is unused and has not expired at `now`. */
+  findAccountCode(
+    hash: string,
+    purpose: AccountCodePurpose,
+    now: number,
+  ): Promise<AccountCode | undefined>;
+  /**
+   * Uses an email confirmation code and marks its account's email confirmed, in one
+   * transaction; of two racing uses exactly one succeeds. Undefined when the code is
+   * unknown, used or expired.
+   */
+  confirmEmail(
+    hash: string,
+    now: number,
+    audit: (userId: string) => AuditEvents,
+  ): Promise<{ userId: string } | undefined>;
+  /**
+   * Uses a password reset code, sets the password, ends every session of the account and
+   * marks its other reset codes used, in one transaction. Undefined when the code is
+   * unknown, used or expired (then nothing changes).
+   */
+  resetPassword(
+    input: { hash: string; now: number; passwordHash: string },
+    audit: (userId: string) => AuditEvents,
+  ): Promise<{ userId: string; endedSessions: number } | undefined>;
+  /** When the account's email was confirmed; null when it was not (or no such account). */
+  emailConfirmedAt(userId: string): Promise<number | null>;
+  /** Queues an email on its own. */
+  enqueue(mail: OutgoingMail, now: number): Promise<void>;
+  /**
+   * Claims up to `limit` emails due at `now` that no process holds, each until `lockUntil`,
+   * counting the attempt. Two processes never claim the same one.
+   */
+  claimDue(now: number, limit: number, lockUntil: number): Promise<ClaimedMail[]>;
+  /**
+   * Records an attempt: `sent` and `failed` are final (the data is emptied); `pending`
+   * tries again at `nextAttemptAt`.
+   */
+  recordAttempt(input: {
+    id: string;
+    now: number;
+    status: "sent" | "pending" | "failed";
+    nextAttemptAt: number;
+    error: string | null;
+  }): Promise<void>;
+  /**
+   * Marks active tokens expiring by `horizon` whose owner has not been reminded and queues
+   * a reminder to each owner with an email, in one transaction: when processes race,
+   * exactly one queues each. Returns how many it queued.
+   */
+  queueExpiryReminders(now: number, horizon: number, limit: number): Promise<number>;
+  /** Deletes sent and abandoned emails queued before `before`, and codes expired by then. */
+  prune(before: number): Promise<number>;
 }

@@ -21,6 +21,8 @@ export interface Database {
   invitations: InvitationsTable;
   two_factor: TwoFactorTable;
   recovery_codes: RecoveryCodesTable;
+  account_codes: AccountCodesTable;
+  mail_outbox: MailOutboxTable;
 }
 
 /** Migration 0014: a user's TOTP secret; `confirmed_at` null while enrolling. */
@@ -37,6 +39,30 @@ export interface RecoveryCodesTable {
   user_id: string;
   code_hash: string;
   used_at: number | null;
+}
+
+/** Migration 0015. */
+export interface AccountCodesTable {
+  hash: string;
+  user_id: string;
+  purpose: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+export interface MailOutboxTable {
+  id: string;
+  kind: string;
+  recipient: string;
+  data: string;
+  created_at: number;
+  status: string;
+  attempts: Generated<number>;
+  next_attempt_at: number;
+  locked_until: number | null;
+  sent_at: number | null;
+  last_error: string | null;
 }
 
 /** Migration 0011. */
@@ -154,6 +180,8 @@ export interface UsersTable {
   external_id: string | null;
   /** Set while an operator has the user disabled (migration 0008). */
   disabled_at: number | null;
+  /** When the account's email was confirmed by its link (0015). */
+  email_confirmed_at: number | null;
 }
 
 export interface SessionsTable {
@@ -219,6 +247,8 @@ export interface TokensTable {
   refused_event_at: number | null;
   /** When `keyward import-tokens` brought it from another system; null otherwise (0013). */
   imported_at: number | null;
+  /** When the expiry reminder email was queued (migration 0015). */
+  expiry_reminder_sent_at: number | null;
 }
 
 export interface TokenSecretsTable {

@@ -8,6 +8,7 @@ import type {
   applicationUsageRoute,
   BodyOf,
   changePasswordRoute,
+  confirmPasswordResetRoute,
   confirmTwoFactorRoute,
   createApplicationRoute,
   createServiceKeyRoute,
@@ -189,6 +190,15 @@ export const api = {
       sessionOptional: true,
     }),
   me: () => request<AnswerOf<typeof meRoute, 200>>("GET", "/api/v1/me"),
+  requestPasswordReset: (email: string) =>
+    request<void>("POST", "/api/v1/auth/password-reset", { email }, { sessionOptional: true }),
+  confirmPasswordReset: (input: BodyOf<typeof confirmPasswordResetRoute>) =>
+    request<void>("POST", "/api/v1/auth/password-reset/confirm", input, {
+      sessionOptional: true,
+    }),
+  confirmEmail: (code: string) =>
+    request<void>("POST", "/api/v1/auth/confirm-email", { code }, { sessionOptional: true }),
+  resendEmailConfirmation: () => request<void>("POST", "/api/v1/me/email-confirmation"),
 
   listSessions: () =>
     request<AnswerOf<typeof listSessionsRoute, 200>>("GET", "/api/v1/me/sessions"),

@@ -194,6 +194,12 @@ export function describeEvent(event: AuditEvent, emails: KnownEmails = new Map()
       return ["Two-factor authentication turned off"];
     case "two_factor.recovery_code_used":
       return ["A recovery code was used"];
+    case "password.reset":
+      return ["Password reset with an emailed link; every session ended"];
+    case "password.reset_link_issued":
+      return ["The operator issued a password reset link"];
+    case "email.confirmed":
+      return ["Email address confirmed"];
     case "member.invited":
       return [
         actorRef(event),

@@ -24,6 +24,7 @@ import {
 } from "../../services/accounts.js";
 import { getApplication, listApplications } from "../../services/applications.js";
 import type { RequestContext } from "../../services/audit.js";
+import { emailConfirmationPending, requestEmailConfirmation } from "../../services/email.js";
 import { type ContractApp, routeOptions } from "../contract-route.js";
 import {
   checkOrigin,
@@ -54,6 +55,13 @@ export function authRoutes(
       await abuse.checkSignup(request);
       const { user, session } = await signUp(deps, request.body, clientOf(request));
       setSessionCookie(request, reply, session.secret, session.expiresAt);
+      // The account exists either way: a confirmation that failed to queue is asked for again
+      // from the UI (POST /api/v1/me/email-confirmation).
+      try {
+        await requestEmailConfirmation(deps, user);
+      } catch (error) {
+        request.log.warn({ err: error }, "queueing the email confirmation failed");
+      }
       return reply.code(201).send({ user: toWireUser(user) });
     },
   });
@@ -100,7 +108,14 @@ export function authRoutes(
       const user = requireUser(request, options);
       const applications = await listApplications(deps, user);
       reply.header("cache-control", "no-store");
-      if (request.portal === null) return { user: toWireUser(user), applications };
+      if (request.portal === null) {
+        const pending = await emailConfirmationPending(deps, user);
+        return {
+          user: toWireUser(user),
+          ...(pending ? { emailConfirmationPending: true } : {}),
+          applications,
+        };
+      }
       const application = await getApplication(deps, user, request.portal.applicationId);
       return {
         user: toWireUser(user),
