@@ -57,9 +57,14 @@ function runWrk(
   token: string,
   options: { seconds: number; connections: number; script?: string },
 ): { done: Promise<WrkResult>; stop: () => void } {
+  // At the lowest priority: the load stands for clients on other machines, so when the
+  // cores are contended it is wrk that waits, not the servers and PostgreSQL it measures.
   const child = spawn(
-    WRK,
+    "nice",
     [
+      "-n",
+      "19",
+      WRK,
       "-t1",
       `-c${options.connections}`,
       `-d${options.seconds}s`,
@@ -174,10 +179,15 @@ describe.skipIf(!enabled)("the revocation bound under load", () => {
       await writeFile(script, `function delay() return ${waitMs.toFixed(3)} end\n`);
       return servers.map((s) => runWrk(s.baseUrl, load.token, { seconds, connections, script }));
     };
-    const calibration = await Promise.all((await pacedWrk(cycleMs, 2)).map((p) => p.done));
-    const calibratedRps = calibration.reduce((sum, r) => sum + r.requestsPerSecond, 0);
-    const latencyMs = Math.max(0, (1000 * connections * servers.length) / calibratedRps - cycleMs);
-    const paced = await pacedWrk(Math.max(0, cycleMs - latencyMs), 600);
+    let waitMs = cycleMs;
+    // Twice: the latency measured at the first wait rises at the shorter second one.
+    for (let round = 0; round < 2; round++) {
+      const calibration = await Promise.all((await pacedWrk(waitMs, 2)).map((p) => p.done));
+      const calibratedRps = calibration.reduce((sum, r) => sum + r.requestsPerSecond, 0);
+      const latencyMs = Math.max(0, (1000 * connections * servers.length) / calibratedRps - waitMs);
+      waitMs = Math.max(0, cycleMs - latencyMs);
+    }
+    const paced = await pacedWrk(waitMs, 600);
     const startedAt = performance.now();
     const times: number[] = [];
     // Four revocations in flight at a time (each timed on its own), so 200 take seconds,
