@@ -38,8 +38,8 @@ function adminUrl(): string {
   return TEST_DATABASE_URL;
 }
 
-async function withAdmin<T>(run: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: adminUrl(), application_name: "keyward-tests" });
+async function withAdmin<T>(run: (client: Client) => Promise<T>, url = adminUrl()): Promise<T> {
+  const client = new Client({ connectionString: url, application_name: "keyward-tests" });
   await client.connect();
   try {
     return await run(client);
@@ -82,8 +82,10 @@ export async function dropTestDatabase(name: string): Promise<void> {
 export async function adminQuery<R extends object = Record<string, unknown>>(
   text: string,
   values: unknown[] = [],
+  /** Another server's URL (one a test runs itself); the test server's admin database otherwise. */
+  url?: string,
 ): Promise<R[]> {
-  return withAdmin(async (c) => (await c.query<R>(text, values)).rows);
+  return withAdmin(async (c) => (await c.query<R>(text, values)).rows, url);
 }
 
 /** Test databases older than this are leftovers of a crashed run (names carry their time). */

@@ -54,10 +54,15 @@ export async function killListener(server: ServerProcess): Promise<boolean> {
 }
 
 /** True once the server's LISTEN connection is back: its first query (LISTEN) has completed. */
-export async function listenerConnected(server: ServerProcess): Promise<boolean> {
+export async function listenerConnected(
+  server: ServerProcess,
+  /** The PostgreSQL server it uses, when not the shared test server. */
+  postgresUrl?: string,
+): Promise<boolean> {
   const rows = await adminQuery(
     "select 1 from pg_stat_activity where application_name = $1 and state = 'idle' and query <> ''",
     [listenerName(server)],
+    postgresUrl,
   );
   return rows.length > 0;
 }

@@ -1,5 +1,5 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -226,4 +226,82 @@ export async function startHaProxy(backends: readonly string[], port: number): P
       ].join("\n"),
     command: (file) => [HAPROXY, "-f", file],
   });
+}
+
+/** Debian's PostgreSQL server programs (package postgresql), the newest version installed. */
+export function postgresBinDir(): string | undefined {
+  const root = "/usr/lib/postgresql";
+  if (!existsSync(root)) return undefined;
+  const versions = readdirSync(root)
+    .filter((v) => existsSync(join(root, v, "bin", "pg_ctl")))
+    .sort((a, b) => Number(b) - Number(a));
+  return versions[0] === undefined ? undefined : join(root, versions[0], "bin");
+}
+
+/**
+ * A PostgreSQL server of the test's own (initdb in a temporary folder, on a free port), so
+ * a test may stop and start it: the shared server the other tests use must stay up. Run as
+ * the `postgres` user when the test runs as root (PostgreSQL refuses root).
+ */
+export class PrivatePostgres {
+  private constructor(
+    private readonly bin: string,
+    readonly folder: string,
+    readonly port: number,
+    private readonly asUser: readonly string[],
+  ) {}
+
+  static async start(bin: string): Promise<PrivatePostgres> {
+    const folder = await mkdtemp(join(tmpdir(), "keyward-postgres-"));
+    const root = process.getuid?.() === 0;
+    if (root) execFileSync("chown", ["postgres:postgres", folder]);
+    const asUser = root ? ["runuser", "-u", "postgres", "--"] : [];
+    const server = new PrivatePostgres(bin, folder, await freePort(), asUser);
+    server.run("initdb", ["-D", server.dataDir, "--auth=trust", "-U", "postgres", "--no-sync"]);
+    await server.startServer();
+    return server;
+  }
+
+  get dataDir(): string {
+    return join(this.folder, "data");
+  }
+
+  /** A connection URL to database `name` on it. */
+  url(name = "postgres"): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/${name}`;
+  }
+
+  private run(program: string, args: readonly string[]): string {
+    const [file, ...rest] = [...this.asUser, join(this.bin, program), ...args];
+    return execFileSync(file ?? "", rest, { encoding: "utf8", stdio: "pipe" });
+  }
+
+  /** Starts it and waits until it accepts connections (`pg_ctl -w`). */
+  async startServer(): Promise<void> {
+    const options = `-p ${this.port} -k ${this.folder} -c listen_addresses=127.0.0.1`;
+    this.run("pg_ctl", [
+      "-D",
+      this.dataDir,
+      "-l",
+      join(this.folder, "log"),
+      "-o",
+      options,
+      "-w",
+      "start",
+    ]);
+  }
+
+  /** Stops it as an operator's restart does (`-m fast`: clients disconnected, clean shutdown). */
+  async stopServer(): Promise<void> {
+    this.run("pg_ctl", ["-D", this.dataDir, "-m", "fast", "-w", "stop"]);
+  }
+
+  async close(): Promise<void> {
+    try {
+      this.run("pg_ctl", ["-D", this.dataDir, "-m", "immediate", "-w", "stop"]);
+    } catch {
+      // Already stopped.
+    }
+    await rm(this.folder, { recursive: true, force: true });
+  }
 }
