@@ -315,6 +315,7 @@ async function main(run: BenchRun): Promise<void> {
   const json = `${JSON.stringify(result, null, 2)}\n`;
   mkdirSync(dirname(options.outFile), { recursive: true });
   writeFileSync(options.outFile, json);
+  mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(join(RESULTS_DIR, "latest.json"), json);
   printReport(run, result);
 }

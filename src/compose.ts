@@ -6,6 +6,7 @@ import type { FastifyInstance } from "fastify";
 import type { Config } from "./config.js";
 import { buildApp } from "./http/app.js";
 import { type GitHubKeys, parseGitHubKeys } from "./http/github-secret-scanning.js";
+import { flushLog, flushLogSync } from "./http/logging.js";
 import { zxcvbnCommonPasswords } from "./platform/common-passwords.js";
 import { argon2PasswordHasher, cryptoRandom, systemClock } from "./platform/system.js";
 import { createWebhookSender } from "./platform/webhook-sender.js";
@@ -46,6 +47,9 @@ export interface Keyward {
   policySweeper: PolicySweeper;
   /** Stops accepting requests, writes the last usage counts and closes storage. */
   close(): Promise<void>;
+  /** Writes the buffered log lines now: synchronously (before an exit), or in the background. */
+  flushLogSync(): void;
+  flushLog(): void;
 }
 
 export interface Overrides {
@@ -276,24 +280,44 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
-      clearInterval(flushTimer);
-      clearInterval(pruneTimer);
-      // Open streams never end on their own; the server would wait for them.
-      await revocationStream.close();
-      await sweeper.close();
-      await policySweeper.close();
-      await webhooks.close();
-      await app.close();
       try {
-        await usage.flush();
-      } catch (error) {
-        app.log.error({ err: error }, "final usage flush failed");
+        await closeAll();
+      } finally {
+        // The access log is buffered (up to a second of lines): nothing may stay behind,
+        // even when closing failed.
+        flushLogSync(app.log);
       }
-      await invalidation.close();
-      await store.close();
     })();
     return closing;
   };
+  const closeAll = async () => {
+    clearInterval(flushTimer);
+    clearInterval(pruneTimer);
+    // Open streams never end on their own; the server would wait for them.
+    await revocationStream.close();
+    await sweeper.close();
+    await policySweeper.close();
+    await webhooks.close();
+    await app.close();
+    try {
+      await usage.flush();
+    } catch (error) {
+      app.log.error({ err: error }, "final usage flush failed");
+    }
+    await invalidation.close();
+    await store.close();
+  };
 
-  return { app, store, verifier, usage, revocationStream, webhooks, policySweeper, close };
+  return {
+    app,
+    store,
+    verifier,
+    usage,
+    revocationStream,
+    webhooks,
+    policySweeper,
+    close,
+    flushLogSync: () => flushLogSync(app.log),
+    flushLog: () => flushLog(app.log),
+  };
 }
