@@ -3,6 +3,7 @@ import type { CaseRow } from "./cases.js";
 import type { ClientAdapterResult } from "./client-adapter.js";
 import type { ClientRevocationResult } from "./client-revocation.js";
 import type { MetricsCostResult } from "./metrics-cost.js";
+import type { PeerResult } from "./peer.js";
 import type { RevocationResult } from "./revocation.js";
 import type { BenchOptions, BenchSettings } from "./settings.js";
 import type { StreamFanOutResult } from "./stream-fanout.js";
@@ -34,6 +35,8 @@ export interface BenchRun {
   fullCache: FullCacheResult | undefined;
   /** Case 0: a bare node:http server against case 1, on the large SQLite stage. */
   bare: BareReferenceResult | undefined;
+  /** Case 12: Better Auth's API-key plugin against case 2, on the large SQLite stage. */
+  peer: PeerResult | undefined;
   /** Case 8: keyward-client's Fastify adapter against the same route unauthenticated. */
   clientAdapter: ClientAdapterResult | undefined;
   /** Case 10: a revocation reaching keyward-client in a host process. */
@@ -69,6 +72,7 @@ export function createBenchRun(options: BenchOptions): BenchRun {
     streamFanOut: undefined,
     fullCache: undefined,
     bare: undefined,
+    peer: undefined,
     clientAdapter: undefined,
     clientRevocation: undefined,
     metricsCost: undefined,

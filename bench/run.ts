@@ -23,6 +23,7 @@ import { clientAdapterBench } from "./client-adapter.js";
 import { clientRevocation } from "./client-revocation.js";
 import { cores, hasWrk, machineInfo, pinned } from "./machine.js";
 import { metricsCost } from "./metrics-cost.js";
+import { peerReference } from "./peer.js";
 import { type BenchResult, checkTargets, printReport } from "./report.js";
 import { revocationPropagation } from "./revocation.js";
 import { type BenchRun, createBenchRun } from "./run-state.js";
@@ -65,6 +66,12 @@ async function sqliteStages(run: BenchRun, fakeTokensFile: string): Promise<void
     if (wants(0) && !run.outOfTime("case 0")) {
       run.log(`sqlite, ${largeLabel}: case 0 (bare node:http) alternated with case 1`);
       run.bare = await bareReference(run, `sqlite, ${largeLabel}`, server, large);
+    }
+    if (wants(12) && !run.outOfTime("case 12")) {
+      run.log(
+        `sqlite, ${largeLabel}: case 12 (Better Auth's API-key plugin) alternated with case 2`,
+      );
+      run.peer = await peerReference(run, `sqlite, ${largeLabel}`, server, large);
     }
     if (wants(3) && !quick && !run.outOfTime("peak RSS with a full cache"))
       run.fullCache = await fillCache(run, server, large);
@@ -304,6 +311,7 @@ async function main(run: BenchRun): Promise<void> {
     clientRevocation: run.clientRevocation,
     fullCache: run.fullCache,
     bare: run.bare,
+    peer: run.peer,
     clientAdapter: run.clientAdapter,
     metricsCost: run.metricsCost,
     seedSeconds: run.seedSeconds,

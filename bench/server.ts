@@ -66,11 +66,7 @@ export async function startServer(
   const port = await freePort();
   const nodeArgs: string[] = [];
   if (run.settings.profile) {
-    const dir = join(
-      RESULTS_DIR,
-      `profiles-${run.options.stamp}`,
-      safeLabel(label),
-    );
+    const dir = join(RESULTS_DIR, `profiles-${run.options.stamp}`, safeLabel(label));
     mkdirSync(dir, { recursive: true });
     nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${dir}`);
   }
