@@ -6,6 +6,7 @@ import type { MachineInfo } from "./machine.js";
 import type { MetricsCostResult } from "./metrics-cost.js";
 import type { PeerResult } from "./peer.js";
 import type { RevocationResult } from "./revocation.js";
+import type { RevocationUnderLoadResult } from "./revocation-under-load.js";
 import type { BenchRun, FullCacheResult, SeedSeconds } from "./run-state.js";
 import { type BenchSettings, ROOT } from "./settings.js";
 import type { StreamFanOutResult } from "./stream-fanout.js";
@@ -24,6 +25,7 @@ export interface BenchResult {
   settings: BenchSettings;
   rows: CaseRow[];
   revocation: RevocationResult | undefined;
+  revocationUnderLoad?: RevocationUnderLoadResult | undefined;
   streamFanOut: StreamFanOutResult | undefined;
   fullCache: FullCacheResult | undefined;
   /** Case 0: bare node:http against case 1 (issue 15). */
@@ -152,6 +154,16 @@ export function checkTargets(run: BenchRun): TargetCheck[] {
       `${client.madeUpRefused}/${client.madeUpSent} refused, ${client.madeUpKeywardCalls} calls`,
     );
   }
+  const underLoad = run.revocationUnderLoad;
+  if (underLoad) {
+    check(
+      "case 13: revocation under load (≥ half capacity) p99 ≤ 100 ms and max ≤ 1 s",
+      underLoad.share >= 0.5 &&
+        (underLoad.p99Ms ?? Infinity) <= 100 &&
+        (underLoad.maxMs ?? Infinity) <= 1000,
+      `p99 ${underLoad.p99Ms?.toFixed(1)} ms, max ${underLoad.maxMs?.toFixed(1)} ms at ${(100 * underLoad.share).toFixed(0)} % of capacity`,
+    );
+  }
   const cost = run.metricsCost;
   if (cost) {
     check(
@@ -250,6 +262,9 @@ export function printReport(run: BenchRun, result: BenchResult): void {
   console.log("  case 7: revocation propagation between two processes (PostgreSQL)");
   console.log("  case 9: revocation stream fan-out, 100 streams on the other process (PostgreSQL)");
   console.log(
+    "  case 13: case 7 while three processes serve case 2 paced at 60 % of their capacity (PostgreSQL)",
+  );
+  console.log(
     "  × case 1: requests/s over case 1's in the paired slice (median of pairs); CPU µs/req: server CPU\n" +
       "  time per request (user+sys), CPU × c1: case 1's CPU per request over this case's (paired),\n" +
       "  a capacity ratio that other load on the machine disturbs less; writes: storage write statements\n" +
@@ -259,6 +274,16 @@ export function printReport(run: BenchRun, result: BenchResult): void {
     const r = result.revocation;
     console.log(
       `\ncase 7 (PostgreSQL): ${r.revocations} revocations, refused by the other process after ` +
+        `p50 ${r.p50Ms?.toFixed(1)} ms, p99 ${r.p99Ms?.toFixed(1)} ms, max ${r.maxMs?.toFixed(1)} ms` +
+        (r.neverRefusedWithin10s ? `; ${r.neverRefusedWithin10s} not refused within 10 s` : ""),
+    );
+  }
+  if (result.revocationUnderLoad) {
+    const r = result.revocationUnderLoad;
+    console.log(
+      `\ncase 13 (PostgreSQL): ${r.revocations} revocations while three processes served ` +
+        `${r.servedRps.toFixed(0)} verified req/s (${(100 * r.share).toFixed(0)} % of the ` +
+        `${r.capacityRps.toFixed(0)} they serve saturated): refused by the other process after ` +
         `p50 ${r.p50Ms?.toFixed(1)} ms, p99 ${r.p99Ms?.toFixed(1)} ms, max ${r.maxMs?.toFixed(1)} ms` +
         (r.neverRefusedWithin10s ? `; ${r.neverRefusedWithin10s} not refused within 10 s` : ""),
     );

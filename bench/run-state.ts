@@ -5,6 +5,7 @@ import type { ClientRevocationResult } from "./client-revocation.js";
 import type { MetricsCostResult } from "./metrics-cost.js";
 import type { PeerResult } from "./peer.js";
 import type { RevocationResult } from "./revocation.js";
+import type { RevocationUnderLoadResult } from "./revocation-under-load.js";
 import type { BenchOptions, BenchSettings } from "./settings.js";
 import type { StreamFanOutResult } from "./stream-fanout.js";
 
@@ -30,6 +31,8 @@ export interface BenchRun {
   settings: BenchSettings;
   rows: CaseRow[];
   revocation: RevocationResult | undefined;
+  /** Case 13: case 7 while three processes serve paced verified traffic. */
+  revocationUnderLoad: RevocationUnderLoadResult | undefined;
   /** Case 9: the revocation stream's fan-out to many readers on another process. */
   streamFanOut: StreamFanOutResult | undefined;
   fullCache: FullCacheResult | undefined;
@@ -69,6 +72,7 @@ export function createBenchRun(options: BenchOptions): BenchRun {
     settings,
     rows: [],
     revocation: undefined,
+    revocationUnderLoad: undefined,
     streamFanOut: undefined,
     fullCache: undefined,
     bare: undefined,

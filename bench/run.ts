@@ -26,6 +26,7 @@ import { metricsCost } from "./metrics-cost.js";
 import { peerReference } from "./peer.js";
 import { type BenchResult, checkTargets, printReport } from "./report.js";
 import { revocationPropagation } from "./revocation.js";
+import { revocationUnderLoad } from "./revocation-under-load.js";
 import { type BenchRun, createBenchRun } from "./run-state.js";
 import { type SeededStore, seedStore, storeForCases, writeFakeTokens } from "./seeding.js";
 import { type BenchServer, readMetrics, startServer, withServer } from "./server.js";
@@ -196,7 +197,10 @@ async function postgresStages(run: BenchRun, fakeTokensFile: string): Promise<vo
         store,
         [2, 3, 4, 5, 6].filter(wants),
       );
-      if ((wants(7) || wants(9) || wants(10)) && !run.outOfTime("cases 7, 9 and 10")) {
+      if (
+        (wants(7) || wants(9) || wants(10) || wants(13)) &&
+        !run.outOfTime("cases 7, 9, 10 and 13")
+      ) {
         const serverB = await startServer(run, "postgres-b", databaseUrl);
         try {
           if (wants(7)) {
@@ -228,6 +232,22 @@ async function postgresStages(run: BenchRun, fakeTokensFile: string): Promise<vo
               store,
               settings.quick ? 5 : 200,
             );
+          }
+          if (wants(13) && !run.outOfTime("case 13")) {
+            run.log(
+              "postgres: case 13, revocation propagation while three processes serve paced load",
+            );
+            const serverC = await startServer(run, "postgres-c", databaseUrl);
+            try {
+              run.revocationUnderLoad = await revocationUnderLoad(
+                run,
+                [serverA, serverB, serverC],
+                store,
+                settings.revocations,
+              );
+            } finally {
+              await serverC.stop();
+            }
           }
         } finally {
           await serverB.stop();
@@ -307,6 +327,7 @@ async function main(run: BenchRun): Promise<void> {
     settings,
     rows: run.rows,
     revocation: run.revocation,
+    revocationUnderLoad: run.revocationUnderLoad,
     streamFanOut: run.streamFanOut,
     clientRevocation: run.clientRevocation,
     fullCache: run.fullCache,

@@ -60,6 +60,18 @@ describe("accessibility (axe-core, serious and critical)", () => {
     await page.getByRole("alert").waitFor();
     await check(page, "sign-in page with an error");
 
+    await page.getByRole("link", { name: "Forgot password?" }).click();
+    await page.getByRole("heading", { name: "Reset your password" }).waitFor();
+    await check(page, "forgot-password page");
+    await page.goto("/reset-password#code=not-a-real-code");
+    await page.getByLabel("New password").fill("long enough password");
+    await page.getByRole("button", { name: "Set new password" }).click();
+    await page.getByText("expired or was already used").waitFor();
+    await check(page, "reset-password page with an error");
+    await page.goto("/confirm-email#code=not-a-real-code");
+    await page.getByRole("button", { name: "Confirm my email address" }).waitFor();
+    await check(page, "confirm-email page");
+
     await page.goto("/no/such/page");
     await page.getByRole("heading", { name: "Page not found" }).waitFor();
     await check(page, "not-found page");

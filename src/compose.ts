@@ -9,9 +9,11 @@ import { type GitHubKeys, parseGitHubKeys } from "./http/github-secret-scanning.
 import { flushLog, flushLogSync } from "./http/logging.js";
 import { zxcvbnCommonPasswords } from "./platform/common-passwords.js";
 import { argon2PasswordHasher, cryptoRandom, systemClock } from "./platform/system.js";
+import { otpauthTotp } from "./platform/totp.js";
 import { createWebhookSender } from "./platform/webhook-sender.js";
 import { AddressRefusalRecorder } from "./services/address-refusals.js";
 import type { ServiceDeps } from "./services/deps.js";
+import { MailDispatcher } from "./services/mail-dispatcher.js";
 import { PolicySweeper } from "./services/policy-sweeper.js";
 import type {
   Clock,
@@ -45,6 +47,8 @@ export interface Keyward {
   webhooks: WebhookDispatcher;
   /** Token policies: revokes unused tokens and queues expiry reminders. */
   policySweeper: PolicySweeper;
+  /** Sends queued email; undefined without SMTP_URL. */
+  mail: MailDispatcher | undefined;
   /** Stops accepting requests, writes the last usage counts and closes storage. */
   close(): Promise<void>;
   /** Writes the buffered log lines now: synchronously (before an exit), or in the background. */
@@ -84,6 +88,24 @@ function logFormatFor(
 }
 
 /**
+ * The origin every emailed link starts with: PUBLIC_ORIGIN, or else this server's own
+ * address (HOST and the port it listens on; `localhost` for a wildcard HOST). Never the
+ * request's Host header, which whoever asks for a reset link could choose.
+ */
+export function linkOrigin(config: Config, app?: FastifyInstance): string {
+  if (config.publicOrigin !== undefined) return config.publicOrigin;
+  const address = app?.server.address();
+  const port = address !== null && typeof address === "object" ? address.port : config.port;
+  const wildcard = config.host === "0.0.0.0" || config.host === "::" || config.host === "";
+  const host = wildcard
+    ? "localhost"
+    : config.host.includes(":")
+      ? `[${config.host}]`
+      : config.host;
+  return `${config.tls ? "https" : "http"}://${host}:${port}`;
+}
+
+/**
  * Loads only the chosen dialect's module: a SQLite server never loads pg, a PostgreSQL
  * one never loads better-sqlite3 (a native addon).
  */
@@ -93,11 +115,16 @@ export async function openStore(
 ): Promise<Store> {
   if (config.database.kind === "sqlite") {
     const { createSqliteStore } = await import("./storage/sqlite/sqlite-store.js");
-    return createSqliteStore({ path: config.database.path, role: options.role ?? "server" });
+    return createSqliteStore({
+      path: config.database.path,
+      role: options.role ?? "server",
+      mailNotices: config.mail !== undefined,
+    });
   }
   const { createPostgresStore } = await import("./storage/postgres/postgres-store.js");
   return createPostgresStore({
     url: config.database.url,
+    mailNotices: config.mail !== undefined,
     poolSize: config.postgres.poolSize,
     queryTimeoutMs: config.postgres.queryTimeoutMs,
     preparedStatements: config.postgres.preparedStatements,
@@ -130,6 +157,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     random: overrides.random ?? cryptoRandom,
     passwordHasher: overrides.passwordHasher ?? argon2PasswordHasher,
     commonPasswords: zxcvbnCommonPasswords,
+    totp: otpauthTotp,
     // Bound below, once the app (and its logger) exists and before it serves a request.
     invalidation: { tokenChanged: (tokenIds) => invalidation.tokenChanged(tokenIds) },
     settings: {
@@ -137,6 +165,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       maxActiveTokensPerUser: config.maxActiveTokensPerUser,
       sessionTtlMs: config.sessionTtlMs,
       sessionIdleMs: config.sessionIdleMs,
+      mailEnabled: config.mail !== undefined,
     },
   };
   const app = await buildApp(
@@ -144,7 +173,10 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       services,
       verifier,
       revocationStream,
-      webhooksQueued: () => webhooks.wake(),
+      webhooksQueued: () => {
+        webhooks.wake();
+        mail?.wake();
+      },
     },
     {
       version,
@@ -180,12 +212,33 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     createWebhookSender({ allowPrivate: config.webhookAllowPrivate }),
     app.log,
   );
+  // Email is written by the changes themselves too (a token's notice, a reset link) and
+  // sent from here, never on the request path.
+  // nodemailer is loaded only by a server that sends email.
+  const mail =
+    config.mail === undefined
+      ? undefined
+      : new MailDispatcher(
+          store.mail,
+          clock,
+          (await import("./platform/mail-sender.js")).createMailSender(config.mail),
+          () => linkOrigin(config, app),
+          app.log,
+        );
+  if (config.mail !== undefined && config.publicOrigin === undefined) {
+    app.log.warn(
+      "SMTP_URL is set without PUBLIC_ORIGIN: links in emails use this server's own address (http(s)://HOST:PORT); set PUBLIC_ORIGIN to the address people reach Keyward at",
+    );
+  }
   const policySweeper = new PolicySweeper(
     services,
     `${hostname()}:${process.pid}:${randomUUID()}`,
     app.log,
     config.policySweepIntervalMs,
-    () => webhooks.wake(),
+    () => {
+      webhooks.wake();
+      mail?.wake();
+    },
   );
   const sweeper = new SecretEndSweeper(
     store.revocations,
@@ -250,6 +303,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
   revocationStream.start();
   sweeper.reschedule();
   webhooks.start();
+  mail?.start();
   policySweeper.start();
 
   const flushTimer = setInterval(() => {
@@ -268,6 +322,11 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     });
     store.portal.deleteExpiredPortalCodes(clock.now()).catch((error: unknown) => {
       app.log.warn({ err: error }, "pruning portal codes failed");
+    });
+    // Sent emails are kept 30 days (their kind, recipient and times), then go; so do
+    // expired reset and confirmation codes.
+    store.mail.prune(clock.now() - 30 * 86_400_000).catch((error: unknown) => {
+      app.log.warn({ err: error }, "pruning the email queue failed");
     });
   }, 600_000);
   pruneTimer.unref();
@@ -298,6 +357,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     await sweeper.close();
     await policySweeper.close();
     await webhooks.close();
+    await mail?.close();
     await app.close();
     try {
       await usage.flush();
@@ -316,6 +376,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     revocationStream,
     webhooks,
     policySweeper,
+    mail,
     close,
     flushLogSync: () => flushLogSync(app.log),
     flushLog: () => flushLog(app.log),

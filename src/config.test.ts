@@ -103,6 +103,44 @@ describe("loadConfig", () => {
     }
   });
 
+  it("reads the SMTP server and sender; without SMTP_URL no email is sent", () => {
+    expect(loadConfig({}).mail).toBeUndefined();
+    expect(
+      loadConfig({
+        SMTP_URL: "smtps://keys:pw@mail.example.com:465",
+        MAIL_FROM: "Keyward <keys@example.com>",
+      }).mail,
+    ).toEqual({
+      smtpUrl: "smtps://keys:pw@mail.example.com:465",
+      from: "Keyward <keys@example.com>",
+    });
+    expect(
+      loadConfig({ SMTP_URL: "smtp://127.0.0.1:2525", MAIL_FROM: "keys@example.com" }).mail,
+    ).toEqual({ smtpUrl: "smtp://127.0.0.1:2525", from: "keys@example.com" });
+  });
+
+  it("refuses SMTP_URL without MAIL_FROM, another scheme, or a sender with a line break, never printing the SMTP password", () => {
+    const problemsOf = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (error) {
+        return (error as ConfigError).problems.join("\n");
+      }
+      return "";
+    };
+    expect(problemsOf({ SMTP_URL: "smtp://mail.example.com" })).toContain("MAIL_FROM is required");
+    const wrongScheme = problemsOf({
+      SMTP_URL: "http://keys:hunter2@mail.example.com",
+      MAIL_FROM: "keys@example.com",
+    });
+    expect(wrongScheme).toContain("SMTP_URL must look like");
+    expect(wrongScheme).not.toContain("hunter2");
+    expect(
+      problemsOf({ SMTP_URL: "smtp://mail.example.com", MAIL_FROM: "a@example.com\r\nBcc: x@y.z" }),
+    ).toContain("MAIL_FROM must be an address");
+    expect(problemsOf({ MAIL_FROM: "keys@example.com" })).toContain("SMTP_URL is not");
+  });
+
   it("documents every variable in the README", async () => {
     const { readFileSync } = await import("node:fs");
     const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");

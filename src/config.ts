@@ -57,6 +57,17 @@ export interface Config {
   policySweepIntervalMs: number;
   /** GitHub's secret-scanning keys document: inline JSON, or a file holding it. */
   githubSecretScanningKeys: { json: string } | { file: string } | undefined;
+  /**
+   * Outgoing email (address confirmation, password reset, token notices): the SMTP server
+   * as a `smtp://` or `smtps://` URL and the From address. Undefined: Keyward sends no
+   * email, and nothing waits for one.
+   */
+  mail: MailConfig | undefined;
+}
+
+export interface MailConfig {
+  smtpUrl: string;
+  from: string;
 }
 
 /** Every environment variable Keyward reads, with its default. The README's table mirrors this. */
@@ -96,6 +107,8 @@ export const ENVIRONMENT_VARIABLES = {
   POLICY_SWEEP_INTERVAL_MS: "300000",
   GITHUB_SECRET_SCANNING_KEYS: "",
   GITHUB_SECRET_SCANNING_KEYS_FILE: "",
+  SMTP_URL: "",
+  MAIL_FROM: "",
 } as const;
 
 export class ConfigError extends Error {
@@ -187,6 +200,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     problems.push("Set GITHUB_SECRET_SCANNING_KEYS or GITHUB_SECRET_SCANNING_KEYS_FILE, not both");
   }
 
+  const mail = parseMail(env.SMTP_URL || undefined, env.MAIL_FROM || undefined, problems);
+
   const config: Config = {
     host: read("HOST"),
     port,
@@ -245,6 +260,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         : githubFile !== undefined
           ? { file: githubFile }
           : undefined,
+    mail,
   };
   // One address alone must never reach the account's limit (which locks the account for
   // addresses it was never used from): its own limit has to stop it first.
@@ -258,6 +274,46 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** `a@b.c` or `Name <a@b.c>`: one address, no line breaks (they would add headers). */
+const MAIL_FROM_PATTERN = /^(?:[^<>\r\n]{0,100}<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/;
+
+/** The SMTP URL without its user part, which may hold the password. */
+function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, "//…@");
+}
+
+function parseMail(
+  smtpUrl: string | undefined,
+  from: string | undefined,
+  problems: string[],
+): MailConfig | undefined {
+  if (smtpUrl === undefined) {
+    if (from !== undefined)
+      problems.push("MAIL_FROM is set but SMTP_URL is not: set both, or neither");
+    return undefined;
+  }
+  let valid = false;
+  try {
+    const url = new URL(smtpUrl);
+    valid = (url.protocol === "smtp:" || url.protocol === "smtps:") && url.hostname !== "";
+  } catch {
+    valid = false;
+  }
+  if (!valid) {
+    problems.push(
+      `SMTP_URL must look like smtp://user:password@mail.example.com:587 or smtps://…:465 (got "${redactUrl(smtpUrl)}")`,
+    );
+  }
+  if (from === undefined) {
+    problems.push(
+      'MAIL_FROM is required when SMTP_URL is set: the sender address, like "Keyward <keys@example.com>"',
+    );
+  } else if (!MAIL_FROM_PATTERN.test(from.trim())) {
+    problems.push(`MAIL_FROM must be an address like "Keyward <keys@example.com>" (got "${from}")`);
+  }
+  return valid && from !== undefined ? { smtpUrl, from: from.trim() } : undefined;
 }
 
 function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {

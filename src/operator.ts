@@ -1,8 +1,9 @@
 import { userInfo } from "node:os";
-import { openStore } from "./compose.js";
+import { linkOrigin, openStore } from "./compose.js";
 import type { Config } from "./config.js";
 import { zxcvbnCommonPasswords } from "./platform/common-passwords.js";
 import { argon2PasswordHasher, cryptoRandom, systemClock } from "./platform/system.js";
+import { otpauthTotp } from "./platform/totp.js";
 import type { ServiceDeps } from "./services/deps.js";
 import type { Operator } from "./services/operator.js";
 import type { Store, TokenInvalidation } from "./services/ports.js";
@@ -31,6 +32,8 @@ export interface OperatorSession {
    * reads again whether imported tokens exist.
    */
   announceSecrets(): Promise<void>;
+  /** The origin emailed and printed links start with (PUBLIC_ORIGIN, or HOST:PORT). */
+  linkOrigin: string;
   close(): Promise<void>;
 }
 
@@ -79,12 +82,14 @@ export async function openOperatorSession(
     random: cryptoRandom,
     passwordHasher: argon2PasswordHasher,
     commonPasswords: zxcvbnCommonPasswords,
+    totp: otpauthTotp,
     invalidation: await invalidationFor(store),
     settings: {
       tokenPrefix: config.tokenPrefix,
       maxActiveTokensPerUser: config.maxActiveTokensPerUser,
       sessionTtlMs: config.sessionTtlMs,
       sessionIdleMs: config.sessionIdleMs,
+      mailEnabled: config.mail !== undefined,
     },
   };
   // Both make every server drop its cache and read again whether anything was imported.
@@ -102,6 +107,7 @@ export async function openOperatorSession(
     deps,
     operator: currentOperator(env),
     announceSecrets,
+    linkOrigin: linkOrigin(config),
     close: () => store.close(),
   };
 }

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { Secret, TOTP } from "otpauth";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   bearer,
@@ -131,12 +132,13 @@ describe("keyward users", () => {
     expect(signInAgain.status).toBe(200);
   });
 
-  it("reset-password prints a new password once, which signs in, and ends the old sessions", async () => {
+  it("reset-password --random-password prints a new password once, which signs in, and ends the old sessions", async () => {
     const { client, user } = await signUpWithApp(server.baseUrl);
     const reset = await keywardJson<{ password: string; endedSessions: number }>(
       "users",
       "reset-password",
       user.email,
+      "--random-password",
     );
     expect(reset.endedSessions).toBe(1);
     expect(reset.password).toMatch(/^[0-9A-Za-z]{24}$/);
@@ -151,6 +153,24 @@ describe("keyward users", () => {
       password: reset.password,
     });
     expect(fresh.status).toBe(200);
+  });
+
+  it("disable-two-factor turns it off for a user who lost their phone: the password alone signs in again", async () => {
+    const { client, user } = await signUpWithApp(server.baseUrl);
+    const started = await client.post<{ secret: string }>("/api/v1/me/two-factor");
+    const code = new TOTP({ secret: Secret.fromBase32(started.body.secret) }).generate();
+    expect((await client.post("/api/v1/me/two-factor/confirm", { code })).status).toBe(200);
+    const signIn = () =>
+      new Client(server.baseUrl).post<{ code?: string }>("/api/v1/auth/signin", {
+        email: user.email,
+        password: "correct horse battery staple",
+      });
+    expect((await signIn()).body.code).toBe("two_factor_required");
+    const off = await keywardJson<{ changed: boolean }>("users", "disable-two-factor", user.email);
+    expect(off.changed).toBe(true);
+    expect((await signIn()).status).toBe(200);
+    const again = await keywardJson<{ changed: boolean }>("users", "disable-two-factor", user.id);
+    expect(again.changed).toBe(false);
   });
 
   it("records every change in the audit trail with the operator as actor", async () => {

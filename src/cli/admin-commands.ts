@@ -1,9 +1,12 @@
 import type { Command } from "commander";
 import { KeywardError } from "../core/errors.js";
+import { linkWithCode } from "../core/mail.js";
 import { tokenStatus } from "../core/model.js";
 import {
+  disableTwoFactor,
   disableUser,
   enableUser,
+  issueResetLink,
   listApplications,
   listServiceKeys,
   listTokens,
@@ -161,14 +164,61 @@ export function addAdminCommands(program: Command, withSession: WithSession): vo
     );
 
   users
-    .command("reset-password")
+    .command("disable-two-factor")
     .description(
-      "set a new random password, printed once, and end every session of the user (hand the password over; they should change it)",
+      "turn off a user's two-factor authentication (they lost their phone and recovery codes); their password stays",
     )
     .argument("<user>", "user id (usr_...) or an account's email")
     .option("--json", JSON_HELP)
     .action((user: string, options: { json?: boolean }) =>
       withSession(options, async ({ deps, operator }, output) => {
+        const result = await disableTwoFactor(deps, operator, user);
+        if (output.json)
+          output.out(JSON.stringify({ user: jsonRecord(result.user), changed: result.changed }));
+        else
+          output.out(
+            result.changed
+              ? `Two-factor authentication turned off for ${result.user.email || result.user.id}; their recovery codes are deleted.`
+              : `${result.user.email || result.user.id} did not have two-factor authentication on.`,
+          );
+        return 0;
+      }),
+    );
+
+  users
+    .command("reset-password")
+    .description(
+      "print a one-time link that sets a new password (works once, within 30 minutes, and ends every session of the user); --random-password sets one now instead",
+    )
+    .argument("<user>", "user id (usr_...) or an account's email")
+    .option(
+      "--random-password",
+      "set a new random password now, printed once, and end every session (no link)",
+    )
+    .option("--json", JSON_HELP)
+    .action((user: string, options: { json?: boolean; randomPassword?: boolean }) =>
+      withSession(options, async ({ deps, operator, linkOrigin }, output) => {
+        if (!options.randomPassword) {
+          const issued = await issueResetLink(deps, operator, user);
+          const link = linkWithCode(linkOrigin, "/reset-password", issued.code);
+          if (output.json)
+            output.out(
+              JSON.stringify({
+                user: jsonRecord(issued.user),
+                link,
+                expiresAt: new Date(issued.expiresAt).toISOString(),
+              }),
+            );
+          else
+            output.out(
+              [
+                `Password reset link for ${issued.user.email} (works once, until ${new Date(issued.expiresAt).toISOString()}):`,
+                link,
+                "Hand it over privately: whoever opens it sets the password. Using it ends every session of the account.",
+              ].join("\n"),
+            );
+          return 0;
+        }
         const result = await resetPassword(deps, operator, user);
         if (output.json)
           output.out(

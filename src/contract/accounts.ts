@@ -32,6 +32,13 @@ export type PortalView = Static<typeof PortalView>;
 
 export const Me = Type.Object({
   user: User,
+  emailConfirmationPending: Type.Optional(
+    Type.Boolean({
+      description:
+        "This server sends email and the account has not confirmed its address yet: it " +
+        "cannot accept invitations until it does (POST /api/v1/me/email-confirmation sends a new link).",
+    }),
+  ),
   applications: Type.Array(ApplicationSummary),
   portal: Type.Optional(PortalView),
 });
@@ -70,14 +77,34 @@ export const signInRoute = accountRoute({
   url: "/api/v1/auth/signin",
   operationId: "signIn",
   summary: "Sign in with email and password",
-  description: SESSION_COOKIE,
+  description:
+    `${SESSION_COOKIE} With two-factor authentication on, the right password without a ` +
+    "`code` answers 401 `two_factor_required`: send the same body again with `code`.",
   auth: "none",
   rateLimited: true,
   schema: {
-    body: Type.Object({ email: Email, password: Password }, { additionalProperties: false }),
+    body: Type.Object(
+      {
+        email: Email,
+        password: Password,
+        code: Type.Optional(
+          Type.String({
+            maxLength: 64,
+            description:
+              "With two-factor authentication on: the app's current code or an unused recovery code.",
+          }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
     response: { 200: SignedIn },
   },
-  errors: ["invalid_credentials", "csrf_rejected"],
+  errors: [
+    "invalid_credentials",
+    "two_factor_required",
+    "invalid_two_factor_code",
+    "csrf_rejected",
+  ],
 });
 
 export const signOutRoute = accountRoute({
@@ -113,13 +140,17 @@ const IDLE =
   "A session ends after SESSION_IDLE_HOURS (default 24) without use, and after " +
   "SESSION_TTL_HOURS (default 168) in any case; `lastSeenAt` is written at most once a minute.";
 
+const ACCOUNT_ONLY =
+  " A host user's portal session gets 403 `forbidden`: that account is the host's to manage.";
+
 export const listSessionsRoute = accountRoute({
   method: "GET",
   url: "/api/v1/me/sessions",
   operationId: "listSessions",
   summary: "The signed-in user's sessions, most recently used first",
-  description: IDLE,
+  description: IDLE + ACCOUNT_ONLY,
   schema: { response: { 200: SessionList } },
+  errors: ["forbidden"],
 });
 
 export const endSessionRoute = accountRoute({
@@ -127,11 +158,12 @@ export const endSessionRoute = accountRoute({
   url: "/api/v1/me/sessions/:sessionId",
   operationId: "endSession",
   summary: "End one of your sessions (signs that browser out)",
+  description: ACCOUNT_ONLY.trim(),
   schema: {
     params: Type.Object({ sessionId: Id("ses") }),
     response: { 204: Type.Null() },
   },
-  errors: ["not_found"],
+  errors: ["not_found", "forbidden"],
 });
 
 export const endOtherSessionsRoute = accountRoute({
@@ -139,7 +171,9 @@ export const endOtherSessionsRoute = accountRoute({
   url: "/api/v1/me/sessions",
   operationId: "endOtherSessions",
   summary: "End every session but this one",
+  description: ACCOUNT_ONLY.trim(),
   schema: { response: { 204: Type.Null() } },
+  errors: ["forbidden"],
 });
 
 export const changePasswordRoute = accountRoute({
@@ -149,7 +183,8 @@ export const changePasswordRoute = accountRoute({
   summary: "Change your password; every other session ends",
   description:
     "A password that is blank or among the most common passwords is refused " +
-    "(400 `weak_password`). This session stays signed in and counts as a recent sign-in.",
+    "(400 `weak_password`). This session stays signed in and counts as a recent sign-in." +
+    ACCOUNT_ONLY,
   rateLimited: true,
   schema: {
     body: Type.Object(
@@ -158,7 +193,7 @@ export const changePasswordRoute = accountRoute({
     ),
     response: { 204: Type.Null() },
   },
-  errors: ["invalid_credentials", "weak_password", "validation_failed"],
+  errors: ["invalid_credentials", "weak_password", "validation_failed", "forbidden"],
 });
 
 export const reauthenticateRoute = accountRoute({
@@ -169,13 +204,14 @@ export const reauthenticateRoute = accountRoute({
   description:
     "Creating a service key, inviting an admin, changing return origins or branding need " +
     "the password entered in this session in the last 15 minutes (sign-in counts); else " +
-    "403 `reauthentication_required`.",
+    "403 `reauthentication_required`." +
+    ACCOUNT_ONLY,
   rateLimited: true,
   schema: {
     body: Type.Object({ password: Password }, { additionalProperties: false }),
     response: { 204: Type.Null() },
   },
-  errors: ["invalid_credentials"],
+  errors: ["invalid_credentials", "forbidden"],
 });
 
 export const accountSecurityRoutes = [

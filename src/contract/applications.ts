@@ -227,8 +227,14 @@ export const acceptInvitationRoute = applicationRoute({
   url: "/api/v1/me/invitations/:invitationId/accept",
   operationId: "acceptInvitation",
   summary: "Accept an invitation: you are a member from now on",
+  description:
+    "404 when the invitation is unknown, expired, or its inviter is no longer an owner or " +
+    "admin of the application; 409 `already_member` when you are a member already (the " +
+    "invitation is used up and your role does not change). When this server sends email " +
+    "(SMTP_URL), the account's address must be confirmed first (403 `email_not_confirmed`); " +
+    "without email nothing waits for a confirmation.",
   schema: { params: MyInvitationParams, response: { 201: ApplicationSummary } },
-  errors: ["not_found"],
+  errors: ["not_found", "already_member", "email_not_confirmed"],
 });
 
 export const declineInvitationRoute = applicationRoute({

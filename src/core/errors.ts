@@ -14,9 +14,21 @@ export const errorRegistry = {
   invalid_credentials: { status: 401, title: "The email or password is incorrect" },
   invalid_signature: { status: 401, title: "The request's signature does not verify" },
   weak_password: { status: 400, title: "That password is too common or too short" },
+  two_factor_required: {
+    status: 401,
+    title: "Enter the code from your authenticator app (or a recovery code)",
+  },
+  invalid_two_factor_code: {
+    status: 401,
+    title: "The two-factor code is not right or was already used",
+  },
   reauthentication_required: {
     status: 403,
     title: "Enter your password again to do this",
+  },
+  email_not_confirmed: {
+    status: 403,
+    title: "Confirm your email address first",
   },
   csrf_rejected: { status: 403, title: "Cross-site request rejected" },
   insufficient_scope: { status: 403, title: "The credential does not allow this request" },
@@ -28,8 +40,10 @@ export const errorRegistry = {
   token_name_taken: { status: 409, title: "You already have an active token with that name" },
   token_limit_reached: { status: 409, title: "You have reached the limit of active tokens" },
   token_not_active: { status: 409, title: "The token is revoked or expired" },
+  two_factor_already_enabled: { status: 409, title: "Two-factor authentication is already on" },
   already_member: { status: 409, title: "The user is already a member" },
   cannot_remove_owner: { status: 409, title: "The owner cannot be removed" },
+  link_expired: { status: 410, title: "The link has expired or was already used" },
   request_timeout: { status: 408, title: "The request did not arrive in time" },
   payload_too_large: { status: 413, title: "The request body is too large" },
   misdirected_request: { status: 421, title: "This server does not answer for that host" },

@@ -43,6 +43,12 @@ export const AUDIT_ACTIONS = [
   "member.invited",
   "invitation.declined",
   "invitation.withdrawn",
+  "two_factor.enabled",
+  "two_factor.disabled",
+  "two_factor.recovery_code_used",
+  "email.confirmed",
+  "password.reset",
+  "password.reset_link_issued",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

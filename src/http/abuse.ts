@@ -42,7 +42,10 @@ const LocalStore = createRequire(import.meta.url)(
 ) => RateLimitStore;
 
 /** Counter keys kept in the shared store when there is one: low-volume, security-relevant. */
-const SHARED_KEY_PREFIXES = ["account:", "signin:", "create:", "pair:", "signup:"];
+const SHARED_KEY_PREFIXES = ["account:", "signin:", "create:", "pair:", "signup:", "mail:"];
+
+/** Emails with a link (reset, confirmation) sent to one address per hour, at most. */
+export const LINK_EMAILS_PER_ADDRESS_PER_HOUR = 5;
 
 /**
  * A store for @fastify/rate-limit that keeps failed sign-ins and token creations in
@@ -131,6 +134,8 @@ export class AbuseGuard {
   private readonly creationsByUser: Limiter;
   /** Wrong current passwords typed by a signed-in user (password change, reauthentication). */
   private readonly confirmationsByUser: Limiter;
+  /** Emails with a link asked for one email address: a mailbox cannot be flooded. */
+  private readonly linkEmailsByAddress: Limiter;
 
   constructor(app: FastifyInstance, limits: AbuseLimits) {
     this.signinByAccount = app.createRateLimit({
@@ -157,6 +162,11 @@ export class AbuseGuard {
       max: limits.signinFailuresPerAccountPerHour,
       timeWindow: HOUR_MS,
       keyGenerator: (request) => `account:user:${request.user?.id ?? request.ip}`,
+    });
+    this.linkEmailsByAddress = app.createRateLimit({
+      max: LINK_EMAILS_PER_ADDRESS_PER_HOUR,
+      timeWindow: HOUR_MS,
+      keyGenerator: (request) => `mail:${linkEmailKey(request)}`,
     });
     this.invalidTokens = new InvalidTokenLimiter(limits.bearerFailuresPerAddressPerMinute);
     this.creationsByUser = app.createRateLimit({
@@ -192,6 +202,23 @@ export class AbuseGuard {
     if (!state.isAllowed && state.isExceeded) throw tooMany(state.ttl, "sign-ups");
   }
 
+  /**
+   * A password reset request: counted against the client address with sign-ups (429 past
+   * it), then against the email address. False past the email's limit: the caller answers
+   * as usual and sends nothing, so the answer never depends on the account.
+   */
+  async checkPasswordResetRequest(request: FastifyRequest): Promise<boolean> {
+    await this.checkSignup(request);
+    const state = await this.linkEmailsByAddress(request);
+    return !(!state.isAllowed && state.isExceeded);
+  }
+
+  /** Throws 429 past the email limit of the signed-in account's address (a resend). */
+  async checkLinkEmail(request: FastifyRequest): Promise<void> {
+    const state = await this.linkEmailsByAddress(request);
+    if (!state.isAllowed && state.isExceeded) throw tooMany(state.ttl, "emails asked for");
+  }
+
   /** Throws 429 when the signed-in user typed a wrong current password too often. */
   async checkPasswordConfirmation(request: FastifyRequest): Promise<void> {
     const state = await this.confirmationsByUser(request, { increment: false });
@@ -223,4 +250,10 @@ function signinEmail(request: FastifyRequest): string {
   const body = request.body as { email?: unknown } | undefined;
   const email = typeof body?.email === "string" ? body.email.trim().toLowerCase() : "";
   return createHash("sha256").update(email).digest("hex");
+}
+
+/** The email address a link email goes to (the signed-in account's, or the body's), hashed. */
+function linkEmailKey(request: FastifyRequest): string {
+  if (request.user) return createHash("sha256").update(request.user.email).digest("hex");
+  return signinEmail(request);
 }

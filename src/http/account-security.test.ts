@@ -359,6 +359,57 @@ describe("invitations", () => {
     expect((await later.get(`/api/v1/applications/${appId}`)).status).toBe(404);
   });
 
+  it("two managers inviting one email at once both succeed, and one invitation is pending", async () => {
+    const { client: owner } = await signUpUser(server.baseUrl);
+    const appId = await createApp(owner);
+    const email = `twice-${Date.now()}@example.com`;
+    const sends = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        owner.post<Sent>(`/api/v1/applications/${appId}/members`, { email, role: "member" }),
+      ),
+    );
+    expect(sends.map((res) => res.status)).toEqual([201, 201, 201, 201, 201, 201]);
+    const pending = await owner.get<{ invitations: Array<{ email: string }> }>(
+      `/api/v1/applications/${appId}/invitations`,
+    );
+    expect(pending.body.invitations.map((invitation) => invitation.email)).toEqual([email]);
+  });
+
+  it("an invitation ends with its inviter's authority: an admin's pending invitation cannot be accepted once they are removed", async () => {
+    const { client: owner } = await signUpUser(server.baseUrl);
+    const appId = await createApp(owner);
+    const { client: admin, user: adminUser } = await signUpUser(server.baseUrl);
+    const { client: invitee, user } = await signUpUser(server.baseUrl);
+    const made = await owner.post<Sent>(`/api/v1/applications/${appId}/members`, {
+      email: adminUser.email,
+      role: "admin",
+    });
+    expect(
+      (await admin.post(`/api/v1/me/invitations/${made.body.invitation.id}/accept`)).status,
+    ).toBe(201);
+    const sent = await admin.post<Sent>(`/api/v1/applications/${appId}/members`, {
+      email: user.email,
+      role: "member",
+    });
+    expect(sent.status).toBe(201);
+    expect(
+      (await invitee.get<{ invitations: unknown[] }>("/api/v1/me/invitations")).body.invitations,
+    ).toHaveLength(1);
+    expect(
+      (await owner.delete(`/api/v1/applications/${appId}/members/${adminUser.id}`)).status,
+    ).toBe(204);
+    expect(
+      (await invitee.get<{ invitations: unknown[] }>("/api/v1/me/invitations")).body.invitations,
+    ).toEqual([]);
+    expect(
+      (await owner.get<{ invitations: unknown[] }>(`/api/v1/applications/${appId}/invitations`))
+        .body.invitations,
+    ).toEqual([]);
+    const accepted = await invitee.post(`/api/v1/me/invitations/${sent.body.invitation.id}/accept`);
+    expect(accepted.status).toBe(404);
+    expect((await invitee.get(`/api/v1/applications/${appId}`)).status).toBe(404);
+  });
+
   it("members cannot list, send or withdraw invitations; inviting an admin needs a recent sign-in", async () => {
     const { client: owner } = await signUpUser(server.baseUrl);
     const appId = await createApp(owner);

@@ -27,7 +27,16 @@ const DETAILS: Partial<Record<ErrorCode, string>> = {
 export function clientErrorHandler(log: () => FastifyBaseLogger) {
   return (error: NodeJS.ErrnoException, socket: Socket): void => {
     // The client went away (or a reply already started): nothing can be answered.
-    if (error.code === "ECONNRESET" || error.code === "EPIPE" || !socket.writable) {
+    // An answer whose head is already on the wire (a timeout mid-response) must not get a
+    // second one written after it: the connection just ends.
+    const answering = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })
+      ._httpMessage;
+    if (
+      error.code === "ECONNRESET" ||
+      error.code === "EPIPE" ||
+      !socket.writable ||
+      answering?.headersSent === true
+    ) {
       socket.destroy();
       return;
     }

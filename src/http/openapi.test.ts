@@ -75,7 +75,7 @@ describe("GET /openapi.json", () => {
     );
     for (const route of undocumented) {
       expect(route.url, `${route.method} ${route.url}`).toMatch(
-        /^(\/app\/|\/apps|\/account|\/security$|\/portal\/|\/signin|\/signup|\/favicon|\/assets\/|\/docs|\/openapi\.json$|\/\*$|\/$)/,
+        /^(\/app\/|\/apps|\/account|\/security$|\/portal\/|\/signin|\/signup|\/forgot-password$|\/reset-password$|\/confirm-email$|\/favicon|\/assets\/|\/docs|\/openapi\.json$|\/\*$|\/$)/,
       );
       expect(route.method).toBe("GET");
     }

@@ -489,6 +489,37 @@ describe("the audit trail and the log", () => {
 });
 
 describe("a host user's page", () => {
+  it("reaches none of a Keyward account's own routes, and cannot leave the host's application", async () => {
+    const host = await hostSetUp();
+    const browser = await portalUser(host, "no-account-routes");
+    const me = await browser.get<Me>("/api/v1/me");
+    const userId = me.body.user.id;
+    const refused = [
+      await browser.get<Problem>("/api/v1/me/sessions"),
+      await browser.delete("/api/v1/me/sessions"),
+      await browser.delete(`/api/v1/me/sessions/ses_${"a".repeat(20)}`),
+      await browser.post<Problem>("/api/v1/auth/password", {
+        currentPassword: "guess one",
+        newPassword: "a much longer new passphrase",
+      }),
+      await browser.post<Problem>("/api/v1/auth/reauthenticate", { password: "guess two" }),
+      await browser.delete(`/api/v1/applications/${host.appId}/members/${userId}`),
+    ];
+    expect(refused.map((res) => [res.status, (res.body as Problem | undefined)?.code])).toEqual(
+      refused.map(() => [403, "forbidden"]),
+    );
+    // Nothing counted as a password attempt, nothing written to their activity.
+    const activity = await browser.get<AuditPage>("/api/v1/me/audit");
+    expect(activity.body.events.map((event) => event.action)).not.toContain("signin.failed");
+    // The owner cannot strand them either: the host removes its users.
+    const removed = await host.client.delete(
+      `/api/v1/applications/${host.appId}/members/${userId}`,
+    );
+    expect([removed.status, (removed.body as Problem).code]).toEqual([403, "forbidden"]);
+    expect((await browser.get(`/api/v1/applications/${host.appId}/tokens`)).status).toBe(200);
+    expect((await browser.get("/api/v1/me")).status).toBe(200);
+  });
+
   it("is limited to their own tokens and activity", async () => {
     const host = await hostSetUp();
     const teamToken = await createToken(host.client, host.appId, { name: "team" });

@@ -153,3 +153,19 @@ export function requireUser(request: FastifyRequest, options: SessionOptions): U
   checkOrigin(request, options, true);
   return request.user;
 }
+
+/**
+ * As `requireUser`, for what belongs to a Keyward account of its own (its sessions,
+ * password, recent sign-in, two-factor): a host user's portal session is the host's to
+ * manage and gets 403.
+ */
+export function requireAccountUser(request: FastifyRequest, options: SessionOptions): User {
+  const user = requireUser(request, options);
+  if (request.portal !== null || user.hostApplicationId !== undefined) {
+    throw new KeywardError(
+      "forbidden",
+      "A host's portal session manages API tokens only; its account is the host's.",
+    );
+  }
+  return user;
+}

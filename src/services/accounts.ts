@@ -11,6 +11,7 @@ import { hashToken } from "../core/token.js";
 import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
 import type { AuditEvents, SessionRecord } from "./ports.js";
+import { checkSignInSecondFactor } from "./two-factor.js";
 
 export interface NewSession {
   /** The cookie value. Only its hash is stored. */
@@ -76,7 +77,7 @@ let dummyHash: Promise<string> | undefined;
 
 export async function signIn(
   deps: ServiceDeps,
-  input: { email: string; password: string },
+  input: { email: string; password: string; code?: string },
   ctx: RequestContext = NO_CONTEXT,
 ): Promise<{ user: User; session: NewSession }> {
   const email = input.email.trim().toLowerCase();
@@ -133,6 +134,8 @@ export async function signIn(
       "This account is disabled. Ask the operator of this Keyward to enable it.",
     );
   }
+  // Asked only after the right password: whoever is asked for a code knows the password.
+  await checkSignInSecondFactor(deps, found.id, input.code, ctx);
   const { passwordHash: _omit, disabledAt: _enabled, ...user } = found;
   const succeeded = auditEvent(deps, ctx, {
     applicationId: null,
@@ -207,12 +210,19 @@ export async function validateSession(
     found.session.expiresAt <= now ||
     found.session.lastSeenAt + deps.settings.sessionIdleMs <= now
   ) {
-    await deps.store.sessions.deleteSession(idHash);
+    // Tidying only: the session is refused either way, so a failed delete must not turn
+    // the answer into a 503 (the next use, or the operator's cleanup, deletes it).
+    await deps.store.sessions.deleteSession(idHash).catch(() => {});
     return null;
   }
   if (now - found.session.lastSeenAt >= SESSION_TOUCH_INTERVAL_MS) {
-    await deps.store.sessions.touchSession(idHash, now);
-    found.session.lastSeenAt = now;
+    // "Last seen" is bookkeeping: a read that cannot write it still answers (the next
+    // request tries again); only the session lookup above decides.
+    const touched = await deps.store.sessions.touchSession(idHash, now).then(
+      () => true,
+      () => false,
+    );
+    if (touched) found.session.lastSeenAt = now;
   }
   return { user: found.user, sessionIdHash: idHash, session: found.session };
 }

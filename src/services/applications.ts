@@ -171,6 +171,14 @@ export async function removeMember(
   if (!targetRole) throw new KeywardError("not_found", "No such member.");
   if (targetRole === "owner") throw new KeywardError("cannot_remove_owner");
   const target = await deps.store.users.findUserById(userId);
+  // A host user exists for the host's backend, which removes them with its service key;
+  // leaving by themselves (or being removed here) would strand the host's record of them.
+  if (target?.hostApplicationId !== undefined) {
+    throw new KeywardError(
+      "forbidden",
+      "Host users are removed by the host's backend (DELETE /api/v1/service/users/{externalId}).",
+    );
+  }
   // The events name the tokens the removal revoked, so the store builds them from its
   // result, inside the removal's transaction.
   const result = await deps.store.applications.removeMember(

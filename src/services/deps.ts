@@ -5,6 +5,7 @@ import type {
   RandomSource,
   Store,
   TokenInvalidation,
+  Totp,
 } from "./ports.js";
 
 export interface ServiceSettings {
@@ -13,6 +14,11 @@ export interface ServiceSettings {
   sessionTtlMs: number;
   /** A session unused this long ends (SESSION_IDLE_HOURS). */
   sessionIdleMs: number;
+  /**
+   * SMTP is configured: Keyward sends email, and an account must confirm its address
+   * before accepting an invitation. Absent or false: no email, and nothing waits for one.
+   */
+  mailEnabled?: boolean;
 }
 
 /** Everything a use case may touch, passed in so tests can fix the clock and randomness. */
@@ -22,6 +28,8 @@ export interface ServiceDeps {
   random: RandomSource;
   passwordHasher: PasswordHasher;
   commonPasswords: CommonPasswords;
+  /** Two-factor codes (RFC 6238); the library stays behind this port. */
+  totp: Totp;
   invalidation: TokenInvalidation;
   settings: ServiceSettings;
 }

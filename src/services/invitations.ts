@@ -4,6 +4,7 @@ import type { User } from "../core/model.js";
 import { normalizeEmail } from "../core/rules.js";
 import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
+import { requireConfirmedEmail } from "./email.js";
 import { isManager, requireMembership } from "./membership.js";
 import type { InvitationRecord, ReceivedInvitation } from "./ports.js";
 
@@ -114,6 +115,9 @@ export async function acceptInvitation(
   const visible = await listMyInvitations(deps, user);
   if (!visible.some((invitation) => invitation.id === invitationId))
     throw new KeywardError("not_found", "No such invitation.");
+  // With email on, an invitation goes to whoever controls the address: the account must
+  // have opened the link sent there. (It can be invited before, and accept after.)
+  await requireConfirmedEmail(deps, user);
   const taken = await deps.store.invitations.takeInvitation(
     { id: invitationId, email: user.email, now: deps.clock.now() },
     (invitation) => [
@@ -129,6 +133,7 @@ export async function acceptInvitation(
     { userId: user.id },
   );
   if (!taken) throw new KeywardError("not_found", "No such invitation.");
+  if (taken.alreadyMember) throw new KeywardError("already_member");
   return taken;
 }
 

@@ -15,6 +15,9 @@ export async function reportLeakedTokens(
 ): Promise<{ received: number }> {
   const revokedIds: string[] = [];
   const keyPrefix = serviceKeyPrefix(deps.settings.tokenPrefix);
+  // Read once per report, when first needed: a report of many strings outside our format
+  // costs one read, not one per string.
+  let importedExist: boolean | undefined;
   for (const token of new Set(tokens)) {
     if (checkTokenFormat(token, keyPrefix).ok) {
       await revokeLeakedServiceKey(deps, token, ctx);
@@ -23,7 +26,8 @@ export async function reportLeakedTokens(
     const ours = checkTokenFormat(token, deps.settings.tokenPrefix).ok;
     const secretHash = hashToken(token);
     // Outside our format only an imported token (`keyward import-tokens`) can be ours.
-    if (!ours && !(await deps.store.tokens.hasImportedTokens())) continue;
+    if (!ours) importedExist ??= await deps.store.tokens.hasImportedTokens();
+    if (!ours && !importedExist) continue;
     const secret = await deps.store.tokens.findSecret(secretHash);
     if (!ours && secret?.imported !== true) continue;
     const now = deps.clock.now();

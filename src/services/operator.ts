@@ -2,6 +2,7 @@ import { KeywardError } from "../core/errors.js";
 import { generateSessionSecret } from "../core/ids.js";
 import type { AuditAction } from "../core/model.js";
 import type { ServiceDeps } from "./deps.js";
+import { issuePasswordResetLink } from "./email.js";
 import type {
   AuditEvent,
   AuditEventInput,
@@ -143,6 +144,46 @@ export async function resetPassword(
     [operatorEvent(deps, operator, { action: "user.password_reset", userId: user.id })],
   );
   return { user, password, endedSessions };
+}
+
+/**
+ * Turns off a user's two-factor authentication, for someone who lost both their phone and
+ * their recovery codes (the operator checks who is asking first). Their password stays;
+ * they can set two-factor up again after signing in.
+ */
+export async function disableTwoFactor(
+  deps: ServiceDeps,
+  operator: Operator,
+  idOrEmail: string,
+): Promise<{ user: OperatorUser; changed: boolean }> {
+  const user = await requireUser(deps, idOrEmail);
+  const changed = await deps.store.twoFactor.disable(user.id, [
+    operatorEvent(deps, operator, { action: "two_factor.disabled", userId: user.id }),
+  ]);
+  return { user, changed };
+}
+
+/**
+ * A one-time password reset link's code for the account, for the operator to hand over
+ * (works with or without email): the password stays until the link is used, within 30
+ * minutes; using it ends every session of the account.
+ */
+export async function issueResetLink(
+  deps: ServiceDeps,
+  operator: Operator,
+  idOrEmail: string,
+): Promise<{ user: OperatorUser; code: string; expiresAt: number }> {
+  const user = await requireUser(deps, idOrEmail);
+  if (user.hostApplicationId !== null) {
+    throw new KeywardError(
+      "validation_failed",
+      "This is a host user: they sign in through their host product, and have no password here.",
+    );
+  }
+  const issued = await issuePasswordResetLink(deps, user.id, [
+    operatorEvent(deps, operator, { action: "password.reset_link_issued", userId: user.id }),
+  ]);
+  return { user, ...issued };
 }
 
 export function listApplications(deps: ServiceDeps): Promise<OperatorApplication[]> {

@@ -13,7 +13,8 @@ interface SweeperLog {
 
 /**
  * Revokes tokens the unused-token policy has passed the line for, and queues
- * `token.expiring` for tokens a week from their expiry. Every process runs it on a timer;
+ * `token.expiring` for tokens a week from their expiry (and, with email on, a reminder
+ * email to their owner). Every process runs it on a timer;
  * a lease in the store lets one process at a time do the work (the others find it held).
  * Either job is also safe if two ran: each revocation and each reminder is written once.
  */
@@ -60,7 +61,11 @@ export class PolicySweeper {
         now + EXPIRING_NOTICE_MS,
         BATCH,
       );
-      if (revoked.length > 0 || reminders > 0) this.queued();
+      // The owner's own reminder by email, with its own mark: once per token, by one process.
+      const emails = this.deps.settings.mailEnabled
+        ? await this.deps.store.mail.queueExpiryReminders(now, now + EXPIRING_NOTICE_MS, BATCH)
+        : 0;
+      if (revoked.length > 0 || reminders > 0 || emails > 0) this.queued();
     })();
     this.running = pass;
     try {

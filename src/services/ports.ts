@@ -1,3 +1,4 @@
+import type { MailData, MailKind } from "../core/mail.js";
 import type {
   Application,
   ApplicationMembership,
@@ -70,6 +71,71 @@ export interface UserStore {
     input: { userId: string; passwordHash: string; keepIdHash: string | null },
     audit?: AuditEvents,
   ): Promise<{ endedSessions: number }>;
+}
+
+/**
+ * RFC 6238 time-based one-time passwords (what authenticator apps show): 6 digits,
+ * SHA-1, 30-second steps, as every app understands.
+ */
+export interface Totp {
+  /** The base32 form of a new secret made from `bytes` (20 random bytes: 160 bits). */
+  encodeSecret(bytes: Uint8Array): string;
+  /** The `otpauth://totp/...` URL an app scans (as a QR code) to add the account. */
+  otpauthUrl(input: { secret: string; issuer: string; label: string }): string;
+  /**
+   * The time step (the count of 30-second periods since the epoch) within one step of
+   * `now`'s at which `code` is the right code for `secret`; null when it is none of them.
+   */
+  matchStep(input: { secret: string; code: string; now: number }): number | null;
+}
+
+/** A user's two-factor state. `confirmedAt` null: an enrollment not yet confirmed (off). */
+export interface TwoFactorRecord {
+  userId: string;
+  /** Base32 TOTP secret. A secret: never logged, never in an answer after enrollment. */
+  secret: string;
+  createdAt: number;
+  confirmedAt: number | null;
+  /** The last time step whose code was accepted: that step and earlier ones are refused. */
+  lastUsedStep: number | null;
+}
+
+export interface TwoFactorStore {
+  find(userId: string): Promise<TwoFactorRecord | undefined>;
+  /**
+   * Starts (or restarts) an enrollment with a new secret, replacing an unconfirmed one;
+   * false, changing nothing, when two-factor is already on.
+   */
+  startEnrollment(input: { userId: string; secret: string; createdAt: number }): Promise<boolean>;
+  /**
+   * Turns two-factor on: the pending enrollment with this very secret becomes confirmed,
+   * `step` is recorded as used, and the recovery codes (hashes) replace any earlier ones,
+   * with the audit events, in one transaction. False when there is no such enrollment.
+   */
+  confirm(
+    input: {
+      userId: string;
+      secret: string;
+      step: number;
+      confirmedAt: number;
+      recoveryCodeHashes: readonly string[];
+    },
+    audit?: AuditEvents,
+  ): Promise<boolean>;
+  /**
+   * Records `step` as used when it is later than the last used one (two-factor on): true
+   * when it was, false when that step or a later one was used already (a replayed code).
+   */
+  spendStep(userId: string, step: number): Promise<boolean>;
+  /** The hashes of the user's recovery codes not used yet. */
+  unusedRecoveryCodes(userId: string): Promise<string[]>;
+  /** Marks a recovery code used, once, with the audit events; false when it already was. */
+  spendRecoveryCode(
+    input: { userId: string; codeHash: string; usedAt: number },
+    audit?: AuditEvents,
+  ): Promise<boolean>;
+  /** Turns two-factor off: the secret and the recovery codes go. False when it was not on. */
+  disable(userId: string, audit?: AuditEvents): Promise<boolean>;
 }
 
 export interface SessionRecord {
@@ -411,26 +477,37 @@ export interface ReceivedInvitation extends InvitationRecord {
   inviterEmail: string;
 }
 
+/**
+ * An invitation taken off the pending list. On accept, `alreadyMember` says the user was a
+ * member before (nothing was written but the invitation's removal).
+ */
+export type TakenInvitation = InvitationRecord & { readonly alreadyMember: boolean };
+
 export interface InvitationStore {
   /**
    * Inserts the invitation, replacing a pending one of the same application and email
    * (a new role, a new 7 days), with its audit events, in one transaction.
    */
   putInvitation(invitation: InvitationRecord, audit: AuditEvents): Promise<void>;
-  /** The application's invitations not expired at `now`, oldest first. */
+  /**
+   * The application's invitations not expired at `now`, oldest first. This list and
+   * `listForEmail` leave out invitations whose inviter is no longer an owner or admin.
+   */
   listForApplication(applicationId: string, now: number): Promise<InvitationRecord[]>;
   /** The invitations to `email` not expired at `now`, oldest first. */
   listForEmail(email: string, now: number): Promise<ReceivedInvitation[]>;
   /**
    * Deletes the invitation when it matches (its application, or its email); with
-   * `accept`, makes that user a member in the same transaction (nothing when they already
-   * are). Undefined when no invitation matched (unknown, expired, someone else's).
+   * `accept`, makes that user a member in the same transaction (nothing, audit included,
+   * when they already are). Undefined when no invitation matched (unknown, expired, someone
+   * else's) and, on accept, when its inviter is no longer an owner or admin of the
+   * application (the invitation is then deleted: it carried authority its sender lost).
    */
   takeInvitation(
     match: { id: string; now: number; applicationId?: string; email?: string },
     audit: (invitation: InvitationRecord) => AuditEvents,
     accept?: { userId: string },
-  ): Promise<InvitationRecord | undefined>;
+  ): Promise<TakenInvitation | undefined>;
 }
 
 /** A fixed-window counter shared by every process on the store. */
@@ -491,6 +568,7 @@ export interface Store {
   readonly audit: AuditStore;
   readonly users: UserStore;
   readonly sessions: SessionStore;
+  readonly twoFactor: TwoFactorStore;
   readonly invitations: InvitationStore;
   readonly applications: ApplicationStore;
   readonly tokens: TokenStore;
@@ -501,6 +579,7 @@ export interface Store {
   readonly operator: OperatorStore;
   readonly webhooks: WebhookStore;
   readonly policies: PolicyStore;
+  readonly mail: MailStore;
   /** Statements executed so far, by kind; for metrics and the benchmark. */
   readonly stats: StoreStats;
   /** Resolves when storage answers a trivial query. */
@@ -657,7 +736,10 @@ export interface WebhookStore {
   ): Promise<boolean>;
   /** Newest first. */
   listDeliveries(webhookId: string, limit: number): Promise<WebhookDelivery[]>;
-  /** Queues a delivery again, now, with the same id; false when there is no such delivery. */
+  /**
+   * Queues a delivery again, now, with the same id, releasing any claim on it (an attempt in
+   * flight then records nothing); false when there is no such delivery.
+   */
   redeliver(input: { webhookId: string; deliveryId: string; now: number }): Promise<boolean>;
   /** Queues events for the webhooks that subscribe to them, in one transaction. */
   enqueue(events: readonly WebhookEventInput[]): Promise<void>;
@@ -666,9 +748,14 @@ export interface WebhookStore {
    * `lockUntil` and its attempt counted. Two processes never claim the same one.
    */
   claimDue(now: number, limit: number, lockUntil: number): Promise<ClaimedDelivery[]>;
-  /** Records an attempt's outcome and releases the delivery. */
+  /**
+   * Records an attempt's outcome and releases the delivery, unless its claim is no longer
+   * the delivery's own (`lockedUntil` as claimed): a redelivery asked for meanwhile, or a
+   * claim that ran out and was taken again, is not overwritten by an older attempt.
+   */
   recordAttempt(input: {
     deliveryId: string;
+    lockedUntil: number;
     now: number;
     status: DeliveryStatus;
     nextAttemptAt: number;
@@ -709,4 +796,93 @@ export interface PolicyStore {
     until: number;
   }): Promise<boolean>;
   releaseLease(input: { name: string; holder: string }): Promise<void>;
+}
+
+/** An email to queue: rendered when sent, from `data`. */
+export interface OutgoingMail {
+  kind: MailKind;
+  recipient: string;
+  data: MailData;
+}
+
+/** A queued email a process has claimed: it alone attempts it until its lock ends. */
+export interface ClaimedMail extends OutgoingMail {
+  id: string;
+  createdAt: number;
+  /** Attempts so far, this one included. */
+  attempts: number;
+}
+
+export type AccountCodePurpose = "email_confirmation" | "password_reset";
+
+/** A one-time code behind an emailed link; only its hash is stored. */
+export interface AccountCode {
+  hash: string;
+  userId: string;
+  purpose: AccountCodePurpose;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface MailStore {
+  /** Inserts the code and queues its email (when given), with its events, in one transaction. */
+  insertAccountCode(
+    code: AccountCode,
+    mail: OutgoingMail | null,
+    now: number,
+    audit?: AuditEvents,
+  ): Promise<void>;
+  /** The code when it exists for `purpose`, is unused and has not expired at `now`. */
+  findAccountCode(
+    hash: string,
+    purpose: AccountCodePurpose,
+    now: number,
+  ): Promise<AccountCode | undefined>;
+  /**
+   * Uses an email confirmation code and marks its account's email confirmed, in one
+   * transaction; of two racing uses exactly one succeeds. Undefined when the code is
+   * unknown, used or expired.
+   */
+  confirmEmail(
+    hash: string,
+    now: number,
+    audit: (userId: string) => AuditEvents,
+  ): Promise<{ userId: string } | undefined>;
+  /**
+   * Uses a password reset code, sets the password, ends every session of the account and
+   * marks its other reset codes used, in one transaction. Undefined when the code is
+   * unknown, used or expired (then nothing changes).
+   */
+  resetPassword(
+    input: { hash: string; now: number; passwordHash: string },
+    audit: (userId: string) => AuditEvents,
+  ): Promise<{ userId: string; endedSessions: number } | undefined>;
+  /** When the account's email was confirmed; null when it was not (or no such account). */
+  emailConfirmedAt(userId: string): Promise<number | null>;
+  /** Queues an email on its own. */
+  enqueue(mail: OutgoingMail, now: number): Promise<void>;
+  /**
+   * Claims up to `limit` emails due at `now` that no process holds, each until `lockUntil`,
+   * counting the attempt. Two processes never claim the same one.
+   */
+  claimDue(now: number, limit: number, lockUntil: number): Promise<ClaimedMail[]>;
+  /**
+   * Records an attempt: `sent` and `failed` are final (the data is emptied); `pending`
+   * tries again at `nextAttemptAt`.
+   */
+  recordAttempt(input: {
+    id: string;
+    now: number;
+    status: "sent" | "pending" | "failed";
+    nextAttemptAt: number;
+    error: string | null;
+  }): Promise<void>;
+  /**
+   * Marks active tokens expiring by `horizon` whose owner has not been reminded and queues
+   * a reminder to each owner with an email, in one transaction: when processes race,
+   * exactly one queues each. Returns how many it queued.
+   */
+  queueExpiryReminders(now: number, horizon: number, limit: number): Promise<number>;
+  /** Deletes sent and abandoned emails queued before `before`, and codes expired by then. */
+  prune(before: number): Promise<number>;
 }

@@ -39,6 +39,7 @@ beforeEach(async () => {
     random: cryptoRandom,
     passwordHasher: { hash: async (p) => p, verify: async (h, p) => h === p },
     commonPasswords: { isCommon: () => false, size: () => 0 },
+    totp: { encodeSecret: () => "", otpauthUrl: () => "", matchStep: () => null },
     invalidation: { tokenChanged: async (ids) => verifier.invalidate(ids) },
     settings: {
       tokenPrefix: "kw",

@@ -92,20 +92,24 @@ export class WebhookDispatcher {
   private async drain(): Promise<void> {
     for (;;) {
       const now = this.clock.now();
-      const claimed = await this.store.claimDue(now, BATCH, now + CLAIM_MS);
+      const lockedUntil = now + CLAIM_MS;
+      const claimed = await this.store.claimDue(now, BATCH, lockedUntil);
       if (claimed.length === 0) return;
-      await Promise.all(claimed.map((delivery) => this.attempt(delivery)));
+      await Promise.all(claimed.map((delivery) => this.attempt(delivery, lockedUntil)));
       if (this.closed) return;
     }
   }
 
-  private async attempt(delivery: {
-    id: string;
-    url: string;
-    secret: string;
-    payload: string;
-    attempts: number;
-  }): Promise<void> {
+  private async attempt(
+    delivery: {
+      id: string;
+      url: string;
+      secret: string;
+      payload: string;
+      attempts: number;
+    },
+    lockedUntil: number,
+  ): Promise<void> {
     const result = await this.sender.send(delivery, this.clock.now());
     const now = this.clock.now();
     const ok = result.status !== null && result.status >= 200 && result.status < 300;
@@ -122,6 +126,7 @@ export class WebhookDispatcher {
     try {
       await this.store.recordAttempt({
         deliveryId: delivery.id,
+        lockedUntil,
         now,
         status,
         nextAttemptAt,

@@ -65,10 +65,14 @@ export function createKyselyUserStore(db: Kysely<Database>, guard: Guard): UserS
       guard(async () => {
         const row = await db
           .selectFrom("users")
-          .select(["id", "email", "name", "created_at"])
+          .select(["id", "email", "name", "created_at", "application_id"])
           .where("id", "=", id)
           .executeTakeFirst();
-        return row ? toUser(row) : undefined;
+        if (!row) return undefined;
+        const user = toUser(row);
+        return row.application_id === null
+          ? user
+          : { ...user, hostApplicationId: row.application_id };
       }),
   };
 }

@@ -1,7 +1,15 @@
-import type { Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 import type { InvitationRecord, InvitationStore } from "../services/ports.js";
 import { type Guard, insertAuditEvents } from "./kysely-store.js";
 import type { Database, InvitationsTable } from "./schema.js";
+
+/** An invitation carries its inviter's authority only while they are an owner or admin. */
+function inviterStillManages(invitations: "invitations" | "i") {
+  return sql<boolean>`exists (select 1 from memberships m
+    where m.application_id = ${sql.ref(`${invitations}.application_id`)}
+      and m.user_id = ${sql.ref(`${invitations}.inviter_id`)}
+      and m.role in ('owner', 'admin'))`;
+}
 
 function toInvitation(row: InvitationsTable): InvitationRecord {
   return {
@@ -20,11 +28,8 @@ export function createKyselyInvitationStore(db: Kysely<Database>, guard: Guard):
     putInvitation: (invitation, audit) =>
       guard(() =>
         db.transaction().execute(async (trx) => {
-          await trx
-            .deleteFrom("invitations")
-            .where("application_id", "=", invitation.applicationId)
-            .where("email", "=", invitation.email)
-            .execute();
+          // One statement, so two managers inviting the same email at once both succeed
+          // (the later one wins) instead of one of them hitting the unique index.
           await trx
             .insertInto("invitations")
             .values({
@@ -36,6 +41,15 @@ export function createKyselyInvitationStore(db: Kysely<Database>, guard: Guard):
               created_at: invitation.createdAt,
               expires_at: invitation.expiresAt,
             })
+            .onConflict((oc) =>
+              oc.columns(["application_id", "email"]).doUpdateSet({
+                id: invitation.id,
+                role: invitation.role,
+                inviter_id: invitation.inviterId,
+                created_at: invitation.createdAt,
+                expires_at: invitation.expiresAt,
+              }),
+            )
             .execute();
           if (audit.length > 0) await insertAuditEvents(trx, audit);
         }),
@@ -47,6 +61,7 @@ export function createKyselyInvitationStore(db: Kysely<Database>, guard: Guard):
           .selectAll()
           .where("application_id", "=", applicationId)
           .where("expires_at", ">", now)
+          .where(inviterStillManages("invitations"))
           .orderBy("created_at")
           .orderBy("id")
           .execute();
@@ -62,6 +77,7 @@ export function createKyselyInvitationStore(db: Kysely<Database>, guard: Guard):
           .select(["a.name as application_name", "u.email as inviter_email"])
           .where("i.email", "=", email)
           .where("i.expires_at", ">", now)
+          .where(inviterStillManages("i"))
           .orderBy("i.created_at")
           .orderBy("i.id")
           .execute();
@@ -91,21 +107,34 @@ export function createKyselyInvitationStore(db: Kysely<Database>, guard: Guard):
           // Taken by a concurrent accept, decline or withdrawal.
           if (Number(deleted.numDeletedRows) === 0) return undefined;
           const invitation = toInvitation(row);
-          if (accept) {
-            await trx
-              .insertInto("memberships")
-              .values({
-                application_id: invitation.applicationId,
-                user_id: accept.userId,
-                role: invitation.role,
-                created_at: match.now,
-              })
-              .onConflict((oc) => oc.doNothing())
-              .execute();
+          if (!accept) {
+            const events = audit(invitation);
+            if (events.length > 0) await insertAuditEvents(trx, events);
+            return { ...invitation, alreadyMember: false };
           }
+          const inviter = await trx
+            .selectFrom("memberships")
+            .select("role")
+            .where("application_id", "=", invitation.applicationId)
+            .where("user_id", "=", invitation.inviterId)
+            .executeTakeFirst();
+          // Deleted above all the same: the authority it carried is gone.
+          if (inviter?.role !== "owner" && inviter?.role !== "admin") return undefined;
+          const inserted = await trx
+            .insertInto("memberships")
+            .values({
+              application_id: invitation.applicationId,
+              user_id: accept.userId,
+              role: invitation.role,
+              created_at: match.now,
+            })
+            .onConflict((oc) => oc.doNothing())
+            .executeTakeFirst();
+          if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0)
+            return { ...invitation, alreadyMember: true };
           const events = audit(invitation);
           if (events.length > 0) await insertAuditEvents(trx, events);
-          return invitation;
+          return { ...invitation, alreadyMember: false };
         }),
       ),
   };

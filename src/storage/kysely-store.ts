@@ -9,6 +9,7 @@ import {
 } from "kysely";
 import { StorageUnavailableError } from "../core/errors.js";
 import type { AuditEvents, RevocationEventType, StoreStats } from "../services/ports.js";
+import { enqueueMailNotices, isMailNoticeEvent, sendsMailNotices } from "./kysely-mail-queue.js";
 import { enqueueWebhookEvents, webhookEventsOf } from "./kysely-webhook-queue.js";
 import type { Database } from "./schema.js";
 
@@ -198,7 +199,11 @@ export async function insertAuditEvents(
   if (events.length === 0) return;
   const revocations = revocationEventsOf(events);
   const webhookEvents = webhookEventsOf(events);
-  if ((revocations.length > 0 || webhookEvents.length > 0) && !executor.isTransaction) {
+  const mailNotices = sendsMailNotices(executor) && events.some(isMailNoticeEvent);
+  if (
+    (revocations.length > 0 || webhookEvents.length > 0 || mailNotices) &&
+    !executor.isTransaction
+  ) {
     // The stream's lock lasts a transaction; outside one it would end before the insert.
     await executor.transaction().execute((trx) => insertAuditEvents(trx, events));
     return;
@@ -221,5 +226,6 @@ export async function insertAuditEvents(
     )
     .execute();
   await enqueueWebhookEvents(executor, webhookEvents);
+  if (mailNotices) await enqueueMailNotices(executor, events);
   await insertRevocationEvents(executor, revocations);
 }

@@ -148,7 +148,7 @@ export function createKyselyWebhookStore(db: Kysely<Database>, guard: Guard): We
       guard(async () => {
         const result = await db
           .updateTable("webhook_deliveries")
-          .set({ status: "pending", next_attempt_at: now, last_error: null })
+          .set({ status: "pending", next_attempt_at: now, last_error: null, locked_until: null })
           .where("id", "=", deliveryId)
           .where("webhook_id", "=", webhookId)
           .executeTakeFirst();
@@ -221,6 +221,8 @@ export function createKyselyWebhookStore(db: Kysely<Database>, guard: Guard): We
             last_error: input.lastError,
           })
           .where("id", "=", input.deliveryId)
+          // Still this attempt's claim: not redelivered meanwhile, nor taken again.
+          .where("locked_until", "=", input.lockedUntil)
           // A delivery deleted meanwhile (its webhook removed) stays as it is.
           .where("status", "=", "pending")
           .execute();

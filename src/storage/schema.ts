@@ -19,6 +19,50 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   job_leases: JobLeasesTable;
   invitations: InvitationsTable;
+  two_factor: TwoFactorTable;
+  recovery_codes: RecoveryCodesTable;
+  account_codes: AccountCodesTable;
+  mail_outbox: MailOutboxTable;
+}
+
+/** Migration 0014: a user's TOTP secret; `confirmed_at` null while enrolling. */
+export interface TwoFactorTable {
+  user_id: string;
+  secret: string;
+  created_at: number;
+  confirmed_at: number | null;
+  last_used_step: number | null;
+}
+
+/** Migration 0014: SHA-256 (hex) of each recovery code; `used_at` once used. */
+export interface RecoveryCodesTable {
+  user_id: string;
+  code_hash: string;
+  used_at: number | null;
+}
+
+/** Migration 0015. */
+export interface AccountCodesTable {
+  hash: string;
+  user_id: string;
+  purpose: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+export interface MailOutboxTable {
+  id: string;
+  kind: string;
+  recipient: string;
+  data: string;
+  created_at: number;
+  status: string;
+  attempts: Generated<number>;
+  next_attempt_at: number;
+  locked_until: number | null;
+  sent_at: number | null;
+  last_error: string | null;
 }
 
 /** Migration 0011. */
@@ -136,6 +180,8 @@ export interface UsersTable {
   external_id: string | null;
   /** Set while an operator has the user disabled (migration 0008). */
   disabled_at: number | null;
+  /** When the account's email was confirmed by its link (0015). */
+  email_confirmed_at: number | null;
 }
 
 export interface SessionsTable {
@@ -201,6 +247,8 @@ export interface TokensTable {
   refused_event_at: number | null;
   /** When `keyward import-tokens` brought it from another system; null otherwise (0013). */
   imported_at: number | null;
+  /** When the expiry reminder email was queued (migration 0015). */
+  expiry_reminder_sent_at: number | null;
 }
 
 export interface TokenSecretsTable {

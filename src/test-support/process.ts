@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -67,27 +67,47 @@ export async function startServerProcess(
   env: Record<string, string>,
   cwd = REPO_ROOT,
   command: readonly string[] = [process.execPath, CLI],
+  options: {
+    /**
+     * Where the server's stdout (its log) goes instead of a pipe into this process. Under
+     * load, a pipe this process is slow to read makes the server wait on its log writes.
+     */
+    logFile?: string;
+  } = {},
 ): Promise<ServerProcess> {
   const [file, ...args] = command;
   if (file === undefined) throw new Error("startServerProcess: empty command");
   if (file === process.execPath && args[0] === CLI) requireBuild();
+  const logFd = options.logFile === undefined ? undefined : openSync(options.logFile, "w");
   const child = spawn(file, [...args, "start"], {
     cwd,
     env: { PATH: process.env.PATH ?? "", PORT: "0", ...env },
+    stdio: ["pipe", logFd ?? "pipe", "pipe"],
   });
-  let output = "";
+  if (logFd !== undefined) closeSync(logFd);
+  let piped = "";
+  const output = () =>
+    options.logFile === undefined ? piped : readFileSync(options.logFile, "utf8") + piped;
   // "close", not "exit": "exit" can come before the last of stdout and stderr is read.
   const exited = new Promise<number | null>((resolve) =>
     child.on("close", (code) => resolve(code)),
   );
   const baseUrl = await new Promise<string>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      output += d.toString();
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-      if (match?.[1]) resolve(match[1]);
+    const look = () => {
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output());
+      if (match?.[1]) {
+        clearInterval(poll);
+        resolve(match[1]);
+      }
     };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
+    const onData = (d: Buffer) => {
+      piped += d.toString();
+      look();
+    };
+    const poll = setInterval(look, options.logFile === undefined ? 60_000 : 20);
+    poll.unref();
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
     void exited.then((code) =>
       reject(new Error(`server exited with ${code} before listening:\n${output}`)),
     );
@@ -96,7 +116,7 @@ export async function startServerProcess(
   return {
     child,
     baseUrl,
-    output: () => output,
+    output,
     exited,
     async stop(signal = "SIGTERM") {
       child.kill(signal);

@@ -285,6 +285,69 @@ export function defineStoreContract(
       });
     });
 
+    describe("two-factor", () => {
+      it("replaces a pending secret, never a confirmed one, and confirms only the secret shown", async () => {
+        const user = await addUser();
+        const tf = store.twoFactor;
+        expect(await tf.find(user.id)).toBeUndefined();
+        expect(await tf.startEnrollment({ userId: user.id, secret: "FIRST", createdAt: T0 })).toBe(
+          true,
+        );
+        expect(await tf.startEnrollment({ userId: user.id, secret: "SECOND", createdAt: T0 })).toBe(
+          true,
+        );
+        const confirm = (secret: string) =>
+          tf.confirm({
+            userId: user.id,
+            secret,
+            step: 100,
+            confirmedAt: T0 + 1,
+            recoveryCodeHashes: ["h1", "h2"],
+          });
+        expect(await confirm("FIRST")).toBe(false);
+        expect(await tf.spendStep(user.id, 101)).toBe(false);
+        expect(await confirm("SECOND")).toBe(true);
+        expect(await confirm("SECOND")).toBe(false);
+        expect(await tf.find(user.id)).toEqual({
+          userId: user.id,
+          secret: "SECOND",
+          createdAt: T0,
+          confirmedAt: T0 + 1,
+          lastUsedStep: 100,
+        });
+        expect(await tf.startEnrollment({ userId: user.id, secret: "THIRD", createdAt: T0 })).toBe(
+          false,
+        );
+        expect((await tf.find(user.id))?.secret).toBe("SECOND");
+        expect((await tf.unusedRecoveryCodes(user.id)).sort()).toEqual(["h1", "h2"]);
+      });
+
+      it("spends each time step and recovery code once, even when raced, and forgets all when off", async () => {
+        const user = await addUser();
+        const tf = store.twoFactor;
+        await tf.startEnrollment({ userId: user.id, secret: "S", createdAt: T0 });
+        await tf.confirm({
+          userId: user.id,
+          secret: "S",
+          step: 100,
+          confirmedAt: T0,
+          recoveryCodeHashes: ["h1", "h2"],
+        });
+        expect(await tf.spendStep(user.id, 100)).toBe(false);
+        expect(await tf.spendStep(user.id, 99)).toBe(false);
+        const raced = await Promise.all([1, 2, 3, 4].map(() => tf.spendStep(user.id, 101)));
+        expect(raced.filter(Boolean)).toHaveLength(1);
+        const spend = () => tf.spendRecoveryCode({ userId: user.id, codeHash: "h1", usedAt: T0 });
+        const racedCodes = await Promise.all([spend(), spend(), spend()]);
+        expect(racedCodes.filter(Boolean)).toHaveLength(1);
+        expect(await tf.unusedRecoveryCodes(user.id)).toEqual(["h2"]);
+        expect(await tf.disable(user.id)).toBe(true);
+        expect(await tf.disable(user.id)).toBe(false);
+        expect(await tf.find(user.id)).toBeUndefined();
+        expect(await tf.unusedRecoveryCodes(user.id)).toEqual([]);
+      });
+    });
+
     describe("applications and members", () => {
       it("inserts an application together with its owner's membership", async () => {
         const owner = await addUser();
@@ -1895,8 +1958,23 @@ export function defineStoreContract(
         const first = a[0];
         if (!first) throw new Error("nothing claimed");
         expect(first.attempts).toBe(1);
+        // The first claim ran out and the delivery was taken again: its late answer is not
+        // recorded over the second claim.
         await store.webhooks.recordAttempt({
           deliveryId: first.id,
+          lockedUntil: T0 + 15_000,
+          now: T0 + 15_001,
+          status: "failed",
+          nextAttemptAt: T0 + 15_001,
+          lastStatus: 500,
+          lastError: "status 500",
+        });
+        expect(
+          (await store.webhooks.listDeliveries(webhookId, 50)).find((d) => d.id === first.id),
+        ).toMatchObject({ status: "pending", lastStatus: null });
+        await store.webhooks.recordAttempt({
+          deliveryId: first.id,
+          lockedUntil: T0 + 30_000,
           now: T0 + 15_001,
           status: "succeeded",
           nextAttemptAt: T0 + 15_001,
@@ -1907,6 +1985,39 @@ export function defineStoreContract(
           (d) => d.id === first.id,
         );
         expect(done).toMatchObject({ status: "succeeded", attempts: 2, lastStatus: 200 });
+      });
+
+      it("a redelivery asked for while an attempt is in flight is kept: the attempt's outcome does not overwrite it", async () => {
+        const { owner, app, webhookId } = await appWithWebhook();
+        await store.tokens.insertToken(newToken(app.id, owner.id, { name: "in flight" }), rules, [
+          {
+            applicationId: app.id,
+            userId: owner.id,
+            actorId: owner.id,
+            tokenId: null,
+            action: "token.created",
+            reason: null,
+            detail: { name: "in flight", scopes: "", expiresAt: null },
+            ip: null,
+            createdAt: T0,
+          },
+        ]);
+        const [claimed] = await store.webhooks.claimDue(T0, 10, T0 + 15_000);
+        if (!claimed) throw new Error("nothing claimed");
+        expect(
+          await store.webhooks.redeliver({ webhookId, deliveryId: claimed.id, now: T0 + 100 }),
+        ).toBe(true);
+        await store.webhooks.recordAttempt({
+          deliveryId: claimed.id,
+          lockedUntil: T0 + 15_000,
+          now: T0 + 200,
+          status: "succeeded",
+          nextAttemptAt: T0 + 200,
+          lastStatus: 200,
+          lastError: null,
+        });
+        const [again] = await store.webhooks.claimDue(T0 + 300, 10, T0 + 15_300);
+        expect(again).toMatchObject({ id: claimed.id, payload: claimed.payload, attempts: 2 });
       });
 
       it("a lease is held by one holder at a time, until it runs out", async () => {
@@ -1948,6 +2059,127 @@ export function defineStoreContract(
         expect(
           (await store.policies.listUnusedTokens(T0 + 15 * day, 100)).map((t) => t.id),
         ).toEqual([token.id]);
+      });
+    });
+
+    describe("email", () => {
+      const mail = (recipient: string) => ({
+        kind: "token_notice" as const,
+        recipient,
+        data: { tokenName: "ci", event: "created" },
+      });
+
+      it("an empty queue costs a read, no write; two claims never share an email; a sent one's data is emptied", async () => {
+        const writes = store.stats.writes;
+        expect(await store.mail.claimDue(T0, 8, T0 + 120_000)).toEqual([]);
+        expect(store.stats.writes).toBe(writes);
+        for (let i = 0; i < 6; i++) await store.mail.enqueue(mail(`u${i}@example.com`), T0);
+        const [a, b] = await Promise.all([
+          store.mail.claimDue(T0, 4, T0 + 120_000),
+          store.mail.claimDue(T0, 4, T0 + 120_000),
+        ]);
+        const ids = [...a, ...b].map((m) => m.id);
+        expect(new Set(ids).size).toBe(6);
+        expect(await store.mail.claimDue(T0 + 1000, 8, T0 + 121_000)).toEqual([]);
+        const first = a[0];
+        if (!first) throw new Error("nothing claimed");
+        expect(first).toMatchObject({
+          kind: "token_notice",
+          attempts: 1,
+          data: { tokenName: "ci" },
+        });
+        await store.mail.recordAttempt({
+          id: first.id,
+          now: T0 + 1,
+          status: "pending",
+          nextAttemptAt: T0 + 60_000,
+          error: "ECONNREFUSED",
+        });
+        expect(await store.mail.claimDue(T0 + 2, 8, T0 + 120_000)).toEqual([]);
+        const [again] = await store.mail.claimDue(T0 + 60_000, 1, T0 + 180_000);
+        expect(again).toMatchObject({ id: first.id, attempts: 2 });
+        await store.mail.recordAttempt({
+          id: first.id,
+          now: T0 + 60_001,
+          status: "sent",
+          nextAttemptAt: T0 + 60_001,
+          error: null,
+        });
+        // Sent: never claimed again, even once every claim has lapsed.
+        const later = await store.mail.claimDue(T0 + 1_000_000, 10, T0 + 1_100_000);
+        expect(later.map((m) => m.id)).not.toContain(first.id);
+        expect(later).toHaveLength(5);
+        expect(await store.mail.prune(T0 + 1)).toBe(1);
+      });
+
+      it("a reset code works once before its expiry: sets the password and ends every session", async () => {
+        const user = await addUser();
+        for (const n of [1, 2]) {
+          await store.sessions.insertSession({
+            idHash: `session-${user.id}-${n}`,
+            userId: user.id,
+            createdAt: T0,
+            expiresAt: T0 + 86_400_000,
+            id: id("ses"),
+            lastSeenAt: T0,
+            userAgent: null,
+            address: null,
+            reauthenticatedAt: T0,
+          });
+        }
+        const code = (hash: string, purpose: "password_reset" | "email_confirmation") => ({
+          hash,
+          userId: user.id,
+          purpose,
+          createdAt: T0,
+          expiresAt: T0 + 1_800_000,
+        });
+        await store.mail.insertAccountCode(code(`reset-${user.id}`, "password_reset"), null, T0);
+        await store.mail.insertAccountCode(code(`late-${user.id}`, "password_reset"), null, T0);
+        const reset = (hash: string, now: number) =>
+          store.mail.resetPassword({ hash, now, passwordHash: "new-hash" }, () => []);
+        expect(await reset(`late-${user.id}`, T0 + 1_800_000)).toBeUndefined();
+        const [one, two] = await Promise.all([
+          reset(`reset-${user.id}`, T0 + 1000),
+          reset(`reset-${user.id}`, T0 + 1000),
+        ]);
+        expect([one, two].filter(Boolean)).toEqual([{ userId: user.id, endedSessions: 2 }]);
+        expect(await store.users.findPasswordHash(user.id)).toBe("new-hash");
+        expect(await store.sessions.listSessions(user.id)).toEqual([]);
+        // The other link of the account died with it.
+        expect(await reset(`late-${user.id}`, T0 + 2000)).toBeUndefined();
+
+        expect(await store.mail.emailConfirmedAt(user.id)).toBeNull();
+        await store.mail.insertAccountCode(
+          code(`confirm-${user.id}`, "email_confirmation"),
+          null,
+          T0,
+        );
+        // A confirmation code does not reset a password, nor the other way round.
+        expect(await reset(`confirm-${user.id}`, T0 + 1000)).toBeUndefined();
+        expect(await store.mail.confirmEmail(`confirm-${user.id}`, T0 + 1000, () => [])).toEqual({
+          userId: user.id,
+        });
+        expect(
+          await store.mail.confirmEmail(`confirm-${user.id}`, T0 + 1000, () => []),
+        ).toBeUndefined();
+        expect(await store.mail.emailConfirmedAt(user.id)).toBe(T0 + 1000);
+      });
+
+      it("queues one expiry reminder per token, whatever the number of racing sweeps", async () => {
+        const owner = await addUser();
+        const app = await addApp(owner.id);
+        const day = 86_400_000;
+        await addToken(app.id, owner.id, { expiresAt: T0 + 3 * day });
+        await addToken(app.id, owner.id, { expiresAt: T0 + 30 * day });
+        const counts = await Promise.all(
+          [1, 2, 3].map(() => store.mail.queueExpiryReminders(T0, T0 + 7 * day, 100)),
+        );
+        expect(counts.reduce((a, b) => a + b, 0)).toBe(1);
+        const claimed = await store.mail.claimDue(T0, 10, T0 + 1000);
+        expect(claimed).toHaveLength(1);
+        expect(claimed[0]).toMatchObject({ kind: "token_expiring", recipient: owner.email });
+        expect(JSON.stringify(claimed[0]?.data)).not.toContain("secret-");
       });
     });
 

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { adminQuery } from "../../src/test-support/postgres.js";
 import { type ServerProcess, startServerProcess } from "../../src/test-support/process.js";
 
@@ -10,9 +11,15 @@ export class Cluster {
     count: number,
     env: Record<string, string>,
     each: Array<Record<string, string>> = [],
+    /** The folder for each process's log file (`server-<n>.log`); piped to this process otherwise. */
+    logDir?: string,
   ): Promise<ServerProcess[]> {
     const started = await Promise.allSettled(
-      Array.from({ length: count }, (_, i) => startServerProcess({ ...env, ...each[i] })),
+      Array.from({ length: count }, (_, i) =>
+        startServerProcess({ ...env, ...each[i] }, undefined, undefined, {
+          logFile: logDir === undefined ? undefined : join(logDir, `server-${i}.log`),
+        }),
+      ),
     );
     for (const result of started)
       if (result.status === "fulfilled") this.processes.push(result.value);

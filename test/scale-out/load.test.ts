@@ -57,9 +57,14 @@ function runWrk(
   token: string,
   options: { seconds: number; connections: number; script?: string },
 ): { done: Promise<WrkResult>; stop: () => void } {
+  // At the lowest priority: the load stands for clients on other machines, so when the
+  // cores are contended it is wrk that waits, not the servers and PostgreSQL it measures.
   const child = spawn(
-    WRK,
+    "nice",
     [
+      "-n",
+      "19",
+      WRK,
       "-t1",
       `-c${options.connections}`,
       `-d${options.seconds}s`,
@@ -116,13 +121,22 @@ describe.skipIf(!enabled)("the revocation bound under load", () => {
     requireBuild();
     folder = await mkdtemp(join(tmpdir(), "keyward-load-"));
     database = await createTestDatabase({ durable: true });
-    servers = await cluster.start(3, {
-      DATABASE_URL: database.url,
-      VERIFY_CACHE_MAX_AGE_MS: String(CACHE_MAX_AGE_MS),
-      TOKEN_CREATIONS_PER_USER_PER_HOUR: "1000000",
-      MAX_ACTIVE_TOKENS_PER_USER: "100000",
-      VERIFY_RATE_LIMIT_PER_MINUTE: "100000000",
-    });
+    servers = await cluster.start(
+      3,
+      {
+        DATABASE_URL: database.url,
+        VERIFY_CACHE_MAX_AGE_MS: String(CACHE_MAX_AGE_MS),
+        TOKEN_CREATIONS_PER_USER_PER_HOUR: "1000000",
+        MAX_ACTIVE_TOKENS_PER_USER: "100000",
+        VERIFY_RATE_LIMIT_PER_MINUTE: "100000000",
+      },
+      [],
+      // Logs to files, as a deployment writes them. Piped into this test process, at
+      // thousands of access-log lines a second, the servers waited on this process reading
+      // the pipe: slow answers of 0.4-5 s, each a single request that had found the
+      // revocation already there (the harness measured, not Keyward).
+      folder,
+    );
     ({ client: owner } = await signUpUser(servers[0]?.baseUrl ?? ""));
     appId = await createApp(owner);
   }, 60_000);
@@ -154,18 +168,26 @@ describe.skipIf(!enabled)("the revocation bound under load", () => {
       );
     }
 
-    // Paced load: each of 8 connections per process waits between requests so that the
-    // three together aim at TARGET_SHARE of the capacity.
-    const connections = 8;
-    const perConnection = (TARGET_SHARE * capacity) / servers.length / connections;
-    const script = join(folder, "paced.lua");
-    await writeFile(
-      script,
-      `function delay() return ${Math.max(0, 1000 / perConnection).toFixed(3)} end\n`,
-    );
-    const paced = servers.map((s) =>
-      runWrk(s.baseUrl, load.token, { seconds: 600, connections, script }),
-    );
+    // Paced load: each connection waits between its requests so that the three processes
+    // together serve TARGET_SHARE of the capacity. A connection's cycle is its wait plus the
+    // answer's latency, which load raises: one 2-second calibration run measures that
+    // latency, and the wait is set for it.
+    const connections = 32;
+    const cycleMs = (1000 * connections * servers.length) / (TARGET_SHARE * capacity);
+    const pacedWrk = async (waitMs: number, seconds: number) => {
+      const script = join(folder, `paced-${waitMs.toFixed(3)}.lua`);
+      await writeFile(script, `function delay() return ${waitMs.toFixed(3)} end\n`);
+      return servers.map((s) => runWrk(s.baseUrl, load.token, { seconds, connections, script }));
+    };
+    let waitMs = cycleMs;
+    // Twice: the latency measured at the first wait rises at the shorter second one.
+    for (let round = 0; round < 2; round++) {
+      const calibration = await Promise.all((await pacedWrk(waitMs, 2)).map((p) => p.done));
+      const calibratedRps = calibration.reduce((sum, r) => sum + r.requestsPerSecond, 0);
+      const latencyMs = Math.max(0, (1000 * connections * servers.length) / calibratedRps - waitMs);
+      waitMs = Math.max(0, cycleMs - latencyMs);
+    }
+    const paced = await pacedWrk(waitMs, 600);
     const startedAt = performance.now();
     const times: number[] = [];
     // Four revocations in flight at a time (each timed on its own), so 200 take seconds,
@@ -179,9 +201,20 @@ describe.skipIf(!enabled)("the revocation bound under load", () => {
       const revoked = await revoker.delete(`/api/v1/applications/${appId}/tokens/${token.id}`);
       expect(revoked.status).toBe(204);
       const acknowledged = performance.now();
+      let polls = 0;
+      let lastPollMs = 0;
       for (;;) {
+        const pollStart = performance.now();
         const status = (await watcher.get("/api", bearer(token.token))).status;
-        if (status === 401) break;
+        lastPollMs = performance.now() - pollStart;
+        polls++;
+        if (status === 401) {
+          if (process.env.KEYWARD_LOAD_DIAG === "1" && performance.now() - acknowledged > 100)
+            console.log(
+              `DIAG slow trial: ${(performance.now() - acknowledged).toFixed(0)} ms, ${polls} polls, last poll ${lastPollMs.toFixed(0)} ms`,
+            );
+          break;
+        }
         expect(status).toBe(200);
         if (performance.now() - acknowledged > 2 * CACHE_MAX_AGE_MS) throw new Error("never");
       }

@@ -88,6 +88,48 @@ describe.skipIf(!enabled)("revocation stream across processes on PostgreSQL", ()
     expect(ack.p99).toBeLessThanOrEqual(P99_BOUND_MS);
   }, 120_000);
 
+  it("a host user removed on A puts their tokens' revocations on B's stream; a service key revoked on A is refused on B and ends its streams there", async () => {
+    const { key: doomedKey, id: doomedKeyId } = await createServiceKey(owner, appId, "short-lived");
+    const service = (base: string, key: string, method: string, path: string, body?: unknown) =>
+      fetch(`${base}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${key}`,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    expect(
+      (await service(a.baseUrl, doomedKey, "PUT", "/api/v1/service/users/leaver", {})).status,
+    ).toBe(201);
+    const issued = (await (
+      await service(a.baseUrl, doomedKey, "POST", "/api/v1/service/users/leaver/tokens", {
+        name: "leaver's",
+      })
+    ).json()) as { apiToken: { id: string } };
+    const onB = await SseReader.open(`${b.baseUrl}/api/v1/service/events`, {
+      authorization: `Bearer ${doomedKey}`,
+    });
+    expect(onB.status).toBe(200);
+    await onB.waitFor("B's position", (r) => r.lastId);
+    expect(
+      (await service(a.baseUrl, doomedKey, "DELETE", "/api/v1/service/users/leaver")).status,
+    ).toBe(204);
+    const [removal] = await onB.waitForEvents(1);
+    expect([removal?.event, JSON.parse(removal?.data ?? "").tokenId]).toEqual([
+      "token.revoked",
+      issued.apiToken.id,
+    ]);
+    expect(
+      (await owner.delete(`/api/v1/applications/${appId}/service-keys/${doomedKeyId}`)).status,
+    ).toBe(204);
+    // Keys are read from storage on every request: B refuses it at once.
+    expect(
+      (await service(b.baseUrl, doomedKey, "GET", "/api/v1/service/users/leaver")).status,
+    ).toBe(401);
+    await onB.waitFor("B's stream of the revoked key to end", (r) => r.ended);
+  });
+
   it("replays on B what a reader of A missed, by its Last-Event-ID", async () => {
     const onA = await SseReader.open(`${a.baseUrl}/api/v1/service/events`, {
       authorization: `Bearer ${serviceKey}`,

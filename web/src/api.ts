@@ -8,6 +8,8 @@ import type {
   applicationUsageRoute,
   BodyOf,
   changePasswordRoute,
+  confirmPasswordResetRoute,
+  confirmTwoFactorRoute,
   createApplicationRoute,
   createServiceKeyRoute,
   createTokenRoute,
@@ -29,7 +31,9 @@ import type {
   regenerateTokenRoute,
   signInRoute,
   signUpRoute,
+  startTwoFactorRoute,
   tokenUsageRoute,
+  twoFactorStatusRoute,
   updateApplicationRoute,
   updateTokenRoute,
 } from "../../src/contract/index.js";
@@ -186,6 +190,15 @@ export const api = {
       sessionOptional: true,
     }),
   me: () => request<AnswerOf<typeof meRoute, 200>>("GET", "/api/v1/me"),
+  requestPasswordReset: (email: string) =>
+    request<void>("POST", "/api/v1/auth/password-reset", { email }, { sessionOptional: true }),
+  confirmPasswordReset: (input: BodyOf<typeof confirmPasswordResetRoute>) =>
+    request<void>("POST", "/api/v1/auth/password-reset/confirm", input, {
+      sessionOptional: true,
+    }),
+  confirmEmail: (code: string) =>
+    request<void>("POST", "/api/v1/auth/confirm-email", { code }, { sessionOptional: true }),
+  resendEmailConfirmation: () => request<void>("POST", "/api/v1/me/email-confirmation"),
 
   listSessions: () =>
     request<AnswerOf<typeof listSessionsRoute, 200>>("GET", "/api/v1/me/sessions"),
@@ -194,6 +207,17 @@ export const api = {
   endOtherSessions: () => request<void>("DELETE", "/api/v1/me/sessions"),
   changePassword: (input: BodyOf<typeof changePasswordRoute>) =>
     request<void>("POST", "/api/v1/auth/password", input),
+  twoFactorStatus: () =>
+    request<AnswerOf<typeof twoFactorStatusRoute, 200>>("GET", "/api/v1/me/two-factor"),
+  /** A new secret to scan; two-factor stays off until a code from it is confirmed. */
+  startTwoFactor: () =>
+    request<AnswerOf<typeof startTwoFactorRoute, 201>>("POST", "/api/v1/me/two-factor"),
+  confirmTwoFactor: (code: string) =>
+    request<AnswerOf<typeof confirmTwoFactorRoute, 200>>("POST", "/api/v1/me/two-factor/confirm", {
+      code,
+    } satisfies BodyOf<typeof confirmTwoFactorRoute>),
+  /** Needs a recent password (the reauthentication dialog asks for it, then this goes again). */
+  disableTwoFactor: (code: string) => request<void>("DELETE", "/api/v1/me/two-factor", { code }),
   /** Confirms the password; a wrong one is its answer (401), not an ended session. */
   reauthenticate: (password: string) =>
     request<void>("POST", "/api/v1/auth/reauthenticate", { password }, { sessionOptional: true }),

@@ -3,6 +3,7 @@ import { usePageHeading } from "./components/brand";
 import { AccountPage } from "./pages/account-page";
 import { AppsPage } from "./pages/apps-page";
 import { SignInPage, SignUpPage } from "./pages/auth-pages";
+import { ConfirmEmailPage, ForgotPasswordPage, ResetPasswordPage } from "./pages/email-pages";
 import { SecurityPage } from "./pages/security-page";
 import { SettingsPage } from "./pages/settings-page";
 import { TokenDetailPage } from "./pages/token-detail-page";
@@ -19,6 +20,12 @@ export function App() {
       return <SignUpPage />;
     case "signin":
       return <SignInPage />;
+    case "forgot-password":
+      return <ForgotPasswordPage />;
+    case "reset-password":
+      return <ResetPasswordPage />;
+    case "confirm-email":
+      return <ConfirmEmailPage />;
     case "not-found":
       return <NotFoundPage />;
     default:

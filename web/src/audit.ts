@@ -188,6 +188,18 @@ export function describeEvent(event: AuditEvent, emails: KnownEmails = new Map()
       return ["Signed out of all other sessions"];
     case "password.changed":
       return ["Password changed"];
+    case "two_factor.enabled":
+      return ["Two-factor authentication turned on"];
+    case "two_factor.disabled":
+      return ["Two-factor authentication turned off"];
+    case "two_factor.recovery_code_used":
+      return ["A recovery code was used"];
+    case "password.reset":
+      return ["Password reset with an emailed link; every session ended"];
+    case "password.reset_link_issued":
+      return ["The operator issued a password reset link"];
+    case "email.confirmed":
+      return ["Email address confirmed"];
     case "member.invited":
       return [
         actorRef(event),
@@ -202,9 +214,11 @@ export function describeEvent(event: AuditEvent, emails: KnownEmails = new Map()
         "Failed sign-in",
         event.reason === "wrong_password"
           ? ": wrong password"
-          : event.reason
-            ? ` (${event.reason})`
-            : "",
+          : event.reason === "wrong_two_factor_code"
+            ? ": wrong two-factor code"
+            : event.reason
+              ? ` (${event.reason})`
+              : "",
       ];
     default:
       return [event.action];

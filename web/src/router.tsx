@@ -6,6 +6,9 @@ export type Route =
   | { page: "home" }
   | { page: "signup" }
   | { page: "signin" }
+  | { page: "forgot-password" }
+  | { page: "reset-password" }
+  | { page: "confirm-email" }
   | { page: "apps" }
   | { page: "security" }
   | { page: "account"; appId: string }
@@ -18,6 +21,9 @@ const patterns: Array<[RegExp, (m: RegExpMatchArray) => Route]> = [
   [/^\/$/, () => ({ page: "home" })],
   [/^\/signup$/, () => ({ page: "signup" })],
   [/^\/signin$/, () => ({ page: "signin" })],
+  [/^\/forgot-password$/, () => ({ page: "forgot-password" })],
+  [/^\/reset-password$/, () => ({ page: "reset-password" })],
+  [/^\/confirm-email$/, () => ({ page: "confirm-email" })],
   [/^\/apps$/, () => ({ page: "apps" })],
   [/^\/security$/, () => ({ page: "security" })],
   [new RegExp(`^/app/${ID}/account-management$`), (m) => ({ page: "account", appId: m[1] ?? "" })],

@@ -24,11 +24,13 @@ import {
 } from "../../services/accounts.js";
 import { getApplication, listApplications } from "../../services/applications.js";
 import type { RequestContext } from "../../services/audit.js";
+import { emailConfirmationPending, requestEmailConfirmation } from "../../services/email.js";
 import { type ContractApp, routeOptions } from "../contract-route.js";
 import {
   checkOrigin,
   clearSessionCookie,
   type ManagementContext,
+  requireAccountUser,
   requireUser,
   setSessionCookie,
 } from "../session.js";
@@ -53,6 +55,13 @@ export function authRoutes(
       await abuse.checkSignup(request);
       const { user, session } = await signUp(deps, request.body, clientOf(request));
       setSessionCookie(request, reply, session.secret, session.expiresAt);
+      // The account exists either way: a confirmation that failed to queue is asked for again
+      // from the UI (POST /api/v1/me/email-confirmation).
+      try {
+        await requestEmailConfirmation(deps, user);
+      } catch (error) {
+        request.log.warn({ err: error }, "queueing the email confirmation failed");
+      }
       return reply.code(201).send({ user: toWireUser(user) });
     },
   });
@@ -68,7 +77,11 @@ export function authRoutes(
       try {
         signedIn = await signIn(deps, request.body, clientOf(request));
       } catch (error) {
-        if (error instanceof KeywardError && error.code === "invalid_credentials") {
+        // A wrong second-factor code counts like a wrong password: both are guesses.
+        if (
+          error instanceof KeywardError &&
+          (error.code === "invalid_credentials" || error.code === "invalid_two_factor_code")
+        ) {
           await abuse.recordSigninFailure(request);
         }
         throw error;
@@ -95,7 +108,14 @@ export function authRoutes(
       const user = requireUser(request, options);
       const applications = await listApplications(deps, user);
       reply.header("cache-control", "no-store");
-      if (request.portal === null) return { user: toWireUser(user), applications };
+      if (request.portal === null) {
+        const pending = await emailConfirmationPending(deps, user);
+        return {
+          user: toWireUser(user),
+          ...(pending ? { emailConfirmationPending: true } : {}),
+          applications,
+        };
+      }
       const application = await getApplication(deps, user, request.portal.applicationId);
       return {
         user: toWireUser(user),
@@ -112,7 +132,7 @@ export function authRoutes(
   api.route({
     ...routeOptions(listSessionsRoute),
     handler: async (request, reply) => {
-      const user = requireUser(request, options);
+      const user = requireAccountUser(request, options);
       const sessions = await listSessions(deps, user);
       reply.header("cache-control", "no-store");
       return {
@@ -124,7 +144,7 @@ export function authRoutes(
   api.route({
     ...routeOptions(endSessionRoute),
     handler: async (request, reply) => {
-      const user = requireUser(request, options);
+      const user = requireAccountUser(request, options);
       await endSession(deps, user, request.params.sessionId, clientOf(request));
       if (request.session?.id === request.params.sessionId) clearSessionCookie(request, reply);
       return reply.code(204).send(null);
@@ -134,7 +154,7 @@ export function authRoutes(
   api.route({
     ...routeOptions(endOtherSessionsRoute),
     handler: async (request, reply) => {
-      const user = requireUser(request, options);
+      const user = requireAccountUser(request, options);
       await endOtherSessions(deps, user, request.sessionIdHash, clientOf(request));
       return reply.code(204).send(null);
     },
@@ -143,7 +163,7 @@ export function authRoutes(
   api.route({
     ...routeOptions(changePasswordRoute),
     handler: async (request, reply) => {
-      const user = requireUser(request, options);
+      const user = requireAccountUser(request, options);
       await abuse.checkPasswordConfirmation(request);
       try {
         await changePassword(deps, user, request.sessionIdHash, request.body, clientOf(request));
@@ -160,7 +180,7 @@ export function authRoutes(
   api.route({
     ...routeOptions(reauthenticateRoute),
     handler: async (request, reply) => {
-      const user = requireUser(request, options);
+      const user = requireAccountUser(request, options);
       if (request.sessionIdHash === null) throw new KeywardError("authentication_required");
       await abuse.checkPasswordConfirmation(request);
       try {

@@ -12,6 +12,8 @@ import * as allowedAddresses from "./0010-allowed-addresses.js";
 import * as policiesWebhooks from "./0011-policies-webhooks.js";
 import * as accountSecurity from "./0012-account-security.js";
 import * as importedTokens from "./0013-imported-tokens.js";
+import * as twoFactor from "./0014-two-factor.js";
+import * as email from "./0015-email.js";
 
 /** Every migration this version of Keyward knows, in order. Append; never edit a released one. */
 export const migrations: Record<string, Migration> = {
@@ -28,4 +30,6 @@ export const migrations: Record<string, Migration> = {
   "0011-policies-webhooks": policiesWebhooks,
   "0012-account-security": accountSecurity,
   "0013-imported-tokens": importedTokens,
+  "0014-two-factor": twoFactor,
+  "0015-email": email,
 };

@@ -16,6 +16,8 @@ import type { Database } from "../schema.js";
 
 export interface PostgresStoreOptions {
   url: string;
+  /** Queue token notices by email (SMTP is configured); see StoreOptions. */
+  mailNotices?: boolean;
   /** Most connections this process holds open for queries (one more is used for LISTEN). */
   poolSize?: number;
   /** How long a query waits for a free or new connection before failing with 503. */
@@ -231,13 +233,18 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   };
 
   return {
-    ...composeKyselyStore(db, faults, {
-      kind: "postgres",
-      stats,
-      lockOwnerTokens,
-      findSecret,
-      flushTransaction: transactionsOf(db),
-    }),
+    ...composeKyselyStore(
+      db,
+      faults,
+      {
+        kind: "postgres",
+        stats,
+        lockOwnerTokens,
+        findSecret,
+        flushTransaction: transactionsOf(db),
+      },
+      { mailNotices: options.mailNotices ?? false },
+    ),
     statementTimeout,
     notify: async (channel, payloads) => {
       if (payloads.length === 0) return;

@@ -24,6 +24,8 @@ export interface SqliteStoreOptions {
    * and tells the server of its token changes through `announceChanges`.
    */
   role?: "server" | "tool";
+  /** Queue token notices by email (SMTP is configured); see StoreOptions. */
+  mailNotices?: boolean;
 }
 
 /** What the server hears from the change feed (migration 0009). */
@@ -184,15 +186,20 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
   // gets SQLITE_BUSY rather than a stale count: answered 503, never a broken limit.)
   const lockOwnerTokens: LockOwnerTokens = async () => {};
 
-  const store = composeKyselyStore(db, faults, {
-    kind: "sqlite",
-    stats,
-    lockOwnerTokens,
-    findSecret,
-    beforeSecretWrite: (hash) => secrets?.add(hash),
-    // Usage counts are the one write whose last flush may be lost on power loss.
-    flushTransaction: (work) => withoutFsync(db, (conn) => conn.transaction().execute(work)),
-  });
+  const store = composeKyselyStore(
+    db,
+    faults,
+    {
+      kind: "sqlite",
+      stats,
+      lockOwnerTokens,
+      findSecret,
+      beforeSecretWrite: (hash) => secrets?.add(hash),
+      // Usage counts are the one write whose last flush may be lost on power loss.
+      flushTransaction: (work) => withoutFsync(db, (conn) => conn.transaction().execute(work)),
+    },
+    { mailNotices: options.mailNotices ?? false },
+  );
 
   const announceChanges: SqliteStore["announceChanges"] = (change, now) =>
     faults.guard(async () => {

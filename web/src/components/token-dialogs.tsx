@@ -15,7 +15,10 @@ export interface Issued extends IssuedToken {
 }
 
 /** Puts text on the clipboard; falls back to a selection copy where the async API is missing (plain HTTP). */
-async function copyText(text: string, fallbackInput: HTMLInputElement | null): Promise<boolean> {
+export async function copyText(
+  text: string,
+  fallbackInput: HTMLInputElement | HTMLTextAreaElement | null,
+): Promise<boolean> {
   try {
     if (navigator.clipboard && window.isSecureContext) {
       await navigator.clipboard.writeText(text);
@@ -49,7 +52,7 @@ function curlCommand(token: string): string {
   return `curl -H "Authorization: Bearer ${token}" ${apiBaseUrl()}`;
 }
 
-function CopyButton({
+export function CopyButton({
   label,
   onClick,
   primary = false,

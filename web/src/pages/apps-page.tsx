@@ -25,8 +25,17 @@ export function AppsPage() {
   const [loadError, setLoadError] = useState<string | undefined>();
   const [invitations, setInvitations] = useState<ReceivedInvitation[]>([]);
   const [invitationError, setInvitationError] = useState<string | undefined>();
+  const [confirmation, setConfirmation] = useState<
+    { email: string; sent: boolean; error?: string } | undefined
+  >();
 
   useEffect(() => {
+    api
+      .me()
+      .then((me) => {
+        if (me.emailConfirmationPending) setConfirmation({ email: me.user.email, sent: false });
+      })
+      .catch(() => {});
     api
       .listApplications()
       .then((res) => setApps(res.applications))
@@ -36,6 +45,16 @@ export function AppsPage() {
       .then((res) => setInvitations(res.invitations))
       .catch((e: unknown) => setInvitationError(describeError(e)));
   }, []);
+
+  async function resendConfirmation() {
+    if (!confirmation) return;
+    try {
+      await api.resendEmailConfirmation();
+      setConfirmation({ ...confirmation, sent: true });
+    } catch (e) {
+      setConfirmation({ ...confirmation, error: describeError(e) });
+    }
+  }
 
   async function answer(invitation: ReceivedInvitation, accept: boolean) {
     setInvitationError(undefined);
@@ -64,6 +83,25 @@ export function AppsPage() {
           </p>
         </div>
       </div>
+
+      {confirmation && (
+        <div className="callout callout-info" role="status">
+          Confirm your email address: open the link we sent to {confirmation.email}. Until then you
+          cannot accept invitations.{" "}
+          {confirmation.sent ? (
+            "A new link is on its way."
+          ) : (
+            <button
+              type="button"
+              className="button button-small"
+              onClick={() => void resendConfirmation()}
+            >
+              Send a new link
+            </button>
+          )}
+          {confirmation.error && <span role="alert"> {confirmation.error}</span>}
+        </div>
+      )}
 
       {(invitations.length > 0 || invitationError) && (
         <section className="card invitations" aria-labelledby="invitations-heading">

@@ -8,7 +8,7 @@ import "./auth-pages.css";
 
 const PASSWORD_MIN_LENGTH = 8;
 
-function AuthFrame({
+export function AuthFrame({
   title,
   children,
   footer,
@@ -139,6 +139,7 @@ export function SignInPage() {
   const location = useLocation();
   const next = safeNextPath(location.searchParams.get("next"));
   const signedOut = location.searchParams.get("signedOut") === "1";
+  const passwordReset = location.searchParams.get("passwordReset") === "1";
   const form = useSignInForm("signin-password", () => navigate(next ?? "/apps", { replace: true }));
   const { error, busy, submit } = form;
 
@@ -154,9 +155,14 @@ export function SignInPage() {
         </>
       }
     >
-      {signedOut && !error && (
+      {signedOut && !error && !form.needsCode && (
         <div className="callout callout-info" role="status">
           You have signed out.
+        </div>
+      )}
+      {passwordReset && !error && (
+        <div className="callout callout-info" role="status">
+          Your password is set, and every session has ended. Sign in with the new password.
         </div>
       )}
       <form className="form" onSubmit={submit}>
@@ -166,6 +172,9 @@ export function SignInPage() {
           {busy ? "Signing in…" : "Sign in"}
         </button>
       </form>
+      <p className="auth-aside">
+        <Link to="/forgot-password">Forgot password?</Link>
+      </p>
     </AuthFrame>
   );
 }

@@ -5,15 +5,17 @@ import { describedBy, FieldError, FieldHint, FormAlert } from "../components/fie
 import { AppShell } from "../components/layout";
 import { ConfirmDialog } from "../components/modal";
 import { RelativeTime } from "../components/relative-time";
+import { TwoFactorSection } from "../components/two-factor-section";
 import { useNow } from "../components/use-now";
 import { paths } from "../router";
 import { useSession } from "../session";
 import { describeUserAgent } from "../user-agent";
 import "./security-page.css";
 
-/** The account's own security: where it is signed in, and its password. */
+/** The account's own security: where it is signed in, its password and second factor. */
 export function SecurityPage() {
   const heading = usePageHeading("Security");
+  const { me } = useSession();
   return (
     <AppShell
       crumbs={[
@@ -31,6 +33,8 @@ export function SecurityPage() {
       </div>
       <SessionsSection />
       <PasswordSection />
+      {/* A host user's portal session has no password, so no second factor either. */}
+      {me.portal === undefined && <TwoFactorSection email={me.user.email} />}
     </AppShell>
   );
 }

@@ -1,0 +1,263 @@
+import { type Kysely, PostgresAdapter, sql } from "kysely";
+import type { MailData, MailKind } from "../core/mail.js";
+import type { ClaimedMail, MailStore } from "../services/ports.js";
+import { mailRow } from "./kysely-mail-queue.js";
+import { type Guard, insertAuditEvents } from "./kysely-store.js";
+import { num } from "./rows.js";
+import type { Database } from "./schema.js";
+
+export function createKyselyMailStore(db: Kysely<Database>, guard: Guard): MailStore {
+  const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+  return {
+    insertAccountCode: (code, mail, now, audit) =>
+      guard(() =>
+        db.transaction().execute(async (trx) => {
+          await trx
+            .insertInto("account_codes")
+            .values({
+              hash: code.hash,
+              user_id: code.userId,
+              purpose: code.purpose,
+              created_at: code.createdAt,
+              expires_at: code.expiresAt,
+            })
+            .execute();
+          if (mail) await trx.insertInto("mail_outbox").values(mailRow(mail, now)).execute();
+          if (audit) await insertAuditEvents(trx, audit);
+        }),
+      ),
+    findAccountCode: (hash, purpose, now) =>
+      guard(async () => {
+        const found = await db
+          .selectFrom("account_codes")
+          .select(["hash", "user_id", "purpose", "created_at", "expires_at"])
+          .where("hash", "=", hash)
+          .where("purpose", "=", purpose)
+          .where("used_at", "is", null)
+          .where("expires_at", ">", now)
+          .executeTakeFirst();
+        return found
+          ? {
+              hash: found.hash,
+              userId: found.user_id,
+              purpose,
+              createdAt: num(found.created_at),
+              expiresAt: num(found.expires_at),
+            }
+          : undefined;
+      }),
+    confirmEmail: (hash, now, audit) =>
+      guard(() =>
+        db.transaction().execute(async (trx) => {
+          // One conditional update takes the code: a second use finds it used.
+          const used = await trx
+            .updateTable("account_codes")
+            .set({ used_at: now })
+            .where("hash", "=", hash)
+            .where("purpose", "=", "email_confirmation")
+            .where("used_at", "is", null)
+            .where("expires_at", ">", now)
+            .returning("user_id")
+            .executeTakeFirst();
+          if (!used) return undefined;
+          await trx
+            .updateTable("users")
+            .set({ email_confirmed_at: now })
+            .where("id", "=", used.user_id)
+            .where("email_confirmed_at", "is", null)
+            .execute();
+          await insertAuditEvents(trx, audit(used.user_id));
+          return { userId: used.user_id };
+        }),
+      ),
+    resetPassword: ({ hash, now, passwordHash }, audit) =>
+      guard(() =>
+        db.transaction().execute(async (trx) => {
+          const used = await trx
+            .updateTable("account_codes")
+            .set({ used_at: now })
+            .where("hash", "=", hash)
+            .where("purpose", "=", "password_reset")
+            .where("used_at", "is", null)
+            .where("expires_at", ">", now)
+            .returning("user_id")
+            .executeTakeFirst();
+          if (!used) return undefined;
+          // Every other reset link of the account dies with this one.
+          await trx
+            .updateTable("account_codes")
+            .set({ used_at: now })
+            .where("user_id", "=", used.user_id)
+            .where("purpose", "=", "password_reset")
+            .where("used_at", "is", null)
+            .execute();
+          await trx
+            .updateTable("users")
+            .set({ password_hash: passwordHash })
+            .where("id", "=", used.user_id)
+            .execute();
+          const ended = await trx
+            .deleteFrom("sessions")
+            .where("user_id", "=", used.user_id)
+            .executeTakeFirst();
+          await insertAuditEvents(trx, audit(used.user_id));
+          return { userId: used.user_id, endedSessions: Number(ended.numDeletedRows) };
+        }),
+      ),
+    emailConfirmedAt: (userId) =>
+      guard(async () => {
+        const found = await db
+          .selectFrom("users")
+          .select("email_confirmed_at")
+          .where("id", "=", userId)
+          .executeTakeFirst();
+        return found?.email_confirmed_at == null ? null : num(found.email_confirmed_at);
+      }),
+    enqueue: (mail, now) =>
+      guard(async () => {
+        await db.insertInto("mail_outbox").values(mailRow(mail, now)).execute();
+      }),
+    claimDue: (now, limit, lockUntil) =>
+      guard(async () => {
+        // A read first: the queue is empty nearly always, and a poll every second must not
+        // take SQLite's write lock (or count as a write) for nothing.
+        const any = await db
+          .selectFrom("mail_outbox")
+          .select("id")
+          .where("status", "=", "pending")
+          .where("next_attempt_at", "<=", now)
+          .limit(1)
+          .executeTakeFirst();
+        if (any === undefined) return [];
+        // One statement chooses and takes the rows. On PostgreSQL, SKIP LOCKED lets two
+        // processes claim side by side, each getting rows the other did not lock; the
+        // re-checked WHERE keeps a row from being taken twice. SQLite has one writer.
+        const due = sql`select id from mail_outbox
+          where status = 'pending' and next_attempt_at <= ${now}
+            and (locked_until is null or locked_until <= ${now})
+          order by next_attempt_at limit ${limit}${sql.raw(postgres ? " for update skip locked" : "")}`;
+        const result = await sql<{
+          id: string;
+          kind: string;
+          recipient: string;
+          data: string;
+          created_at: number | string;
+          attempts: number | string;
+        }>`update mail_outbox
+          set locked_until = ${lockUntil}, attempts = attempts + 1
+          where id in (${due})
+            and status = 'pending' and (locked_until is null or locked_until <= ${now})
+          returning id, kind, recipient, data, created_at, attempts`.execute(db);
+        return result.rows.map(
+          (r): ClaimedMail => ({
+            id: r.id,
+            kind: r.kind as MailKind,
+            recipient: r.recipient,
+            data: JSON.parse(r.data) as MailData,
+            createdAt: num(r.created_at),
+            attempts: num(r.attempts),
+          }),
+        );
+      }),
+    recordAttempt: ({ id, now, status, nextAttemptAt, error }) =>
+      guard(async () => {
+        await db
+          .updateTable("mail_outbox")
+          .set({
+            status,
+            next_attempt_at: nextAttemptAt,
+            locked_until: null,
+            last_error: error,
+            ...(status === "sent" ? { sent_at: now } : {}),
+            // A sent or abandoned email's data (a link's code among it) is kept no longer.
+            ...(status === "pending" ? {} : { data: "{}" }),
+          })
+          .where("id", "=", id)
+          .where("status", "=", "pending")
+          .execute();
+      }),
+    queueExpiryReminders: (now, horizon, limit) =>
+      guard(() =>
+        db.transaction().execute(async (trx) => {
+          // Conditional update: of two processes racing, the second waits for the first's
+          // row locks (PostgreSQL) or its write (SQLite), then finds them marked.
+          const candidates = trx
+            .selectFrom("tokens")
+            .select("id")
+            .where("revoked_at", "is", null)
+            .where("expires_at", "is not", null)
+            .where("expires_at", ">", now)
+            .where("expires_at", "<=", horizon)
+            .where("expiry_reminder_sent_at", "is", null)
+            .limit(limit);
+          const marked = await trx
+            .updateTable("tokens")
+            .set({ expiry_reminder_sent_at: now })
+            .where("id", "in", candidates)
+            .where("expiry_reminder_sent_at", "is", null)
+            .where("revoked_at", "is", null)
+            .returning("id")
+            .execute();
+          if (marked.length === 0) return 0;
+          const tokens = await trx
+            .selectFrom("tokens as t")
+            .innerJoin("users as u", "u.id", "t.user_id")
+            .innerJoin("applications as a", "a.id", "t.application_id")
+            .select([
+              "t.id",
+              "t.name",
+              "t.hint",
+              "t.expires_at",
+              "t.application_id",
+              "a.name as application_name",
+              "u.email",
+            ])
+            .where(
+              "t.id",
+              "in",
+              marked.map((m) => m.id),
+            )
+            // Host users' tokens are marked too (so they are not looked at again), not mailed.
+            .where("u.application_id", "is", null)
+            .execute();
+          if (tokens.length === 0) return 0;
+          await trx
+            .insertInto("mail_outbox")
+            .values(
+              tokens.map((t) =>
+                mailRow(
+                  {
+                    kind: "token_expiring",
+                    recipient: t.email,
+                    data: {
+                      tokenId: t.id,
+                      tokenName: t.name,
+                      hint: t.hint,
+                      applicationId: t.application_id,
+                      applicationName: t.application_name,
+                      expiresAt: t.expires_at === null ? null : num(t.expires_at),
+                    },
+                  },
+                  now,
+                ),
+              ),
+            )
+            .execute();
+          return tokens.length;
+        }),
+      ),
+    prune: (before) =>
+      guard(async () => {
+        const mails = await db
+          .deleteFrom("mail_outbox")
+          .where("status", "!=", "pending")
+          .where("created_at", "<", before)
+          .executeTakeFirst();
+        const codes = await db
+          .deleteFrom("account_codes")
+          .where("expires_at", "<", before)
+          .executeTakeFirst();
+        return Number(mails.numDeletedRows) + Number(codes.numDeletedRows);
+      }),
+  };
+}
