@@ -8,7 +8,7 @@ import type { BenchServer } from "./server.js";
 import { BENCH_DIR, ROOT } from "./settings.js";
 import { parseWrkReport, runSlice } from "./wrk.js";
 
-/** Case 12: case 7's measurement while three processes serve paced verified traffic. */
+/** Case 13: case 7's measurement while three processes serve paced verified traffic. */
 export interface RevocationUnderLoadResult extends RevocationResult {
   /** Verified requests/s of the three processes together, each saturated at once. */
   capacityRps: number;
@@ -76,7 +76,7 @@ function pacedLoad(server: BenchServer, store: SeededStore, delayMs: number, sec
 }
 
 /**
- * Case 12 (PostgreSQL, three processes): measures the capacity of the three together (case 2
+ * Case 13 (PostgreSQL, three processes): measures the capacity of the three together (case 2
  * on each at once), then paces case 2's load on all three at TARGET_SHARE of it while
  * `count` revocations are made on A and watched on B, as case 7 does.
  */
@@ -110,7 +110,7 @@ export async function revocationUnderLoad(
   }
   const served = await Promise.all(loads.map((load) => load.done));
   const failures = served.reduce((sum, s) => sum + s.failures, 0);
-  if (failures > 0) run.notice(`case 12: ${failures} failed requests in the paced load`);
+  if (failures > 0) run.notice(`case 13: ${failures} failed requests in the paced load`);
   const servedRps = served.reduce((sum, s) => sum + s.requests / s.seconds, 0);
   return {
     ...revocation,

@@ -3,6 +3,7 @@ import type { CaseRow } from "./cases.js";
 import type { ClientAdapterResult } from "./client-adapter.js";
 import type { ClientRevocationResult } from "./client-revocation.js";
 import type { MetricsCostResult } from "./metrics-cost.js";
+import type { PeerResult } from "./peer.js";
 import type { RevocationResult } from "./revocation.js";
 import type { RevocationUnderLoadResult } from "./revocation-under-load.js";
 import type { BenchOptions, BenchSettings } from "./settings.js";
@@ -30,13 +31,15 @@ export interface BenchRun {
   settings: BenchSettings;
   rows: CaseRow[];
   revocation: RevocationResult | undefined;
-  /** Case 12: case 7 while three processes serve paced verified traffic. */
+  /** Case 13: case 7 while three processes serve paced verified traffic. */
   revocationUnderLoad: RevocationUnderLoadResult | undefined;
   /** Case 9: the revocation stream's fan-out to many readers on another process. */
   streamFanOut: StreamFanOutResult | undefined;
   fullCache: FullCacheResult | undefined;
   /** Case 0: a bare node:http server against case 1, on the large SQLite stage. */
   bare: BareReferenceResult | undefined;
+  /** Case 12: Better Auth's API-key plugin against case 2, on the large SQLite stage. */
+  peer: PeerResult | undefined;
   /** Case 8: keyward-client's Fastify adapter against the same route unauthenticated. */
   clientAdapter: ClientAdapterResult | undefined;
   /** Case 10: a revocation reaching keyward-client in a host process. */
@@ -73,6 +76,7 @@ export function createBenchRun(options: BenchOptions): BenchRun {
     streamFanOut: undefined,
     fullCache: undefined,
     bare: undefined,
+    peer: undefined,
     clientAdapter: undefined,
     clientRevocation: undefined,
     metricsCost: undefined,

@@ -23,6 +23,7 @@ import { clientAdapterBench } from "./client-adapter.js";
 import { clientRevocation } from "./client-revocation.js";
 import { cores, hasWrk, machineInfo, pinned } from "./machine.js";
 import { metricsCost } from "./metrics-cost.js";
+import { peerReference } from "./peer.js";
 import { type BenchResult, checkTargets, printReport } from "./report.js";
 import { revocationPropagation } from "./revocation.js";
 import { revocationUnderLoad } from "./revocation-under-load.js";
@@ -66,6 +67,12 @@ async function sqliteStages(run: BenchRun, fakeTokensFile: string): Promise<void
     if (wants(0) && !run.outOfTime("case 0")) {
       run.log(`sqlite, ${largeLabel}: case 0 (bare node:http) alternated with case 1`);
       run.bare = await bareReference(run, `sqlite, ${largeLabel}`, server, large);
+    }
+    if (wants(12) && !run.outOfTime("case 12")) {
+      run.log(
+        `sqlite, ${largeLabel}: case 12 (Better Auth's API-key plugin) alternated with case 2`,
+      );
+      run.peer = await peerReference(run, `sqlite, ${largeLabel}`, server, large);
     }
     if (wants(3) && !quick && !run.outOfTime("peak RSS with a full cache"))
       run.fullCache = await fillCache(run, server, large);
@@ -191,8 +198,8 @@ async function postgresStages(run: BenchRun, fakeTokensFile: string): Promise<vo
         [2, 3, 4, 5, 6].filter(wants),
       );
       if (
-        (wants(7) || wants(9) || wants(10) || wants(12)) &&
-        !run.outOfTime("cases 7, 9, 10 and 12")
+        (wants(7) || wants(9) || wants(10) || wants(13)) &&
+        !run.outOfTime("cases 7, 9, 10 and 13")
       ) {
         const serverB = await startServer(run, "postgres-b", databaseUrl);
         try {
@@ -226,9 +233,9 @@ async function postgresStages(run: BenchRun, fakeTokensFile: string): Promise<vo
               settings.quick ? 5 : 200,
             );
           }
-          if (wants(12) && !run.outOfTime("case 12")) {
+          if (wants(13) && !run.outOfTime("case 13")) {
             run.log(
-              "postgres: case 12, revocation propagation while three processes serve paced load",
+              "postgres: case 13, revocation propagation while three processes serve paced load",
             );
             const serverC = await startServer(run, "postgres-c", databaseUrl);
             try {
@@ -325,6 +332,7 @@ async function main(run: BenchRun): Promise<void> {
     clientRevocation: run.clientRevocation,
     fullCache: run.fullCache,
     bare: run.bare,
+    peer: run.peer,
     clientAdapter: run.clientAdapter,
     metricsCost: run.metricsCost,
     seedSeconds: run.seedSeconds,
@@ -336,6 +344,7 @@ async function main(run: BenchRun): Promise<void> {
   const json = `${JSON.stringify(result, null, 2)}\n`;
   mkdirSync(dirname(options.outFile), { recursive: true });
   writeFileSync(options.outFile, json);
+  mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(join(RESULTS_DIR, "latest.json"), json);
   printReport(run, result);
 }

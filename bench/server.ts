@@ -30,6 +30,10 @@ function freePort(): Promise<number> {
   });
 }
 
+function safeLabel(label: string): string {
+  return label.replace(/[^a-z0-9]+/gi, "-");
+}
+
 /** The environment a benchmark server gets: defaults, except limits a load test would trip. */
 function serverEnv(
   run: BenchRun,
@@ -62,11 +66,7 @@ export async function startServer(
   const port = await freePort();
   const nodeArgs: string[] = [];
   if (run.settings.profile) {
-    const dir = join(
-      RESULTS_DIR,
-      `profiles-${run.options.stamp}`,
-      label.replace(/[^a-z0-9]+/gi, "-"),
-    );
+    const dir = join(RESULTS_DIR, `profiles-${run.options.stamp}`, safeLabel(label));
     mkdirSync(dir, { recursive: true });
     nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${dir}`);
   }
@@ -74,15 +74,16 @@ export async function startServer(
   const args = pinned
     ? ["-c", SERVER_CPU, process.execPath, ...nodeArgs, CLI, "start"]
     : [...nodeArgs, CLI, "start"];
-  // Logs go to /dev/null: the server still formats and writes every line (the cost a user
-  // pays with the default LOG_LEVEL=info), without filling a disk during the run.
-  const devNull = openSync("/dev/null", "w");
+  // Logs go to a real file in the work folder, as a deployment writes them: writing to
+  // /dev/null costs the server less than a file does, and the targets are for a file.
+  // It is truncated on each start and removed with the work folder.
+  const logFile = openSync(join(run.options.workDir, `server-${safeLabel(label)}.log`), "w");
   const child = spawn(command, args, {
     cwd: ROOT,
     env: serverEnv(run, databaseUrl, port, extraEnv),
-    stdio: ["ignore", devNull, "pipe"],
+    stdio: ["ignore", logFile, "pipe"],
   });
-  closeSync(devNull);
+  closeSync(logFile);
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => {
     stderr += d.toString();

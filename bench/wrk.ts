@@ -50,7 +50,9 @@ function wrkInvocation(
   const fixed = join(BENCH_DIR, "fixed.lua");
   switch (caseNumber) {
     case 0:
-      // The bare server (bench/bare.ts) answers any path; the request is case 2's.
+    case 12:
+      // The bare server (bench/bare.ts) and the peer (bench/peer.ts, whose store carries
+      // its own key as the hot token) answer any path; the request is case 2's.
       return {
         env: { ...env, KEYWARD_BENCH_AUTHORIZATION: `Bearer ${store.hotToken}` },
         script: fixed,

@@ -6,6 +6,7 @@ import type { FastifyInstance } from "fastify";
 import type { Config } from "./config.js";
 import { buildApp } from "./http/app.js";
 import { type GitHubKeys, parseGitHubKeys } from "./http/github-secret-scanning.js";
+import { flushLog, flushLogSync } from "./http/logging.js";
 import { zxcvbnCommonPasswords } from "./platform/common-passwords.js";
 import { argon2PasswordHasher, cryptoRandom, systemClock } from "./platform/system.js";
 import { otpauthTotp } from "./platform/totp.js";
@@ -50,6 +51,9 @@ export interface Keyward {
   mail: MailDispatcher | undefined;
   /** Stops accepting requests, writes the last usage counts and closes storage. */
   close(): Promise<void>;
+  /** Writes the buffered log lines now: synchronously (before an exit), or in the background. */
+  flushLogSync(): void;
+  flushLog(): void;
 }
 
 export interface Overrides {
@@ -335,24 +339,33 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
-      clearInterval(flushTimer);
-      clearInterval(pruneTimer);
-      // Open streams never end on their own; the server would wait for them.
-      await revocationStream.close();
-      await sweeper.close();
-      await policySweeper.close();
-      await webhooks.close();
-      await mail?.close();
-      await app.close();
       try {
-        await usage.flush();
-      } catch (error) {
-        app.log.error({ err: error }, "final usage flush failed");
+        await closeAll();
+      } finally {
+        // The access log is buffered (up to a second of lines): nothing may stay behind,
+        // even when closing failed.
+        flushLogSync(app.log);
       }
-      await invalidation.close();
-      await store.close();
     })();
     return closing;
+  };
+  const closeAll = async () => {
+    clearInterval(flushTimer);
+    clearInterval(pruneTimer);
+    // Open streams never end on their own; the server would wait for them.
+    await revocationStream.close();
+    await sweeper.close();
+    await policySweeper.close();
+    await webhooks.close();
+    await mail?.close();
+    await app.close();
+    try {
+      await usage.flush();
+    } catch (error) {
+      app.log.error({ err: error }, "final usage flush failed");
+    }
+    await invalidation.close();
+    await store.close();
   };
 
   return {
@@ -365,5 +378,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     policySweeper,
     mail,
     close,
+    flushLogSync: () => flushLogSync(app.log),
+    flushLog: () => flushLog(app.log),
   };
 }

@@ -26,6 +26,8 @@ interface BenchResult {
   revocation?: { revocations: number; p50Ms: number };
   seedSeconds: { sqliteLarge?: number; postgres?: number };
   targets: { target: string; met: boolean }[];
+  bare?: { bareRps: number };
+  peer?: { peerRps: number; peerRefused: number };
 }
 
 function runBench(args: string[]): Promise<{ code: number | null; output: string }> {
@@ -61,7 +63,12 @@ describe("npm run bench, quick mode", () => {
       return;
     }
     expect(output).toMatch(/\| store +\| case \| req\/s +\| × case 1 \|/);
-    expect(output).toMatch(/targets \(issue 6\)/);
+    expect(output).toMatch(/targets \(issue 6; performance, round two\)/);
+    // The reference cases: bare node:http (case 0) and the peer (case 12), each paired.
+    expect(result.bare?.bareRps, output).toBeGreaterThan(0);
+    expect(result.peer?.peerRps, output).toBeGreaterThan(0);
+    expect(result.peer?.peerRefused, output).toBe(0);
+    expect(output).toMatch(/case 2 ≥ 25 × case 12/);
     const cases = result.rows.filter((r) => r.backend === "sqlite").map((r) => r.case);
     expect(cases).toEqual([1, 2, 3, 4, 5, 6]);
     for (const row of result.rows) {

@@ -106,6 +106,30 @@ describe("the server as a process", () => {
     expect((await api.get("/api", bearer(kept.token))).status).toBe(200);
   });
 
+  it("writes every buffered access-log line on SIGTERM and SIGINT", async () => {
+    // Standard output is a pipe here, so the lines are JSON and buffered (up to a second).
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      const dir = tempDir();
+      const server = await start({ DATABASE_URL: `sqlite:${join(dir, "k.db")}` });
+      const api = new Client(server.baseUrl);
+      for (let i = 0; i < 5; i++) expect((await api.get(`/healthz?n=${i}`)).status).toBe(200);
+      expect(await server.stop(signal)).toBe(0);
+      const lines = server
+        .output()
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as { msg?: string; req?: { url?: string } });
+      const healthz = lines.filter(
+        (l) => l.msg === "request completed" && l.req?.url === "/healthz?[query redacted]",
+      );
+      expect(healthz, signal).toHaveLength(5);
+      expect(
+        lines.some((l) => l.msg?.startsWith("shutting down")),
+        signal,
+      ).toBe(true);
+    }
+  });
+
   it("writes pending usage on SIGTERM before exiting", async () => {
     const dir = tempDir();
     const env = { DATABASE_URL: `sqlite:${join(dir, "k.db")}`, USAGE_FLUSH_INTERVAL_MS: "5000" };

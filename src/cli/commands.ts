@@ -153,5 +153,15 @@ async function start(env: Env): Promise<void> {
   };
   process.once("SIGTERM", shutdown);
   process.once("SIGINT", shutdown);
+  // A fault nothing caught ends the process as Node would (message on standard error,
+  // exit code 1), after the fatal line and every buffered access-log line are written.
+  process.once("uncaughtException", (error) => {
+    keyward.app.log.fatal({ err: error }, "uncaught exception: exiting");
+    keyward.flushLogSync();
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : error}\n`);
+    process.exit(EXIT_CODES.failure);
+  });
   await keyward.app.listen({ host: config.host, port: config.port });
+  // "Server listening at ..." now, not at the next interval: people and scripts wait for it.
+  keyward.flushLog();
 }

@@ -1,9 +1,11 @@
 import {
+  type FastifyBaseLogger,
   type FastifyReply,
   type FastifyRequest,
   type FastifyServerOptions,
   LogController,
 } from "fastify";
+import { pino } from "pino";
 import pinoPretty from "pino-pretty";
 
 /** Why a presented token was refused: kept server-side, never in the answer. */
@@ -23,11 +25,14 @@ declare module "fastify" {
   }
 }
 
-/** Header values that carry credentials, removed from every log line. */
+/**
+ * Header values that carry credentials, removed from every log line. A logged `req` or
+ * `res` never carries headers (the serializers below keep only what they name, and pino
+ * runs a key's serializer before its redaction), so no `req.headers...` path is listed:
+ * each listed path under `req` or `res` made pino clone and walk that object on every
+ * request line for nothing, a tenth of the line's cost (docs/performance.md).
+ */
 export const REDACTED_PATHS = [
-  "req.headers.authorization",
-  "req.headers.cookie",
-  'res.headers["set-cookie"]',
   "headers.authorization",
   "headers.cookie",
   'headers["set-cookie"]',
@@ -75,17 +80,70 @@ export function prettyStream(destination: NodeJS.WritableStream | number, colori
   });
 }
 
+/**
+ * At most this long between a JSON line being logged and its reaching the file or pipe:
+ * a process killed with SIGKILL (which no code can catch) loses at most the lines of the
+ * last interval. Every other end writes them all (flushLogSync).
+ */
+export const LOG_FLUSH_INTERVAL_MS = 1000;
+
+/**
+ * Where JSON lines go when no stream is given: standard output, buffered in memory and
+ * written asynchronously (off the event loop, in libuv's thread pool) once 32 KiB have
+ * gathered, and at the latest every LOG_FLUSH_INTERVAL_MS. A synchronous write per line
+ * was the largest single cost of answering a request with the access log on (one write
+ * system call per request; docs/performance.md, "Round two"). Pino writes what is left
+ * synchronously when the process exits, whether by process.exit or an uncaught error.
+ */
+export function bufferedDestination(
+  dest: number | string = 1,
+  flushEveryMs = LOG_FLUSH_INTERVAL_MS,
+): ReturnType<typeof pino.destination> {
+  return pino.destination({
+    dest,
+    sync: false,
+    // One write per 32 KiB of lines (a hundred or so requests) rather than one per line.
+    minLength: 32 * 1024,
+    maxWrite: 64 * 1024,
+    periodicFlush: flushEveryMs,
+  });
+}
+
+/**
+ * Writes every buffered line now, synchronously: on shutdown and on a fatal error, before
+ * the process exits. Does nothing for a logger whose stream does not buffer.
+ */
+export function flushLogSync(log: FastifyBaseLogger): void {
+  const stream = (log as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[
+    pino.symbols.streamSym
+  ];
+  if (typeof stream?.flushSync !== "function") return;
+  try {
+    stream.flushSync();
+  } catch {
+    // Not open yet, or already closed: nothing was buffered that can still be written.
+  }
+}
+
+/** The same without waiting: the interval's flush, brought forward (after listening). */
+export function flushLog(log: FastifyBaseLogger): void {
+  const flush = (log as unknown as { flush?: (cb?: (error?: Error) => void) => void }).flush;
+  flush?.call(log, () => {});
+}
+
 export function loggerOptions(
   level: string,
   stream?: NodeJS.WritableStream,
   format: LogFormat = "json",
   colorize = true,
 ): FastifyServerOptions["logger"] {
+  // Pretty lines are for a person at a terminal, who wants each line as it happens; JSON
+  // lines without a stream of the caller's are the production access log, buffered.
   const destination =
-    format === "pretty" ? prettyStream(stream ?? 1, colorize) : (stream ?? undefined);
+    format === "pretty" ? prettyStream(stream ?? 1, colorize) : (stream ?? bufferedDestination());
   return {
     level,
-    ...(destination ? { stream: destination } : {}),
+    stream: destination,
     redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
     serializers: {
       req(request: {

@@ -81,6 +81,12 @@ export class TokenVerifier {
    * secrets, e.g. during a regeneration's grace period.
    */
   private readonly hashesByToken = new Map<string, string | Set<string>>();
+  /**
+   * One copy of each application id and name, user id and email, external id and scope
+   * among the cached records: storage hands each lookup fresh strings, and thousands of
+   * cached tokens share an application or a user. Cleared when it outgrows the cache.
+   */
+  private readonly shared = new Map<string, string>();
   /** Bumped by every invalidation, so a lookup that raced with one is not cached. */
   private generation = 0;
   private trusted = true;
@@ -185,6 +191,7 @@ export class TokenVerifier {
     this.refreshImported().catch(() => {});
     this.cache.clear();
     this.hashesByToken.clear();
+    this.shared.clear();
   }
 
   /**
@@ -221,11 +228,32 @@ export class TokenVerifier {
         if (entry) this.evict(oldest.value, entry.record.tokenId);
       }
     }
-    this.cache.set(hash, { record, cachedAt: now });
+    this.cache.set(hash, { record: this.compact(record), cachedAt: now });
     const hashes = this.hashesByToken.get(record.tokenId);
     if (hashes === undefined) this.hashesByToken.set(record.tokenId, hash);
     else if (typeof hashes !== "string") hashes.add(hash);
     else if (hashes !== hash) this.hashesByToken.set(record.tokenId, new Set([hashes, hash]));
+  }
+
+  /** The record with its shared strings replaced by one copy each (see `shared`). */
+  private compact(record: SecretRecord): SecretRecord {
+    if (this.shared.size > 2 * this.options.cacheSize) this.shared.clear();
+    const one = (text: string): string => {
+      const known = this.shared.get(text);
+      if (known !== undefined) return known;
+      this.shared.set(text, text);
+      return text;
+    };
+    record.applicationId = one(record.applicationId);
+    record.applicationName = one(record.applicationName);
+    record.userId = one(record.userId);
+    record.userEmail = one(record.userEmail);
+    if (record.externalId !== null) record.externalId = one(record.externalId);
+    for (let i = 0; i < record.scopes.length; i++) {
+      const scope = record.scopes[i];
+      if (scope !== undefined) record.scopes[i] = one(scope);
+    }
+    return record;
   }
 
   private evict(hash: string, tokenId: string): void {
