@@ -24,6 +24,7 @@ interface BenchResult {
   rows: BenchRow[];
   skipped: string[];
   revocation?: { revocations: number; p50Ms: number };
+  revocationUnderLoad?: { revocations: number; servedRps: number };
   seedSeconds: { sqliteLarge?: number; postgres?: number };
   targets: { target: string; met: boolean }[];
   bare?: { bareRps: number };
@@ -79,9 +80,13 @@ describe("npm run bench, quick mode", () => {
     expect(result.rows.find((r) => r.case === 1)?.writes).toBe(0);
   }, 120_000);
 
-  it("runs PostgreSQL cases 2 and 7 when TEST_DATABASE_URL is set, or says why not", async () => {
+  it("runs PostgreSQL cases 2, 7 and 13 when TEST_DATABASE_URL is set, or says why not", async () => {
     const out = join(dir, "postgres.json");
-    const { code, output } = await runBench(["--backends=postgres", "--cases=2,7", `--out=${out}`]);
+    const { code, output } = await runBench([
+      "--backends=postgres",
+      "--cases=2,7,13",
+      `--out=${out}`,
+    ]);
     expect(code, output).toBe(0);
     const result = JSON.parse(readFileSync(out, "utf8")) as BenchResult;
     const skippedPostgres = result.skipped.filter((s) => s.startsWith("PostgreSQL"));
@@ -96,5 +101,8 @@ describe("npm run bench, quick mode", () => {
     expect(result.rows.filter((r) => r.backend === "postgres").map((r) => r.case)).toEqual([1, 2]);
     expect(result.revocation?.revocations).toBeGreaterThan(0);
     expect(output).toMatch(/case 7 \(PostgreSQL\): \d+ revocations/);
-  }, 120_000);
+    expect(result.revocationUnderLoad?.revocations).toBeGreaterThan(0);
+    expect(result.revocationUnderLoad?.servedRps).toBeGreaterThan(0);
+    expect(output).toMatch(/case 13 \(PostgreSQL\): \d+ revocations while three processes served/);
+  }, 180_000);
 });
