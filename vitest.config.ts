@@ -86,9 +86,17 @@ export default defineConfig({
             "test/scale-out/revocation-stream.test.ts",
             "test/scale-out/pgbouncer.test.ts",
             "test/scale-out/outage.test.ts",
-            "test/scale-out/load.test.ts",
           ],
           sequence: { groupOrder: 2 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // The revocation bound under load: last, and alone, since it loads every core.
+          name: "under-load",
+          include: ["test/scale-out/load.test.ts"],
+          sequence: { groupOrder: 3 },
         },
       },
     ],

@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   bearer,
@@ -24,22 +25,14 @@ const REVOCATIONS = 200;
 const P99_BOUND_MS = 100;
 const MAX_BOUND_MS = 1000;
 const CACHE_MAX_AGE_MS = 5000;
-/** The share of the measured capacity the paced load aims at (at least half must be met). */
-const TARGET_SHARE = 0.7;
+/** wrk connections per process while revocations are measured (a closed loop). */
+const LOAD_CONNECTIONS = 16;
 
-// A measurement of this machine more than a test of Keyward (three servers and wrk at half
-// capacity on two cores queue every request): it takes minutes and its timing is not
-// reproducible here, so it runs only when asked, never in `npm test` by default.
-const asked = process.env.KEYWARD_LOAD_TEST === "1";
-if (!asked) {
-  console.log(
-    "Revocation bound under load: SKIPPED (set KEYWARD_LOAD_TEST=1 and TEST_DATABASE_URL to run it; docs/deployment.md)",
-  );
-}
+// Runs last and alone (its own vitest project, after every other): three servers, the load
+// generator and PostgreSQL share this machine's cores, so other tests running beside it
+// would be measured too.
 const enabled =
-  asked &&
-  postgresAvailable() &&
-  missingPrograms("Revocation bound under load", [WRK]).length === 0;
+  postgresAvailable() && missingPrograms("Revocation bound under load", [WRK]).length === 0;
 
 interface WrkResult {
   requestsPerSecond: number;
@@ -57,14 +50,9 @@ function runWrk(
   token: string,
   options: { seconds: number; connections: number; script?: string },
 ): { done: Promise<WrkResult>; stop: () => void } {
-  // At the lowest priority: the load stands for clients on other machines, so when the
-  // cores are contended it is wrk that waits, not the servers and PostgreSQL it measures.
   const child = spawn(
-    "nice",
+    WRK,
     [
-      "-n",
-      "19",
-      WRK,
       "-t1",
       `-c${options.connections}`,
       `-d${options.seconds}s`,
@@ -168,30 +156,18 @@ describe.skipIf(!enabled)("the revocation bound under load", () => {
       );
     }
 
-    // Paced load: each connection waits between its requests so that the three processes
-    // together serve TARGET_SHARE of the capacity. A connection's cycle is its wait plus the
-    // answer's latency, which load raises: one 2-second calibration run measures that
-    // latency, and the wait is set for it.
-    const connections = 32;
-    const cycleMs = (1000 * connections * servers.length) / (TARGET_SHARE * capacity);
-    const pacedWrk = async (waitMs: number, seconds: number) => {
-      const script = join(folder, `paced-${waitMs.toFixed(3)}.lua`);
-      await writeFile(script, `function delay() return ${waitMs.toFixed(3)} end\n`);
-      return servers.map((s) => runWrk(s.baseUrl, load.token, { seconds, connections, script }));
-    };
-    let waitMs = cycleMs;
-    // Twice: the latency measured at the first wait rises at the shorter second one.
-    for (let round = 0; round < 2; round++) {
-      const calibration = await Promise.all((await pacedWrk(waitMs, 2)).map((p) => p.done));
-      const calibratedRps = calibration.reduce((sum, r) => sum + r.requestsPerSecond, 0);
-      const latencyMs = Math.max(0, (1000 * connections * servers.length) / calibratedRps - waitMs);
-      waitMs = Math.max(0, cycleMs - latencyMs);
-    }
-    const paced = await pacedWrk(waitMs, 600);
+    // The load during the revocations: a steady closed loop of LOAD_CONNECTIONS per process,
+    // which keeps each one busy most of the time (well over half its capacity, checked
+    // below). Not paced with wrk's delay(): its wait is in whole milliseconds and its timers
+    // bunch the connections into bursts, so aiming at 70 % served 13-43 % (2 December 2026).
+    const paced = servers.map((s) =>
+      runWrk(s.baseUrl, load.token, { seconds: 600, connections: LOAD_CONNECTIONS }),
+    );
     const startedAt = performance.now();
     const times: number[] = [];
-    // Four revocations in flight at a time (each timed on its own), so 200 take seconds,
-    // not minutes; the watchers' requests are a small part of the load.
+    // Two revocations in flight at a time (each timed on its own), so 200 take seconds. With
+    // four, the revocations' own work (and their watchers') took so much of the two cores
+    // that the load fell under half the capacity (44 %).
     const measure = async (i: number, token: { id: string; token: string }) => {
       const revoker = new Client(servers[i % 3]?.baseUrl ?? "");
       revoker.cookie = owner.cookie;
@@ -201,29 +177,21 @@ describe.skipIf(!enabled)("the revocation bound under load", () => {
       const revoked = await revoker.delete(`/api/v1/applications/${appId}/tokens/${token.id}`);
       expect(revoked.status).toBe(204);
       const acknowledged = performance.now();
-      let polls = 0;
-      let lastPollMs = 0;
       for (;;) {
-        const pollStart = performance.now();
         const status = (await watcher.get("/api", bearer(token.token))).status;
-        lastPollMs = performance.now() - pollStart;
-        polls++;
-        if (status === 401) {
-          if (process.env.KEYWARD_LOAD_DIAG === "1" && performance.now() - acknowledged > 100)
-            console.log(
-              `DIAG slow trial: ${(performance.now() - acknowledged).toFixed(0)} ms, ${polls} polls, last poll ${lastPollMs.toFixed(0)} ms`,
-            );
-          break;
-        }
+        if (status === 401) break;
         expect(status).toBe(200);
         if (performance.now() - acknowledged > 2 * CACHE_MAX_AGE_MS) throw new Error("never");
+        // A millisecond between polls: back to back, four watchers were a load of their own
+        // on the two cores, taking a share of the capacity from the load being measured.
+        await sleep(1);
       }
       times.push(performance.now() - acknowledged);
     };
     try {
       let next = 0;
       await Promise.all(
-        Array.from({ length: 4 }, async () => {
+        Array.from({ length: 2 }, async () => {
           while (next < tokens.length) {
             const i = next++;
             const token = tokens[i];
@@ -240,22 +208,14 @@ describe.skipIf(!enabled)("the revocation bound under load", () => {
     const s = summarize(times);
     console.log(
       `revocation under load: capacity ${capacity.toFixed(0)} verified req/s (three processes saturated); ` +
-        `paced load ${served.toFixed(0)} req/s = ${((100 * served) / capacity).toFixed(0)} % of it for ${seconds.toFixed(1)} s; ` +
+        `load ${served.toFixed(0)} req/s = ${((100 * served) / capacity).toFixed(0)} % of it for ${seconds.toFixed(1)} s; ` +
         `${REVOCATIONS} revocations from the 204 to another process's 401: p50 ${fmt(s.p50)}, p99 ${fmt(s.p99)}, max ${fmt(s.max)}`,
     );
     for (const r of results) expect(r.non2xx + r.socketErrors).toBe(0);
     expect(served).toBeGreaterThanOrEqual(0.5 * capacity);
-    // What must hold whatever the load: every revocation reached the other process, and
-    // none later than a cached answer may live. The published bound under load (p99
-    // ${P99_BOUND_MS} ms, max ${MAX_BOUND_MS} ms) is a measurement, printed above and kept
-    // in docs/deployment.md: on this project's 2-core machines, three servers and wrk at
-    // half capacity queue every request, the watcher's own included, and it is not met.
     expect(times).toHaveLength(REVOCATIONS);
-    expect(s.max).toBeLessThan(CACHE_MAX_AGE_MS);
-    if (s.p99 > P99_BOUND_MS || s.max > MAX_BOUND_MS) {
-      console.log(
-        `revocation under load: the published bound (p99 ${P99_BOUND_MS} ms, max ${MAX_BOUND_MS} ms) is NOT met on this machine`,
-      );
-    }
+    // The published bound (docs/deployment.md), at over half the capacity.
+    expect(s.p99).toBeLessThanOrEqual(P99_BOUND_MS);
+    expect(s.max).toBeLessThanOrEqual(MAX_BOUND_MS);
   }, 180_000);
 });
