@@ -262,7 +262,7 @@ export function printReport(run: BenchRun, result: BenchResult): void {
   console.log("  case 7: revocation propagation between two processes (PostgreSQL)");
   console.log("  case 9: revocation stream fan-out, 100 streams on the other process (PostgreSQL)");
   console.log(
-    "  case 13: case 7 while three processes serve case 2 paced at 60 % of their capacity (PostgreSQL)",
+    "  case 13: case 7 while three processes serve case 2 (8 connections each; PostgreSQL)",
   );
   console.log(
     "  × case 1: requests/s over case 1's in the paired slice (median of pairs); CPU µs/req: server CPU\n" +
