@@ -219,6 +219,9 @@ export const listMyInvitationsRoute = applicationRoute({
   url: "/api/v1/me/invitations",
   operationId: "listMyInvitations",
   summary: "Invitations to your email, pending",
+  description:
+    "Empty while this server sends email and your address is not confirmed yet: what was " +
+    "sent to the address is shown to whoever confirmed it.",
   schema: { response: { 200: Type.Object({ invitations: Type.Array(ReceivedInvitation) }) } },
 });
 
@@ -242,8 +245,11 @@ export const declineInvitationRoute = applicationRoute({
   url: "/api/v1/me/invitations/:invitationId/decline",
   operationId: "declineInvitation",
   summary: "Decline an invitation",
+  description:
+    "As for accepting: when this server sends email, the address must be confirmed first " +
+    "(403 `email_not_confirmed`).",
   schema: { params: MyInvitationParams, response: { 204: Type.Null() } },
-  errors: ["not_found"],
+  errors: ["not_found", "email_not_confirmed"],
 });
 
 export const removeMemberRoute = applicationRoute({

@@ -60,9 +60,16 @@ export const startTwoFactorRoute = twoFactorRoute({
   description:
     "Answers a new secret, in force only once a code from it is confirmed " +
     "(`POST /api/v1/me/two-factor/confirm`). A setup not yet confirmed is replaced. " +
-    `409 \`two_factor_already_enabled\` when two-factor is on. ${NOT_FOR_HOST_USERS}`,
+    `409 \`two_factor_already_enabled\` when two-factor is on. Needs a password entered in ` +
+    "the last 15 minutes (403 `reauthentication_required`) and, when this server sends " +
+    `email, a confirmed address (403 \`email_not_confirmed\`). ${NOT_FOR_HOST_USERS}`,
   schema: { response: { 201: TwoFactorEnrollment } },
-  errors: ["two_factor_already_enabled", "forbidden"],
+  errors: [
+    "two_factor_already_enabled",
+    "forbidden",
+    "reauthentication_required",
+    "email_not_confirmed",
+  ],
 });
 
 export const confirmTwoFactorRoute = twoFactorRoute({
@@ -72,10 +79,17 @@ export const confirmTwoFactorRoute = twoFactorRoute({
   summary: "Turn two-factor authentication on with a code from the app",
   description:
     "Answers ten recovery codes, this once. From now on, sign-in needs a code after the " +
-    `password. ${NOT_FOR_HOST_USERS}`,
+    "password. Needs a password entered in the last 15 minutes (403 " +
+    `\`reauthentication_required\`). ${NOT_FOR_HOST_USERS}`,
   rateLimited: true,
   schema: { body: CodeBody, response: { 200: RecoveryCodes } },
-  errors: ["invalid_two_factor_code", "two_factor_already_enabled", "not_found", "forbidden"],
+  errors: [
+    "invalid_two_factor_code",
+    "two_factor_already_enabled",
+    "not_found",
+    "forbidden",
+    "reauthentication_required",
+  ],
 });
 
 export const disableTwoFactorRoute = twoFactorRoute({

@@ -254,6 +254,9 @@ function signinEmail(request: FastifyRequest): string {
 
 /** The email address a link email goes to (the signed-in account's, or the body's), hashed. */
 function linkEmailKey(request: FastifyRequest): string {
-  if (request.user) return createHash("sha256").update(request.user.email).digest("hex");
-  return signinEmail(request);
+  // A reset request names its address in the body, whoever is signed in; a resend is for
+  // the signed-in account's own.
+  const body = request.body as { email?: unknown } | undefined;
+  if (typeof body?.email === "string" || !request.user) return signinEmail(request);
+  return createHash("sha256").update(request.user.email).digest("hex");
 }

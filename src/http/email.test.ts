@@ -106,6 +106,14 @@ describe("address confirmation", () => {
     const refused = await client.post<{ code: string }>(accept);
     expect(refused.status).toBe(403);
     expect(refused.body.code).toBe("email_not_confirmed");
+    // Whoever holds an unconfirmed account may not be the address's owner: they neither
+    // see what was sent to it nor can they throw it away.
+    const mine = await client.get<{ invitations: unknown[] }>("/api/v1/me/invitations");
+    expect(mine.body.invitations).toEqual([]);
+    const declined = await client.post<{ code: string }>(
+      `/api/v1/me/invitations/${invited.body.invitation.id}/decline`,
+    );
+    expect([declined.status, declined.body.code]).toEqual([403, "email_not_confirmed"]);
 
     await confirmationOf(user.email);
     expect((await client.post("/api/v1/me/email-confirmation")).status).toBe(202);
@@ -117,6 +125,9 @@ describe("address confirmation", () => {
         })
       ).status,
     ).toBe(204);
+    expect(
+      (await client.get<{ invitations: unknown[] }>("/api/v1/me/invitations")).body.invitations,
+    ).toHaveLength(1);
     expect((await client.post(accept)).status).toBe(201);
   });
 });
@@ -140,11 +151,15 @@ describe("password reset", () => {
 
   it("sends at most 5 links an hour to one address; past that the answer stays 202 and nothing is sent", async () => {
     const { user } = await signUpConfirmed();
+    // Asked by someone signed in to another account, then by anyone: counted for the
+    // address asked about either way.
+    const { client: someoneElse } = await signUpConfirmed();
     const anonymous = new Client(server.baseUrl);
     for (let i = 0; i < 7; i++) {
-      expect(
-        (await anonymous.post("/api/v1/auth/password-reset", { email: user.email })).status,
-      ).toBe(202);
+      const asker = i < 5 ? someoneElse : anonymous;
+      expect((await asker.post("/api/v1/auth/password-reset", { email: user.email })).status).toBe(
+        202,
+      );
     }
     await inbox.waitFor(user.email, /Reset your password/, 5);
     await server.keyward.mail?.drainNow();
@@ -183,6 +198,26 @@ describe("password reset", () => {
       new Client(server.baseUrl).post("/api/v1/auth/signin", { email: user.email, password: pass });
     expect((await signIn(password)).status).toBe(401);
     expect((await signIn("a brand new passphrase")).status).toBe(200);
+  });
+
+  it("a link asked for before the password was changed another way no longer works", async () => {
+    const { client, user } = await signUpConfirmed();
+    const anonymous = new Client(server.baseUrl);
+    await anonymous.post("/api/v1/auth/password-reset", { email: user.email });
+    const code = await resetLinkFor(user.email);
+    expect(
+      (
+        await client.post("/api/v1/auth/password", {
+          currentPassword: password,
+          newPassword: "changed in the app meanwhile",
+        })
+      ).status,
+    ).toBe(204);
+    const late = await anonymous.post<{ code: string }>("/api/v1/auth/password-reset/confirm", {
+      code,
+      newPassword: "an attacker's passphrase",
+    });
+    expect([late.status, late.body.code]).toEqual([410, "link_expired"]);
   });
 
   it("the link expires after 30 minutes", async () => {

@@ -53,6 +53,23 @@ async function enrolledUser() {
 }
 
 describe("enrolling", () => {
+  it("needs a recent sign-in to start and to confirm: a session left open cannot turn it on for someone else's app", async () => {
+    const { client } = await signUpUser(server.baseUrl);
+    clock.advance(16 * 60_000);
+    const held = await client.post<Problem>("/api/v1/me/two-factor");
+    expect([held.status, held.body.code]).toEqual([403, "reauthentication_required"]);
+    expect((await client.post("/api/v1/auth/reauthenticate", { password })).status).toBe(204);
+    const started = await client.post<TwoFactorEnrollment>("/api/v1/me/two-factor");
+    expect(started.status).toBe(201);
+    clock.advance(16 * 60_000);
+    const confirm = await client.post<Problem>("/api/v1/me/two-factor/confirm", {
+      code: codeFor(started.body.secret),
+    });
+    expect([confirm.status, confirm.body.code]).toEqual([403, "reauthentication_required"]);
+    const status = await client.get<TwoFactorStatus>("/api/v1/me/two-factor");
+    expect(status.body.enabled).toBe(false);
+  });
+
   it("starts with a secret and an otpauth URL, is off until confirmed, and a wrong code changes nothing", async () => {
     const { client, user } = await signUpUser(server.baseUrl);
     const started = await client.post<TwoFactorEnrollment>("/api/v1/me/two-factor");

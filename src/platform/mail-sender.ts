@@ -9,13 +9,19 @@ interface SmtpError {
   message?: unknown;
 }
 
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
+
 /**
- * Sends through the SMTP server of `SMTP_URL` (nodemailer: STARTTLS when the server offers
- * it on smtp://, TLS from the start on smtps://; credentials from the URL's user part).
+ * Sends through the SMTP server of `SMTP_URL` (nodemailer: TLS from the start on smtps://;
+ * credentials from the URL's user part). On smtp:// STARTTLS is required, not just used when
+ * offered: someone on the path could strip the offer and read the password and every reset
+ * link. Only a relay on this machine (a loopback host) may go without it.
  */
 export function createMailSender(options: { smtpUrl: string; from: string }): MailSender {
+  const url = new URL(options.smtpUrl);
   const transport = createTransport({
     url: options.smtpUrl,
+    requireTLS: url.protocol === "smtp:" && !LOOPBACK_HOSTS.has(url.hostname),
     // An attempt ends within about 40 s, well inside the dispatcher's claim.
     connectionTimeout: 10_000,
     greetingTimeout: 10_000,

@@ -4,7 +4,7 @@ import type { User } from "../core/model.js";
 import { normalizeEmail } from "../core/rules.js";
 import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
-import { requireConfirmedEmail } from "./email.js";
+import { emailConfirmationPending, requireConfirmedEmail } from "./email.js";
 import { isManager, requireMembership } from "./membership.js";
 import type { InvitationRecord, ReceivedInvitation } from "./ports.js";
 
@@ -96,11 +96,21 @@ export async function listMyInvitations(
   user: User,
 ): Promise<ReceivedInvitation[]> {
   if (user.hostApplicationId !== undefined) return [];
+  // With email on, an address nobody has confirmed may not be this account's holder's:
+  // what was sent to it (the application, the inviter, the role) stays unseen until then.
+  if (await emailConfirmationPending(deps, user)) return [];
   const invitations = await deps.store.invitations.listForEmail(user.email, deps.clock.now());
   // Until addresses are confirmed by email, whoever signs up with an address could claim
   // what was sent to it: an invitation goes only to an account that already existed when
   // it was sent (invite a person after they sign up).
   return invitations.filter((invitation) => invitation.createdAt >= user.createdAt);
+}
+
+/** not_found unless the invitation is among those `listMyInvitations` shows the user. */
+async function requireVisible(deps: ServiceDeps, user: User, invitationId: string): Promise<void> {
+  const visible = await listMyInvitations(deps, user);
+  if (!visible.some((invitation) => invitation.id === invitationId))
+    throw new KeywardError("not_found", "No such invitation.");
 }
 
 /** Accepts an invitation to the user's own email: they are a member from now on. */
@@ -112,12 +122,10 @@ export async function acceptInvitation(
 ): Promise<InvitationRecord> {
   if (user.hostApplicationId !== undefined)
     throw new KeywardError("not_found", "No such invitation.");
-  const visible = await listMyInvitations(deps, user);
-  if (!visible.some((invitation) => invitation.id === invitationId))
-    throw new KeywardError("not_found", "No such invitation.");
   // With email on, an invitation goes to whoever controls the address: the account must
   // have opened the link sent there. (It can be invited before, and accept after.)
   await requireConfirmedEmail(deps, user);
+  await requireVisible(deps, user, invitationId);
   const taken = await deps.store.invitations.takeInvitation(
     { id: invitationId, email: user.email, now: deps.clock.now() },
     (invitation) => [
@@ -145,6 +153,9 @@ export async function declineInvitation(
 ): Promise<void> {
   if (user.hostApplicationId !== undefined)
     throw new KeywardError("not_found", "No such invitation.");
+  // Declining deletes it: only whoever may accept it may do that.
+  await requireConfirmedEmail(deps, user);
+  await requireVisible(deps, user, invitationId);
   const taken = await deps.store.invitations.takeInvitation(
     { id: invitationId, email: user.email, now: deps.clock.now() },
     (invitation) => [

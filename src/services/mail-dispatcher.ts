@@ -98,28 +98,35 @@ export class MailDispatcher {
   private async drain(): Promise<void> {
     for (;;) {
       const now = this.clock.now();
-      const claimed = await this.store.claimDue(now, BATCH, now + CLAIM_MS);
+      const lockedUntil = now + CLAIM_MS;
+      const claimed = await this.store.claimDue(now, BATCH, lockedUntil);
       if (claimed.length === 0) return;
-      await Promise.all(claimed.map((mail) => this.attempt(mail)));
+      await Promise.all(claimed.map((mail) => this.attempt(mail, lockedUntil)));
       if (this.closed) return;
     }
   }
 
-  private async attempt(mail: ClaimedMail): Promise<void> {
+  private async attempt(mail: ClaimedMail, lockedUntil: number): Promise<void> {
     const lifetime = LINK_LIFETIME_MS[mail.kind];
     if (lifetime !== undefined && this.clock.now() >= mail.createdAt + lifetime) {
       this.log.warn(
         { mailId: mail.id, kind: mail.kind, attempts: mail.attempts - 1 },
         "email not sent: its link expired while it waited",
       );
-      await this.record(mail, "failed", this.clock.now(), "link expired before sending");
+      await this.record(
+        mail,
+        lockedUntil,
+        "failed",
+        this.clock.now(),
+        "link expired before sending",
+      );
       return;
     }
     const message = renderMail(mail.kind, mail.data, this.origin());
     const result = await this.sender.send({ ...message, to: mail.recipient });
     const now = this.clock.now();
     if (result.ok) {
-      await this.record(mail, "sent", now, null);
+      await this.record(mail, lockedUntil, "sent", now, null);
       return;
     }
     const delay = MAIL_RETRY_DELAYS_MS[mail.attempts - 1];
@@ -129,11 +136,18 @@ export class MailDispatcher {
       { mailId: mail.id, kind: mail.kind, attempts: mail.attempts, error: result.error, final },
       final ? "sending an email failed; giving up" : "sending an email failed; will retry",
     );
-    await this.record(mail, final ? "failed" : "pending", now + (delay ?? 0), result.error);
+    await this.record(
+      mail,
+      lockedUntil,
+      final ? "failed" : "pending",
+      now + (delay ?? 0),
+      result.error,
+    );
   }
 
   private async record(
     mail: ClaimedMail,
+    lockedUntil: number,
     status: "sent" | "pending" | "failed",
     nextAttemptAt: number,
     error: string | null,
@@ -141,6 +155,7 @@ export class MailDispatcher {
     try {
       await this.store.recordAttempt({
         id: mail.id,
+        lockedUntil,
         now: this.clock.now(),
         status,
         nextAttemptAt,

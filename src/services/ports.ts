@@ -868,10 +868,12 @@ export interface MailStore {
   claimDue(now: number, limit: number, lockUntil: number): Promise<ClaimedMail[]>;
   /**
    * Records an attempt: `sent` and `failed` are final (the data is emptied); `pending`
-   * tries again at `nextAttemptAt`.
+   * tries again at `nextAttemptAt`. Only while its claim (`lockedUntil` as claimed) is still
+   * the email's own: a late answer from a lapsed claim is not recorded over a newer one.
    */
   recordAttempt(input: {
     id: string;
+    lockedUntil: number;
     now: number;
     status: "sent" | "pending" | "failed";
     nextAttemptAt: number;

@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import type { SessionStore, UserStore } from "../services/ports.js";
+import { dropResetLinks } from "./kysely-mail.js";
 import {
   type Guard,
   insertAuditEvents,
@@ -54,6 +55,7 @@ export function createKyselyUserStore(db: Kysely<Database>, guard: Guard): UserS
             .set({ password_hash: passwordHash })
             .where("id", "=", userId)
             .execute();
+          await dropResetLinks(trx, userId);
           let ending = trx.deleteFrom("sessions").where("user_id", "=", userId);
           if (keepIdHash !== null) ending = ending.where("id_hash", "!=", keepIdHash);
           const ended = await ending.executeTakeFirst();

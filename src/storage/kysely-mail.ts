@@ -159,7 +159,7 @@ export function createKyselyMailStore(db: Kysely<Database>, guard: Guard): MailS
           }),
         );
       }),
-    recordAttempt: ({ id, now, status, nextAttemptAt, error }) =>
+    recordAttempt: ({ id, lockedUntil, now, status, nextAttemptAt, error }) =>
       guard(async () => {
         await db
           .updateTable("mail_outbox")
@@ -173,6 +173,7 @@ export function createKyselyMailStore(db: Kysely<Database>, guard: Guard): MailS
             ...(status === "pending" ? {} : { data: "{}" }),
           })
           .where("id", "=", id)
+          .where("locked_until", "=", lockedUntil)
           .where("status", "=", "pending")
           .execute();
       }),
@@ -260,4 +261,18 @@ export function createKyselyMailStore(db: Kysely<Database>, guard: Guard): MailS
         return Number(mails.numDeletedRows) + Number(codes.numDeletedRows);
       }),
   };
+}
+
+/**
+ * Deletes the account's unused password-reset links, in `trx`: a password set any other way
+ * (changed in the app, set by the operator) must not be overwritten by a link someone may
+ * have read from the mailbox before.
+ */
+export async function dropResetLinks(trx: Kysely<Database>, userId: string): Promise<void> {
+  await trx
+    .deleteFrom("account_codes")
+    .where("user_id", "=", userId)
+    .where("purpose", "=", "password_reset")
+    .where("used_at", "is", null)
+    .execute();
 }

@@ -6,6 +6,7 @@ import type {
   OperatorUser,
 } from "../services/ports.js";
 import { AUDIT_EVENT_COLUMNS, auditEventsJoined, toAuditEvent } from "./kysely-audit.js";
+import { dropResetLinks } from "./kysely-mail.js";
 import { type Guard, insertAuditEvents, insertRevocationEvents } from "./kysely-store.js";
 import { tokenColumns } from "./kysely-tokens.js";
 import { num, numOrNull, toApplication, toServiceKey, toTokenRecord } from "./rows.js";
@@ -284,6 +285,7 @@ export function createKyselyOperatorStore(
             .set({ password_hash: passwordHash })
             .where("id", "=", userId)
             .execute();
+          await dropResetLinks(trx, userId);
           const deleted = await trx
             .deleteFrom("sessions")
             .where("user_id", "=", userId)

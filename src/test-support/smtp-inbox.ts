@@ -24,13 +24,15 @@ export class SmtpInbox {
   readonly messages: ReceivedMail[] = [];
   private server: SMTPServer | undefined;
   port = 0;
+  host = "127.0.0.1";
 
   get url(): string {
-    return `smtp://127.0.0.1:${this.port}`;
+    return `smtp://${this.host}:${this.port}`;
   }
 
-  /** Listens (again) on `port`, or a free one. */
-  async start(port = this.port): Promise<void> {
+  /** Listens (again) on `port`, or a free one, on `host`. */
+  async start(port = this.port, host = this.host): Promise<void> {
+    this.host = host;
     const server = new SMTPServer({
       authOptional: true,
       disabledCommands: ["STARTTLS", "AUTH"],
@@ -59,7 +61,7 @@ export class SmtpInbox {
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(port, "127.0.0.1", () => resolve());
+      server.listen(port, host, () => resolve());
     });
     this.server = server;
     this.port = (server.server.address() as AddressInfo).port;

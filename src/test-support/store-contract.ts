@@ -2090,6 +2090,7 @@ export function defineStoreContract(
         });
         await store.mail.recordAttempt({
           id: first.id,
+          lockedUntil: T0 + 120_000,
           now: T0 + 1,
           status: "pending",
           nextAttemptAt: T0 + 60_000,
@@ -2098,8 +2099,19 @@ export function defineStoreContract(
         expect(await store.mail.claimDue(T0 + 2, 8, T0 + 120_000)).toEqual([]);
         const [again] = await store.mail.claimDue(T0 + 60_000, 1, T0 + 180_000);
         expect(again).toMatchObject({ id: first.id, attempts: 2 });
+        // A late answer from an earlier claim is not recorded over this one.
         await store.mail.recordAttempt({
           id: first.id,
+          lockedUntil: T0 + 120_000,
+          now: T0 + 60_001,
+          status: "failed",
+          nextAttemptAt: T0 + 60_001,
+          error: "late",
+        });
+        expect(await store.mail.claimDue(T0 + 60_002, 8, T0 + 180_002)).toEqual([]);
+        await store.mail.recordAttempt({
+          id: first.id,
+          lockedUntil: T0 + 180_000,
           now: T0 + 60_001,
           status: "sent",
           nextAttemptAt: T0 + 60_001,

@@ -1,4 +1,3 @@
-import type { FastifyRequest } from "fastify";
 import {
   confirmTwoFactorRoute,
   disableTwoFactorRoute,
@@ -6,8 +5,8 @@ import {
   twoFactorStatusRoute,
 } from "../../contract/index.js";
 import { KeywardError } from "../../core/errors.js";
-import type { User } from "../../core/model.js";
 import { requireRecentSignIn } from "../../services/accounts.js";
+import { requireConfirmedEmail } from "../../services/email.js";
 import {
   confirmTwoFactor,
   disableTwoFactor,
@@ -34,6 +33,12 @@ export function twoFactorRoutes(
     ...routeOptions(startTwoFactorRoute),
     handler: async (request, reply) => {
       const user = requireAccountUser(request, options);
+      // As sensitive as turning it off: with a session left open in a browser, someone else
+      // could turn it on with their own app and keep the owner out.
+      requireRecentSignIn(deps, request.session);
+      // An address nobody has confirmed may not be the account holder's: whoever signed up
+      // with it must not be able to lock out its owner, who can reset the password by email.
+      await requireConfirmedEmail(deps, user);
       return reply.code(201).send(await startTwoFactorEnrollment(deps, user));
     },
   });
@@ -42,6 +47,7 @@ export function twoFactorRoutes(
     ...routeOptions(confirmTwoFactorRoute),
     handler: async (request) => {
       const user = requireAccountUser(request, options);
+      requireRecentSignIn(deps, request.session);
       await abuse.checkPasswordConfirmation(request);
       try {
         const recoveryCodes = await confirmTwoFactor(deps, user, request.body.code, {
