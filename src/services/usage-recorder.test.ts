@@ -59,10 +59,18 @@ describe("UsageRecorder", () => {
     const usage = new UsageRecorder(memory.store);
     recordTokens(usage, 1500);
     const seen: number[] = [];
-    const probe = setInterval(() => seen.push(memory.calls.length), 0);
+    // Other work, queued before the flush starts: it runs only when the flush gives the
+    // event loop back. (A 0 ms interval timer was used before; on a fast machine the whole
+    // flush fit inside its 1 ms, and the test failed though the flush did yield.)
+    let probing = true;
+    const probe = () => {
+      seen.push(memory.calls.length);
+      if (probing) setImmediate(probe);
+    };
+    setImmediate(probe);
     await usage.flush();
-    clearInterval(probe);
-    // A timer fired while the flush was between chunks.
+    probing = false;
+    // It ran while the flush was between chunks.
     expect(seen.some((n) => n > 0 && n < 3)).toBe(true);
   });
 
