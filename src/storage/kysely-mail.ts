@@ -1,6 +1,6 @@
 import { type Kysely, PostgresAdapter, sql } from "kysely";
 import type { MailData, MailKind } from "../core/mail.js";
-import type { ClaimedMail, MailStore } from "../services/ports.js";
+import type { AccountCodePurpose, ClaimedMail, MailStore } from "../services/ports.js";
 import { mailRow } from "./kysely-mail-queue.js";
 import { type Guard, insertAuditEvents } from "./kysely-store.js";
 import { num } from "./rows.js";
@@ -49,16 +49,7 @@ export function createKyselyMailStore(db: Kysely<Database>, guard: Guard): MailS
     confirmEmail: (hash, now, audit) =>
       guard(() =>
         db.transaction().execute(async (trx) => {
-          // One conditional update takes the code: a second use finds it used.
-          const used = await trx
-            .updateTable("account_codes")
-            .set({ used_at: now })
-            .where("hash", "=", hash)
-            .where("purpose", "=", "email_confirmation")
-            .where("used_at", "is", null)
-            .where("expires_at", ">", now)
-            .returning("user_id")
-            .executeTakeFirst();
+          const used = await takeAccountCode(trx, hash, "email_confirmation", now);
           if (!used) return undefined;
           await trx
             .updateTable("users")
@@ -73,24 +64,10 @@ export function createKyselyMailStore(db: Kysely<Database>, guard: Guard): MailS
     resetPassword: ({ hash, now, passwordHash }, audit) =>
       guard(() =>
         db.transaction().execute(async (trx) => {
-          const used = await trx
-            .updateTable("account_codes")
-            .set({ used_at: now })
-            .where("hash", "=", hash)
-            .where("purpose", "=", "password_reset")
-            .where("used_at", "is", null)
-            .where("expires_at", ">", now)
-            .returning("user_id")
-            .executeTakeFirst();
+          const used = await takeAccountCode(trx, hash, "password_reset", now);
           if (!used) return undefined;
           // Every other reset link of the account dies with this one.
-          await trx
-            .updateTable("account_codes")
-            .set({ used_at: now })
-            .where("user_id", "=", used.user_id)
-            .where("purpose", "=", "password_reset")
-            .where("used_at", "is", null)
-            .execute();
+          await dropResetLinks(trx, used.user_id);
           await trx
             .updateTable("users")
             .set({ password_hash: passwordHash })
@@ -275,4 +252,25 @@ export async function dropResetLinks(trx: Kysely<Database>, userId: string): Pro
     .where("purpose", "=", "password_reset")
     .where("used_at", "is", null)
     .execute();
+}
+
+/**
+ * Uses an account code, in `trx`: one conditional update, so of two uses (or two racing
+ * requests) exactly one finds it unused and unexpired. Undefined when it was not.
+ */
+function takeAccountCode(
+  trx: Kysely<Database>,
+  hash: string,
+  purpose: AccountCodePurpose,
+  now: number,
+): Promise<{ user_id: string } | undefined> {
+  return trx
+    .updateTable("account_codes")
+    .set({ used_at: now })
+    .where("hash", "=", hash)
+    .where("purpose", "=", purpose)
+    .where("used_at", "is", null)
+    .where("expires_at", ">", now)
+    .returning("user_id")
+    .executeTakeFirst();
 }
