@@ -67,7 +67,8 @@ export function countStatements(stats: StoreStats) {
     const sql = event.query.sql;
     if (/^\s*(select|with)\b/i.test(sql)) stats.reads++;
     // Connection settings (a flush's synchronous level) and transaction control are neither.
-    else if (!/^\s*(begin|commit|rollback|savepoint|release|pragma)\b/i.test(sql)) stats.writes++;
+    else if (!/^\s*(begin|commit|rollback|savepoint|release|pragma|set)\b/i.test(sql))
+      stats.writes++;
   };
 }
 

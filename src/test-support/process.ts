@@ -93,9 +93,15 @@ export async function startServerProcess(
     child.on("close", (code) => resolve(code)),
   );
   const baseUrl = await new Promise<string>((resolve, reject) => {
+    let listening = false;
     const look = () => {
+      // Once found, never again: with a log file, output() reads the whole file, and under
+      // load (100 MB of access log) doing it for every line of standard error stalled this
+      // process for seconds.
+      if (listening) return;
       const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output());
       if (match?.[1]) {
+        listening = true;
         clearInterval(poll);
         resolve(match[1]);
       }

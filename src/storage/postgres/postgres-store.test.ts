@@ -8,7 +8,7 @@ import {
 } from "../../test-support/postgres.js";
 import { defineStoreContract } from "../../test-support/store-contract.js";
 import { migrations } from "../migrations/index.js";
-import { createPostgresStore, isPostgresUnavailable } from "./postgres-store.js";
+import { createPostgresStore, isPostgresUnavailable, splitPool } from "./postgres-store.js";
 
 const enabled = postgresAvailable();
 let database: TestDatabase | undefined;
@@ -92,6 +92,53 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
     expect(isPostgresUnavailable(Object.assign(new Error("x"), { code: "42P05" }))).toBe(true);
     expect(isPostgresUnavailable(Object.assign(new Error("x"), { code: "23505" }))).toBe(false);
     expect(isPostgresUnavailable(Object.assign(new Error("x"), { code: "42P01" }))).toBe(false);
+  });
+
+  it("shares DATABASE_POOL_SIZE between lookups (a quarter, rounded up) and writers", () => {
+    expect(splitPool(10)).toEqual({ writers: 7, lookups: 3 });
+    expect(splitPool(4)).toEqual({ writers: 3, lookups: 1 });
+    expect(splitPool(40)).toEqual({ writers: 30, lookups: 10 });
+    // Too few to split: one pool for both.
+    expect(splitPool(3)).toEqual({ writers: 3, lookups: 0 });
+    expect(splitPool(1)).toEqual({ writers: 1, lookups: 0 });
+  });
+
+  it("answers a token lookup while every writer connection is waiting on a lock", async () => {
+    if (!database) throw new Error("no test database");
+    // 4 connections: 3 writers, 1 lookup.
+    const store = await createPostgresStore({ url: database.url, poolSize: 4 });
+    const { Client } = await import("pg");
+    const holder = new Client({ connectionString: database.url });
+    await holder.connect();
+    try {
+      // A row lock the writers will queue behind: an uncommitted counter row.
+      const now = Date.now();
+      await holder.query("begin");
+      await holder.query(
+        "insert into rate_counters (key, window_start, count) values ('held', $1, 1)",
+        [now],
+      );
+      // One more than there are writer connections: the fourth waits for a connection.
+      const writes = Array.from({ length: 4 }, () => store.counters.increment("held", 60_000, now));
+      // All three writers are waiting on the lock, as the server sees it. (Asked with
+      // pg_stat_clear_snapshot: inside a transaction the activity view is read once.)
+      for (;;) {
+        const waiting = await holder.query(
+          "select pg_stat_clear_snapshot(), (select count(*)::int from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock') as n",
+        );
+        if (waiting.rows[0].n >= 3) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      // With one shared pool the lookup would queue behind the writers (until the
+      // statement timeout here).
+      await expect(store.tokens.findSecret("0".repeat(64))).resolves.toBeUndefined();
+      await holder.query("commit");
+      const counts = (await Promise.all(writes)).map((w) => w.count).sort();
+      expect(counts).toEqual([2, 3, 4, 5]);
+    } finally {
+      await holder.end();
+      await store.close();
+    }
   });
 
   it("migrates once when many stores start at once on an empty database", async () => {

@@ -3,12 +3,7 @@ import { type CustomTypesConfig, Pool, types } from "pg";
 import { StorageUnavailableError } from "../../core/errors.js";
 import type { Store, TokenStore } from "../../services/ports.js";
 import { composeKyselyStore } from "../kysely-compose.js";
-import {
-  countStatements,
-  createStorageFaults,
-  type LockOwnerTokens,
-  transactionsOf,
-} from "../kysely-store.js";
+import { countStatements, createStorageFaults, type LockOwnerTokens } from "../kysely-store.js";
 import { findSecretQuery } from "../kysely-tokens.js";
 import { isSchemaUpToDate, migrateToLatest } from "../migrate.js";
 import { type SecretRow, toSecretRecord } from "../rows.js";
@@ -156,29 +151,49 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const connectionTimeoutMillis = options.connectionTimeoutMs ?? 5000;
   const queryTimeoutMs = options.queryTimeoutMs ?? 5000;
   const stats = { reads: 0, writes: 0 };
+  const { writers: writerConnections, lookups: lookupConnections } = splitPool(
+    options.poolSize ?? 10,
+  );
   const open = (sendStatementTimeout: boolean) => {
-    const pool = new Pool({
-      connectionString: options.url,
-      max: options.poolSize ?? 10,
-      connectionTimeoutMillis,
-      keepAlive: true,
-      application_name: applicationName,
-      // PgBouncer refuses startup parameters it does not know (or drops those listed in
-      // its ignore_startup_parameters); see the fallback below.
-      ...(sendStatementTimeout ? { statement_timeout: queryTimeoutMs } : {}),
-      // Client side, a little later: only fires when the server's own cancel cannot arrive.
-      query_timeout: queryTimeoutMs + 1000,
-      types: pgTypes,
-    });
-    ignoreConnectionErrorEvents(pool);
+    const poolOf = (max: number, name: string, min = 0) => {
+      const pool = new Pool({
+        connectionString: options.url,
+        max,
+        min,
+        connectionTimeoutMillis,
+        keepAlive: true,
+        application_name: name,
+        // PgBouncer refuses startup parameters it does not know (or drops those listed in
+        // its ignore_startup_parameters); see the fallback below.
+        ...(sendStatementTimeout ? { statement_timeout: queryTimeoutMs } : {}),
+        // Client side, a little later: only fires when the server's own cancel cannot arrive.
+        query_timeout: queryTimeoutMs + 1000,
+        types: pgTypes,
+      });
+      ignoreConnectionErrorEvents(pool);
+      return pool;
+    };
+    const pool = poolOf(writerConnections, applicationName);
+    // Token lookups (a verification that missed the cache, e.g. the first one after a
+    // revocation) get connections of their own, kept open: under load they waited behind
+    // the writers' transactions for a free connection, or 60-300 ms for a new one to be
+    // opened (docs/deployment.md, "The revocation bound under load").
+    const lookupPool =
+      lookupConnections > 0
+        ? poolOf(lookupConnections, `${applicationName}-lookup`, lookupConnections)
+        : pool;
     const db = new Kysely<Database>({
       dialect: new PostgresDialect({ pool }),
       log: countStatements(stats),
     });
-    return { pool, db };
+    const destroy = async () => {
+      await db.destroy();
+      if (lookupPool !== pool) await lookupPool.end();
+    };
+    return { pool, lookupPool, db, destroy };
   };
 
-  let { pool, db } = open(true);
+  let { pool, lookupPool, db, destroy } = open(true);
   let statementTimeout: PostgresStore["statementTimeout"];
   try {
     try {
@@ -188,8 +203,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       // A pooler (PgBouncer) that does not pass statement_timeout on: connect without it.
       // The timeout then reaches PostgreSQL only if the role or database sets it
       // (ALTER ROLE ... SET statement_timeout), which is what docs/deployment.md asks for.
-      await db.destroy();
-      ({ pool, db } = open(false));
+      await destroy();
+      ({ pool, lookupPool, db, destroy } = open(false));
       statementTimeout = await readStatementTimeout(db, queryTimeoutMs);
     }
     // Usually one query; the locked migration only when something is missing.
@@ -199,8 +214,10 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         connectionTimeoutMillis,
       });
     }
+    // Opened now, so the first lookups after start do not each wait for a connection.
+    if (lookupPool !== pool) await warmUp(lookupPool, lookupConnections);
   } catch (error) {
-    await db.destroy();
+    await destroy();
     throw explainStartFailure(error, options.url);
   }
 
@@ -215,7 +232,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const findSecret: TokenStore["findSecret"] = (hash) =>
     guard(async () => {
       stats.reads++;
-      const result = await pool.query<SecretRow>({
+      const result = await lookupPool.query<SecretRow>({
         ...(findSecretName === undefined ? {} : { name: findSecretName }),
         text: findSecretSql,
         values: [hash],
@@ -232,19 +249,33 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     );
   };
 
+  const store = composeKyselyStore(
+    db,
+    faults,
+    {
+      kind: "postgres",
+      stats,
+      lockOwnerTokens,
+      findSecret,
+      // Usage counts may lose their last flush if PostgreSQL crashes (at most about
+      // three times wal_writer_delay, 600 ms by default), like SQLite's flush without
+      // fsync: their commits then do not wait for the disk, nor keep a connection while
+      // other processes' commits do.
+      flushTransaction: (work) =>
+        db.transaction().execute(async (trx) => {
+          await sql`set local synchronous_commit = off`.execute(trx);
+          return work(trx);
+        }),
+    },
+    { mailNotices: options.mailNotices ?? false },
+  );
   return {
-    ...composeKyselyStore(
-      db,
-      faults,
-      {
-        kind: "postgres",
-        stats,
-        lockOwnerTokens,
-        findSecret,
-        flushTransaction: transactionsOf(db),
-      },
-      { mailNotices: options.mailNotices ?? false },
-    ),
+    ...store,
+    close: async () => {
+      await store.close();
+      // Closing twice is harmless, as Kysely's destroy is (pg's end is not).
+      if (lookupPool !== pool && !lookupPool.ending) await lookupPool.end();
+    },
     statementTimeout,
     notify: async (channel, payloads) => {
       if (payloads.length === 0) return;
@@ -260,6 +291,22 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       }
     },
   };
+}
+
+/**
+ * How `DATABASE_POOL_SIZE` connections are shared: a quarter (rounded up) for token
+ * lookups, the rest for everything else. Below 4 there is one pool for both.
+ */
+export function splitPool(poolSize: number): { writers: number; lookups: number } {
+  if (poolSize < 4) return { writers: poolSize, lookups: 0 };
+  const lookups = Math.ceil(poolSize / 4);
+  return { writers: poolSize - lookups, lookups };
+}
+
+/** Opens `count` connections of `pool` at once and returns them to it. */
+async function warmUp(pool: Pool, count: number): Promise<void> {
+  const clients = await Promise.all(Array.from({ length: count }, () => pool.connect()));
+  for (const client of clients) client.release();
 }
 
 /** PgBouncer's answer to a startup parameter it neither knows nor ignores. */
