@@ -25,6 +25,7 @@ export const CASES: Record<number, CaseDefinition> = {
   4: { title: "GET /api, made-up tokens (valid checksum)", expect: "refused" },
   5: { title: "POST /api/v1/verify, one valid token", expect: "ok" },
   6: { title: "token creation (API, session cookies)", expect: "ok" },
+  14: { title: "POST /api/v1/service/verify, one valid token (service key)", expect: "ok" },
 };
 
 function caseDefinition(n: number): CaseDefinition {

@@ -103,6 +103,15 @@ export function checkTargets(run: BenchRun): TargetCheck[] {
         c5.ratio.toFixed(2),
       );
   }
+  for (const backend of ["sqlite", "postgres"]) {
+    const c14 = find(backend, backend === "sqlite" ? large : pgLarge, 14);
+    if (c14)
+      check(
+        `case 14 (POST /api/v1/service/verify) ≥ 0.8 × case 1 (${backend === "sqlite" ? "SQLite" : "PostgreSQL"})`,
+        c14.ratio >= 0.8,
+        c14.ratio.toFixed(2),
+      );
+  }
   const quiet = rows.filter((r) => r.case <= 5);
   if (quiet.length > 0) {
     const bad = quiet.filter(

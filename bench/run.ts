@@ -55,7 +55,7 @@ async function sqliteStages(run: BenchRun, fakeTokensFile: string): Promise<void
   const largeLabel = tokensLabel(settings.tokens);
   const smallLabel = tokensLabel(settings.smallTokens);
 
-  const mainCases = [2, 3, 4, 5, 6].filter(wants);
+  const mainCases = [2, 3, 4, 5, 14, 6].filter(wants);
   await withServer(run, "sqlite-large", `sqlite:${largeDb}`, {}, async (server) => {
     await runStage(
       run,
@@ -195,7 +195,7 @@ async function postgresStages(run: BenchRun, fakeTokensFile: string): Promise<vo
         { label: `postgres, ${label}`, backend: "postgres", storeLabel: label },
         serverA,
         store,
-        [2, 3, 4, 5, 6].filter(wants),
+        [2, 3, 4, 5, 14, 6].filter(wants),
       );
       if (
         (wants(7) || wants(9) || wants(10) || wants(13)) &&

@@ -1,7 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { generateToken } from "../src/core/token.js";
+import { openStore } from "../src/compose.js";
+import { loadConfig } from "../src/config.js";
+import { generateToken, hashToken } from "../src/core/token.js";
+import { serviceKeyPrefix } from "../src/services/service-keys.js";
 import type { BenchRun } from "./run-state.js";
 import { DEFAULT_CHUNK, DEFAULT_TOKENS_PER_USER, seedBench } from "./seed.js";
 
@@ -13,6 +16,8 @@ export interface SeedFiles {
   sessionsFile: string;
   seedSeconds: number;
   tokens: number;
+  /** A service key of the hot token's application (case 14). */
+  serviceKey: string;
 }
 
 /** A seeded store as the cases use it. */
@@ -37,9 +42,16 @@ export async function seedStore(
   const tokensFile = join(workDir, `${name}-tokens.txt`);
   const sessionsFile = join(workDir, `${name}-sessions.txt`);
   const doneFile = join(workDir, `${name}-${count}.seeded`);
-  if (keepWork && databaseUrl.startsWith("sqlite:") && existsSync(doneFile)) {
+  const serviceKeyFile = join(workDir, `${name}-service-key.txt`);
+  if (
+    keepWork &&
+    databaseUrl.startsWith("sqlite:") &&
+    existsSync(doneFile) &&
+    existsSync(serviceKeyFile)
+  ) {
     run.log(`reusing the seeded store ${name} (${count} tokens) in ${workDir}`);
-    return { tokensFile, sessionsFile, seedSeconds: 0, tokens: count };
+    const serviceKey = readFileSync(serviceKeyFile, "utf8").trim();
+    return { tokensFile, sessionsFile, seedSeconds: 0, tokens: count, serviceKey };
   }
   if (databaseUrl.startsWith("sqlite:")) {
     const file = databaseUrl.slice("sqlite:".length);
@@ -69,8 +81,36 @@ export async function seedStore(
   }
   const seconds = (Date.now() - t0) / 1000;
   run.log(`${summaryLine} (wall ${seconds.toFixed(1)} s)`);
+  const serviceKey = await addServiceKey(databaseUrl, tokenAt(tokensFile, 0));
+  writeFileSync(serviceKeyFile, `${serviceKey}\n`);
   if (keepWork) writeFileSync(doneFile, "");
-  return { tokensFile, sessionsFile, seedSeconds: seconds, tokens: count };
+  return { tokensFile, sessionsFile, seedSeconds: seconds, tokens: count, serviceKey };
+}
+
+/**
+ * Gives the hot token's application a service key, through the store as the server
+ * would write it (the seeder writes none), and returns the key.
+ */
+async function addServiceKey(databaseUrl: string, hotToken: string): Promise<string> {
+  const store = await openStore(loadConfig({ DATABASE_URL: databaseUrl }), { role: "tool" });
+  try {
+    const token = await store.tokens.findSecret(hashToken(hotToken));
+    if (!token) throw new Error("the seeded hot token is not in the store");
+    const random = { bytes: (n: number) => randomBytes(n) };
+    const key = generateToken(random, serviceKeyPrefix("kw"));
+    await store.serviceKeys.insertServiceKey({
+      id: `key_bench${randomBytes(6).toString("hex")}`,
+      applicationId: token.applicationId,
+      name: "bench",
+      hint: key.slice(-4),
+      createdAt: Date.now(),
+      secretHash: hashToken(key),
+      createdBy: token.userId,
+    });
+    return key;
+  } finally {
+    await store.close();
+  }
 }
 
 /** The token on line `index` of a tokens file (all lines have the same width). */

@@ -18,7 +18,7 @@ export const HELP = `Usage: npm run bench -- [options]   (npx tsx bench/run.ts [
   --pairs <n>           slice pairs (case 1 + case N) per case (default 3; quick: 1)
   --connections <n>     wrk connections (default 16)
   --cases <list>        only these cases, e.g. 2,4 (case 1 always runs; 0 is bare node:http,
-                        12 Better Auth's API-key plugin, the peer)
+                        12 Better Auth's API-key plugin, the peer; 14 the service verify)
   --backends <list>     sqlite,postgres (default both; PostgreSQL only when available)
   --no-postgres         skip PostgreSQL even when TEST_DATABASE_URL is set
   --no-extra            skip the extra stages (cache off, logging cost)

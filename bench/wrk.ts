@@ -93,6 +93,18 @@ function wrkInvocation(
         url: `${server.baseUrl}/api/v1/verify`,
         args: [],
       };
+    case 14:
+      return {
+        env: {
+          ...env,
+          KEYWARD_BENCH_METHOD: "POST",
+          KEYWARD_BENCH_AUTHORIZATION: `Bearer ${store.serviceKey}`,
+          KEYWARD_BENCH_BODY: JSON.stringify({ token: store.hotToken }),
+        },
+        script: fixed,
+        url: `${server.baseUrl}/api/v1/service/verify`,
+        args: [],
+      };
     case 6:
       return {
         env,
