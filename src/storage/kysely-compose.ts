@@ -1,5 +1,5 @@
 import { type Kysely, sql } from "kysely";
-import type { Store, StoreStats } from "../services/ports.js";
+import type { ServiceKeyStore, Store, StoreStats } from "../services/ports.js";
 import { createKyselySessionStore, createKyselyUserStore } from "./kysely-accounts.js";
 import { createKyselyApplicationStore } from "./kysely-applications.js";
 import { createKyselyAuditStore } from "./kysely-audit.js";
@@ -26,6 +26,8 @@ export interface StoreDialect<Kind extends Store["kind"]> extends TokenStoreDial
   stats: StoreStats;
   /** Runs a usage flush's transaction (createKyselyUsageStore). */
   flushTransaction: RunTransaction;
+  /** The service-key lookup every service call runs: `findServiceKeyQuery`, prepared once. */
+  findServiceKeyBySecret: ServiceKeyStore["findServiceKeyBySecret"];
 }
 
 export interface StoreOptions {
@@ -63,7 +65,7 @@ export function composeKyselyStore<Kind extends Store["kind"]>(
     applications: createKyselyApplicationStore(db, guard, dialect.lockOwnerTokens),
     tokens: createKyselyTokenStore(db, guard, dialect),
     usage: createKyselyUsageStore(db, guard, dialect.flushTransaction),
-    serviceKeys: createKyselyServiceKeyStore(db, guard),
+    serviceKeys: createKyselyServiceKeyStore(db, guard, dialect.findServiceKeyBySecret),
     hostUsers: createKyselyHostUserStore(db, guard, dialect.lockOwnerTokens),
     portal: createKyselyPortalStore(db, guard),
     webhooks: createKyselyWebhookStore(db, guard),

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from "kysely";
-import type { ServiceKeyStore } from "../services/ports.js";
+import type { ServiceKeySecret, ServiceKeyStore } from "../services/ports.js";
 import { type Guard, writeAudited } from "./kysely-store.js";
 import { toServiceKey } from "./rows.js";
 import type { Database } from "./schema.js";
@@ -14,7 +14,42 @@ const PUBLIC_COLUMNS = [
   "revoked_at",
 ] as const;
 
-export function createKyselyServiceKeyStore(db: Kysely<Database>, guard: Guard): ServiceKeyStore {
+/** The service-key lookup as one query, whose compiled SQL each dialect prepares once. */
+export function findServiceKeyQuery(db: Kysely<Database>, secretHash: string) {
+  return db
+    .selectFrom("service_keys as k")
+    .innerJoin("applications as a", "a.id", "k.application_id")
+    .select([
+      "k.id",
+      "k.application_id",
+      "k.name",
+      "k.hint",
+      "k.created_at",
+      "k.last_used_at",
+      "k.revoked_at",
+      "a.name as application_name",
+    ])
+    .where("k.secret_hash", "=", secretHash);
+}
+
+/** A row of `findServiceKeyQuery`. */
+export type ServiceKeyRow = NonNullable<
+  Awaited<ReturnType<ReturnType<typeof findServiceKeyQuery>["executeTakeFirst"]>>
+>;
+
+export function toServiceKeySecret(row: ServiceKeyRow): ServiceKeySecret {
+  return { ...toServiceKey(row), applicationName: row.application_name };
+}
+
+/**
+ * @param findServiceKeyBySecret the dialect's own hot lookup (every service call runs it),
+ *   prepared once, like the token lookup.
+ */
+export function createKyselyServiceKeyStore(
+  db: Kysely<Database>,
+  guard: Guard,
+  findServiceKeyBySecret: ServiceKeyStore["findServiceKeyBySecret"],
+): ServiceKeyStore {
   return {
     insertServiceKey: (key, audit) =>
       writeAudited(
@@ -58,25 +93,7 @@ export function createKyselyServiceKeyStore(db: Kysely<Database>, guard: Guard):
           .executeTakeFirst();
         return row ? toServiceKey(row) : undefined;
       }),
-    findServiceKeyBySecret: (secretHash) =>
-      guard(async () => {
-        const row = await db
-          .selectFrom("service_keys as k")
-          .innerJoin("applications as a", "a.id", "k.application_id")
-          .select([
-            "k.id",
-            "k.application_id",
-            "k.name",
-            "k.hint",
-            "k.created_at",
-            "k.last_used_at",
-            "k.revoked_at",
-            "a.name as application_name",
-          ])
-          .where("k.secret_hash", "=", secretHash)
-          .executeTakeFirst();
-        return row ? { ...toServiceKey(row), applicationName: row.application_name } : undefined;
-      }),
+    findServiceKeyBySecret,
     revokeServiceKey: (input, audit) =>
       writeAudited(
         db,

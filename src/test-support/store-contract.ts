@@ -1642,6 +1642,19 @@ export function defineStoreContract(
         expect(await store.serviceKeys.revokeServiceKey(revoke)).toBe(true);
         expect(await store.serviceKeys.revokeServiceKey({ ...revoke, now: T0 + 9 })).toBe(false);
         expect((await store.serviceKeys.findServiceKey(app.id, older.id))?.revokedAt).toBe(T0 + 5);
+        // The lookup every service call runs (each dialect prepares it once) reads the
+        // revocation at once, and knows nothing of an unknown secret.
+        expect(await store.serviceKeys.findServiceKeyBySecret(older.secretHash)).toEqual({
+          id: older.id,
+          applicationId: app.id,
+          applicationName: app.name,
+          name: older.name,
+          hint: older.hint,
+          createdAt: older.createdAt,
+          lastUsedAt: null,
+          revokedAt: T0 + 5,
+        });
+        expect(await store.serviceKeys.findServiceKeyBySecret("f".repeat(64))).toBeUndefined();
       });
 
       it("moves a service key's last use forward, never back", async () => {

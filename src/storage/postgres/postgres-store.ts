@@ -3,6 +3,11 @@ import { type CustomTypesConfig, Pool, types } from "pg";
 import { StorageUnavailableError } from "../../core/errors.js";
 import type { Store, TokenStore } from "../../services/ports.js";
 import { composeKyselyStore } from "../kysely-compose.js";
+import {
+  findServiceKeyQuery,
+  type ServiceKeyRow,
+  toServiceKeySecret,
+} from "../kysely-service-keys.js";
 import { countStatements, createStorageFaults, type LockOwnerTokens } from "../kysely-store.js";
 import { findSecretQuery } from "../kysely-tokens.js";
 import { isSchemaUpToDate, migrateToLatest } from "../migrate.js";
@@ -240,6 +245,22 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       const row = result.rows[0];
       return row ? toSecretRecord(row) : undefined;
     });
+  // Every service call authenticates its key with this lookup: prepared the same way, on
+  // the lookup connections.
+  const findServiceKeySql = findServiceKeyQuery(db, "").compile().sql;
+  const findServiceKeyName =
+    (options.preparedStatements ?? true) ? "keyward_find_service_key" : undefined;
+  const findServiceKeyBySecret: Store["serviceKeys"]["findServiceKeyBySecret"] = (hash) =>
+    guard(async () => {
+      stats.reads++;
+      const result = await lookupPool.query<ServiceKeyRow>({
+        ...(findServiceKeyName === undefined ? {} : { name: findServiceKeyName }),
+        text: findServiceKeySql,
+        values: [hash],
+      });
+      const row = result.rows[0];
+      return row ? toServiceKeySecret(row) : undefined;
+    });
   // Under READ COMMITTED, two transactions could both count the owner's active tokens
   // and both insert; a transaction-scoped advisory lock per (application, owner) makes
   // the count-then-insert atomic without locking the whole table.
@@ -257,6 +278,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       stats,
       lockOwnerTokens,
       findSecret,
+      findServiceKeyBySecret,
       // Usage counts may lose their last flush if PostgreSQL crashes (at most about
       // three times wal_writer_delay, 600 ms by default), like SQLite's flush without
       // fsync: their commits then do not wait for the disk, nor keep a connection while

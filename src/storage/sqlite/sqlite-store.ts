@@ -4,6 +4,11 @@ import SqliteDatabase from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import type { Store, TokenStore } from "../../services/ports.js";
 import { composeKyselyStore } from "../kysely-compose.js";
+import {
+  findServiceKeyQuery,
+  type ServiceKeyRow,
+  toServiceKeySecret,
+} from "../kysely-service-keys.js";
 import { countStatements, createStorageFaults, type LockOwnerTokens } from "../kysely-store.js";
 import { findSecretQuery } from "../kysely-tokens.js";
 import { isSchemaUpToDate, migrateToLatest } from "../migrate.js";
@@ -130,6 +135,9 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
   // prepare it on every call.
   const compiled = findSecretQuery(db, "").compile();
   const findSecretStatement = sqlite.prepare<unknown[], SecretRow>(compiled.sql);
+  const findServiceKeyStatement = sqlite.prepare<unknown[], ServiceKeyRow>(
+    findServiceKeyQuery(db, "").compile().sql,
+  );
   // The server writes every secret but those the command line imports, and those it
   // announces (`+secrets`): a filter of every stored secret, loaded once, fed by every
   // write and reloaded on that announcement, stays complete. The tool keeps none.
@@ -180,6 +188,15 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
       return Promise.reject(faults.toFault(error));
     }
   };
+  const findServiceKeyBySecret: SqliteStore["serviceKeys"]["findServiceKeyBySecret"] = (hash) => {
+    try {
+      stats.reads++;
+      const row = findServiceKeyStatement.get(hash);
+      return Promise.resolve(row ? toServiceKeySecret(row) : undefined);
+    } catch (error) {
+      return Promise.reject(faults.toFault(error));
+    }
+  };
   // One connection per process, and SQLite serializes writers across processes: a
   // token-creating transaction's reads and insert cannot interleave with another's.
   // (The insert transaction starts with a read, and a second writer that read first
@@ -194,6 +211,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
       stats,
       lockOwnerTokens,
       findSecret,
+      findServiceKeyBySecret,
       beforeSecretWrite: (hash) => secrets?.add(hash),
       // Usage counts are the one write whose last flush may be lost on power loss.
       flushTransaction: (work) => withoutFsync(db, (conn) => conn.transaction().execute(work)),
