@@ -3,7 +3,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openStore } from "../src/compose.js";
 import { loadConfig } from "../src/config.js";
-import { generateToken, hashToken } from "../src/core/token.js";
+import { generateToken, hashToken, tokenHint } from "../src/core/token.js";
 import { serviceKeyPrefix } from "../src/services/service-keys.js";
 import type { BenchRun } from "./run-state.js";
 import { DEFAULT_CHUNK, DEFAULT_TOKENS_PER_USER, seedBench } from "./seed.js";
@@ -102,7 +102,7 @@ async function addServiceKey(databaseUrl: string, hotToken: string): Promise<str
       id: `key_bench${randomBytes(6).toString("hex")}`,
       applicationId: token.applicationId,
       name: "bench",
-      hint: key.slice(-4),
+      hint: tokenHint(key, serviceKeyPrefix("kw")),
       createdAt: Date.now(),
       secretHash: hashToken(key),
       createdBy: token.userId,

@@ -72,11 +72,6 @@ export function countStatements(stats: StoreStats) {
   };
 }
 
-/** Runs each `work` in a transaction of its own on `db`. */
-export function transactionsOf(db: Kysely<Database>): RunTransaction {
-  return (work) => db.transaction().execute(work);
-}
-
 /**
  * Runs a one-statement change under `guard` and, when `changed` says it happened, writes
  * its audit events in the same transaction: one commit (one fsync on SQLite), and never a

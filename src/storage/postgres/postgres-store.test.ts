@@ -105,8 +105,15 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
 
   it("answers a token lookup while every writer connection is waiting on a lock", async () => {
     if (!database) throw new Error("no test database");
-    // 4 connections: 3 writers, 1 lookup.
-    const store = await createPostgresStore({ url: database.url, poolSize: 4 });
+    // 4 connections: 3 writers, 1 lookup. The writers' statements may wait longer than
+    // the test; a connection is waited for 2 s, so with one shared pool the lookup fails
+    // with "timeout exceeded when trying to connect" rather than being served late.
+    const store = await createPostgresStore({
+      url: database.url,
+      poolSize: 4,
+      queryTimeoutMs: 60_000,
+      connectionTimeoutMs: 2000,
+    });
     const { Client } = await import("pg");
     const holder = new Client({ connectionString: database.url });
     await holder.connect();
@@ -122,16 +129,19 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
       const writes = Array.from({ length: 4 }, () => store.counters.increment("held", 60_000, now));
       // All three writers are waiting on the lock, as the server sees it. (Asked with
       // pg_stat_clear_snapshot: inside a transaction the activity view is read once.)
-      for (;;) {
-        const waiting = await holder.query(
-          "select pg_stat_clear_snapshot(), (select count(*)::int from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock') as n",
-        );
-        if (waiting.rows[0].n >= 3) break;
+      const waitingOnLock = async () =>
+        (
+          await holder.query(
+            "select pg_stat_clear_snapshot(), (select count(*)::int from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock') as n",
+          )
+        ).rows[0].n as number;
+      for (let polls = 0; (await waitingOnLock()) < 3; polls++) {
+        if (polls > 10_000) throw new Error("the writers never queued behind the lock");
         await new Promise((resolve) => setImmediate(resolve));
       }
-      // With one shared pool the lookup would queue behind the writers (until the
-      // statement timeout here).
       await expect(store.tokens.findSecret("0".repeat(64))).resolves.toBeUndefined();
+      // Answered while the writers were still waiting, not after them.
+      expect(await waitingOnLock()).toBe(3);
       await holder.query("commit");
       const counts = (await Promise.all(writes)).map((w) => w.count).sort();
       expect(counts).toEqual([2, 3, 4, 5]);

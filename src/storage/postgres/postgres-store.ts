@@ -182,7 +182,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     // Token lookups (a verification that missed the cache, e.g. the first one after a
     // revocation) get connections of their own, kept open: under load they waited behind
     // the writers' transactions for a free connection, or 60-300 ms for a new one to be
-    // opened (docs/deployment.md, "The revocation bound under load").
+    // opened (docs/deployment.md, "Under load").
     const lookupPool =
       lookupConnections > 0
         ? poolOf(lookupConnections, `${applicationName}-lookup`, lookupConnections)
@@ -192,8 +192,11 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       log: countStatements(stats),
     });
     const destroy = async () => {
-      await db.destroy();
-      if (lookupPool !== pool) await lookupPool.end();
+      try {
+        await db.destroy();
+      } finally {
+        if (lookupPool !== pool && !lookupPool.ending) await lookupPool.end();
+      }
     };
     return { pool, lookupPool, db, destroy };
   };
@@ -245,15 +248,16 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       const row = result.rows[0];
       return row ? toSecretRecord(row) : undefined;
     });
-  // Every service call authenticates its key with this lookup: prepared the same way, on
-  // the lookup connections.
+  // Every service call authenticates its key with this lookup: prepared the same way, but
+  // on the writers' connections, so that a burst of service calls never holds the ones
+  // kept for token lookups.
   const findServiceKeySql = findServiceKeyQuery(db, "").compile().sql;
   const findServiceKeyName =
     (options.preparedStatements ?? true) ? "keyward_find_service_key" : undefined;
   const findServiceKeyBySecret: Store["serviceKeys"]["findServiceKeyBySecret"] = (hash) =>
     guard(async () => {
       stats.reads++;
-      const result = await lookupPool.query<ServiceKeyRow>({
+      const result = await pool.query<ServiceKeyRow>({
         ...(findServiceKeyName === undefined ? {} : { name: findServiceKeyName }),
         text: findServiceKeySql,
         values: [hash],
@@ -270,6 +274,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     );
   };
 
+  let closing: Promise<void> | undefined;
   const store = composeKyselyStore(
     db,
     faults,
@@ -293,10 +298,17 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   );
   return {
     ...store,
-    close: async () => {
-      await store.close();
-      // Closing twice is harmless, as Kysely's destroy is (pg's end is not).
-      if (lookupPool !== pool && !lookupPool.ending) await lookupPool.end();
+    close: () => {
+      // Closing twice waits for the same close, as Kysely's destroy allows (pg's end
+      // throws when called again).
+      closing ??= (async () => {
+        try {
+          await store.close();
+        } finally {
+          if (lookupPool !== pool && !lookupPool.ending) await lookupPool.end();
+        }
+      })();
+      return closing;
     },
     statementTimeout,
     notify: async (channel, payloads) => {
@@ -325,10 +337,16 @@ export function splitPool(poolSize: number): { writers: number; lookups: number 
   return { writers: poolSize - lookups, lookups };
 }
 
-/** Opens `count` connections of `pool` at once and returns them to it. */
+/**
+ * Opens `count` connections of `pool` at once and returns them to it. Every one that
+ * opened goes back even when another failed: the pool's `end()` waits for all of its
+ * connections, so one kept out would hang the caller's clean-up.
+ */
 async function warmUp(pool: Pool, count: number): Promise<void> {
-  const clients = await Promise.all(Array.from({ length: count }, () => pool.connect()));
-  for (const client of clients) client.release();
+  const opened = await Promise.allSettled(Array.from({ length: count }, () => pool.connect()));
+  for (const result of opened) if (result.status === "fulfilled") result.value.release();
+  const failed = opened.find((result) => result.status === "rejected");
+  if (failed) throw failed.reason;
 }
 
 /** PgBouncer's answer to a startup parameter it neither knows nor ignores. */
