@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StorageUnavailableError } from "../../core/errors.js";
 import {
+  adminQuery,
   createTestDatabase,
   databaseUrl,
   postgresAvailable,
@@ -148,6 +149,29 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
     } finally {
       await holder.end();
       await store.close();
+    }
+  });
+
+  it("fails to start, without hanging, when only some of the lookup connections open", async () => {
+    const fresh = await createTestDatabase();
+    const role = `keyward_limited_${fresh.name.slice(-12)}`;
+    await adminQuery(`create role "${role}" login`);
+    try {
+      await adminQuery(`alter database "${fresh.name}" owner to "${role}"`);
+      const url = new URL(fresh.url);
+      url.username = role;
+      // Migrated first, with no limit (migrating takes connections of its own).
+      await (await createPostgresStore({ url: url.toString() })).close();
+      // One writer connection at start, then 2 lookup connections at once: the second
+      // is refused (too many connections for the role). Start must fail, not wait for
+      // the connection that did open.
+      await adminQuery(`alter role "${role}" connection limit 2`);
+      await expect(
+        createPostgresStore({ url: url.toString(), poolSize: 8 }),
+      ).rejects.toBeInstanceOf(StorageUnavailableError);
+    } finally {
+      await fresh.drop();
+      await adminQuery(`drop role if exists "${role}"`);
     }
   });
 
