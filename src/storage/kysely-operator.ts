@@ -7,6 +7,7 @@ import type {
 } from "../services/ports.js";
 import { AUDIT_EVENT_COLUMNS, auditEventsJoined, toAuditEvent } from "./kysely-audit.js";
 import { dropResetLinks } from "./kysely-mail.js";
+import { serviceKeysWithApplication } from "./kysely-service-keys.js";
 import { type Guard, insertAuditEvents, insertRevocationEvents } from "./kysely-store.js";
 import { tokenColumns } from "./kysely-tokens.js";
 import { num, numOrNull, toApplication, toServiceKey, toTokenRecord } from "./rows.js";
@@ -106,22 +107,6 @@ function toOperatorApplication(
     members: num(row.members ?? 0),
     activeTokens: num(row.active_tokens ?? 0),
   };
-}
-
-function serviceKeys(db: Kysely<Database>) {
-  return db
-    .selectFrom("service_keys as k")
-    .innerJoin("applications as a", "a.id", "k.application_id")
-    .select([
-      "k.id",
-      "k.application_id",
-      "k.name",
-      "k.hint",
-      "k.created_at",
-      "k.last_used_at",
-      "k.revoked_at",
-      "a.name as application_name",
-    ]);
 }
 
 function toOperatorServiceKey(
@@ -326,7 +311,7 @@ export function createKyselyOperatorStore(
       }),
     listServiceKeys: (applicationId) =>
       guard(async () => {
-        let query = serviceKeys(db);
+        let query = serviceKeysWithApplication(db);
         if (applicationId !== undefined)
           query = query.where("k.application_id", "=", applicationId);
         const rows = await query.orderBy("k.created_at", "desc").orderBy("k.id", "desc").execute();
@@ -334,7 +319,9 @@ export function createKyselyOperatorStore(
       }),
     findServiceKey: (keyId) =>
       guard(async () => {
-        const row = await serviceKeys(db).where("k.id", "=", keyId).executeTakeFirst();
+        const row = await serviceKeysWithApplication(db)
+          .where("k.id", "=", keyId)
+          .executeTakeFirst();
         return row ? toOperatorServiceKey(row) : undefined;
       }),
     auditPage: ({ since, applicationId, after, limit }) =>

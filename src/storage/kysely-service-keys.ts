@@ -14,8 +14,8 @@ const PUBLIC_COLUMNS = [
   "revoked_at",
 ] as const;
 
-/** The service-key lookup as one query, whose compiled SQL each dialect prepares once. */
-export function findServiceKeyQuery(db: Kysely<Database>, secretHash: string) {
+/** Service keys with their application's name: the lookup's and the operator's listing. */
+export function serviceKeysWithApplication(db: Kysely<Database>) {
   return db
     .selectFrom("service_keys as k")
     .innerJoin("applications as a", "a.id", "k.application_id")
@@ -28,8 +28,12 @@ export function findServiceKeyQuery(db: Kysely<Database>, secretHash: string) {
       "k.last_used_at",
       "k.revoked_at",
       "a.name as application_name",
-    ])
-    .where("k.secret_hash", "=", secretHash);
+    ]);
+}
+
+/** The service-key lookup as one query, whose compiled SQL each dialect prepares once. */
+export function findServiceKeyQuery(db: Kysely<Database>, secretHash: string) {
+  return serviceKeysWithApplication(db).where("k.secret_hash", "=", secretHash);
 }
 
 /** A row of `findServiceKeyQuery`. */
