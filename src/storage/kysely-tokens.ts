@@ -27,6 +27,15 @@ export interface TokenStoreDialect {
 
 /** The secret lookup as one query, whose compiled SQL each dialect prepares once. */
 export function findSecretQuery(db: Kysely<Database>, hash: string) {
+  return secretLookup(db).where("s.hash", "=", hash);
+}
+
+/**
+ * What a verification needs of a secret, its token, application and user, without the
+ * condition on the hash: `findSecretQuery` adds one hash, PostgreSQL's batched lookup a
+ * list of them.
+ */
+export function secretLookup(db: Kysely<Database>) {
   return (
     db
       .selectFrom("token_secrets as s")
@@ -48,7 +57,6 @@ export function findSecretQuery(db: Kysely<Database>, hash: string) {
         "t.allowed_addresses as allowed_addresses",
         "t.imported_at as imported_at",
       ])
-      .where("s.hash", "=", hash)
       // A disabled user's tokens are unknown, in the same one lookup (no second query).
       .where("u.disabled_at", "is", null)
   );

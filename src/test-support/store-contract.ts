@@ -645,6 +645,32 @@ export function defineStoreContract(
         expect(await store.tokens.findSecret("no-such-hash")).toBeUndefined();
       });
 
+      it("answers many lookups at once each with its own secret (PostgreSQL sends them as one query)", async () => {
+        const { member, app } = await appWithMember();
+        const tokens = await Promise.all(
+          ["one", "two", "three"].map((name) => addToken(app.id, member.id, { name })),
+        );
+        const asked = [
+          ...tokens.map((token) => token.secretHash),
+          "made-up-1",
+          tokens[1]?.secretHash ?? "",
+          "made-up-2",
+          tokens[0]?.secretHash ?? "",
+        ];
+        const answers = await Promise.all(asked.map((hash) => store.tokens.findSecret(hash)));
+        expect(answers.map((answer) => answer?.tokenName)).toEqual([
+          "one",
+          "two",
+          "three",
+          undefined,
+          "two",
+          undefined,
+          "one",
+        ]);
+        // Each caller owns its answer: the verifier's cache rewrites records it keeps.
+        expect(answers[1]).not.toBe(answers[4]);
+      });
+
       it("imports tokens by hash in one transaction, skips hashes already stored, and finds them as imported", async () => {
         const { member, app } = await appWithMember();
         const own = await addToken(app.id, member.id, { name: "own" });

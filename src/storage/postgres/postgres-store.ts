@@ -9,10 +9,16 @@ import {
   toServiceKeySecret,
 } from "../kysely-service-keys.js";
 import { countStatements, createStorageFaults, type LockOwnerTokens } from "../kysely-store.js";
-import { findSecretQuery } from "../kysely-tokens.js";
+import { secretLookup } from "../kysely-tokens.js";
 import { isSchemaUpToDate, migrateToLatest } from "../migrate.js";
 import { type SecretRow, toSecretRecord } from "../rows.js";
 import type { Database } from "../schema.js";
+import { BatchedLookup } from "./batched-lookup.js";
+
+/** Most hashes one batched token lookup asks for (see BatchedLookup). */
+const LOOKUP_BATCH_LIMIT = 100;
+/** How long token lookups wait behind a query in flight before another is sent. */
+const LOOKUP_STALL_MS = 20;
 
 export interface PostgresStoreOptions {
   url: string;
@@ -233,19 +239,35 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const { guard } = faults;
 
   // The hot lookup runs as a named prepared statement: each pooled connection parses and
-  // plans it once, then only binds the hash. Without a name, pg sends it as the unnamed
+  // plans it once, then only binds the hashes. Without a name, pg sends it as the unnamed
   // statement, parsed and planned on every call, which any pooler passes through.
-  const findSecretSql = findSecretQuery(db, "").compile().sql;
-  const findSecretName = (options.preparedStatements ?? true) ? "keyward_find_secret" : undefined;
+  // Lookups that arrive while one is out wait for it, and go together as one query over
+  // their hashes (BatchedLookup): under load a round trip then answers many cache misses
+  // or made-up tokens instead of one.
+  const findSecretsSql = secretLookup(db)
+    .select("s.hash as secret_hash")
+    .where(sql<boolean>`"s"."hash" = any(${[] as string[]}::text[])`)
+    .compile().sql;
+  const findSecretsName = (options.preparedStatements ?? true) ? "keyward_find_secrets" : undefined;
+  const secretLookups = new BatchedLookup<SecretRow>(
+    async (hashes) => {
+      stats.reads++;
+      const result = await lookupPool.query<SecretRow & { secret_hash: string }>({
+        ...(findSecretsName === undefined ? {} : { name: findSecretsName }),
+        text: findSecretsSql,
+        values: [hashes],
+      });
+      return new Map(result.rows.map((row) => [row.secret_hash, row]));
+    },
+    {
+      maxInFlight: lookupPool === pool ? writerConnections : lookupConnections,
+      maxBatch: LOOKUP_BATCH_LIMIT,
+      stallMs: LOOKUP_STALL_MS,
+    },
+  );
   const findSecret: TokenStore["findSecret"] = (hash) =>
     guard(async () => {
-      stats.reads++;
-      const result = await lookupPool.query<SecretRow>({
-        ...(findSecretName === undefined ? {} : { name: findSecretName }),
-        text: findSecretSql,
-        values: [hash],
-      });
-      const row = result.rows[0];
+      const row = await secretLookups.load(hash);
       return row ? toSecretRecord(row) : undefined;
     });
   // Every service call authenticates its key with this lookup: prepared the same way, but

@@ -1,0 +1,102 @@
+interface Waiter<V> {
+  key: string;
+  resolve: (value: V | undefined) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface BatchedLookupOptions {
+  /** Most queries out at once (the connections set aside for lookups). */
+  maxInFlight: number;
+  /** Most keys in one query. */
+  maxBatch: number;
+  /**
+   * How long lookups wait behind a query that has not come back before another query is
+   * sent for them on another connection: one slow query must not hold every lookup.
+   */
+  stallMs: number;
+}
+
+/**
+ * Coalesces concurrent lookups by key into one query over many keys. A lookup goes at once
+ * when no query is out, so a lone lookup waits for nothing; lookups that arrive while one
+ * is out queue, and go together as one query when it comes back (at most `maxBatch` keys).
+ * Under load a round trip then answers many lookups, where each used to cost a round trip
+ * of its own, and the fewer, larger queries cost PostgreSQL and this process less CPU than
+ * as many small ones on every lookup connection at once (measured: docs/performance.md).
+ * Only a query that stalls past `stallMs` opens another one, up to `maxInFlight`.
+ *
+ * Written here rather than taken from `dataloader`: that library batches what was asked
+ * in one tick of the event loop (under load, one request each), not what queued behind a
+ * query in flight, and it caches answers, which the verifier does with its own
+ * invalidation.
+ */
+export class BatchedLookup<V> {
+  private queue: Waiter<V>[] = [];
+  private inFlight = 0;
+  private stallTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    /** Answers for the keys found; a key absent from the map was not found. */
+    private readonly lookUp: (keys: string[]) => Promise<Map<string, V>>,
+    private readonly options: BatchedLookupOptions,
+  ) {
+    if (options.maxInFlight < 1 || options.maxBatch < 1) {
+      throw new RangeError("maxInFlight and maxBatch must be at least 1");
+    }
+  }
+
+  load(key: string): Promise<V | undefined> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ key, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /**
+   * Sends what is queued when no query is out, or when a full batch is waiting and a
+   * connection is free; otherwise arms the stall timer for what is left.
+   */
+  private pump(): void {
+    const { maxInFlight, maxBatch } = this.options;
+    while (
+      this.queue.length > 0 &&
+      this.inFlight < maxInFlight &&
+      (this.inFlight === 0 || this.queue.length >= maxBatch)
+    ) {
+      this.send();
+    }
+    if (this.queue.length > 0) this.watchForStall();
+  }
+
+  private watchForStall(): void {
+    if (this.stallTimer !== undefined || this.inFlight >= this.options.maxInFlight) return;
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = undefined;
+      if (this.queue.length > 0 && this.inFlight < this.options.maxInFlight) this.send();
+      this.pump();
+    }, this.options.stallMs);
+    this.stallTimer.unref?.();
+  }
+
+  private send(): void {
+    const { maxBatch } = this.options;
+    const batch = this.queue.length <= maxBatch ? this.queue : this.queue.slice(0, maxBatch);
+    this.queue = batch === this.queue ? [] : this.queue.slice(maxBatch);
+    this.inFlight++;
+    // Each key once in the query, however many callers asked for it.
+    const keys = [...new Set(batch.map((waiter) => waiter.key))];
+    this.lookUp(keys)
+      .then(
+        (found) => {
+          for (const waiter of batch) waiter.resolve(found.get(waiter.key));
+        },
+        (error: unknown) => {
+          for (const waiter of batch) waiter.reject(error);
+        },
+      )
+      .finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+  }
+}
