@@ -8,7 +8,7 @@ import { createSqliteStore } from "../storage/sqlite/sqlite-store.js";
 import { createApplication } from "./applications.js";
 import type { ServiceDeps } from "./deps.js";
 import type { Store } from "./ports.js";
-import { createToken, revokeToken } from "./tokens.js";
+import { createToken, regenerateToken, revokeToken } from "./tokens.js";
 import { UsageRecorder } from "./usage-recorder.js";
 import { TokenVerifier } from "./verifier.js";
 
@@ -87,6 +87,54 @@ describe("TokenVerifier", () => {
     expect(store.stats.reads).toBe(reads);
     await revokeToken(deps, user, app.id, issued.record.id);
     expect(await verifier.verify(issued.token)).toMatchObject({ ok: false, reason: "revoked" });
+  });
+
+  it("re-reads only the invalidated token, and caches it again from the read after", async () => {
+    const app = await createApplication(deps, user, { name: "A" });
+    const changed = await createToken(deps, user, app.id, { name: "changed" });
+    const untouched = await createToken(deps, user, app.id, { name: "untouched" });
+    await verifier.verify(changed.token);
+    await verifier.verify(untouched.token);
+    const reads = store.stats.reads;
+    verifier.invalidate([changed.record.id]);
+    expect((await verifier.verify(untouched.token)).ok).toBe(true);
+    expect(store.stats.reads).toBe(reads);
+    expect((await verifier.verify(changed.token)).ok).toBe(true);
+    expect(store.stats.reads).toBe(reads + 1);
+    // The entry read after the invalidation is fresh: not re-read on every request.
+    expect((await verifier.verify(changed.token)).ok).toBe(true);
+    now += 4000;
+    verifier.invalidate([untouched.record.id]);
+    expect((await verifier.verify(changed.token)).ok).toBe(true);
+    expect(store.stats.reads).toBe(reads + 1);
+  });
+
+  it("drops every cached secret of a regenerated token, old and new", async () => {
+    const app = await createApplication(deps, user, { name: "A" });
+    const issued = await createToken(deps, user, app.id, { name: "t" });
+    const regenerated = await regenerateToken(deps, user, app.id, issued.record.id, {
+      graceSeconds: 60,
+    });
+    expect((await verifier.verify(issued.token)).ok).toBe(true);
+    expect((await verifier.verify(regenerated.token)).ok).toBe(true);
+    await revokeToken(deps, user, app.id, issued.record.id);
+    expect(await verifier.verify(issued.token)).toMatchObject({ ok: false, reason: "revoked" });
+    expect(await verifier.verify(regenerated.token)).toMatchObject({
+      ok: false,
+      reason: "revoked",
+    });
+  });
+
+  it("shares one frozen scope list between tokens with the same scopes", async () => {
+    const app = await createApplication(deps, user, { name: "A", scopes: ["read", "write"] });
+    const tokens = await Promise.all(
+      ["a", "b"].map((name) => createToken(deps, user, app.id, { name, scopes: ["read"] })),
+    );
+    const [first, second] = await Promise.all(tokens.map((t) => verifier.verify(t.token)));
+    if (!first?.ok || !second?.ok) throw new Error("not verified");
+    expect(first.token.scopes).toEqual(["read"]);
+    expect(first.token.scopes).toBe(second.token.scopes);
+    expect(() => first.token.scopes.push("write")).toThrow(TypeError);
   });
 
   it("keeps the cache within its size and re-reads entries past their maximum age", async () => {

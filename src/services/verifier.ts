@@ -1,6 +1,7 @@
+import nodeCrypto from "node:crypto";
 import { isAddressAllowed } from "../core/addresses.js";
 import type { SecretRecord } from "../core/model.js";
-import { checkTokenFormat, hashToken } from "../core/token.js";
+import { checkTokenFormat } from "../core/token.js";
 import type { Clock, TokenStore } from "./ports.js";
 import type { UsageRecorder } from "./usage-recorder.js";
 
@@ -62,9 +63,15 @@ export class VerificationCounts {
   }
 }
 
-interface CacheEntry {
-  record: SecretRecord;
-  cachedAt: number;
+/** One cached answer; a class, so every entry has one shape and no boxed numbers. */
+class CacheEntry {
+  constructor(
+    readonly record: SecretRecord,
+    /** Milliseconds since the verifier was made: a small integer, not a boxed double. */
+    readonly cachedAt: number,
+    /** The invalidation count when its lookup began (see `invalidatedAt`). */
+    readonly generation: number,
+  ) {}
 }
 
 /**
@@ -74,24 +81,34 @@ interface CacheEntry {
  * evicts its entries through `invalidate`, so the next request sees it.
  */
 export class TokenVerifier {
+  /**
+   * Keyed by the secret's SHA-256 as a 32-character binary string: half the memory of its
+   * 64 hex digits, which storage is asked with on a miss.
+   */
   private readonly cache = new Map<string, CacheEntry>();
   /**
-   * The cached hashes of each token: a single string in the common case (a Set per
-   * token would cost far more memory per entry), a Set while a token has several cached
-   * secrets, e.g. during a regeneration's grace period.
+   * Each token invalidated in the last `cacheMaxAgeMs`, with the generation its
+   * invalidation began: an entry of that token cached in an earlier generation is stale.
+   * Older invalidations are forgotten, since every entry that old is re-read anyway. This
+   * is what evicts a revoked token's entries, without keeping an index from each token to
+   * its cached secrets (which cost about 50 bytes a cached entry).
    */
-  private readonly hashesByToken = new Map<string, string | Set<string>>();
+  private readonly invalidatedAt = new Map<string, { generation: number; at: number }>();
   /**
    * One copy of each application id and name, user id and email, external id and scope
-   * among the cached records: storage hands each lookup fresh strings, and thousands of
-   * cached tokens share an application or a user. Cleared when it outgrows the cache.
+   * list among the cached records: storage hands each lookup fresh strings and arrays,
+   * and thousands of cached tokens share an application, a user or a set of scopes.
+   * Cleared when it outgrows the cache.
    */
   private readonly shared = new Map<string, string>();
+  private readonly sharedScopes = new Map<string, string[]>();
   /** Bumped by every invalidation, so a lookup that raced with one is not cached. */
   private generation = 0;
   private trusted = true;
   /** Whether any imported token exists, as last read (see refreshImported). */
   private importedExist = false;
+  /** Where `CacheEntry.cachedAt` counts from. */
+  private readonly epoch: number;
   /** Outcomes and cache use since start, for metrics. */
   readonly counts = new VerificationCounts();
 
@@ -101,7 +118,9 @@ export class TokenVerifier {
     /** Public for metrics: unflushed counts and flushes. */
     readonly usage: UsageRecorder,
     private readonly options: VerifierOptions,
-  ) {}
+  ) {
+    this.epoch = clock.now();
+  }
 
   /** Told of each presentation refused for its address (the owner sees these). */
   onAddressRefused: ((token: SecretRecord, address: string) => void) | undefined;
@@ -133,16 +152,16 @@ export class TokenVerifier {
       return { ok: false, reason: format.reason };
     }
 
-    const hash = hashToken(token);
+    const key = secretKey(token);
     const now = this.clock.now();
-    let record = this.cachedRecord(hash, now);
+    let record = this.cachedRecord(key, now);
     if (record === undefined) {
       this.counts.cacheMisses++;
       const generation = this.generation;
-      record = await this.store.findSecret(hash);
+      record = await this.store.findSecret(hexOf(key));
       if (record === undefined) return { ok: false, reason: format.ok ? "unknown" : format.reason };
       if (generation === this.generation && this.trusted)
-        this.remember(hash, record, this.clock.now());
+        this.remember(key, record, this.clock.now(), generation);
     } else {
       this.counts.cacheHits++;
     }
@@ -175,12 +194,15 @@ export class TokenVerifier {
   /** Drops every cached answer about these tokens. */
   invalidate(tokenIds: readonly string[]): void {
     this.generation++;
+    const at = this.clock.now();
     for (const tokenId of tokenIds) {
-      const hashes = this.hashesByToken.get(tokenId);
-      if (hashes === undefined) continue;
-      if (typeof hashes === "string") this.cache.delete(hashes);
-      else for (const hash of hashes) this.cache.delete(hash);
-      this.hashesByToken.delete(tokenId);
+      // Deleted first, so the map stays in the order of invalidation (oldest first).
+      this.invalidatedAt.delete(tokenId);
+      this.invalidatedAt.set(tokenId, { generation: this.generation, at });
+    }
+    for (const [tokenId, invalidation] of this.invalidatedAt) {
+      if (at - invalidation.at <= this.options.cacheMaxAgeMs) break;
+      this.invalidatedAt.delete(tokenId);
     }
   }
 
@@ -190,8 +212,9 @@ export class TokenVerifier {
     // Kept as it was if storage does not answer now; the next invalidation reads again.
     this.refreshImported().catch(() => {});
     this.cache.clear();
-    this.hashesByToken.clear();
+    this.invalidatedAt.clear();
     this.shared.clear();
+    this.sharedScopes.clear();
   }
 
   /**
@@ -203,41 +226,43 @@ export class TokenVerifier {
     this.trusted = trusted;
   }
 
+  /** Entries held, stale ones included until they are next asked for or pushed out. */
   get cacheEntries(): number {
     return this.cache.size;
   }
 
-  private cachedRecord(hash: string, now: number): SecretRecord | undefined {
+  private cachedRecord(key: string, now: number): SecretRecord | undefined {
     if (!this.trusted) return undefined;
-    const entry = this.cache.get(hash);
+    const entry = this.cache.get(key);
     if (entry === undefined) return undefined;
-    if (now - entry.cachedAt > this.options.cacheMaxAgeMs) {
-      this.evict(hash, entry.record.tokenId);
+    if (now - this.epoch - entry.cachedAt > this.options.cacheMaxAgeMs) {
+      this.cache.delete(key);
       return undefined;
+    }
+    if (this.invalidatedAt.size > 0) {
+      const invalidation = this.invalidatedAt.get(entry.record.tokenId);
+      if (invalidation !== undefined && entry.generation < invalidation.generation) {
+        this.cache.delete(key);
+        return undefined;
+      }
     }
     return entry.record;
   }
 
-  private remember(hash: string, record: SecretRecord, now: number): void {
+  private remember(key: string, record: SecretRecord, now: number, generation: number): void {
     if (this.options.cacheSize <= 0) return;
     if (this.cache.size >= this.options.cacheSize) {
       // Maps iterate in insertion order: the first key is the oldest entry.
       const oldest = this.cache.keys().next();
-      if (!oldest.done) {
-        const entry = this.cache.get(oldest.value);
-        if (entry) this.evict(oldest.value, entry.record.tokenId);
-      }
+      if (!oldest.done) this.cache.delete(oldest.value);
     }
-    this.cache.set(hash, { record: this.compact(record), cachedAt: now });
-    const hashes = this.hashesByToken.get(record.tokenId);
-    if (hashes === undefined) this.hashesByToken.set(record.tokenId, hash);
-    else if (typeof hashes !== "string") hashes.add(hash);
-    else if (hashes !== hash) this.hashesByToken.set(record.tokenId, new Set([hashes, hash]));
+    this.cache.set(key, new CacheEntry(this.compact(record), now - this.epoch, generation));
   }
 
-  /** The record with its shared strings replaced by one copy each (see `shared`). */
+  /** The record with its shared strings and scopes replaced by one copy each (see `shared`). */
   private compact(record: SecretRecord): SecretRecord {
     if (this.shared.size > 2 * this.options.cacheSize) this.shared.clear();
+    if (this.sharedScopes.size > this.options.cacheSize) this.sharedScopes.clear();
     const one = (text: string): string => {
       const known = this.shared.get(text);
       if (known !== undefined) return known;
@@ -249,24 +274,28 @@ export class TokenVerifier {
     record.userId = one(record.userId);
     record.userEmail = one(record.userEmail);
     if (record.externalId !== null) record.externalId = one(record.externalId);
-    for (let i = 0; i < record.scopes.length; i++) {
-      const scope = record.scopes[i];
-      if (scope !== undefined) record.scopes[i] = one(scope);
+    const scopesKey = record.scopes.join("\n");
+    let scopes = this.sharedScopes.get(scopesKey);
+    if (scopes === undefined) {
+      // Frozen: code that tried to change a shared list would throw (ES modules are
+      // strict), not change every token that shares it.
+      scopes = Object.freeze(record.scopes.map(one)) as string[];
+      this.sharedScopes.set(scopesKey, scopes);
     }
+    record.scopes = scopes;
     return record;
   }
+}
 
-  private evict(hash: string, tokenId: string): void {
-    this.cache.delete(hash);
-    const hashes = this.hashesByToken.get(tokenId);
-    if (hashes === undefined) return;
-    if (typeof hashes === "string") {
-      if (hashes === hash) this.hashesByToken.delete(tokenId);
-      return;
-    }
-    hashes.delete(hash);
-    if (hashes.size === 0) this.hashesByToken.delete(tokenId);
-  }
+/** The SHA-256 of a token as the cache keys it: 32 bytes as a one-byte-per-char string. */
+const secretKey: (token: string) => string =
+  typeof nodeCrypto.hash === "function"
+    ? (token) => nodeCrypto.hash("sha256", token, "binary")
+    : (token) => nodeCrypto.createHash("sha256").update(token).digest("binary");
+
+/** The same hash as storage keeps it (`hashToken`): hex. */
+function hexOf(key: string): string {
+  return Buffer.from(key, "latin1").toString("hex");
 }
 
 function addressAllowed(record: SecretRecord, clientAddress: string | undefined): boolean {
