@@ -109,6 +109,18 @@ describe("TokenVerifier", () => {
     expect(store.stats.reads).toBe(reads + 1);
   });
 
+  it("keeps a revoked token refused after its invalidation is forgotten, even with the clock set back", async () => {
+    const app = await createApplication(deps, user, { name: "A" });
+    const revoked = await createToken(deps, user, app.id, { name: "revoked" });
+    const other = await createToken(deps, user, app.id, { name: "other" });
+    expect((await verifier.verify(revoked.token)).ok).toBe(true);
+    now -= 10_000; // the system clock is set back: the cached entry looks 10 s younger
+    await revokeToken(deps, user, app.id, revoked.record.id);
+    now += 6000; // the revocation is older than the cache's maximum age: forgotten
+    await revokeToken(deps, user, app.id, other.record.id);
+    expect(await verifier.verify(revoked.token)).toMatchObject({ ok: false, reason: "revoked" });
+  });
+
   it("drops every cached secret of a regenerated token, old and new", async () => {
     const app = await createApplication(deps, user, { name: "A" });
     const issued = await createToken(deps, user, app.id, { name: "t" });

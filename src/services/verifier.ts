@@ -94,6 +94,14 @@ export class TokenVerifier {
    * its cached secrets (which cost about 50 bytes a cached entry).
    */
   private readonly invalidatedAt = new Map<string, { generation: number; at: number }>();
+  /** When the newest of those was made. */
+  private lastInvalidationAt = 0;
+  /**
+   * Entries from before the newest forgotten invalidation are stale. They are past their
+   * maximum age anyway while the clock only moves forward; this keeps a revoked token
+   * refused should the system clock be set back between its caching and its revocation.
+   */
+  private staleBefore = 0;
   /**
    * One copy of each application id and name, user id and email, external id and scope
    * list among the cached records: storage hands each lookup fresh strings and arrays,
@@ -200,8 +208,10 @@ export class TokenVerifier {
       this.invalidatedAt.delete(tokenId);
       this.invalidatedAt.set(tokenId, { generation: this.generation, at });
     }
+    this.lastInvalidationAt = at;
     for (const [tokenId, invalidation] of this.invalidatedAt) {
       if (at - invalidation.at <= this.options.cacheMaxAgeMs) break;
+      this.staleBefore = invalidation.generation;
       this.invalidatedAt.delete(tokenId);
     }
   }
@@ -213,6 +223,7 @@ export class TokenVerifier {
     this.refreshImported().catch(() => {});
     this.cache.clear();
     this.invalidatedAt.clear();
+    this.staleBefore = this.generation;
     this.shared.clear();
     this.sharedScopes.clear();
   }
@@ -239,12 +250,19 @@ export class TokenVerifier {
       this.cache.delete(key);
       return undefined;
     }
-    if (this.invalidatedAt.size > 0) {
-      const invalidation = this.invalidatedAt.get(entry.record.tokenId);
-      if (invalidation !== undefined && entry.generation < invalidation.generation) {
-        this.cache.delete(key);
-        return undefined;
-      }
+    if (this.invalidatedAt.size > 0 && now - this.lastInvalidationAt > this.options.cacheMaxAgeMs) {
+      // Every invalidation held is old: forgotten at once rather than looked up on each hit.
+      this.staleBefore = this.generation;
+      this.invalidatedAt.clear();
+    }
+    const invalidation =
+      this.invalidatedAt.size > 0 ? this.invalidatedAt.get(entry.record.tokenId) : undefined;
+    if (
+      entry.generation < this.staleBefore ||
+      (invalidation !== undefined && entry.generation < invalidation.generation)
+    ) {
+      this.cache.delete(key);
+      return undefined;
     }
     return entry.record;
   }
