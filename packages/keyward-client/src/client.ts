@@ -246,6 +246,8 @@ export class KeywardClient {
   private closed = false;
   private state: StreamState = "idle";
   private streamAbort: AbortController | undefined;
+  /** Ends the stream being read, whatever the fetch in use does with an abort. */
+  private stopStream: (() => void) | undefined;
   private streamDone: Promise<void> = Promise.resolve();
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private silenceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -415,6 +417,7 @@ export class KeywardClient {
     this.state = "closed";
     this.closing.abort(new KeywardError("client_closed", "The client is closed."));
     this.streamAbort?.abort();
+    this.stopStream?.();
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.silenceTimer);
     this.dropAll();
@@ -623,7 +626,15 @@ export class KeywardClient {
     parser.lastEventId = this.lastEventId;
     const decoder = new TextDecoder();
     const reader = response.body.getReader();
-    const silence = setTimeout(() => abort.abort(), STREAM_SILENCE_MS);
+    // Aborting the request is not enough to end a pending read: Node's fetch can leave it
+    // pending forever when the abort lands mid-body (nodejs/node#56917), which would hang
+    // close() and leave a silent stream connected and deaf. Cancelling the reader ends it.
+    const stop = () => {
+      abort.abort();
+      reader.cancel().catch(() => {});
+    };
+    this.stopStream = stop;
+    const silence = setTimeout(stop, STREAM_SILENCE_MS);
     unref(silence);
     this.silenceTimer = silence;
     try {
@@ -637,6 +648,7 @@ export class KeywardClient {
       }
     } finally {
       clearTimeout(silence);
+      if (this.stopStream === stop) this.stopStream = undefined;
       reader.releaseLock();
     }
     if (this.now() - openedAt >= STREAM_STABLE_MS) this.attempt = 0;

@@ -417,6 +417,31 @@ describe("close", () => {
     await expect(client.verify(validToken())).rejects.toBeInstanceOf(KeywardError);
   });
 
+  // Node's fetch (undici) can leave a body read pending forever when the request is aborted
+  // mid-body (nodejs/node#56917); seen here as a close() that never returned. The client
+  // must not depend on the abort reaching the body.
+  it("returns even when the fetch in use does not end the stream's body on abort", async () => {
+    let bodyCancelled = false;
+    const stuckBodyFetch: typeof fetch = async (input, init) => {
+      if (!String(input).endsWith("/api/v1/service/events")) return fetch(input, init);
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(": open\n\n"));
+        },
+        cancel() {
+          bodyCancelled = true;
+        },
+      });
+      return new Response(body, { headers: { "content-type": "text/event-stream" } });
+    };
+    const client = newClient({ fetch: stuckBodyFetch });
+    await client.verify(validToken());
+    await pollUntil("the stream", () => client.streamState === "connected");
+    await client.close();
+    expect(bodyCancelled).toBe(true);
+    expect(client.streamState).toBe("closed");
+  });
+
   // The real guarantee: a Node process whose only work is a client with an open stream
   // exits by itself once close() returns, and stays up while the stream is open.
   it.each([
