@@ -45,6 +45,8 @@ function wrkInvocation(
   server: BenchServer,
   store: SeededStore,
   runId: number,
+  /** Unique to this bench invocation: a reused store (--work-dir) keeps earlier runs' tokens. */
+  runStamp: string,
 ): WrkInvocation {
   const env = { ...process.env, KEYWARD_BENCH_DIR: BENCH_DIR };
   const fixed = join(BENCH_DIR, "fixed.lua");
@@ -110,7 +112,8 @@ function wrkInvocation(
         env,
         script: join(BENCH_DIR, "create-token.lua"),
         url: server.baseUrl,
-        args: [store.sessionsFile, server.baseUrl, `r${runId}`],
+        // Token names must not repeat for an owner (409), across runs on one store too.
+        args: [store.sessionsFile, server.baseUrl, `r${runStamp}-${runId}`],
       };
     default:
       throw new Error(`no case ${caseNumber}`);
@@ -173,7 +176,7 @@ export async function runSlice(
   store: SeededStore,
   seconds: number,
 ): Promise<WrkSlice> {
-  const w = wrkInvocation(caseNumber, server, store, run.nextRunId());
+  const w = wrkInvocation(caseNumber, server, store, run.nextRunId(), run.options.stamp);
   const wrkArgs = [
     "-t1",
     `-c${run.settings.connections}`,
