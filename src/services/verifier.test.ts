@@ -121,6 +121,16 @@ describe("TokenVerifier", () => {
     expect(await verifier.verify(revoked.token)).toMatchObject({ ok: false, reason: "revoked" });
   });
 
+  it("keeps a revoked token refused when its invalidation is forgotten on a cache hit, with the clock set back", async () => {
+    const app = await createApplication(deps, user, { name: "A" });
+    const revoked = await createToken(deps, user, app.id, { name: "revoked" });
+    expect((await verifier.verify(revoked.token)).ok).toBe(true);
+    now -= 10_000;
+    await revokeToken(deps, user, app.id, revoked.record.id);
+    now += 6000; // no other invalidation: the hit itself finds every invalidation old
+    expect(await verifier.verify(revoked.token)).toMatchObject({ ok: false, reason: "revoked" });
+  });
+
   it("drops every cached secret of a regenerated token, old and new", async () => {
     const app = await createApplication(deps, user, { name: "A" });
     const issued = await createToken(deps, user, app.id, { name: "t" });

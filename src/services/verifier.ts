@@ -67,7 +67,10 @@ export class VerificationCounts {
 class CacheEntry {
   constructor(
     readonly record: SecretRecord,
-    /** Milliseconds since the verifier was made: a small integer, not a boxed double. */
+    /**
+     * Milliseconds since the verifier was made: a small integer, not a boxed double, for
+     * the first 24 days a process runs (2^31 ms); a boxed double after that.
+     */
     readonly cachedAt: number,
     /** The invalidation count when its lookup began (see `invalidatedAt`). */
     readonly generation: number,
@@ -168,6 +171,8 @@ export class TokenVerifier {
       const generation = this.generation;
       record = await this.store.findSecret(hexOf(key));
       if (record === undefined) return { ok: false, reason: format.ok ? "unknown" : format.reason };
+      // Not cached if an invalidation came meanwhile: the entry's generation would also
+      // mark it stale, but only while that invalidation is remembered.
       if (generation === this.generation && this.trusted)
         this.remember(key, record, this.clock.now(), generation);
     } else {
@@ -202,11 +207,15 @@ export class TokenVerifier {
   /** Drops every cached answer about these tokens. */
   invalidate(tokenIds: readonly string[]): void {
     this.generation++;
+    // With no cache there is nothing to make stale (the generation still stops a lookup
+    // in flight from being cached).
+    if (this.options.cacheSize <= 0) return;
     const at = this.clock.now();
+    const invalidation = { generation: this.generation, at };
     for (const tokenId of tokenIds) {
       // Deleted first, so the map stays in the order of invalidation (oldest first).
       this.invalidatedAt.delete(tokenId);
-      this.invalidatedAt.set(tokenId, { generation: this.generation, at });
+      this.invalidatedAt.set(tokenId, invalidation);
     }
     this.lastInvalidationAt = at;
     for (const [tokenId, invalidation] of this.invalidatedAt) {

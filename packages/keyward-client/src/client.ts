@@ -629,11 +629,15 @@ export class KeywardClient {
     // Aborting the request is not enough to end a pending read: Node's fetch can leave it
     // pending forever when the abort lands mid-body (nodejs/node#56917), which would hang
     // close() and leave a silent stream connected and deaf. Cancelling the reader ends it.
+    let stopped = false;
     const stop = () => {
+      stopped = true;
       abort.abort();
       reader.cancel().catch(() => {});
     };
     this.stopStream = stop;
+    // close() may have come while the response was on its way, before `stop` existed.
+    if (abort.signal.aborted) stop();
     const silence = setTimeout(stop, STREAM_SILENCE_MS);
     unref(silence);
     this.silenceTimer = silence;
@@ -651,6 +655,8 @@ export class KeywardClient {
       if (this.stopStream === stop) this.stopStream = undefined;
       reader.releaseLock();
     }
+    // Ended by us (silence, close), not by the server: a cut, reported and backed off as one.
+    if (stopped) throw new KeywardUnavailableError("The revocation stream went silent.");
     if (this.now() - openedAt >= STREAM_STABLE_MS) this.attempt = 0;
   }
 

@@ -19,7 +19,18 @@ function controlledQueries() {
 /** Lets the promise callbacks queued so far run (a query's answer, then what it sends next). */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-const options = { maxInFlight: 3, maxBatch: 4, stallMs: 20 };
+class Unavailable extends Error {}
+
+const options = {
+  maxInFlight: 3,
+  maxBatch: 4,
+  stallMs: 20,
+  maxWaitMs: 1000,
+  maxQueued: 50,
+  unavailable: () => new Unavailable("unavailable"),
+  // Date is what fake timers move.
+  now: () => Date.now(),
+};
 
 afterEach(() => {
   vi.useRealTimers();
@@ -108,6 +119,74 @@ describe("BatchedLookup", () => {
     void lookups.load("e");
     await vi.advanceTimersByTimeAsync(options.stallMs * 5);
     expect(sent.map((query) => query.keys)).toEqual([["stuck"], ["b"], ["c"], ["d"]]);
+  });
+
+  it("waits the whole stall time for a lookup queued after the queue emptied", async () => {
+    vi.useFakeTimers();
+    const { sent, lookUp } = controlledQueries();
+    const lookups = new BatchedLookup(lookUp, options);
+    void lookups.load("stuck");
+    void lookups.load("early"); // arms the stall timer
+    await vi.advanceTimersByTimeAsync(options.stallMs - 4);
+    sent[0]?.answer([]);
+    await vi.advanceTimersByTimeAsync(0);
+    // "early" went with the answer; the timer armed for it must not send "late" early.
+    expect(sent.map((query) => query.keys)).toEqual([["stuck"], ["early"]]);
+    void lookups.load("late");
+    await vi.advanceTimersByTimeAsync(options.stallMs - 1);
+    expect(sent).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sent.map((query) => query.keys)).toEqual([["stuck"], ["early"], ["late"]]);
+  });
+
+  it("fails lookups that wait past maxWaitMs with unavailable(), and the queue goes on", async () => {
+    vi.useFakeTimers();
+    const { sent, lookUp } = controlledQueries();
+    const lookups = new BatchedLookup(lookUp, { ...options, maxInFlight: 1 });
+    void lookups.load("stuck").catch(() => {});
+    const first = lookups.load("a");
+    await vi.advanceTimersByTimeAsync(options.maxWaitMs / 2);
+    const second = lookups.load("b");
+    const firstFailed = expect(first).rejects.toBeInstanceOf(Unavailable);
+    await vi.advanceTimersByTimeAsync(options.maxWaitMs / 2);
+    await firstFailed;
+    const secondFailed = expect(second).rejects.toBeInstanceOf(Unavailable);
+    await vi.advanceTimersByTimeAsync(options.maxWaitMs / 2);
+    await secondFailed;
+    sent[0]?.fail(new Error("query timeout"));
+    await vi.advanceTimersByTimeAsync(0);
+    const later = lookups.load("c");
+    expect(sent.map((query) => query.keys)).toEqual([["stuck"], ["c"]]);
+    sent[1]?.answer(["c"]);
+    await expect(later).resolves.toBe("row of c");
+  });
+
+  it("fails a lookup at once when maxQueued lookups already wait", async () => {
+    const { sent, lookUp } = controlledQueries();
+    const lookups = new BatchedLookup(lookUp, { ...options, maxInFlight: 1, maxQueued: 2 });
+    const first = lookups.load("a"); // sent
+    const queued = [lookups.load("b"), lookups.load("c")];
+    await expect(lookups.load("d")).rejects.toBeInstanceOf(Unavailable);
+    sent[0]?.answer(["a"]);
+    await first;
+    await settle();
+    sent[1]?.answer(["b", "c"]);
+    await expect(Promise.all(queued)).resolves.toEqual(["row of b", "row of c"]);
+  });
+
+  it("fails the batch of a lookup that throws instead of rejecting, and goes on", async () => {
+    let calls = 0;
+    const lookups = new BatchedLookup(async (keys: string[]) => {
+      calls++;
+      return new Map(keys.map((key) => [key, key]));
+    }, options);
+    const throwing = new BatchedLookup<string>(() => {
+      throw new Error("thrown");
+    }, options);
+    await expect(throwing.load("a")).rejects.toThrow("thrown");
+    await expect(throwing.load("b")).rejects.toThrow("thrown");
+    await expect(lookups.load("x")).resolves.toBe("x");
+    expect(calls).toBe(1);
   });
 
   it("refuses settings that could never send", () => {

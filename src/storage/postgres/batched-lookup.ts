@@ -1,5 +1,7 @@
 interface Waiter<V> {
   key: string;
+  /** `now()` when it was queued. */
+  queuedAt: number;
   resolve: (value: V | undefined) => void;
   reject: (error: unknown) => void;
 }
@@ -14,6 +16,16 @@ export interface BatchedLookupOptions {
    * sent for them on another connection: one slow query must not hold every lookup.
    */
   stallMs: number;
+  /**
+   * Longest a lookup waits in the queue before it fails with `unavailable()` (a database
+   * that stopped answering must give a prompt 503, as a wait for a connection does).
+   */
+  maxWaitMs: number;
+  /** Most lookups waiting at once; beyond it a lookup fails at once with `unavailable()`. */
+  maxQueued: number;
+  unavailable: () => Error;
+  /** A monotonic clock in milliseconds (default `performance.now`); tests pass their own. */
+  now?: () => number;
 }
 
 /**
@@ -34,6 +46,8 @@ export class BatchedLookup<V> {
   private queue: Waiter<V>[] = [];
   private inFlight = 0;
   private stallTimer: ReturnType<typeof setTimeout> | undefined;
+  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly now: () => number;
 
   constructor(
     /** Answers for the keys found; a key absent from the map was not found. */
@@ -43,18 +57,22 @@ export class BatchedLookup<V> {
     if (options.maxInFlight < 1 || options.maxBatch < 1) {
       throw new RangeError("maxInFlight and maxBatch must be at least 1");
     }
+    this.now = options.now ?? (() => performance.now());
   }
 
   load(key: string): Promise<V | undefined> {
+    if (this.queue.length >= this.options.maxQueued) {
+      return Promise.reject(this.options.unavailable());
+    }
     return new Promise((resolve, reject) => {
-      this.queue.push({ key, resolve, reject });
+      this.queue.push({ key, queuedAt: this.now(), resolve, reject });
       this.pump();
     });
   }
 
   /**
    * Sends what is queued when no query is out, or when a full batch is waiting and a
-   * connection is free; otherwise arms the stall timer for what is left.
+   * connection is free; otherwise arms the timers for what is left.
    */
   private pump(): void {
     const { maxInFlight, maxBatch } = this.options;
@@ -65,7 +83,10 @@ export class BatchedLookup<V> {
     ) {
       this.send();
     }
-    if (this.queue.length > 0) this.watchForStall();
+    if (this.queue.length > 0) {
+      this.watchForStall();
+      this.watchForExpiry();
+    }
   }
 
   private watchForStall(): void {
@@ -78,14 +99,42 @@ export class BatchedLookup<V> {
     this.stallTimer.unref?.();
   }
 
+  /** Fails the lookups queued longer than `maxWaitMs`, oldest first, when the oldest is due. */
+  private watchForExpiry(): void {
+    const oldest = this.queue[0];
+    if (this.expiryTimer !== undefined || oldest === undefined) return;
+    const due = oldest.queuedAt + this.options.maxWaitMs - this.now();
+    this.expiryTimer = setTimeout(
+      () => {
+        this.expiryTimer = undefined;
+        const cutoff = this.now() - this.options.maxWaitMs;
+        let expired = 0;
+        while (expired < this.queue.length && (this.queue[expired]?.queuedAt ?? 0) <= cutoff) {
+          expired++;
+        }
+        for (const waiter of this.queue.splice(0, expired))
+          waiter.reject(this.options.unavailable());
+        if (this.queue.length > 0) this.watchForExpiry();
+      },
+      Math.max(0, due),
+    );
+    this.expiryTimer.unref?.();
+  }
+
   private send(): void {
-    const { maxBatch } = this.options;
-    const batch = this.queue.length <= maxBatch ? this.queue : this.queue.slice(0, maxBatch);
-    this.queue = batch === this.queue ? [] : this.queue.slice(maxBatch);
+    const batch = this.queue.splice(0, this.options.maxBatch);
+    if (this.queue.length === 0) this.clearTimers();
     this.inFlight++;
     // Each key once in the query, however many callers asked for it.
     const keys = [...new Set(batch.map((waiter) => waiter.key))];
-    this.lookUp(keys)
+    let query: Promise<Map<string, V>>;
+    try {
+      query = this.lookUp(keys);
+    } catch (error) {
+      // A lookup that threw instead of rejecting still fails its batch, not the queue.
+      query = Promise.reject(error);
+    }
+    query
       .then(
         (found) => {
           for (const waiter of batch) waiter.resolve(found.get(waiter.key));
@@ -98,5 +147,13 @@ export class BatchedLookup<V> {
         this.inFlight--;
         this.pump();
       });
+  }
+
+  /** Nothing waits: a timer armed for earlier waiters must not act on later ones. */
+  private clearTimers(): void {
+    clearTimeout(this.stallTimer);
+    clearTimeout(this.expiryTimer);
+    this.stallTimer = undefined;
+    this.expiryTimer = undefined;
   }
 }

@@ -19,6 +19,8 @@ import { BatchedLookup } from "./batched-lookup.js";
 const LOOKUP_BATCH_LIMIT = 100;
 /** How long token lookups wait behind a query in flight before another is sent. */
 const LOOKUP_STALL_MS = 20;
+/** Most token lookups waiting for PostgreSQL at once; past it a lookup answers 503 at once. */
+const LOOKUP_QUEUE_LIMIT = 10_000;
 
 export interface PostgresStoreOptions {
   url: string;
@@ -263,6 +265,11 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       maxInFlight: lookupPool === pool ? writerConnections : lookupConnections,
       maxBatch: LOOKUP_BATCH_LIMIT,
       stallMs: LOOKUP_STALL_MS,
+      // As long as a query waits for a connection, then 503 (docs/deployment.md).
+      maxWaitMs: connectionTimeoutMillis,
+      maxQueued: LOOKUP_QUEUE_LIMIT,
+      unavailable: () =>
+        new StorageUnavailableError(new Error("token lookups waited too long for PostgreSQL")),
     },
   );
   const findSecret: TokenStore["findSecret"] = (hash) =>
