@@ -8,6 +8,8 @@ import {
   checkTokenFormat,
   generateToken,
   hashToken,
+  hashTokenBinary,
+  hexOfBinaryHash,
   TOKEN_RANDOM_LENGTH,
   tokenHint,
   tokenLength,
@@ -136,5 +138,11 @@ describe("token format", () => {
       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
     );
     expect(tokenHint("kw_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAxyz123", "kw")).toBe("kw_…z123");
+  });
+
+  it("gives the same hash in binary, 32 characters, whose hex form is hashToken's", () => {
+    const binary = hashTokenBinary("abc");
+    expect(binary).toHaveLength(32);
+    expect(hexOfBinaryHash(binary)).toBe(hashToken("abc"));
   });
 });

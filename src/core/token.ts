@@ -31,6 +31,20 @@ export const hashToken: (token: string) => string =
     ? (token) => nodeCrypto.hash("sha256", token, "hex")
     : (token) => nodeCrypto.createHash("sha256").update(token).digest("hex");
 
+/**
+ * The same SHA-256 as `hashToken`, as a 32-character binary (latin1) string: half the
+ * memory of the hex form, for keys held in memory by the thousand (the verifier's cache).
+ */
+export const hashTokenBinary: (token: string) => string =
+  typeof nodeCrypto.hash === "function"
+    ? (token) => nodeCrypto.hash("sha256", token, "binary")
+    : (token) => nodeCrypto.createHash("sha256").update(token).digest("binary");
+
+/** `hashTokenBinary`'s result as `hashToken` gives it: the form storage keeps. */
+export function hexOfBinaryHash(binaryHash: string): string {
+  return Buffer.from(binaryHash, "latin1").toString("hex");
+}
+
 /** A short non-secret tail that lets a user tell tokens apart, e.g. `kw_…a1b2`. */
 export function tokenHint(token: string, prefix: string): string {
   return `${prefix}_…${token.slice(-4)}`;

@@ -1,7 +1,6 @@
-import nodeCrypto from "node:crypto";
 import { isAddressAllowed } from "../core/addresses.js";
 import type { SecretRecord } from "../core/model.js";
-import { checkTokenFormat } from "../core/token.js";
+import { checkTokenFormat, hashTokenBinary, hexOfBinaryHash } from "../core/token.js";
 import type { Clock, TokenStore } from "./ports.js";
 import type { UsageRecorder } from "./usage-recorder.js";
 
@@ -163,13 +162,13 @@ export class TokenVerifier {
       return { ok: false, reason: format.reason };
     }
 
-    const key = secretKey(token);
+    const key = hashTokenBinary(token);
     const now = this.clock.now();
     let record = this.cachedRecord(key, now);
     if (record === undefined) {
       this.counts.cacheMisses++;
       const generation = this.generation;
-      record = await this.store.findSecret(hexOf(key));
+      record = await this.store.findSecret(hexOfBinaryHash(key));
       if (record === undefined) return { ok: false, reason: format.ok ? "unknown" : format.reason };
       // Not cached if an invalidation came meanwhile: the entry's generation would also
       // mark it stale, but only while that invalidation is remembered.
@@ -312,17 +311,6 @@ export class TokenVerifier {
     record.scopes = scopes;
     return record;
   }
-}
-
-/** The SHA-256 of a token as the cache keys it: 32 bytes as a one-byte-per-char string. */
-const secretKey: (token: string) => string =
-  typeof nodeCrypto.hash === "function"
-    ? (token) => nodeCrypto.hash("sha256", token, "binary")
-    : (token) => nodeCrypto.createHash("sha256").update(token).digest("binary");
-
-/** The same hash as storage keeps it (`hashToken`): hex. */
-function hexOf(key: string): string {
-  return Buffer.from(key, "latin1").toString("hex");
 }
 
 function addressAllowed(record: SecretRecord, clientAddress: string | undefined): boolean {
