@@ -35,7 +35,9 @@ export interface BatchedLookupOptions {
  * Under load a round trip then answers many lookups, where each used to cost a round trip
  * of its own, and the fewer, larger queries cost PostgreSQL and this process less CPU than
  * as many small ones on every lookup connection at once (measured: docs/performance.md).
- * Only a query that stalls past `stallMs` opens another one, up to `maxInFlight`.
+ * Another query goes out, up to `maxInFlight`, only for a full batch or behind a query that
+ * stalled past `stallMs`; a lookup that waits `maxWaitMs`, or finds `maxQueued` waiting,
+ * fails with `unavailable()`.
  *
  * Written here rather than taken from `dataloader`: that library batches what was asked
  * in one tick of the event loop (under load, one request each), not what queued behind a
