@@ -645,7 +645,7 @@ export function defineStoreContract(
         expect(await store.tokens.findSecret("no-such-hash")).toBeUndefined();
       });
 
-      it("answers many lookups at once each with its own secret (PostgreSQL sends them as one query)", async () => {
+      it("answers many lookups made at once, each with its own secret (on PostgreSQL they share queries)", async () => {
         const { member, app } = await appWithMember();
         const tokens = await Promise.all(
           ["one", "two", "three"].map((name) => addToken(app.id, member.id, { name })),
