@@ -1,8 +1,10 @@
 // The access log's cost per request line, in process: the `request completed` line that
 // Keyward writes for every request, through its own logger options, into a real file,
-// written the old way (pino's default destination: one asynchronous write as soon as the
-// previous one is done, every request path redacted) and the current way (32 KiB blocks,
-// no redaction walk over req/res). CPU time of the whole process, thread pool included.
+// three ways: "default" (pino's default destination: one asynchronous write as soon as the
+// previous one is done, every request path redacted), "sonic-32k" (SonicBoom gathering 32
+// KiB itself with `minLength`, as from round two until its fourth part) and "batched" (the
+// current way: LineBatch gathers 32 KiB blocks and hands each to SonicBoom once; no
+// redaction walk over req/res). CPU time of the whole process, thread pool included.
 //
 //   npx tsx bench/log-cost.ts [lines]
 import { mkdtempSync, rmSync, statSync } from "node:fs";
@@ -56,17 +58,31 @@ const OLD_PATHS = [
   'res.headers["set-cookie"]',
   ...REDACTED_PATHS,
 ];
-const results: Record<string, number[]> = { before: [], after: [] };
+const WAYS = ["default", "sonic-32k", "batched"] as const;
+const results: Record<string, number[]> = { default: [], "sonic-32k": [], batched: [] };
+function destinationFor(which: (typeof WAYS)[number], file: string) {
+  if (which === "default") {
+    const sink = pino.destination({ dest: file, sync: false });
+    return { v: variant(which, sink, OLD_PATHS), sink };
+  }
+  if (which === "sonic-32k") {
+    const sink = pino.destination({
+      dest: file,
+      sync: false,
+      minLength: 32 * 1024,
+      maxWrite: 64 * 1024,
+      periodicFlush: 1000,
+    });
+    return { v: variant(which, sink, REDACTED_PATHS), sink };
+  }
+  const batch = bufferedDestination(file);
+  return { v: variant(which, batch, REDACTED_PATHS), sink: batch.sink };
+}
 for (let round = 0; round < 5; round++) {
-  for (const which of round % 2 === 0 ? ["before", "after"] : ["after", "before"]) {
+  for (const which of round % 2 === 0 ? WAYS : [...WAYS].reverse()) {
     const file = join(dir, `${which}-${round}.log`);
-    const v =
-      which === "before"
-        ? variant(which, pino.destination({ dest: file, sync: false }), OLD_PATHS)
-        : variant(which, bufferedDestination(file), REDACTED_PATHS);
-    await new Promise((resolve) =>
-      (v.destination as unknown as NodeJS.EventEmitter).once("ready", resolve),
-    );
+    const { v, sink } = destinationFor(which, file);
+    await new Promise((resolve) => sink.once("ready", resolve));
     results[which]?.push(await measure(v));
     if (statSync(file).size === 0) throw new Error(`${which}: nothing written`);
   }

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -29,7 +30,7 @@ describe("the buffered access log", () => {
   it("holds a line back, then writes it within the flush interval without being asked", async () => {
     const file = logFile();
     const destination = bufferedDestination(file, 50);
-    await new Promise((resolve) => destination.once("ready", resolve));
+    await new Promise((resolve) => destination.sink.once("ready", resolve));
     const log = pino({}, destination);
     log.info("one short line");
     // Far below the buffer's 32 KiB: nothing is written at once.
@@ -41,12 +42,59 @@ describe("the buffered access log", () => {
   it("writes everything buffered at once on flushLogSync (shutdown, fatal error)", async () => {
     const file = logFile();
     const destination = bufferedDestination(file, 60_000);
-    await new Promise((resolve) => destination.once("ready", resolve));
+    await new Promise((resolve) => destination.sink.once("ready", resolve));
     const log = pino({}, destination);
     for (let i = 0; i < 3; i++) log.info(`line ${i}`);
     expect(readFileSync(file, "utf8")).toBe("");
     flushLogSync(log as unknown as FastifyBaseLogger);
     expect(readFileSync(file, "utf8").trim().split("\n")).toHaveLength(3);
     destination.destroy();
+  });
+
+  it("writes many lines in order, a block at a time, and the rest within the interval", async () => {
+    const file = logFile();
+    const destination = bufferedDestination(file, 50);
+    await new Promise((resolve) => destination.sink.once("ready", resolve));
+    const writes: number[] = [];
+    const write = destination.sink.write.bind(destination.sink);
+    destination.sink.write = (block: string) => {
+      writes.push(block.length);
+      return write(block);
+    };
+    const log = pino({}, destination);
+    const count = 2000;
+    for (let i = 0; i < count; i++) log.info(`line ${i} ${"é".repeat(i % 7)}`);
+    // Two thousand lines of about 70 characters: a handful of blocks, not a write a line.
+    expect(writes.length).toBeGreaterThan(0);
+    expect(writes.length).toBeLessThan(10);
+    await until(() => readFileSync(file, "utf8").split("\n").length === count + 1);
+    const lines = readFileSync(file, "utf8").trim().split("\n");
+    expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toEqual(
+      Array.from({ length: count }, (_, i) => `line ${i} ${"é".repeat(i % 7)}`),
+    );
+    destination.destroy();
+  });
+
+  it("writes what is gathered when the process exits without closing the log", async () => {
+    const file = logFile();
+    const script = [
+      `import { pino } from "pino";`,
+      `import { bufferedDestination } from ${JSON.stringify(new URL("./logging.ts", import.meta.url).pathname)};`,
+      `const destination = bufferedDestination(${JSON.stringify(file)}, 60_000);`,
+      `destination.sink.once("ready", () => {`,
+      `  const log = pino({}, destination);`,
+      `  for (let i = 0; i < 5; i++) log.info("line " + i);`,
+      `  process.exit(0);`,
+      `});`,
+    ].join("\n");
+    const result = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "--input-type=module", "-e", script],
+      {
+        encoding: "utf8",
+      },
+    );
+    expect(result.status, result.stderr).toBe(0);
+    expect(readFileSync(file, "utf8").trim().split("\n")).toHaveLength(5);
   });
 });
