@@ -1,3 +1,4 @@
+import { writeSync } from "node:fs";
 import {
   type FastifyBaseLogger,
   type FastifyReply,
@@ -87,6 +88,29 @@ export function prettyStream(destination: NodeJS.WritableStream | number, colori
  */
 export const LOG_FLUSH_INTERVAL_MS = 1000;
 
+/** How long a synchronous write waits for a full pipe (EAGAIN) to drain before giving up. */
+const BLOCKED_WRITE_GIVE_UP_MS = 1000;
+
+/** Writes all of `text` to `fd` before returning, waiting out a full non-blocking pipe. */
+function writeAllSync(fd: number, text: string): void {
+  const bytes = Buffer.from(text);
+  let offset = 0;
+  let waitedMs = 0;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(fd, bytes, offset);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code !== "EAGAIN" && code !== "EBUSY") || waitedMs >= BLOCKED_WRITE_GIVE_UP_MS)
+        throw error;
+      // The reader has not caught up: wait for it without returning to the event loop.
+      Atomics.wait(pause, 0, 0, 10);
+      waitedMs += 10;
+    }
+  }
+}
+
 /** How much of the access log is gathered before it is handed on to be written. */
 export const LOG_BLOCK_LENGTH = 32 * 1024;
 
@@ -100,6 +124,7 @@ function writeOpenBatchesOnExit(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on("exit", () => {
+    // flushSync never throws: one batch's trouble cannot keep another's lines unwritten.
     for (const batch of openBatches) batch.flushSync();
   });
 }
@@ -142,20 +167,38 @@ export class LineBatch {
     return true;
   }
 
-  /** Writes what is gathered without waiting; `done` once SonicBoom has written it. */
+  /**
+   * Hands what is gathered on now, to be written without waiting. `done` is called once
+   * SonicBoom has taken it, which may be before its write has finished.
+   */
   flush(done?: (error?: Error) => void): void {
     this.handOn();
-    this.sink.flush(done);
+    if (this.sinkClosed()) done?.();
+    else this.sink.flush(done);
   }
 
-  /** Writes everything gathered, synchronously: shutdown, a fatal error, process exit. */
+  /**
+   * Writes everything gathered before returning: shutdown, a fatal error, process exit.
+   * What SonicBoom holds is written by its own flushSync; what is gathered here is written
+   * directly, because handing it on would start an asynchronous write that a process about
+   * to exit may never finish (on a full pipe its retry is a timer). Never throws.
+   */
   flushSync(): void {
-    this.handOn();
     if (this.destroyed) return;
+    const block = this.take();
+    if (this.sinkClosed()) return;
     try {
       this.sink.flushSync();
     } catch {
-      // Not open yet, or already closed: nothing gathered can still be written.
+      // Not open yet: the block below is queued behind the opening instead.
+    }
+    if (block === "") return;
+    const fd = (this.sink as unknown as { fd: number }).fd;
+    try {
+      if (fd < 0) this.sink.write(block);
+      else writeAllSync(fd, block);
+    } catch {
+      // Closed underneath us, or the disk refuses: nothing more can be done on the way out.
     }
   }
 
@@ -181,12 +224,23 @@ export class LineBatch {
     openBatches.delete(this);
   }
 
-  private handOn(): void {
-    if (this.lines.length === 0 || this.destroyed) return;
+  /** The gathered lines as one string, and nothing gathered any more. */
+  private take(): string {
+    if (this.lines.length === 0) return "";
     const block = this.lines.join("");
     this.lines = [];
     this.gathered = 0;
-    this.sink.write(block);
+    return block;
+  }
+
+  /** Ended or destroyed underneath us (pino ends it before a natural exit): it refuses writes. */
+  private sinkClosed(): boolean {
+    return (this.sink as unknown as { destroyed: boolean }).destroyed === true;
+  }
+
+  private handOn(): void {
+    if (this.destroyed || this.lines.length === 0 || this.sinkClosed()) return;
+    this.sink.write(this.take());
   }
 }
 
