@@ -27,6 +27,7 @@ import {
   SecretEndSweeper,
   type StreamLog,
 } from "./services/revocation-stream.js";
+import { ServiceKeyCache } from "./services/service-key-cache.js";
 import { UsageRecorder } from "./services/usage-recorder.js";
 import { TokenVerifier } from "./services/verifier.js";
 import { WebhookDispatcher } from "./services/webhook-dispatcher.js";
@@ -151,9 +152,13 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
   const revocationStream = new RevocationStream(store.revocations, clock, undefined, {
     warn: (fields, message) => streamLog.warn(fields, message),
   });
+  // Switched off with the verification cache (VERIFY_CACHE_SIZE=0): storage on every call.
+  const serviceKeyCache =
+    config.verifyCacheSize > 0 ? new ServiceKeyCache(clock, config.verifyCacheMaxAgeMs) : undefined;
   const services: ServiceDeps = {
     store,
     clock,
+    serviceKeyCache,
     random: overrides.random ?? cryptoRandom,
     passwordHasher: overrides.passwordHasher ?? argon2PasswordHasher,
     commonPasswords: zxcvbnCommonPasswords,
@@ -252,16 +257,22 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     webhooks.wake();
   };
   const cache = {
+    // Service keys' ids come through the same channel as tokens' (revokeServiceKey).
     invalidate: (tokenIds: readonly string[]) => {
       verifier.invalidate(tokenIds);
+      serviceKeyCache?.invalidate(tokenIds);
       tokensChanged();
     },
     // A (re)established channel: whatever was sent meanwhile was missed.
     invalidateAll: () => {
       verifier.invalidateAll();
+      serviceKeyCache?.clear();
       tokensChanged();
     },
-    setCacheTrusted: (trusted: boolean) => verifier.setCacheTrusted(trusted),
+    setCacheTrusted: (trusted: boolean) => {
+      verifier.setCacheTrusted(trusted);
+      serviceKeyCache?.setTrusted(trusted);
+    },
   };
 
   // On SQLite this process is the only server (it holds the server lock): evicting locally

@@ -157,8 +157,28 @@ describe("service keys", () => {
     }
   });
 
+  it("are read from storage once, then from memory; a revocation is refused by the next call", async () => {
+    const host = await hostSetUp();
+    // A token refused before any storage read: the key is the only thing a call reads.
+    const verify = () =>
+      host.service<ServiceVerification>("POST", "/api/v1/service/verify", {
+        token: `kw_${"a".repeat(36)}`,
+      });
+    expect((await verify()).status).toBe(200);
+    const before = server.keyward.store.stats.reads;
+    for (let i = 0; i < 20; i++) expect((await verify()).body.valid).toBe(false);
+    // Twenty calls, not twenty key reads (a background task may read once or twice).
+    expect(server.keyward.store.stats.reads - before).toBeLessThan(5);
+
+    await host.client.delete(`/api/v1/applications/${host.appId}/service-keys/${host.key.id}`);
+    const refused = await verify();
+    expect(refused.status).toBe(401);
+  });
+
   it("are revoked by a leak report", async () => {
     const host = await hostSetUp();
+    // Used first, so that the key is cached when the report revokes it.
+    expect((await host.service("GET", "/api/v1/service/users/nobody")).status).toBe(404);
     const report = await new Client(server.baseUrl).post("/api/v1/leaks", {
       tokens: [host.key.key],
     });

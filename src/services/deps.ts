@@ -7,6 +7,7 @@ import type {
   TokenInvalidation,
   Totp,
 } from "./ports.js";
+import type { ServiceKeyCache } from "./service-key-cache.js";
 
 export interface ServiceSettings {
   tokenPrefix: string;
@@ -32,4 +33,10 @@ export interface ServiceDeps {
   totp: Totp;
   invalidation: TokenInvalidation;
   settings: ServiceSettings;
+  /**
+   * Valid service keys, kept by the server and emptied through `invalidation`'s channel.
+   * Absent (the command line, or the verification cache switched off): every call reads
+   * storage.
+   */
+  serviceKeyCache?: ServiceKeyCache;
 }

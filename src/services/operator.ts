@@ -308,8 +308,9 @@ export async function listServiceKeys(
 }
 
 /**
- * Revokes a service key. Service keys are read from storage on every request, so the
- * revocation takes effect on every server with its commit.
+ * Revokes a service key, and announces it as the servers' own revocations are announced:
+ * servers cache valid keys, and drop this one when they hear of it (within the change
+ * channel's bound).
  */
 export async function revokeServiceKey(
   deps: ServiceDeps,
@@ -331,6 +332,9 @@ export async function revokeServiceKey(
       detail: { keyId: key.id, name: key.name },
     }),
   ]);
+  // Also when it was revoked already: announcing again is harmless, and covers a revocation
+  // whose announcement was lost.
+  await deps.invalidation.tokenChanged([key.id]);
   return { key: changed ? { ...key, revokedAt: now } : key, changed };
 }
 

@@ -99,9 +99,11 @@ export async function revokeServiceKey(
 }
 
 /**
- * The application a presented service key speaks for, or undefined when it is malformed,
- * unknown or revoked. Read from storage on every request (one indexed lookup), so a
- * revocation holds on every process at once.
+ * The key behind a presented service key, or undefined when it is malformed, unknown or
+ * revoked. A valid key is cached (ServiceKeyCache) until a change to it is heard through
+ * the channel token revocations take, so a revocation holds at once on the process that
+ * made it and within that channel's bound on every other; without a cache, every call is
+ * one indexed storage read.
  */
 export async function authenticateServiceKey(
   deps: ServiceDeps,
@@ -110,10 +112,23 @@ export async function authenticateServiceKey(
   if (!checkTokenFormat(presented, serviceKeyPrefix(deps.settings.tokenPrefix)).ok) {
     return undefined;
   }
-  const key = await deps.store.serviceKeys.findServiceKeyBySecret(hashToken(presented));
-  if (!key || key.revokedAt !== null) return undefined;
+  const secretHash = hashToken(presented);
+  const cache = deps.serviceKeyCache;
+  let cached = cache?.get(secretHash);
+  let key: ServiceKeySecret;
+  if (cached !== undefined) {
+    key = cached.key;
+  } else {
+    const ticket = cache?.ticket() ?? 0;
+    const found = await deps.store.serviceKeys.findServiceKeyBySecret(secretHash);
+    if (!found || found.revokedAt !== null) return undefined;
+    key = found;
+    cached = cache?.put(secretHash, found, ticket);
+  }
   const now = deps.clock.now();
-  if (key.lastUsedAt === null || now - key.lastUsedAt >= SERVICE_KEY_USE_RESOLUTION_MS) {
+  const lastUsedAt = cached !== undefined ? cached.lastUsedAt : key.lastUsedAt;
+  if (lastUsedAt === null || now - lastUsedAt >= SERVICE_KEY_USE_RESOLUTION_MS) {
+    if (cached !== undefined) cached.lastUsedAt = now;
     // Not awaited by the request: a failed write costs a stale "last used", not the request.
     deps.store.serviceKeys.recordServiceKeyUse([{ keyId: key.id, at: now }]).catch(() => {});
   }
