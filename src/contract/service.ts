@@ -69,7 +69,8 @@ export const revokeServiceKeyRoute = serviceKeyRoute({
   method: "DELETE",
   url: "/api/v1/applications/:appId/service-keys/:keyId",
   operationId: "revokeServiceKey",
-  summary: "Revoke a service key; refused from the next request on, on every process",
+  summary:
+    "Revoke a service key; refused from the next request on this process, and within the revocation bound on every other",
   schema: { params: ServiceKeyParams, response: { 204: Type.Null() } },
   errors: ["not_found", "forbidden"],
 });

@@ -169,6 +169,33 @@ describe.skipIf(!enabled)("revocation across processes on PostgreSQL", () => {
     expect(s.max).toBeLessThanOrEqual(MAX_BOUND_MS);
   }, 60_000);
 
+  it("refuses a service key revoked while B's listening connection is down, without waiting for the maximum age", async () => {
+    const { key, id } = await createServiceKey(owner, appId, "listener down");
+    const verifyOnB = async () =>
+      (
+        await fetch(`${b.baseUrl}/api/v1/service/verify`, {
+          method: "POST",
+          headers: { ...bearer(key), "content-type": "application/json" },
+          body: JSON.stringify({ token: `kw_${"a".repeat(36)}` }),
+        })
+      ).status;
+    expect(await verifyOnB()).toBe(200);
+    expect(await verifyOnB()).toBe(200);
+    expect(await killListener(b)).toBe(true);
+    const revoked = await owner.delete(`/api/v1/applications/${appId}/service-keys/${id}`);
+    const acknowledged = performance.now();
+    expect(revoked.status).toBe(204);
+    // B cannot hear the notification; it stops trusting its caches when its channel drops
+    // (and empties them when it is back), so it does not keep the key for its maximum age.
+    await pollUntil("B to refuse the key", async () => (await verifyOnB()) === 401, {
+      timeoutMs: 2 * CACHE_MAX_AGE_MS,
+    });
+    const elapsed = performance.now() - acknowledged;
+    console.log(`service key revoked with B's listener down: refused after ${fmt(elapsed)}`);
+    expect(elapsed).toBeLessThanOrEqual(MAX_BOUND_MS);
+    await pollUntil("B's listener to come back", () => listenerConnected(b), { timeoutMs: 10_000 });
+  });
+
   it("serves B from memory: a change made behind Keyward's back is seen only when the cache entry ages out", async () => {
     // The control for the test above: B really answers from its cache (so the prompt
     // refusal there is the notification's doing), and the maximum age still holds when no
