@@ -2,16 +2,15 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { cryptoRandom } from "../platform/system.js";
 import { createSqliteStore } from "../storage/sqlite/sqlite-store.js";
 import { pollUntil } from "../test-support/poll.js";
+import { serviceDepsForTest } from "../test-support/service-deps.js";
 import { createApplication } from "./applications.js";
 import type { ServiceDeps } from "./deps.js";
 import type { Store } from "./ports.js";
 import { ServiceKeyCache } from "./service-key-cache.js";
 import { authenticateServiceKey, createServiceKey } from "./service-keys.js";
 
-const DAY = 86_400_000;
 const MINUTE = 60_000;
 let dir: string;
 let store: Store;
@@ -28,22 +27,14 @@ beforeEach(async () => {
   const clock = { now: () => now };
   // Older than the default 5 s: these tests look at cache hits across minutes.
   cache = new ServiceKeyCache(clock, 10 * MINUTE);
-  deps = {
+  deps = serviceDepsForTest(
     store,
     clock,
-    random: cryptoRandom,
-    passwordHasher: { hash: async (p) => p, verify: async (h, p) => h === p },
-    commonPasswords: { isCommon: () => false, size: () => 0 },
-    totp: { encodeSecret: () => "", otpauthUrl: () => "", matchStep: () => null },
-    invalidation: { tokenChanged: async (ids) => cache.invalidate(ids) },
-    settings: {
-      tokenPrefix: "kw",
-      maxActiveTokensPerUser: 100,
-      sessionTtlMs: DAY,
-      sessionIdleMs: DAY,
+    { tokenChanged: async (ids) => cache.invalidate(ids) },
+    {
+      serviceKeyCache: cache,
     },
-    serviceKeyCache: cache,
-  };
+  );
   await store.users.insertUser({ ...user, passwordHash: "x" });
 });
 afterEach(async () => {

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { generateToken } from "../core/token.js";
 import { cryptoRandom } from "../platform/system.js";
 import { createSqliteStore } from "../storage/sqlite/sqlite-store.js";
+import { serviceDepsForTest } from "../test-support/service-deps.js";
 import { createApplication } from "./applications.js";
 import type { ServiceDeps } from "./deps.js";
 import type { Store } from "./ports.js";
@@ -12,7 +13,6 @@ import { createToken, regenerateToken, revokeToken } from "./tokens.js";
 import { UsageRecorder } from "./usage-recorder.js";
 import { TokenVerifier } from "./verifier.js";
 
-const DAY = 86_400_000;
 let dir: string;
 let store: Store;
 let now: number;
@@ -33,21 +33,9 @@ beforeEach(async () => {
     cacheSize: 2,
     cacheMaxAgeMs: 5000,
   });
-  deps = {
-    store,
-    clock,
-    random: cryptoRandom,
-    passwordHasher: { hash: async (p) => p, verify: async (h, p) => h === p },
-    commonPasswords: { isCommon: () => false, size: () => 0 },
-    totp: { encodeSecret: () => "", otpauthUrl: () => "", matchStep: () => null },
-    invalidation: { tokenChanged: async (ids) => verifier.invalidate(ids) },
-    settings: {
-      tokenPrefix: "kw",
-      maxActiveTokensPerUser: 100,
-      sessionTtlMs: DAY,
-      sessionIdleMs: DAY,
-    },
-  };
+  deps = serviceDepsForTest(store, clock, {
+    tokenChanged: async (ids) => verifier.invalidate(ids),
+  });
   await store.users.insertUser({ ...user, passwordHash: "x" });
 });
 afterEach(async () => {
