@@ -112,4 +112,25 @@ describe("the buffered access log", () => {
     expect(result.status, result.stderr).toBe(0);
     expect(readFileSync(file, "utf8").trim().split("\n")).toHaveLength(5);
   });
+  it("writes what is gathered when the process ends by itself, its event loop empty", async () => {
+    const file = logFile();
+    const script = [
+      `import { pino } from "pino";`,
+      `import { bufferedDestination } from ${JSON.stringify(new URL("./logging.ts", import.meta.url).pathname)};`,
+      `const destination = bufferedDestination(${JSON.stringify(file)}, 60_000);`,
+      `destination.sink.once("ready", () => {`,
+      `  const log = pino({}, destination);`,
+      `  for (let i = 0; i < 5; i++) log.info("line " + i);`,
+      `});`,
+    ].join("\n");
+    const result = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "--input-type=module", "-e", script],
+      {
+        encoding: "utf8",
+      },
+    );
+    expect(result.status, result.stderr).toBe(0);
+    expect(readFileSync(file, "utf8").trim().split("\n")).toHaveLength(5);
+  });
 });
