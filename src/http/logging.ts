@@ -202,14 +202,6 @@ export class LineBatch {
     }
   }
 
-  /** Writes what is left and closes the file. */
-  end(): void {
-    if (this.ended) return;
-    this.flushSync();
-    this.stop();
-    this.sink.end();
-  }
-
   destroy(): void {
     this.destroyed = true;
     this.stop();
