@@ -155,9 +155,45 @@ describe("TokenVerifier", () => {
     for (const t of tokens) expect((await verifier.verify(t)).ok).toBe(true);
     expect(verifier.cacheEntries).toBe(2);
     const reads = store.stats.reads;
+    await verifier.verify(tokens[0] as string);
+    expect(store.stats.reads).toBe(reads);
     now += 5001;
-    await verifier.verify(tokens[4] as string);
+    await verifier.verify(tokens[0] as string);
     expect(store.stats.reads).toBe(reads + 1);
+  });
+
+  it("lets a token into a full cache only on its second miss, so one-off tokens do not churn it", async () => {
+    const app = await createApplication(deps, user, { name: "A" });
+    const issued = [];
+    for (let i = 0; i < 4; i++)
+      issued.push(await createToken(deps, user, app.id, { name: `t${i}` }));
+    const [first, second, third, fourth] = issued.map((t) => t.token) as [
+      string,
+      string,
+      string,
+      string,
+    ];
+    await verifier.verify(first);
+    await verifier.verify(second);
+    expect(verifier.cacheEntries).toBe(2);
+    const readsOf = async (token: string) => {
+      const before = store.stats.reads;
+      expect((await verifier.verify(token)).ok).toBe(true);
+      return store.stats.reads - before;
+    };
+    // Seen once: read, and the cached entries stay.
+    expect(await readsOf(third)).toBe(1);
+    expect(await readsOf(fourth)).toBe(1);
+    expect(await readsOf(first)).toBe(0);
+    expect(await readsOf(second)).toBe(0);
+    // Seen again: read once more and cached, in place of the oldest entry.
+    expect(await readsOf(third)).toBe(1);
+    expect(await readsOf(third)).toBe(0);
+    expect(await readsOf(first)).toBe(1);
+    expect(verifier.cacheEntries).toBe(2);
+    // A revocation still reaches an entry admitted this way.
+    await revokeToken(deps, user, app.id, issued[2]?.record.id ?? "");
+    expect(await verifier.verify(third)).toMatchObject({ ok: false, reason: "revoked" });
   });
 
   it("counts uses per UTC day and flushes them with lastUsedAt", async () => {

@@ -1,6 +1,7 @@
 import { isAddressAllowed } from "../core/addresses.js";
 import type { SecretRecord } from "../core/model.js";
 import { checkTokenFormat, hashTokenBinary, hexOfBinaryHash } from "../core/token.js";
+import { Uint32Set } from "../core/uint32-set.js";
 import type { Clock, TokenStore } from "./ports.js";
 import type { UsageRecorder } from "./usage-recorder.js";
 
@@ -112,6 +113,16 @@ export class TokenVerifier {
    */
   private readonly shared = new Map<string, string>();
   private readonly sharedScopes = new Map<string, string[]>();
+  /**
+   * Once the cache is full, the first 32 bits of each secret missed once lately: a token
+   * enters a full cache only when it is missed a second time while remembered here (the
+   * "doorkeeper" of TinyLFU: Einziger, Friedman and Manes, 2017). A token seen once in a
+   * long while would otherwise push out an entry on every miss; that churn made a full
+   * cache's every miss dearer (each new entry is promoted to the old generation and each
+   * evicted one left there as garbage: docs/performance.md, "Round two, fifth part").
+   * Emptied when it holds as many keys as the cache; made when the cache first fills.
+   */
+  private missedOnce: Uint32Set | undefined;
   /** Bumped by every invalidation, so a lookup that raced with one is not cached. */
   private generation = 0;
   private trusted = true;
@@ -172,7 +183,7 @@ export class TokenVerifier {
       if (record === undefined) return { ok: false, reason: format.ok ? "unknown" : format.reason };
       // Not cached if an invalidation came meanwhile: the entry's generation would also
       // mark it stale, but only while that invalidation is remembered.
-      if (generation === this.generation && this.trusted)
+      if (generation === this.generation && this.trusted && this.admits(key))
         this.remember(key, record, this.clock.now(), generation);
     } else {
       this.counts.cacheHits++;
@@ -275,6 +286,19 @@ export class TokenVerifier {
     return entry.record;
   }
 
+  /** Whether a secret just read may be cached (see `missedOnce`). */
+  private admits(key: string): boolean {
+    const { cacheSize } = this.options;
+    if (cacheSize <= 0) return false;
+    if (this.cache.size < cacheSize) return true;
+    this.missedOnce ??= new Uint32Set(cacheSize);
+    const prefix = prefixOfBinaryKey(key);
+    if (this.missedOnce.has(prefix)) return true;
+    if (this.missedOnce.size >= cacheSize) this.missedOnce.clear();
+    this.missedOnce.add(prefix);
+    return false;
+  }
+
   private remember(key: string, record: SecretRecord, now: number, generation: number): void {
     if (this.options.cacheSize <= 0) return;
     if (this.cache.size >= this.options.cacheSize) {
@@ -311,6 +335,17 @@ export class TokenVerifier {
     record.scopes = scopes;
     return record;
   }
+}
+
+/** The first 32 bits of a binary hash string (one byte a character). */
+function prefixOfBinaryKey(key: string): number {
+  return (
+    ((key.charCodeAt(0) << 24) |
+      (key.charCodeAt(1) << 16) |
+      (key.charCodeAt(2) << 8) |
+      key.charCodeAt(3)) >>>
+    0
+  );
 }
 
 function addressAllowed(record: SecretRecord, clientAddress: string | undefined): boolean {

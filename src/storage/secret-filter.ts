@@ -1,79 +1,43 @@
-const INITIAL_CAPACITY = 1024;
+import { Uint32Set } from "../core/uint32-set.js";
 
 /**
- * The first 32 bits of every stored secret hash, in an open-addressing hash set (linear
- * probing over a Uint32Array). A presented token whose hash prefix is absent does not
- * exist, so a made-up token is refused without a storage read (what that saves is in
- * docs/performance.md).
+ * The first 32 bits of every stored secret hash, in a Uint32Set. A presented token whose
+ * hash prefix is absent does not exist, so a made-up token is refused without a storage
+ * read (what that saves is in docs/performance.md).
  *
  * Only ever a superset: a prefix is added before its secret is written and never
  * removed, so a "maybe" may be wrong (one storage read, then unknown) but an "absent"
  * never is. That holds only while every write of a secret passes through this process,
  * which is true of SQLite (one process per file) and not of PostgreSQL, which has none.
- * At most half full: two to four 4-byte slots per secret. SHA-256 output is uniform, so
- * the prefix is its own hash.
  */
 export class SecretFilter {
-  private slots: Uint32Array;
-  private count = 0;
+  private readonly prefixes: Uint32Set;
 
   /** `expected`: how many secrets it will hold, so loading them never regrows it. */
   constructor(expected = 0) {
-    let capacity = INITIAL_CAPACITY;
-    while (capacity < expected * 2) capacity *= 2;
-    this.slots = new Uint32Array(capacity);
+    this.prefixes = new Uint32Set(expected);
   }
 
   /** `hash`: a secret hash as stored, 64 hex digits. */
   add(hash: string): void {
-    this.addPrefix(prefixOf(hash));
+    this.prefixes.add(prefixOf(hash));
   }
 
-  /** A prefix computed elsewhere (e.g. by SQL, see PREFIX_SQL), same value as `add` uses. */
+  /** A prefix computed elsewhere (e.g. by SQL, see prefixSql), same value as `add` uses. */
   addPrefix(prefix: number): void {
-    if ((this.count + 1) * 2 > this.slots.length) this.grow();
-    this.insert(prefix === 0 ? 1 : prefix >>> 0);
+    this.prefixes.add(prefix);
   }
 
   mayContain(hash: string): boolean {
-    const prefix = prefixOf(hash);
-    const mask = this.slots.length - 1;
-    for (let i = prefix & mask; ; i = (i + 1) & mask) {
-      const slot = this.slots[i];
-      if (slot === prefix) return true;
-      if (slot === 0) return false;
-    }
+    return this.prefixes.has(prefixOf(hash));
   }
 
   get size(): number {
-    return this.count;
-  }
-
-  private insert(prefix: number): void {
-    const mask = this.slots.length - 1;
-    for (let i = prefix & mask; ; i = (i + 1) & mask) {
-      const slot = this.slots[i];
-      if (slot === prefix) return;
-      if (slot === 0) {
-        this.slots[i] = prefix;
-        this.count++;
-        return;
-      }
-    }
-  }
-
-  private grow(): void {
-    const old = this.slots;
-    this.slots = new Uint32Array(old.length * 2);
-    this.count = 0;
-    for (const prefix of old) if (prefix !== 0) this.insert(prefix);
+    return this.prefixes.size;
   }
 }
 
-/**
- * The first 8 hex digits as an unsigned 32-bit number. 0 marks an empty slot, so a zero
- * prefix counts as 1 (one more possible "maybe"). Read digit by digit: no substring.
- */
+/** The first 8 hex digits as an unsigned 32-bit number, read digit by digit: no substring. */
 function prefixOf(hash: string): number {
   let prefix = 0;
   for (let i = 0; i < 8; i++) {
@@ -82,8 +46,7 @@ function prefixOf(hash: string): number {
     const digit = c <= 57 ? c - 48 : c - 87;
     prefix = (prefix << 4) | (digit & 15);
   }
-  prefix >>>= 0;
-  return prefix === 0 ? 1 : prefix;
+  return prefix >>> 0;
 }
 
 /**
