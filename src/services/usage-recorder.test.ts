@@ -54,6 +54,20 @@ describe("UsageRecorder", () => {
     expect([...memory.totals.values()].every((n) => n === 2)).toBe(true);
   });
 
+  it("writes the tokens in order of id, so each chunk covers its own stretch of ids", async () => {
+    const memory = memoryUsageStore();
+    const usage = new UsageRecorder(memory.store);
+    // First used in a scattered order, as uniform traffic over many tokens would be.
+    for (let i = 0; i < 1200; i++) {
+      usage.record(`tok_${String((i * 7919) % 1200).padStart(20, "0")}`, T0);
+    }
+    await usage.flush();
+    const chunks = memory.calls.map((call) => call.map((inc) => inc.tokenId));
+    expect(chunks.map((ids) => ids.length)).toEqual([500, 500, 200]);
+    const all = chunks.flat();
+    expect(all).toEqual([...all].sort());
+  });
+
   it("lets other work run between chunks", async () => {
     const memory = memoryUsageStore();
     const usage = new UsageRecorder(memory.store);

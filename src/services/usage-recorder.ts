@@ -5,6 +5,16 @@ const DAY_MS = 86_400_000;
 /** Tokens per usage transaction. */
 const USAGE_CHUNK = 500;
 
+const byTokenThenDay = (a: UsageIncrement, b: UsageIncrement): number =>
+  a.tokenId < b.tokenId
+    ? -1
+    : a.tokenId > b.tokenId
+      ? 1
+      : a.day < b.day
+        ? -1
+        : a.day > b.day
+          ? 1
+          : 0;
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 interface Counter {
@@ -101,7 +111,11 @@ export class UsageRecorder {
     if (batch.length === 0) return false;
     // In chunks, one transaction each, with the event loop free between them: on SQLite
     // a write runs on the event loop, so one transaction over thousands of scattered
-    // tokens would stall every request for its whole length.
+    // tokens would stall every request for its whole length. Sorted first, so that each
+    // chunk covers one stretch of token ids: its rows sit on neighbouring pages of the
+    // usage table's key, and a flush writes each such page about once, where chunks of
+    // tokens in the order they were first used each wrote pages all over it.
+    batch.sort(byTokenThenDay);
     for (let start = 0; start < batch.length; start += USAGE_CHUNK) {
       if (start > 0) await yieldToEventLoop();
       try {
