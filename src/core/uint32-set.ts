@@ -2,7 +2,7 @@ const INITIAL_CAPACITY = 1024;
 
 /**
  * A set of 32-bit numbers in an open-addressing hash table (linear probing over a
- * Uint32Array): four to eight bytes a member, held outside the objects the garbage
+ * Uint32Array): 8 to 16 bytes a member, held outside the objects the garbage
  * collector traces. Made for uniformly spread members (the first 32 bits of SHA-256
  * output), each of which is its own hash. 0 marks an empty slot, so 0 is stored as 1
  * (one more possible false "has" for a set that only ever answers "maybe").
