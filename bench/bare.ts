@@ -2,6 +2,11 @@
 // core, answering the same JSON `GET /api` answers. Run in ABBA pairs against case 1
 // (`GET /healthz` of the Keyward server), so every case's ratio to case 1 converts to a
 // ratio to case 0: case 1 / case 0 (paired) × case n / case 1 (paired).
+//
+// Each pair also runs the same bare server writing one access line per request into a
+// real file (built by hand, gathered by Keyward's LineBatch: bench/bare-server.mjs), in
+// ABC/CBA order: what node:http itself keeps of case 0 under the condition the targets
+// against case 0 are set in (an access line per request to a file), measured in the run.
 
 import { spawn } from "node:child_process";
 import { join } from "node:path";
@@ -16,23 +21,40 @@ export interface BareReferenceResult {
   /** Stage whose case 1 was paired with case 0. */
   stage: string;
   /** Requests/s of case 1 over case 0's in each pair, and their median. */
-  pairs: { bare: number; healthz: number; ratio: number; cpuRatio: number; bareCpuUs: number }[];
+  pairs: {
+    bare: number;
+    healthz: number;
+    ratio: number;
+    cpuRatio: number;
+    bareCpuUs: number;
+    /** The bare server with an access line: requests/s, CPU µs per request. */
+    bareWithLine: number;
+    bareWithLineCpuUs: number;
+  }[];
   /** Median of case 1 / case 0 (requests per second). */
   healthzOverBare: number;
   /** Median of case 0's CPU per request over case 1's. */
   healthzCpuOverBare: number;
   bareRps: number;
   bareCpuUsPerRequest: number;
+  /** Median of (case 0 with an access line) / case 0: the floor of the targets against case 0. */
+  bareWithLineOverBare: number;
+  bareWithLineCpuUsPerRequest: number;
 }
 
-async function startBare(body: string): Promise<BenchServer> {
+async function startBare(body: string, logFile?: string): Promise<BenchServer> {
   const script = join(BENCH_DIR, "bare-server.mjs");
   const child = spawn(
     pinned ? "taskset" : process.execPath,
     pinned ? ["-c", SERVER_CPU, process.execPath, script] : [script],
     {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, HOST, KEYWARD_BARE_BODY: body },
+      env: {
+        PATH: process.env.PATH,
+        HOST,
+        KEYWARD_BARE_BODY: body,
+        ...(logFile ? { KEYWARD_BARE_LOG: logFile } : {}),
+      },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
@@ -52,7 +74,7 @@ async function startBare(body: string): Promise<BenchServer> {
   });
   if (child.pid === undefined) throw new Error("the bare server has no process id");
   return {
-    label: "bare node:http",
+    label: logFile ? "bare node:http with an access line" : "bare node:http",
     pid: child.pid,
     port,
     baseUrl: `http://${HOST}:${port}`,
@@ -83,25 +105,48 @@ export async function bareReference(
   const body = await answer.text();
   if (answer.status !== 200) throw new Error(`GET /api answered ${answer.status}: ${body}`);
   const bare = await startBare(body);
+  const withLine = await startBare(body, join(run.options.workDir, "bare-access.log")).catch(
+    async (error: unknown) => {
+      await bare.stop();
+      throw error;
+    },
+  );
   try {
     const { settings } = run;
-    if (settings.warmupSeconds > 0) await runSlice(run, 0, bare, store, settings.warmupSeconds);
+    if (settings.warmupSeconds > 0) {
+      await runSlice(run, 0, bare, store, settings.warmupSeconds);
+      await runSlice(run, 0, withLine, store, settings.warmupSeconds);
+    }
     const pairs: BareReferenceResult["pairs"] = [];
+    const servers = [server, bare, withLine] as const;
     for (let i = 0; i < settings.pairs; i++) {
-      const slice = async (c: 0 | 1): Promise<WrkSlice> =>
-        runSlice(run, c, c === 0 ? bare : server, store, settings.sliceSeconds);
-      const first = await slice(i % 2 === 0 ? 1 : 0);
-      const second = await slice(i % 2 === 0 ? 0 : 1);
-      const [healthz, bareSlice] = i % 2 === 0 ? [first, second] : [second, first];
+      // ABC, then CBA: each server's slices sit as often early as late in the pairs.
+      const order = i % 2 === 0 ? [0, 1, 2] : [2, 1, 0];
+      const slices: WrkSlice[] = [];
+      for (const k of order) {
+        slices[k] = await runSlice(
+          run,
+          k === 0 ? 1 : 0,
+          servers[k] ?? server,
+          store,
+          settings.sliceSeconds,
+        );
+      }
+      const [healthz, bareSlice, lineSlice] = slices;
+      if (!healthz || !bareSlice || !lineSlice) throw new Error("a slice of case 0 is missing");
       pairs.push({
         bare: bareSlice.rps,
         healthz: healthz.rps,
         ratio: healthz.rps / bareSlice.rps,
         cpuRatio: bareSlice.cpuUsPerRequest / healthz.cpuUsPerRequest,
         bareCpuUs: bareSlice.cpuUsPerRequest,
+        bareWithLine: lineSlice.rps,
+        bareWithLineCpuUs: lineSlice.cpuUsPerRequest,
       });
       run.log(
-        `case 0 pair ${i + 1}: bare ${bareSlice.rps.toFixed(0)} req/s (${bareSlice.cpuUsPerRequest.toFixed(1)} CPU µs/req), /healthz ${healthz.rps.toFixed(0)} req/s (${healthz.cpuUsPerRequest.toFixed(1)} CPU µs/req)`,
+        `case 0 pair ${i + 1}: bare ${bareSlice.rps.toFixed(0)} req/s (${bareSlice.cpuUsPerRequest.toFixed(1)} CPU µs/req), ` +
+          `with an access line ${lineSlice.rps.toFixed(0)} req/s (${lineSlice.cpuUsPerRequest.toFixed(1)}), ` +
+          `/healthz ${healthz.rps.toFixed(0)} req/s (${healthz.cpuUsPerRequest.toFixed(1)} CPU µs/req)`,
       );
     }
     return {
@@ -111,8 +156,11 @@ export async function bareReference(
       healthzCpuOverBare: median(pairs.map((p) => p.cpuRatio)),
       bareRps: median(pairs.map((p) => p.bare)),
       bareCpuUsPerRequest: median(pairs.map((p) => p.bareCpuUs)),
+      bareWithLineOverBare: median(pairs.map((p) => p.bareWithLine / p.bare)),
+      bareWithLineCpuUsPerRequest: median(pairs.map((p) => p.bareWithLineCpuUs)),
     };
   } finally {
     await bare.stop();
+    await withLine.stop();
   }
 }

@@ -3,6 +3,8 @@
 // each layer adds to a request is read from one run:
 //
 //   node:http            bench/bare-server.mjs: no framework, no log (case 0)
+//   node:http + log line the same, writing one access line a request with Keyward's fields,
+//                        built by hand (no logger), gathered by LineBatch into a real file
 //   Fastify              Fastify 5, no logger
 //   Fastify + log line   Fastify with Keyward's logger: one `request completed` line a
 //                        request, gathered by LineBatch into a real file
@@ -69,14 +71,22 @@ async function started(child: ChildProcess, port: () => number | undefined): Pro
   };
 }
 
-/** A server that prints `KEYWARD_BARE_PORT <port>` on standard output. */
-function portPrinter(name: string, script: string, env: NodeJS.ProcessEnv = {}): Layer {
+/**
+ * A server that prints `KEYWARD_BARE_PORT <port>` on standard output. `logTo` names the
+ * variable that gets the path of its log file.
+ */
+function portPrinter(
+  name: string,
+  script: string,
+  env: NodeJS.ProcessEnv,
+  logTo = "KEYWARD_STACK_LOG",
+): Layer {
   return {
     name,
     start: async (dir) => {
       const child = spawnPinned(
         [join(BENCH_DIR, script)],
-        { ...env, KEYWARD_STACK_LOG: join(dir, `${name}.log`) },
+        { ...env, [logTo]: join(dir, `${name}.log`) },
         "pipe",
       );
       let out = "";
@@ -111,6 +121,12 @@ const keyward: Layer = {
 
 const LAYERS: Layer[] = [
   portPrinter("node:http", "bare-server.mjs", { KEYWARD_BARE_BODY: '{"status":"ok"}' }),
+  portPrinter(
+    "node:http + log line",
+    "bare-server.mjs",
+    { KEYWARD_BARE_BODY: '{"status":"ok"}' },
+    "KEYWARD_BARE_LOG",
+  ),
   portPrinter("Fastify", "stack-layer-server.mjs", { KEYWARD_STACK_LAYER: "fastify" }),
   portPrinter("Fastify + log line", "stack-layer-server.mjs", {
     KEYWARD_STACK_LAYER: "fastify-line",

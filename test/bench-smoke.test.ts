@@ -27,7 +27,7 @@ interface BenchResult {
   revocationUnderLoad?: { revocations: number; servedRps: number };
   seedSeconds: { sqliteLarge?: number; postgres?: number };
   targets: { target: string; met: boolean }[];
-  bare?: { bareRps: number };
+  bare?: { bareRps: number; bareWithLineOverBare: number };
   peer?: { peerRps: number; peerRefused: number };
 }
 
@@ -67,6 +67,9 @@ describe("npm run bench, quick mode", () => {
     expect(output).toMatch(/targets \(issue 6; performance, round two\)/);
     // The reference cases: bare node:http (case 0) and the peer (case 12), each paired.
     expect(result.bare?.bareRps, output).toBeGreaterThan(0);
+    // ... and node:http with an access line, the floor of the targets against case 0.
+    expect(result.bare?.bareWithLineOverBare, output).toBeGreaterThan(0);
+    expect(output).toMatch(/case 0 with an access line a request .*× case 0 \(paired\)/);
     expect(result.peer?.peerRps, output).toBeGreaterThan(0);
     expect(result.peer?.peerRefused, output).toBe(0);
     expect(output).toMatch(/case 2 ≥ 25 × case 12/);
