@@ -8,8 +8,12 @@
 //   Fastify              Fastify 5, no logger
 //   Fastify + log line   Fastify with Keyward's logger: one `request completed` line a
 //                        request, gathered by LineBatch into a real file
+//   ..., POST with a body  the same answering a POST with a JSON body shaped and validated
+//                        as `POST /api/v1/verify`'s, through a response schema: what Fastify
+//                        itself adds for a request body (counted over the GET above it)
 //   Keyward              `keyward start` on a fresh SQLite store (default configuration, its
-//                        log to a real file): hooks, headers, plugins, routes
+//                        log to a real file): hooks, headers, plugins, routes (counted over
+//                        "Fastify + log line")
 //
 //   npm run build && npx tsx bench/stack-floor.ts [rounds (default 6)] [seconds (default 3)]
 //
@@ -30,6 +34,10 @@ if (!hasWrk) throw new Error("wrk is not installed (apt-get install -y wrk)");
 
 interface Layer {
   name: string;
+  /** A JSON body to POST to /healthz instead of a GET. */
+  postBody?: string;
+  /** The layer whose CPU this one's "added" column is counted from (default: the one above). */
+  over?: string;
   start(dir: string): Promise<Running>;
 }
 interface Running {
@@ -131,12 +139,35 @@ const LAYERS: Layer[] = [
   portPrinter("Fastify + log line", "stack-layer-server.mjs", {
     KEYWARD_STACK_LAYER: "fastify-line",
   }),
-  keyward,
+  {
+    ...portPrinter("Fastify + log line, POST with a body", "stack-layer-server.mjs", {
+      KEYWARD_STACK_LAYER: "fastify-line-post",
+    }),
+    postBody: JSON.stringify({ token: `kw_${"a".repeat(36)}` }),
+  },
+  { ...keyward, over: "Fastify + log line" },
 ];
 
-function wrk(port: number, seconds: number): Promise<number> {
-  const args = ["-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, `http://${HOST}:${port}/healthz`];
-  const child = spawn(pinned ? "taskset" : "wrk", pinned ? ["-c", LOAD_CPU, "wrk", ...args] : args);
+function wrk(port: number, seconds: number, postBody: string | undefined): Promise<number> {
+  const args = ["-t1", `-c${CONNECTIONS}`, `-d${seconds}s`];
+  // bench/fixed.lua: one fixed request, the method and body from the environment.
+  if (postBody) args.push("-s", join(BENCH_DIR, "fixed.lua"));
+  args.push(`http://${HOST}:${port}/healthz`);
+  const env = postBody
+    ? {
+        ...process.env,
+        KEYWARD_BENCH_DIR: BENCH_DIR,
+        KEYWARD_BENCH_METHOD: "POST",
+        KEYWARD_BENCH_BODY: postBody,
+      }
+    : process.env;
+  const child = spawn(
+    pinned ? "taskset" : "wrk",
+    pinned ? ["-c", LOAD_CPU, "wrk", ...args] : args,
+    {
+      env,
+    },
+  );
   let out = "";
   child.stdout.on("data", (d: Buffer) => {
     out += d.toString();
@@ -165,9 +196,9 @@ try {
     for (const layer of round % 2 === 0 ? LAYERS : [...LAYERS].reverse()) {
       const server = await layer.start(dir);
       try {
-        await wrk(server.port, 1); // warm-up: the JIT, the connections
+        await wrk(server.port, 1, layer.postBody); // warm-up: the JIT, the connections
         const cpuBefore = cpuMicrosOfPid(server.pid);
-        const requests = await wrk(server.port, SECONDS);
+        const requests = await wrk(server.port, SECONDS, layer.postBody);
         const cpu = cpuMicrosOfPid(server.pid) - cpuBefore;
         const r = results.get(layer.name);
         r?.rps.push(requests / SECONDS);
@@ -185,17 +216,16 @@ try {
 }
 const base = results.get("node:http");
 const baseRps = median(base?.rps ?? []);
-const baseCpu = median(base?.cpuUs ?? []);
 console.log(
-  `| layer | req/s | × node:http | CPU µs/req | added CPU µs/req |\n| --- | --- | --- | --- | --- |`,
+  `| layer | req/s | × node:http | CPU µs/req | added CPU µs/req | over |\n| --- | --- | --- | --- | --- | --- |`,
 );
-let previous = baseCpu;
-for (const layer of LAYERS) {
-  const r = results.get(layer.name);
-  const rps = median(r?.rps ?? []);
-  const cpu = median(r?.cpuUs ?? []);
+const cpuOf = (name: string | undefined) => median(results.get(name ?? "")?.cpuUs ?? []);
+LAYERS.forEach((layer, i) => {
+  const rps = median(results.get(layer.name)?.rps ?? []);
+  const cpu = cpuOf(layer.name);
+  const over = i === 0 ? undefined : (layer.over ?? LAYERS[i - 1]?.name);
+  const added = over === undefined ? "" : (cpu - cpuOf(over)).toFixed(1);
   console.log(
-    `| ${layer.name} | ${rps.toFixed(0)} | ${(rps / baseRps).toFixed(2)} | ${cpu.toFixed(1)} | ${layer === LAYERS[0] ? "" : (cpu - previous).toFixed(1)} |`,
+    `| ${layer.name} | ${rps.toFixed(0)} | ${(rps / baseRps).toFixed(2)} | ${cpu.toFixed(1)} | ${added} | ${over ?? ""} |`,
   );
-  previous = cpu;
-}
+});

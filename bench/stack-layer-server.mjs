@@ -4,6 +4,9 @@
 //   fastify-line   Fastify with Keyward's own logger (dist/http/logging.js: its
 //                  serializers, redaction, one `request completed` line per request,
 //                  gathered by LineBatch into KEYWARD_STACK_LOG)
+//   fastify-line-post  the same, answering `POST /healthz` instead: a JSON body with the
+//                  shape and schema of `POST /api/v1/verify`'s, validated, and an answer
+//                  through a response schema (what Fastify itself adds for a body)
 // (bare `node:http` is bench/bare-server.mjs). Prints `KEYWARD_BARE_PORT <port>`.
 
 import { fastify } from "fastify";
@@ -11,7 +14,7 @@ import { AccessLogController, bufferedDestination, loggerOptions } from "../dist
 
 const layer = process.env.KEYWARD_STACK_LAYER ?? "fastify";
 const options =
-  layer === "fastify-line"
+  layer === "fastify-line" || layer === "fastify-line-post"
     ? {
         logger: loggerOptions(
           "info",
@@ -20,8 +23,35 @@ const options =
         logController: new AccessLogController(),
       }
     : {};
-const app = fastify(options);
-app.get("/healthz", async () => ({ status: "ok" }));
+// Validation as Keyward's: an unknown field is refused, never silently dropped.
+const app = fastify({
+  ...options,
+  ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+});
+if (layer === "fastify-line-post") {
+  app.post("/healthz", {
+    schema: {
+      body: {
+        type: "object",
+        properties: {
+          token: { type: "string", minLength: 1, maxLength: 512 },
+          applicationId: { type: "string", maxLength: 64 },
+          clientAddress: { type: "string", maxLength: 64 },
+        },
+        required: ["token"],
+        additionalProperties: false,
+      },
+      response: {
+        200: {
+          type: "object",
+          properties: { valid: { type: "boolean" }, status: { type: "string" } },
+          required: ["valid"],
+        },
+      },
+    },
+    handler: async (request) => ({ valid: request.body.token.length > 0, status: "ok" }),
+  });
+} else app.get("/healthz", async () => ({ status: "ok" }));
 await app.listen({ port: 0, host: process.env.HOST ?? "127.0.0.1" });
 const address = app.server.address();
 console.log(`KEYWARD_BARE_PORT ${typeof address === "object" && address ? address.port : 0}`);
