@@ -96,14 +96,16 @@ export function normalizeAllowedAddresses(raw: readonly string[]): string[] {
       `allowedAddresses holds at most ${MAX_ALLOWED_ADDRESSES} addresses or CIDRs.`,
     );
   }
-  for (const entry of entries) {
-    if (!parseNetwork(entry)) {
+  // A refusal names the entry by its place in the list, never by its text (a problem's
+  // detail never quotes the request).
+  raw.forEach((entry, position) => {
+    if (!parseNetwork(entry.trim())) {
       throw new KeywardError(
         "validation_failed",
-        `allowedAddresses: "${entry.slice(0, 64)}" is not an IPv4 or IPv6 address or CIDR.`,
+        `Allowed address ${position + 1} is not an IPv4 or IPv6 address or CIDR.`,
       );
     }
-  }
+  });
   return entries;
 }
 

@@ -142,14 +142,19 @@ export function normalizeDisplayName(raw: string, what: string): string {
 /**
  * A return origin as the owner typed it, reduced to `scheme://host[:port]`. Anything more
  * (a path, a query, credentials) is refused rather than dropped, so what is saved is what
- * was meant.
+ * was meant. A refusal names the entry by its place in the list (`position` counts from
+ * 0), never by its text: a pasted URL can carry a password or a token.
  */
-export function normalizeOrigin(raw: string): string {
+export function normalizeOrigin(raw: string, position: number): string {
+  const shape = "a scheme, host and optional port, like https://app.example.com";
   let url: URL;
   try {
     url = new URL(raw.trim());
   } catch {
-    throw new KeywardError("validation_failed", `"${raw.slice(0, 100)}" is not an origin.`);
+    throw new KeywardError(
+      "validation_failed",
+      `Return origin ${position + 1} is not an origin: it must be ${shape}.`,
+    );
   }
   const bare = url.pathname === "/" && url.search === "" && url.hash === "";
   if (
@@ -160,7 +165,7 @@ export function normalizeOrigin(raw: string): string {
   ) {
     throw new KeywardError(
       "validation_failed",
-      `Return origins are a scheme, host and optional port, like https://app.example.com; got "${raw.slice(0, 100)}".`,
+      `Return origin ${position + 1} must be ${shape}, with no path, query or credentials.`,
     );
   }
   return url.origin;

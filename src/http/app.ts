@@ -6,6 +6,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyServerOptions,
 } from "fastify";
+import { EXTERNAL_ID_MAX_LENGTH } from "../core/rules.js";
 import type { ServiceDeps } from "../services/deps.js";
 import type { CounterStore } from "../services/ports.js";
 import type { RevocationStream } from "../services/revocation-stream.js";
@@ -92,7 +93,25 @@ export function trustProxyFunction(
   return trust;
 }
 
-const SLOW_CLIENT_LIMITS = { connectionsCheckingInterval: 1000, headersTimeout: 30_000 };
+/**
+ * Options of Node's HTTP server. `requireHostHeader` is off so that an HTTP/1.1 request
+ * without `Host` reaches the Host check and gets a problem like every other refusal
+ * (Node's own refusal is a bare 400 with no body, no security headers and no log line).
+ */
+const SLOW_CLIENT_LIMITS = {
+  connectionsCheckingInterval: 1000,
+  headersTimeout: 30_000,
+  requireHostHeader: false,
+};
+
+/**
+ * The longest path parameter the router takes, in UTF-16 units after decoding. The
+ * longest one a route documents is a host user's `externalId`, up to
+ * EXTERNAL_ID_MAX_LENGTH characters, each of which may take two units; the route's schema
+ * holds it to its own limit after that. Fastify's default of 100 refused ids the contract
+ * allows.
+ */
+const MAX_PARAM_LENGTH = 2 * EXTERNAL_ID_MAX_LENGTH;
 
 /** Builds the Fastify app without listening, so tests can `inject()` or listen on port 0. */
 export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<FastifyInstance> {
@@ -101,6 +120,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     logController: new AccessLogController(),
     trustProxy: trustProxyFunction(options.trustProxy),
     bodyLimit: options.bodyLimitBytes,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Long, not infinite: a slow client cannot hold a connection open forever.
     requestTimeout: 30_000,
     // Node checks request timeouts only this often (30 s by default, so a 30 s timeout

@@ -32,28 +32,39 @@ function hostOfOrigin(origin: string): string {
  */
 export function registerHostCheck(app: FastifyInstance, options: HostCheckOptions): void {
   const expected = options.publicOrigin ? hostOfOrigin(options.publicOrigin) : undefined;
-  if (expected === undefined && !isLoopbackHost(options.listenHost)) {
+  const checked = expected !== undefined || isLoopbackHost(options.listenHost);
+  if (!checked) {
     app.log.warn(
       { host: options.listenHost },
       "PUBLIC_ORIGIN is not set: the Host check is off until it is (set it to the URL users reach Keyward at)",
     );
-    return;
   }
-  const accepts = (request: FastifyRequest): boolean => {
-    const host = (request.headers.host ?? "").toLowerCase();
-    if (expected !== undefined) return host === expected.toLowerCase();
+  const accepts = (request: FastifyRequest, host: string): boolean => {
+    if (expected !== undefined) return host.toLowerCase() === expected.toLowerCase();
     const port = request.raw.socket.localPort;
-    return LOOPBACK_NAMES.some((name) => host === `${name}:${port}`);
+    const lower = host.toLowerCase();
+    return LOOPBACK_NAMES.some((name) => lower === `${name}:${port}`);
   };
-  app.addHook("onRequest", async (request) => {
-    if (PROBE_PATHS.has(request.url)) return;
-    if (!accepts(request)) {
-      throw new KeywardError(
-        "misdirected_request",
-        expected !== undefined
-          ? `This server answers for ${expected} only.`
-          : "This server answers for its loopback address and port only; set PUBLIC_ORIGIN to serve another name.",
-      );
+  // A callback hook: every request runs it, and an async one costs a promise each time.
+  app.addHook("onRequest", (request, _reply, done) => {
+    const host = request.headers.host;
+    // HTTP/1.1 requires a Host header (RFC 9112, 3.2). Refused here as a problem, because
+    // Node's own refusal is turned off (app.ts) for being a bare 400 with no body.
+    if (host === undefined && request.raw.httpVersion === "1.1") {
+      done(new KeywardError("invalid_request", "An HTTP/1.1 request must carry a Host header."));
+      return;
     }
+    if (checked && !PROBE_PATHS.has(request.url) && !accepts(request, host ?? "")) {
+      done(
+        new KeywardError(
+          "misdirected_request",
+          expected !== undefined
+            ? `This server answers for ${expected} only.`
+            : "This server answers for its loopback address and port only; set PUBLIC_ORIGIN to serve another name.",
+        ),
+      );
+      return;
+    }
+    done();
   });
 }

@@ -226,6 +226,26 @@ describe("host users", () => {
     }
   });
 
+  it("take ids up to the documented 200 characters in the path, astral ones included", async () => {
+    const { service } = await hostSetUp();
+    // The router's own limit on a path segment once refused ids over 100 characters.
+    for (const id of ["x".repeat(200), "é".repeat(200), "😀".repeat(200)]) {
+      const path = `/api/v1/service/users/${encodeURIComponent(id)}`;
+      const created = await service<HostUserAnswer>("PUT", path, {});
+      expect(created.status, id).toBe(201);
+      expect(created.body.user.externalId).toBe(id);
+      expect((await service<HostUserAnswer>("GET", path)).status).toBe(200);
+      expect((await service("DELETE", path)).status).toBe(204);
+    }
+    const tooLong = await service<Problem>(
+      "PUT",
+      `/api/v1/service/users/${encodeURIComponent("é".repeat(201))}`,
+      {},
+    );
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.code).toBe("validation_failed");
+  });
+
   it("never reach a Keyward account, even one with the same email", async () => {
     const account = await signUpWithApp(server.baseUrl);
     const { service } = await hostSetUp();

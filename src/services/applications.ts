@@ -78,7 +78,9 @@ export async function updateApplication(
     };
   }
   if (input.returnOrigins !== undefined) {
-    settings.returnOrigins = [...new Set(input.returnOrigins.map(normalizeOrigin))];
+    settings.returnOrigins = [
+      ...new Set(input.returnOrigins.map((origin, position) => normalizeOrigin(origin, position))),
+    ];
   }
   if (input.branding !== undefined) {
     settings.branding =

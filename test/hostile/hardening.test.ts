@@ -70,6 +70,28 @@ describe("the Host check", () => {
     );
     expect(local.status).toBe(421);
   });
+
+  it("answers an HTTP/1.1 request without Host with a problem, as every refusal, and logs it", async () => {
+    for (const target of [server, published]) {
+      for (const path of ["/api/v1/me", "/healthz"]) {
+        const before = target.logs().length;
+        const res = await raw(target.baseUrl, `GET ${path} HTTP/1.1\r\nConnection: close\r\n\r\n`);
+        await pollUntil("the access line", () =>
+          target.logs().slice(before).includes("request completed"),
+        );
+        expect(target.logs().slice(before)).toMatch(
+          /"url":"\/[a-z/0-9]+","remoteAddress".*"statusCode":400/,
+        );
+        expect(res.status, path).toBe(400);
+        expect(problemCode(res), path).toBe("invalid_request");
+        expect(res.text).toMatch(/\r\ncontent-type: application\/problem\+json/i);
+        expect(res.text).toMatch(/\r\nx-content-type-options: nosniff/i);
+      }
+    }
+    // HTTP/1.0 has no Host requirement: a probe from an old client still gets through.
+    const old = await raw(server.baseUrl, "GET /healthz HTTP/1.0\r\n\r\n");
+    expect(old.text).toMatch(/^HTTP\/1\.1 200/);
+  });
 });
 
 describe("TRUST_PROXY", () => {
@@ -305,5 +327,38 @@ describe("per-token address allowlists", () => {
         (await client.request("PATCH", path, { body: { allowedAddresses: bad } })).status,
       ).toBe(400);
     }
+  });
+});
+
+describe("a refusal's detail", () => {
+  const problemOf = (answer: { body: unknown }) => answer.body as { code: string; detail: string };
+  it("names a bad list entry by its place, never by its text (a pasted secret is not echoed)", async () => {
+    const { client, appId } = await signUpWithApp(server.baseUrl);
+    const { token, id } = await createToken(client, appId, { name: "pasted" });
+    const secrets = [token, "S3cretPassw0rd"];
+    const origins = await client.request("PATCH", `/api/v1/applications/${appId}`, {
+      body: {
+        returnOrigins: ["https://ok.example.com", "https://admin:S3cretPassw0rd@app.example.com"],
+      },
+    });
+    expect(origins.status).toBe(400);
+    expect(problemOf(origins).detail).toMatch(/^Return origin 2 /);
+    const asText = await client.request("PATCH", `/api/v1/applications/${appId}`, {
+      body: { returnOrigins: [token] },
+    });
+    expect(asText.status).toBe(400);
+    expect(problemOf(asText).detail).toMatch(/^Return origin 1 is not an origin/);
+    const addresses = await client.request("PATCH", `/api/v1/applications/${appId}/tokens/${id}`, {
+      body: { allowedAddresses: ["10.0.0.1", token] },
+    });
+    expect(addresses.status).toBe(400);
+    expect(problemOf(addresses).detail).toMatch(/^Allowed address 2 /);
+    for (const answer of [origins, asText, addresses]) {
+      expect(problemOf(answer).code).toBe("validation_failed");
+      for (const secret of secrets) expect(answer.text).not.toContain(secret);
+    }
+    // Nothing was saved.
+    const app = await client.get<{ returnOrigins: string[] }>(`/api/v1/applications/${appId}`);
+    expect(app.body.returnOrigins).toEqual([]);
   });
 });
