@@ -135,7 +135,10 @@ const LAYERS: Layer[] = [
     { KEYWARD_BARE_BODY: '{"status":"ok"}' },
     "KEYWARD_BARE_LOG",
   ),
-  portPrinter("Fastify", "stack-layer-server.mjs", { KEYWARD_STACK_LAYER: "fastify" }),
+  {
+    ...portPrinter("Fastify", "stack-layer-server.mjs", { KEYWARD_STACK_LAYER: "fastify" }),
+    over: "node:http",
+  },
   portPrinter("Fastify + log line", "stack-layer-server.mjs", {
     KEYWARD_STACK_LAYER: "fastify-line",
   }),
