@@ -90,6 +90,16 @@ describe("names", () => {
     expect(refused(() => normalizeTokenName("\u200b"))).toBe(true);
     expect(refused(() => normalizeTokenName(" \u00a0 "))).toBe(true);
   });
+
+  it("refuse Unicode's line and paragraph separators, as they refuse a newline", () => {
+    for (const mark of ["\n", "\r", "\u2028", "\u2029", "\u0085"]) {
+      expect(
+        refused(() => normalizeTokenName(`ci${mark}deploy`)),
+        JSON.stringify(mark),
+      ).toBe(true);
+      expect(refused(() => normalizeDisplayName(`Ann${mark}Lee`, "Name"))).toBe(true);
+    }
+  });
 });
 
 describe("emails", () => {

@@ -50,8 +50,15 @@ export function hasInvisibleCharacter(text: string): boolean {
 }
 
 /**
+ * Unicode's own line and paragraph separators (U+2028, U+2029): not control characters,
+ * but they break a name onto a second line wherever it is shown, as a newline would.
+ */
+const LINE_SEPARATOR = /[\u2028\u2029]/;
+
+/**
  * A name as stored and compared: NFC-normalised (`café` typed either way is one name),
- * trimmed, and refused when it holds a control, bidirectional or invisible character.
+ * trimmed, and refused when it holds a control, line-separator, bidirectional or
+ * invisible character.
  */
 function normalizeName(raw: string, what: string): string {
   const nfc = raw.normalize("NFC");
@@ -59,6 +66,9 @@ function normalizeName(raw: string, what: string): string {
   const name = hasInvisibleCharacter(nfc) ? nfc : nfc.trim();
   if (hasUnstorableCharacter(name)) {
     throw new KeywardError("validation_failed", `${what} must not contain control characters.`);
+  }
+  if (LINE_SEPARATOR.test(name)) {
+    throw new KeywardError("validation_failed", `${what} must be one line.`);
   }
   if (hasInvisibleCharacter(name)) {
     throw new KeywardError(
