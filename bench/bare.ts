@@ -1,5 +1,5 @@
 // Case 0, the reference below Keyward's own floor: bench/bare-server.mjs on the server's
-// core, answering the same JSON `GET /api` answers. Run in ABBA pairs against case 1
+// core, answering the same JSON `GET /api` answers. Run in pairs against case 1
 // (`GET /healthz` of the Keyward server), so every case's ratio to case 1 converts to a
 // ratio to case 0: case 1 / case 0 (paired) × case n / case 1 (paired).
 //
@@ -9,6 +9,7 @@
 // against case 0 are set in (an access line per request to a file), measured in the run.
 
 import { spawn } from "node:child_process";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { pinned, SERVER_CPU } from "./machine.js";
 import type { BenchRun } from "./run-state.js";
@@ -92,7 +93,7 @@ const median = (values: number[]) => {
   return sorted.length % 2 ? (sorted[m] ?? 0) : ((sorted[m - 1] ?? 0) + (sorted[m] ?? 0)) / 2;
 };
 
-/** Case 0 against case 1 of `server`, in ABBA pairs. */
+/** Case 0, with and without an access line, against case 1 of `server` (ABC/CBA). */
 export async function bareReference(
   run: BenchRun,
   stage: string,
@@ -104,13 +105,14 @@ export async function bareReference(
   });
   const body = await answer.text();
   if (answer.status !== 200) throw new Error(`GET /api answered ${answer.status}: ${body}`);
+  // Its lines are only written, never read: removed afterwards, so a kept work folder
+  // (--work-dir) does not gather them run after run.
+  const accessLog = join(run.options.workDir, "bare-access.log");
   const bare = await startBare(body);
-  const withLine = await startBare(body, join(run.options.workDir, "bare-access.log")).catch(
-    async (error: unknown) => {
-      await bare.stop();
-      throw error;
-    },
-  );
+  const withLine = await startBare(body, accessLog).catch(async (error: unknown) => {
+    await bare.stop();
+    throw error;
+  });
   try {
     const { settings } = run;
     if (settings.warmupSeconds > 0) {
@@ -160,7 +162,7 @@ export async function bareReference(
       bareWithLineCpuUsPerRequest: median(pairs.map((p) => p.bareWithLineCpuUs)),
     };
   } finally {
-    await bare.stop();
-    await withLine.stop();
+    await Promise.allSettled([bare.stop(), withLine.stop()]);
+    rmSync(accessLog, { force: true });
   }
 }

@@ -178,7 +178,10 @@ function wrk(port: number, seconds: number, postBody: string | undefined): Promi
   return new Promise((resolve, reject) =>
     child.on("exit", () => {
       const requests = /(\d+) requests in/.exec(out)?.[1];
+      // A layer answering errors would be measured doing something else.
+      const failed = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];
       if (requests === undefined) reject(new Error(`wrk gave no result: ${out}`));
+      else if (failed !== undefined) reject(new Error(`${failed} answers were not 2xx: ${out}`));
       else resolve(Number(requests));
     }),
   );

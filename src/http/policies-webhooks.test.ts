@@ -218,14 +218,20 @@ describe("webhooks", () => {
   it("members cannot manage webhooks; unknown events and bad URLs are refused", async () => {
     const owner = await signUpWithApp(server.baseUrl);
     const path = `/api/v1/applications/${owner.appId}/webhooks`;
+    const pasted = "kw_pastedIntoTheWrongFieldAbCdEfGhIjKlMn";
     for (const body of [
       { url: receiverUrl, events: ["token.nope"] },
+      { url: receiverUrl, events: ["token.created", pasted] },
       { url: "ftp://example.com/x", events: ["token.created"] },
       { url: "https://user:pw@example.com/x", events: ["token.created"] },
     ]) {
       const res = await owner.client.post<Problem>(path, body);
       expect(res.status).toBe(400);
       expect(res.body.code).toBe("validation_failed");
+      // A refusal never quotes what was sent.
+      expect(res.text).not.toContain(pasted);
+      expect(res.text).not.toContain("token.nope");
+      expect(res.text).not.toContain("user:pw");
     }
     const member = await addMember(owner.client, owner.appId);
     expect(

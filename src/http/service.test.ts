@@ -244,6 +244,15 @@ describe("host users", () => {
     );
     expect(tooLong.status).toBe(400);
     expect(tooLong.body.code).toBe("validation_failed");
+    // Past twice the limit in UTF-16 units the router refuses the segment before the
+    // route's schema sees it: still a 400, as a malformed path.
+    const pastTheRouter = await service<Problem>(
+      "PUT",
+      `/api/v1/service/users/${encodeURIComponent("😀".repeat(201))}`,
+      {},
+    );
+    expect(pastTheRouter.status).toBe(400);
+    expect(pastTheRouter.body.code).toBe("invalid_request");
   });
 
   it("never reach a Keyward account, even one with the same email", async () => {

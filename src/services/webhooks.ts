@@ -45,11 +45,16 @@ function normalizeEvents(events: readonly string[]): WebhookEventType[] {
   if (events.length === 0) {
     throw new KeywardError("validation_failed", "events: name at least one event.");
   }
-  for (const e of events) {
+  // A refusal names the entry by its place, never by its text (a detail never quotes
+  // what was sent, which could be anything pasted).
+  events.forEach((e, position) => {
     if (!(WEBHOOK_EVENTS as readonly string[]).includes(e)) {
-      throw new KeywardError("validation_failed", `events: unknown event "${e}".`);
+      throw new KeywardError(
+        "validation_failed",
+        `Event ${position + 1} is not a known event: the events are ${WEBHOOK_EVENTS.join(", ")}.`,
+      );
     }
-  }
+  });
   return WEBHOOK_EVENTS.filter((e) => events.includes(e));
 }
 

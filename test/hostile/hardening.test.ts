@@ -88,9 +88,12 @@ describe("the Host check", () => {
         expect(res.text).toMatch(/\r\nx-content-type-options: nosniff/i);
       }
     }
-    // HTTP/1.0 has no Host requirement: a probe from an old client still gets through.
+    // HTTP/1.0 has no Host requirement: a probe from an old client still gets through,
+    // and any other path meets the Host check as before.
     const old = await raw(server.baseUrl, "GET /healthz HTTP/1.0\r\n\r\n");
     expect(old.text).toMatch(/^HTTP\/1\.1 200/);
+    const oldElsewhere = await raw(server.baseUrl, "GET /api/v1/me HTTP/1.0\r\n\r\n");
+    expect(oldElsewhere.text).toMatch(/^HTTP\/1\.1 421/);
   });
 });
 
