@@ -57,7 +57,7 @@ export function checkTargets(run: BenchRun): TargetCheck[] {
   if (bare) {
     const h = bare.healthzOverBare;
     // What node:http itself keeps with one access line a request, the condition these two
-    // targets are set in: a target above it is out of reach of any server here.
+    // targets are set in: a target near it leaves no room for a framework, routing or checks.
     const floor = `; node:http itself with an access line: ${bare.bareWithLineOverBare.toFixed(2)}`;
     check(
       "case 1 (/healthz) ≥ 0.85 × case 0 (bare node:http)",

@@ -28,7 +28,8 @@ function hostOfOrigin(origin: string): string {
  * name with the port the connection arrived on. A page on an attacker's domain that
  * resolves to this server (DNS rebinding) is then refused before any route runs, and the
  * expected Origin of the CSRF check can no longer be chosen through Host. Unset on another
- * address, there is nothing to check against: the server warns once at start.
+ * address, there is nothing to check against: the server warns once at start. In every
+ * setup, an HTTP/1.1 request with no Host at all is refused (400 `invalid_request`).
  */
 export function registerHostCheck(app: FastifyInstance, options: HostCheckOptions): void {
   const expected = options.publicOrigin ? hostOfOrigin(options.publicOrigin) : undefined;
