@@ -22,6 +22,8 @@ const server = setUpTestServer();
 const behindProxy = setUpTestServer({ TRUST_PROXY: "1", REQUIRE_HTTPS: "true" });
 const behindListedProxy = setUpTestServer({ TRUST_PROXY: "127.0.0.1", REQUIRE_HTTPS: "true" });
 const published = setUpTestServer({ PUBLIC_ORIGIN: "https://keys.example.com" });
+// Not on a loopback address and no PUBLIC_ORIGIN: the Host check has nothing to compare with.
+const unchecked = setUpTestServer({ HOST: "0.0.0.0" });
 
 function raw(baseUrl: string, request: string) {
   return rawRequest(baseUrl, request, 5000, false);
@@ -72,7 +74,7 @@ describe("the Host check", () => {
   });
 
   it("answers an HTTP/1.1 request without Host with a problem, as every refusal, and logs it", async () => {
-    for (const target of [server, published]) {
+    for (const target of [server, published, unchecked]) {
       for (const path of ["/api/v1/me", "/healthz"]) {
         const before = target.logs().length;
         const res = await raw(target.baseUrl, `GET ${path} HTTP/1.1\r\nConnection: close\r\n\r\n`);
@@ -94,6 +96,12 @@ describe("the Host check", () => {
     expect(old.text).toMatch(/^HTTP\/1\.1 200/);
     const oldElsewhere = await raw(server.baseUrl, "GET /api/v1/me HTTP/1.0\r\n\r\n");
     expect(oldElsewhere.text).toMatch(/^HTTP\/1\.1 421/);
+    // Where the Host check is off, any Host is still taken, as before.
+    const anyHost = await raw(
+      unchecked.baseUrl,
+      "GET /api/v1/me HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    );
+    expect(anyHost.status).toBe(401);
   });
 });
 
