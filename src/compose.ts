@@ -164,7 +164,10 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
     commonPasswords: zxcvbnCommonPasswords,
     totp: otpauthTotp,
     // Bound below, once the app (and its logger) exists and before it serves a request.
-    invalidation: { tokenChanged: (tokenIds) => invalidation.tokenChanged(tokenIds) },
+    invalidation: {
+      tokenChanged: (tokenIds) => invalidation.tokenChanged(tokenIds),
+      tokensRevoked: (tokenIds) => invalidation.tokensRevoked(tokenIds),
+    },
     settings: {
       tokenPrefix: config.tokenPrefix,
       maxActiveTokensPerUser: config.maxActiveTokensPerUser,
@@ -263,6 +266,11 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
       serviceKeyCache?.invalidate(tokenIds);
       tokensChanged();
     },
+    revoke: (tokenIds: readonly string[]) => {
+      verifier.revoke(tokenIds);
+      serviceKeyCache?.invalidate(tokenIds);
+      tokensChanged();
+    },
     // A (re)established channel: whatever was sent meanwhile was missed.
     invalidateAll: () => {
       verifier.invalidateAll();
@@ -281,6 +289,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
   // grace-end sweeper hear every change through `cache`.
   let invalidation: TokenInvalidation & { close(): Promise<void> } = {
     tokenChanged: async (tokenIds) => cache.invalidate(tokenIds),
+    tokensRevoked: async (tokenIds) => cache.revoke(tokenIds),
     close: async () => {},
   };
   if (store.kind === "sqlite") {

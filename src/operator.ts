@@ -58,15 +58,20 @@ export function currentOperator(env: Record<string, string | undefined>): Operat
 async function invalidationFor(store: Store): Promise<TokenInvalidation> {
   if (store.kind === "sqlite") {
     const sqlite = store as SqliteStore;
-    return { tokenChanged: (ids) => sqlite.announceChanges(ids, systemClock.now()) };
+    // The change feed names tokens only: the server reads a revoked one again (locally).
+    const announce = (ids: readonly string[]) => sqlite.announceChanges(ids, systemClock.now());
+    return { tokenChanged: announce, tokensRevoked: announce };
   }
-  const { INVALIDATION_CHANNEL, chunkPayloads } = await import(
+  const { INVALIDATION_CHANNEL, chunkPayloads, revocationPayloads } = await import(
     "./storage/postgres/pg-invalidation.js"
   );
   const postgres = store as PostgresStore;
   return {
     tokenChanged: async (ids) => {
       if (ids.length > 0) await postgres.notify(INVALIDATION_CHANNEL, chunkPayloads(ids));
+    },
+    tokensRevoked: async (ids) => {
+      if (ids.length > 0) await postgres.notify(INVALIDATION_CHANNEL, revocationPayloads(ids));
     },
   };
 }

@@ -217,6 +217,6 @@ export async function removeMember(
     ],
   );
   if (!result.removed) throw new KeywardError("not_found", "No such member.");
-  await deps.invalidation.tokenChanged(result.revokedTokenIds);
+  await deps.invalidation.tokensRevoked(result.revokedTokenIds);
   return { revokedTokenIds: result.revokedTokenIds };
 }

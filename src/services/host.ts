@@ -130,7 +130,7 @@ export async function removeHostUser(
       ),
     ],
   );
-  await deps.invalidation.tokenChanged(result.revokedTokenIds);
+  await deps.invalidation.tokensRevoked(result.revokedTokenIds);
 }
 
 export async function listHostUserTokens(

@@ -78,7 +78,7 @@ export async function reportLeakedTokens(
     );
     if (revoked) revokedIds.push(secret.tokenId);
   }
-  await deps.invalidation.tokenChanged(revokedIds);
+  await deps.invalidation.tokensRevoked(revokedIds);
   return { received: tokens.length };
 }
 

@@ -294,7 +294,7 @@ export async function revokeTokens(
     }
   } finally {
     // Even when a later revocation fails, the servers hear of the ones already made.
-    if (revoked.length > 0) await deps.invalidation.tokenChanged(revoked.map((t) => t.id));
+    if (revoked.length > 0) await deps.invalidation.tokensRevoked(revoked.map((t) => t.id));
   }
   return { revoked, unchanged };
 }

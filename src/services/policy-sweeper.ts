@@ -119,6 +119,6 @@ export async function revokeUnusedTokens(deps: ServiceDeps): Promise<string[]> {
     }
     if (candidates.length < BATCH) break;
   }
-  if (revoked.length > 0) await deps.invalidation.tokenChanged(revoked);
+  if (revoked.length > 0) await deps.invalidation.tokensRevoked(revoked);
   return revoked;
 }

@@ -595,6 +595,11 @@ export interface StoreStats {
 /** Tells every verifier (in this process and, on PostgreSQL, in others) that a token changed. */
 export interface TokenInvalidation {
   tokenChanged(tokenIds: readonly string[]): Promise<void>;
+  /**
+   * The tokens were revoked, for good: as `tokenChanged`, and a verifier that hears it
+   * refuses their cached secrets from memory instead of reading storage again.
+   */
+  tokensRevoked(tokenIds: readonly string[]): Promise<void>;
 }
 
 /** A user as the operator's command line shows them. */

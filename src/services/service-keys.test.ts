@@ -30,7 +30,10 @@ beforeEach(async () => {
   deps = serviceDepsForTest(
     store,
     clock,
-    { tokenChanged: async (ids) => cache.invalidate(ids) },
+    {
+      tokenChanged: async (ids) => cache.invalidate(ids),
+      tokensRevoked: async (ids) => cache.invalidate(ids),
+    },
     {
       serviceKeyCache: cache,
     },

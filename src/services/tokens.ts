@@ -232,7 +232,7 @@ export async function revokeTokenRecord(
     ],
   );
   // Tell the verifiers even when another request revoked it first: an extra eviction is harmless.
-  await deps.invalidation.tokenChanged([token.id]);
+  await deps.invalidation.tokensRevoked([token.id]);
 }
 
 /**

@@ -35,6 +35,7 @@ beforeEach(async () => {
   });
   deps = serviceDepsForTest(store, clock, {
     tokenChanged: async (ids) => verifier.invalidate(ids),
+    tokensRevoked: async (ids) => verifier.revoke(ids),
   });
   await store.users.insertUser({ ...user, passwordHash: "x" });
 });
@@ -75,6 +76,43 @@ describe("TokenVerifier", () => {
     expect(store.stats.reads).toBe(reads);
     await revokeToken(deps, user, app.id, issued.record.id);
     expect(await verifier.verify(issued.token)).toMatchObject({ ok: false, reason: "revoked" });
+  });
+
+  it("answers a revoked token from memory: no storage read after the revocation is heard", async () => {
+    const app = await createApplication(deps, user, { name: "A" });
+    const issued = await createToken(deps, user, app.id, { name: "t" });
+    expect((await verifier.verify(issued.token)).ok).toBe(true);
+    await revokeToken(deps, user, app.id, issued.record.id);
+    const reads = store.stats.reads;
+    const misses = verifier.counts.cacheMisses;
+    for (let i = 0; i < 3; i++) {
+      expect(await verifier.verify(issued.token)).toEqual({
+        ok: false,
+        reason: "revoked",
+        tokenId: issued.record.id,
+      });
+    }
+    expect(store.stats.reads).toBe(reads);
+    expect(verifier.counts.cacheMisses).toBe(misses);
+  });
+
+  it("keeps the memory's revoked answer through a plain change heard after it, until the maximum age", async () => {
+    const app = await createApplication(deps, user, { name: "A" });
+    const issued = await createToken(deps, user, app.id, { name: "t" });
+    expect((await verifier.verify(issued.token)).ok).toBe(true);
+    // Heard, but not in storage: what is answered comes from memory alone.
+    verifier.revoke([issued.record.id]);
+    verifier.invalidate([issued.record.id]);
+    const reads = store.stats.reads;
+    expect(await verifier.verify(issued.token)).toMatchObject({ ok: false, reason: "revoked" });
+    now += 4000;
+    verifier.invalidate([issued.record.id]);
+    expect(await verifier.verify(issued.token)).toMatchObject({ ok: false, reason: "revoked" });
+    expect(store.stats.reads).toBe(reads);
+    // Past the maximum age the entry is read again, and storage is the authority.
+    now += 1500;
+    expect((await verifier.verify(issued.token)).ok).toBe(true);
+    expect(store.stats.reads).toBe(reads + 1);
   });
 
   it("re-reads only the invalidated token, and caches it again from the read after", async () => {

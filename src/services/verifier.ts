@@ -63,6 +63,17 @@ export class VerificationCounts {
   }
 }
 
+/** A token heard of as changed: when, in which generation, and whether it was revoked. */
+interface Invalidation {
+  generation: number;
+  at: number;
+  /**
+   * Revoked for good: its cached entries are answered "revoked" from memory rather than
+   * read again (revocation cannot be undone, so storage could only say the same).
+   */
+  revoked: boolean;
+}
+
 /** One cached answer; a class, so every entry has one shape and no boxed numbers. */
 class CacheEntry {
   constructor(
@@ -96,7 +107,7 @@ export class TokenVerifier {
    * is what evicts a revoked token's entries, without keeping an index from each token to
    * its cached secrets (which cost about 50 bytes a cached entry).
    */
-  private readonly invalidatedAt = new Map<string, { generation: number; at: number }>();
+  private readonly invalidatedAt = new Map<string, Invalidation>();
   /** When the newest of those was made. */
   private lastInvalidationAt = 0;
   /**
@@ -216,16 +227,32 @@ export class TokenVerifier {
 
   /** Drops every cached answer about these tokens. */
   invalidate(tokenIds: readonly string[]): void {
+    this.recordInvalidation(tokenIds, false);
+  }
+
+  /**
+   * These tokens were revoked: their cached answers say "revoked" from now on, without a
+   * storage read. A refusal then needs only the notice, not a read of storage, which may be
+   * slow or down when it matters most (docs/deployment.md, "The revocation bound").
+   */
+  revoke(tokenIds: readonly string[]): void {
+    this.recordInvalidation(tokenIds, true);
+  }
+
+  private recordInvalidation(tokenIds: readonly string[], revoked: boolean): void {
     this.generation++;
     // With no cache there is nothing to make stale (the generation still stops a lookup
     // in flight from being cached).
     if (this.options.cacheSize <= 0) return;
     const at = this.clock.now();
-    const invalidation = { generation: this.generation, at };
+    const invalidation: Invalidation = { generation: this.generation, at, revoked };
+    // A plain change heard after a revocation (both are sent for one) keeps it revoked.
+    const stillRevoked: Invalidation = { generation: this.generation, at, revoked: true };
     for (const tokenId of tokenIds) {
+      const previous = this.invalidatedAt.get(tokenId);
       // Deleted first, so the map stays in the order of invalidation (oldest first).
-      this.invalidatedAt.delete(tokenId);
-      this.invalidatedAt.set(tokenId, invalidation);
+      if (previous !== undefined) this.invalidatedAt.delete(tokenId);
+      this.invalidatedAt.set(tokenId, previous?.revoked === true ? stillRevoked : invalidation);
     }
     this.lastInvalidationAt = at;
     for (const [tokenId, invalidation] of this.invalidatedAt) {
@@ -276,12 +303,22 @@ export class TokenVerifier {
     }
     const invalidation =
       this.invalidatedAt.size > 0 ? this.invalidatedAt.get(entry.record.tokenId) : undefined;
-    if (
-      entry.generation < this.staleBefore ||
-      (invalidation !== undefined && entry.generation < invalidation.generation)
-    ) {
+    if (entry.generation < this.staleBefore) {
       this.cache.delete(key);
       return undefined;
+    }
+    if (invalidation !== undefined && entry.generation < invalidation.generation) {
+      if (!invalidation.revoked) {
+        this.cache.delete(key);
+        return undefined;
+      }
+      // Answered from memory from now on; its age still counts from its lookup.
+      const revoked: SecretRecord =
+        entry.record.revokedAt === null
+          ? { ...entry.record, revokedAt: invalidation.at }
+          : entry.record;
+      this.cache.set(key, new CacheEntry(revoked, entry.cachedAt, invalidation.generation));
+      return revoked;
     }
     return entry.record;
   }

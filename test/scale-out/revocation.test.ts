@@ -63,13 +63,15 @@ describe.skipIf(!enabled)("revocation across processes on PostgreSQL", () => {
     return res.status;
   }
 
-  /** `keyward_storage_reads_total` of a process. */
-  async function storageReads(server: ServerProcess): Promise<number> {
+  /** A counter of a process, from its `/metrics`. */
+  async function counter(server: ServerProcess, name: string): Promise<number> {
     const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
-    const line = /^keyward_storage_reads_total (\d+)/m.exec(text);
-    if (!line?.[1]) throw new Error(`no storage reads in /metrics: ${text.slice(0, 200)}`);
+    const line = new RegExp(`^${name} (\\d+)`, "m").exec(text);
+    if (!line?.[1]) throw new Error(`no ${name} in /metrics: ${text.slice(0, 200)}`);
     return Number(line[1]);
   }
+
+  const storageReads = (server: ServerProcess) => counter(server, "keyward_storage_reads_total");
 
   /** A new token, already verified (and so cached) on `server`. */
   async function cachedToken(server: ServerProcess, name: string) {
@@ -192,6 +194,21 @@ describe.skipIf(!enabled)("revocation across processes on PostgreSQL", () => {
     console.log(`service key revoked with B's listener down: refused after ${fmt(elapsed)}`);
     expect(elapsed).toBeLessThanOrEqual(MAX_BOUND_MS);
     await pollUntil("B's listener to come back", () => listenerConnected(b), { timeoutMs: 10_000 });
+  });
+
+  it("refuses on B from memory once B hears of the revocation: B does not look the token up again", async () => {
+    // So B's refusal waits for the notification only, never for a storage read (which a
+    // busy database can make slow).
+    const token = await cachedToken(b, "from memory");
+    const misses = await counter(b, "keyward_verify_cache_misses_total");
+    const revoked = await owner.delete(`/api/v1/applications/${appId}/tokens/${token.id}`);
+    expect(revoked.status).toBe(204);
+    await pollUntil(
+      "B to refuse the revoked token",
+      async () => (await token.api.get("/api", bearer(token.token))).status === 401,
+    );
+    expect((await token.api.get("/api", bearer(token.token))).status).toBe(401);
+    expect(await counter(b, "keyward_verify_cache_misses_total")).toBe(misses);
   });
 
   it("serves B from memory: a change made behind Keyward's back is seen only when the cache entry ages out", async () => {

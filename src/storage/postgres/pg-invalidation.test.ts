@@ -1,3 +1,4 @@
+import { Client } from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../test-support/poll.js";
 import {
@@ -10,7 +11,10 @@ import {
   chunkPayloads,
   INVALIDATE_ALL_PAYLOAD,
   INVALIDATION_CHANNEL,
+  MAX_PAYLOAD_BYTES,
   type PgInvalidation,
+  REVOKED_PAYLOAD_PREFIX,
+  revocationPayloads,
   startPgInvalidation,
   type VerificationCache,
 } from "./pg-invalidation.js";
@@ -30,6 +34,23 @@ describe("chunkPayloads", () => {
   it("refuses an id that would corrupt the list", () => {
     expect(() => chunkPayloads(["tok_a,tok_b"])).toThrow();
   });
+
+  it("splits a revocation of thousands of tokens under the payload limit, marked and plain", () => {
+    const ids = Array.from({ length: 3000 }, (_, i) => `tok_${String(i).padStart(20, "0")}`);
+    const payloads = revocationPayloads(ids);
+    const marked = payloads.filter((p) => p.startsWith(REVOKED_PAYLOAD_PREFIX));
+    const plain = payloads.filter((p) => !p.startsWith(REVOKED_PAYLOAD_PREFIX));
+    expect(payloads.slice(0, marked.length)).toEqual(marked);
+    expect(marked.length).toBeGreaterThan(1);
+    for (const p of payloads) expect(Buffer.byteLength(p)).toBeLessThanOrEqual(MAX_PAYLOAD_BYTES);
+    expect(
+      marked
+        .map((p) => p.slice(REVOKED_PAYLOAD_PREFIX.length))
+        .join(",")
+        .split(","),
+    ).toEqual(ids);
+    expect(plain.join(",").split(",")).toEqual(ids);
+  });
 });
 
 /** A cache that records what it was told, in order. */
@@ -39,6 +60,7 @@ function recordingCache() {
     events,
     trusted: true,
     invalidate: (ids) => events.push(`invalidate:${ids.join(",")}`),
+    revoke: (ids) => events.push(`revoke:${ids.join(",")}`),
     invalidateAll: () => events.push("invalidateAll"),
     setCacheTrusted: (trusted) => {
       cache.trusted = trusted;
@@ -89,6 +111,34 @@ describe.skipIf(!enabled)("LISTEN/NOTIFY invalidation", () => {
     await pollUntil("B to evict tok_1 and tok_2", () =>
       b.cache.events.includes("invalidate:tok_1,tok_2"),
     );
+  });
+
+  it("sends a revocation marked and plain: this version refuses from memory, an earlier one still evicts", async () => {
+    const a = await start("a");
+    const b = await start("b");
+    // A process of the version before marked revocations, which read every payload but
+    // '*' as a list of ids.
+    const earlier: string[] = [];
+    const old = new Client({ connectionString: database.url });
+    await old.connect();
+    old.on("notification", (message) => earlier.push(...(message.payload ?? "").split(",")));
+    await old.query(`listen ${INVALIDATION_CHANNEL}`);
+    await a.listener.tokensRevoked(["tok_1", "tok_2"]);
+    expect(a.cache.events.slice(0, 4)).toEqual([
+      "trusted:false",
+      "invalidateAll",
+      "trusted:true",
+      "revoke:tok_1,tok_2",
+    ]);
+    await pollUntil("B to hear both copies", () => b.cache.events.length === 5);
+    expect(b.cache.events.slice(3)).toEqual(["revoke:tok_1,tok_2", "invalidate:tok_1,tok_2"]);
+    try {
+      await pollUntil("the earlier version to hear both copies", () => earlier.length === 4);
+      // The plain copy names both; the marked one reads as an id no token has, and tok_2.
+      expect(earlier).toEqual(["revoked:tok_1", "tok_2", "tok_1", "tok_2"]);
+    } finally {
+      await old.end();
+    }
   });
 
   it("delivers a change to thousands of tokens in several notifications", async () => {

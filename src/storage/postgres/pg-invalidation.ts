@@ -7,12 +7,22 @@ export const INVALIDATION_CHANNEL = "keyward_token_changed";
 /** A payload that drops every cached answer, e.g. after an operator edits tokens by hand. */
 export const INVALIDATE_ALL_PAYLOAD = "*";
 
+/**
+ * Marks a payload of revoked token ids (`revoked:<id>,<id>`). A revocation is sent twice:
+ * marked, so a process of this version answers the tokens "revoked" from memory, and
+ * plain, so a process of an earlier version (an upgrade replaces processes one by one)
+ * still evicts them. An earlier version reads the marked copy as one unknown id, harmlessly.
+ */
+export const REVOKED_PAYLOAD_PREFIX = "revoked:";
+
 /** PostgreSQL refuses a NOTIFY payload of 8000 bytes or more; stay well under it. */
 export const MAX_PAYLOAD_BYTES = 7900;
 
 /** The part of the verifier this module drives. */
 export interface VerificationCache {
   invalidate(tokenIds: readonly string[]): void;
+  /** These tokens were revoked: refused from memory (see `TokenVerifier.revoke`). */
+  revoke(tokenIds: readonly string[]): void;
   invalidateAll(): void;
   setCacheTrusted(trusted: boolean): void;
 }
@@ -69,12 +79,24 @@ export function chunkPayloads(tokenIds: readonly string[], maxBytes = MAX_PAYLOA
   return payloads;
 }
 
+/** What a revocation of these tokens is sent as: the marked payloads, then the plain ones. */
+export function revocationPayloads(tokenIds: readonly string[]): string[] {
+  return [
+    ...chunkPayloads(tokenIds, MAX_PAYLOAD_BYTES - REVOKED_PAYLOAD_PREFIX.length).map(
+      (ids) => REVOKED_PAYLOAD_PREFIX + ids,
+    ),
+    ...chunkPayloads(tokenIds),
+  ];
+}
+
 const noLog: InvalidationLog = { info: () => {}, warn: () => {} };
 
 /**
  * Carries token changes between Keyward processes over PostgreSQL LISTEN/NOTIFY.
  *
- * `tokenChanged` evicts the tokens from this process's cache, then NOTIFYs the others.
+ * `tokenChanged` evicts the tokens from this process's cache, then NOTIFYs the others;
+ * `tokensRevoked` does the same with revoked tokens, which every process then refuses
+ * from memory.
  * Each process LISTENs on a dedicated connection and evicts what it is told. The cache is
  * only trusted while that connection is up: the moment it drops, every request reads
  * storage, until LISTEN is established again and the cache has been emptied (anything
@@ -125,6 +147,12 @@ class Listener implements PgInvalidation {
     // new state. If it cannot be sent, the caller gets the error (503) and may retry;
     // other processes' cached answers expire within the maximum age regardless.
     await this.options.notify(this.channel, chunkPayloads(tokenIds));
+  }
+
+  async tokensRevoked(tokenIds: readonly string[]): Promise<void> {
+    if (tokenIds.length === 0) return;
+    this.options.cache.revoke(tokenIds);
+    await this.options.notify(this.channel, revocationPayloads(tokenIds));
   }
 
   async close(): Promise<void> {
@@ -204,7 +232,11 @@ class Listener implements PgInvalidation {
       this.options.cache.invalidateAll();
       return;
     }
-    this.options.cache.invalidate(payload.split(",").filter((id) => id.length > 0));
+    if (payload.startsWith(REVOKED_PAYLOAD_PREFIX)) {
+      this.options.cache.revoke(idsOf(payload.slice(REVOKED_PAYLOAD_PREFIX.length)));
+      return;
+    }
+    this.options.cache.invalidate(idsOf(payload));
   }
 
   /** The listening connection is gone (or never came up): stop trusting, then reconnect. */
@@ -246,4 +278,8 @@ class Listener implements PgInvalidation {
         this.heartbeatInFlight = false;
       });
   }
+}
+
+function idsOf(list: string): string[] {
+  return list.split(",").filter((id) => id.length > 0);
 }

@@ -48,6 +48,7 @@ export function startSqliteInvalidation(options: SqliteInvalidationOptions): Sql
   timer.unref();
   return {
     tokenChanged: async (tokenIds) => cache.invalidate(tokenIds),
+    tokensRevoked: async (tokenIds) => cache.revoke(tokenIds),
     close: async () => clearInterval(timer),
   };
 }
