@@ -35,8 +35,20 @@ export function countAuthorizationHeaders(request: FastifyRequest): number {
 
 function hasQueryToken(request: FastifyRequest): boolean {
   const url = request.raw.url ?? "";
+  if (
+    url.includes("access_token=") ||
+    url.includes("access_token&") ||
+    url.endsWith("access_token")
+  ) {
+    return true;
+  }
+  // The same name with any of its characters percent-encoded (access%5Ftoken) is the same
+  // parameter to whatever reads the query; decoded only when the query has a '%' at all.
+  const query = url.indexOf("?");
   return (
-    url.includes("access_token=") || url.includes("access_token&") || url.endsWith("access_token")
+    query !== -1 &&
+    url.includes("%", query) &&
+    new URLSearchParams(url.slice(query + 1)).has("access_token")
   );
 }
 

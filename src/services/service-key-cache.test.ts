@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Clock, ServiceKeySecret } from "./ports.js";
-import { ServiceKeyCache } from "./service-key-cache.js";
+import { SERVICE_KEY_CACHE_MAX_ENTRIES, ServiceKeyCache } from "./service-key-cache.js";
 
 class FixedClock implements Clock {
   constructor(public at = 1_000_000) {}
@@ -37,6 +37,24 @@ describe("the service-key cache", () => {
     cache.put("h2", key("key_2"), cache.ticket());
     clock.at -= 1; // the system clock set back
     expect(cache.get("h2")).toBeUndefined();
+  });
+
+  it("makes room for a new key by dropping the oldest one only, when full", () => {
+    const clock = new FixedClock();
+    const cache = new ServiceKeyCache(clock, 5000);
+    for (let i = 0; i < SERVICE_KEY_CACHE_MAX_ENTRIES; i++) {
+      cache.put(`h${i}`, key(`key_${i}`), cache.ticket());
+    }
+    // Cached again: still one entry, and nothing dropped for it.
+    cache.put("h5", key("key_5"), cache.ticket());
+    expect(cache.get(`h${SERVICE_KEY_CACHE_MAX_ENTRIES - 1}`)).toBeDefined();
+    expect(cache.get("h0")).toBeDefined();
+    cache.put("new", key("key_new"), cache.ticket());
+    expect(cache.get("new")?.key.id).toBe("key_new");
+    expect(cache.get("h0")).toBeUndefined();
+    for (const kept of [1, 2, 5, SERVICE_KEY_CACHE_MAX_ENTRIES - 1]) {
+      expect(cache.get(`h${kept}`)?.key.id).toBe(`key_${kept}`);
+    }
   });
 
   it("drops the keys whose ids are announced, and only those", () => {

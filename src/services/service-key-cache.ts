@@ -8,8 +8,8 @@ export interface CachedServiceKey {
   lastUsedAt: number | null;
 }
 
-/** More keys than any host holds; past it the cache starts again rather than grow. */
-const MAX_ENTRIES = 10_000;
+/** More keys than any host holds; past it the oldest entry makes room for the new one. */
+export const SERVICE_KEY_CACHE_MAX_ENTRIES = 10_000;
 
 /**
  * Valid service keys by the SHA-256 of their secret, so that a host's calls do not each
@@ -54,7 +54,13 @@ export class ServiceKeyCache {
   put(secretHash: string, key: ServiceKeySecret, ticket: number): CachedServiceKey | undefined {
     if (!this.trusted || ticket !== this.generation || this.maxAgeMs <= 0) return undefined;
     if (key.revokedAt !== null) return undefined;
-    if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
+    if (this.entries.size >= SERVICE_KEY_CACHE_MAX_ENTRIES && !this.entries.has(secretHash)) {
+      // Maps iterate in insertion order: the first key was cached first, and so is the
+      // nearest to its maximum age. Emptying the whole cache instead made every host's
+      // next call read storage at once.
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
     const entry: CachedServiceKey = { key, cachedAt: this.clock.now(), lastUsedAt: key.lastUsedAt };
     this.entries.set(secretHash, entry);
     return entry;

@@ -222,6 +222,20 @@ describe("tokens in the URL", () => {
       400,
       "invalid_request",
     ],
+    ["?access%5Ftoken=<token>", (t: string) => `/api?access%5Ftoken=${t}`, 400, "invalid_request"],
+    ["?x=1&%61ccess_tok%65n (no value)", () => "/api?x=1&%61ccess_tok%65n", 400, "invalid_request"],
+    [
+      "?ACCESS%5FTOKEN=<token>",
+      (t: string) => `/api?ACCESS%5FTOKEN=${t}`,
+      401,
+      "authentication_required",
+    ],
+    [
+      "?note=access%5Ftoken (a value, not a name)",
+      () => "/api?note=access%5Ftoken",
+      401,
+      "authentication_required",
+    ],
     [
       "?ACCESS_TOKEN=<token>",
       (t: string) => `/api?ACCESS_TOKEN=${t}`,
@@ -242,21 +256,10 @@ describe("tokens in the URL", () => {
       400,
       "invalid_request",
     ],
-  ])("never authenticates %s (%i %s) and never logs it", async (_name, path, status, code) => {
+  ])("never authenticates %s, and never logs it", async (_name, path, status, code) => {
     const res = await api.get<{ code: string }>(path(token));
     expect(res.status).toBe(status);
     expect(res.body.code).toBe(code);
-    expect(res.text).not.toContain(token);
-    expect(server.logs()).not.toContain(token);
-  });
-
-  it("never authenticates ?access%5Ftoken=<token> (percent-encoded name) and never logs it", async () => {
-    // Only "4xx" is asserted: the server answers 401 authentication_required, because it
-    // looks for the parameter name as sent, where the decoded name would get the 400
-    // invalid_request of ?access_token= (an open question, not settled by this test).
-    const res = await api.get(`/api?access%5Ftoken=${token}`);
-    expect(res.status).toBeGreaterThanOrEqual(400);
-    expect(res.status).toBeLessThan(500);
     expect(res.text).not.toContain(token);
     expect(server.logs()).not.toContain(token);
   });
