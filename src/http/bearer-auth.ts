@@ -43,13 +43,14 @@ function hasQueryToken(request: FastifyRequest): boolean {
     return true;
   }
   // The same name with any of its characters percent-encoded (access%5Ftoken) is the same
-  // parameter to whatever reads the query; decoded only when the query has a '%' at all.
+  // parameter to whatever reads the query, and access_token%3D<token> a token in the URL
+  // all the same; decoded only when the query has a '%' at all.
   const query = url.indexOf("?");
-  return (
-    query !== -1 &&
-    url.includes("%", query) &&
-    new URLSearchParams(url.slice(query + 1)).has("access_token")
-  );
+  if (query === -1 || !url.includes("%", query)) return false;
+  for (const name of new URLSearchParams(url.slice(query + 1)).keys()) {
+    if (name === "access_token" || name.startsWith("access_token=")) return true;
+  }
+  return false;
 }
 
 function send(reply: FastifyReply, status: number, challenge: string, body: string): undefined {

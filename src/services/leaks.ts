@@ -14,6 +14,7 @@ export async function reportLeakedTokens(
   ctx: RequestContext,
 ): Promise<{ received: number }> {
   const revokedIds: string[] = [];
+  const endedSecretTokenIds: string[] = [];
   const keyPrefix = serviceKeyPrefix(deps.settings.tokenPrefix);
   // Read once per report, when first needed: a report of many strings outside our format
   // costs one read, not one per string.
@@ -54,7 +55,8 @@ export async function reportLeakedTokens(
           detail: { source: "leak_report" },
         }),
       ]);
-      if (ended) revokedIds.push(secret.tokenId);
+      // A change, not a revocation: the token's current secret must keep working.
+      if (ended) endedSecretTokenIds.push(secret.tokenId);
       continue;
     }
     const revoked = await deps.store.tokens.revokeToken(
@@ -79,6 +81,7 @@ export async function reportLeakedTokens(
     if (revoked) revokedIds.push(secret.tokenId);
   }
   await deps.invalidation.tokensRevoked(revokedIds);
+  await deps.invalidation.tokenChanged(endedSecretTokenIds);
   return { received: tokens.length };
 }
 

@@ -54,7 +54,9 @@ export class ServiceKeyCache {
   put(secretHash: string, key: ServiceKeySecret, ticket: number): CachedServiceKey | undefined {
     if (!this.trusted || ticket !== this.generation || this.maxAgeMs <= 0) return undefined;
     if (key.revokedAt !== null) return undefined;
-    if (this.entries.size >= SERVICE_KEY_CACHE_MAX_ENTRIES && !this.entries.has(secretHash)) {
+    // Deleted first, so that the map's order stays the order of `cachedAt`.
+    this.entries.delete(secretHash);
+    if (this.entries.size >= SERVICE_KEY_CACHE_MAX_ENTRIES) {
       // Maps iterate in insertion order: the first key was cached first, and so is the
       // nearest to its maximum age. Emptying the whole cache instead made every host's
       // next call read storage at once.

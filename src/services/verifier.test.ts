@@ -9,7 +9,7 @@ import { serviceDepsForTest } from "../test-support/service-deps.js";
 import { createApplication } from "./applications.js";
 import type { ServiceDeps } from "./deps.js";
 import type { Store } from "./ports.js";
-import { createToken, regenerateToken, revokeToken } from "./tokens.js";
+import { createToken, regenerateToken, revokeToken, setTokenAllowedAddresses } from "./tokens.js";
 import { UsageRecorder } from "./usage-recorder.js";
 import { TokenVerifier } from "./verifier.js";
 
@@ -171,6 +171,22 @@ describe("TokenVerifier", () => {
       ok: false,
       reason: "revoked",
     });
+  });
+
+  it("keeps cached secrets working through changes that are not revocations", async () => {
+    const app = await createApplication(deps, user, { name: "A" });
+    const issued = await createToken(deps, user, app.id, { name: "t" });
+    expect((await verifier.verify(issued.token)).ok).toBe(true);
+    // Regenerated with a grace period: the old secret keeps working, as does the new one.
+    const regenerated = await regenerateToken(deps, user, app.id, issued.record.id, {
+      graceSeconds: 60,
+    });
+    expect((await verifier.verify(issued.token)).ok).toBe(true);
+    expect((await verifier.verify(regenerated.token)).ok).toBe(true);
+    // An allowlist that holds the caller's address.
+    await setTokenAllowedAddresses(deps, user, app.id, issued.record.id, ["10.0.0.0/8"]);
+    expect((await verifier.verify(regenerated.token, "10.1.2.3")).ok).toBe(true);
+    expect((await verifier.verify(issued.token, "10.1.2.3")).ok).toBe(true);
   });
 
   it("shares one frozen scope list between tokens with the same scopes", async () => {

@@ -91,8 +91,10 @@ class CacheEntry {
 /**
  * Decides whether a presented token is valid. Format and checksum are checked offline
  * first; then the answer comes from a bounded in-memory cache of lookups, or from one
- * indexed storage read. Any change to a token (revoke, regenerate, member removal)
- * evicts its entries through `invalidate`, so the next request sees it.
+ * indexed storage read. Any change to a token (regenerate, a new allowlist) evicts its
+ * entries through `invalidate`, so the next request reads it again; a revocation (by its
+ * owner, an admin, a member's removal, a leak report) marks them revoked through `revoke`,
+ * so the next request is refused without a read.
  */
 export class TokenVerifier {
   /**
@@ -104,8 +106,8 @@ export class TokenVerifier {
    * Each token invalidated in the last `cacheMaxAgeMs`, with the generation its
    * invalidation began: an entry of that token cached in an earlier generation is stale.
    * Older invalidations are forgotten, since every entry that old is re-read anyway. This
-   * is what evicts a revoked token's entries, without keeping an index from each token to
-   * its cached secrets (which cost about 50 bytes a cached entry).
+   * is what evicts a changed token's entries (or marks a revoked one's), without keeping an
+   * index from each token to its cached secrets (which cost about 50 bytes a cached entry).
    */
   private readonly invalidatedAt = new Map<string, Invalidation>();
   /** When the newest of those was made. */

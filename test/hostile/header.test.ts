@@ -225,6 +225,12 @@ describe("tokens in the URL", () => {
     ["?access%5Ftoken=<token>", (t: string) => `/api?access%5Ftoken=${t}`, 400, "invalid_request"],
     ["?x=1&%61ccess_tok%65n (no value)", () => "/api?x=1&%61ccess_tok%65n", 400, "invalid_request"],
     [
+      "?access_token%3D<token> (the '=' encoded)",
+      (t: string) => `/api?access_token%3D${t}`,
+      400,
+      "invalid_request",
+    ],
+    [
       "?ACCESS%5FTOKEN=<token>",
       (t: string) => `/api?ACCESS%5FTOKEN=${t}`,
       401,

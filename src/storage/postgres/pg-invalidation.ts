@@ -11,7 +11,8 @@ export const INVALIDATE_ALL_PAYLOAD = "*";
  * Marks a payload of revoked token ids (`revoked:<id>,<id>`). A revocation is sent twice:
  * marked, so a process of this version answers the tokens "revoked" from memory, and
  * plain, so a process of an earlier version (an upgrade replaces processes one by one)
- * still evicts them. An earlier version reads the marked copy as one unknown id, harmlessly.
+ * still evicts them. An earlier version reads the marked copy's first id as an id no token
+ * has, and evicts the others a moment early; harmless. This version skips the plain copy.
  */
 export const REVOKED_PAYLOAD_PREFIX = "revoked:";
 
@@ -79,15 +80,17 @@ export function chunkPayloads(tokenIds: readonly string[], maxBytes = MAX_PAYLOA
   return payloads;
 }
 
-/** What a revocation of these tokens is sent as: the marked payloads, then the plain ones. */
+/**
+ * What a revocation of these tokens is sent as: the marked payloads, then the same lists
+ * plain (split alike, so a receiver can tell each plain copy from its marked one).
+ */
 export function revocationPayloads(tokenIds: readonly string[]): string[] {
-  return [
-    ...chunkPayloads(tokenIds, MAX_PAYLOAD_BYTES - REVOKED_PAYLOAD_PREFIX.length).map(
-      (ids) => REVOKED_PAYLOAD_PREFIX + ids,
-    ),
-    ...chunkPayloads(tokenIds),
-  ];
+  const lists = chunkPayloads(tokenIds, MAX_PAYLOAD_BYTES - REVOKED_PAYLOAD_PREFIX.length);
+  return [...lists.map((ids) => REVOKED_PAYLOAD_PREFIX + ids), ...lists];
 }
+
+/** Most marked lists remembered while their plain copies are awaited (they come at once). */
+const MAX_AWAITED_PLAIN_COPIES = 1000;
 
 const noLog: InvalidationLog = { info: () => {}, warn: () => {} };
 
@@ -122,6 +125,11 @@ class Listener implements PgInvalidation {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatInFlight = false;
   private connecting: Promise<void> | undefined;
+  /**
+   * Lists heard marked as revoked whose plain copies (for earlier versions) have not come
+   * yet: each is skipped when it comes, so a revocation is acted on once, not twice.
+   */
+  private readonly awaitedPlainCopies = new Set<string>();
   listening = false;
 
   constructor(private readonly options: PgInvalidationOptions) {
@@ -216,6 +224,7 @@ class Listener implements PgInvalidation {
     if (this.client !== client || this.closed) return;
     // Whatever changed while we were not listening is unknown: start from an empty cache.
     // invalidateAll also stops lookups that began before now from being cached.
+    this.awaitedPlainCopies.clear();
     this.options.cache.invalidateAll();
     this.options.cache.setCacheTrusted(true);
     this.listening = true;
@@ -233,9 +242,13 @@ class Listener implements PgInvalidation {
       return;
     }
     if (payload.startsWith(REVOKED_PAYLOAD_PREFIX)) {
-      this.options.cache.revoke(idsOf(payload.slice(REVOKED_PAYLOAD_PREFIX.length)));
+      const list = payload.slice(REVOKED_PAYLOAD_PREFIX.length);
+      if (this.awaitedPlainCopies.size >= MAX_AWAITED_PLAIN_COPIES) this.awaitedPlainCopies.clear();
+      this.awaitedPlainCopies.add(list);
+      this.options.cache.revoke(idsOf(list));
       return;
     }
+    if (this.awaitedPlainCopies.delete(payload)) return;
     this.options.cache.invalidate(idsOf(payload));
   }
 
