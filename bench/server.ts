@@ -64,7 +64,9 @@ export async function startServer(
   extraEnv: Record<string, string> = {},
 ): Promise<BenchServer> {
   const port = await freePort();
-  const nodeArgs: string[] = [];
+  // Node flags for the servers, for experiments with V8's settings (docs/performance.md,
+  // "How to run").
+  const nodeArgs = (process.env.KEYWARD_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
   if (run.settings.profile) {
     const dir = join(RESULTS_DIR, `profiles-${run.options.stamp}`, safeLabel(label));
     mkdirSync(dir, { recursive: true });
