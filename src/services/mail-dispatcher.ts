@@ -5,6 +5,7 @@ import {
   renderMail,
 } from "../core/mail.js";
 import type { ClaimedMail, Clock, MailStore } from "./ports.js";
+import { QueueDrain } from "./queue-drain.js";
 
 /** Sends one message; never throws: a failure is an error text, `permanent` for a 5xx. */
 export interface MailSender {
@@ -35,17 +36,12 @@ interface MailLog {
 }
 
 /**
- * Sends what the email queue holds, off the request path: a change queues its email in
- * its own transaction and wakes this; this claims due emails (no other process gets them
- * while claimed), renders, sends and records each once. It looks at least every `pollMs`
- * (emails queued by other processes or the command line, retries coming due), so a queue
- * left by a stopped server is sent after the restart.
+ * Sends what the email queue holds, off the request path (see `QueueDrain`): a change
+ * queues its email in its own transaction and wakes this; each claimed email is rendered,
+ * sent and recorded once.
  */
 export class MailDispatcher {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private closed = false;
+  private readonly queue: QueueDrain<ClaimedMail>;
 
   constructor(
     private readonly store: MailStore,
@@ -54,56 +50,35 @@ export class MailDispatcher {
     /** The origin links start with (PUBLIC_ORIGIN, or the server's own). */
     private readonly origin: () => string,
     private readonly log: MailLog,
-    private readonly pollMs = 1_000,
-  ) {}
+    pollMs = 1_000,
+  ) {
+    this.queue = new QueueDrain<ClaimedMail>({
+      claimDue: (now, batch, lockedUntil) => store.claimDue(now, batch, lockedUntil),
+      attempt: (mail, lockedUntil) => this.attempt(mail, lockedUntil),
+      clock,
+      claimMs: CLAIM_MS,
+      batch: BATCH,
+      pollMs,
+      onPassFailed: (error) => log.warn({ err: error }, "email sending pass failed"),
+    });
+  }
 
   start(): void {
-    this.wake();
+    this.queue.wake();
   }
 
   /** Something may have been queued: look now. */
   wake(): void {
-    if (this.closed) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    clearTimeout(this.timer);
-    this.running = this.drain()
-      .catch((error: unknown) => this.log.warn({ err: error }, "email sending pass failed"))
-      .finally(() => {
-        this.running = undefined;
-        if (this.again) {
-          this.again = false;
-          this.wake();
-        } else {
-          this.schedule();
-        }
-      });
+    this.queue.wake();
   }
 
   /** Resolves once nothing due is left (tests). */
-  async drainNow(): Promise<void> {
-    this.wake();
-    while (this.running) await this.running;
+  drainNow(): Promise<void> {
+    return this.queue.drainNow();
   }
 
-  private schedule(): void {
-    if (this.closed) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.wake(), this.pollMs);
-    this.timer.unref();
-  }
-
-  private async drain(): Promise<void> {
-    for (;;) {
-      const now = this.clock.now();
-      const lockedUntil = now + CLAIM_MS;
-      const claimed = await this.store.claimDue(now, BATCH, lockedUntil);
-      if (claimed.length === 0) return;
-      await Promise.all(claimed.map((mail) => this.attempt(mail, lockedUntil)));
-      if (this.closed) return;
-    }
+  close(): Promise<void> {
+    return this.queue.close();
   }
 
   private async attempt(mail: ClaimedMail, lockedUntil: number): Promise<void> {
@@ -165,11 +140,5 @@ export class MailDispatcher {
       // The claim runs out and the email is attempted again: sent twice at worst.
       this.log.warn({ err: error, mailId: mail.id }, "recording an email attempt failed");
     }
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.timer);
-    while (this.running) await this.running;
   }
 }

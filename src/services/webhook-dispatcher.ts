@@ -1,5 +1,6 @@
 import type { DeliveryStatus } from "../core/model.js";
 import type { Clock, WebhookStore } from "./ports.js";
+import { QueueDrain } from "./queue-drain.js";
 
 /** Sends one signed delivery; never throws: a failure is an answer or an error text. */
 export interface WebhookSender {
@@ -31,85 +32,60 @@ interface DispatcherLog {
   warn(fields: Record<string, unknown>, message: string): void;
 }
 
+/** A delivery as claimed from the queue. */
+interface ClaimedDelivery {
+  id: string;
+  url: string;
+  secret: string;
+  payload: string;
+  attempts: number;
+}
+
 /**
- * Sends what the delivery queue holds, off the request path: a change writes its
- * deliveries in its own transaction and wakes this; this claims due deliveries (no other
- * process gets them while claimed), sends them and records the outcome. It looks at the
- * queue at least every `pollMs` (deliveries queued by other processes, retries coming due).
+ * Sends what the delivery queue holds, off the request path (see `QueueDrain`): a change
+ * writes its deliveries in its own transaction and wakes this; each claimed delivery is
+ * sent and its outcome recorded.
  */
 export class WebhookDispatcher {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private closed = false;
+  private readonly queue: QueueDrain<ClaimedDelivery>;
 
   constructor(
     private readonly store: WebhookStore,
     private readonly clock: Clock,
     private readonly sender: WebhookSender,
     private readonly log: DispatcherLog,
-    private readonly pollMs = 1_000,
-  ) {}
+    pollMs = 1_000,
+  ) {
+    this.queue = new QueueDrain<ClaimedDelivery>({
+      claimDue: (now, batch, lockedUntil) => store.claimDue(now, batch, lockedUntil),
+      attempt: (delivery, lockedUntil) => this.attempt(delivery, lockedUntil),
+      clock,
+      claimMs: CLAIM_MS,
+      batch: BATCH,
+      pollMs,
+      onPassFailed: (error) => log.warn({ err: error }, "webhook delivery pass failed"),
+    });
+  }
 
   start(): void {
-    this.wake();
+    this.queue.wake();
   }
 
   /** Something may have been queued: look now. */
   wake(): void {
-    if (this.closed) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    clearTimeout(this.timer);
-    this.running = this.drain()
-      .catch((error: unknown) => this.log.warn({ err: error }, "webhook delivery pass failed"))
-      .finally(() => {
-        this.running = undefined;
-        if (this.again) {
-          this.again = false;
-          this.wake();
-        } else {
-          this.schedule();
-        }
-      });
+    this.queue.wake();
   }
 
   /** Resolves once nothing due is left (for tests and shutdown). */
-  async drainNow(): Promise<void> {
-    this.wake();
-    while (this.running) await this.running;
+  drainNow(): Promise<void> {
+    return this.queue.drainNow();
   }
 
-  private schedule(): void {
-    if (this.closed) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.wake(), this.pollMs);
-    this.timer.unref();
+  close(): Promise<void> {
+    return this.queue.close();
   }
 
-  private async drain(): Promise<void> {
-    for (;;) {
-      const now = this.clock.now();
-      const lockedUntil = now + CLAIM_MS;
-      const claimed = await this.store.claimDue(now, BATCH, lockedUntil);
-      if (claimed.length === 0) return;
-      await Promise.all(claimed.map((delivery) => this.attempt(delivery, lockedUntil)));
-      if (this.closed) return;
-    }
-  }
-
-  private async attempt(
-    delivery: {
-      id: string;
-      url: string;
-      secret: string;
-      payload: string;
-      attempts: number;
-    },
-    lockedUntil: number,
-  ): Promise<void> {
+  private async attempt(delivery: ClaimedDelivery, lockedUntil: number): Promise<void> {
     const result = await this.sender.send(delivery, this.clock.now());
     const now = this.clock.now();
     const ok = result.status !== null && result.status >= 200 && result.status < 300;
@@ -137,11 +113,5 @@ export class WebhookDispatcher {
       // The claim runs out and the delivery is attempted again, with the same id.
       this.log.warn({ err: error, deliveryId: delivery.id }, "recording a webhook attempt failed");
     }
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.timer);
-    while (this.running) await this.running;
   }
 }
