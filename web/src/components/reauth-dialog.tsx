@@ -1,7 +1,8 @@
-import { type FormEvent, useId, useState } from "react";
-import { ApiError, api, describeError } from "../api";
+import { useId, useState } from "react";
+import { ApiError, api } from "../api";
 import { FieldError } from "./field";
 import { Modal } from "./modal";
+import { useFieldSubmit } from "./use-field-submit";
 
 /**
  * Asks for the password before a sensitive action the server held back (creating a service
@@ -19,27 +20,17 @@ export function ReauthenticateDialog({
 }) {
   const id = useId();
   const [password, setPassword] = useState("");
-  const [error, setError] = useState<string | undefined>();
-  const [busy, setBusy] = useState(false);
-
-  async function submit(event: FormEvent) {
-    event.preventDefault();
-    if (busy) return;
-    setBusy(true);
-    setError(undefined);
-    try {
+  const { busy, error, submit } = useFieldSubmit(
+    `${id}-password`,
+    async () => {
       await api.reauthenticate(password);
       onConfirmed();
-    } catch (e) {
-      setBusy(false);
-      setError(
-        e instanceof ApiError && e.code === "invalid_credentials"
-          ? "That is not your password."
-          : describeError(e),
-      );
-      document.getElementById(`${id}-password`)?.focus();
-    }
-  }
+    },
+    (e) =>
+      e instanceof ApiError && e.code === "invalid_credentials"
+        ? "That is not your password."
+        : undefined,
+  );
 
   return (
     <Modal title="Confirm your password" onDismiss={onCancel} size="small">

@@ -1,8 +1,9 @@
 import { toDataURL } from "qrcode";
-import { type FormEvent, useCallback, useEffect, useId, useRef, useState } from "react";
+import { useCallback, useEffect, useId, useRef, useState } from "react";
 import { ApiError, api, describeError } from "../api";
 import { describedBy, FieldError, FieldHint } from "./field";
 import { CopyButton, copyText } from "./token-dialogs";
+import { useFieldSubmit } from "./use-field-submit";
 import "./two-factor-section.css";
 
 type Status = Awaited<ReturnType<typeof api.twoFactorStatus>>;
@@ -180,8 +181,17 @@ function Enroll({
   const id = useId();
   const [qr, setQr] = useState<string | undefined>();
   const [code, setCode] = useState("");
-  const [error, setError] = useState<string | undefined>();
-  const [busy, setBusy] = useState(false);
+  const { busy, error, submit } = useFieldSubmit(
+    `${id}-code`,
+    async () => {
+      const { recoveryCodes } = await api.confirmTwoFactor(code);
+      onConfirmed(recoveryCodes);
+    },
+    (e) =>
+      e instanceof ApiError && e.code === "invalid_two_factor_code"
+        ? "That code is not right. Enter the code your app shows now."
+        : undefined,
+  );
 
   useEffect(() => {
     let current = true;
@@ -198,25 +208,6 @@ function Enroll({
       current = false;
     };
   }, [enrollment.otpauthUrl]);
-
-  async function submit(event: FormEvent) {
-    event.preventDefault();
-    if (busy) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      const { recoveryCodes } = await api.confirmTwoFactor(code);
-      onConfirmed(recoveryCodes);
-    } catch (e) {
-      setBusy(false);
-      setError(
-        e instanceof ApiError && e.code === "invalid_two_factor_code"
-          ? "That code is not right. Enter the code your app shows now."
-          : describeError(e),
-      );
-      document.getElementById(`${id}-code`)?.focus();
-    }
-  }
 
   return (
     <form className="form two-factor-enroll" onSubmit={submit}>
@@ -368,29 +359,19 @@ function Disable({
 }) {
   const id = useId();
   const [code, setCode] = useState("");
-  const [error, setError] = useState<string | undefined>();
-  const [busy, setBusy] = useState(false);
-
-  async function submit(event: FormEvent) {
-    event.preventDefault();
-    if (busy) return;
-    setBusy(true);
-    setError(undefined);
-    try {
+  const { busy, error, submit } = useFieldSubmit(
+    `${id}-code`,
+    async () => {
       // Held back without a recent password: the reauthentication dialog asks for it, and
       // this request then goes again as it was.
       await api.disableTwoFactor(code);
       await onDisabled();
-    } catch (e) {
-      setBusy(false);
-      setError(
-        e instanceof ApiError && e.code === "invalid_two_factor_code"
-          ? "That code is not right, or was already used."
-          : describeError(e),
-      );
-      document.getElementById(`${id}-code`)?.focus();
-    }
-  }
+    },
+    (e) =>
+      e instanceof ApiError && e.code === "invalid_two_factor_code"
+        ? "That code is not right, or was already used."
+        : undefined,
+  );
 
   return (
     <form className="form two-factor-disable" onSubmit={submit}>
