@@ -42,8 +42,9 @@ export const REDACTED_PATHS = [
 ];
 
 // Long runs of token characters: a token is 36+ of them after its prefix, our ids are
-// 20, so nothing a route needs is hidden.
-const SECRET_LIKE = /[A-Za-z0-9_]{30,}/g;
+// 20, so nothing a route needs is hidden. A percent-escape counts as one of them: a
+// token with one character escaped (%58 for X) is still a token to whoever decodes it.
+const SECRET_LIKE = /(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2}){30,}/g;
 
 /**
  * The URL as logged: no query string, and nothing token-shaped in the path, because

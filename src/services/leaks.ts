@@ -13,8 +13,6 @@ export async function reportLeakedTokens(
   tokens: readonly string[],
   ctx: RequestContext,
 ): Promise<{ received: number }> {
-  const revokedIds: string[] = [];
-  const endedSecretTokenIds: string[] = [];
   const keyPrefix = serviceKeyPrefix(deps.settings.tokenPrefix);
   // Read once per report, when first needed: a report of many strings outside our format
   // costs one read, not one per string.
@@ -56,7 +54,7 @@ export async function reportLeakedTokens(
         }),
       ]);
       // A change, not a revocation: the token's current secret must keep working.
-      if (ended) endedSecretTokenIds.push(secret.tokenId);
+      if (ended) await deps.invalidation.tokenChanged([secret.tokenId]);
       continue;
     }
     const revoked = await deps.store.tokens.revokeToken(
@@ -78,10 +76,10 @@ export async function reportLeakedTokens(
         }),
       ],
     );
-    if (revoked) revokedIds.push(secret.tokenId);
+    // Announced at once, not after the whole report: a long report must not leave the
+    // tokens it already revoked working meanwhile (or for good, should a later one fail).
+    if (revoked) await deps.invalidation.tokensRevoked([secret.tokenId]);
   }
-  await deps.invalidation.tokensRevoked(revokedIds);
-  await deps.invalidation.tokenChanged(endedSecretTokenIds);
   return { received: tokens.length };
 }
 

@@ -227,6 +227,20 @@ describe("a canary token sent in every wrong way", () => {
     expectClean(logs);
   });
 
+  it("never appears in the log with one of its characters percent-encoded in the path", async () => {
+    const at = 20;
+    const escaped = `%${canary.charCodeAt(at).toString(16).toUpperCase()}`;
+    const sent = `${canary.slice(0, at)}${escaped}${canary.slice(at + 1)}`;
+    expect((await api().get(`/api/x/${sent}`)).status).toBe(404);
+    const marker = `/log-marker-escaped-${Date.now()}`;
+    await api().get(marker);
+    await pollUntil("the marker request in the log", () => server.logs().includes(marker));
+    const logs = server.logs();
+    expect(logs).not.toContain(sent);
+    expect(logs).not.toContain(canary.slice(at + 1));
+    expect(logs).not.toContain(canary.slice(3, at));
+  });
+
   it("never appears in a listing, the token view or the audit trail", async () => {
     for (const path of [
       `/api/v1/applications/${appId}/tokens?all=1`,
