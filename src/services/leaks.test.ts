@@ -10,7 +10,7 @@ import { NO_CONTEXT } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
 import { reportLeakedTokens } from "./leaks.js";
 import type { Store } from "./ports.js";
-import { createToken } from "./tokens.js";
+import { createToken, regenerateToken } from "./tokens.js";
 
 let dir: string;
 let store: Store;
@@ -18,6 +18,8 @@ let deps: ServiceDeps;
 /** Each announcement, with whether the other token was already revoked in storage then. */
 let announced: Array<{ ids: readonly string[]; otherRevoked: boolean }>;
 let other: string | undefined;
+/** The ids announced as revoked (a stricter notice than a change). */
+let revokedAnnouncements: Array<readonly string[]>;
 
 const user = { id: "usr_AAAAAAAAAAAAAAAAAAAA", email: "a@example.com", name: "A", createdAt: 0 };
 
@@ -25,6 +27,7 @@ beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), "keyward-leaks-"));
   store = await createSqliteStore({ path: join(dir, "k.db") });
   announced = [];
+  revokedAnnouncements = [];
   const otherRevoked = async () =>
     other !== undefined && (await store.tokens.findSecret(hashToken(other)))?.revokedAt !== null;
   deps = serviceDepsForTest(
@@ -35,6 +38,7 @@ beforeEach(async () => {
         announced.push({ ids, otherRevoked: await otherRevoked() });
       },
       tokensRevoked: async (ids) => {
+        revokedAnnouncements.push(ids);
         announced.push({ ids, otherRevoked: await otherRevoked() });
       },
     },
@@ -57,5 +61,43 @@ describe("a leak report", () => {
       { ids: [first.record.id], otherRevoked: false },
       { ids: [second.record.id], otherRevoked: true },
     ]);
+  });
+
+  it("ends only the reported secret when its owner regenerated the token after the report read it", async () => {
+    const app = await createApplication(deps, user, { name: "A" });
+    const issued = await createToken(deps, user, app.id, { name: "racing" });
+    const reported = hashToken(issued.token);
+    let regenerated: string | undefined;
+    // The report reads the secret while it is still current; the owner's regeneration (with
+    // a grace period) commits just after that read, before the report acts on it.
+    const racingDeps: ServiceDeps = {
+      ...deps,
+      store: {
+        ...store,
+        tokens: {
+          ...store.tokens,
+          findSecret: async (hash) => {
+            const read = await store.tokens.findSecret(hash);
+            if (hash === reported && regenerated === undefined) {
+              regenerated = (
+                await regenerateToken(deps, user, app.id, issued.record.id, { graceSeconds: 3600 })
+              ).token;
+            }
+            return read;
+          },
+        },
+      },
+    };
+    await reportLeakedTokens(racingDeps, [issued.token], NO_CONTEXT);
+
+    if (regenerated === undefined) throw new Error("the regeneration did not run");
+    expect(await store.tokens.findSecret(reported)).toBeUndefined();
+    expect(await store.tokens.findSecret(hashToken(regenerated))).toMatchObject({
+      revokedAt: null,
+      secretExpiresAt: null,
+    });
+    // Announced as a change (the regeneration's, then the report's), never as a revocation.
+    expect(announced.map((a) => a.ids)).toEqual([[issued.record.id], [issued.record.id]]);
+    expect(revokedAnnouncements).toEqual([]);
   });
 });

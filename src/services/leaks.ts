@@ -40,45 +40,28 @@ export async function reportLeakedTokens(
     ) {
       continue;
     }
-    if (secret.secretExpiresAt !== null) {
-      // An old secret in its grace period: it ends now; the current secret keeps working.
-      const ended = await deps.store.tokens.endOldSecret({ secretHash, now }, [
-        auditEvent(deps, ctx, {
-          applicationId: secret.applicationId,
-          userId: secret.userId,
-          actorId: null,
-          tokenId: secret.tokenId,
-          action: "token.secret_ended",
-          reason: "leaked",
-          detail: { source: "leak_report" },
-        }),
-      ]);
-      // A change, not a revocation: the token's current secret must keep working.
-      if (ended) await deps.invalidation.tokenChanged([secret.tokenId]);
-      continue;
-    }
-    const revoked = await deps.store.tokens.revokeToken(
-      {
+    const audit = (action: "token.revoked" | "token.secret_ended") => [
+      auditEvent(deps, ctx, {
+        applicationId: secret.applicationId,
+        userId: secret.userId,
+        actorId: null,
         tokenId: secret.tokenId,
-        now,
+        action,
         reason: "leaked",
-        revokedBy: null,
-      },
-      [
-        auditEvent(deps, ctx, {
-          applicationId: secret.applicationId,
-          userId: secret.userId,
-          actorId: null,
-          tokenId: secret.tokenId,
-          action: "token.revoked",
-          reason: "leaked",
-          detail: { source: "leak_report" },
-        }),
-      ],
+        detail: { source: "leak_report" },
+      }),
+    ];
+    // The store decides again, after any regeneration under way: the secret read above
+    // may have become an old one since, which must end alone.
+    const outcome = await deps.store.tokens.revokeLeakedSecret(
+      { tokenId: secret.tokenId, secretHash, now },
+      { revoked: audit("token.revoked"), secretEnded: audit("token.secret_ended") },
     );
     // Announced at once, not after the whole report: a long report must not leave the
     // tokens it already revoked working meanwhile (or for good, should a later one fail).
-    if (revoked) await deps.invalidation.tokensRevoked([secret.tokenId]);
+    if (outcome === "revoked") await deps.invalidation.tokensRevoked([secret.tokenId]);
+    // A change, not a revocation: the token's current secret must keep working.
+    if (outcome === "secret_ended") await deps.invalidation.tokenChanged([secret.tokenId]);
   }
   return { received: tokens.length };
 }

@@ -358,10 +358,18 @@ export interface TokenStore {
     audit?: AuditEvents,
   ): Promise<boolean>;
   /**
-   * Ends an old secret of a regenerated token that is still in its grace period, now; the
-   * token and its current secret are untouched. True when this call ended it.
+   * Acts on a reported leak of one of a token's secrets, deciding from what storage holds
+   * once any regeneration of the token under way has committed: the token's current secret
+   * revokes the token with reason `leaked` (`revoked`, with `audit.revoked`); an old secret
+   * still in its grace period ends alone, the token and its current secret untouched
+   * (`secret_ended`, with `audit.secretEnded`); anything else (an ended secret, a revoked or
+   * expired token) changes nothing. Deciding from an earlier read would let a report of the
+   * old secret, racing its owner's regeneration, revoke the new secret too.
    */
-  endOldSecret(input: { secretHash: string; now: number }, audit?: AuditEvents): Promise<boolean>;
+  revokeLeakedSecret(
+    input: { tokenId: string; secretHash: string; now: number },
+    audit: { revoked: AuditEvents; secretEnded: AuditEvents },
+  ): Promise<LeakedSecretOutcome>;
   /** Records the first time a token was sent in the clear; true when this call set it. */
   markExposed(tokenId: string, now: number, audit?: AuditEvents): Promise<boolean>;
   /** The hot-path lookup: everything needed to accept or refuse a presented secret. */
@@ -369,6 +377,9 @@ export interface TokenStore {
   /** Whether any token was imported from another system (one indexed probe). */
   hasImportedTokens(): Promise<boolean>;
 }
+
+/** What `TokenStore.revokeLeakedSecret` did. */
+export type LeakedSecretOutcome = "revoked" | "secret_ended" | "unchanged";
 
 export interface UsageIncrement {
   tokenId: string;

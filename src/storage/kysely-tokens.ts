@@ -16,6 +16,11 @@ export interface TokenStoreDialect {
   /** Also taken by member removal (createKyselyApplicationStore). */
   lockOwnerTokens: LockOwnerTokens;
   /**
+   * Waits for, then blocks, any other transaction's change to one token's row: a
+   * regeneration updates that row first, so the reads after this lock see it whole.
+   */
+  lockToken: (trx: Transaction<Database>, tokenId: string) => Promise<void>;
+  /**
    * The hot lookup, the dialect's own: each runs `findSecretQuery`'s SQL as a statement
    * prepared once, where the query builder would prepare it on every call, and maps its
    * faults as `guard` does.
@@ -148,7 +153,7 @@ export function createKyselyTokenStore(
   guard: Guard,
   dialect: TokenStoreDialect,
 ): TokenStore {
-  const { lockOwnerTokens, beforeSecretWrite } = dialect;
+  const { lockOwnerTokens, lockToken, beforeSecretWrite } = dialect;
   /** A token's new current secret (no expiry), told to the dialect before it is written. */
   const insertSecret = async (
     trx: Transaction<Database>,
@@ -301,23 +306,37 @@ export function createKyselyTokenStore(
         },
         (updated) => updated,
       ),
-    endOldSecret: (input, audit) =>
-      writeAudited(
-        db,
-        guard,
-        audit,
-        async (executor) => {
-          // Only an old secret still in its grace period: the current one (no end) and one
-          // already ended are left alone.
-          const ended = await executor
-            .deleteFrom("token_secrets")
-            .where("hash", "=", input.secretHash)
-            .where("expires_at", "is not", null)
-            .where("expires_at", ">", input.now)
+    revokeLeakedSecret: (input, audit) =>
+      guard(() =>
+        db.transaction().execute(async (trx) => {
+          await lockToken(trx, input.tokenId);
+          const found = await trx
+            .selectFrom("token_secrets as s")
+            .innerJoin("tokens as t", "t.id", "s.token_id")
+            .select("s.expires_at")
+            .where("s.hash", "=", input.secretHash)
+            .where("s.token_id", "=", input.tokenId)
+            .where("t.revoked_at", "is", null)
+            .where((eb) =>
+              eb.or([eb("t.expires_at", "is", null), eb("t.expires_at", ">", input.now)]),
+            )
             .executeTakeFirst();
-          return Number(ended.numDeletedRows) > 0;
-        },
-        (ended) => ended,
+          if (found === undefined) return "unchanged";
+          if (found.expires_at === null) {
+            await trx
+              .updateTable("tokens")
+              .set({ revoked_at: input.now, revoked_reason: "leaked", revoked_by: null })
+              .where("id", "=", input.tokenId)
+              .execute();
+            await insertAuditEvents(trx, audit.revoked);
+            return "revoked";
+          }
+          // An old secret past its end already refuses; only one in its grace period ends.
+          if (num(found.expires_at) <= input.now) return "unchanged";
+          await trx.deleteFrom("token_secrets").where("hash", "=", input.secretHash).execute();
+          await insertAuditEvents(trx, audit.secretEnded);
+          return "secret_ended";
+        }),
       ),
     markExposed: (tokenId, now, audit) =>
       setTokenOnce(db, guard, audit, tokenId, "exposed_at", { exposed_at: now }),

@@ -792,6 +792,84 @@ export function defineStoreContract(
           expect(await store.tokens.findSecret(token.secretHash)).toBeDefined();
         }
       });
+      it("acts on a leaked secret by what it is now: current revokes, old in grace ends alone, else nothing", async () => {
+        const { member, app } = await appWithMember();
+        const event = (tokenId: string, action: AuditAction): AuditEventInput => ({
+          applicationId: app.id,
+          userId: member.id,
+          actorId: null,
+          tokenId,
+          action,
+          reason: "leaked",
+          detail: { source: "leak_report" },
+          ip: null,
+          createdAt: T0 + 20,
+        });
+        const report = (tokenId: string, secretHash: string, now = T0 + 20) =>
+          store.tokens.revokeLeakedSecret(
+            { tokenId, secretHash, now },
+            {
+              revoked: [event(tokenId, "token.revoked")],
+              secretEnded: [event(tokenId, "token.secret_ended")],
+            },
+          );
+        const actions = async (tokenId: string) =>
+          (await store.audit.list({ tokenId, limit: 50 })).map((e) => e.action);
+
+        // An old secret in its grace period: it ends; the token and its new secret stay.
+        const regenerated = await addToken(app.id, member.id);
+        await store.tokens.replaceSecret({
+          tokenId: regenerated.id,
+          secretHash: `${regenerated.secretHash}-new`,
+          hint: "kw_…new1",
+          now: T0 + 10,
+          oldSecretsExpireAt: T0 + 1000,
+        });
+        expect(await report(regenerated.id, regenerated.secretHash)).toBe("secret_ended");
+        expect(await store.tokens.findSecret(regenerated.secretHash)).toBeUndefined();
+        expect(await store.tokens.findSecret(`${regenerated.secretHash}-new`)).toMatchObject({
+          revokedAt: null,
+          secretExpiresAt: null,
+        });
+        expect(await actions(regenerated.id)).toEqual(["token.secret_ended"]);
+
+        // The current secret: the token is revoked, as leaked, by nobody.
+        expect(await report(regenerated.id, `${regenerated.secretHash}-new`)).toBe("revoked");
+        expect(await store.tokens.findToken(app.id, regenerated.id)).toMatchObject({
+          revokedAt: T0 + 20,
+          revokedReason: "leaked",
+        });
+        expect((await actions(regenerated.id)).sort()).toEqual(
+          ["token.revoked", "token.secret_ended"].sort(),
+        );
+        // Reported again: nothing more happens, and nothing more is recorded.
+        expect(await report(regenerated.id, `${regenerated.secretHash}-new`)).toBe("unchanged");
+        expect(await actions(regenerated.id)).toHaveLength(2);
+
+        // An old secret past its end, an expired token's secret, a secret of another token,
+        // an unknown one: nothing.
+        const ended = await addToken(app.id, member.id);
+        await store.tokens.replaceSecret({
+          tokenId: ended.id,
+          secretHash: `${ended.secretHash}-new`,
+          hint: "kw_…new2",
+          now: T0 + 10,
+          oldSecretsExpireAt: T0 + 15,
+        });
+        const expired = await addToken(app.id, member.id, { expiresAt: T0 + 5 });
+        const other = await addToken(app.id, member.id);
+        for (const [tokenId, hash] of [
+          [ended.id, ended.secretHash],
+          [expired.id, expired.secretHash],
+          [ended.id, other.secretHash],
+          [other.id, "c4".repeat(32)],
+        ] as const) {
+          expect(await report(tokenId, hash)).toBe("unchanged");
+        }
+        expect((await store.tokens.findSecret(`${ended.secretHash}-new`))?.revokedAt).toBeNull();
+        expect((await store.tokens.findSecret(other.secretHash))?.revokedAt).toBeNull();
+        for (const token of [ended, expired, other]) expect(await actions(token.id)).toEqual([]);
+      });
     });
 
     describe("usage", () => {

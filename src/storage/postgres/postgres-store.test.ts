@@ -152,6 +152,82 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
     }
   });
 
+  it("decides a leak report after a regeneration under way commits, not from before it", async () => {
+    if (!database) throw new Error("no test database");
+    const store = await openEmptyStore();
+    const { Client } = await import("pg");
+    const regeneration = new Client({ connectionString: database.url });
+    await regeneration.connect();
+    try {
+      const now = Date.UTC(2030, 0, 1);
+      await store.users.insertUser({
+        id: "usr_leak",
+        email: "leak@example.com",
+        name: "Leak",
+        passwordHash: "x",
+        createdAt: now,
+      });
+      await store.applications.insertApplication({
+        id: "app_leak",
+        name: "Leak",
+        ownerId: "usr_leak",
+        scopes: [],
+        createdAt: now,
+        returnOrigins: [],
+        branding: null,
+      });
+      const token = {
+        id: "tok_leak",
+        applicationId: "app_leak",
+        userId: "usr_leak",
+        name: "racing",
+        hint: "kw_…old1",
+        scopes: [],
+        createdAt: now,
+        expiresAt: null,
+        secretHash: "old-secret",
+      };
+      expect(await store.tokens.insertToken(token, { maxActivePerUser: 10, now })).toEqual({
+        ok: true,
+      });
+      // A regeneration with a grace period, as replaceSecret writes it, not yet committed.
+      await regeneration.query("begin");
+      await regeneration.query("update tokens set hint = 'kw_…new1' where id = 'tok_leak'");
+      await regeneration.query(
+        "update token_secrets set expires_at = $1 where token_id = 'tok_leak'",
+        [now + 3_600_000],
+      );
+      await regeneration.query(
+        "insert into token_secrets (hash, token_id, created_at) values ('new-secret', 'tok_leak', $1)",
+        [now],
+      );
+      const outcome = store.tokens.revokeLeakedSecret(
+        { tokenId: "tok_leak", secretHash: "old-secret", now: now + 1 },
+        { revoked: [], secretEnded: [] },
+      );
+      // The report waits on the token's row, as the server sees it (read afresh each poll).
+      const waiting = async () =>
+        (
+          await regeneration.query(
+            "select pg_stat_clear_snapshot(), (select count(*)::int from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock') as n",
+          )
+        ).rows[0].n as number;
+      for (let polls = 0; (await waiting()) < 1; polls++) {
+        if (polls > 10_000) throw new Error("the report never waited for the regeneration");
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await regeneration.query("commit");
+      // Read before the regeneration, the reported secret was current and would have
+      // revoked the token, new secret included; read after it, it is an old one.
+      expect(await outcome).toBe("secret_ended");
+      expect(await store.tokens.findSecret("old-secret")).toBeUndefined();
+      expect(await store.tokens.findSecret("new-secret")).toMatchObject({ revokedAt: null });
+    } finally {
+      await regeneration.end();
+      await store.close();
+    }
+  });
+
   it("fails to start, without hanging, when only some of the lookup connections open", async () => {
     const fresh = await createTestDatabase();
     const role = `keyward_limited_${fresh.name.slice(-12)}`;

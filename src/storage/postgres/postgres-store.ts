@@ -9,7 +9,7 @@ import {
   toServiceKeySecret,
 } from "../kysely-service-keys.js";
 import { countStatements, createStorageFaults, type LockOwnerTokens } from "../kysely-store.js";
-import { secretLookup } from "../kysely-tokens.js";
+import { secretLookup, type TokenStoreDialect } from "../kysely-tokens.js";
 import { isSchemaUpToDate, migrateToLatest } from "../migrate.js";
 import { type SecretRow, toSecretRecord } from "../rows.js";
 import type { Database } from "../schema.js";
@@ -303,6 +303,11 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     );
   };
 
+  // A row lock, as the regeneration's own update of the row takes: held to commit.
+  const lockToken: TokenStoreDialect["lockToken"] = async (trx, tokenId) => {
+    await trx.selectFrom("tokens").select("id").where("id", "=", tokenId).forUpdate().execute();
+  };
+
   let closing: Promise<void> | undefined;
   const store = composeKyselyStore(
     db,
@@ -311,6 +316,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       kind: "postgres",
       stats,
       lockOwnerTokens,
+      lockToken,
       findSecret,
       findServiceKeyBySecret,
       // Usage counts may lose their last flush if PostgreSQL crashes (at most about

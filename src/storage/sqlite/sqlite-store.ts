@@ -10,7 +10,7 @@ import {
   toServiceKeySecret,
 } from "../kysely-service-keys.js";
 import { countStatements, createStorageFaults, type LockOwnerTokens } from "../kysely-store.js";
-import { findSecretQuery } from "../kysely-tokens.js";
+import { findSecretQuery, type TokenStoreDialect } from "../kysely-tokens.js";
 import { isSchemaUpToDate, migrateToLatest } from "../migrate.js";
 import { type SecretRow, toSecretRecord } from "../rows.js";
 import type { Database } from "../schema.js";
@@ -202,6 +202,9 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
   // (The insert transaction starts with a read, and a second writer that read first
   // gets SQLITE_BUSY rather than a stale count: answered 503, never a broken limit.)
   const lockOwnerTokens: LockOwnerTokens = async () => {};
+  // The same holds for one token's row: no other transaction of this process runs inside
+  // ours, and another process's write after our first read makes ours fail, not go stale.
+  const lockToken: TokenStoreDialect["lockToken"] = async () => {};
 
   const store = composeKyselyStore(
     db,
@@ -210,6 +213,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
       kind: "sqlite",
       stats,
       lockOwnerTokens,
+      lockToken,
       findSecret,
       findServiceKeyBySecret,
       beforeSecretWrite: (hash) => secrets?.add(hash),
