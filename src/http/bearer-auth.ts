@@ -35,9 +35,12 @@ export function countAuthorizationHeaders(request: FastifyRequest): number {
 
 function hasQueryToken(request: FastifyRequest): boolean {
   const url = request.raw.url ?? "";
+  // `access_token[]=` and `access_token[0]=` are the same parameter to the query parsers
+  // of PHP, Rails and qs, so a proxy or host in front may read them as one.
   if (
     url.includes("access_token=") ||
     url.includes("access_token&") ||
+    url.includes("access_token[") ||
     url.endsWith("access_token")
   ) {
     return true;
@@ -48,7 +51,13 @@ function hasQueryToken(request: FastifyRequest): boolean {
   const query = url.indexOf("?");
   if (query === -1 || !url.includes("%", query)) return false;
   for (const name of new URLSearchParams(url.slice(query + 1)).keys()) {
-    if (name === "access_token" || name.startsWith("access_token=")) return true;
+    if (
+      name === "access_token" ||
+      name.startsWith("access_token=") ||
+      name.startsWith("access_token[")
+    ) {
+      return true;
+    }
   }
   return false;
 }

@@ -231,6 +231,18 @@ describe("tokens in the URL", () => {
       "invalid_request",
     ],
     [
+      "?access_token[]=<token> (an array to PHP, Rails and qs)",
+      (t: string) => `/api?access_token[]=${t}`,
+      400,
+      "invalid_request",
+    ],
+    [
+      "?access_token%5B0%5D=<token>",
+      (t: string) => `/api?access_token%5B0%5D=${t}`,
+      400,
+      "invalid_request",
+    ],
+    [
       "?ACCESS%5FTOKEN=<token>",
       (t: string) => `/api?ACCESS%5FTOKEN=${t}`,
       401,
