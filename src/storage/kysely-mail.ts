@@ -1,13 +1,13 @@
-import { type Kysely, PostgresAdapter, sql } from "kysely";
+import type { Kysely } from "kysely";
 import type { MailData, MailKind } from "../core/mail.js";
 import type { AccountCodePurpose, ClaimedMail, MailStore } from "../services/ports.js";
 import { mailRow } from "./kysely-mail-queue.js";
+import { claimDueRows, markTokensExpiring } from "./kysely-queue.js";
 import { type Guard, insertAuditEvents } from "./kysely-store.js";
 import { num } from "./rows.js";
 import type { Database } from "./schema.js";
 
 export function createKyselyMailStore(db: Kysely<Database>, guard: Guard): MailStore {
-  const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
   return {
     insertAccountCode: (code, mail, now, audit) =>
       guard(() =>
@@ -96,36 +96,22 @@ export function createKyselyMailStore(db: Kysely<Database>, guard: Guard): MailS
       }),
     claimDue: (now, limit, lockUntil) =>
       guard(async () => {
-        // A read first: the queue is empty nearly always, and a poll every second must not
-        // take SQLite's write lock (or count as a write) for nothing.
-        const any = await db
-          .selectFrom("mail_outbox")
-          .select("id")
-          .where("status", "=", "pending")
-          .where("next_attempt_at", "<=", now)
-          .limit(1)
-          .executeTakeFirst();
-        if (any === undefined) return [];
-        // One statement chooses and takes the rows. On PostgreSQL, SKIP LOCKED lets two
-        // processes claim side by side, each getting rows the other did not lock; the
-        // re-checked WHERE keeps a row from being taken twice. SQLite has one writer.
-        const due = sql`select id from mail_outbox
-          where status = 'pending' and next_attempt_at <= ${now}
-            and (locked_until is null or locked_until <= ${now})
-          order by next_attempt_at limit ${limit}${sql.raw(postgres ? " for update skip locked" : "")}`;
-        const result = await sql<{
+        const rows = await claimDueRows<{
           id: string;
           kind: string;
           recipient: string;
           data: string;
           created_at: number | string;
           attempts: number | string;
-        }>`update mail_outbox
-          set locked_until = ${lockUntil}, attempts = attempts + 1
-          where id in (${due})
-            and status = 'pending' and (locked_until is null or locked_until <= ${now})
-          returning id, kind, recipient, data, created_at, attempts`.execute(db);
-        return result.rows.map(
+        }>(
+          db,
+          "mail_outbox",
+          ["id", "kind", "recipient", "data", "created_at", "attempts"],
+          now,
+          limit,
+          lockUntil,
+        );
+        return rows.map(
           (r): ClaimedMail => ({
             id: r.id,
             kind: r.kind as MailKind,
@@ -157,25 +143,13 @@ export function createKyselyMailStore(db: Kysely<Database>, guard: Guard): MailS
     queueExpiryReminders: (now, horizon, limit) =>
       guard(() =>
         db.transaction().execute(async (trx) => {
-          // Conditional update: of two processes racing, the second waits for the first's
-          // row locks (PostgreSQL) or its write (SQLite), then finds them marked.
-          const candidates = trx
-            .selectFrom("tokens")
-            .select("id")
-            .where("revoked_at", "is", null)
-            .where("expires_at", "is not", null)
-            .where("expires_at", ">", now)
-            .where("expires_at", "<=", horizon)
-            .where("expiry_reminder_sent_at", "is", null)
-            .limit(limit);
-          const marked = await trx
-            .updateTable("tokens")
-            .set({ expiry_reminder_sent_at: now })
-            .where("id", "in", candidates)
-            .where("expiry_reminder_sent_at", "is", null)
-            .where("revoked_at", "is", null)
-            .returning("id")
-            .execute();
+          const marked = await markTokensExpiring(
+            trx,
+            "expiry_reminder_sent_at",
+            now,
+            horizon,
+            limit,
+          );
           if (marked.length === 0) return 0;
           const tokens = await trx
             .selectFrom("tokens as t")

@@ -1,6 +1,7 @@
-import { type Kysely, PostgresAdapter, sql } from "kysely";
+import { type Kysely, sql } from "kysely";
 import type { DeliveryStatus, Webhook, WebhookDelivery, WebhookEventType } from "../core/model.js";
 import type { PolicyStore, WebhookStore } from "../services/ports.js";
+import { claimDueRows, markTokensExpiring } from "./kysely-queue.js";
 import { type Guard, insertAuditEvents, writeAudited } from "./kysely-store.js";
 import { enqueueWebhookEvents } from "./kysely-webhook-queue.js";
 import { num, numOrNull } from "./rows.js";
@@ -50,7 +51,6 @@ function toDelivery(row: {
 }
 
 export function createKyselyWebhookStore(db: Kysely<Database>, guard: Guard): WebhookStore {
-  const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
   return {
     insertWebhook: (webhook, audit) =>
       guard(() =>
@@ -158,42 +158,27 @@ export function createKyselyWebhookStore(db: Kysely<Database>, guard: Guard): We
       guard(() => db.transaction().execute((trx) => enqueueWebhookEvents(trx, events))),
     claimDue: (now, limit, lockUntil) =>
       guard(async () => {
-        // A read first: the queue is empty nearly always, and a poll every second must not
-        // take SQLite's write lock (or count as a write) for nothing.
-        const any = await db
-          .selectFrom("webhook_deliveries")
-          .select("id")
-          .where("status", "=", "pending")
-          .where("next_attempt_at", "<=", now)
-          .limit(1)
-          .executeTakeFirst();
-        if (any === undefined) return [];
-        // One statement: the row is chosen and taken at once. On PostgreSQL, SKIP LOCKED lets
-        // two processes claim side by side, each getting rows the other did not lock; the
-        // re-checked WHERE after a wait keeps a row from being taken twice. SQLite has one
-        // writer, so the statement alone is enough.
-        const due = sql`select id from webhook_deliveries
-          where status = 'pending' and next_attempt_at <= ${now}
-            and (locked_until is null or locked_until <= ${now})
-          order by next_attempt_at limit ${limit}${sql.raw(postgres ? " for update skip locked" : "")}`;
-        const result = await sql<{
+        const claimed = await claimDueRows<{
           id: string;
           webhook_id: string;
           payload: string;
           attempts: number | string;
-        }>`update webhook_deliveries
-          set locked_until = ${lockUntil}, attempts = attempts + 1
-          where id in (${due})
-            and status = 'pending' and (locked_until is null or locked_until <= ${now})
-          returning id, webhook_id, payload, attempts`.execute(db);
-        if (result.rows.length === 0) return [];
+        }>(
+          db,
+          "webhook_deliveries",
+          ["id", "webhook_id", "payload", "attempts"],
+          now,
+          limit,
+          lockUntil,
+        );
+        if (claimed.length === 0) return [];
         const hooks = await db
           .selectFrom("webhooks")
           .select(["id", "url", "secret"])
-          .where("id", "in", [...new Set(result.rows.map((r) => r.webhook_id))])
+          .where("id", "in", [...new Set(claimed.map((r) => r.webhook_id))])
           .execute();
         const byId = new Map(hooks.map((h) => [h.id, h]));
-        return result.rows.flatMap((r) => {
+        return claimed.flatMap((r) => {
           const hook = byId.get(r.webhook_id);
           if (!hook) return [];
           return [
@@ -245,25 +230,7 @@ export function createKyselyWebhookStore(db: Kysely<Database>, guard: Guard): We
     queueExpiring: (now, horizon, limit) =>
       guard(() =>
         db.transaction().execute(async (trx) => {
-          // Conditional update: of two processes racing, the second waits for the first's
-          // row locks (PostgreSQL) or its write (SQLite), then finds them marked.
-          const candidates = trx
-            .selectFrom("tokens")
-            .select("id")
-            .where("revoked_at", "is", null)
-            .where("expires_at", "is not", null)
-            .where("expires_at", ">", now)
-            .where("expires_at", "<=", horizon)
-            .where("expiring_sent_at", "is", null)
-            .limit(limit);
-          const marked = await trx
-            .updateTable("tokens")
-            .set({ expiring_sent_at: now })
-            .where("id", "in", candidates)
-            .where("expiring_sent_at", "is", null)
-            .where("revoked_at", "is", null)
-            .returning(["id", "application_id", "user_id", "expires_at"])
-            .execute();
+          const marked = await markTokensExpiring(trx, "expiring_sent_at", now, horizon, limit);
           await enqueueWebhookEvents(
             trx,
             marked.map((t) => ({
