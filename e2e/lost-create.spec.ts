@@ -4,7 +4,7 @@
 // in one step; when nothing was created it says so and offers to try again.
 import type { Browser, Page, Route } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { createApp, type TestServer } from "../src/test-support/harness.js";
+import { createApp, serviceClient, type TestServer } from "../src/test-support/harness.js";
 import {
   callApi,
   readShownToken,
@@ -120,6 +120,66 @@ describe("a create whose answer was lost", () => {
     expect(await callApi(server.baseUrl, secret)).toBe(200);
     const { body } = await client.get<{ tokens: Listed[] }>(`/api/v1/applications/${appId}/tokens`);
     expect(body.tokens.map((t) => t.name)).toEqual(["Never sent"]);
+    await context.close();
+  });
+});
+
+describe("a service key create whose answer was lost", () => {
+  it("says so, checks again when the list could not be loaded, then revokes it and creates a new one", async () => {
+    const { context, page, client } = await signedInContext(browser, server.baseUrl, "Ada");
+    const appId = await createApp(client, "Lost keys");
+    await page.goto(`/app/${appId}/settings`);
+    await page.getByRole("heading", { name: "Service keys" }).waitFor();
+    const keysPath = `/api/v1/applications/${appId}/service-keys`;
+    let issued: { key: string; serviceKey: { id: string } } | undefined;
+    // The create reaches the server and its answer is dropped; so is the list read after it.
+    // (One handler: a `times` limit counts the requests a handler passes on, too.)
+    let listsDropped = 0;
+    await page.route(
+      (url) => url.pathname === keysPath,
+      async (route: Route) => {
+        const method = route.request().method();
+        if (method === "POST" && issued === undefined) {
+          const response = await route.fetch();
+          expect(response.status()).toBe(201);
+          issued = (await response.json()) as typeof issued;
+          return route.abort("connectionreset");
+        }
+        if (method === "GET" && issued !== undefined && listsDropped === 0) {
+          listsDropped++;
+          return route.abort("connectionreset");
+        }
+        return route.fallback();
+      },
+    );
+
+    await page.getByLabel("Service key name").fill("billing");
+    await page.getByRole("button", { name: "Create service key" }).click();
+    const unknown = page.getByRole("alert").filter({ hasText: "not yet known" });
+    await unknown.waitFor();
+    if (!issued) throw new Error("the create did not reach the server");
+    const lostKey = issued.key;
+
+    await unknown.getByRole("button", { name: "Check again" }).click();
+    const found = page.getByRole("alert").filter({ hasText: "may have been created" });
+    await found.waitFor();
+    expect(await found.textContent()).toContain("secret cannot be shown");
+    await found.getByRole("button", { name: "Revoke it and create a new one" }).click();
+
+    const dialog = page.getByRole("dialog", { name: "Copy your new service key" });
+    await dialog.waitFor();
+    const key = await dialog.getByLabel("Service key for billing").inputValue();
+    expect(key).not.toBe(lostKey);
+    const mirror = (serviceKey: string) =>
+      serviceClient(server.baseUrl, serviceKey)("PUT", "/api/v1/service/users/u-1", {});
+    expect((await mirror(key)).status).toBe(201);
+    // The key whose answer was lost no longer works.
+    expect((await mirror(lostKey)).status).toBe(401);
+    const { body } = await client.get<{ serviceKeys: Array<{ id: string; status: string }> }>(
+      keysPath,
+    );
+    expect(body.serviceKeys.find((k) => k.id === issued?.serviceKey.id)?.status).toBe("revoked");
+    expect(body.serviceKeys.filter((k) => k.status === "active")).toHaveLength(1);
     await context.close();
   });
 });

@@ -2,6 +2,7 @@ import { type FormEvent, useEffect, useId, useRef, useState } from "react";
 import { ApiError, type ApiToken, type Application, api, describeError } from "../api";
 import { DAY_MS, formatDate, localDateInputValue } from "../format";
 import { describedBy, FieldError, FieldHint, FormAlert } from "./field";
+import { type LostCreate, LostCreateNotice } from "./lost-create-notice";
 import type { Issued } from "./token-dialogs";
 import "./create-token-form.css";
 
@@ -51,19 +52,8 @@ interface Errors {
 
 type CreateBody = Parameters<typeof api.createToken>[1];
 
-/**
- * A create whose answer never arrived (the connection dropped after the request left): the
- * token may exist, but its secret is gone for good, so the form says so instead of leaving an
- * invisible token behind.
- */
-type LostCreate =
-  | { state: "checking"; body: CreateBody }
-  /** A token of that name appeared: created, but its secret cannot be shown. */
-  | { state: "found"; body: CreateBody; token: ApiToken }
-  /** No such token: nothing was created. */
-  | { state: "absent"; body: CreateBody }
-  /** The list could not be loaded either: nobody can tell yet. */
-  | { state: "unknown"; body: CreateBody };
+/** A create of a token whose answer never arrived; see `LostCreate`. */
+type LostTokenCreate = LostCreate<CreateBody, ApiToken>;
 
 /** Values to start a new token from (a replacement for one about to expire). */
 export interface TokenPrefill {
@@ -100,7 +90,7 @@ export function CreateTokenForm({
   const [scopes, setScopes] = useState<string[]>([]);
   const [addresses, setAddresses] = useState("");
   const [errors, setErrors] = useState<Errors>({});
-  const [lost, setLost] = useState<LostCreate | undefined>();
+  const [lost, setLost] = useState<LostTokenCreate | undefined>();
   const busy = useRef(false);
   const [pending, setPending] = useState(false);
   const nameRef = useRef<HTMLInputElement>(null);
@@ -227,14 +217,18 @@ export function CreateTokenForm({
    * this name in the list now is the one this request created.
    */
   async function findLostToken(body: CreateBody) {
-    setLost({ state: "checking", body });
+    setLost({ state: "checking", request: body });
     onListStale?.();
     try {
       const { tokens } = await api.listTokens(app.id, false);
       const token = tokens.find((t) => t.name === body.name && t.status === "active");
-      setLost(token ? { state: "found", body, token } : { state: "absent", body });
+      setLost(
+        token
+          ? { state: "found", request: body, created: token }
+          : { state: "absent", request: body },
+      );
     } catch {
-      setLost({ state: "unknown", body });
+      setLost({ state: "unknown", request: body });
     }
   }
 
@@ -263,11 +257,14 @@ export function CreateTokenForm({
       <FormAlert error={errors.form} />
       {lost && (
         <LostCreateNotice
+          name={lost.request.name}
           lost={lost}
           pending={pending}
-          onRevokeAndCreate={(token) => revokeAndCreate(token, lost.body)}
-          onRetry={() => void send(lost.body)}
-          onCheckAgain={() => void findLostToken(lost.body)}
+          whereListed="It is in your token list."
+          copyable="a secret"
+          onRevokeAndCreate={(token) => revokeAndCreate(token, lost.request)}
+          onRetry={() => void send(lost.request)}
+          onCheckAgain={() => void findLostToken(lost.request)}
         />
       )}
       <div className="form-row">
@@ -406,76 +403,5 @@ export function CreateTokenForm({
         </button>
       </div>
     </form>
-  );
-}
-
-function LostCreateNotice({
-  lost,
-  pending,
-  onRevokeAndCreate,
-  onRetry,
-  onCheckAgain,
-}: {
-  lost: LostCreate;
-  pending: boolean;
-  onRevokeAndCreate: (token: ApiToken) => void;
-  onRetry: () => void;
-  onCheckAgain: () => void;
-}) {
-  const name = <strong className="token-name-text">{lost.body.name}</strong>;
-  if (lost.state === "checking") {
-    return (
-      <p className="callout callout-info" role="status">
-        The server&rsquo;s answer was lost. Checking whether {name} was created…
-      </p>
-    );
-  }
-  return (
-    <div className="callout callout-warning stack" role="alert">
-      {lost.state === "found" && (
-        <>
-          <p>
-            {name} may have been created, but the server&rsquo;s answer was lost on the way, so its
-            secret cannot be shown. It is in your token list. Revoke it and create a new one to get
-            a secret you can copy.
-          </p>
-          <button
-            type="button"
-            className="button button-primary button-small"
-            aria-busy={pending}
-            onClick={() => onRevokeAndCreate(lost.token)}
-          >
-            Revoke it and create a new one
-          </button>
-        </>
-      )}
-      {lost.state === "absent" && (
-        <>
-          <p>
-            {name} was not created: the server could not be reached. Check your connection and try
-            again.
-          </p>
-          <button
-            type="button"
-            className="button button-small"
-            aria-busy={pending}
-            onClick={onRetry}
-          >
-            Try again
-          </button>
-        </>
-      )}
-      {lost.state === "unknown" && (
-        <>
-          <p>
-            Can&rsquo;t reach the server, so it is not yet known whether {name} was created. Check
-            your connection, then check again.
-          </p>
-          <button type="button" className="button button-small" onClick={onCheckAgain}>
-            Check again
-          </button>
-        </>
-      )}
-    </div>
   );
 }

@@ -3,6 +3,7 @@ import { ApiError, api, describeError, type IssuedServiceKey, type ServiceKey } 
 import { plural } from "../format";
 import { describedBy, FieldError, FieldHint, FormAlert } from "./field";
 import { LongText } from "./long-text";
+import { type LostCreate, LostCreateNotice } from "./lost-create-notice";
 import { ConfirmDialog } from "./modal";
 import { RelativeTime } from "./relative-time";
 import { type ShownSecret, ShowSecretDialog } from "./token-dialogs";
@@ -264,14 +265,10 @@ export function ServiceKeysSection({ appId }: { appId: string }) {
 }
 
 /**
- * A create whose answer never arrived: a key of that name may exist whose secret nobody will
- * see. `found` is such a key (one that was not in the list before the request).
+ * A create of a service key whose answer never arrived; see `LostCreate`. `known`: the ids
+ * listed before the request, to tell a key it made from older ones of the same name.
  */
-type LostCreate =
-  | { state: "checking"; name: string }
-  | { state: "found"; name: string; key: ServiceKey }
-  | { state: "absent"; name: string }
-  | { state: "unknown"; name: string };
+type LostKeyCreate = LostCreate<{ name: string; known: Set<string> }, ServiceKey>;
 
 function CreateServiceKeyForm({
   appId,
@@ -288,7 +285,7 @@ function CreateServiceKeyForm({
   const [name, setName] = useState("");
   const [error, setError] = useState<string | undefined>();
   const [formError, setFormError] = useState<string | undefined>();
-  const [lost, setLost] = useState<LostCreate | undefined>();
+  const [lost, setLost] = useState<LostKeyCreate | undefined>();
   const [pending, setPending] = useState(false);
   const busy = useRef(false);
   const nameRef = useRef<HTMLInputElement>(null);
@@ -326,7 +323,7 @@ function CreateServiceKeyForm({
       onCreated(created);
     } catch (e) {
       if (e instanceof ApiError && e.code === "network_error") {
-        void findLost(keyName, known);
+        void findLost({ name: keyName, known });
       } else if (e instanceof ApiError && e.code === "authentication_required") {
         setFormError("Your session has ended. Sign in again, then press Create service key again.");
       } else if (e instanceof ApiError && e.code === "validation_failed") {
@@ -342,15 +339,17 @@ function CreateServiceKeyForm({
   }
 
   /** No answer came back; the list says whether the request made a key anyway. */
-  async function findLost(keyName: string, known: Set<string>) {
-    setLost({ state: "checking", name: keyName });
+  async function findLost(request: { name: string; known: Set<string> }) {
+    setLost({ state: "checking", request });
     const keys = await reload();
     if (!keys) {
-      setLost({ state: "unknown", name: keyName });
+      setLost({ state: "unknown", request });
       return;
     }
-    const key = keys.find((k) => k.status === "active" && k.name === keyName && !known.has(k.id));
-    setLost(key ? { state: "found", name: keyName, key } : { state: "absent", name: keyName });
+    const key = keys.find(
+      (k) => k.status === "active" && k.name === request.name && !request.known.has(k.id),
+    );
+    setLost(key ? { state: "found", request, created: key } : { state: "absent", request });
   }
 
   return (
@@ -361,15 +360,18 @@ function CreateServiceKeyForm({
       <FormAlert error={formError} />
       {lost && (
         <LostCreateNotice
+          name={lost.request.name}
           lost={lost}
           pending={pending}
+          copyable="a key"
           onRevokeAndCreate={(key) =>
-            void send(lost.name, async () => {
+            void send(lost.request.name, async () => {
               await api.revokeServiceKey(appId, key.id);
               await reload();
             })
           }
-          onRetry={() => void send(lost.name)}
+          onRetry={() => void send(lost.request.name)}
+          onCheckAgain={() => void findLost(lost.request)}
         />
       )}
       <div className="form-row">
@@ -399,68 +401,5 @@ function CreateServiceKeyForm({
         </div>
       </div>
     </form>
-  );
-}
-
-function LostCreateNotice({
-  lost,
-  pending,
-  onRevokeAndCreate,
-  onRetry,
-}: {
-  lost: LostCreate;
-  pending: boolean;
-  onRevokeAndCreate: (key: ServiceKey) => void;
-  onRetry: () => void;
-}) {
-  const name = <strong className="token-name-text">{lost.name}</strong>;
-  if (lost.state === "checking") {
-    return (
-      <p className="callout callout-info" role="status">
-        The server&rsquo;s answer was lost. Checking whether {name} was created…
-      </p>
-    );
-  }
-  return (
-    <div className="callout callout-warning stack" role="alert">
-      {lost.state === "found" && (
-        <>
-          <p>
-            {name} may have been created, but the server&rsquo;s answer was lost on the way, so its
-            secret cannot be shown. Revoke it and create a new one to get a key you can copy.
-          </p>
-          <button
-            type="button"
-            className="button button-primary button-small"
-            aria-busy={pending}
-            onClick={() => onRevokeAndCreate(lost.key)}
-          >
-            Revoke it and create a new one
-          </button>
-        </>
-      )}
-      {lost.state === "absent" && (
-        <>
-          <p>
-            {name} was not created: the server could not be reached. Check your connection and try
-            again.
-          </p>
-          <button
-            type="button"
-            className="button button-small"
-            aria-busy={pending}
-            onClick={onRetry}
-          >
-            Try again
-          </button>
-        </>
-      )}
-      {lost.state === "unknown" && (
-        <p>
-          Can&rsquo;t reach the server, so it is not yet known whether {name} was created. Check
-          your connection, then reload this page: a key you cannot copy is best revoked.
-        </p>
-      )}
-    </div>
   );
 }
