@@ -101,6 +101,47 @@ describe("abuse limits", () => {
     expect(await signInStatus(server.baseUrl, unknown, "guess", "203.0.113.14")).toBe(429);
   });
 
+  it("gives guesses sent all at once no more tries than guesses sent one by one", async () => {
+    const email = await signUpAt("192.0.2.4");
+    // 12 wrong passwords at once from one address: the pair's limit is 3, and none of them
+    // has failed (or been counted) when the others are checked.
+    const burst = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        signInStatus(server.baseUrl, email, "guess", "203.0.113.40"),
+      ),
+    );
+    expect(burst.filter((status) => status === 401)).toHaveLength(3);
+    expect(burst.filter((status) => status === 429)).toHaveLength(9);
+    // Once they have failed, the count holds them back as it holds back guesses one by one.
+    expect(await signInStatus(server.baseUrl, email, password, "203.0.113.40")).toBe(429);
+    // The owner elsewhere is not affected: 3 counted failures are under the account's 6.
+    expect(await signInStatus(server.baseUrl, email, password, "198.51.100.41")).toBe(200);
+  });
+
+  it("counts wrong current passwords sent all at once by a signed-in user before they fail", async () => {
+    const email = await signUpAt("192.0.2.5");
+    const client = new Client(server.baseUrl);
+    expect(
+      (
+        await client.request("POST", "/api/v1/auth/signin", {
+          body: { email, password },
+          headers: { "x-forwarded-for": "198.51.100.42" },
+        })
+      ).status,
+    ).toBe(200);
+    // The limit on wrong current passwords is the account's sign-in limit (6).
+    const burst = await Promise.all(
+      Array.from(
+        { length: 15 },
+        async () =>
+          (await client.post("/api/v1/auth/reauthenticate", { password: "guess" })).status,
+      ),
+    );
+    expect(burst.filter((status) => status === 401)).toHaveLength(6);
+    expect(burst.filter((status) => status === 429)).toHaveLength(9);
+    expect((await client.post("/api/v1/auth/reauthenticate", { password })).status).toBe(429);
+  });
+
   it("limits sign-ups per address (429 before any account is made), other addresses unaffected", async () => {
     const address = "192.0.2.50";
     for (let i = 0; i < 3; i++) await signUpAt(address);

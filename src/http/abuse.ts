@@ -106,11 +106,6 @@ function isShared(key: string): boolean {
 
 type LimiterState = Awaited<ReturnType<Limiter>>;
 
-/** The limit is reached: the state of a read that did not count (so `remaining` is 0). */
-function isOver(state: LimiterState): state is Extract<LimiterState, { isAllowed: false }> {
-  return !state.isAllowed && state.remaining === 0 && state.ttl > 0;
-}
-
 function tooMany(ttlMs: number, what: string): KeywardError {
   const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
   return new KeywardError("rate_limited", `Too many ${what}; try again in ${seconds} s.`, {
@@ -136,17 +131,18 @@ export class AbuseGuard {
   private readonly confirmationsByUser: Limiter;
   /** Emails with a link asked for one email address: a mailbox cannot be flooded. */
   private readonly linkEmailsByAddress: Limiter;
+  private readonly inFlight = new AttemptsInFlight();
 
   constructor(app: FastifyInstance, limits: AbuseLimits) {
     this.signinByAccount = app.createRateLimit({
       max: limits.signinFailuresPerAccountPerHour,
       timeWindow: HOUR_MS,
-      keyGenerator: (request) => `account:${signinEmail(request)}`,
+      keyGenerator: signinAccountKey,
     });
     this.signinByPair = app.createRateLimit({
       max: limits.signinFailuresPerAccountAndAddressPerHour,
       timeWindow: HOUR_MS,
-      keyGenerator: (request) => `pair:${signinEmail(request)}:${request.ip}`,
+      keyGenerator: signinPairKey,
     });
     this.signupsByAddress = app.createRateLimit({
       max: limits.signupsPerAddressPerHour,
@@ -156,12 +152,12 @@ export class AbuseGuard {
     this.signinByAddress = app.createRateLimit({
       max: limits.signinFailuresPerAddressPerHour,
       timeWindow: HOUR_MS,
-      keyGenerator: (request) => `signin:${request.ip}`,
+      keyGenerator: signinAddressKey,
     });
     this.confirmationsByUser = app.createRateLimit({
       max: limits.signinFailuresPerAccountPerHour,
       timeWindow: HOUR_MS,
-      keyGenerator: (request) => `account:user:${request.user?.id ?? request.ip}`,
+      keyGenerator: confirmationKey,
     });
     this.linkEmailsByAddress = app.createRateLimit({
       max: LINK_EMAILS_PER_ADDRESS_PER_HOUR,
@@ -177,23 +173,49 @@ export class AbuseGuard {
   }
 
   /**
-   * Throws 429 when this address, or this account from this address, has failed to sign in
-   * too often; and when the account has, summed over every address, unless this address
-   * signed in to it successfully before (`isKnownAddress`, asked only then). One address
-   * alone stays under the account's limit (its own, lower, limit stops it first), so it can
-   * never lock the owner out elsewhere; guesses spread over many addresses lock the account
-   * for every address it has not been used from.
+   * Starts a sign-in attempt: throws 429 when this address, or this account from this
+   * address, has failed to sign in too often; and when the account has, summed over every
+   * address, unless this address signed in to it successfully before (`isKnownAddress`,
+   * asked only then). One address alone stays under the account's limit (its own, lower,
+   * limit stops it first), so it can never lock the owner out elsewhere; guesses spread
+   * over many addresses lock the account for every address it has not been used from.
+   * Attempts under way count as failures until they end, so guesses sent all at once get
+   * no more tries than guesses sent one by one (see `AttemptsInFlight`).
    */
-  async checkSignin(
+  async startSignin(
     request: FastifyRequest,
     isKnownAddress: () => Promise<boolean>,
-  ): Promise<void> {
-    for (const limiter of [this.signinByAddress, this.signinByPair]) {
-      const state = await limiter(request, { increment: false });
-      if (isOver(state)) throw tooMany(state.ttl, "failed sign-ins");
+  ): Promise<Attempt> {
+    const end = this.inFlight.enter([
+      signinAddressKey(request),
+      signinPairKey(request),
+      signinAccountKey(request),
+    ]);
+    try {
+      for (const limiter of [this.signinByAddress, this.signinByPair]) {
+        const over = this.overLimit(await limiter(request, { increment: false }));
+        if (over !== undefined) throw tooMany(over, "failed sign-ins");
+      }
+      const account = this.overLimit(await this.signinByAccount(request, { increment: false }));
+      if (account !== undefined && !(await isKnownAddress())) {
+        throw tooMany(account, "failed sign-ins");
+      }
+    } catch (error) {
+      end();
+      throw error;
     }
-    const account = await this.signinByAccount(request, { increment: false });
-    if (isOver(account) && !(await isKnownAddress())) throw tooMany(account.ttl, "failed sign-ins");
+    return {
+      failed: async () => {
+        try {
+          await this.signinByAccount(request);
+          await this.signinByPair(request);
+          await this.signinByAddress(request);
+        } finally {
+          end();
+        }
+      },
+      end,
+    };
   }
 
   /** Counts a sign-up from this address; throws 429 past the limit (before any hashing). */
@@ -219,20 +241,43 @@ export class AbuseGuard {
     if (!state.isAllowed && state.isExceeded) throw tooMany(state.ttl, "emails asked for");
   }
 
-  /** Throws 429 when the signed-in user typed a wrong current password too often. */
-  async checkPasswordConfirmation(request: FastifyRequest): Promise<void> {
-    const state = await this.confirmationsByUser(request, { increment: false });
-    if (isOver(state)) throw tooMany(state.ttl, "wrong passwords");
+  /**
+   * Starts a check of the signed-in user's current password or second-factor code: throws
+   * 429 when they were wrong too often, counting the checks under way as wrong ones.
+   */
+  async startPasswordConfirmation(request: FastifyRequest): Promise<Attempt> {
+    const end = this.inFlight.enter([confirmationKey(request)]);
+    try {
+      const over = this.overLimit(await this.confirmationsByUser(request, { increment: false }));
+      if (over !== undefined) throw tooMany(over, "wrong passwords");
+    } catch (error) {
+      end();
+      throw error;
+    }
+    return {
+      failed: async () => {
+        try {
+          await this.confirmationsByUser(request);
+        } finally {
+          end();
+        }
+      },
+      end,
+    };
   }
 
-  async recordPasswordConfirmationFailure(request: FastifyRequest): Promise<void> {
-    await this.confirmationsByUser(request);
-  }
-
-  async recordSigninFailure(request: FastifyRequest): Promise<void> {
-    await this.signinByAccount(request);
-    await this.signinByPair(request);
-    await this.signinByAddress(request);
+  /**
+   * The milliseconds to wait when the failures counted, plus the attempts under way in this
+   * process (this one among them), exceed the limit; undefined when within it.
+   */
+  private overLimit(state: LimiterState): number | undefined {
+    if (state.isAllowed) return undefined;
+    // The limit is reached by what was counted alone (a read that did not count).
+    if (state.remaining === 0 && state.ttl > 0) return state.ttl;
+    const counted = state.max - state.remaining;
+    if (counted + this.inFlight.count(state.key) <= state.max) return undefined;
+    // Nothing counted yet in this window: the attempts under way start it when they fail.
+    return state.ttl > 0 ? state.ttl : state.timeWindow;
   }
 
   /** Counts a token creation by the signed-in user; throws 429 past the limit. */
@@ -241,6 +286,50 @@ export class AbuseGuard {
     if (!state.isAllowed && state.isExceeded) throw tooMany(state.ttl, "tokens created");
   }
 }
+
+/** A guess under way (a password or a code), counted against its limits until it ends. */
+export interface Attempt {
+  /** It was wrong: counts it as a failure, and ends it. */
+  failed(): Promise<void>;
+  /** It ended any other way (right, or refused for another reason). Later calls do nothing. */
+  end(): void;
+}
+
+/**
+ * Attempts under way in this process, by limiter key. Failures are counted when they are
+ * known, after a password hash or a code check; without this, guesses sent all at once
+ * would each read the count before any of them had failed, and all be let through. A
+ * burst across several processes gets at most the limit on each; the counts they record
+ * then hold on all of them.
+ */
+class AttemptsInFlight {
+  private readonly counts = new Map<string, number>();
+
+  /** Counts one attempt under each key, at once; returns the function that ends it. */
+  enter(keys: readonly string[]): () => void {
+    for (const key of keys) this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      for (const key of keys) {
+        const left = (this.counts.get(key) ?? 1) - 1;
+        if (left > 0) this.counts.set(key, left);
+        else this.counts.delete(key);
+      }
+    };
+  }
+
+  count(key: string): number {
+    return this.counts.get(key) ?? 0;
+  }
+}
+
+const signinAccountKey = (request: FastifyRequest) => `account:${signinEmail(request)}`;
+const signinPairKey = (request: FastifyRequest) => `pair:${signinEmail(request)}:${request.ip}`;
+const signinAddressKey = (request: FastifyRequest) => `signin:${request.ip}`;
+const confirmationKey = (request: FastifyRequest) =>
+  `account:user:${request.user?.id ?? request.ip}`;
 
 /**
  * The account a sign-in is for, as a hash: counters may be stored in the database, and

@@ -70,7 +70,7 @@ export function authRoutes(
     ...routeOptions(signInRoute),
     handler: async (request, reply) => {
       checkOrigin(request, options, false);
-      await abuse.checkSignin(request, () =>
+      const attempt = await abuse.startSignin(request, () =>
         isKnownSigninAddress(deps, request.body.email, request.ip),
       );
       let signedIn: Awaited<ReturnType<typeof signIn>>;
@@ -82,9 +82,11 @@ export function authRoutes(
           error instanceof KeywardError &&
           (error.code === "invalid_credentials" || error.code === "invalid_two_factor_code")
         ) {
-          await abuse.recordSigninFailure(request);
+          await attempt.failed();
         }
         throw error;
+      } finally {
+        attempt.end();
       }
       const { user, session } = signedIn;
       setSessionCookie(request, reply, session.secret, session.expiresAt);
@@ -164,14 +166,16 @@ export function authRoutes(
     ...routeOptions(changePasswordRoute),
     handler: async (request, reply) => {
       const user = requireAccountUser(request, options);
-      await abuse.checkPasswordConfirmation(request);
+      const attempt = await abuse.startPasswordConfirmation(request);
       try {
         await changePassword(deps, user, request.sessionIdHash, request.body, clientOf(request));
       } catch (error) {
         if (error instanceof KeywardError && error.code === "invalid_credentials") {
-          await abuse.recordPasswordConfirmationFailure(request);
+          await attempt.failed();
         }
         throw error;
+      } finally {
+        attempt.end();
       }
       return reply.code(204).send(null);
     },
@@ -182,7 +186,7 @@ export function authRoutes(
     handler: async (request, reply) => {
       const user = requireAccountUser(request, options);
       if (request.sessionIdHash === null) throw new KeywardError("authentication_required");
-      await abuse.checkPasswordConfirmation(request);
+      const attempt = await abuse.startPasswordConfirmation(request);
       try {
         await reauthenticate(
           deps,
@@ -193,9 +197,11 @@ export function authRoutes(
         );
       } catch (error) {
         if (error instanceof KeywardError && error.code === "invalid_credentials") {
-          await abuse.recordPasswordConfirmationFailure(request);
+          await attempt.failed();
         }
         throw error;
+      } finally {
+        attempt.end();
       }
       return reply.code(204).send(null);
     },

@@ -48,7 +48,7 @@ export function twoFactorRoutes(
     handler: async (request) => {
       const user = requireAccountUser(request, options);
       requireRecentSignIn(deps, request.session);
-      await abuse.checkPasswordConfirmation(request);
+      const attempt = await abuse.startPasswordConfirmation(request);
       try {
         const recoveryCodes = await confirmTwoFactor(deps, user, request.body.code, {
           ip: request.ip,
@@ -56,9 +56,11 @@ export function twoFactorRoutes(
         return { recoveryCodes };
       } catch (error) {
         if (error instanceof KeywardError && error.code === "invalid_two_factor_code") {
-          await abuse.recordPasswordConfirmationFailure(request);
+          await attempt.failed();
         }
         throw error;
+      } finally {
+        attempt.end();
       }
     },
   });
@@ -70,14 +72,16 @@ export function twoFactorRoutes(
       // Before the code is looked at (or spent): a session left open in a browser is not
       // enough to remove the second factor.
       requireRecentSignIn(deps, request.session);
-      await abuse.checkPasswordConfirmation(request);
+      const attempt = await abuse.startPasswordConfirmation(request);
       try {
         await disableTwoFactor(deps, user, request.body.code, { ip: request.ip });
       } catch (error) {
         if (error instanceof KeywardError && error.code === "invalid_two_factor_code") {
-          await abuse.recordPasswordConfirmationFailure(request);
+          await attempt.failed();
         }
         throw error;
+      } finally {
+        attempt.end();
       }
       return reply.code(204).send(null);
     },
