@@ -1,6 +1,6 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -89,6 +89,40 @@ describe.skipIf(TEST_STORE !== "sqlite")("keyward backup on SQLite", () => {
     expect(again.code).toBe(65);
     expect(again.output).toContain("--force");
     expect((await keyward({ DATABASE_URL: databaseUrl }, "backup", file, "--force")).code).toBe(0);
+  });
+
+  it("refuses, even with --force, to write over the store or its files while the server runs (exit 65)", async () => {
+    const database = server.config.database;
+    if (database.kind !== "sqlite") throw new Error("SQLite only");
+    const { client, appId } = await signUpWithApp(server.baseUrl);
+    // The same file spelled another way (relative, through a symbolic link) is refused too.
+    const linkDir = join(out, "link");
+    symlinkSync(dirname(database.path), linkDir);
+    const name = basename(database.path);
+    for (const target of [
+      database.path,
+      relative(process.cwd(), database.path),
+      join(linkDir, name),
+      `${database.path}-wal`,
+      `${database.path}-shm`,
+      `${database.path}-server.lock`,
+    ]) {
+      const result = await keyward({ DATABASE_URL: databaseUrl }, "backup", target, "--force");
+      expect(result.code, target).toBe(65);
+      expect(result.output).toContain("is the store itself");
+    }
+    // The server still writes to, and reads from, the one store file there is.
+    const { id } = await createToken(client, appId, { name: "after the refusals" });
+    const listed = await client.get<{ tokens: Array<{ id: string }> }>(
+      `/api/v1/applications/${appId}/tokens`,
+    );
+    expect(listed.body.tokens.map((t) => t.id)).toContain(id);
+    const check = new Database(database.path, { readonly: true });
+    try {
+      expect(check.pragma("integrity_check", { simple: true })).toBe("ok");
+    } finally {
+      check.close();
+    }
   });
 
   it("on PostgreSQL prints how to use pg_dump and exits 1 (no backup written)", async () => {
