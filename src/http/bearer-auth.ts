@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { parseBearerHeader } from "../core/bearer.js";
+import { hasQueryToken, parseBearerHeader } from "../core/bearer.js";
 import type { SecretRecord } from "../core/model.js";
 import type { TokenVerifier } from "../services/verifier.js";
 import type { AbuseGuard } from "./abuse.js";
@@ -31,35 +31,6 @@ export function countAuthorizationHeaders(request: FastifyRequest): number {
     if (name.length === 13 && name.toLowerCase() === "authorization") count++;
   }
   return count;
-}
-
-function hasQueryToken(request: FastifyRequest): boolean {
-  const url = request.raw.url ?? "";
-  // `access_token[]=` and `access_token[0]=` are the same parameter to the query parsers
-  // of PHP, Rails and qs, so a proxy or host in front may read them as one.
-  if (
-    url.includes("access_token=") ||
-    url.includes("access_token&") ||
-    url.includes("access_token[") ||
-    url.endsWith("access_token")
-  ) {
-    return true;
-  }
-  // The same name with any of its characters percent-encoded (access%5Ftoken) is the same
-  // parameter to whatever reads the query, and access_token%3D<token> a token in the URL
-  // all the same; decoded only when the query has a '%' at all.
-  const query = url.indexOf("?");
-  if (query === -1 || !url.includes("%", query)) return false;
-  for (const name of new URLSearchParams(url.slice(query + 1)).keys()) {
-    if (
-      name === "access_token" ||
-      name.startsWith("access_token=") ||
-      name.startsWith("access_token[")
-    ) {
-      return true;
-    }
-  }
-  return false;
 }
 
 function send(reply: FastifyReply, status: number, challenge: string, body: string): undefined {
@@ -110,7 +81,7 @@ export async function authenticateBearer(
     return send(reply, 429, CHALLENGE, TOO_MANY_FAILURES_BODY);
   }
   // Tokens are never accepted in the URL (it ends up in logs, history and Referer).
-  if (hasQueryToken(request)) {
+  if (hasQueryToken(request.raw.url ?? "")) {
     return send(
       reply,
       400,

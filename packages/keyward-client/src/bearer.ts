@@ -71,3 +71,36 @@ function trimSpaces(value: string): string {
 function isSpaceOrTab(c: number): boolean {
   return c === 32 || c === 9;
 }
+
+/**
+ * True when a request target (path and query) carries a token in the URL: an
+ * `access_token` query parameter (RFC 6750 §2.3, which the contract refuses), whatever its
+ * spelling to a query parser.
+ */
+export function hasQueryToken(url: string): boolean {
+  // `access_token[]=` and `access_token[0]=` are the same parameter to the query parsers
+  // of PHP, Rails and qs, so a proxy or host in front may read them as one.
+  if (
+    url.includes("access_token=") ||
+    url.includes("access_token&") ||
+    url.includes("access_token[") ||
+    url.endsWith("access_token")
+  ) {
+    return true;
+  }
+  // The same name with any of its characters percent-encoded (access%5Ftoken) is the same
+  // parameter to whatever reads the query, and access_token%3D<token> a token in the URL
+  // all the same; decoded only when the query has a '%' at all.
+  const query = url.indexOf("?");
+  if (query === -1 || !url.includes("%", query)) return false;
+  for (const name of new URLSearchParams(url.slice(query + 1)).keys()) {
+    if (
+      name === "access_token" ||
+      name.startsWith("access_token=") ||
+      name.startsWith("access_token[")
+    ) {
+      return true;
+    }
+  }
+  return false;
+}

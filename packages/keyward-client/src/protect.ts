@@ -3,7 +3,7 @@
 // client, and either hand the answer over or refuse exactly as the protected API does:
 // same status, same `WWW-Authenticate` challenge, same RFC 9457 problem body.
 
-import { parseBearerHeader } from "./bearer.js";
+import { hasQueryToken, parseBearerHeader } from "./bearer.js";
 import type { KeywardClient, VerifiedToken } from "./client.js";
 import { KeywardUnavailableError } from "./errors.js";
 
@@ -101,17 +101,10 @@ const TOKEN_IN_URL = refusal(
 // Keyward unreachable: the host answers as Keyward does when its storage is, fail closed.
 const UNAVAILABLE = (retryAfterSeconds: number | undefined): Refusal => ({
   status: 503,
-  headers: { "retry-after": String(retryAfterSeconds ?? 5) },
+  headers: { "retry-after": String(retryAfterSeconds ?? 5), "cache-control": "no-store" },
   body: problemText("storage_unavailable", "Storage is unavailable; try again shortly."),
 });
 const INTERNAL = refusal("internal_error", "Something went wrong on our side.", {});
-
-/** True when the request target names an `access_token` query parameter. */
-export function hasQueryToken(url: string): boolean {
-  return (
-    url.includes("access_token=") || url.includes("access_token&") || url.endsWith("access_token")
-  );
-}
 
 /** The header's token, or the refusal a request without a usable one gets. */
 function tokenOf(request: BearerRequest): { token: string } | { refusal: Refusal } {

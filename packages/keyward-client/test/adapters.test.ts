@@ -76,6 +76,7 @@ describe.each(frameworks)("keyward-client/%s", (name) => {
     const answer = await rawRequest(downApp.url, getRequest("/api", [`Bearer ${makeToken()}`]));
     expect(answer.status).toBe(503);
     expect(answer.headers["retry-after"]).toBe("5");
+    expect(answer.headers["cache-control"]).toBe("no-store");
     expect(answer.body).toBe(
       problemText("storage_unavailable", "Storage is unavailable; try again shortly."),
     );
