@@ -1,4 +1,6 @@
-import { join } from "node:path";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { Secret, TOTP } from "otpauth";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -273,10 +275,10 @@ describe("keyward tokens", () => {
     expect(byApp.unchanged.sort()).toEqual([a.id, b.id].sort());
   });
 
-  it("refuses a revoke that names no token with a usage-style message", async () => {
+  it("refuses a revoke that names no token as a missing argument (exit 64)", async () => {
     const result = await keyward("tokens", "revoke");
-    expect(result.code).toBe(65);
-    expect(result.output).toContain("Say which tokens to revoke");
+    expect(result.code).toBe(64);
+    expect(result.output).toContain("say which tokens to revoke");
   });
 });
 
@@ -313,6 +315,17 @@ describe("the command line itself", () => {
     }
   });
 
+  it("refuses a DATABASE_URL with no store there (exit 66), and creates nothing", async () => {
+    const absent = join(mkdtempSync(join(tmpdir(), "keyward-absent-")), "typo", "kw.db");
+    const result = await runNode(["--import", "tsx", MAIN, "users", "list"], {
+      PATH: process.env.PATH ?? "",
+      DATABASE_URL: `sqlite:${absent}`,
+    });
+    expect(result.code).toBe(66);
+    expect(result.output).toContain(`No Keyward store at ${absent}`);
+    expect(existsSync(dirname(absent))).toBe(false);
+  });
+
   it("answers an unknown command or option with exit code 64", async () => {
     expect((await keyward("frobnicate")).code).toBe(64);
     expect((await keyward("users", "list", "--colour")).code).toBe(64);
@@ -341,5 +354,12 @@ describe("keyward audit export", () => {
     const bad = await keyward("audit", "export", "--since", "last tuesday");
     expect(bad.code).toBe(65);
     expect(bad.output).toContain("--since must be a date");
+
+    // A file it cannot write: said plainly, with the code of a missing path, no stack.
+    const nowhere = "/nonexistent-folder-of-keyward/audit.jsonl";
+    const unwritable = await keyward("audit", "export", "--since", today, "--output", nowhere);
+    expect(unwritable.code).toBe(66);
+    expect(unwritable.output).toContain(`${nowhere}: no such file or folder.`);
+    expect(unwritable.output).not.toContain("    at ");
   });
 });

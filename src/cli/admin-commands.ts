@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { KeywardError } from "../core/errors.js";
+import { EXIT_CODES } from "../core/errors.js";
 import { linkWithCode } from "../core/mail.js";
 import { tokenStatus } from "../core/model.js";
 import {
@@ -364,11 +364,13 @@ export function addAdminCommands(program: Command, withSession: WithSession): vo
             token === undefined &&
             options.user === undefined &&
             options.application === undefined
-          )
-            throw new KeywardError(
-              "validation_failed",
-              "Say which tokens to revoke: a token id, --user <user> or --application <id>.",
+          ) {
+            // A missing argument, as commander reports its own (exit 64).
+            output.err(
+              "Error: say which tokens to revoke: a token id, --user <user> or --application <id>.",
             );
+            return EXIT_CODES.usage;
+          }
           if (token === undefined && !options.yes) {
             const wouldRevoke = await listTokens(deps, { ...selection, active: true });
             output.err(
@@ -376,7 +378,7 @@ export function addAdminCommands(program: Command, withSession: WithSession): vo
                 ? "No active token matches; nothing to revoke."
                 : `${table(TOKEN_HEADERS, tokenRows(wouldRevoke))}\n\nThis would revoke ${wouldRevoke.length} token(s). Run again with --yes to revoke them.`,
             );
-            return wouldRevoke.length === 0 ? 0 : 64;
+            return wouldRevoke.length === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
           }
           const result = await revokeTokens(deps, operator, selection);
           if (output.json)

@@ -34,6 +34,9 @@ export function addAuditCommands(program: Command, withSession: WithSession): vo
       withSession({}, async ({ deps }) => {
         const since = parseSince(options.since);
         const out = options.output ? createWriteStream(options.output) : process.stdout;
+        // A file that cannot be opened fails here, as an error the command reports, not
+        // later as an uncaught one.
+        if (out !== process.stdout) await once(out, "open");
         const progress = progressBar("Exported");
         let count = 0;
         for await (const event of exportAudit(deps, {

@@ -41,7 +41,30 @@ function failure(error: unknown): { code: number; message: string } {
     return { code: EXIT_CODES.failure, message: error.message };
   if (error instanceof Error && error.name === "SchemaNotMigratedError")
     return { code: EXIT_CODES.unavailable, message: error.message };
+  const file = fileFailure(error);
+  if (file !== undefined) return file;
   throw error;
+}
+
+/** What a file the command was given cannot be, said in words, with the code that fits. */
+const FILE_ERRORS: Record<string, { code: number; what: string }> = {
+  ENOENT: { code: EXIT_CODES.notFound, what: "no such file or folder" },
+  ENOTDIR: { code: EXIT_CODES.notFound, what: "a part of the path is not a folder" },
+  EISDIR: { code: EXIT_CODES.data, what: "it is a folder" },
+  EEXIST: { code: EXIT_CODES.data, what: "it already exists" },
+  EACCES: { code: EXIT_CODES.noPermission, what: "permission denied" },
+  EPERM: { code: EXIT_CODES.noPermission, what: "not permitted" },
+  EROFS: { code: EXIT_CODES.noPermission, what: "the file system is read-only" },
+  ENOSPC: { code: EXIT_CODES.failure, what: "no space left on the device" },
+};
+
+/** A file the command reads or writes (an import, an export) that the system refused. */
+function fileFailure(error: unknown): { code: number; message: string } | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const { code, path } = error as NodeJS.ErrnoException;
+  const known = code === undefined ? undefined : FILE_ERRORS[code];
+  if (known === undefined || path === undefined) return undefined;
+  return { code: known.code, message: `Error: ${path}: ${known.what}.` };
 }
 
 export function buildProgram(env: Env, version: string, outcome: Outcome): Command {

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -182,4 +183,22 @@ describe("keyward import-tokens", () => {
     expect(unknownApp.code).toBe(66);
     expect(unknownApp.output).toContain("keyward apps list");
   }, 120_000);
+
+  it("refuses input that is not a file (a pipe would be read empty the second time), and a missing file", async () => {
+    const { appId } = await signUpWithApp(server.baseUrl, "Piped");
+    const fifo = join(dir, "piped.jsonl");
+    execFileSync("mkfifo", [fifo]);
+    const piped = await keyward("import-tokens", fifo, "--application", appId);
+    expect(piped.code).toBe(65);
+    expect(piped.output).toContain("is not a regular file");
+    const missing = await keyward(
+      "import-tokens",
+      join(dir, "absent.jsonl"),
+      "--application",
+      appId,
+    );
+    expect(missing.code).toBe(66);
+    expect(missing.output).toContain("No file at");
+    expect(missing.output).not.toContain("ENOENT");
+  }, 60_000);
 });

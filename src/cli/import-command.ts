@@ -1,12 +1,29 @@
-import { createReadStream } from "node:fs";
+import { createReadStream, statSync } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
+import { KeywardError } from "../core/errors.js";
 import { importTokens } from "../operator.js";
 import type { WithSession } from "./admin-commands.js";
 import { progressBar } from "./output.js";
 
-/** The file's lines, streamed (a file of a million lines is never held whole). */
+/**
+ * The file's lines, streamed (a file of a million lines is never held whole). The import
+ * reads them twice, every line checked before any is written, so the input must be a
+ * file: a pipe would be empty the second time, and nothing imported.
+ */
 function fileLines(path: string): () => AsyncIterable<string> {
+  let isFile: boolean;
+  try {
+    isFile = statSync(path).isFile();
+  } catch {
+    throw new KeywardError("not_found", `No file at ${path}.`);
+  }
+  if (!isFile) {
+    throw new KeywardError(
+      "validation_failed",
+      `${path} is not a regular file. The import reads its input twice (every line is checked before any is written): save it to a file first.`,
+    );
+  }
   return () =>
     createInterface({ input: createReadStream(path, { encoding: "utf8" }), crlfDelay: Infinity });
 }

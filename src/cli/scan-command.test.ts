@@ -128,6 +128,20 @@ describe("keyward scan", () => {
     }
   });
 
+  it("exits 66 for a path that does not exist (a typo must not pass as a clean tree)", async () => {
+    const result = await keyward(repo, "scan", "no-such-folder");
+    expect(result.code).toBe(66);
+    expect(result.output).toContain("no-such-folder: no such file or folder.");
+    expect(result.output).not.toContain("No Keyward tokens");
+  });
+
+  it("exits 69, not the 1 of a finding, when --report cannot reach the endpoint", async () => {
+    const result = await keyward(repo, "scan", "--report", "http://127.0.0.1:9");
+    expect(result.code).toBe(69);
+    expect(result.output).toContain("could not be reached; the secrets were not reported");
+    expect(result.output).not.toContain(inFile);
+  });
+
   describe("--report", () => {
     let server: TestServer;
     beforeAll(async () => {

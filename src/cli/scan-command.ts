@@ -140,11 +140,21 @@ async function report(url: string, secrets: readonly string[]): Promise<void> {
     ? url
     : `${url.replace(/\/+$/, "")}/api/v1/leaks`;
   for (let i = 0; i < secrets.length; i += MAX_LEAK_REPORT_TOKENS) {
-    const response = await fetch(endpoint, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ tokens: secrets.slice(i, i + MAX_LEAK_REPORT_TOKENS) }),
-    });
+    let response: Response;
+    try {
+      response = await fetch(endpoint, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ tokens: secrets.slice(i, i + MAX_LEAK_REPORT_TOKENS) }),
+      });
+    } catch (error) {
+      // Exit 69, not the 1 that means "found": a script must tell the two apart.
+      throw new KeywardError(
+        "storage_unavailable",
+        `The leak endpoint ${endpoint} could not be reached; the secrets were not reported. Check the URL and try again.`,
+        { cause: error },
+      );
+    }
     if (response.status !== 202) {
       throw new KeywardError(
         "storage_unavailable",

@@ -1,7 +1,8 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
+import { KeywardError } from "../../core/errors.js";
 import type { Store, TokenStore } from "../../services/ports.js";
 import { composeKyselyStore } from "../kysely-compose.js";
 import {
@@ -18,7 +19,7 @@ import { prefixSql, SecretFilter } from "../secret-filter.js";
 import { SqliteInUseError } from "./sqlite-in-use-error.js";
 
 export interface SqliteStoreOptions {
-  /** Path of the database file; its folder is created when missing. */
+  /** Path of the database file; a server creates it (and its folder) when missing, a tool does not. */
   path: string;
   busyTimeoutMs?: number;
   /**
@@ -102,6 +103,14 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
   const role = options.role ?? "server";
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
   const memory = options.path === ":memory:";
+  // The command line works on the server's store: a path with none is a mistake (a typo in
+  // DATABASE_URL), which must not leave an empty store and folders behind.
+  if (role === "tool" && !memory && !existsSync(options.path)) {
+    throw new KeywardError(
+      "not_found",
+      `No Keyward store at ${options.path}. Check DATABASE_URL; the server creates the store when it first starts.`,
+    );
+  }
   if (!memory) mkdirSync(dirname(options.path), { recursive: true });
   const serverLock =
     role === "server" && !memory ? takeServerLock(options.path, busyTimeoutMs) : undefined;
