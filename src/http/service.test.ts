@@ -439,6 +439,42 @@ describe("portal sessions", () => {
     expect(results.map((r) => r.status).sort()).toEqual([303, 410]);
   });
 
+  it("stop working when the service key that made them is revoked", async () => {
+    const host = await hostSetUp();
+    await host.service("PUT", "/api/v1/service/users/leaky", {});
+    const link = await host.service<PortalSession>("POST", "/api/v1/service/portal-sessions", {
+      externalId: "leaky",
+    });
+    // A second key of the same application, and its link, are not affected.
+    const other = await createServiceKey(host.client, host.appId, "other-backend");
+    const otherLink = await serviceClient(server.baseUrl, other.key)<PortalSession>(
+      "POST",
+      "/api/v1/service/portal-sessions",
+      { externalId: "leaky" },
+    );
+    expect(
+      (await host.client.delete(`/api/v1/applications/${host.appId}/service-keys/${host.key.id}`))
+        .status,
+    ).toBe(204);
+    const opened = await openPortal(link.body.url);
+    expect(opened.status).toBe(410);
+    expect(opened.cookie).toBe("");
+    expect((await openPortal(otherLink.body.url)).status).toBe(303);
+  });
+
+  it("are not used up by a HEAD request (a link checker's), which gets 405", async () => {
+    const host = await hostSetUp();
+    await host.service("PUT", "/api/v1/service/users/checked", {});
+    const link = await host.service<PortalSession>("POST", "/api/v1/service/portal-sessions", {
+      externalId: "checked",
+    });
+    const head = await fetch(link.body.url, { method: "HEAD", redirect: "manual" });
+    expect(head.status).toBe(405);
+    expect(head.headers.get("allow")).toBe("GET");
+    expect(head.headers.getSetCookie()).toEqual([]);
+    expect((await openPortal(link.body.url)).status).toBe(303);
+  });
+
   it("expire after five minutes, and unknown codes look the same", async () => {
     const host = await hostSetUp();
     await host.service("PUT", "/api/v1/service/users/late", {});

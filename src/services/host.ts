@@ -217,6 +217,7 @@ export async function createPortalSession(
       returnUrl,
       createdAt: now,
       expiresAt,
+      serviceKeyId: caller.keyId,
     },
     [
       auditEvent(deps, ctx, {

@@ -284,6 +284,8 @@ export interface PortalCode {
   returnUrl: string | null;
   createdAt: number;
   expiresAt: number;
+  /** The service key that asked for it: once that key is revoked, the code is not redeemed. */
+  serviceKeyId: string | null;
 }
 
 export interface PortalStore {

@@ -21,6 +21,7 @@ export function createKyselyPortalStore(db: Kysely<Database>, guard: Guard): Por
               return_url: code.returnUrl,
               created_at: code.createdAt,
               expires_at: code.expiresAt,
+              service_key_id: code.serviceKeyId,
             })
             .execute();
         },
@@ -36,6 +37,17 @@ export function createKyselyPortalStore(db: Kysely<Database>, guard: Guard): Por
           .where("code_hash", "=", codeHash)
           .where("used_at", "is", null)
           .where("expires_at", ">", now)
+          // A link is the key's word: a key revoked since (a leaked one) vouches for nothing.
+          .where(({ not, exists, selectFrom }) =>
+            not(
+              exists(
+                selectFrom("service_keys")
+                  .select("service_keys.id")
+                  .whereRef("service_keys.id", "=", "portal_codes.service_key_id")
+                  .where("service_keys.revoked_at", "is not", null),
+              ),
+            ),
+          )
           .returning([
             "code_hash",
             "application_id",
@@ -43,6 +55,7 @@ export function createKyselyPortalStore(db: Kysely<Database>, guard: Guard): Por
             "return_url",
             "created_at",
             "expires_at",
+            "service_key_id",
           ])
           .executeTakeFirst();
         if (!row) return undefined;
@@ -53,6 +66,7 @@ export function createKyselyPortalStore(db: Kysely<Database>, guard: Guard): Por
           returnUrl: row.return_url,
           createdAt: num(row.created_at),
           expiresAt: num(row.expires_at),
+          serviceKeyId: row.service_key_id,
         };
         return code;
       }),

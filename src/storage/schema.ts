@@ -137,6 +137,7 @@ export interface PortalCodesTable {
   created_at: number;
   expires_at: number;
   used_at: number | null;
+  service_key_id: string | null;
 }
 
 /** The revocation stream (migration 0007); `seq` is generated. */

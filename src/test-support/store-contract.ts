@@ -1902,6 +1902,7 @@ export function defineStoreContract(
           returnUrl: "https://host.example/settings",
           createdAt: T0,
           expiresAt: T0 + 300_000,
+          serviceKeyId: null,
         };
         await store.portal.insertPortalCode(code);
         const racing = await Promise.all([
@@ -1914,6 +1915,36 @@ export function defineStoreContract(
         expect(await store.portal.redeemPortalCode("code-2", T0 + 300_000)).toBeUndefined();
         expect(await store.portal.redeemPortalCode("unknown", T0)).toBeUndefined();
         expect(await store.portal.deleteExpiredPortalCodes(T0 + 300_000)).toBe(2);
+      });
+
+      it("does not redeem a portal code whose service key was revoked since", async () => {
+        const app = await addApp((await addUser()).id);
+        const { user } = await upsert(app.id, "portal-user-2");
+        const [kept, revoked] = [newKey(app.id), newKey(app.id)];
+        await store.serviceKeys.insertServiceKey(kept);
+        await store.serviceKeys.insertServiceKey(revoked);
+        const code = (codeHash: string, serviceKeyId: string) => ({
+          codeHash,
+          applicationId: app.id,
+          userId: user.id,
+          returnUrl: null,
+          createdAt: T0,
+          expiresAt: T0 + 300_000,
+          serviceKeyId,
+        });
+        await store.portal.insertPortalCode(code("by-kept", kept.id));
+        await store.portal.insertPortalCode(code("by-revoked", revoked.id));
+        expect(
+          await store.serviceKeys.revokeServiceKey({
+            keyId: revoked.id,
+            now: T0 + 1,
+            revokedBy: null,
+          }),
+        ).toBe(true);
+        expect(await store.portal.redeemPortalCode("by-revoked", T0 + 2)).toBeUndefined();
+        expect(await store.portal.redeemPortalCode("by-kept", T0 + 2)).toEqual(
+          code("by-kept", kept.id),
+        );
       });
 
       it("keeps an application's return origins and branding", async () => {

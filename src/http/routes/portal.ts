@@ -26,16 +26,25 @@ const EXPIRED_PAGE = `<!doctype html>
  * path, which the access log redacts (logging.ts).
  */
 export function portalRoutes(app: FastifyInstance, deps: ServiceDeps): void {
-  app.get<{ Params: { code: string } }>("/portal/:code", async (request, reply) => {
-    reply.header("cache-control", "no-store");
-    const redeemed = await redeemPortalCode(deps, request.params.code, { ip: request.ip });
-    if (!redeemed) {
-      return reply.code(410).type("text/html; charset=utf-8").send(EXPIRED_PAGE);
-    }
-    setSessionCookie(request, reply, redeemed.session.secret, redeemed.session.expiresAt);
-    return reply
-      .code(303)
-      .header("location", `/app/${redeemed.applicationId}/account-management`)
-      .send();
-  });
+  // A GET spends the link, so no HEAD is made from it (Fastify would run the same handler):
+  // a link checker or an unfurler that asks with HEAD first must not use it up.
+  app.head("/portal/:code", async (_request, reply) =>
+    reply.code(405).header("allow", "GET").header("cache-control", "no-store").send(),
+  );
+  app.get<{ Params: { code: string } }>(
+    "/portal/:code",
+    { exposeHeadRoute: false },
+    async (request, reply) => {
+      reply.header("cache-control", "no-store");
+      const redeemed = await redeemPortalCode(deps, request.params.code, { ip: request.ip });
+      if (!redeemed) {
+        return reply.code(410).type("text/html; charset=utf-8").send(EXPIRED_PAGE);
+      }
+      setSessionCookie(request, reply, redeemed.session.secret, redeemed.session.expiresAt);
+      return reply
+        .code(303)
+        .header("location", `/app/${redeemed.applicationId}/account-management`)
+        .send();
+    },
+  );
 }

@@ -14,6 +14,7 @@ import * as accountSecurity from "./0012-account-security.js";
 import * as importedTokens from "./0013-imported-tokens.js";
 import * as twoFactor from "./0014-two-factor.js";
 import * as email from "./0015-email.js";
+import * as portalKey from "./0016-portal-key.js";
 
 /** Every migration this version of Keyward knows, in order. Append; never edit a released one. */
 export const migrations: Record<string, Migration> = {
@@ -32,4 +33,5 @@ export const migrations: Record<string, Migration> = {
   "0013-imported-tokens": importedTokens,
   "0014-two-factor": twoFactor,
   "0015-email": email,
+  "0016-portal-key": portalKey,
 };
