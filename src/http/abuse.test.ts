@@ -118,6 +118,30 @@ describe("abuse limits", () => {
     expect(await signInStatus(server.baseUrl, email, password, "198.51.100.41")).toBe(200);
   });
 
+  it("counts an IPv6 client by its /64: new addresses in it buy no new guesses or sign-ups", async () => {
+    const email = await signUpAt("192.0.2.6");
+    const inNetwork = (n: number) => `2001:db8:6:7::${n.toString(16)}`;
+    for (let n = 1; n <= 3; n++) {
+      expect(await signInStatus(server.baseUrl, email, "guess", inNetwork(n))).toBe(401);
+    }
+    // The pair's limit (3) holds for every address of that /64...
+    expect(await signInStatus(server.baseUrl, email, "guess", inNetwork(99))).toBe(429);
+    expect(await signInStatus(server.baseUrl, email, password, inNetwork(100))).toBe(429);
+    // ...and not for the next /64.
+    expect(await signInStatus(server.baseUrl, email, password, "2001:db8:6:8::1")).toBe(200);
+    // Sign-ups (3 per address) likewise.
+    const signUpFrom = async (address: string) =>
+      (
+        await new Client(server.baseUrl).request("POST", "/api/v1/auth/signup", {
+          body: { email: `v6-${Date.now()}-${accounts++}@example.com`, password, name: "V" },
+          headers: { "x-forwarded-for": address },
+        })
+      ).status;
+    const statuses = [];
+    for (let n = 1; n <= 4; n++) statuses.push(await signUpFrom(`2001:db8:9:9::${n}`));
+    expect(statuses).toEqual([201, 201, 201, 429]);
+  });
+
   it("counts wrong current passwords sent all at once by a signed-in user before they fail", async () => {
     const email = await signUpAt("192.0.2.5");
     const client = new Client(server.baseUrl);

@@ -4,6 +4,7 @@ import type { FastifyRateLimitStore } from "@fastify/rate-limit";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { KeywardError } from "../core/errors.js";
 import type { CounterStore } from "../services/ports.js";
+import { limitAddress } from "./client-address.js";
 import { InvalidTokenLimiter } from "./invalid-token-limiter.js";
 
 export interface AbuseLimits {
@@ -147,7 +148,7 @@ export class AbuseGuard {
     this.signupsByAddress = app.createRateLimit({
       max: limits.signupsPerAddressPerHour,
       timeWindow: HOUR_MS,
-      keyGenerator: (request) => `signup:${request.ip}`,
+      keyGenerator: (request) => `signup:${limitAddress(request.ip)}`,
     });
     this.signinByAddress = app.createRateLimit({
       max: limits.signinFailuresPerAddressPerHour,
@@ -168,7 +169,7 @@ export class AbuseGuard {
     this.creationsByUser = app.createRateLimit({
       max: limits.tokenCreationsPerUserPerHour,
       timeWindow: HOUR_MS,
-      keyGenerator: (request) => `create:${request.user?.id ?? request.ip}`,
+      keyGenerator: (request) => `create:${request.user?.id ?? limitAddress(request.ip)}`,
     });
   }
 
@@ -326,10 +327,11 @@ class AttemptsInFlight {
 }
 
 const signinAccountKey = (request: FastifyRequest) => `account:${signinEmail(request)}`;
-const signinPairKey = (request: FastifyRequest) => `pair:${signinEmail(request)}:${request.ip}`;
-const signinAddressKey = (request: FastifyRequest) => `signin:${request.ip}`;
+const signinPairKey = (request: FastifyRequest) =>
+  `pair:${signinEmail(request)}:${limitAddress(request.ip)}`;
+const signinAddressKey = (request: FastifyRequest) => `signin:${limitAddress(request.ip)}`;
 const confirmationKey = (request: FastifyRequest) =>
-  `account:user:${request.user?.id ?? request.ip}`;
+  `account:user:${request.user?.id ?? limitAddress(request.ip)}`;
 
 /**
  * The account a sign-in is for, as a hash: counters may be stored in the database, and

@@ -3,6 +3,7 @@ import { hasQueryToken, parseBearerHeader } from "../core/bearer.js";
 import type { SecretRecord } from "../core/model.js";
 import type { TokenVerifier } from "../services/verifier.js";
 import type { AbuseGuard } from "./abuse.js";
+import { limitAddress } from "./client-address.js";
 import { problemBody } from "./problem.js";
 
 const CHALLENGE = 'Bearer realm="api"';
@@ -75,7 +76,7 @@ export async function authenticateBearer(
   policy: BearerPolicy,
 ): Promise<SecretRecord | undefined> {
   const abuse = policy.abuse;
-  const blockedMs = abuse.invalidTokens.blockedFor(request.ip, Date.now());
+  const blockedMs = abuse.invalidTokens.blockedFor(limitAddress(request.ip), Date.now());
   if (blockedMs > 0) {
     reply.header("retry-after", String(Math.ceil(blockedMs / 1000)));
     return send(reply, 429, CHALLENGE, TOO_MANY_FAILURES_BODY);
@@ -121,7 +122,7 @@ export async function authenticateBearer(
       }
       if (result.ok) return result.token;
       reply.tokenRefusal = { reason: result.reason, tokenId: result.tokenId };
-      if (abuse.invalidTokens.recordFailure(request.ip, Date.now())) {
+      if (abuse.invalidTokens.recordFailure(limitAddress(request.ip), Date.now())) {
         request.log.warn(
           { blockedAddress: request.ip },
           "too many invalid bearer tokens: address refused for a while",

@@ -1,0 +1,34 @@
+import { Address6 } from "ip-address";
+
+/**
+ * The client address a per-address limit counts: an IPv4 address as it is (an IPv4-mapped
+ * IPv6 address as its IPv4 one); an IPv6 address by its /64 network. A subscriber or a
+ * host is usually given a /64 whole (RFC 6177), so counting each of its 2^64 addresses
+ * apart would give whoever holds one fresh limits at will. @fastify/rate-limit counts its
+ * own per-route limits the same way.
+ */
+export function limitAddress(ip: string): string {
+  if (!ip.includes(":")) return ip;
+  // Asked on every request to the protected API: an IPv6 client's key is worked out once.
+  let key = recentIpv6Keys.get(ip);
+  if (key === undefined) {
+    key = ipv6LimitAddress(ip);
+    if (recentIpv6Keys.size >= RECENT_IPV6_KEYS) recentIpv6Keys.clear();
+    recentIpv6Keys.set(ip, key);
+  }
+  return key;
+}
+
+const RECENT_IPV6_KEYS = 4096;
+const recentIpv6Keys = new Map<string, string>();
+
+function ipv6LimitAddress(ip: string): string {
+  try {
+    const address = new Address6(ip);
+    if (address.isMapped4()) return address.to4().correctForm();
+    return `${new Address6(`${address.correctForm()}/64`).startAddress().correctForm()}/64`;
+  } catch {
+    // Not an address (it always is, from Node's socket or a trusted proxy): as given.
+    return ip;
+  }
+}
