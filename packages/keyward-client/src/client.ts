@@ -96,6 +96,8 @@ const INVALID: RefusedToken = Object.freeze({ valid: false, code: "invalid_token
 
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_MAX_MS = 30_000;
+/** The most of a server's `retry:` advice the client follows, as the base of its backoff. */
+const SERVER_RETRY_MAX_MS = 5_000;
 /** The server sends a comment at least every 15 s: silence this long means a dead connection. */
 const STREAM_SILENCE_MS = 45_000;
 /** A connection that stayed up this long resets the backoff. */
@@ -669,7 +671,10 @@ export class KeywardClient {
         silence.refresh();
         parser.push(decoder.decode(value, { stream: true }));
         this.lastEventId = parser.lastEventId;
-        if (parser.retryMs !== undefined) this.serverRetryMs = parser.retryMs;
+        // Advice, not an order: a server asking for hours would leave the client deaf.
+        if (parser.retryMs !== undefined) {
+          this.serverRetryMs = Math.min(parser.retryMs, SERVER_RETRY_MAX_MS);
+        }
       }
     } finally {
       clearTimeout(silence);

@@ -9,8 +9,18 @@ export interface ServerSentEvent {
   id: string;
 }
 
+/**
+ * The longest line, and the most data in one event, the parser holds. Keyward's events are
+ * a few hundred bytes; a stream past this is not Keyward's (a broken proxy, a hostile
+ * server), and holding it would grow without bound.
+ */
+export const MAX_EVENT_STREAM_LINE = 1 << 20;
+
 export class EventStreamParser {
   private buffer = "";
+  /** How much of `buffer` has been looked at for a line end already. */
+  private scanned = 0;
+  private dataLength = 0;
   private eventName = "";
   private data: string[] = [];
   private sawCarriageReturn = false;
@@ -28,7 +38,9 @@ export class EventStreamParser {
     this.sawCarriageReturn = false;
     this.buffer += chunk;
     let start = 0;
-    for (let i = 0; i < this.buffer.length; i++) {
+    // Only what came since the last push is looked at: a long line arriving in many chunks
+    // is scanned once, not again with every chunk.
+    for (let i = this.scanned; i < this.buffer.length; i++) {
       const c = this.buffer.charCodeAt(i);
       if (c !== 10 && c !== 13) continue;
       this.line(this.buffer.slice(start, i));
@@ -39,6 +51,10 @@ export class EventStreamParser {
       start = i + 1;
     }
     this.buffer = this.buffer.slice(start);
+    this.scanned = this.buffer.length;
+    if (this.buffer.length > MAX_EVENT_STREAM_LINE) {
+      throw new RangeError(`An event-stream line longer than ${MAX_EVENT_STREAM_LINE} characters.`);
+    }
   }
 
   private line(line: string): void {
@@ -56,6 +72,12 @@ export class EventStreamParser {
         this.eventName = value;
         break;
       case "data":
+        this.dataLength += value.length + 1;
+        if (this.dataLength > MAX_EVENT_STREAM_LINE) {
+          throw new RangeError(
+            `An event with more than ${MAX_EVENT_STREAM_LINE} characters of data.`,
+          );
+        }
         this.data.push(value);
         break;
       case "id":
@@ -73,6 +95,7 @@ export class EventStreamParser {
     const hadData = this.data.length > 0;
     this.eventName = "";
     this.data = [];
+    this.dataLength = 0;
     // The rules drop an event without data; a named one (e.g. `event: reset`) is kept, so
     // a server that sends a bare `reset` is still obeyed.
     if (!hadData && name === "") return;

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { sha256Hex, sha256HexPortable } from "../src/sha256.js";
-import { EventStreamParser, type ServerSentEvent } from "../src/sse.js";
+import { EventStreamParser, MAX_EVENT_STREAM_LINE, type ServerSentEvent } from "../src/sse.js";
 
 describe.each([
   ["sha256Hex (Node's crypto.hash where it exists)", sha256Hex],
@@ -62,5 +62,26 @@ describe("EventStreamParser", () => {
         expect(parse(chunks).events).toEqual(whole);
       }),
     );
+  });
+
+  it("refuses to hold a line or an event's data past its bound (a stream that is not Keyward's)", () => {
+    const endless = new EventStreamParser(() => {});
+    const piece = "x".repeat(64 * 1024);
+    expect(() => {
+      for (let i = 0; i < 20; i++) endless.push(piece);
+    }).toThrow(RangeError);
+    const manyLines = new EventStreamParser(() => {});
+    const dataLine = `data: ${"y".repeat(1000)}\n`;
+    expect(() => {
+      for (let i = 0; i < 2000; i++) manyLines.push(dataLine);
+    }).toThrow(RangeError);
+    // Up to the bound, a long line is read whole, however it was cut.
+    const events: ServerSentEvent[] = [];
+    const long = new EventStreamParser((e) => events.push(e));
+    const data = "z".repeat(MAX_EVENT_STREAM_LINE - 100);
+    long.push("data: ");
+    for (let i = 0; i < data.length; i += 4096) long.push(data.slice(i, i + 4096));
+    long.push("\n\n");
+    expect(events).toEqual([{ event: "message", data, id: "" }]);
   });
 });
