@@ -232,6 +232,14 @@ export class AbuseGuard {
    */
   async checkPasswordResetRequest(request: FastifyRequest): Promise<boolean> {
     await this.checkSignup(request);
+    return this.countLinkEmail(request);
+  }
+
+  /**
+   * Counts an email with a link that nobody asked for by name (the confirmation a sign-up
+   * sends); false past the address's limit, when it is not sent.
+   */
+  async countLinkEmail(request: FastifyRequest): Promise<boolean> {
     const state = await this.linkEmailsByAddress(request);
     return !(!state.isAllowed && state.isExceeded);
   }
@@ -349,5 +357,5 @@ function linkEmailKey(request: FastifyRequest): string {
   // the signed-in account's own.
   const body = request.body as { email?: unknown } | undefined;
   if (typeof body?.email === "string" || !request.user) return signinEmail(request);
-  return createHash("sha256").update(request.user.email).digest("hex");
+  return createHash("sha256").update(request.user.email.trim().toLowerCase()).digest("hex");
 }

@@ -58,7 +58,8 @@ export function authRoutes(
       // The account exists either way: a confirmation that failed to queue is asked for again
       // from the UI (POST /api/v1/me/email-confirmation).
       try {
-        await requestEmailConfirmation(deps, user);
+        // Counted with the resends: the address gets at most the limit's emails an hour.
+        if (await abuse.countLinkEmail(request)) await requestEmailConfirmation(deps, user);
       } catch (error) {
         request.log.warn({ err: error }, "queueing the email confirmation failed");
       }
