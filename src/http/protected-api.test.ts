@@ -113,11 +113,11 @@ describe("GET /api header parsing (RFC 6750 and the contract)", () => {
   });
 
   it("refuses a bad checksum or wrong length before any storage lookup", async () => {
-    const before = server.keyward.store.stats.reads;
+    const before = server.keyward.store.stats.secretLookups;
     const flipped = token.slice(0, -1) + (token.endsWith("A") ? "B" : "A");
     expect((await api.get("/api", bearer(flipped))).status).toBe(401);
     expect((await api.get("/api", bearer(token.slice(0, -2)))).status).toBe(401);
-    expect(server.keyward.store.stats.reads).toBe(before);
+    expect(server.keyward.store.stats.secretLookups).toBe(before);
   });
 
   it("answers 403 insufficient_scope for a route whose scope the token lacks", async () => {

@@ -603,6 +603,11 @@ export interface Store {
 export interface StoreStats {
   reads: number;
   writes: number;
+  /**
+   * Of the reads, the secret lookups of verification (one per query: a PostgreSQL batch of
+   * lookups is one), apart from the reads that background work makes at any moment.
+   */
+  secretLookups: number;
 }
 
 /** Tells every verifier (in this process and, on PostgreSQL, in others) that a token changed. */

@@ -56,11 +56,11 @@ describe("oversized headers", () => {
   });
 
   it("refuses a 12 KiB b64token that fits the header limit with 401, without a storage read", async () => {
-    const before = server.keyward.store.stats.reads;
+    const before = server.keyward.store.stats.secretLookups;
     const res = await api.get("/api", bearer(`kw_${"a".repeat(12 * 1024)}`));
     expect(res.status).toBe(401);
     expect(res.headers.get("www-authenticate")).toBe('Bearer realm="api", error="invalid_token"');
-    expect(server.keyward.store.stats.reads).toBe(before);
+    expect(server.keyward.store.stats.secretLookups).toBe(before);
   });
 
   it("answers a 20 KiB URL with 431 (the header size limit counts the request line) and keeps serving", async () => {

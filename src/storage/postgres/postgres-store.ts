@@ -163,7 +163,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const applicationName = options.applicationName ?? "keyward";
   const connectionTimeoutMillis = options.connectionTimeoutMs ?? 5000;
   const queryTimeoutMs = options.queryTimeoutMs ?? 5000;
-  const stats = { reads: 0, writes: 0 };
+  const stats = { reads: 0, writes: 0, secretLookups: 0 };
   const { writers: writerConnections, lookups: lookupConnections } = splitPool(
     options.poolSize ?? 10,
   );
@@ -254,6 +254,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const secretLookups = new BatchedLookup<SecretRow>(
     async (hashes) => {
       stats.reads++;
+      stats.secretLookups++;
       const result = await lookupPool.query<SecretRow & { secret_hash: string }>({
         ...(findSecretsName === undefined ? {} : { name: findSecretsName }),
         text: findSecretsSql,

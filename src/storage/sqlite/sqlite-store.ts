@@ -126,7 +126,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
     throw error;
   }
 
-  const stats = { reads: 0, writes: 0 };
+  const stats = { reads: 0, writes: 0, secretLookups: 0 };
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: sqlite }),
     log: countStatements(stats),
@@ -191,6 +191,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
       if (sqlite.open && secrets !== undefined && !secrets.mayContain(hash))
         return Promise.resolve(undefined);
       stats.reads++;
+      stats.secretLookups++;
       const row = findSecretStatement.get(hash);
       return Promise.resolve(row ? toSecretRecord(row) : undefined);
     } catch (error) {
