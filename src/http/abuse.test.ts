@@ -118,6 +118,40 @@ describe("abuse limits", () => {
     expect(await signInStatus(server.baseUrl, email, password, "198.51.100.41")).toBe(200);
   });
 
+  it("tells a guess refused only for the guesses still being checked to try again in a second", async () => {
+    const email = await signUpAt("192.0.2.7");
+    const burst = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        new Client(server.baseUrl).request("POST", "/api/v1/auth/signin", {
+          body: { email, password: "guess" },
+          headers: { "x-forwarded-for": "203.0.113.70" },
+        }),
+      ),
+    );
+    const refused = burst.filter((res) => res.status === 429);
+    expect(refused).toHaveLength(5);
+    // Nothing had been counted yet when they were refused: not an hour's wait.
+    for (const res of refused) expect(res.headers.get("retry-after")).toBe("1");
+  });
+
+  it("a flood from one address locked out of an account does not lock the owner out elsewhere", async () => {
+    const email = await signUpAt("192.0.2.8");
+    for (let i = 0; i < 3; i++) {
+      expect(await signInStatus(server.baseUrl, email, "guess", "203.0.113.80")).toBe(401);
+    }
+    // The address is over its limit for the account; its refused requests, however many
+    // at once, must not count toward the account's limit (6), which would shut out every
+    // address the owner has not signed in from.
+    const [owner, ...flood] = await Promise.all([
+      signInStatus(server.baseUrl, email, password, "198.51.100.81"),
+      ...Array.from({ length: 40 }, () =>
+        signInStatus(server.baseUrl, email, "guess", "203.0.113.80"),
+      ),
+    ]);
+    expect(flood.every((status) => status === 429)).toBe(true);
+    expect(owner).toBe(200);
+  });
+
   it("counts an IPv6 client by its /64: new addresses in it buy no new guesses or sign-ups", async () => {
     const email = await signUpAt("192.0.2.6");
     const inNetwork = (n: number) => `2001:db8:6:7::${n.toString(16)}`;

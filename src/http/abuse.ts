@@ -18,6 +18,8 @@ export interface AbuseLimits {
 }
 
 const HOUR_MS = 3_600_000;
+/** Retry-After for a refusal caused by attempts still under way, not by counted failures. */
+const SHORT_WAIT_MS = 1000;
 
 type Limiter = ReturnType<FastifyInstance["createRateLimit"]>;
 
@@ -187,36 +189,32 @@ export class AbuseGuard {
     request: FastifyRequest,
     isKnownAddress: () => Promise<boolean>,
   ): Promise<Attempt> {
-    const end = this.inFlight.enter([
-      signinAddressKey(request),
-      signinPairKey(request),
-      signinAccountKey(request),
-    ]);
-    try {
-      for (const limiter of [this.signinByAddress, this.signinByPair]) {
-        const over = this.overLimit(await limiter(request, { increment: false }));
+    const keys = [signinAddressKey(request), signinPairKey(request), signinAccountKey(request)];
+    // Every read first; then the checks and the entry with no await between them, so two
+    // attempts never both pass on the same count, and a refused one never counts.
+    const [byAddress, byPair, byAccount] = [
+      await this.signinByAddress(request, { increment: false }),
+      await this.signinByPair(request, { increment: false }),
+      await this.signinByAccount(request, { increment: false }),
+    ];
+    const checkAddress = () => {
+      for (const state of [byAddress, byPair]) {
+        const over = this.overLimit(state);
         if (over !== undefined) throw tooMany(over, "failed sign-ins");
       }
-      const account = this.overLimit(await this.signinByAccount(request, { increment: false }));
-      if (account !== undefined && !(await isKnownAddress())) {
-        throw tooMany(account, "failed sign-ins");
-      }
-    } catch (error) {
-      end();
-      throw error;
-    }
-    return {
-      failed: async () => {
-        try {
-          await this.signinByAccount(request);
-          await this.signinByPair(request);
-          await this.signinByAddress(request);
-        } finally {
-          end();
-        }
-      },
-      end,
     };
+    checkAddress();
+    if (this.overLimit(byAccount) !== undefined && !(await isKnownAddress())) {
+      // Asked again: attempts may have started or ended while the trail was read.
+      const over = this.overLimit(byAccount);
+      if (over !== undefined) throw tooMany(over, "failed sign-ins");
+    }
+    checkAddress();
+    return this.attempt(keys, async () => {
+      await this.signinByAccount(request);
+      await this.signinByPair(request);
+      await this.signinByAddress(request);
+    });
   }
 
   /** Counts a sign-up from this address; throws 429 past the limit (before any hashing). */
@@ -255,18 +253,19 @@ export class AbuseGuard {
    * 429 when they were wrong too often, counting the checks under way as wrong ones.
    */
   async startPasswordConfirmation(request: FastifyRequest): Promise<Attempt> {
-    const end = this.inFlight.enter([confirmationKey(request)]);
-    try {
-      const over = this.overLimit(await this.confirmationsByUser(request, { increment: false }));
-      if (over !== undefined) throw tooMany(over, "wrong passwords");
-    } catch (error) {
-      end();
-      throw error;
-    }
+    const state = await this.confirmationsByUser(request, { increment: false });
+    const over = this.overLimit(state);
+    if (over !== undefined) throw tooMany(over, "wrong passwords");
+    return this.attempt([confirmationKey(request)], () => this.confirmationsByUser(request));
+  }
+
+  /** Enters an attempt under `keys` (at once, after its checks); `count` records a failure. */
+  private attempt(keys: readonly string[], count: () => Promise<unknown>): Attempt {
+    const end = this.inFlight.enter(keys);
     return {
       failed: async () => {
         try {
-          await this.confirmationsByUser(request);
+          await count();
         } finally {
           end();
         }
@@ -277,16 +276,17 @@ export class AbuseGuard {
 
   /**
    * The milliseconds to wait when the failures counted, plus the attempts under way in this
-   * process (this one among them), exceed the limit; undefined when within it.
+   * process, plus this one, exceed the limit; undefined when within it.
    */
   private overLimit(state: LimiterState): number | undefined {
     if (state.isAllowed) return undefined;
     // The limit is reached by what was counted alone (a read that did not count).
     if (state.remaining === 0 && state.ttl > 0) return state.ttl;
     const counted = state.max - state.remaining;
-    if (counted + this.inFlight.count(state.key) <= state.max) return undefined;
-    // Nothing counted yet in this window: the attempts under way start it when they fail.
-    return state.ttl > 0 ? state.ttl : state.timeWindow;
+    if (counted + this.inFlight.count(state.key) + 1 <= state.max) return undefined;
+    // Over only with the attempts under way, which end in moments (right ones count
+    // nothing): worth trying again shortly, not after the window.
+    return SHORT_WAIT_MS;
   }
 
   /** Counts a token creation by the signed-in user; throws 429 past the limit. */
