@@ -15,7 +15,9 @@ function fileLines(path: string): () => AsyncIterable<string> {
   let isFile: boolean;
   try {
     isFile = statSync(path).isFile();
-  } catch {
+  } catch (error) {
+    // Other failures (a file it may not read) are said by the command line's file errors.
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     throw new KeywardError("not_found", `No file at ${path}.`);
   }
   if (!isFile) {

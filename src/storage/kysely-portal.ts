@@ -37,16 +37,18 @@ export function createKyselyPortalStore(db: Kysely<Database>, guard: Guard): Por
           .where("code_hash", "=", codeHash)
           .where("used_at", "is", null)
           .where("expires_at", ">", now)
-          // A link is the key's word: a key revoked since (a leaked one) vouches for nothing.
-          .where(({ not, exists, selectFrom }) =>
-            not(
+          // A link is the key's word: a key revoked since (a leaked one), or gone, vouches
+          // for nothing. Links made before keys were recorded (migration 0016) have none.
+          .where(({ or, eb, exists, selectFrom }) =>
+            or([
+              eb("service_key_id", "is", null),
               exists(
                 selectFrom("service_keys")
                   .select("service_keys.id")
                   .whereRef("service_keys.id", "=", "portal_codes.service_key_id")
-                  .where("service_keys.revoked_at", "is not", null),
+                  .where("service_keys.revoked_at", "is", null),
               ),
-            ),
+            ]),
           )
           .returning([
             "code_hash",

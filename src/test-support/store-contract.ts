@@ -1945,6 +1945,9 @@ export function defineStoreContract(
         expect(await store.portal.redeemPortalCode("by-kept", T0 + 2)).toEqual(
           code("by-kept", kept.id),
         );
+        // A key that is not there at all vouches for nothing either.
+        await store.portal.insertPortalCode(code("by-nobody", "key_00000000000000000000"));
+        expect(await store.portal.redeemPortalCode("by-nobody", T0 + 2)).toBeUndefined();
       });
 
       it("keeps an application's return origins and branding", async () => {

@@ -669,7 +669,16 @@ export class KeywardClient {
         const { done, value } = await reader.read();
         if (done) break;
         silence.refresh();
-        parser.push(decoder.decode(value, { stream: true }));
+        try {
+          parser.push(decoder.decode(value, { stream: true }));
+        } catch (error) {
+          // Not Keyward's stream (a line or an event past the parser's bound): the
+          // connection is cut, not left open behind the reconnection.
+          stop();
+          throw new KeywardUnavailableError("The revocation stream is not Keyward's.", {
+            cause: error,
+          });
+        }
         this.lastEventId = parser.lastEventId;
         // Advice, not an order: a server asking for hours would leave the client deaf.
         if (parser.retryMs !== undefined) {

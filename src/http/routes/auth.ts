@@ -60,6 +60,7 @@ export function authRoutes(
       try {
         // Counted with the resends: the address gets at most the limit's emails an hour.
         if (await abuse.countLinkEmail(request)) await requestEmailConfirmation(deps, user);
+        else request.log.info("email confirmation not sent: the address's email limit is reached");
       } catch (error) {
         request.log.warn({ err: error }, "queueing the email confirmation failed");
       }

@@ -304,9 +304,15 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     );
   };
 
-  // A row lock, as the regeneration's own update of the row takes: held to commit.
+  // The row lock the regeneration's own update of the row takes (FOR NO KEY UPDATE), held
+  // to commit; it leaves inserts that reference the token (usage, audit) unblocked.
   const lockToken: TokenStoreDialect["lockToken"] = async (trx, tokenId) => {
-    await trx.selectFrom("tokens").select("id").where("id", "=", tokenId).forUpdate().execute();
+    await trx
+      .selectFrom("tokens")
+      .select("id")
+      .where("id", "=", tokenId)
+      .forNoKeyUpdate()
+      .execute();
   };
 
   let closing: Promise<void> | undefined;
