@@ -1,3 +1,4 @@
+import type { Client as PgClient } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StorageUnavailableError } from "../../core/errors.js";
 import {
@@ -61,6 +62,25 @@ async function openEmptyStore() {
 }
 
 defineStoreContract("PostgreSQL", openEmptyStore, { skip: !enabled });
+
+/**
+ * How many connections to the test database wait on a lock, as the server sees it. (With
+ * pg_stat_clear_snapshot: inside a transaction the activity view is read once.)
+ */
+async function waitingOnLocks(client: PgClient): Promise<number> {
+  const result = await client.query(
+    "select pg_stat_clear_snapshot(), (select count(*)::int from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock') as n",
+  );
+  return result.rows[0].n as number;
+}
+
+/** Polls until `count` connections wait on a lock; fails with `never` if they do not. */
+async function untilWaitingOnLocks(client: PgClient, count: number, never: string) {
+  for (let polls = 0; (await waitingOnLocks(client)) < count; polls++) {
+    if (polls > 10_000) throw new Error(never);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
 
 describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
   it("answers 503 (StorageUnavailableError) when the server cannot be reached, saying where", async () => {
@@ -128,18 +148,9 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
       );
       // One more than there are writer connections: the fourth waits for a connection.
       const writes = Array.from({ length: 4 }, () => store.counters.increment("held", 60_000, now));
-      // All three writers are waiting on the lock, as the server sees it. (Asked with
-      // pg_stat_clear_snapshot: inside a transaction the activity view is read once.)
-      const waitingOnLock = async () =>
-        (
-          await holder.query(
-            "select pg_stat_clear_snapshot(), (select count(*)::int from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock') as n",
-          )
-        ).rows[0].n as number;
-      for (let polls = 0; (await waitingOnLock()) < 3; polls++) {
-        if (polls > 10_000) throw new Error("the writers never queued behind the lock");
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+      // All three writers are waiting on the lock, as the server sees it.
+      const waitingOnLock = () => waitingOnLocks(holder);
+      await untilWaitingOnLocks(holder, 3, "the writers never queued behind the lock");
       await expect(store.tokens.findSecret("0".repeat(64))).resolves.toBeUndefined();
       // Answered while the writers were still waiting, not after them.
       expect(await waitingOnLock()).toBe(3);
@@ -205,17 +216,8 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
         { tokenId: "tok_leak", secretHash: "old-secret", now: now + 1 },
         { revoked: [], secretEnded: [] },
       );
-      // The report waits on the token's row, as the server sees it (read afresh each poll).
-      const waiting = async () =>
-        (
-          await regeneration.query(
-            "select pg_stat_clear_snapshot(), (select count(*)::int from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock') as n",
-          )
-        ).rows[0].n as number;
-      for (let polls = 0; (await waiting()) < 1; polls++) {
-        if (polls > 10_000) throw new Error("the report never waited for the regeneration");
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+      // The report waits on the token's row, as the server sees it.
+      await untilWaitingOnLocks(regeneration, 1, "the report never waited for the regeneration");
       await regeneration.query("commit");
       // Read before the regeneration, the reported secret was current and would have
       // revoked the token, new secret included; read after it, it is an old one.
