@@ -13,6 +13,7 @@ import {
   type TestServer,
 } from "../test-support/harness.js";
 import { pollUntil } from "../test-support/poll.js";
+import { postgresAvailable, TEST_DATABASE_URL } from "../test-support/postgres.js";
 import { REPO_ROOT, runNode } from "../test-support/process.js";
 import { SseReader } from "../test-support/sse.js";
 
@@ -325,6 +326,32 @@ describe("the command line itself", () => {
     expect(result.output).toContain(`No Keyward store at ${absent}`);
     expect(existsSync(dirname(absent))).toBe(false);
   });
+
+  it.skipIf(!postgresAvailable())(
+    "answers a PostgreSQL role or database that does not exist as configuration (exit 78)",
+    async () => {
+      const run = (url: string) =>
+        runNode(["--import", "tsx", MAIN, "users", "list"], {
+          PATH: process.env.PATH ?? "",
+          DATABASE_URL: url,
+        });
+      const admin = new URL(TEST_DATABASE_URL as string);
+      const noRole = new URL(admin);
+      noRole.username = "keyward_no_such_role";
+      noRole.password = "";
+      const noDatabase = new URL(admin);
+      noDatabase.pathname = "/keyward_no_such_database";
+      for (const [url, what] of [
+        [noRole, 'role "keyward_no_such_role" does not exist'],
+        [noDatabase, 'database "keyward_no_such_database" does not exist'],
+      ] as const) {
+        const result = await run(url.toString());
+        expect(result.code, result.output).toBe(78);
+        expect(result.output).toContain(what);
+        expect(result.output).toContain("Check DATABASE_URL.");
+      }
+    },
+  );
 
   it("answers an unknown command or option with exit code 64", async () => {
     expect((await keyward("frobnicate")).code).toBe(64);

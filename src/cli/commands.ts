@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from "../config.js";
 import { EXIT_CODES, exitCodeOf, KeywardError } from "../core/errors.js";
 import { openOperatorSession } from "../operator.js";
 import { SchemaTooNewError } from "../storage/migrate.js";
+import { isPostgresConfigurationError } from "../storage/postgres-errors.js";
 import { SqliteInUseError } from "../storage/sqlite/sqlite-in-use-error.js";
 import { addAdminCommands, type WithSession } from "./admin-commands.js";
 import { addAuditCommands } from "./audit-command.js";
@@ -41,6 +42,9 @@ function failure(error: unknown): { code: number; message: string } {
     return { code: EXIT_CODES.failure, message: error.message };
   if (error instanceof Error && error.name === "SchemaNotMigratedError")
     return { code: EXIT_CODES.unavailable, message: error.message };
+  if (isPostgresConfigurationError(error)) {
+    return { code: EXIT_CODES.config, message: `Error: ${error.message}. Check DATABASE_URL.` };
+  }
   const file = fileFailure(error);
   if (file !== undefined) return file;
   throw error;
