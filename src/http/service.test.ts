@@ -166,9 +166,12 @@ describe("service keys", () => {
       });
     expect((await verify()).status).toBe(200);
     const before = server.keyward.store.stats.reads;
-    for (let i = 0; i < 20; i++) expect((await verify()).body.valid).toBe(false);
-    // Twenty calls, not twenty key reads (a background task may read once or twice).
-    expect(server.keyward.store.stats.reads - before).toBeLessThan(5);
+    const CALLS = 60;
+    for (let i = 0; i < CALLS; i++) expect((await verify()).body.valid).toBe(false);
+    // Sixty calls, not sixty key reads. The server's background polls (queues, change
+    // feed) read too, a few a second; a third of the calls leaves room for them on a slow
+    // machine and still fails if each call reads.
+    expect(server.keyward.store.stats.reads - before).toBeLessThan(CALLS / 3);
 
     await host.client.delete(`/api/v1/applications/${host.appId}/service-keys/${host.key.id}`);
     const refused = await verify();

@@ -150,11 +150,15 @@ describe.skipIf(!enabled)("revocation across processes on PostgreSQL", () => {
       const verifyOnB = () => serviceVerifyStatus(b, key);
       expect(await verifyOnB()).toBe(200);
       if (i === 0) {
-        // B answers from memory (so the refusal below is the notification's doing): ten
-        // calls, not ten reads of the key.
+        // B answers from memory (so the refusal below is the notification's doing): sixty
+        // calls, not sixty reads of the key. The counter also counts B's background polls
+        // (revocation feed, queues, heartbeat: a few a second), which a slow machine can
+        // fit many of into the calls; a third of the calls leaves room for them and still
+        // fails if each call reads.
+        const CALLS = 60;
         const before = await storageReads(b);
-        for (let j = 0; j < 10; j++) expect(await verifyOnB()).toBe(200);
-        expect((await storageReads(b)) - before).toBeLessThan(5);
+        for (let j = 0; j < CALLS; j++) expect(await verifyOnB()).toBe(200);
+        expect((await storageReads(b)) - before).toBeLessThan(CALLS / 3);
       }
       const revoked = await owner.delete(`/api/v1/applications/${appId}/service-keys/${id}`);
       const acknowledged = performance.now();
