@@ -101,6 +101,22 @@ describe("abuse limits", () => {
     expect(await signInStatus(server.baseUrl, unknown, "guess", "203.0.113.14")).toBe(429);
   });
 
+  it("knows the owner's IPv6 network, not only the address: a device's address changes within its /64", async () => {
+    const email = await signUpAt("192.0.2.9");
+    // The owner signs in from home, whose address then rotates within the same /64.
+    expect(await signInStatus(server.baseUrl, email, password, "2001:db8:70:1::a1")).toBe(200);
+    for (const address of ["203.0.113.21", "203.0.113.22", "203.0.113.23"]) {
+      for (let i = 0; i < 2; i++) {
+        expect(await signInStatus(server.baseUrl, email, "guess", address)).toBe(401);
+      }
+    }
+    expect(await signInStatus(server.baseUrl, email, password, "203.0.113.24")).toBe(429);
+    // The next /64 is a new network, locked out like any other...
+    expect(await signInStatus(server.baseUrl, email, password, "2001:db8:70:2::a1")).toBe(429);
+    // ...while a new address of the owner's own one signs in.
+    expect(await signInStatus(server.baseUrl, email, password, "2001:db8:70:1:b0b::7")).toBe(200);
+  });
+
   it("gives guesses sent all at once no more tries than guesses sent one by one", async () => {
     const email = await signUpAt("192.0.2.4");
     // 12 wrong passwords at once from one address: the pair's limit is 3, and none of them

@@ -281,21 +281,36 @@ export async function endOtherSessions(
 /** A sign-in from an address counts as the owner's for this long (see isKnownSigninAddress). */
 export const KNOWN_ADDRESS_MS = 30 * 24 * 3_600_000;
 
+/** The most IPv6 addresses of an account's recent sign-ins compared with a new one's network. */
+export const KNOWN_IPV6_ADDRESSES_COMPARED = 100;
+
 /**
- * Whether the account with this email signed in successfully from `ip` in the last 30 days:
- * such an address keeps signing in while failures spread over many others have locked the
- * account. False for an email without an account (the answer stays the same).
+ * Whether the account with this email signed in successfully from `ip` in the last 30 days
+ * (an IPv6 address: from its network, as `networkOf` tells it, since a device's address
+ * changes within its /64 every day or so): such an address keeps signing in while failures
+ * spread over many others have locked the account. False for an email without an account
+ * (the answer stays the same).
  */
 export async function isKnownSigninAddress(
   deps: ServiceDeps,
   email: string,
   ip: string,
+  networkOf: (ip: string) => string,
 ): Promise<boolean> {
   const normalized = email.trim().toLowerCase();
   if (hasUnstorableCharacter(normalized)) return false;
   const user = await deps.store.users.findUserByEmail(normalized);
   if (!user) return false;
-  return deps.store.audit.hasSignedInFrom(user.id, ip, deps.clock.now() - KNOWN_ADDRESS_MS);
+  const since = deps.clock.now() - KNOWN_ADDRESS_MS;
+  if (await deps.store.audit.hasSignedInFrom(user.id, ip, since)) return true;
+  if (!ip.includes(":")) return false;
+  const network = networkOf(ip);
+  const addresses = await deps.store.audit.ipv6SigninAddresses(
+    user.id,
+    since,
+    KNOWN_IPV6_ADDRESSES_COMPARED,
+  );
+  return addresses.some((address) => networkOf(address) === network);
 }
 
 /** How long a typed password lets the session do sensitive actions. */

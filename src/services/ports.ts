@@ -472,6 +472,11 @@ export interface AuditStore {
   count(query: AuditFilter): Promise<number>;
   /** Whether the user signed in successfully from `ip` at or after `since`. */
   hasSignedInFrom(userId: string, ip: string, since: number): Promise<boolean>;
+  /**
+   * The IPv6 addresses the user signed in from successfully at or after `since`, each once,
+   * the most recently used first, at most `limit`.
+   */
+  ipv6SigninAddresses(userId: string, since: number, limit: number): Promise<string[]>;
 }
 
 export interface InvitationRecord {

@@ -121,6 +121,21 @@ export function createKyselyAuditStore(db: Kysely<Database>, guard: Guard): Audi
           .executeTakeFirst();
         return row !== undefined;
       }),
+    ipv6SigninAddresses: (userId, since, limit) =>
+      guard(async () => {
+        const rows = await db
+          .selectFrom("audit_events")
+          .select("ip")
+          .where("user_id", "=", userId)
+          .where("action", "=", "signin.succeeded")
+          .where("created_at", ">=", since)
+          .where("ip", "like", "%:%")
+          .groupBy("ip")
+          .orderBy((eb) => eb.fn.max("created_at"), "desc")
+          .limit(limit)
+          .execute();
+        return rows.flatMap((row) => (row.ip === null ? [] : [row.ip]));
+      }),
     record: (events) => guard(() => insertAuditEvents(db, events)),
     count: (filter) =>
       guard(async () => {

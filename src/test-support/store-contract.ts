@@ -1082,6 +1082,48 @@ export function defineStoreContract(
       });
     });
 
+    describe("sign-in addresses", () => {
+      it("tells whether a user signed in from an address, and lists their IPv6 ones newest first", async () => {
+        const user = await addUser();
+        const other = await addUser();
+        const signin = (
+          userId: string,
+          ip: string,
+          createdAt: number,
+          action: "signin.succeeded" | "signin.failed" = "signin.succeeded",
+        ) => ({
+          applicationId: null,
+          userId,
+          actorId: userId,
+          tokenId: null,
+          action,
+          reason: null,
+          detail: {},
+          ip,
+          createdAt,
+        });
+        await store.audit.record([
+          signin(user.id, "2001:db8:1:1::5", T0),
+          signin(user.id, "192.0.2.8", T0 + 1),
+          signin(user.id, "2001:db8:2:2::9", T0 + 2),
+          signin(user.id, "2001:db8:1:1::5", T0 + 3),
+          signin(user.id, "2001:db8:3:3::1", T0 - 10),
+          signin(other.id, "2001:db8:4:4::1", T0 + 4),
+          signin(user.id, "2001:db8:5:5::1", T0 + 5, "signin.failed"),
+        ]);
+        expect(await store.audit.hasSignedInFrom(user.id, "192.0.2.8", T0)).toBe(true);
+        expect(await store.audit.hasSignedInFrom(user.id, "192.0.2.8", T0 + 2)).toBe(false);
+        expect(await store.audit.hasSignedInFrom(user.id, "2001:db8:4:4::1", T0)).toBe(false);
+        // Each address once, by its latest sign-in; none before `since`, none of another
+        // user, no failed sign-in, no IPv4 address.
+        expect(await store.audit.ipv6SigninAddresses(user.id, T0, 10)).toEqual([
+          "2001:db8:1:1::5",
+          "2001:db8:2:2::9",
+        ]);
+        expect(await store.audit.ipv6SigninAddresses(user.id, T0, 1)).toEqual(["2001:db8:1:1::5"]);
+      });
+    });
+
     describe("audit search and count", () => {
       it("counts the events a filter selects, over all pages", async () => {
         const { owner, member, app } = await appWithMember();

@@ -25,6 +25,7 @@ import {
 import { getApplication, listApplications } from "../../services/applications.js";
 import type { RequestContext } from "../../services/audit.js";
 import { emailConfirmationPending, requestEmailConfirmation } from "../../services/email.js";
+import { limitAddress } from "../client-address.js";
 import { type ContractApp, routeOptions } from "../contract-route.js";
 import {
   checkOrigin,
@@ -73,7 +74,7 @@ export function authRoutes(
     handler: async (request, reply) => {
       checkOrigin(request, options, false);
       const attempt = await abuse.startSignin(request, () =>
-        isKnownSigninAddress(deps, request.body.email, request.ip),
+        isKnownSigninAddress(deps, request.body.email, request.ip, limitAddress),
       );
       let signedIn: Awaited<ReturnType<typeof signIn>>;
       try {
