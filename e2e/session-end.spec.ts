@@ -3,7 +3,12 @@
 // in again in a dialog, and what they typed is still there (a refused create is sent again).
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { type Client, createApp, type TestServer } from "../src/test-support/harness.js";
+import {
+  type Client,
+  createApp,
+  signUpUser,
+  type TestServer,
+} from "../src/test-support/harness.js";
 import {
   callApi,
   expectNoSeriousA11yViolations,
@@ -14,6 +19,7 @@ import {
   signInAgainDialog,
   signInAgainInPlace,
   startServerAndBrowser,
+  TEST_USER_PASSWORD,
   TOKEN_PATTERN,
 } from "./support.js";
 
@@ -209,6 +215,39 @@ describe("what was typed survives an ended session", () => {
     // The client's own session was cleared only in the browser, so it still lists.
     expect(list.body.tokens.map((t) => t.name)).toEqual(["CI deploy"]);
     await context.close();
+  });
+
+  it("signs in to the page asked for by ?next=, and never to another site however it is spelled", async () => {
+    const { user } = await signUpUser(server.baseUrl);
+    /** Signs in in a fresh browser at /signin?next=<next>; answers where it lands. */
+    const signInWithNext = async (next: string) => {
+      const context = await newContext(browser, server.baseUrl);
+      const page = await context.newPage();
+      await page.goto(`/signin?next=${encodeURIComponent(next)}`);
+      await page.getByRole("heading", { name: "Sign in to Keyward" }).waitFor();
+      await page.getByLabel("Email").fill(user.email);
+      await page.getByLabel("Password").fill(TEST_USER_PASSWORD);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.waitForURL((url) => url.pathname !== "/signin");
+      const landed = new URL(page.url());
+      await context.close();
+      return landed;
+    };
+    const origin = new URL(server.baseUrl).origin;
+    // The browser reads a tab or a line break as nothing and a backslash as a slash: each of
+    // these is `//evil.example`, another site. Each lands on the application list instead.
+    for (const next of [
+      "/\t/evil.example/x",
+      "/\n/evil.example",
+      "/\\evil.example",
+      "//evil.example",
+    ]) {
+      const landed = await signInWithNext(next);
+      expect(`${landed.origin}${landed.pathname}`, JSON.stringify(next)).toBe(`${origin}/apps`);
+    }
+    // A path of this site is kept, with its query.
+    const kept = await signInWithNext("/security?from=next");
+    expect(`${kept.origin}${kept.pathname}${kept.search}`).toBe(`${origin}/security?from=next`);
   });
 
   it("a signed-out start still goes to the sign-in page", async () => {

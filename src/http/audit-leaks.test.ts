@@ -51,6 +51,13 @@ describe("audit trail", () => {
     // A member reads only the events of their own tokens.
     const memberTrail = await member.get<AuditPage>(`/api/v1/applications/${appId}/audit`);
     expect(new Set(memberTrail.body.events.map((e) => e.tokenId))).toEqual(new Set([theirs.id]));
+    // With the address of their own actions only: where the owner was is not theirs to see.
+    const addresses = memberTrail.body.events.map((e) => [e.action, e.ip]);
+    expect(addresses).toEqual([
+      ["token.revoked", null],
+      ["token.regenerated", "127.0.0.1"],
+      ["token.created", "127.0.0.1"],
+    ]);
 
     // Filters and pagination.
     const created = await owner.get<AuditPage>(

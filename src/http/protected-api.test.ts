@@ -43,6 +43,8 @@ describe("GET /api header parsing (RFC 6750 and the contract)", () => {
   ])("accepts %s", async (_name, header) => {
     const res = await api.get("/api", { authorization: header(token) });
     expect(res.status).toBe(200);
+    // The answer names the token's user: no cache keeps it, as no refusal is kept.
+    expect(res.headers.get("cache-control")).toBe("no-store");
   });
 
   it.each([
@@ -133,8 +135,12 @@ describe("scopes", () => {
   it("allows a route when the token carries its scope", async () => {
     const { client, appId } = await signUpWithApp(server.baseUrl);
     const scoped = await createToken(client, appId, { name: "scoped", scopes: ["billing:read"] });
-    expect((await api.get("/api/scopes/billing:read", bearer(scoped.token))).status).toBe(200);
-    expect((await api.get("/api/scopes/billing:write", bearer(scoped.token))).status).toBe(403);
+    const allowed = await api.get("/api/scopes/billing:read", bearer(scoped.token));
+    expect(allowed.status).toBe(200);
+    expect(allowed.headers.get("cache-control")).toBe("no-store");
+    const refused = await api.get("/api/scopes/billing:write", bearer(scoped.token));
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get("cache-control")).toBe("no-store");
   });
 });
 

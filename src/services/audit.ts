@@ -64,7 +64,7 @@ async function page(deps: ServiceDeps, query: AuditQuery): Promise<AuditPage> {
 
 /**
  * An application's audit trail. Owners and admins read all of it; a member reads the
- * events of their own tokens only.
+ * events of their own tokens only, with the addresses of their own actions only.
  */
 export async function listApplicationAudit(
   deps: ServiceDeps,
@@ -81,7 +81,7 @@ export async function listApplicationAudit(
 ): Promise<AuditPage> {
   const { role } = await requireMembership(deps, actor, applicationId);
   const limit = Math.min(Math.max(filter.limit ?? 50, 1), AUDIT_PAGE_MAX);
-  return page(deps, {
+  const found = await page(deps, {
     applicationId,
     ...(isManager(role) ? {} : { tokenOwnerId: actor.id }),
     ...(filter.tokenId ? { tokenId: filter.tokenId } : {}),
@@ -90,6 +90,16 @@ export async function listApplicationAudit(
     before: parseCursor(filter.before),
     limit,
   });
+  if (isManager(role)) return found;
+  // A member sees what was done to their tokens and by whom, but not where others (an
+  // admin, the host's backend) were: an address is the owner's and admins' to see, as in
+  // GitHub's organization audit log.
+  return {
+    ...found,
+    events: found.events.map((event) =>
+      event.actorId === actor.id || event.ip === null ? event : { ...event, ip: null },
+    ),
+  };
 }
 
 /** The signed-in user's own account events: sign-ups and sign-ins, failed ones included. */

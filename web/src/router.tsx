@@ -77,12 +77,21 @@ export function navigate(to: string, options: { replace?: boolean } = {}): void 
   window.dispatchEvent(new Event(NAVIGATE_EVENT));
 }
 
-/** A path inside this app only: `?next=` must never send a user to another site. */
+/**
+ * A path inside this app only: `?next=` must never send a user to another site. Resolved
+ * as the browser would resolve it (which drops tabs and line breaks and reads a backslash as
+ * `/`, so `/<tab>/evil.example` is `//evil.example`), then kept only on this origin.
+ */
 export function safeNextPath(next: string | null): string | undefined {
-  if (!next?.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) {
+  if (!next?.startsWith("/")) return undefined;
+  let url: URL;
+  try {
+    url = new URL(next, window.location.origin);
+  } catch {
     return undefined;
   }
-  return next;
+  if (url.origin !== window.location.origin) return undefined;
+  return url.pathname + url.search + url.hash;
 }
 
 type LinkProps = Omit<AnchorHTMLAttributes<HTMLAnchorElement>, "href"> & { to: string };

@@ -39,8 +39,12 @@ export function protectedApiRoutes(
     handler: async (request, reply) => {
       const token = await authenticateBearer(request, reply, verifier, policy);
       if (!token) return reply;
-      // A string payload skips the serializer; the type is the one Fastify gives JSON.
-      return reply.type("application/json; charset=utf-8").send(bodyOf(token) as unknown as WhoAmI);
+      // A string payload skips the serializer; the type is the one Fastify gives JSON. The
+      // answer names the token's user and the token: no cache may keep it.
+      return reply
+        .header("cache-control", "no-store")
+        .type("application/json; charset=utf-8")
+        .send(bodyOf(token) as unknown as WhoAmI);
     },
   });
 
@@ -54,6 +58,7 @@ export function protectedApiRoutes(
         refuseInsufficientScope(reply, request.params.scope);
         return reply;
       }
+      reply.header("cache-control", "no-store");
       return { scope: request.params.scope };
     },
   });
