@@ -72,7 +72,7 @@ describe("slow clients", () => {
       expect(outcome.text).toContain('"code":"request_timeout"');
       // 30 s, plus at most the 1 s checking interval and a scheduling margin.
       expect(outcome.elapsedMs).toBeGreaterThanOrEqual(29_500);
-      expect(outcome.elapsedMs).toBeLessThan(33_500);
+      expect(outcome.elapsedMs).toBeLessThan(35_000);
     }
     // And the server still serves.
     const res = await fetch(`${server.baseUrl}/healthz`);

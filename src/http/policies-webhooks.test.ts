@@ -163,8 +163,12 @@ describe("webhooks", () => {
       expect(d.body).not.toContain(regenerated.body.token);
       expect(d.id).toMatch(/^msg_/);
     }
-    const shown = await deliveries(owner.client, owner.appId, created.body.webhook.id);
-    expect(shown).toHaveLength(5);
+    // The receiver holds a message before it answers, and the sender records the answer
+    // after: polled until every attempt is recorded.
+    const shown = await pollUntil("five deliveries recorded as succeeded", async () => {
+      const listed = await deliveries(owner.client, owner.appId, created.body.webhook.id);
+      return listed.length === 5 && listed.every((d) => d.status !== "pending") && listed;
+    });
     expect(shown.every((d) => d.status === "succeeded" && d.lastStatusCode === 200)).toBe(true);
     receiver.received.length = 0;
   });
@@ -199,7 +203,10 @@ describe("webhooks", () => {
       const ids = receiver.attempts.slice(-3).map((a) => a.id);
       expect(new Set(ids).size).toBe(1);
       expect(receiver.attempts.slice(-3).map((a) => a.status)).toEqual([503, 503, 200]);
-      const [done] = await deliveries(owner.client, owner.appId, hook);
+      const done = await pollUntil("the third attempt recorded", async () => {
+        const [d] = await deliveries(owner.client, owner.appId, hook);
+        return d?.attempts === 3 && d;
+      });
       expect(done).toMatchObject({ status: "succeeded", attempts: 3, lastStatusCode: 200 });
 
       // Redeliver: the same message again, at once.

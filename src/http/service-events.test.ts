@@ -401,7 +401,9 @@ describe("GET /api/v1/service/events", () => {
     for (const r of readersOpen) await r.waitFor("the position", (x) => x.lastId);
     const started = performance.now();
     await w.app.close();
-    expect(performance.now() - started).toBeLessThan(2000);
+    // Not held open by the streams (a stream waits up to its whole life otherwise); 5 s
+    // leaves room for a loaded machine.
+    expect(performance.now() - started).toBeLessThan(5000);
     for (const r of readersOpen) await r.waitFor("the stream to end", (x) => x.ended);
   });
 });
@@ -489,7 +491,8 @@ describe("secret.ended", () => {
     const arrived = w.clock.now();
     expect(event?.event).toBe("secret.ended");
     expect(arrived).toBeGreaterThanOrEqual(end);
-    expect(arrived - end).toBeLessThan(500);
+    // At the end, not at a later look: 1.5 s leaves room for a loaded machine.
+    expect(arrived - end).toBeLessThan(1500);
     await sweeper.close();
   });
 });

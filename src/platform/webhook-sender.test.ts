@@ -2,6 +2,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
+import { pollUntil } from "../test-support/poll.js";
 import { signatureValid } from "../test-support/webhook-receiver.js";
 import { createWebhookSender, DELIVERY_TIMEOUT_MS, isPublicAddress } from "./webhook-sender.js";
 
@@ -113,8 +114,7 @@ describe("the webhook sender", () => {
       expect(elapsed).toBeGreaterThanOrEqual(DELIVERY_TIMEOUT_MS - 50);
       expect(elapsed).toBeLessThan(DELIVERY_TIMEOUT_MS + 2000);
       expect(connections).toBe(1);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(open).toBe(0);
+      await pollUntil("the sender to close its connection", () => open === 0);
     } finally {
       server.closeAllConnections();
       server.close();
