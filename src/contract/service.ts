@@ -70,7 +70,7 @@ export const revokeServiceKeyRoute = serviceKeyRoute({
   url: "/api/v1/applications/:appId/service-keys/:keyId",
   operationId: "revokeServiceKey",
   summary:
-    "Revoke a service key; refused from the next request on this process, and within the revocation bound on every other",
+    "Revoke a service key; refused from the next request on this process, and within the revocation bound on every other; its portal links and the sessions they opened end with it",
   schema: { params: ServiceKeyParams, response: { 204: Type.Null() } },
   errors: ["not_found", "forbidden"],
 });

@@ -442,19 +442,25 @@ describe("portal sessions", () => {
     expect(results.map((r) => r.status).sort()).toEqual([303, 410]);
   });
 
-  it("stop working when the service key that made them is revoked", async () => {
+  it("stop working when the service key that made them is revoked, and so do the sessions they opened", async () => {
     const host = await hostSetUp();
     await host.service("PUT", "/api/v1/service/users/leaky", {});
-    const link = await host.service<PortalSession>("POST", "/api/v1/service/portal-sessions", {
-      externalId: "leaky",
-    });
-    // A second key of the same application, and its link, are not affected.
+    const newLink = (service: typeof host.service) =>
+      service<PortalSession>("POST", "/api/v1/service/portal-sessions", { externalId: "leaky" });
+    const link = await newLink(host.service);
+    // A session already opened through a link of that key.
+    const openedBefore = await openPortal((await newLink(host.service)).body.url);
+    expect(openedBefore.status).toBe(303);
+    const sessionOfKey = new Client(server.baseUrl);
+    sessionOfKey.cookie = openedBefore.cookie;
+    expect((await sessionOfKey.get("/api/v1/me")).status).toBe(200);
+    // A second key of the same application, its link and its session, are not affected.
     const other = await createServiceKey(host.client, host.appId, "other-backend");
-    const otherLink = await serviceClient(server.baseUrl, other.key)<PortalSession>(
-      "POST",
-      "/api/v1/service/portal-sessions",
-      { externalId: "leaky" },
-    );
+    const otherService = serviceClient(server.baseUrl, other.key);
+    const otherLink = await newLink(otherService);
+    const sessionOfOther = new Client(server.baseUrl);
+    sessionOfOther.cookie = (await openPortal((await newLink(otherService)).body.url)).cookie;
+    expect((await sessionOfOther.get("/api/v1/me")).status).toBe(200);
     expect(
       (await host.client.delete(`/api/v1/applications/${host.appId}/service-keys/${host.key.id}`))
         .status,
@@ -462,7 +468,12 @@ describe("portal sessions", () => {
     const opened = await openPortal(link.body.url);
     expect(opened.status).toBe(410);
     expect(opened.cookie).toBe("");
+    // Whoever held the leaked key and opened its links is signed out with it.
+    expect((await sessionOfKey.get("/api/v1/me")).status).toBe(401);
+    expect((await sessionOfOther.get("/api/v1/me")).status).toBe(200);
     expect((await openPortal(otherLink.body.url)).status).toBe(303);
+    // The owner's own session is not one of them.
+    expect((await host.client.get("/api/v1/me")).status).toBe(200);
   });
 
   it("are not used up by a HEAD request (a link checker's), which gets 405", async () => {

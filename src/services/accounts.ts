@@ -159,7 +159,7 @@ export async function startSession(
   deps: ServiceDeps,
   userId: string,
   audit?: AuditEvents,
-  portal?: { applicationId: string; returnUrl: string | null },
+  portal?: { applicationId: string; returnUrl: string | null; serviceKeyId: string | null },
   ctx: RequestContext = NO_CONTEXT,
 ): Promise<NewSession> {
   const secret = generateSessionSecret(deps.random);
@@ -176,6 +176,7 @@ export async function startSession(
       expiresAt,
       applicationId: portal?.applicationId ?? null,
       returnUrl: portal?.returnUrl ?? null,
+      serviceKeyId: portal?.serviceKeyId ?? null,
       id: generateId(deps.random, "ses"),
       lastSeenAt: now,
       userAgent: ctx.userAgent ? ctx.userAgent.slice(0, USER_AGENT_MAX_LENGTH) : null,

@@ -259,7 +259,11 @@ export async function redeemPortalCode(
         detail: { step: "signed_in" },
       }),
     ],
-    { applicationId: redeemed.applicationId, returnUrl: redeemed.returnUrl },
+    {
+      applicationId: redeemed.applicationId,
+      returnUrl: redeemed.returnUrl,
+      serviceKeyId: redeemed.serviceKeyId,
+    },
     ctx,
   );
   return { session, applicationId: redeemed.applicationId };

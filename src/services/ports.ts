@@ -147,6 +147,8 @@ export interface SessionRecord {
   applicationId?: string | null;
   /** Where a portal session's "Back to …" link goes. */
   returnUrl?: string | null;
+  /** The service key whose portal link opened it: revoking the key ends the session. */
+  serviceKeyId?: string | null;
   /** The public id (`ses_…`) the session list names it by. */
   id: string;
   lastSeenAt: number;

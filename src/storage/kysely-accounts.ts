@@ -96,6 +96,7 @@ export function createKyselySessionStore(db: Kysely<Database>, guard: Guard): Se
               expires_at: session.expiresAt,
               application_id: session.applicationId ?? null,
               return_url: session.returnUrl ?? null,
+              service_key_id: session.serviceKeyId ?? null,
               public_id: session.id,
               last_seen_at: session.lastSeenAt,
               user_agent: session.userAgent,

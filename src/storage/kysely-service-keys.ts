@@ -110,7 +110,11 @@ export function createKyselyServiceKeyStore(
             .where("id", "=", input.keyId)
             .where("revoked_at", "is", null)
             .executeTakeFirst();
-          return Number(result.numUpdatedRows) > 0;
+          if (Number(result.numUpdatedRows) === 0) return false;
+          // A revoked key (a leaked one) vouches for nothing any more: the portal sessions
+          // its links opened end with it, as its unredeemed links do.
+          await executor.deleteFrom("sessions").where("service_key_id", "=", input.keyId).execute();
+          return true;
         },
         (revoked) => revoked,
       ),

@@ -199,6 +199,8 @@ export interface SessionsTable {
   address: string | null;
   /** When the user last typed their password in this session (0012). */
   reauthenticated_at: number;
+  /** The service key whose portal link opened it; its revocation ends the session (0017). */
+  service_key_id: string | null;
 }
 
 export interface ApplicationsTable {

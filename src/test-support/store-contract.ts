@@ -1992,6 +1992,37 @@ export function defineStoreContract(
         expect(await store.portal.redeemPortalCode("by-nobody", T0 + 2)).toBeUndefined();
       });
 
+      it("ends the portal sessions a service key's links opened when the key is revoked, and no other", async () => {
+        const owner = await addUser();
+        const app = await addApp(owner.id);
+        const { user } = await upsert(app.id, "portal-user-3");
+        const [leaked, kept] = [newKey(app.id), newKey(app.id)];
+        await store.serviceKeys.insertServiceKey(leaked);
+        await store.serviceKeys.insertServiceKey(kept);
+        const session = (idHash: string, userId: string, serviceKeyId: string | null) =>
+          sessionRow({
+            idHash,
+            userId,
+            createdAt: T0,
+            expiresAt: T0 + 3_600_000,
+            applicationId: serviceKeyId === null ? null : app.id,
+            serviceKeyId,
+          });
+        await store.sessions.insertSession(session("by-leaked", user.id, leaked.id));
+        await store.sessions.insertSession(session("by-kept", user.id, kept.id));
+        await store.sessions.insertSession(session("account", owner.id, null));
+        expect(
+          await store.serviceKeys.revokeServiceKey({
+            keyId: leaked.id,
+            now: T0 + 1,
+            revokedBy: null,
+          }),
+        ).toBe(true);
+        expect(await store.sessions.findSession("by-leaked")).toBeUndefined();
+        expect(await store.sessions.findSession("by-kept")).toBeDefined();
+        expect(await store.sessions.findSession("account")).toBeDefined();
+      });
+
       it("keeps an application's return origins and branding", async () => {
         const app = await addApp((await addUser()).id);
         const branding = { displayName: "Acme", accentColor: "#112233" };

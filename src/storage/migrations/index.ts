@@ -15,6 +15,7 @@ import * as importedTokens from "./0013-imported-tokens.js";
 import * as twoFactor from "./0014-two-factor.js";
 import * as email from "./0015-email.js";
 import * as portalKey from "./0016-portal-key.js";
+import * as portalSessionKey from "./0017-portal-session-key.js";
 
 /** Every migration this version of Keyward knows, in order. Append; never edit a released one. */
 export const migrations: Record<string, Migration> = {
@@ -34,4 +35,5 @@ export const migrations: Record<string, Migration> = {
   "0014-two-factor": twoFactor,
   "0015-email": email,
   "0016-portal-key": portalKey,
+  "0017-portal-session-key": portalSessionKey,
 };
