@@ -2,7 +2,14 @@ import { type Static, Type } from "typebox";
 import { EXTERNAL_ID_MAX_LENGTH } from "../core/rules.js";
 import { ApplicationParams } from "./applications.js";
 import { routeGroup } from "./route.js";
-import { Id, NullableString, NullableTimestamp, StringEnum, Timestamp } from "./schema.js";
+import {
+  CreatedBy,
+  Id,
+  NullableString,
+  NullableTimestamp,
+  StringEnum,
+  Timestamp,
+} from "./schema.js";
 import { IssuedToken, NewTokenBody, TokenList } from "./tokens.js";
 import { Verification } from "./verification.js";
 
@@ -25,6 +32,7 @@ export const ServiceKey = Type.Object({
   lastUsedAt: NullableTimestamp,
   revokedAt: NullableTimestamp,
   status: StringEnum(SERVICE_KEY_STATUSES),
+  createdBy: CreatedBy,
 });
 export type ServiceKey = Static<typeof ServiceKey>;
 

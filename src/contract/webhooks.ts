@@ -2,7 +2,7 @@ import { type Static, Type } from "typebox";
 import { DELIVERY_STATUSES, WEBHOOK_EVENTS } from "../core/model.js";
 import { ApplicationParams } from "./applications.js";
 import { routeGroup } from "./route.js";
-import { Id, NullableTimestamp, StringEnum, Timestamp } from "./schema.js";
+import { CreatedBy, Id, NullableTimestamp, StringEnum, Timestamp } from "./schema.js";
 
 // Signed webhooks (Standard Webhooks): an application's owners and admins register URLs;
 // Keyward posts the events they subscribe to, signed, retried for more than a day.
@@ -16,6 +16,7 @@ export const Webhook = Type.Object({
   url: Type.String(),
   events: Type.Array(WebhookEventType),
   createdAt: Timestamp,
+  createdBy: CreatedBy,
 });
 export type Webhook = Static<typeof Webhook>;
 

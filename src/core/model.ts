@@ -111,6 +111,8 @@ export interface Webhook {
   url: string;
   events: WebhookEventType[];
   createdAt: number;
+  /** Set by the application's listing and at creation. */
+  creator?: Creator | null;
 }
 
 export const DELIVERY_STATUSES = ["pending", "succeeded", "failed"] as const;
@@ -140,6 +142,16 @@ export interface HostUser {
   createdAt: number;
 }
 
+/**
+ * Who made a service key or a webhook, and whether they are still a member of its
+ * application: one who is not may still hold a key they saw, or receive a webhook's events.
+ */
+export interface Creator {
+  id: string;
+  email: string;
+  member: boolean;
+}
+
 /** A service key as its application's owners see it. Never holds the plaintext or hash. */
 export interface ServiceKeyRecord {
   id: string;
@@ -149,6 +161,8 @@ export interface ServiceKeyRecord {
   createdAt: number;
   lastUsedAt: number | null;
   revokedAt: number | null;
+  /** Set by the application's listing and at creation; null when made by the command line. */
+  creator?: Creator | null;
 }
 
 export interface ApplicationMembership {

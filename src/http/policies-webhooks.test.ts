@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type {
   Application,
   CreatedWebhook,
+  IssuedServiceKey,
+  ServiceKeyList,
   WebhookDeliveryList,
   WebhookList,
 } from "../contract/index.js";
@@ -11,6 +13,7 @@ import {
   addMember,
   bearer,
   type Client,
+  createServiceKey,
   createToken,
   flushUsage,
   signUpWithApp,
@@ -220,6 +223,47 @@ describe("webhooks", () => {
       receiver.respond = () => 200;
       receiver.received.length = 0;
     }
+  });
+
+  it("name who made each service key and webhook, and show when they are no longer a member", async () => {
+    const owner = await signUpWithApp(server.baseUrl);
+    const admin = await addMember(owner.client, owner.appId, "admin");
+    const creator = (member: boolean) => ({ id: admin.user.id, email: admin.user.email, member });
+    const adminsKey = await admin.client.post<IssuedServiceKey>(
+      `/api/v1/applications/${owner.appId}/service-keys`,
+      { name: "set up by the admin" },
+    );
+    expect(adminsKey.body.serviceKey.createdBy).toEqual(creator(true));
+    const ownersKey = await createServiceKey(owner.client, owner.appId, "the owner's");
+    // An event this test never causes: the shared receiver gets nothing from it.
+    const adminsHook = await registerWebhook(admin.client, owner.appId, ["token.leaked"]);
+    expect(adminsHook.body.webhook.createdBy).toEqual(creator(true));
+    const listed = async () => ({
+      keys: (
+        await owner.client.get<ServiceKeyList>(`/api/v1/applications/${owner.appId}/service-keys`)
+      ).body.serviceKeys,
+      hooks: (await owner.client.get<WebhookList>(`/api/v1/applications/${owner.appId}/webhooks`))
+        .body.webhooks,
+    });
+    const before = await listed();
+    expect(before.keys.map((k) => [k.id, k.createdBy?.email, k.createdBy?.member])).toEqual([
+      [ownersKey.id, owner.user.email, true],
+      [adminsKey.body.serviceKey.id, admin.user.email, true],
+    ]);
+
+    // Removed: what they made stays (the host's backend may run on that key), and says so.
+    const removed = await owner.client.delete(
+      `/api/v1/applications/${owner.appId}/members/${admin.user.id}`,
+    );
+    expect(removed.status).toBe(204);
+    const after = await listed();
+    const adminsKeyAfter = after.keys.find((k) => k.id === adminsKey.body.serviceKey.id);
+    expect(adminsKeyAfter).toMatchObject({
+      status: "active",
+      createdBy: creator(false),
+    });
+    expect(after.keys.find((k) => k.id === ownersKey.id)?.createdBy?.member).toBe(true);
+    expect(after.hooks.map((h) => h.createdBy)).toEqual([creator(false)]);
   });
 
   it("members cannot manage webhooks; unknown events and bad URLs are refused", async () => {

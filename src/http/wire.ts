@@ -104,6 +104,7 @@ export function toWireServiceKey(key: ServiceKeyRecord): WireServiceKey {
     lastUsedAt: isoOrNull(key.lastUsedAt),
     revokedAt: isoOrNull(key.revokedAt),
     status: key.revokedAt === null ? "active" : "revoked",
+    createdBy: key.creator ?? null,
   };
 }
 

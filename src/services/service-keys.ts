@@ -57,7 +57,10 @@ export async function createServiceKey(
       }),
     ],
   );
-  return { key, record };
+  return {
+    key,
+    record: { ...record, creator: { id: actor.id, email: actor.email, member: true } },
+  };
 }
 
 export async function listServiceKeys(

@@ -100,7 +100,10 @@ export async function createWebhook(
       detail: { webhookId: webhook.id, url: auditableUrl(url), events: events.join(" ") },
     }),
   ]);
-  return { secret, webhook };
+  return {
+    secret,
+    webhook: { ...webhook, creator: { id: actor.id, email: actor.email, member: true } },
+  };
 }
 
 /** The URL without its user part, query and fragment. */

@@ -1,7 +1,7 @@
 import { type Kysely, sql } from "kysely";
 import type { ServiceKeySecret, ServiceKeyStore } from "../services/ports.js";
 import { type Guard, writeAudited } from "./kysely-store.js";
-import { toServiceKey } from "./rows.js";
+import { creatorOf, toServiceKey } from "./rows.js";
 import type { Database } from "./schema.js";
 
 const PUBLIC_COLUMNS = [
@@ -79,13 +79,24 @@ export function createKyselyServiceKeyStore(
     listServiceKeys: (applicationId) =>
       guard(async () => {
         const rows = await db
-          .selectFrom("service_keys")
-          .select(PUBLIC_COLUMNS)
-          .where("application_id", "=", applicationId)
-          .orderBy("created_at", "desc")
-          .orderBy("id", "desc")
+          .selectFrom("service_keys as k")
+          .leftJoin("users as u", "u.id", "k.created_by")
+          .leftJoin("memberships as m", (join) =>
+            join
+              .onRef("m.application_id", "=", "k.application_id")
+              .onRef("m.user_id", "=", "k.created_by"),
+          )
+          .select(PUBLIC_COLUMNS.map((column) => `k.${column}` as const))
+          .select([
+            "u.id as creator_id",
+            "u.email as creator_email",
+            "m.user_id as creator_membership",
+          ])
+          .where("k.application_id", "=", applicationId)
+          .orderBy("k.created_at", "desc")
+          .orderBy("k.id", "desc")
           .execute();
-        return rows.map(toServiceKey);
+        return rows.map((row) => ({ ...toServiceKey(row), creator: creatorOf(row) }));
       }),
     findServiceKey: (applicationId, keyId) =>
       guard(async () => {

@@ -4,7 +4,7 @@ import type { PolicyStore, WebhookStore } from "../services/ports.js";
 import { claimDueRows, markTokensExpiring } from "./kysely-queue.js";
 import { type Guard, insertAuditEvents, writeAudited } from "./kysely-store.js";
 import { enqueueWebhookEvents } from "./kysely-webhook-queue.js";
-import { num, numOrNull } from "./rows.js";
+import { creatorOf, num, numOrNull } from "./rows.js";
 import type { Database } from "./schema.js";
 
 function toWebhook(row: {
@@ -74,14 +74,25 @@ export function createKyselyWebhookStore(db: Kysely<Database>, guard: Guard): We
     listWebhooks: (applicationId) =>
       guard(async () => {
         const rows = await db
-          .selectFrom("webhooks")
-          .select(["id", "application_id", "url", "events", "created_at"])
-          .where("application_id", "=", applicationId)
-          .where("deleted_at", "is", null)
-          .orderBy("created_at", "desc")
-          .orderBy("id", "desc")
+          .selectFrom("webhooks as w")
+          .leftJoin("users as u", "u.id", "w.created_by")
+          .leftJoin("memberships as m", (join) =>
+            join
+              .onRef("m.application_id", "=", "w.application_id")
+              .onRef("m.user_id", "=", "w.created_by"),
+          )
+          .select(["w.id", "w.application_id", "w.url", "w.events", "w.created_at"])
+          .select([
+            "u.id as creator_id",
+            "u.email as creator_email",
+            "m.user_id as creator_membership",
+          ])
+          .where("w.application_id", "=", applicationId)
+          .where("w.deleted_at", "is", null)
+          .orderBy("w.created_at", "desc")
+          .orderBy("w.id", "desc")
           .execute();
-        return rows.map(toWebhook);
+        return rows.map((row) => ({ ...toWebhook(row), creator: creatorOf(row) }));
       }),
     findWebhook: (applicationId, webhookId) =>
       guard(async () => {

@@ -1,6 +1,7 @@
 import type {
   Application,
   Branding,
+  Creator,
   HostUser,
   Member,
   RevocationReason,
@@ -143,6 +144,16 @@ export function toServiceKey(row: {
     lastUsedAt: numOrNull(row.last_used_at),
     revokedAt: numOrNull(row.revoked_at),
   };
+}
+
+/** The creator columns of a listing joined with `users` and `memberships` (see `Creator`). */
+export function creatorOf(row: {
+  creator_id: string | null;
+  creator_email: string | null;
+  creator_membership: string | null;
+}): Creator | null {
+  if (row.creator_id === null || row.creator_email === null) return null;
+  return { id: row.creator_id, email: row.creator_email, member: row.creator_membership !== null };
 }
 
 export interface TokenRow {

@@ -27,6 +27,7 @@ function toWireWebhook(webhook: Webhook): WireWebhook {
     url: webhook.url,
     events: webhook.events,
     createdAt: new Date(webhook.createdAt).toISOString(),
+    createdBy: webhook.creator ?? null,
   };
 }
 
