@@ -3,13 +3,22 @@
 import type { Browser } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import {
+  bearer,
   createApp,
+  createServiceKey,
   createToken,
   inviteAndAccept,
   signUpUser,
   type TestServer,
 } from "../src/test-support/harness.js";
-import { callApi, cellText, signedInContext, startServerAndBrowser, tokenRow } from "./support.js";
+import {
+  callApi,
+  cellText,
+  screenshot,
+  signedInContext,
+  startServerAndBrowser,
+  tokenRow,
+} from "./support.js";
 
 let server: TestServer;
 let browser: Browser;
@@ -92,6 +101,78 @@ describe("members on the account page", () => {
     expect(await cellText(tokenRow(page, "max-ci"), "Status")).toContain(
       "owner removed from the application",
     );
+    await context.close();
+  }, 60_000);
+
+  it("warns that service keys and webhooks a removed admin made stay, and revokes them when asked", async () => {
+    const {
+      context,
+      page,
+      client: owner,
+    } = await signedInContext(browser, server.baseUrl, "Olive Owner");
+    const appId = await createApp(owner, "Keys outlive admins");
+    const ownersKey = await createServiceKey(owner, appId, "owner's backend");
+    /** An admin who made service keys (and webhooks) of their own. */
+    const adminWho = async (made: { keys: string[]; webhooks: string[] }) => {
+      const { client, user } = await signUpUser(server.baseUrl, "Ada Admin");
+      await inviteAndAccept(owner, appId, client, user.email, "admin");
+      const keys = [];
+      for (const name of made.keys) keys.push(await createServiceKey(client, appId, name));
+      for (const url of made.webhooks) {
+        const hook = await client.post(`/api/v1/applications/${appId}/webhooks`, {
+          url,
+          events: ["token.leaked"],
+        });
+        expect(hook.status).toBe(201);
+      }
+      return { user, keys };
+    };
+    const serviceStatus = async (key: string) =>
+      (await fetch(`${server.baseUrl}/api/v1/service/users/x`, { headers: bearer(key) })).status;
+    const removeInPage = async (email: string, alsoRevoke: boolean) => {
+      await page.goto(`/app/${appId}/account-management`);
+      const row = page.getByRole("row").filter({ hasText: email });
+      await row.getByRole("button", { name: `Remove ${email}` }).click();
+      const dialog = page.getByRole("dialog");
+      const made = dialog.getByTestId("member-made");
+      await made.waitFor();
+      const text = await made.textContent();
+      if (alsoRevoke) {
+        await dialog.getByRole("checkbox").check();
+        await screenshot(page, "members-remove-admin-who-made-keys", { fullPage: false });
+      }
+      await dialog.getByRole("button", { name: "Remove member" }).click();
+      await dialog.waitFor({ state: "hidden" });
+      return text;
+    };
+
+    // Removed as is: the key stays and keeps working, and the settings page says whose it was.
+    const kept = await adminWho({ keys: ["set up by Ada"], webhooks: [] });
+    const keptText = await removeInPage(kept.user.email, false);
+    expect(keptText).toContain("They made 1 service key here, which stay.");
+    expect(keptText).toContain("set up by Ada");
+    expect(await serviceStatus(kept.keys[0]?.key ?? "")).toBe(404);
+    await page.goto(`/app/${appId}/settings`);
+    const keyRow = page.getByRole("row").filter({ hasText: "set up by Ada" });
+    await expect.poll(() => keyRow.textContent()).toContain("no longer a member");
+    expect(await keyRow.textContent()).toContain(kept.user.email);
+    await screenshot(page, "settings-service-key-of-removed-admin");
+
+    // Removed with "also revoke": their keys refused at once, their webhook gone; the
+    // owner's key untouched.
+    const revoked = await adminWho({
+      keys: ["first of Bea's", "second of Bea's"],
+      webhooks: ["https://receiver.example.com/bea"],
+    });
+    const revokedText = await removeInPage(revoked.user.email, true);
+    expect(revokedText).toContain("They made 2 service keys and 1 webhook here, which stay.");
+    expect(revokedText).toContain("https://receiver.example.com/bea");
+    for (const { key } of revoked.keys) expect(await serviceStatus(key)).toBe(401);
+    expect(await serviceStatus(ownersKey.key)).toBe(404);
+    const hooks = await owner.get<{ webhooks: unknown[] }>(
+      `/api/v1/applications/${appId}/webhooks`,
+    );
+    expect(hooks.body.webhooks).toEqual([]);
     await context.close();
   }, 60_000);
 

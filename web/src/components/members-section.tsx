@@ -1,4 +1,4 @@
-import { type FormEvent, useCallback, useEffect, useId, useMemo, useState } from "react";
+import { type FormEvent, useCallback, useEffect, useId, useMemo, useRef, useState } from "react";
 import {
   ApiError,
   type Application,
@@ -6,6 +6,8 @@ import {
   describeError,
   type Invitation,
   type Member,
+  type ServiceKey,
+  type Webhook,
 } from "../api";
 import { plural, roleLabels } from "../format";
 import { describedBy, FieldError } from "./field";
@@ -324,6 +326,14 @@ function AddMemberForm({
   );
 }
 
+/** "Also revoke that service key and delete those webhooks", for what a member made. */
+function alsoRemoveLabel(keys: number, webhooks: number): string {
+  const parts: string[] = [];
+  if (keys > 0) parts.push(`revoke ${keys === 1 ? "that service key" : "those service keys"}`);
+  if (webhooks > 0) parts.push(`delete ${webhooks === 1 ? "that webhook" : "those webhooks"}`);
+  return `Also ${parts.join(" and ")}`;
+}
+
 function RemoveMemberDialog({
   app,
   member,
@@ -354,8 +364,42 @@ function RemoveMemberDialog({
     };
   }, [app.id, member.userId]);
 
+  // What they made that outlives their membership: a service key they saw when it was made
+  // keeps working for whoever holds it, and a webhook keeps sending events to its address.
+  const [made, setMade] = useState<{ keys: ServiceKey[]; webhooks: Webhook[] } | undefined>();
+  const [alsoRevoke, setAlsoRevoke] = useState(false);
+  useEffect(() => {
+    let cancelled = false;
+    Promise.all([api.listServiceKeys(app.id), api.listWebhooks(app.id)])
+      .then(([keys, webhooks]) => {
+        if (cancelled) return;
+        setMade({
+          keys: keys.serviceKeys.filter(
+            (k) => k.status === "active" && k.createdBy?.id === member.userId,
+          ),
+          webhooks: webhooks.webhooks.filter((w) => w.createdBy?.id === member.userId),
+        });
+      })
+      .catch(() => {
+        // A courtesy as the token count is: the lists on the settings page say it too.
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [app.id, member.userId]);
+  const madeCount = made ? made.keys.length + made.webhooks.length : 0;
+
+  // A retry after a failed revocation must not remove the member a second time.
+  const removed = useRef(false);
   const remove = async () => {
-    await api.removeMember(app.id, member.userId);
+    if (!removed.current) {
+      await api.removeMember(app.id, member.userId);
+      removed.current = true;
+    }
+    if (alsoRevoke && made) {
+      for (const key of made.keys) await api.revokeServiceKey(app.id, key.id);
+      for (const webhook of made.webhooks) await api.deleteWebhook(app.id, webhook.id);
+    }
     onRemoved();
   };
 
@@ -385,6 +429,44 @@ function RemoveMemberDialog({
         </strong>{" "}
         Programs using those tokens are refused from their next request.
       </div>
+      {made && madeCount > 0 && (
+        <div className="callout callout-warning" data-testid="member-made">
+          <p>
+            <strong>
+              They made{" "}
+              {[
+                made.keys.length > 0 && plural(made.keys.length, "service key", "service keys"),
+                made.webhooks.length > 0 && plural(made.webhooks.length, "webhook", "webhooks"),
+              ]
+                .filter(Boolean)
+                .join(" and ")}{" "}
+              here, which stay.
+            </strong>{" "}
+            Whoever saw a service key when it was made can keep using it, and a webhook keeps
+            sending this application's events to its address.
+          </p>
+          <ul className="member-made-list">
+            {made.keys.map((k) => (
+              <li key={k.id}>
+                Service key “<LongText text={k.name} />” <span className="mono">{k.hint}</span>
+              </li>
+            ))}
+            {made.webhooks.map((w) => (
+              <li key={w.id}>
+                Webhook <span className="mono">{w.url}</span>
+              </li>
+            ))}
+          </ul>
+          <label className="checkbox">
+            <input
+              type="checkbox"
+              checked={alsoRevoke}
+              onChange={(e) => setAlsoRevoke(e.target.checked)}
+            />
+            {alsoRemoveLabel(made.keys.length, made.webhooks.length)}
+          </label>
+        </div>
+      )}
     </ConfirmDialog>
   );
 }

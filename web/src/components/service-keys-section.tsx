@@ -1,6 +1,7 @@
 import { type FormEvent, useCallback, useEffect, useId, useRef, useState } from "react";
 import { ApiError, api, describeError, type IssuedServiceKey, type ServiceKey } from "../api";
 import { plural } from "../format";
+import { CreatorNote } from "./creator-note";
 import { describedBy, FieldError, FieldHint, FormAlert } from "./field";
 import { LongText } from "./long-text";
 import { type LostCreate, LostCreateNotice } from "./lost-create-notice";
@@ -174,6 +175,7 @@ export function ServiceKeysSection({ appId }: { appId: string }) {
                     </th>
                     <td data-label="Created">
                       <RelativeTime iso={key.createdAt} now={now} />
+                      <CreatorNote createdBy={key.createdBy} />
                     </td>
                     <td data-label="Last used">
                       {key.lastUsedAt ? (

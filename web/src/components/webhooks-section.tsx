@@ -1,6 +1,7 @@
 import { type FormEvent, useCallback, useEffect, useId, useState } from "react";
 import { ApiError, api, describeError, type Webhook, type WebhookDelivery } from "../api";
 import { formatDate } from "../format";
+import { CreatorNote } from "./creator-note";
 import { describedBy, FieldError, FieldHint, FormAlert } from "./field";
 import { type ShownSecret, ShowSecretDialog } from "./token-dialogs";
 
@@ -155,6 +156,7 @@ export function WebhooksSection({ appId }: { appId: string }) {
                   {webhook.url}
                 </span>{" "}
                 <span className="muted">{webhook.events.join(", ")}</span>
+                <CreatorNote createdBy={webhook.createdBy} />
               </div>
               <div className="form-actions">
                 <button
