@@ -284,7 +284,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
       authenticate: async (request) => serviceCallerOf(request),
     });
   });
-  portalRoutes(app, services);
+  portalRoutes(app, services, sessionOptions);
   await docsRoutes(app);
   await webRoutes(app);
 

@@ -20,6 +20,7 @@ import {
   createToken,
   flushUsage,
   serviceClient,
+  signUpUser,
   signUpWithApp,
 } from "../test-support/harness.js";
 import { pollUntil } from "../test-support/poll.js";
@@ -476,6 +477,62 @@ describe("portal sessions", () => {
     expect((await host.client.get("/api/v1/me")).status).toBe(200);
   });
 
+  it("ask a browser signed in to a Keyward account before replacing its session, and take the answer only from this site", async () => {
+    const host = await hostSetUp();
+    await host.service("PUT", "/api/v1/service/users/asked", {});
+    const newLink = async () =>
+      (
+        await host.service<PortalSession>("POST", "/api/v1/service/portal-sessions", {
+          externalId: "asked",
+        })
+      ).body.url;
+    // A signed-in account opens a link that someone else made (anyone with a service key
+    // of their own can): a page asks, and the link is not spent.
+    const account = await signUpUser(server.baseUrl);
+    const link = await newLink();
+    const asked = await fetch(link, {
+      headers: { cookie: account.client.cookie },
+      redirect: "manual",
+    });
+    expect(asked.status).toBe(200);
+    expect(asked.headers.getSetCookie()).toEqual([]);
+    expect(asked.headers.get("content-security-policy")).toContain("form-action 'self'");
+    expect(await asked.text()).toContain("You are signed in to a Keyward account");
+    expect((await account.client.get("/api/v1/me")).status).toBe(200);
+    // The page's button posts from this site; from anywhere else, or with no Origin at
+    // all, nothing changes and the link stays unspent.
+    const post = (origin: string | undefined) =>
+      fetch(link, {
+        method: "POST",
+        headers: {
+          cookie: account.client.cookie,
+          "content-type": "application/x-www-form-urlencoded",
+          ...(origin === undefined ? {} : { origin }),
+        },
+        redirect: "manual",
+      });
+    for (const origin of ["https://attacker.example", undefined]) {
+      const refused = await post(origin);
+      expect(refused.status, String(origin)).toBe(403);
+      expect(refused.headers.getSetCookie()).toEqual([]);
+    }
+    const continued = await post(new URL(server.baseUrl).origin);
+    expect(continued.status).toBe(303);
+    expect(continued.headers.get("location")).toBe(`/app/${host.appId}/account-management`);
+    expect(continued.headers.getSetCookie()[0]).toMatch(/^keyward_session=/);
+    expect((await post(new URL(server.baseUrl).origin)).status).toBe(410);
+
+    // A browser that is a host user's (switching between a product's users) or signed out
+    // is not asked.
+    const opened = await openPortal(await newLink());
+    expect(opened.status).toBe(303);
+    const asHostUser = await fetch(await newLink(), {
+      headers: { cookie: opened.cookie },
+      redirect: "manual",
+    });
+    expect(asHostUser.status).toBe(303);
+  });
+
   it("are not used up by a HEAD request (a link checker's), which gets 405", async () => {
     const host = await hostSetUp();
     await host.service("PUT", "/api/v1/service/users/checked", {});
@@ -484,7 +541,7 @@ describe("portal sessions", () => {
     });
     const head = await fetch(link.body.url, { method: "HEAD", redirect: "manual" });
     expect(head.status).toBe(405);
-    expect(head.headers.get("allow")).toBe("GET");
+    expect(head.headers.get("allow")).toBe("GET, POST");
     expect(head.headers.getSetCookie()).toEqual([]);
     expect((await openPortal(link.body.url)).status).toBe(303);
   });
