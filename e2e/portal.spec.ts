@@ -16,6 +16,7 @@ import {
   type TestServer,
 } from "../src/test-support/harness.js";
 import {
+  addSessionCookie,
   callApi,
   cellText,
   expectNoSeriousA11yViolations,
@@ -211,6 +212,29 @@ describe("a host user through a portal link", () => {
     await page.getByRole("heading", { name: "Your session has ended" }).waitFor();
     expect(await page.getByLabel("Password").count()).toBe(0);
     await page.getByRole("link", { name: "Back to Acme" }).waitFor();
+    await context.close();
+  });
+
+  it("a browser signed in to a Keyward account is asked before the link signs it out, and can stay", async () => {
+    const context = await newContext(browser, server.baseUrl);
+    const { client: account } = await signUpUser(server.baseUrl, "Kay Account");
+    await addSessionCookie(context, account, server.baseUrl);
+    const page = await context.newPage();
+    // Staying: the account's session is kept, and the link is not spent.
+    await page.goto(`${host.origin}/`);
+    await page.getByRole("link", { name: "API tokens" }).click();
+    await page.getByRole("heading", { name: "You are signed in to a Keyward account" }).waitFor();
+    await screenshot(page, "portal-signed-in-account-asked", { fullPage: false });
+    await page.getByRole("link", { name: "Stay signed in" }).click();
+    await page.waitForURL(`${server.baseUrl}/apps`);
+    expect((await account.get("/api/v1/me")).status).toBe(200);
+    const unspent = host.links.at(-1) ?? "";
+    // Continuing: the page's own POST (the browser sends this origin) redeems the link.
+    await page.goto(unspent);
+    await page.getByRole("button", { name: "Sign out and continue" }).click();
+    await page.waitForURL(`${server.baseUrl}/app/${host.appId}/account-management`);
+    await page.getByRole("heading", { name: "API Tokens" }).waitFor();
+    await page.getByText("Acme").first().waitFor();
     await context.close();
   });
 

@@ -123,7 +123,13 @@ export function portalRoutes(
     { exposeHeadRoute: false },
     async (request, reply) => {
       reply.header("cache-control", "no-store");
-      if (await signedInToAccount(request, deps)) return sendPage(reply, 200, SIGNED_IN_PAGE);
+      if (await signedInToAccount(request, deps)) {
+        // Under the server-wide `no-referrer`, a browser sends `Origin: null` with a form's
+        // POST (the Fetch standard ties the two), which the POST below refuses: this page
+        // lets its own origin through, to itself only.
+        reply.header("referrer-policy", "same-origin");
+        return sendPage(reply, 200, SIGNED_IN_PAGE);
+      }
       return redeem(request, reply);
     },
   );
