@@ -25,27 +25,6 @@ export function StringEnum<const T extends readonly string[]>(
 export const Timestamp = Type.String({ format: "date-time" });
 export const NullableTimestamp = NullableString({ format: "date-time" });
 
-/**
- * Who made a service key or a webhook, and whether they are still a member of the
- * application; null when the command line made it, or the account is gone. Someone who is
- * no longer a member may still hold a key they saw when it was made, or run the webhook's
- * receiver: replace or remove what they made.
- */
-export const CreatedBy = Type.Union(
-  [
-    Type.Object({
-      id: Type.String({ pattern: "^usr_[0-9A-Za-z]{20}$" }),
-      email: Type.String(),
-      member: Type.Boolean({ description: "Whether they are still a member of the application." }),
-    }),
-    Type.Null(),
-  ],
-  {
-    description:
-      "Who made it, and whether they are still a member; null when the command line made it or the account is gone.",
-  },
-);
-
 /** A public identifier of one kind: `usr_`, `app_` or `tok_` and 20 base62 characters. */
 export function Id(kind: IdKind) {
   return Type.String({
@@ -53,6 +32,26 @@ export function Id(kind: IdKind) {
     examples: [`${kind}_4fZq0x7LkPw2Yb9sTmRv`],
   });
 }
+
+/**
+ * Who made a service key or a webhook, and whether they are still a member of the
+ * application. Someone who is no longer a member may still hold a key they saw when it was
+ * made, or run the webhook's receiver: replace or remove what they made.
+ */
+export const CreatedBy = Type.Union(
+  [
+    Type.Object({
+      id: Id("usr"),
+      email: Type.String(),
+      member: Type.Boolean({ description: "Whether they are still a member of the application." }),
+    }),
+    Type.Null(),
+  ],
+  {
+    description:
+      "Who made it, and whether they are still a member of the application; null when not recorded.",
+  },
+);
 
 /** Query values arrive as text; bodies are never coerced, so numbers in queries are digits. */
 export function DigitString(maxDigits: number) {

@@ -161,7 +161,7 @@ export interface ServiceKeyRecord {
   createdAt: number;
   lastUsedAt: number | null;
   revokedAt: number | null;
-  /** Set by the application's listing and at creation; null when made by the command line. */
+  /** Set by the application's listing and at creation; null when not recorded. */
   creator?: Creator | null;
 }
 

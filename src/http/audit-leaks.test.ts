@@ -79,6 +79,20 @@ describe("audit trail", () => {
     expect((await owner.get(`/api/v1/applications/${appId}/audit?before=garbage`)).status).toBe(
       400,
     );
+    // An event with no actor keeps its address: here a leak report's, as for a token sent
+    // in the clear (its address is the member's own program's).
+    const reported = await createToken(member, appId, { name: "reported" });
+    const report = await new Client(server.baseUrl).post("/api/v1/leaks", {
+      tokens: [reported.token],
+    });
+    expect(report.status).toBe(202);
+    const reportedTrail = await member.get<AuditPage>(
+      `/api/v1/applications/${appId}/audit?tokenId=${reported.id}`,
+    );
+    expect(reportedTrail.body.events.map((e) => [e.action, e.reason, e.ip])).toEqual([
+      ["token.revoked", "leaked", "127.0.0.1"],
+      ["token.created", null, "127.0.0.1"],
+    ]);
     // Non-members: 404.
     const { client: stranger } = await signUpUser(server.baseUrl);
     expect((await stranger.get(`/api/v1/applications/${appId}/audit`)).status).toBe(404);

@@ -74,6 +74,8 @@ describe("GET /openapi.json", () => {
       (route) => route.method !== "HEAD" && operationOf(route.method, route.url) === undefined,
     );
     for (const route of undocumented) {
+      // The one page that posts: a portal link's "Sign out and continue" form, back to itself.
+      if (route.method === "POST" && route.url === "/portal/:code") continue;
       expect(route.url, `${route.method} ${route.url}`).toMatch(
         /^(\/app\/|\/apps|\/account|\/security$|\/portal\/|\/signin|\/signup|\/forgot-password$|\/reset-password$|\/confirm-email$|\/favicon|\/assets\/|\/docs|\/openapi\.json$|\/\*$|\/$)/,
       );

@@ -516,8 +516,11 @@ describe("portal sessions", () => {
       expect(refused.status, String(origin)).toBe(403);
       expect(refused.headers.getSetCookie()).toEqual([]);
     }
+    expect((await account.client.get("/api/v1/me")).status).toBe(200);
     const continued = await post(new URL(server.baseUrl).origin);
     expect(continued.status).toBe(303);
+    // Signed out of the account, as the page says: its session is ended, not only replaced.
+    expect((await account.client.get("/api/v1/me")).status).toBe(401);
     expect(continued.headers.get("location")).toBe(`/app/${host.appId}/account-management`);
     expect(continued.headers.getSetCookie()[0]).toMatch(/^keyward_session=/);
     expect((await post(new URL(server.baseUrl).origin)).status).toBe(410);

@@ -91,13 +91,16 @@ export async function listApplicationAudit(
     limit,
   });
   if (isManager(role)) return found;
-  // A member sees what was done to their tokens and by whom, but not where others (an
-  // admin, the host's backend) were: an address is the owner's and admins' to see, as in
-  // GitHub's organization audit log.
+  // A member sees what was done to their tokens and by whom, but not where other people
+  // (an admin, the host's backend) were: an address is the owner's and admins' to see, as in
+  // GitHub's organization audit log. Events with no actor keep theirs: a token sent in the
+  // clear was sent by the member's own program, from that address.
   return {
     ...found,
     events: found.events.map((event) =>
-      event.actorId === actor.id || event.ip === null ? event : { ...event, ip: null },
+      event.actorId === null || event.actorId === actor.id || event.ip === null
+        ? event
+        : { ...event, ip: null },
     ),
   };
 }

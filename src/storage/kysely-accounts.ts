@@ -133,6 +133,21 @@ export function createKyselySessionStore(db: Kysely<Database>, guard: Guard): Se
           .where("s.id_hash", "=", idHash)
           // A disabled user's sessions were ended; one started in a race ends here.
           .where("u.disabled_at", "is", null)
+          // Likewise a portal session whose service key was revoked: the revocation deleted
+          // the ones it saw, and one whose link was redeemed just before it ends here.
+          .where(({ eb, or, not, exists, selectFrom }) =>
+            or([
+              eb("s.service_key_id", "is", null),
+              not(
+                exists(
+                  selectFrom("service_keys as k")
+                    .select("k.id")
+                    .whereRef("k.id", "=", "s.service_key_id")
+                    .where("k.revoked_at", "is not", null),
+                ),
+              ),
+            ]),
+          )
           .executeTakeFirst();
         if (!row) return undefined;
         const user = toUser(row);

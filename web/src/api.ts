@@ -334,7 +334,16 @@ function queryString(query: Record<string, string | number | undefined>): string
 }
 
 /** A message for any failure, for places that have no field to attach it to. */
+/** A failure the page itself describes, in words written for the user. */
+export class PageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PageError";
+  }
+}
+
 export function describeError(error: unknown): string {
   if (error instanceof ApiError) return error.detail;
+  if (error instanceof PageError) return error.message;
   return "Something went wrong. Try again.";
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { validateSession } from "../../services/accounts.js";
+import { signOut, validateSession } from "../../services/accounts.js";
 import type { ServiceDeps } from "../../services/deps.js";
 import { redeemPortalCode } from "../../services/host.js";
 import {
@@ -47,7 +47,7 @@ const SIGNED_IN_PAGE = `<!doctype html>
 <form method="post">
 <button type="submit">Sign out and continue</button>
 </form>
-<p><a href="/apps">Stay signed in</a></p>
+<p><a href="/apps" rel="noreferrer">Stay signed in</a></p>
 </main>
 </body>
 </html>
@@ -80,12 +80,19 @@ function sendPage(reply: FastifyReply, status: number, page: string): FastifyRep
     .send(page);
 }
 
-/** Whether the browser holds a live session of a Keyward account (not a host user's). */
-async function signedInToAccount(request: FastifyRequest, deps: ServiceDeps): Promise<boolean> {
+/**
+ * The live session of a Keyward account (not a host user's) that the browser holds, by its
+ * hash; undefined when it holds none.
+ */
+async function accountSessionOf(
+  request: FastifyRequest,
+  deps: ServiceDeps,
+): Promise<string | undefined> {
   const secret = request.cookies[sessionCookieName(request)];
-  if (!secret) return false;
+  if (!secret) return undefined;
   const session = await validateSession(deps, secret);
-  return session !== null && session.session.applicationId == null;
+  if (session === null || session.session.applicationId != null) return undefined;
+  return session.sessionIdHash;
 }
 
 /**
@@ -104,9 +111,12 @@ export function portalRoutes(
   const redeem = async (
     request: FastifyRequest<{ Params: { code: string } }>,
     reply: FastifyReply,
+    /** The account session this browser leaves: signed out, as the page says. */
+    leaving?: string,
   ) => {
     const redeemed = await redeemPortalCode(deps, request.params.code, { ip: request.ip });
     if (!redeemed) return sendPage(reply, 410, EXPIRED_PAGE);
+    if (leaving !== undefined) await signOut(deps, leaving);
     setSessionCookie(request, reply, redeemed.session.secret, redeemed.session.expiresAt);
     return reply
       .code(303)
@@ -123,7 +133,7 @@ export function portalRoutes(
     { exposeHeadRoute: false },
     async (request, reply) => {
       reply.header("cache-control", "no-store");
-      if (await signedInToAccount(request, deps)) {
+      if ((await accountSessionOf(request, deps)) !== undefined) {
         // Under the server-wide `no-referrer`, a browser sends `Origin: null` with a form's
         // POST (the Fetch standard ties the two), which the POST below refuses: this page
         // lets its own origin through, to itself only.
@@ -148,7 +158,7 @@ export function portalRoutes(
       if (request.headers.origin !== expectedOrigin(request, options)) {
         return sendPage(reply, 403, REFUSED_PAGE);
       }
-      return redeem(request, reply);
+      return redeem(request, reply, await accountSessionOf(request, deps));
     });
   });
 }

@@ -6,6 +6,7 @@ import {
   describeError,
   type Invitation,
   type Member,
+  PageError,
   type ServiceKey,
   type Webhook,
 } from "../api";
@@ -366,7 +367,9 @@ function RemoveMemberDialog({
 
   // What they made that outlives their membership: a service key they saw when it was made
   // keeps working for whoever holds it, and a webhook keeps sending events to its address.
-  const [made, setMade] = useState<{ keys: ServiceKey[]; webhooks: Webhook[] } | undefined>();
+  const [made, setMade] = useState<
+    { keys: ServiceKey[]; webhooks: Webhook[] } | "unknown" | undefined
+  >();
   const [alsoRevoke, setAlsoRevoke] = useState(false);
   useEffect(() => {
     let cancelled = false;
@@ -381,24 +384,44 @@ function RemoveMemberDialog({
         });
       })
       .catch(() => {
-        // A courtesy as the token count is: the lists on the settings page say it too.
+        if (!cancelled) setMade("unknown");
       });
     return () => {
       cancelled = true;
     };
   }, [app.id, member.userId]);
-  const madeCount = made ? made.keys.length + made.webhooks.length : 0;
+  const known = made === undefined || made === "unknown" ? undefined : made;
+  const madeCount = known ? known.keys.length + known.webhooks.length : 0;
 
-  // A retry after a failed revocation must not remove the member a second time.
-  const removed = useRef(false);
+  // Once removed, a retry (after a revocation failed) only finishes the revocations: the
+  // member is not removed twice, and what is done is not done again.
+  const [removed, setRemoved] = useState(false);
+  const done = useRef(new Set<string>());
   const remove = async () => {
-    if (!removed.current) {
+    if (!removed) {
       await api.removeMember(app.id, member.userId);
-      removed.current = true;
+      setRemoved(true);
     }
-    if (alsoRevoke && made) {
-      for (const key of made.keys) await api.revokeServiceKey(app.id, key.id);
-      for (const webhook of made.webhooks) await api.deleteWebhook(app.id, webhook.id);
+    if (alsoRevoke && known) {
+      const steps = [
+        ...known.keys.map((k) => ({ id: k.id, run: () => api.revokeServiceKey(app.id, k.id) })),
+        ...known.webhooks.map((w) => ({ id: w.id, run: () => api.deleteWebhook(app.id, w.id) })),
+      ];
+      let failed = 0;
+      for (const step of steps) {
+        if (done.current.has(step.id)) continue;
+        try {
+          await step.run();
+          done.current.add(step.id);
+        } catch {
+          failed++;
+        }
+      }
+      if (failed > 0) {
+        throw new PageError(
+          `${member.email} is removed, but ${failed} of ${steps.length} service keys and webhooks could not be revoked or deleted. Try again, or do it on the settings page.`,
+        );
+      }
     }
     onRemoved();
   };
@@ -410,7 +433,7 @@ function RemoveMemberDialog({
           Remove <span className="token-name-text">{member.email}</span>?
         </>
       }
-      confirmLabel="Remove member"
+      confirmLabel={removed ? "Try again" : "Remove member"}
       onConfirm={remove}
       onCancel={onCancel}
       tone="danger"
@@ -429,29 +452,35 @@ function RemoveMemberDialog({
         </strong>{" "}
         Programs using those tokens are refused from their next request.
       </div>
-      {made && madeCount > 0 && (
+      {made === "unknown" && (
+        <p className="field-hint">
+          Service keys and webhooks they made could not be checked: the settings page lists who made
+          each one.
+        </p>
+      )}
+      {known && madeCount > 0 && (
         <div className="callout callout-warning" data-testid="member-made">
           <p>
             <strong>
               They made{" "}
               {[
-                made.keys.length > 0 && plural(made.keys.length, "service key", "service keys"),
-                made.webhooks.length > 0 && plural(made.webhooks.length, "webhook", "webhooks"),
+                known.keys.length > 0 && plural(known.keys.length, "service key", "service keys"),
+                known.webhooks.length > 0 && plural(known.webhooks.length, "webhook", "webhooks"),
               ]
                 .filter(Boolean)
                 .join(" and ")}{" "}
-              here, which stay.
+              here, which {madeCount === 1 ? "stays" : "stay"}.
             </strong>{" "}
             Whoever saw a service key when it was made can keep using it, and a webhook keeps
             sending this application's events to its address.
           </p>
           <ul className="member-made-list">
-            {made.keys.map((k) => (
+            {known.keys.map((k) => (
               <li key={k.id}>
                 Service key “<LongText text={k.name} />” <span className="mono">{k.hint}</span>
               </li>
             ))}
-            {made.webhooks.map((w) => (
+            {known.webhooks.map((w) => (
               <li key={w.id}>
                 Webhook <span className="mono">{w.url}</span>
               </li>
@@ -463,7 +492,7 @@ function RemoveMemberDialog({
               checked={alsoRevoke}
               onChange={(e) => setAlsoRevoke(e.target.checked)}
             />
-            {alsoRemoveLabel(made.keys.length, made.webhooks.length)}
+            {alsoRemoveLabel(known.keys.length, known.webhooks.length)}
           </label>
         </div>
       )}

@@ -250,8 +250,9 @@ export function ServiceKeysSection({ appId }: { appId: string }) {
           returnFocus={() => document.getElementById(keyNameId(revoking.id)) ?? headingRef.current}
         >
           <p>
-            Every request made with this key is refused from the next one on, on every server. This
-            cannot be undone; create a new key to replace it.
+            Every request made with this key is refused from the next one on, on every server, and
+            users who came in through its portal links are signed out. This cannot be undone;
+            create a new key to replace it.
           </p>
           {revoking.lastUsedAt && now - Date.parse(revoking.lastUsedAt) < RECENT_USE_MS && (
             <div className="callout callout-warning">
