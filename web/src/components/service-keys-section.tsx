@@ -251,8 +251,8 @@ export function ServiceKeysSection({ appId }: { appId: string }) {
         >
           <p>
             Every request made with this key is refused from the next one on, on every server, and
-            users who came in through its portal links are signed out. This cannot be undone;
-            create a new key to replace it.
+            users who came in through its portal links are signed out. This cannot be undone; create
+            a new key to replace it.
           </p>
           {revoking.lastUsedAt && now - Date.parse(revoking.lastUsedAt) < RECENT_USE_MS && (
             <div className="callout callout-warning">
