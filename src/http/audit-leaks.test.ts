@@ -9,6 +9,7 @@ import {
   signUpUser,
   signUpWithApp,
 } from "../test-support/harness.js";
+import { pollUntil } from "../test-support/poll.js";
 import { setUpTestServer } from "../test-support/server-fixture.js";
 
 const server = setUpTestServer();
@@ -79,18 +80,26 @@ describe("audit trail", () => {
     expect((await owner.get(`/api/v1/applications/${appId}/audit?before=garbage`)).status).toBe(
       400,
     );
-    // An event with no actor keeps its address: here a leak report's, as for a token sent
-    // in the clear (its address is the member's own program's).
-    const reported = await createToken(member, appId, { name: "reported" });
+    // Where their token was presented from is theirs to see (here from outside its
+    // allowlist; likewise a token sent in the clear); whoever reported a leak is not.
+    const fenced = await createToken(member, appId, {
+      name: "fenced",
+      allowedAddresses: ["10.0.0.0/8"],
+    });
+    expect((await new Client(server.baseUrl).get("/api", bearer(fenced.token))).status).toBe(401);
     const report = await new Client(server.baseUrl).post("/api/v1/leaks", {
-      tokens: [reported.token],
+      tokens: [fenced.token],
     });
     expect(report.status).toBe(202);
-    const reportedTrail = await member.get<AuditPage>(
-      `/api/v1/applications/${appId}/audit?tokenId=${reported.id}`,
-    );
-    expect(reportedTrail.body.events.map((e) => [e.action, e.reason, e.ip])).toEqual([
-      ["token.revoked", "leaked", "127.0.0.1"],
+    const fencedTrail = await pollUntil("the refusal in the trail", async () => {
+      const trail = await member.get<AuditPage>(
+        `/api/v1/applications/${appId}/audit?tokenId=${fenced.id}`,
+      );
+      return trail.body.events.length === 3 && trail.body.events;
+    });
+    expect(fencedTrail.map((e) => [e.action, e.reason, e.ip])).toEqual([
+      ["token.revoked", "leaked", null],
+      ["token.refused", "address", "127.0.0.1"],
       ["token.created", null, "127.0.0.1"],
     ]);
     // Non-members: 404.

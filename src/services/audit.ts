@@ -62,6 +62,9 @@ async function page(deps: ServiceDeps, query: AuditQuery): Promise<AuditPage> {
   };
 }
 
+/** Events with no actor whose address is where a token was presented from. */
+const PRESENTED_FROM: ReadonlySet<AuditAction> = new Set(["token.exposed", "token.refused"]);
+
 /**
  * An application's audit trail. Owners and admins read all of it; a member reads the
  * events of their own tokens only, with the addresses of their own actions only.
@@ -92,13 +95,15 @@ export async function listApplicationAudit(
   });
   if (isManager(role)) return found;
   // A member sees what was done to their tokens and by whom, but not where other people
-  // (an admin, the host's backend) were: an address is the owner's and admins' to see, as in
-  // GitHub's organization audit log. Events with no actor keep theirs: a token sent in the
-  // clear was sent by the member's own program, from that address.
+  // (an admin, the host's backend, whoever reported a leak) were: an address is the owner's
+  // and admins' to see, as in GitHub's organization audit log. Where their own token was
+  // presented from (sent in the clear, or from outside its allowlist) is theirs to see.
   return {
     ...found,
     events: found.events.map((event) =>
-      event.actorId === null || event.actorId === actor.id || event.ip === null
+      event.ip === null ||
+      event.actorId === actor.id ||
+      (event.actorId === null && PRESENTED_FROM.has(event.action))
         ? event
         : { ...event, ip: null },
     ),

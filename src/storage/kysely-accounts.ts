@@ -133,18 +133,17 @@ export function createKyselySessionStore(db: Kysely<Database>, guard: Guard): Se
           .where("s.id_hash", "=", idHash)
           // A disabled user's sessions were ended; one started in a race ends here.
           .where("u.disabled_at", "is", null)
-          // Likewise a portal session whose service key was revoked: the revocation deleted
-          // the ones it saw, and one whose link was redeemed just before it ends here.
-          .where(({ eb, or, not, exists, selectFrom }) =>
+          // Likewise a portal session whose service key was revoked (or is gone, as a link
+          // of such a key is not redeemed): the revocation deleted the ones it saw, and one
+          // whose link was redeemed just before it ends here.
+          .where(({ eb, or, exists, selectFrom }) =>
             or([
               eb("s.service_key_id", "is", null),
-              not(
-                exists(
-                  selectFrom("service_keys as k")
-                    .select("k.id")
-                    .whereRef("k.id", "=", "s.service_key_id")
-                    .where("k.revoked_at", "is not", null),
-                ),
+              exists(
+                selectFrom("service_keys as k")
+                  .select("k.id")
+                  .whereRef("k.id", "=", "s.service_key_id")
+                  .where("k.revoked_at", "is", null),
               ),
             ]),
           )

@@ -229,7 +229,7 @@ export async function inviteAndAccept(
 export async function createToken(
   client: Client,
   appId: string,
-  body: { name: string; scopes?: string[]; expiresAt?: string },
+  body: { name: string; scopes?: string[]; expiresAt?: string; allowedAddresses?: string[] },
 ): Promise<{ token: string; id: string }> {
   const res = await client.post<{ token: string; apiToken: { id: string } }>(
     `/api/v1/applications/${appId}/tokens`,

@@ -333,7 +333,6 @@ function queryString(query: Record<string, string | number | undefined>): string
   return text ? `?${text}` : "";
 }
 
-/** A message for any failure, for places that have no field to attach it to. */
 /** A failure the page itself describes, in words written for the user. */
 export class PageError extends Error {
   constructor(message: string) {
@@ -342,6 +341,7 @@ export class PageError extends Error {
   }
 }
 
+/** A message for any failure, for places that have no field to attach it to. */
 export function describeError(error: unknown): string {
   if (error instanceof ApiError) return error.detail;
   if (error instanceof PageError) return error.message;

@@ -116,7 +116,13 @@ export function portalRoutes(
   ) => {
     const redeemed = await redeemPortalCode(deps, request.params.code, { ip: request.ip });
     if (!redeemed) return sendPage(reply, 410, EXPIRED_PAGE);
-    if (leaving !== undefined) await signOut(deps, leaving);
+    // Best effort, as the page's word is kept by the cookie: this browser no longer holds the
+    // account's session whatever storage says, and the spent link must still open.
+    if (leaving !== undefined) {
+      await signOut(deps, leaving).catch((error: unknown) =>
+        request.log.warn({ err: error }, "ending the account's session for a portal link failed"),
+      );
+    }
     setSessionCookie(request, reply, redeemed.session.secret, redeemed.session.expiresAt);
     return reply
       .code(303)

@@ -394,13 +394,21 @@ function RemoveMemberDialog({
   const madeCount = known ? known.keys.length + known.webhooks.length : 0;
 
   // Once removed, a retry (after a revocation failed) only finishes the revocations: the
-  // member is not removed twice, and what is done is not done again.
-  const [removed, setRemoved] = useState(false);
+  // member is not removed twice, and what is done is not done again. `unfinished` is set
+  // only when a revocation failed: it changes the button, locks the choice, and makes
+  // closing the dialog report the removal that did happen.
+  const removed = useRef(false);
+  const [unfinished, setUnfinished] = useState(false);
   const done = useRef(new Set<string>());
   const remove = async () => {
-    if (!removed) {
-      await api.removeMember(app.id, member.userId);
-      setRemoved(true);
+    if (!removed.current) {
+      try {
+        await api.removeMember(app.id, member.userId);
+      } catch (e) {
+        // Removed meanwhile (another admin, another tab): nothing left to remove.
+        if (!(e instanceof ApiError && e.status === 404)) throw e;
+      }
+      removed.current = true;
     }
     if (alsoRevoke && known) {
       const steps = [
@@ -418,6 +426,7 @@ function RemoveMemberDialog({
         }
       }
       if (failed > 0) {
+        setUnfinished(true);
         throw new PageError(
           `${member.email} is removed, but ${failed} of ${steps.length} service keys and webhooks could not be revoked or deleted. Try again, or do it on the settings page.`,
         );
@@ -433,9 +442,9 @@ function RemoveMemberDialog({
           Remove <span className="token-name-text">{member.email}</span>?
         </>
       }
-      confirmLabel={removed ? "Try again" : "Remove member"}
+      confirmLabel={unfinished ? "Try again" : "Remove member"}
       onConfirm={remove}
-      onCancel={onCancel}
+      onCancel={unfinished ? onRemoved : onCancel}
       tone="danger"
       returnFocus={() => document.getElementById("members-heading")}
     >
@@ -490,6 +499,7 @@ function RemoveMemberDialog({
             <input
               type="checkbox"
               checked={alsoRevoke}
+              disabled={unfinished}
               onChange={(e) => setAlsoRevoke(e.target.checked)}
             />
             {alsoRemoveLabel(known.keys.length, known.webhooks.length)}
