@@ -67,7 +67,8 @@ const PRESENTED_FROM: ReadonlySet<AuditAction> = new Set(["token.exposed", "toke
 
 /**
  * An application's audit trail. Owners and admins read all of it; a member reads the
- * events of their own tokens only, with the addresses of their own actions only.
+ * events of their own tokens only, with the addresses of their own actions and of where
+ * their tokens were presented from (`PRESENTED_FROM`), not other people's.
  */
 export async function listApplicationAudit(
   deps: ServiceDeps,
