@@ -6,6 +6,7 @@ import { KeywardError } from "../core/errors.js";
 import type { CounterStore } from "../services/ports.js";
 import { limitAddress } from "./client-address.js";
 import { InvalidTokenLimiter } from "./invalid-token-limiter.js";
+import { ReadWriteLock } from "./read-write-lock.js";
 
 export interface AbuseLimits {
   signinFailuresPerAccountPerHour: number;
@@ -135,6 +136,12 @@ export class AbuseGuard {
   /** Emails with a link asked for one email address: a mailbox cannot be flooded. */
   private readonly linkEmailsByAddress: Limiter;
   private readonly inFlight = new AttemptsInFlight();
+  /**
+   * Checks read counts under it together; recording a failure takes it alone. One lock
+   * for every key: it is held for a few storage statements, far less than the password
+   * hash each attempt costs.
+   */
+  private readonly counting = new ReadWriteLock();
 
   constructor(app: FastifyInstance, limits: AbuseLimits) {
     this.signinByAccount = app.createRateLimit({
@@ -190,30 +197,32 @@ export class AbuseGuard {
     isKnownAddress: () => Promise<boolean>,
   ): Promise<Attempt> {
     const keys = [signinAddressKey(request), signinPairKey(request), signinAccountKey(request)];
-    // Every read first; then the checks and the entry with no await between them, so two
-    // attempts never both pass on the same count, and a refused one never counts.
-    const [byAddress, byPair, byAccount] = [
-      await this.signinByAddress(request, { increment: false }),
-      await this.signinByPair(request, { increment: false }),
-      await this.signinByAccount(request, { increment: false }),
-    ];
-    const checkAddress = () => {
-      for (const state of [byAddress, byPair]) {
-        const over = this.overLimit(state);
+    return this.counting.read(async () => {
+      // Every read first; then the checks and the entry with no await between them, so two
+      // attempts never both pass on the same count, and a refused one never counts.
+      const [byAddress, byPair, byAccount] = [
+        await this.signinByAddress(request, { increment: false }),
+        await this.signinByPair(request, { increment: false }),
+        await this.signinByAccount(request, { increment: false }),
+      ];
+      const checkAddress = () => {
+        for (const state of [byAddress, byPair]) {
+          const over = this.overLimit(state);
+          if (over !== undefined) throw tooMany(over, "failed sign-ins");
+        }
+      };
+      checkAddress();
+      if (this.overLimit(byAccount) !== undefined && !(await isKnownAddress())) {
+        // Asked again: attempts may have started or ended while the trail was read.
+        const over = this.overLimit(byAccount);
         if (over !== undefined) throw tooMany(over, "failed sign-ins");
       }
-    };
-    checkAddress();
-    if (this.overLimit(byAccount) !== undefined && !(await isKnownAddress())) {
-      // Asked again: attempts may have started or ended while the trail was read.
-      const over = this.overLimit(byAccount);
-      if (over !== undefined) throw tooMany(over, "failed sign-ins");
-    }
-    checkAddress();
-    return this.attempt(keys, async () => {
-      await this.signinByAccount(request);
-      await this.signinByPair(request);
-      await this.signinByAddress(request);
+      checkAddress();
+      return this.attempt(keys, async () => {
+        await this.signinByAccount(request);
+        await this.signinByPair(request);
+        await this.signinByAddress(request);
+      });
     });
   }
 
@@ -253,23 +262,31 @@ export class AbuseGuard {
    * 429 when they were wrong too often, counting the checks under way as wrong ones.
    */
   async startPasswordConfirmation(request: FastifyRequest): Promise<Attempt> {
-    const state = await this.confirmationsByUser(request, { increment: false });
-    const over = this.overLimit(state);
-    if (over !== undefined) throw tooMany(over, "wrong passwords");
-    return this.attempt([confirmationKey(request)], () => this.confirmationsByUser(request));
+    return this.counting.read(async () => {
+      const state = await this.confirmationsByUser(request, { increment: false });
+      const over = this.overLimit(state);
+      if (over !== undefined) throw tooMany(over, "wrong passwords");
+      return this.attempt([confirmationKey(request)], () => this.confirmationsByUser(request));
+    });
   }
 
-  /** Enters an attempt under `keys` (at once, after its checks); `count` records a failure. */
+  /**
+   * Enters an attempt under `keys` (at once, after its checks); `count` records a failure.
+   * A failure is counted and leaves the attempts under way with no check reading between
+   * the two (`counting`): a check that read the count before it was recorded, and then
+   * missed the attempt under way, would let one more guess through.
+   */
   private attempt(keys: readonly string[], count: () => Promise<unknown>): Attempt {
     const end = this.inFlight.enter(keys);
     return {
-      failed: async () => {
-        try {
-          await count();
-        } finally {
-          end();
-        }
-      },
+      failed: () =>
+        this.counting.write(async () => {
+          try {
+            await count();
+          } finally {
+            end();
+          }
+        }),
       end,
     };
   }

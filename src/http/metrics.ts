@@ -172,6 +172,12 @@ export class Metrics {
     );
     counterOf(
       registers,
+      "keyward_service_key_lookups_total",
+      "Service calls whose key the cache could not answer: each read the key from storage.",
+      () => Number(stats.serviceKeyLookups),
+    );
+    counterOf(
+      registers,
       "keyward_usage_flushes_total",
       "Usage flushes that wrote a batch.",
       () => usage.flushes,

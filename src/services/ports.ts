@@ -615,6 +615,8 @@ export interface StoreStats {
    * lookups is one), apart from the reads that background work makes at any moment.
    */
   secretLookups: number;
+  /** Of the reads, the service key lookups of service calls the key cache could not answer. */
+  serviceKeyLookups: number;
 }
 
 /** Tells every verifier (in this process and, on PostgreSQL, in others) that a token changed. */

@@ -163,7 +163,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const applicationName = options.applicationName ?? "keyward";
   const connectionTimeoutMillis = options.connectionTimeoutMs ?? 5000;
   const queryTimeoutMs = options.queryTimeoutMs ?? 5000;
-  const stats = { reads: 0, writes: 0, secretLookups: 0 };
+  const stats = { reads: 0, writes: 0, secretLookups: 0, serviceKeyLookups: 0 };
   const { writers: writerConnections, lookups: lookupConnections } = splitPool(
     options.poolSize ?? 10,
   );
@@ -287,6 +287,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const findServiceKeyBySecret: Store["serviceKeys"]["findServiceKeyBySecret"] = (hash) =>
     guard(async () => {
       stats.reads++;
+      stats.serviceKeyLookups++;
       const result = await pool.query<ServiceKeyRow>({
         ...(findServiceKeyName === undefined ? {} : { name: findServiceKeyName }),
         text: findServiceKeySql,

@@ -126,7 +126,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
     throw error;
   }
 
-  const stats = { reads: 0, writes: 0, secretLookups: 0 };
+  const stats = { reads: 0, writes: 0, secretLookups: 0, serviceKeyLookups: 0 };
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: sqlite }),
     log: countStatements(stats),
@@ -201,6 +201,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
   const findServiceKeyBySecret: SqliteStore["serviceKeys"]["findServiceKeyBySecret"] = (hash) => {
     try {
       stats.reads++;
+      stats.serviceKeyLookups++;
       const row = findServiceKeyStatement.get(hash);
       return Promise.resolve(row ? toServiceKeySecret(row) : undefined);
     } catch (error) {
