@@ -28,7 +28,7 @@ function timeLoop(iterations: number, body: (i: number) => void): number {
 export async function metricsCost(iterations = 2_000_000, rounds = 7): Promise<MetricsCostResult> {
   const counts = new VerificationCounts();
   const metrics = new Metrics({
-    stats: { reads: 0, writes: 0, secretLookups: 0 },
+    stats: { reads: 0, writes: 0, secretLookups: 0, serviceKeyLookups: 0 },
     verification: counts,
     cacheEntries: () => 0,
     usage: { unflushedRequests: 0, flushes: 0, onFlushed: undefined },
