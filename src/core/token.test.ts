@@ -112,6 +112,57 @@ describe("token format", () => {
     );
   });
 
+  it("answers as spelling the checksum and comparing strings would, on any string", () => {
+    // The check reads the written checksum as a number instead of spelling the computed
+    // one: this is the plain way, for comparison.
+    const byStrings = (token: string, prefix: string) => {
+      if (token.length !== tokenLength(prefix)) return "malformed";
+      if (!token.startsWith(`${prefix}_`)) return "malformed";
+      const rest = token.slice(prefix.length + 1);
+      if (![...rest].every((c) => BASE62_ALPHABET.includes(c))) return "malformed";
+      const body = token.slice(0, -6);
+      return encodeBase62(zlibCrc32(body), 6) === token.slice(-6) ? "ok" : "checksum";
+    };
+    const reasonOf = (token: string, prefix: string) => {
+      const check = checkTokenFormat(token, prefix);
+      return check.ok ? "ok" : check.reason;
+    };
+    const alphabet = [...BASE62_ALPHABET, "_", "-", "!", "é", "\u0100", "\u0130", "\u{1F511}"];
+    const valid = generateToken(random, "kw");
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^[a-z0-9]{2,8}$/),
+        fc.oneof(
+          fc.array(fc.constantFrom(...BASE62_ALPHABET), { minLength: 30, maxLength: 30 }),
+          fc.array(fc.constantFrom(...alphabet), { minLength: 29, maxLength: 31 }),
+        ),
+        fc.oneof(
+          fc.array(fc.constantFrom(...BASE62_ALPHABET), { minLength: 6, maxLength: 6 }),
+          fc.array(fc.constantFrom(...alphabet), { minLength: 6, maxLength: 6 }),
+        ),
+        (prefix, randomPart, checksum) => {
+          const token = `${prefix}_${randomPart.join("")}${checksum.join("")}`;
+          expect(reasonOf(token, prefix)).toBe(byStrings(token, prefix));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    // Any other character in the checksum's place makes the token malformed, not wrong.
+    for (const char of ["_", "!", "é", "\u0100"]) {
+      expect(reasonOf(`${valid.slice(0, -3)}${char}${valid.slice(-2)}`, "kw")).toBe("malformed");
+    }
+    // Valid tokens, and each with every possible last checksum digit, including spellings
+    // of numbers at and above 2^32, which no CRC-32 can equal.
+    for (const char of BASE62_ALPHABET) {
+      const token = valid.slice(0, -1) + char;
+      expect(reasonOf(token, "kw")).toBe(byStrings(token, "kw"));
+    }
+    const overflow = `${valid.slice(0, -6)}${encodeBase62(2 ** 32 + zlibCrc32(valid.slice(0, -6)), 6)}`;
+    expect(reasonOf(overflow, "kw")).toBe("checksum");
+    expect(reasonOf(`${valid.slice(0, -6)}zzzzzz`, "kw")).toBe("checksum");
+    expect(reasonOf(valid, "kw")).toBe("ok");
+  });
+
   it("says why a presented string is not a token", () => {
     const token = generateToken(random, "kw");
     expect(checkTokenFormat(token.slice(0, -1), "kw")).toEqual({ ok: false, reason: "malformed" });

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { hasQueryToken, parseBearerHeader } from "../core/bearer.js";
 import type { SecretRecord } from "../core/model.js";
-import type { TokenVerifier } from "../services/verifier.js";
+import type { TokenVerifier, VerifyResult } from "../services/verifier.js";
 import type { AbuseGuard } from "./abuse.js";
 import { limitAddress } from "./client-address.js";
 import { problemBody } from "./problem.js";
@@ -44,11 +44,6 @@ function send(reply: FastifyReply, status: number, challenge: string, body: stri
   return undefined;
 }
 
-/**
- * Authenticates a request to the protected API by its bearer token, answering as
- * RFC 6750 and the contract say when it cannot. Returns the token's record, or
- * undefined once the refusal has been sent.
- */
 /** What the protected API needs besides the verifier. */
 export interface BearerPolicy {
   abuse: AbuseGuard;
@@ -69,12 +64,18 @@ export function isLoopback(ip: string): boolean {
   return ip.startsWith("127.") || ip === "::1" || ip.startsWith("::ffff:127.");
 }
 
-export async function authenticateBearer(
+/**
+ * Authenticates a request to the protected API by its bearer token, answering as
+ * RFC 6750 and the contract say when it cannot. Returns the token's record, or
+ * undefined once the refusal has been sent: at once when memory decides (a cached token,
+ * a malformed one), as a promise when storage is read (see `TokenVerifier.verifyNow`).
+ */
+export function authenticateBearer(
   request: FastifyRequest,
   reply: FastifyReply,
   verifier: TokenVerifier,
   policy: BearerPolicy,
-): Promise<SecretRecord | undefined> {
+): SecretRecord | undefined | Promise<SecretRecord | undefined> {
   const abuse = policy.abuse;
   const blockedMs = abuse.invalidTokens.blockedFor(limitAddress(request.ip), Date.now());
   if (blockedMs > 0) {
@@ -113,24 +114,38 @@ export async function authenticateBearer(
         ),
       );
     case "token": {
-      const result = await verifier.verify(parsed.token, request.ip);
-      if (policy.requireHttps && request.protocol !== "https" && !isLoopback(request.ip)) {
-        // The token crossed the network in the clear: refuse it whatever it is, and if it
-        // was valid, tell its owner it may have been read on the way.
-        if (result.ok) await policy.onExposed(result.token, request);
-        return send(reply, 403, INVALID_REQUEST, HTTPS_REQUIRED_BODY);
-      }
-      if (result.ok) return result.token;
-      reply.tokenRefusal = { reason: result.reason, tokenId: result.tokenId };
-      if (abuse.invalidTokens.recordFailure(limitAddress(request.ip), Date.now())) {
-        request.log.warn(
-          { blockedAddress: request.ip },
-          "too many invalid bearer tokens: address refused for a while",
-        );
-      }
-      return send(reply, 401, INVALID_TOKEN, INVALID_TOKEN_BODY);
+      const result = verifier.verifyNow(parsed.token, request.ip);
+      return result instanceof Promise
+        ? result.then((settled) => concludeBearer(settled, request, reply, policy))
+        : concludeBearer(result, request, reply, policy);
     }
   }
+}
+
+/** What a verified presentation gets: its record, or a refusal sent. */
+function concludeBearer(
+  result: VerifyResult,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  policy: BearerPolicy,
+): SecretRecord | undefined | Promise<SecretRecord | undefined> {
+  if (policy.requireHttps && request.protocol !== "https" && !isLoopback(request.ip)) {
+    // The token crossed the network in the clear: refuse it whatever it is, and if it
+    // was valid, tell its owner it may have been read on the way.
+    if (!result.ok) return send(reply, 403, INVALID_REQUEST, HTTPS_REQUIRED_BODY);
+    return policy
+      .onExposed(result.token, request)
+      .then(() => send(reply, 403, INVALID_REQUEST, HTTPS_REQUIRED_BODY));
+  }
+  if (result.ok) return result.token;
+  reply.tokenRefusal = { reason: result.reason, tokenId: result.tokenId };
+  if (policy.abuse.invalidTokens.recordFailure(limitAddress(request.ip), Date.now())) {
+    request.log.warn(
+      { blockedAddress: request.ip },
+      "too many invalid bearer tokens: address refused for a while",
+    );
+  }
+  return send(reply, 401, INVALID_TOKEN, INVALID_TOKEN_BODY);
 }
 
 export function refuseInsufficientScope(reply: FastifyReply, scope: string): undefined {

@@ -174,13 +174,13 @@ export async function revokeTokenAsService(
 }
 
 /** A verification for the key's application only: another application's token is invalid. */
-export async function verifyAsService(
+export function verifyAsService(
   verifier: TokenVerifier,
   caller: ServiceCaller,
   token: string,
   clientAddress: string,
-): Promise<VerifyResult> {
-  return verifier.verify(token, clientAddress, caller.applicationId);
+): VerifyResult | Promise<VerifyResult> {
+  return verifier.verifyNow(token, clientAddress, caller.applicationId);
 }
 
 /**

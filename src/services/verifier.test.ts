@@ -66,6 +66,37 @@ describe("TokenVerifier", () => {
     expect(await verifier.verify(other.token)).toMatchObject({ ok: false, reason: "revoked" });
   });
 
+  it("answers without a promise when memory decides, and counts each answer once", async () => {
+    const app = await createApplication(deps, user, { name: "A" });
+    const issued = await createToken(deps, user, app.id, { name: "t" });
+    // A miss reads storage: a promise.
+    const first = verifier.verifyNow(issued.token);
+    expect(first).toBeInstanceOf(Promise);
+    expect(await first).toMatchObject({ ok: true });
+    // A cached token, and tokens refused offline: the answer itself.
+    expect(verifier.verifyNow(issued.token)).toMatchObject({ ok: true });
+    expect(verifier.verifyNow("nope")).toEqual({ ok: false, reason: "malformed" });
+    const wrongChecksum = `${issued.token.slice(0, -1)}${issued.token.endsWith("0") ? "1" : "0"}`;
+    expect(verifier.verifyNow(wrongChecksum)).toEqual({ ok: false, reason: "checksum" });
+    // A revocation heard is answered from memory too.
+    await revokeToken(deps, user, app.id, issued.record.id);
+    expect(verifier.verifyNow(issued.token)).toMatchObject({ ok: false, reason: "revoked" });
+    // A made-up token of our format is looked up (the SQLite filter answers, but through
+    // the store's promise).
+    const madeUp = verifier.verifyNow(generateToken(cryptoRandom, "kw"));
+    expect(madeUp).toBeInstanceOf(Promise);
+    expect(await madeUp).toEqual({ ok: false, reason: "unknown" });
+    expect(verifier.counts.outcomes).toMatchObject({
+      ok: 2,
+      malformed: 1,
+      checksum: 1,
+      revoked: 1,
+      unknown: 1,
+    });
+    expect([verifier.counts.cacheHits, verifier.counts.cacheMisses]).toEqual([2, 2]);
+    expect(usage.unflushedRequests).toBe(2);
+  });
+
   it("serves a revocation from the next request although the answer was cached", async () => {
     const app = await createApplication(deps, user, { name: "A" });
     const issued = await createToken(deps, user, app.id, { name: "t" });

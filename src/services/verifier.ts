@@ -1,6 +1,11 @@
 import { isAddressAllowed } from "../core/addresses.js";
 import type { SecretRecord } from "../core/model.js";
-import { checkTokenFormat, hashTokenBinary, hexOfBinaryHash } from "../core/token.js";
+import {
+  checkTokenFormat,
+  hashTokenBinary,
+  hexOfBinaryHash,
+  type TokenFormatCheck,
+} from "../core/token.js";
 import { Uint32Set } from "../core/uint32-set.js";
 import type { Clock, TokenStore } from "./ports.js";
 import type { UsageRecorder } from "./usage-recorder.js";
@@ -169,38 +174,66 @@ export class TokenVerifier {
     /** The application the caller speaks for: another's token is unknown, and untouched. */
     audience?: string,
   ): Promise<VerifyResult> {
-    return this.counts.count(await this.decideToken(token, clientAddress, audience));
+    return this.verifyNow(token, clientAddress, audience);
   }
 
-  private async decideToken(
+  /**
+   * As `verify`, but answered at once when memory decides (a token refused offline, or one
+   * the cache holds), and a promise only when storage must be read. For the request path,
+   * where each promise awaited is one more turn of the microtask queue per request.
+   */
+  verifyNow(
     token: string,
-    clientAddress: string | undefined,
-    audience: string | undefined,
-  ): Promise<VerifyResult> {
+    clientAddress?: string,
+    audience?: string,
+  ): VerifyResult | Promise<VerifyResult> {
     const format = checkTokenFormat(token, this.options.tokenPrefix);
     // Not of our format: refused offline, unless tokens were imported from another system
     // (whose secrets have no prefix or checksum of ours). A token with our prefix and a
     // wrong checksum is refused offline whatever was imported: no made-up token of our own
     // format ever costs a read.
     if (!format.ok && (format.reason !== "malformed" || !this.importedExist)) {
-      return { ok: false, reason: format.reason };
+      return this.counts.count({ ok: false, reason: format.reason });
     }
-
     const key = hashTokenBinary(token);
     const now = this.clock.now();
-    let record = this.cachedRecord(key, now);
+    const record = this.cachedRecord(key, now);
     if (record === undefined) {
       this.counts.cacheMisses++;
-      const generation = this.generation;
-      record = await this.store.findSecret(hexOfBinaryHash(key));
-      if (record === undefined) return { ok: false, reason: format.ok ? "unknown" : format.reason };
-      // Not cached if an invalidation came meanwhile: the entry's generation would also
-      // mark it stale, but only while that invalidation is remembered.
-      if (generation === this.generation && this.trusted && this.admits(key))
-        this.remember(key, record, this.clock.now(), generation);
-    } else {
-      this.counts.cacheHits++;
+      return this.lookUp(key, format, now, clientAddress, audience);
     }
+    this.counts.cacheHits++;
+    return this.counts.count(this.conclude(record, format, now, clientAddress, audience));
+  }
+
+  /** The cache did not answer: one storage read, cached if nothing changed meanwhile. */
+  private async lookUp(
+    key: string,
+    format: TokenFormatCheck,
+    now: number,
+    clientAddress: string | undefined,
+    audience: string | undefined,
+  ): Promise<VerifyResult> {
+    const generation = this.generation;
+    const record = await this.store.findSecret(hexOfBinaryHash(key));
+    if (record === undefined) {
+      return this.counts.count({ ok: false, reason: format.ok ? "unknown" : format.reason });
+    }
+    // Not cached if an invalidation came meanwhile: the entry's generation would also
+    // mark it stale, but only while that invalidation is remembered.
+    if (generation === this.generation && this.trusted && this.admits(key))
+      this.remember(key, record, this.clock.now(), generation);
+    return this.counts.count(this.conclude(record, format, now, clientAddress, audience));
+  }
+
+  /** The answer for a token whose record was found, and what it records. */
+  private conclude(
+    record: SecretRecord,
+    format: TokenFormatCheck,
+    now: number,
+    clientAddress: string | undefined,
+    audience: string | undefined,
+  ): VerifyResult {
     // Only an imported token may be outside our format.
     if (!format.ok && record.imported !== true) return { ok: false, reason: format.reason };
     // Before anything is recorded: a caller must not move another application's counters.

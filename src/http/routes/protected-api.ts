@@ -1,3 +1,4 @@
+import type { FastifyReply } from "fastify";
 import { scopeCheckRoute, type WhoAmI, whoAmIRoute } from "../../contract/index.js";
 import type { SecretRecord } from "../../core/model.js";
 import type { TokenVerifier } from "../../services/verifier.js";
@@ -34,32 +35,46 @@ export function protectedApiRoutes(
     else usedOnce.add(token);
     return body;
   };
+  // Without a promise when the verifier answers from memory (see `authenticateBearer`).
+  const answerWhoAmI = (token: SecretRecord | undefined, reply: FastifyReply): undefined => {
+    if (!token) return undefined;
+    // A string payload skips the serializer; the type is the one Fastify gives JSON. The
+    // answer names the token's user and the token: no cache may keep it.
+    reply
+      .header("cache-control", "no-store")
+      .type("application/json; charset=utf-8")
+      .send(bodyOf(token));
+    return undefined;
+  };
   api.route({
     ...routeOptions(whoAmIRoute),
-    handler: async (request, reply) => {
-      const token = await authenticateBearer(request, reply, verifier, policy);
-      if (!token) return reply;
-      // A string payload skips the serializer; the type is the one Fastify gives JSON. The
-      // answer names the token's user and the token: no cache may keep it.
-      return reply
-        .header("cache-control", "no-store")
-        .type("application/json; charset=utf-8")
-        .send(bodyOf(token) as unknown as WhoAmI);
+    handler: (request, reply) => {
+      const token = authenticateBearer(request, reply, verifier, policy);
+      return token instanceof Promise
+        ? token.then((settled) => answerWhoAmI(settled, reply))
+        : answerWhoAmI(token, reply);
     },
   });
 
   // A route that needs a scope: 200 when the token carries it, 403 insufficient_scope otherwise.
+  const answerScopeCheck = (
+    token: SecretRecord | undefined,
+    scope: string,
+    reply: FastifyReply,
+  ): undefined => {
+    if (!token) return undefined;
+    if (!token.scopes.includes(scope)) return refuseInsufficientScope(reply, scope);
+    reply.header("cache-control", "no-store").send({ scope });
+    return undefined;
+  };
   api.route({
     ...routeOptions(scopeCheckRoute),
-    handler: async (request, reply) => {
-      const token = await authenticateBearer(request, reply, verifier, policy);
-      if (!token) return reply;
-      if (!token.scopes.includes(request.params.scope)) {
-        refuseInsufficientScope(reply, request.params.scope);
-        return reply;
-      }
-      reply.header("cache-control", "no-store");
-      return { scope: request.params.scope };
+    handler: (request, reply) => {
+      const token = authenticateBearer(request, reply, verifier, policy);
+      const { scope } = request.params;
+      return token instanceof Promise
+        ? token.then((settled) => answerScopeCheck(settled, scope, reply))
+        : answerScopeCheck(token, scope, reply);
     },
   });
 }
