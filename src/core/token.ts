@@ -40,6 +40,17 @@ export const hashTokenBinary: (token: string) => string =
     ? (token) => nodeCrypto.hash("sha256", token, "binary")
     : (token) => nodeCrypto.createHash("sha256").update(token).digest("binary");
 
+/** The first 32 bits of a binary hash (one byte a character), as an unsigned number. */
+export function prefixOfBinaryHash(binaryHash: string): number {
+  return (
+    ((binaryHash.charCodeAt(0) << 24) |
+      (binaryHash.charCodeAt(1) << 16) |
+      (binaryHash.charCodeAt(2) << 8) |
+      binaryHash.charCodeAt(3)) >>>
+    0
+  );
+}
+
 /** `hashTokenBinary`'s result as `hashToken` gives it: the form storage keeps. */
 export function hexOfBinaryHash(binaryHash: string): string {
   return Buffer.from(binaryHash, "latin1").toString("hex");

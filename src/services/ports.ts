@@ -378,6 +378,13 @@ export interface TokenStore {
   markExposed(tokenId: string, now: number, audit?: AuditEvents): Promise<boolean>;
   /** The hot-path lookup: everything needed to accept or refuse a presented secret. */
   findSecret(secretHash: string): Promise<SecretRecord | undefined>;
+  /**
+   * Optional, and synchronous: false only when no stored secret has this SHA-256 (given
+   * as 32 binary characters), known from memory (a filter of every stored secret), so a
+   * made-up token is refused without a read or a promise. True whenever unsure, including
+   * when storage is closed (the read then says it is unavailable).
+   */
+  mayHoldSecret?(binaryHash: string): boolean;
   /** Whether any token was imported from another system (one indexed probe). */
   hasImportedTokens(): Promise<boolean>;
 }

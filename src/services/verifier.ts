@@ -4,6 +4,7 @@ import {
   checkTokenFormat,
   hashTokenBinary,
   hexOfBinaryHash,
+  prefixOfBinaryHash,
   type TokenFormatCheck,
 } from "../core/token.js";
 import { Uint32Set } from "../core/uint32-set.js";
@@ -200,6 +201,10 @@ export class TokenVerifier {
     const record = this.cachedRecord(key, now);
     if (record === undefined) {
       this.counts.cacheMisses++;
+      // A secret storage surely does not hold: refused as the read would refuse it.
+      if (this.store.mayHoldSecret?.(key) === false) {
+        return this.counts.count({ ok: false, reason: format.ok ? "unknown" : format.reason });
+      }
       return this.lookUp(key, format, now, clientAddress, audience);
     }
     this.counts.cacheHits++;
@@ -364,7 +369,7 @@ export class TokenVerifier {
     if (cacheSize <= 0) return false;
     if (this.cache.size < cacheSize) return true;
     this.missedOnce ??= new Uint32Set(cacheSize);
-    const prefix = prefixOfBinaryKey(key);
+    const prefix = prefixOfBinaryHash(key);
     if (this.missedOnce.has(prefix)) return true;
     if (this.missedOnce.size >= cacheSize) this.missedOnce.clear();
     this.missedOnce.add(prefix);
@@ -407,17 +412,6 @@ export class TokenVerifier {
     record.scopes = scopes;
     return record;
   }
-}
-
-/** The first 32 bits of a binary hash string (one byte a character). */
-function prefixOfBinaryKey(key: string): number {
-  return (
-    ((key.charCodeAt(0) << 24) |
-      (key.charCodeAt(1) << 16) |
-      (key.charCodeAt(2) << 8) |
-      key.charCodeAt(3)) >>>
-    0
-  );
 }
 
 function addressAllowed(record: SecretRecord, clientAddress: string | undefined): boolean {

@@ -26,6 +26,8 @@ export interface TokenStoreDialect {
    * faults as `guard` does.
    */
   findSecret: TokenStore["findSecret"];
+  /** The dialect's own answer from memory, if it keeps one (SQLite's secret filter). */
+  mayHoldSecret?: TokenStore["mayHoldSecret"];
   /** Told of every secret hash before the transaction that writes it, e.g. for a filter. */
   beforeSecretWrite?: (hash: string) => void;
 }
@@ -341,6 +343,7 @@ export function createKyselyTokenStore(
     markExposed: (tokenId, now, audit) =>
       setTokenOnce(db, guard, audit, tokenId, "exposed_at", { exposed_at: now }),
     findSecret: dialect.findSecret,
+    ...(dialect.mayHoldSecret ? { mayHoldSecret: dialect.mayHoldSecret } : {}),
     hasImportedTokens: () =>
       guard(async () => {
         const row = await db

@@ -32,6 +32,11 @@ export class SecretFilter {
     return this.prefixes.has(prefixOf(hash));
   }
 
+  /** As `mayContain`, given the hash's first 32 bits (`prefixOfBinaryHash`). */
+  mayContainPrefix(prefix: number): boolean {
+    return this.prefixes.has(prefix);
+  }
+
   get size(): number {
     return this.prefixes.size;
   }

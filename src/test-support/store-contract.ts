@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StorageUnavailableError } from "../core/errors.js";
 import { type Application, NO_POLICY } from "../core/model.js";
@@ -643,6 +644,20 @@ export function defineStoreContract(
         });
         expect(store.stats.reads).toBeGreaterThan(readsBefore);
         expect(await store.tokens.findSecret("no-such-hash")).toBeUndefined();
+      });
+
+      it("never says from memory that a stored secret is absent, nor once closed", async () => {
+        const { member, app } = await appWithMember();
+        const binary = (text: string) => createHash("sha256").update(text).digest("binary");
+        const hex = (text: string) => createHash("sha256").update(text).digest("hex");
+        const stored = await addToken(app.id, member.id, { secretHash: hex("stored") });
+        expect(stored.secretHash).toBe(hex("stored"));
+        // Optional: a store without an answer from memory always reads.
+        const mayHold = store.tokens.mayHoldSecret?.bind(store.tokens) ?? (() => true);
+        expect(mayHold(binary("stored"))).toBe(true);
+        await store.close();
+        closed = true;
+        expect(mayHold(binary("never stored"))).toBe(true);
       });
 
       it("answers many lookups made at once, each with its own secret (on PostgreSQL they share queries)", async () => {

@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import { KeywardError } from "../../core/errors.js";
+import { prefixOfBinaryHash } from "../../core/token.js";
 import type { Store, TokenStore } from "../../services/ports.js";
 import { composeKyselyStore } from "../kysely-compose.js";
 import {
@@ -198,6 +199,10 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
       return Promise.reject(faults.toFault(error));
     }
   };
+  const mayHoldSecret = (binaryHash: string): boolean =>
+    !sqlite.open ||
+    secrets === undefined ||
+    secrets.mayContainPrefix(prefixOfBinaryHash(binaryHash));
   const findServiceKeyBySecret: SqliteStore["serviceKeys"]["findServiceKeyBySecret"] = (hash) => {
     try {
       stats.reads++;
@@ -226,6 +231,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
       lockOwnerTokens,
       lockToken,
       findSecret,
+      mayHoldSecret,
       findServiceKeyBySecret,
       beforeSecretWrite: (hash) => secrets?.add(hash),
       // Usage counts are the one write whose last flush may be lost on power loss.
