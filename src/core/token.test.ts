@@ -132,6 +132,8 @@ describe("token format", () => {
     fc.assert(
       fc.property(
         fc.stringMatching(/^[a-z0-9]{2,8}$/),
+        // Usually the expected prefix and separator; sometimes another of either.
+        fc.constantFrom("", "", "", "", "", "", "x", "-", "_"),
         fc.oneof(
           fc.array(fc.constantFrom(...BASE62_ALPHABET), { minLength: 30, maxLength: 30 }),
           fc.array(fc.constantFrom(...alphabet), { minLength: 29, maxLength: 31 }),
@@ -140,8 +142,10 @@ describe("token format", () => {
           fc.array(fc.constantFrom(...BASE62_ALPHABET), { minLength: 6, maxLength: 6 }),
           fc.array(fc.constantFrom(...alphabet), { minLength: 6, maxLength: 6 }),
         ),
-        (prefix, randomPart, checksum) => {
-          const token = `${prefix}_${randomPart.join("")}${checksum.join("")}`;
+        (prefix, change, randomPart, checksum) => {
+          const head =
+            change === "" ? `${prefix}_` : change === "x" ? `x${prefix}` : `${prefix}${change}`;
+          const token = `${head}${randomPart.join("")}${checksum.join("")}`;
           expect(reasonOf(token, prefix)).toBe(byStrings(token, prefix));
         },
       ),

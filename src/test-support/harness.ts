@@ -53,6 +53,8 @@ export async function startTestServer(
   env: Record<string, string> = {},
   overrides: Overrides = {},
   dataDir = mkdtempSync(join(tmpdir(), "keyward-test-")),
+  /** Runs on the built server before it listens, e.g. to add a hook. */
+  beforeListen?: (keyward: Keyward) => void,
 ): Promise<TestServer> {
   const database = env.DATABASE_URL === undefined ? await testDatabaseUrl(dataDir) : undefined;
   const config = loadConfig({
@@ -81,6 +83,7 @@ export async function startTestServer(
     }
     throw error;
   }
+  beforeListen?.(keyward);
   await keyward.app.listen({ host: "127.0.0.1", port: 0 });
   const address = keyward.app.server.address();
   if (address === null || typeof address === "string") throw new Error("no TCP address");

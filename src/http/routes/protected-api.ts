@@ -36,6 +36,9 @@ export function protectedApiRoutes(
     return body;
   };
   // Without a promise when the verifier answers from memory (see `authenticateBearer`).
+  // After a storage read, the handler's promise gives Fastify the reply, as it asks of a
+  // promise whose handler sent: it then waits for the sending (an asynchronous `onSend`
+  // hook, say) instead of sending a second time.
   const answerWhoAmI = (token: SecretRecord | undefined, reply: FastifyReply): undefined => {
     if (!token) return undefined;
     // A string payload skips the serializer; the type is the one Fastify gives JSON. The
@@ -50,9 +53,11 @@ export function protectedApiRoutes(
     ...routeOptions(whoAmIRoute),
     handler: (request, reply) => {
       const token = authenticateBearer(request, reply, verifier, policy);
-      return token instanceof Promise
-        ? token.then((settled) => answerWhoAmI(settled, reply))
-        : answerWhoAmI(token, reply);
+      if (!(token instanceof Promise)) return answerWhoAmI(token, reply);
+      return (async () => {
+        answerWhoAmI(await token, reply);
+        return reply;
+      })();
     },
   });
 
@@ -72,9 +77,11 @@ export function protectedApiRoutes(
     handler: (request, reply) => {
       const token = authenticateBearer(request, reply, verifier, policy);
       const { scope } = request.params;
-      return token instanceof Promise
-        ? token.then((settled) => answerScopeCheck(settled, scope, reply))
-        : answerScopeCheck(token, scope, reply);
+      if (!(token instanceof Promise)) return answerScopeCheck(token, scope, reply);
+      return (async () => {
+        answerScopeCheck(await token, scope, reply);
+        return reply;
+      })();
     },
   });
 }
