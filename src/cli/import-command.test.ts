@@ -60,6 +60,24 @@ afterAll(async () => {
 });
 
 describe("keyward import-tokens", () => {
+  it("counts a hash given twice once, in the dry run as in the import", async () => {
+    const { user, appId } = await signUpWithApp(server.baseUrl, "Twice");
+    const [a, b] = [foreignToken(), foreignToken()];
+    const file = writeLines("twice.jsonl", [
+      { sha256: sha256(a), name: "first" },
+      { sha256: sha256(b), name: "other" },
+      // The same secret again, its hash in capitals: the same hash.
+      { sha256: sha256(a).toUpperCase(), name: "again" },
+    ]);
+    const args = ["import-tokens", file, "--application", appId, "--user", user.email, "--json"];
+    const dry = await keyward(...args, "--dry-run");
+    expect(dry.code, dry.output).toBe(0);
+    expect(JSON.parse(dry.output)).toEqual({ lines: 3, imported: 2, skipped: 1, dryRun: true });
+    const run = await keyward(...args);
+    expect(run.code, run.output).toBe(0);
+    expect(JSON.parse(run.output)).toEqual({ lines: 3, imported: 2, skipped: 1, dryRun: false });
+  });
+
   it("imports hashes that then verify on the running server, once; audited with the operator", async () => {
     const { client, user, appId } = await signUpWithApp(server.baseUrl, "Migrated");
     // Our own tokens keep working, and a made-up one of our format stays refused.
