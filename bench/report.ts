@@ -43,13 +43,16 @@ export interface BenchResult {
 }
 
 /**
- * A measured ratio against its bound, to `digits` decimals; to more when those would round
- * it onto the bound from the other side (0.797 against 0.8 reads "0.797", not a missed
- * "0.80"), so the printed figure never contradicts its verdict.
+ * A measured figure checked against a bound, to `digits` decimals; to more when those
+ * would round it onto the bound or past it (0.7968 against 0.8 reads "0.797", not a
+ * missed "0.80"), so the printed figure is on the same side of the bound as the value and
+ * never contradicts its verdict.
  */
-export function ratioText(value: number, bound: number, digits = 2): string {
+export function figureText(value: number, bound: number, digits = 2): string {
+  if (!Number.isFinite(value)) return String(value);
+  const side = Math.sign(value - bound);
   let shown = digits;
-  while (shown < 6 && value !== bound && Number(value.toFixed(shown)) === bound) shown++;
+  while (shown < 20 && Math.sign(Number(value.toFixed(shown)) - bound) !== side) shown++;
   return value.toFixed(shown);
 }
 
@@ -73,14 +76,14 @@ export function checkTargets(run: BenchRun): TargetCheck[] {
     check(
       "case 1 (/healthz) ≥ 0.85 × case 0 (bare node:http)",
       h >= 0.85,
-      `${ratioText(h, 0.85)} (CPU per request ${bare.healthzCpuOverBare.toFixed(2)}×${floor})`,
+      `${figureText(h, 0.85)} (CPU per request ${bare.healthzCpuOverBare.toFixed(2)}×${floor})`,
     );
     if (c2) {
       const r = c2.ratio * h;
       check(
         "case 2 ≥ 0.75 × case 0 (bare node:http)",
         r >= 0.75,
-        `${ratioText(r, 0.75)} (${c2.ratio.toFixed(2)} × case 1, which is ${h.toFixed(2)} × case 0${floor})`,
+        `${figureText(r, 0.75)} (${c2.ratio.toFixed(2)} × case 1, which is ${h.toFixed(2)} × case 0${floor})`,
       );
     }
   }
@@ -89,33 +92,33 @@ export function checkTargets(run: BenchRun): TargetCheck[] {
     check(
       "case 2 ≥ 25 × case 12 (Better Auth's API-key plugin, SQLite, rate limit off)",
       peer.apiOverPeer >= 25 && peer.peerRefused === 0,
-      `${ratioText(peer.apiOverPeer, 25, 1)} (CPU per request ${peer.apiCpuOverPeer.toFixed(1)}×)` +
+      `${figureText(peer.apiOverPeer, 25, 1)} (CPU per request ${peer.apiCpuOverPeer.toFixed(1)}×)` +
         (peer.peerRefused > 0 ? `; the peer refused ${peer.peerRefused} requests` : ""),
     );
   }
   if (c2) {
-    check("case 2 ≥ 0.9 × case 1", c2.ratio >= 0.9, ratioText(c2.ratio, 0.9));
+    check("case 2 ≥ 0.9 × case 1", c2.ratio >= 0.9, figureText(c2.ratio, 0.9));
     check(
       "p99 of case 2 ≤ 1.5 × p99 of case 1 (flushes included)",
       c2.p99Ratio <= 1.5,
-      `${ratioText(c2.p99Ratio, 1.5)} (worst pair ${(c2.p99RatioWorst ?? Number.NaN).toFixed(2)})`,
+      `${figureText(c2.p99Ratio, 1.5)} (worst pair ${(c2.p99RatioWorst ?? Number.NaN).toFixed(2)})`,
     );
   }
   const c3 = find("sqlite", large, 3);
-  if (c3) check("case 3 ≥ 0.45 × case 1 (SQLite)", c3.ratio >= 0.45, ratioText(c3.ratio, 0.45));
+  if (c3) check("case 3 ≥ 0.45 × case 1 (SQLite)", c3.ratio >= 0.45, figureText(c3.ratio, 0.45));
   const pgLarge = `${settings.pgTokens.toLocaleString("en")} tokens`;
   const c4 = find("sqlite", large, 4);
-  if (c4) check("case 4 ≥ 0.8 × case 1 (SQLite)", c4.ratio >= 0.8, ratioText(c4.ratio, 0.8));
+  if (c4) check("case 4 ≥ 0.8 × case 1 (SQLite)", c4.ratio >= 0.8, figureText(c4.ratio, 0.8));
   const c4pg = find("postgres", pgLarge, 4);
   if (c4pg)
-    check("case 4 ≥ 0.8 × case 1 (PostgreSQL)", c4pg.ratio >= 0.8, ratioText(c4pg.ratio, 0.8));
+    check("case 4 ≥ 0.8 × case 1 (PostgreSQL)", c4pg.ratio >= 0.8, figureText(c4pg.ratio, 0.8));
   for (const backend of ["sqlite", "postgres"]) {
     const c5 = find(backend, backend === "sqlite" ? large : pgLarge, 5);
     if (c5)
       check(
         `case 5 (POST /api/v1/verify) ≥ 0.8 × case 1 (${backend === "sqlite" ? "SQLite" : "PostgreSQL"})`,
         c5.ratio >= 0.8,
-        ratioText(c5.ratio, 0.8),
+        figureText(c5.ratio, 0.8),
       );
   }
   for (const backend of ["sqlite", "postgres"]) {
@@ -124,7 +127,7 @@ export function checkTargets(run: BenchRun): TargetCheck[] {
       check(
         `case 14 (POST /api/v1/service/verify) ≥ 0.8 × case 1 (${backend === "sqlite" ? "SQLite" : "PostgreSQL"})`,
         c14.ratio >= 0.8,
-        ratioText(c14.ratio, 0.8),
+        figureText(c14.ratio, 0.8),
       );
   }
   const quiet = rows.filter((r) => r.case <= 5);
@@ -147,30 +150,34 @@ export function checkTargets(run: BenchRun): TargetCheck[] {
     check(
       `peak RSS ≤ 200 MiB (${large}, default cache${full ? " full" : ""})`,
       peak <= 200,
-      `${peak.toFixed(0)} MiB${full ? ` (cache filled to ${full.entries} entries)` : " (cache not filled)"}`,
+      `${figureText(peak, 200, 0)} MiB${full ? ` (cache filled to ${full.entries} entries)` : " (cache not filled)"}`,
     );
   }
   const c6 = find("sqlite", large, 6);
   if (c6)
-    check("case 6 ≥ 300 tokens/s (SQLite, synchronous=FULL)", c6.rps >= 300, c6.rps.toFixed(0));
+    check(
+      "case 6 ≥ 300 tokens/s (SQLite, synchronous=FULL)",
+      c6.rps >= 300,
+      figureText(c6.rps, 300, 0),
+    );
   const big = find("sqlite", large, 3);
   const little = find("sqlite", small, 3);
   if (big && little) {
     const r = big.ratio / little.ratio;
-    check(`case 3: ${large} within 10% of ${small}`, r >= 0.9, ratioText(r, 0.9));
+    check(`case 3: ${large} within 10% of ${small}`, r >= 0.9, figureText(r, 0.9));
   }
   const bigOff = find("sqlite", `${large}, cache off`, 3);
   const littleOff = find("sqlite", `${small}, cache off`, 3);
   if (bigOff && littleOff) {
     const r = bigOff.ratio / littleOff.ratio;
-    check(`case 3, cache off: ${large} within 10% of ${small}`, r >= 0.9, ratioText(r, 0.9));
+    check(`case 3, cache off: ${large} within 10% of ${small}`, r >= 0.9, figureText(r, 0.9));
   }
   const client = run.clientAdapter;
   if (client) {
     check(
       "case 8: Fastify route behind keyward-client ≥ 0.9 × the same route without authentication",
       client.ratio >= 0.9,
-      `${ratioText(client.ratio, 0.9)} (${client.protectedRps.toFixed(0)} / ${client.openRps.toFixed(0)} rps; CPU per request ${client.cpuRatio.toFixed(2)}×)`,
+      `${figureText(client.ratio, 0.9)} (${client.protectedRps.toFixed(0)} / ${client.openRps.toFixed(0)} rps; CPU per request ${client.cpuRatio.toFixed(2)}×)`,
     );
     check(
       "case 8: made-up tokens refused with zero calls to Keyward",
@@ -185,7 +192,7 @@ export function checkTargets(run: BenchRun): TargetCheck[] {
       underLoad.share >= 0.5 &&
         (underLoad.p99Ms ?? Infinity) <= 100 &&
         (underLoad.maxMs ?? Infinity) <= 1000,
-      `p99 ${underLoad.p99Ms?.toFixed(1)} ms, max ${underLoad.maxMs?.toFixed(1)} ms at ${(100 * underLoad.share).toFixed(0)} % of capacity`,
+      `p99 ${figureText(underLoad.p99Ms ?? Number.NaN, 100, 1)} ms, max ${figureText(underLoad.maxMs ?? Number.NaN, 1000, 1)} ms at ${figureText(100 * underLoad.share, 50, 0)} % of capacity`,
     );
   }
   const cost = run.metricsCost;
@@ -193,7 +200,7 @@ export function checkTargets(run: BenchRun): TargetCheck[] {
     check(
       "case 11: recording metrics costs a verified request < 1 µs",
       cost.nsPerVerification < 1000,
-      `${cost.nsPerVerification.toFixed(0)} ns (median of ${cost.rounds} rounds of ${cost.iterations.toLocaleString("en")})`,
+      `${figureText(cost.nsPerVerification, 1000, 0)} ns (median of ${cost.rounds} rounds of ${cost.iterations.toLocaleString("en")})`,
     );
   }
   return out;

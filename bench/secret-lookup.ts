@@ -19,6 +19,11 @@ const path = process.argv[2];
 if (!path) throw new Error("usage: bench/secret-lookup.ts <store.db> [sizes] [rounds]");
 const sizes = (process.argv[3] ?? "default,4096,2048").split(",");
 const ROUNDS = Number(process.argv[4] ?? 4);
+for (const size of sizes)
+  if (size !== "default" && !(Number.isInteger(Number(size)) && Number(size) > 0))
+    throw new Error(`not a page cache size in KiB: ${size}`);
+if (!(Number.isInteger(ROUNDS) && ROUNDS > 0))
+  throw new Error(`not a number of rounds: ${process.argv[4]}`);
 const LOOKUPS = 100_000;
 
 const raw = new SqliteDatabase(path, { readonly: true });
@@ -32,8 +37,12 @@ console.log(
 );
 raw.close();
 
-// A fixed sequence, so every size looks up the same tokens in the same order.
-let state = 12345;
+// A fixed sequence, restarted for every loop: every size looks up the same tokens in the
+// same order, in its warm-up and in each round.
+let state = 0;
+const restart = (seed: number) => {
+  state = seed;
+};
 const next = () => {
   state = (Math.imul(state, 1103515245) + 12345) >>> 0;
   return state;
@@ -44,6 +53,7 @@ const connections = sizes.map((size) => {
   if (size !== "default") db.pragma(`cache_size = -${Number(size)}`);
   const statement = db.prepare(sql);
   // Warm-up: the page cache filled as a running server's would be.
+  restart(1);
   for (let i = 0; i < 2 * LOOKUPS; i++) statement.get(hashes[next() % hashes.length]);
   return { size, statement };
 });
@@ -52,6 +62,7 @@ for (let round = 0; round < ROUNDS; round++) {
   const line: string[] = [];
   for (const { size, statement } of round % 2 === 0 ? connections : [...connections].reverse()) {
     let found = 0;
+    restart(1000 + round);
     const start = process.hrtime.bigint();
     for (let i = 0; i < LOOKUPS; i++) if (statement.get(hashes[next() % hashes.length])) found++;
     const micros = Number(process.hrtime.bigint() - start) / 1000 / LOOKUPS;
