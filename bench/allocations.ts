@@ -1,12 +1,12 @@
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import SqliteDatabase from "better-sqlite3";
 import { LOAD_CPU, pinned, SERVER_CPU } from "./machine.js";
+import { freePort } from "./server.js";
 import { BENCH_DIR, CLI, HOST, ROOT } from "./settings.js";
 import { parseWrkReport } from "./wrk.js";
 
@@ -38,21 +38,6 @@ interface ProfileNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
   selfSize: number;
   children: ProfileNode[];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.on("error", reject);
-    probe.listen(0, HOST, () => {
-      const address = probe.address();
-      probe.close(() =>
-        typeof address === "object" && address
-          ? resolvePort(address.port)
-          : reject(new Error("no port")),
-      );
-    });
-  });
 }
 
 /** Requests served in `seconds` of wrk; throws on any refusal or socket error. */
