@@ -31,6 +31,7 @@ import { ServiceKeyCache } from "./services/service-key-cache.js";
 import { UsageRecorder } from "./services/usage-recorder.js";
 import { TokenVerifier } from "./services/verifier.js";
 import { WebhookDispatcher } from "./services/webhook-dispatcher.js";
+import type { SecretFilterLog } from "./storage/postgres/pg-secret-filter.js";
 import type { PostgresStore } from "./storage/postgres/postgres-store.js";
 import type { SqliteStore } from "./storage/sqlite/sqlite-store.js";
 
@@ -112,7 +113,11 @@ export function linkOrigin(config: Config, app?: FastifyInstance): string {
  */
 export async function openStore(
   config: Config,
-  options: { role?: "server" | "tool" } = {},
+  options: {
+    role?: "server" | "tool";
+    /** PostgreSQL: keep the filter of stored secrets (a serving process; see PgSecretFilter). */
+    secretFilter?: { log: SecretFilterLog };
+  } = {},
 ): Promise<Store> {
   if (config.database.kind === "sqlite") {
     const { createSqliteStore } = await import("./storage/sqlite/sqlite-store.js");
@@ -130,12 +135,23 @@ export async function openStore(
     queryTimeoutMs: config.postgres.queryTimeoutMs,
     preparedStatements: config.postgres.preparedStatements,
     ...(config.postgres.listenUrl === undefined ? {} : { directUrl: config.postgres.listenUrl }),
+    secretFilter: options.secretFilter !== undefined,
+    ...(options.secretFilter === undefined ? {} : { log: options.secretFilter.log }),
   });
 }
 
 /** The one place that picks the store and wires every dependency. */
 export async function createKeyward(config: Config, overrides: Overrides = {}): Promise<Keyward> {
-  const store = await openStore(config);
+  // The store's messages go to the app's logger, which is made after the store.
+  let storeLog: SecretFilterLog = { info: () => {}, warn: () => {} };
+  const store = await openStore(config, {
+    secretFilter: {
+      log: {
+        info: (fields, message) => storeLog.info(fields, message),
+        warn: (fields, message) => storeLog.warn(fields, message),
+      },
+    },
+  });
   const clock = overrides.clock ?? systemClock;
   const usage = new UsageRecorder(store.usage);
   const verifier = new TokenVerifier(store.tokens, clock, usage, {
@@ -212,6 +228,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
   );
 
   streamLog = app.log;
+  storeLog = app.log;
   // Deliveries are written by the changes themselves (in their transactions); this sends
   // them, off the request path, and is woken by every token change it hears of.
   const webhooks = new WebhookDispatcher(

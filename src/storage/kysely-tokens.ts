@@ -30,6 +30,12 @@ export interface TokenStoreDialect {
   mayHoldSecret?: TokenStore["mayHoldSecret"];
   /** Told of every secret hash before the transaction that writes it, e.g. for a filter. */
   beforeSecretWrite?: (hash: string) => void;
+  /**
+   * Awaited after a transaction that gave a token a new secret has committed, before the
+   * caller (and so the token's owner) learns of it: PostgreSQL's wait that lets every
+   * process's secret filter hear of it first (PgSecretFilter).
+   */
+  afterSecretCommit?: () => Promise<void>;
 }
 
 /** The secret lookup as one query, whose compiled SQL each dialect prepares once. */
@@ -155,7 +161,13 @@ export function createKyselyTokenStore(
   guard: Guard,
   dialect: TokenStoreDialect,
 ): TokenStore {
-  const { lockOwnerTokens, lockToken, beforeSecretWrite } = dialect;
+  const { lockOwnerTokens, lockToken, beforeSecretWrite, afterSecretCommit } = dialect;
+  /** Runs `write`; once it has committed a new secret (`wrote` says), awaits the dialect. */
+  const settled = async <T>(write: Promise<T>, wrote: (result: T) => boolean): Promise<T> => {
+    const result = await write;
+    if (afterSecretCommit !== undefined && wrote(result)) await afterSecretCommit();
+    return result;
+  };
   /** A token's new current secret (no expiry), told to the dialect before it is written. */
   const insertSecret = async (
     trx: Transaction<Database>,
@@ -171,55 +183,58 @@ export function createKyselyTokenStore(
   };
   return {
     insertToken: (token, rules, audit) =>
-      guard(() =>
-        db.transaction().execute(async (trx) => {
-          await lockOwnerTokens(trx, token.applicationId, token.userId);
-          // Checked under the lock removeMember also takes: the caller checked membership
-          // before, but the member may have been removed since.
-          const member = await trx
-            .selectFrom("memberships")
-            .select("role")
-            .where("application_id", "=", token.applicationId)
-            .where("user_id", "=", token.userId)
-            .executeTakeFirst();
-          if (!member) throw new KeywardError("not_found", "No such application.");
-          const active = await trx
-            .selectFrom("tokens")
-            .select(["name"])
-            .where("application_id", "=", token.applicationId)
-            .where("user_id", "=", token.userId)
-            .where(whereActive(rules.now))
-            .execute();
-          if (active.some((t) => t.name === token.name))
-            return { ok: false, reason: "name_taken" } as const;
-          if (active.length >= rules.maxActivePerUser) {
-            return { ok: false, reason: "limit_reached" } as const;
-          }
-          await trx
-            .insertInto("tokens")
-            .values({
-              id: token.id,
-              application_id: token.applicationId,
-              user_id: token.userId,
-              name: token.name,
-              hint: token.hint,
-              scopes: JSON.stringify(token.scopes),
-              created_at: token.createdAt,
-              expires_at: token.expiresAt,
-              last_used_at: null,
-              revoked_at: null,
-              revoked_reason: null,
-              revoked_by: null,
-              refused_count: 0,
-              refused_last_at: null,
-              exposed_at: null,
-              allowed_addresses: allowedAddressesText(token.allowedAddresses),
-            })
-            .execute();
-          await insertSecret(trx, token.secretHash, token.id, token.createdAt);
-          await insertAuditEvents(trx, audit ?? []);
-          return { ok: true } as const;
-        }),
+      settled(
+        guard(() =>
+          db.transaction().execute(async (trx) => {
+            await lockOwnerTokens(trx, token.applicationId, token.userId);
+            // Checked under the lock removeMember also takes: the caller checked membership
+            // before, but the member may have been removed since.
+            const member = await trx
+              .selectFrom("memberships")
+              .select("role")
+              .where("application_id", "=", token.applicationId)
+              .where("user_id", "=", token.userId)
+              .executeTakeFirst();
+            if (!member) throw new KeywardError("not_found", "No such application.");
+            const active = await trx
+              .selectFrom("tokens")
+              .select(["name"])
+              .where("application_id", "=", token.applicationId)
+              .where("user_id", "=", token.userId)
+              .where(whereActive(rules.now))
+              .execute();
+            if (active.some((t) => t.name === token.name))
+              return { ok: false, reason: "name_taken" } as const;
+            if (active.length >= rules.maxActivePerUser) {
+              return { ok: false, reason: "limit_reached" } as const;
+            }
+            await trx
+              .insertInto("tokens")
+              .values({
+                id: token.id,
+                application_id: token.applicationId,
+                user_id: token.userId,
+                name: token.name,
+                hint: token.hint,
+                scopes: JSON.stringify(token.scopes),
+                created_at: token.createdAt,
+                expires_at: token.expiresAt,
+                last_used_at: null,
+                revoked_at: null,
+                revoked_reason: null,
+                revoked_by: null,
+                refused_count: 0,
+                refused_last_at: null,
+                exposed_at: null,
+                allowed_addresses: allowedAddressesText(token.allowedAddresses),
+              })
+              .execute();
+            await insertSecret(trx, token.secretHash, token.id, token.createdAt);
+            await insertAuditEvents(trx, audit ?? []);
+            return { ok: true } as const;
+          }),
+        ),
+        (result) => result.ok,
       ),
     findToken: (applicationId, tokenId) =>
       guard(async () => {
@@ -243,55 +258,58 @@ export function createKyselyTokenStore(
         revoked_by: input.revokedBy,
       }),
     replaceSecret: (input, audit) =>
-      guard(() =>
-        db.transaction().execute(async (trx) => {
-          const updated = await trx
-            .updateTable("tokens")
-            .set({ hint: input.hint })
-            .where("id", "=", input.tokenId)
-            .where(whereActive(input.now))
-            .returning("application_id")
-            .executeTakeFirst();
-          if (updated === undefined) return false;
-          if (input.oldSecretsExpireAt <= input.now) {
-            await trx.deleteFrom("token_secrets").where("token_id", "=", input.tokenId).execute();
-          } else {
-            // An old secret never gains time: one already due to expire keeps its earlier end.
-            await trx
-              .updateTable("token_secrets")
-              .set({ expires_at: input.oldSecretsExpireAt })
-              .where("token_id", "=", input.tokenId)
-              .where((eb) =>
-                eb.or([
-                  eb("expires_at", "is", null),
-                  eb("expires_at", ">", input.oldSecretsExpireAt),
-                ]),
-              )
-              .execute();
-            const gone = await trx
-              .deleteFrom("token_secrets")
-              .where("token_id", "=", input.tokenId)
-              .where("expires_at", "<=", input.now)
-              .returning(["expires_at", "ended_announced"])
-              .execute();
-            // An old secret that ended moments ago, before any process announced it, would
-            // otherwise leave the revocation stream without its secret.ended.
-            const unannounced = gone.filter((g) => num(g.ended_announced) === 0);
-            if (unannounced.length > 0) {
-              await insertRevocationEvents(trx, [
-                {
-                  application_id: updated.application_id,
-                  token_id: input.tokenId,
-                  type: "secret.ended",
-                  at: Math.max(...unannounced.map((g) => num(g.expires_at ?? input.now))),
-                },
-              ]);
+      settled(
+        guard(() =>
+          db.transaction().execute(async (trx) => {
+            const updated = await trx
+              .updateTable("tokens")
+              .set({ hint: input.hint })
+              .where("id", "=", input.tokenId)
+              .where(whereActive(input.now))
+              .returning("application_id")
+              .executeTakeFirst();
+            if (updated === undefined) return false;
+            if (input.oldSecretsExpireAt <= input.now) {
+              await trx.deleteFrom("token_secrets").where("token_id", "=", input.tokenId).execute();
+            } else {
+              // An old secret never gains time: one already due to expire keeps its earlier end.
+              await trx
+                .updateTable("token_secrets")
+                .set({ expires_at: input.oldSecretsExpireAt })
+                .where("token_id", "=", input.tokenId)
+                .where((eb) =>
+                  eb.or([
+                    eb("expires_at", "is", null),
+                    eb("expires_at", ">", input.oldSecretsExpireAt),
+                  ]),
+                )
+                .execute();
+              const gone = await trx
+                .deleteFrom("token_secrets")
+                .where("token_id", "=", input.tokenId)
+                .where("expires_at", "<=", input.now)
+                .returning(["expires_at", "ended_announced"])
+                .execute();
+              // An old secret that ended moments ago, before any process announced it, would
+              // otherwise leave the revocation stream without its secret.ended.
+              const unannounced = gone.filter((g) => num(g.ended_announced) === 0);
+              if (unannounced.length > 0) {
+                await insertRevocationEvents(trx, [
+                  {
+                    application_id: updated.application_id,
+                    token_id: input.tokenId,
+                    type: "secret.ended",
+                    at: Math.max(...unannounced.map((g) => num(g.expires_at ?? input.now))),
+                  },
+                ]);
+              }
             }
-          }
-          await insertSecret(trx, input.secretHash, input.tokenId, input.now);
-          await insertAuditEvents(trx, audit ?? []);
-          return true;
-        }),
+            await insertSecret(trx, input.secretHash, input.tokenId, input.now);
+            await insertAuditEvents(trx, audit ?? []);
+            return true;
+          }),
+        ),
+        (replaced) => replaced,
       ),
     setAllowedAddresses: (input, audit) =>
       writeAudited(

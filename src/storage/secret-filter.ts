@@ -42,10 +42,14 @@ export class SecretFilter {
   }
 }
 
-/** The first 8 hex digits as an unsigned 32-bit number, read digit by digit: no substring. */
-function prefixOf(hash: string): number {
+/**
+ * The 8 hex digits at `offset` as an unsigned 32-bit number, read digit by digit: no
+ * substring. Total: a character that is not a lowercase hex digit, or none, reads as
+ * some digit, the same one wherever the same text is read.
+ */
+export function prefixOf(hash: string, offset = 0): number {
   let prefix = 0;
-  for (let i = 0; i < 8; i++) {
+  for (let i = offset; i < offset + 8; i++) {
     const c = hash.charCodeAt(i);
     // 0-9 are 48-57, a-f 97-102; anything else (never in a stored hash) reads as 0.
     const digit = c <= 57 ? c - 48 : c - 87;

@@ -16,6 +16,7 @@ import * as twoFactor from "./0014-two-factor.js";
 import * as email from "./0015-email.js";
 import * as portalKey from "./0016-portal-key.js";
 import * as portalSessionKey from "./0017-portal-session-key.js";
+import * as secretNotices from "./0018-secret-notices.js";
 
 /** Every migration this version of Keyward knows, in order. Append; never edit a released one. */
 export const migrations: Record<string, Migration> = {
@@ -36,4 +37,5 @@ export const migrations: Record<string, Migration> = {
   "0015-email": email,
   "0016-portal-key": portalKey,
   "0017-portal-session-key": portalSessionKey,
+  "0018-secret-notices": secretNotices,
 };

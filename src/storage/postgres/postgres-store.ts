@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect, sql } from "kysely";
 import { type CustomTypesConfig, Pool, types } from "pg";
 import { StorageUnavailableError } from "../../core/errors.js";
+import { prefixOfBinaryHash } from "../../core/token.js";
 import type { Store, TokenStore } from "../../services/ports.js";
 import { composeKyselyStore } from "../kysely-compose.js";
 import {
@@ -14,6 +15,12 @@ import { isSchemaUpToDate, migrateToLatest } from "../migrate.js";
 import { type SecretRow, toSecretRecord } from "../rows.js";
 import type { Database } from "../schema.js";
 import { BatchedLookup } from "./batched-lookup.js";
+import {
+  type PgSecretFilter,
+  type SecretFilterLog,
+  settleSecret,
+  startPgSecretFilter,
+} from "./pg-secret-filter.js";
 
 /** Most hashes one batched token lookup asks for (see BatchedLookup). */
 const LOOKUP_BATCH_LIMIT = 100;
@@ -50,6 +57,14 @@ export interface PostgresStoreOptions {
    * in different transactions could land on different server connections.
    */
   directUrl?: string;
+  /**
+   * Keep a filter of every stored secret, so a made-up token is refused without a lookup
+   * (PgSecretFilter; one more connection, on `directUrl` when given). Default true; the
+   * command line, which verifies nothing, turns it off.
+   */
+  secretFilter?: boolean;
+  /** Where the secret filter says it lost or regained its connection. */
+  log?: SecretFilterLog;
 }
 
 /** A PostgreSQL store can also broadcast to every process listening on the database. */
@@ -273,11 +288,32 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         new StorageUnavailableError(new Error("token lookups waited too long for PostgreSQL")),
     },
   );
-  const findSecret: TokenStore["findSecret"] = (hash) =>
+  const lookUpSecret: TokenStore["findSecret"] = (hash) =>
     guard(async () => {
       const row = await secretLookups.load(hash);
       return row ? toSecretRecord(row) : undefined;
     });
+  // A made-up token is refused from memory (PgSecretFilter). Opened last: a store that
+  // fails to start must not leave its connection behind. It does not fail when PostgreSQL
+  // cannot be reached: it answers "maybe" (lookups read storage) while it retries.
+  const secretFilter: PgSecretFilter | undefined =
+    (options.secretFilter ?? true)
+      ? await startPgSecretFilter({
+          url: options.directUrl ?? options.url,
+          applicationName: `${applicationName}-secrets`,
+          connectTimeoutMs: connectionTimeoutMillis,
+          ...(options.log === undefined ? {} : { log: options.log }),
+        }).catch(async (error: unknown) => {
+          await destroy();
+          throw error;
+        })
+      : undefined;
+  const findSecret: TokenStore["findSecret"] = (hash) => {
+    const mayHold = secretFilter?.mayHold(hash) ?? true;
+    if (mayHold === true) return lookUpSecret(hash);
+    if (mayHold === false) return Promise.resolve(undefined);
+    return mayHold.then((maybe) => (maybe ? lookUpSecret(hash) : undefined));
+  };
   // Every service call authenticates its key with this lookup: prepared the same way, but
   // on the writers' connections, so that a burst of service calls never holds the ones
   // kept for token lookups.
@@ -326,7 +362,15 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       lockOwnerTokens,
       lockToken,
       findSecret,
+      ...(secretFilter === undefined
+        ? {}
+        : {
+            mayHoldSecret: (binaryHash: string) =>
+              !secretFilter.absentNow(prefixOfBinaryHash(binaryHash)),
+          }),
       findServiceKeyBySecret,
+      // Every process, filter or not: the others' filters answer on that promise.
+      afterSecretCommit: settleSecret,
       // Usage counts may lose their last flush if PostgreSQL crashes (at most about
       // three times wal_writer_delay, 600 ms by default), like SQLite's flush without
       // fsync: their commits then do not wait for the disk, nor keep a connection while
@@ -346,6 +390,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       // throws when called again).
       closing ??= (async () => {
         try {
+          await secretFilter?.close();
           await store.close();
         } finally {
           if (lookupPool !== pool && !lookupPool.ending) await lookupPool.end();

@@ -1,0 +1,269 @@
+import { createHash, randomBytes } from "node:crypto";
+import { Client } from "pg";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { prefixOfBinaryHash } from "../../core/token.js";
+import { pollUntil } from "../../test-support/poll.js";
+import {
+  adminQuery,
+  createTestDatabase,
+  postgresAvailable,
+  type TestDatabase,
+} from "../../test-support/postgres.js";
+import { INVALIDATE_ALL_PAYLOAD, INVALIDATION_CHANNEL } from "./pg-invalidation.js";
+import {
+  type PgSecretFilter,
+  SECRET_SETTLE_MS,
+  SECRETS_ADDED_CHANNEL,
+  startPgSecretFilter,
+} from "./pg-secret-filter.js";
+import { createPostgresStore, type PostgresStore } from "./postgres-store.js";
+
+const enabled = postgresAvailable();
+
+/** A random secret hash as Keyward stores it (64 hex digits). */
+function randomHash(): string {
+  return createHash("sha256").update(randomBytes(32)).digest("hex");
+}
+
+/** The first 32 bits of a hex hash, as the request path hands them to `absentNow`. */
+function prefixOfHex(hash: string): number {
+  return prefixOfBinaryHash(Buffer.from(hash, "hex").toString("latin1"));
+}
+
+describe.skipIf(!enabled)("PgSecretFilter", () => {
+  let database: TestDatabase;
+  /** Migrated, with no filter of its own; the tests' writer. */
+  let store: PostgresStore;
+  let writer: Client;
+  const open: PgSecretFilter[] = [];
+  const now = Date.UTC(2030, 0, 1);
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    store = await createPostgresStore({ url: database.url, secretFilter: false });
+    writer = new Client({ connectionString: database.url });
+    await writer.connect();
+    await store.users.insertUser({
+      id: "usr_f",
+      email: "f@example.com",
+      name: "F",
+      passwordHash: "x",
+      createdAt: now,
+    });
+    await store.applications.insertApplication({
+      id: "app_f",
+      name: "F",
+      ownerId: "usr_f",
+      scopes: [],
+      createdAt: now,
+      returnOrigins: [],
+      branding: null,
+    });
+    await insertToken("tok_f", randomHash());
+  });
+  afterEach(async () => {
+    for (const filter of open.splice(0)) await filter.close();
+  });
+  afterAll(async () => {
+    await writer?.end();
+    await store?.close();
+    await database?.drop();
+  });
+
+  let tokenCount = 0;
+  async function insertToken(id: string, secretHash: string): Promise<void> {
+    tokenCount++;
+    const result = await store.tokens.insertToken(
+      {
+        id,
+        applicationId: "app_f",
+        userId: "usr_f",
+        name: `token ${tokenCount}`,
+        hint: "kw_…abcd",
+        scopes: [],
+        createdAt: now,
+        expiresAt: null,
+        secretHash,
+      },
+      { maxActivePerUser: 10_000, now },
+    );
+    expect(result).toEqual({ ok: true });
+  }
+
+  /** Secrets of tok_f inserted by one statement, as an import or an operator would. */
+  async function insertSecrets(hashes: string[]): Promise<void> {
+    await writer.query(
+      "insert into token_secrets (hash, token_id, created_at) select h, 'tok_f', 0 from unnest($1::text[]) as h",
+      [hashes],
+    );
+  }
+
+  async function start(options: { now?: () => number } = {}) {
+    const filter = await startPgSecretFilter({
+      url: database.url,
+      applicationName: "keyward-secrets-test",
+      reconnectDelayMs: { initial: 20, max: 200 },
+      ...options,
+    });
+    open.push(filter);
+    return filter;
+  }
+
+  it("loads every stored secret, and refuses an absent one only after a fence", async () => {
+    const stored = randomHash();
+    await insertSecrets([stored]);
+    const filter = await start();
+    expect(filter.ready).toBe(true);
+    expect(filter.mayHold(stored)).toBe(true);
+    const absent = randomHash();
+    // No fence has come back yet: the answer waits for one.
+    const answer = filter.mayHold(absent);
+    expect(answer).toBeInstanceOf(Promise);
+    expect(await answer).toBe(false);
+    // That fence is recent now: the same question is answered at once, from memory.
+    expect(filter.mayHold(absent)).toBe(false);
+    expect(filter.absentNow(prefixOfHex(absent))).toBe(true);
+    expect(filter.absentNow(prefixOfHex(stored))).toBe(false);
+  });
+
+  it("knows a secret committed elsewhere the moment after its commit, through the fence", async () => {
+    // A clock that stands still far from the last fence: every absent prefix waits for a
+    // fence sent after it was asked for, never the filter alone.
+    let clock = 0;
+    const filter = await start({ now: () => clock });
+    for (let i = 0; i < 20; i++) {
+      clock += 10 * SECRET_SETTLE_MS;
+      const hash = randomHash();
+      await insertSecrets([hash]);
+      // Asked right after the commit, before its notice has had time to arrive.
+      const answer = filter.mayHold(hash);
+      expect(answer === true || (await answer) === true).toBe(true);
+    }
+  });
+
+  it("knows a token another process created the moment its creation returns", async () => {
+    // The real clock, and fences kept fresh by a stream of made-up tokens, as under a
+    // flood: absent prefixes are answered from memory, without waiting.
+    const filter = await start();
+    let flooding = true;
+    const flood = (async () => {
+      while (flooding) {
+        const answer = filter.mayHold(randomHash());
+        if (answer !== false) expect(await answer).toBe(false);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    })();
+    let checkedWhileFresh = 0;
+    try {
+      for (let i = 0; i < 30; i++) {
+        const hash = randomHash();
+        await insertToken(`tok_created_${i}`, hash);
+        // Whether an absent prefix would be answered at once right now.
+        if (filter.absentNow(prefixOfHex(randomHash()))) checkedWhileFresh++;
+        // Creation returned: refusing the token now would break the promise that a token
+        // works on every process as soon as its owner has it.
+        const answer = filter.mayHold(hash);
+        expect(answer === true || (await answer) === true).toBe(true);
+      }
+    } finally {
+      flooding = false;
+      await flood;
+    }
+    // Otherwise the test could not fail: every check would have waited for a fence.
+    expect(checkedWhileFresh).toBeGreaterThan(10);
+  });
+
+  it("hears an import of thousands of secrets in one statement, in several notices", async () => {
+    const filter = await start();
+    const notices: string[] = [];
+    const listener = new Client({ connectionString: database.url });
+    await listener.connect();
+    try {
+      listener.on("notification", (m) => notices.push(m.payload ?? ""));
+      await listener.query(`listen ${SECRETS_ADDED_CHANNEL}`);
+      const hashes = Array.from({ length: 2000 }, randomHash);
+      const sizeBefore = filter.size;
+      await insertSecrets(hashes);
+      await pollUntil("the filter to hear 2,000 secrets", () => filter.size >= sizeBefore + 1990);
+      for (const hash of hashes) expect(filter.mayHold(hash)).toBe(true);
+      await pollUntil("three notices", () => notices.length === 3);
+      // 800 prefixes of 8 hex digits a notice, under PostgreSQL's 8000-byte payload limit.
+      expect(notices.map((n) => n.split(",").length)).toEqual([800, 800, 400]);
+      expect(notices.join(",").split(",").sort()).toEqual(hashes.map((h) => h.slice(0, 8)).sort());
+    } finally {
+      await listener.end();
+    }
+  });
+
+  it("says nothing of stored text that is not a hash, and announces it as 00000000", async () => {
+    await insertSecrets(["not-a-hash"]);
+    const filter = await start();
+    expect(filter.mayHold("not-a-hash")).toBe(true);
+    expect(filter.absentNow(0)).toBe(false);
+  });
+
+  it("answers maybe while its connection is down, and reloads when it is back", async () => {
+    const filter = await start();
+    const absent = randomHash();
+    expect(await filter.mayHold(absent)).toBe(false);
+    await adminQuery(
+      "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'keyward-secrets-test'",
+    );
+    await pollUntil("the filter to notice", () => !filter.ready);
+    expect(filter.mayHold(absent)).toBe(true);
+    expect(filter.absentNow(prefixOfHex(absent))).toBe(false);
+    // Inserted while no one listened: found by the reload, not by a notice.
+    const missed = randomHash();
+    await insertSecrets([missed]);
+    await pollUntil("the filter to come back", () => filter.ready);
+    expect(filter.mayHold(missed)).toBe(true);
+    expect(await filter.mayHold(absent)).toBe(false);
+  });
+
+  it("reloads on the invalidation channel's '*', for secrets written with triggers off", async () => {
+    const filter = await start();
+    const hidden = randomHash();
+    const quiet = new Client({ connectionString: database.url });
+    await quiet.connect();
+    try {
+      // As a data-only restore does: no trigger fires, so no notice is sent.
+      await quiet.query("set session_replication_role = replica");
+      await quiet.query(
+        "insert into token_secrets (hash, token_id, created_at) values ($1, 'tok_f', 0)",
+        [hidden],
+      );
+    } finally {
+      await quiet.end();
+    }
+    expect(await filter.mayHold(hidden)).toBe(false);
+    await writer.query("select pg_notify($1, $2)", [INVALIDATION_CHANNEL, INVALIDATE_ALL_PAYLOAD]);
+    await pollUntil("the reload to find it", () => filter.mayHold(hidden) === true);
+  });
+});
+
+describe.skipIf(!enabled)("PostgresStore with its secret filter", () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it("refuses made-up tokens without a lookup", async () => {
+    const store = await createPostgresStore({ url: database.url });
+    try {
+      const before = store.stats.secretLookups;
+      // The first waits for a fence; those after it are answered from memory.
+      expect(await store.tokens.findSecret(randomHash())).toBeUndefined();
+      for (let i = 0; i < 50; i++)
+        expect(await store.tokens.findSecret(randomHash())).toBeUndefined();
+      expect(store.stats.secretLookups).toBe(before);
+      expect(
+        store.tokens.mayHoldSecret?.(Buffer.from(randomHash(), "hex").toString("latin1")),
+      ).toBe(false);
+    } finally {
+      await store.close();
+    }
+  });
+});
