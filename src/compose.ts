@@ -142,13 +142,21 @@ export async function openStore(
 
 /** The one place that picks the store and wires every dependency. */
 export async function createKeyward(config: Config, overrides: Overrides = {}): Promise<Keyward> {
-  // The store's messages go to the app's logger, which is made after the store.
-  let storeLog: SecretFilterLog = { info: () => {}, warn: () => {} };
+  // The store's messages go to the app's logger, which is made after the store: those
+  // of its start wait for it.
+  const earlyStoreLines: Array<["info" | "warn", object, string]> = [];
+  let storeLog: SecretFilterLog | undefined;
   const store = await openStore(config, {
     secretFilter: {
       log: {
-        info: (fields, message) => storeLog.info(fields, message),
-        warn: (fields, message) => storeLog.warn(fields, message),
+        info: (fields, message) =>
+          storeLog
+            ? storeLog.info(fields, message)
+            : earlyStoreLines.push(["info", fields, message]),
+        warn: (fields, message) =>
+          storeLog
+            ? storeLog.warn(fields, message)
+            : earlyStoreLines.push(["warn", fields, message]),
       },
     },
   });
@@ -229,6 +237,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
 
   streamLog = app.log;
   storeLog = app.log;
+  for (const [level, fields, message] of earlyStoreLines.splice(0)) app.log[level](fields, message);
   // Deliveries are written by the changes themselves (in their transactions); this sends
   // them, off the request path, and is woken by every token change it hears of.
   const webhooks = new WebhookDispatcher(

@@ -12,8 +12,8 @@ export async function up(db: Kysely<any>): Promise<void> {
   // delivers it at commit, in commit order. One statement-level trigger, so an import of
   // many secrets sends one notice per 800 prefixes (9 bytes each, under the 8000-byte
   // payload limit), not one per row. Text that does not start with 8 hex digits (never a
-  // hash Keyward stores) is announced as 00000000. SQLite needs none: one process writes its file, and
-  // the command line announces what it imports.
+  // hash Keyward stores) is announced as 00000000. SQLite needs none: one process writes
+  // its file, and the command line announces what it imports.
   if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
   await sql`
     create or replace function keyward_announce_secrets() returns trigger
@@ -22,7 +22,8 @@ export async function up(db: Kysely<any>): Promise<void> {
       payload text;
     begin
       for payload in
-        select string_agg(case when hash ~ '^[0-9a-f]{8}' then left(hash, 8) else '00000000' end, ',')
+        select string_agg(
+          case when hash ~ '^[0-9a-f]{8}' then left(hash, 8) else '00000000' end, ',')
         from (select hash, (row_number() over () - 1) / 800 as chunk from added_secrets) numbered
         group by chunk
       loop

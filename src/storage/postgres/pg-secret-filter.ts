@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { Client, type Notification } from "pg";
+import { Client, type ClientConfig, type Notification } from "pg";
 import { prefixOf, SecretFilter } from "../secret-filter.js";
 import { INVALIDATE_ALL_PAYLOAD, INVALIDATION_CHANNEL } from "./pg-invalidation.js";
 
@@ -8,14 +8,26 @@ export const SECRETS_ADDED_CHANNEL = "keyward_secrets_added";
 
 /**
  * How long every process of this version waits, after committing a token's new secret,
- * before anyone is told of it; and so how recent a fence must be for an absent prefix to be
- * answered at once. The same on every process: it is a constant, not a setting.
+ * before anyone is told of it. The same on every process: a constant, not a setting.
  */
 export const SECRET_SETTLE_MS = 10;
 
-/** Waits SECRET_SETTLE_MS (PostgresStore's `afterSecretCommit`). */
-export function settleSecret(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, SECRET_SETTLE_MS));
+/**
+ * How recent a fence must be for an absent prefix to be answered at once: less than
+ * SECRET_SETTLE_MS, so that timers that fire early (Node's start from the event loop's
+ * cached, whole-millisecond time) or clocks that drift apart do not eat the margin.
+ */
+export const FENCE_FRESH_MS = 7;
+
+/**
+ * Waits until SECRET_SETTLE_MS have passed since the call, measured on the monotonic
+ * clock, not trusted to one timer (PostgresStore's `afterSecretCommit`). Real time on
+ * purpose: other processes' filters rely on it.
+ */
+export async function settleSecret(): Promise<void> {
+  const until = performance.now() + SECRET_SETTLE_MS;
+  for (let left = SECRET_SETTLE_MS; left > 0; left = until - performance.now())
+    await new Promise((resolve) => setTimeout(resolve, Math.ceil(left)));
 }
 
 export interface SecretFilterLog {
@@ -32,12 +44,15 @@ export interface PgSecretFilterOptions {
   /** Reconnect delay after the connection drops: doubles from `initial` up to `max`. */
   reconnectDelayMs?: { initial: number; max: number };
   /**
-   * Longest a fence may take before the connection counts as lost. The lookups waiting on
-   * it then read storage, as every lookup does until the filter is back.
+   * Longest the lookups waiting on a fence wait: then they read storage, and so does
+   * every lookup until that fence comes back. A fence out for `fenceTimeoutMs × 15` means
+   * a dead connection: it is dropped, and the filter with it, until it is back and loaded.
    */
   fenceTimeoutMs?: number;
-  /** Longest the connection may take to open. */
+  /** Longest the connection may take to open, and any statement but the load to answer. */
   connectTimeoutMs?: number;
+  /** Most secrets one statement of the load reads. */
+  loadChunk?: number;
   /** A monotonic clock in milliseconds (default `performance.now`); tests pass their own. */
   now?: () => number;
 }
@@ -65,6 +80,11 @@ export interface PgSecretFilter {
 /** Hashes Keyward makes start so; the filter says nothing of any other text. */
 const HEX_PREFIX = /^[0-9a-f]{8}/;
 
+/** The load reads stored secrets in order of hash, this many to a statement. */
+const LOAD_CHUNK = 500_000;
+/** Longest one statement of the load may take. */
+const LOAD_STATEMENT_TIMEOUT_MS = 60_000;
+
 const noLog: SecretFilterLog = { info: () => {}, warn: () => {} };
 
 /**
@@ -81,9 +101,11 @@ interface Fence {
   seq: number;
   /** `now()` just before it was sent. */
   sentAt: number;
-  client: Client;
   waiters: Array<(caughtUp: boolean) => void>;
-  timer: NodeJS.Timeout;
+  /** Past `fenceTimeoutMs`: its waiters were answered "maybe", and so is every lookup. */
+  late: boolean;
+  lateTimer: NodeJS.Timeout;
+  deadTimer: NodeJS.Timeout;
 }
 
 /**
@@ -91,7 +113,7 @@ interface Fence {
  * write secrets. Loaded at start and kept complete by migration 0018's trigger, which
  * announces the prefixes of every inserted secret in the inserting transaction.
  *
- * A notice reaches each process a moment after its commit, so a prefix absent here may
+ * A notice reaches each process a moment after its commit, so an absent prefix could
  * belong to a secret that has just been committed elsewhere: answering "absent" on the
  * filter alone could refuse a token its owner has already been shown. A fence closes that
  * gap: a NOTIFY this process sends to itself on its own connection. PostgreSQL delivers
@@ -99,25 +121,27 @@ interface Fence {
  * secret committed before s has arrived. And no token is shown to its owner until
  * SECRET_SETTLE_MS after its secret committed (`settleSecret`, awaited by the store on
  * every process). So a request that arrives at t, when a fence sent at s >= t -
- * SECRET_SETTLE_MS has come back, carries no secret committed after s: an absent prefix is
+ * FENCE_FRESH_MS has come back, carries no secret committed after s: an absent prefix is
  * final, answered at once. Otherwise the lookup waits for the next fence, sent after it
- * arrived. Only durations are compared, each on its own process's clock. While made-up
- * tokens keep coming, a fence goes out whenever the last is a quarter of that window old,
- * so most are answered at once; a fence costs PostgreSQL a NOTIFY (no index probe), and
- * one is out at a time. A token that works on one process works on all, at once.
+ * arrived. Only durations are compared, each on its own process's clock, with
+ * SECRET_SETTLE_MS - FENCE_FRESH_MS to spare. While made-up tokens keep coming, a fence
+ * goes out whenever the last is half that window old, one at a time, so most are answered
+ * at once. What a fence costs PostgreSQL is in docs/deployment.md.
  *
  * Only ever a superset (a deleted secret's prefix stays until the next load), so "maybe"
  * may be wrong, "absent" never. Not ready (the connection is down, or the load has not
- * finished), it answers "maybe" for everything: lookups read storage, as before. The
- * connection's liveness needs no heartbeat: an absent answer needs a fence that came back
- * through it. The invalidation channel's `*` (an operator changed tokens by hand)
- * reloads the filter, for secrets inserted with triggers disabled.
+ * finished), it answers "maybe" for everything: lookups read storage, as before. Nor
+ * does it answer "absent" while a fence is late. The connection's liveness needs no
+ * heartbeat: an absent answer needs a fence that came back through it. The invalidation
+ * channel's `*` (an operator changed tokens by hand) reloads the filter, for secrets
+ * inserted with triggers disabled. Loads run on a connection of their own, opened after
+ * LISTEN has taken effect, so fences never wait behind one.
  */
 class ListeningSecretFilter implements PgSecretFilter {
   private client: Client | undefined;
   private filter: SecretFilter | undefined;
-  /** Prefixes heard while a load runs: the load's snapshot may or may not hold them. */
-  private heardDuringLoad: number[] | undefined;
+  /** One list per load under way, of the prefixes heard meanwhile (its reads may miss them). */
+  private readonly heardDuringLoads = new Set<number[]>();
   private readonly fenceChannel = `keyward_fence_${randomBytes(8).toString("hex")}`;
   private fenceSeq = 0;
   private fence: Fence | undefined;
@@ -129,9 +153,15 @@ class ListeningSecretFilter implements PgSecretFilter {
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private connecting: Promise<void> | undefined;
-  private reloading = false;
+  /** A reload under way, and whether another was asked for meanwhile. */
+  private reloading: { again: boolean } | undefined;
   /** The last connection's end, which `close` waits for. */
   private ending: Promise<void> | undefined;
+  /** The loads' own connections, open while they read: `close` ends them. */
+  private readonly readers = new Set<Client>();
+  private loadsStarted = 0;
+  /** Which load made the filter in use: a load that started earlier never replaces it. */
+  private installedLoad = 0;
   private readonly log: SecretFilterLog;
 
   constructor(private readonly options: PgSecretFilterOptions) {
@@ -156,6 +186,7 @@ class ListeningSecretFilter implements PgSecretFilter {
     const filter = this.filter;
     if (filter === undefined || !HEX_PREFIX.test(hash) || filter.mayContain(hash)) return true;
     if (this.recentlyCaughtUp()) return false;
+    if (this.fence?.late) return true;
     return this.afterFence().then((caughtUp) => {
       // A reload may have replaced the filter meanwhile; a dropped connection cleared it.
       const current = this.filter;
@@ -166,9 +197,11 @@ class ListeningSecretFilter implements PgSecretFilter {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.reconnectTimer);
-    await this.connecting;
+    // Ending the connection fails whatever it is waiting for, a connect or a load included.
     const client = this.client;
     if (client !== undefined) this.lost(client, undefined);
+    for (const reader of this.readers) void reader.end().catch(() => {});
+    await this.connecting;
     await this.ending;
   }
 
@@ -195,14 +228,33 @@ class ListeningSecretFilter implements PgSecretFilter {
     this.reconnectTimer.unref();
   }
 
+  private clientConfig(name: string, statementTimeoutMs: number): ClientConfig {
+    const timeoutMs = this.options.connectTimeoutMs ?? 5000;
+    return {
+      connectionString: this.options.url,
+      application_name: name,
+      keepAlive: true,
+      connectionTimeoutMillis: timeoutMs,
+      // A statement that does not answer (a network black hole, a lock) fails instead of
+      // hanging the start or a reload.
+      query_timeout: statementTimeoutMs,
+    };
+  }
+
   private async establish(): Promise<void> {
     if (this.closed) return;
-    const client = new Client({
-      connectionString: this.options.url,
-      application_name: this.options.applicationName ?? `keyward-secrets:${process.pid}`,
-      keepAlive: true,
-      connectionTimeoutMillis: this.options.connectTimeoutMs ?? 5000,
-    });
+    let client: Client;
+    try {
+      client = new Client(
+        this.clientConfig(
+          this.options.applicationName ?? `keyward-secrets:${process.pid}`,
+          this.options.connectTimeoutMs ?? 5000,
+        ),
+      );
+    } catch (error) {
+      this.log.warn({ err: messageOf(error) }, "secret filter cannot connect");
+      return;
+    }
     this.client = client;
     client.on("error", (error) => this.lost(client, error));
     client.on("end", () => this.lost(client, undefined));
@@ -225,27 +277,64 @@ class ListeningSecretFilter implements PgSecretFilter {
     this.attempts = 0;
   }
 
-  /** Loads every stored prefix; the filter answers "absent" only once this has finished. */
+  /**
+   * Reads every stored prefix on a connection of its own, in chunks in order of hash (each
+   * its own snapshot: a secret committed before LISTEN is in every later one, and one
+   * after is heard), then puts the new filter in place. Until the first load has finished,
+   * the filter answers "maybe".
+   */
   private async load(client: Client): Promise<void> {
-    this.heardDuringLoad = [];
-    const started = performance.now();
-    // One string (8 characters a secret) rather than a row per secret: no garbage per row.
-    // Read as the trigger reads them: 8 hex digits for every row, whatever it holds.
-    const result = await client.query<{ prefixes: string | null }>(
-      "select string_agg(case when hash ~ '^[0-9a-f]{8}' then left(hash, 8) else '00000000' end, '') as prefixes from token_secrets",
+    const heard: number[] = [];
+    this.heardDuringLoads.add(heard);
+    const load = ++this.loadsStarted;
+    const started = this.now();
+    const reader = new Client(
+      this.clientConfig(
+        `${this.options.applicationName ?? "keyward-secrets"}-load`,
+        LOAD_STATEMENT_TIMEOUT_MS,
+      ),
     );
-    if (this.client !== client) return;
-    const prefixes = result.rows[0]?.prefixes ?? "";
-    const heard = this.heardDuringLoad;
-    const filter = new SecretFilter(prefixes.length / 8 + heard.length);
-    for (let i = 0; i + 8 <= prefixes.length; i += 8) filter.addPrefix(prefixOf(prefixes, i));
-    for (const prefix of heard) filter.addPrefix(prefix);
-    this.heardDuringLoad = undefined;
-    this.filter = filter;
-    this.log.info(
-      { secrets: filter.size, ms: Math.round(performance.now() - started) },
-      "secret filter loaded",
-    );
+    reader.on("error", () => {});
+    this.readers.add(reader);
+    try {
+      await reader.connect();
+      const chunk = this.options.loadChunk ?? LOAD_CHUNK;
+      const parts: string[] = [];
+      let after = "";
+      for (;;) {
+        // 8 hex digits a secret in one string, not a row each: no garbage per row. Read
+        // as the trigger reads them, whatever a row holds.
+        const result = await reader.query<{ prefixes: string | null; last: string | null }>(
+          `select string_agg(
+               case when hash ~ '^[0-9a-f]{8}' then left(hash, 8) else '00000000' end, ''
+             ) as prefixes,
+             max(hash) as last
+           from (select hash from token_secrets where hash > $1 order by hash limit $2) chunk`,
+          [after, chunk],
+        );
+        const row = result.rows[0];
+        if (row?.prefixes == null || row.last === null) break;
+        parts.push(row.prefixes);
+        if (row.prefixes.length < chunk * 8) break;
+        after = row.last;
+      }
+      if (this.client !== client || load < this.installedLoad) return;
+      const count = parts.reduce((n, part) => n + part.length / 8, 0);
+      const filter = new SecretFilter(count + heard.length);
+      for (const part of parts)
+        for (let i = 0; i + 8 <= part.length; i += 8) filter.addPrefix(prefixOf(part, i));
+      for (const prefix of heard) filter.addPrefix(prefix);
+      this.filter = filter;
+      this.installedLoad = load;
+      this.log.info(
+        { secrets: filter.size, ms: Math.round(this.now() - started) },
+        "secret filter loaded",
+      );
+    } finally {
+      this.heardDuringLoads.delete(heard);
+      this.readers.delete(reader);
+      await reader.end().catch(() => {});
+    }
   }
 
   private receive(client: Client, message: Notification): void {
@@ -255,7 +344,7 @@ class ListeningSecretFilter implements PgSecretFilter {
       for (let i = 0; i + 8 <= payload.length; i += 9) {
         const prefix = prefixOf(payload, i);
         this.filter?.addPrefix(prefix);
-        this.heardDuringLoad?.push(prefix);
+        for (const heard of this.heardDuringLoads) heard.push(prefix);
       }
     } else if (message.channel === this.fenceChannel) {
       const fence = this.fence;
@@ -270,17 +359,17 @@ class ListeningSecretFilter implements PgSecretFilter {
   }
 
   /**
-   * Whether a fence sent within SECRET_SETTLE_MS has come back. While it is so, a fence is
-   * sent whenever the last is a quarter of that old, so steady traffic keeps it so.
+   * Whether a fence sent within FENCE_FRESH_MS has come back. While it is so, a fence is
+   * sent whenever the last is half that old, so steady traffic keeps it so.
    */
   private recentlyCaughtUp(): boolean {
     const age = this.now() - this.caughtUpAt;
-    if (age > SECRET_SETTLE_MS) return false;
-    if (this.fence === undefined && age > SECRET_SETTLE_MS / 4) this.sendFence();
+    if (age > FENCE_FRESH_MS) return false;
+    if (this.fence === undefined && age > FENCE_FRESH_MS / 2) this.sendFence();
     return true;
   }
 
-  /** Resolves true once a fence sent after this call came back; false if the connection went. */
+  /** Resolves true once a fence sent after this call came back; false if it is late or lost. */
   private afterFence(): Promise<boolean> {
     return new Promise((resolve) => {
       this.nextWaiters.push(resolve);
@@ -298,12 +387,23 @@ class ListeningSecretFilter implements PgSecretFilter {
     }
     const seq = ++this.fenceSeq;
     const sentAt = this.now();
-    const timer = setTimeout(
+    const timeoutMs = this.options.fenceTimeoutMs ?? 2000;
+    // Late: its waiters read storage, as does every lookup until it comes back. Much
+    // later: the connection is taken for dead (a slow commit ahead of it is not).
+    const lateTimer = setTimeout(() => {
+      const fence = this.fence;
+      if (fence?.seq !== seq) return;
+      fence.late = true;
+      for (const resolve of fence.waiters.splice(0)) resolve(false);
+      for (const resolve of this.nextWaiters.splice(0)) resolve(false);
+    }, timeoutMs);
+    const deadTimer = setTimeout(
       () => this.lost(client, new Error("fence timed out")),
-      this.options.fenceTimeoutMs ?? 2000,
+      timeoutMs * 15,
     );
-    timer.unref();
-    this.fence = { seq, sentAt, client, waiters, timer };
+    lateTimer.unref();
+    deadTimer.unref();
+    this.fence = { seq, sentAt, waiters, late: false, lateTimer, deadTimer };
     client
       .query("select pg_notify($1, $2)", [this.fenceChannel, String(seq)])
       .catch((error: unknown) => this.lost(client, error));
@@ -313,18 +413,30 @@ class ListeningSecretFilter implements PgSecretFilter {
     const fence = this.fence;
     if (fence === undefined) return;
     this.fence = undefined;
-    clearTimeout(fence.timer);
+    clearTimeout(fence.lateTimer);
+    clearTimeout(fence.deadTimer);
     for (const resolve of fence.waiters) resolve(caughtUp);
   }
 
-  /** Loads again on the same connection; the filter in use keeps answering meanwhile. */
+  /**
+   * Loads again; the filter in use keeps answering meanwhile. Asked for during a reload,
+   * another follows it: the one under way may have read before the change it is for.
+   */
   private reload(client: Client): void {
-    if (this.reloading) return;
-    this.reloading = true;
-    this.load(client)
-      .catch((error: unknown) => this.lost(client, error))
+    if (this.reloading !== undefined) {
+      this.reloading.again = true;
+      return;
+    }
+    const reloading = { again: false };
+    this.reloading = reloading;
+    void this.load(client)
+      .catch((error: unknown) => {
+        // The filter in use stays complete (notices keep coming): only this load failed.
+        this.log.warn({ err: messageOf(error) }, "secret filter's reload failed");
+      })
       .finally(() => {
-        this.reloading = false;
+        this.reloading = undefined;
+        if (reloading.again && this.client === client) this.reload(client);
       });
   }
 
@@ -334,7 +446,6 @@ class ListeningSecretFilter implements PgSecretFilter {
     this.client = undefined;
     const wasReady = this.filter !== undefined;
     this.filter = undefined;
-    this.heardDuringLoad = undefined;
     this.caughtUpAt = Number.NEGATIVE_INFINITY;
     this.settleFence(false);
     const waiting = this.nextWaiters;
@@ -344,9 +455,13 @@ class ListeningSecretFilter implements PgSecretFilter {
     if (this.closed) return;
     if (wasReady || this.attempts === 0)
       this.log.warn(
-        { err: error instanceof Error ? error.message : undefined },
+        { err: messageOf(error) },
         "secret filter's channel lost: made-up tokens are looked up until it is back",
       );
     if (this.connecting === undefined) this.scheduleReconnect();
   }
+}
+
+function messageOf(error: unknown): string | undefined {
+  return error instanceof Error ? error.message : undefined;
 }

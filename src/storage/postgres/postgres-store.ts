@@ -293,19 +293,24 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       const row = await secretLookups.load(hash);
       return row ? toSecretRecord(row) : undefined;
     });
-  // A made-up token is refused from memory (PgSecretFilter). Opened last: a store that
-  // fails to start must not leave its connection behind. It does not fail when PostgreSQL
-  // cannot be reached: it answers "maybe" (lookups read storage) while it retries.
+  // A made-up token is refused from memory (PgSecretFilter). Its LISTEN needs a session:
+  // a URL that dropped the statement-timeout startup parameter goes through a pooler,
+  // which in transaction mode would lend that session to others and lose notices, so
+  // without a direct URL there is no filter. It never fails the start: while PostgreSQL
+  // cannot be reached it answers "maybe" (lookups read storage) and retries.
+  const pooledOnly = options.directUrl === undefined && statementTimeout.enforcedBy !== "startup";
+  if ((options.secretFilter ?? true) && pooledOnly)
+    options.log?.warn(
+      {},
+      "DATABASE_URL goes through a pooler and DATABASE_LISTEN_URL is not set: no secret filter, every made-up token is looked up",
+    );
   const secretFilter: PgSecretFilter | undefined =
-    (options.secretFilter ?? true)
+    (options.secretFilter ?? true) && !pooledOnly
       ? await startPgSecretFilter({
           url: options.directUrl ?? options.url,
           applicationName: `${applicationName}-secrets`,
           connectTimeoutMs: connectionTimeoutMillis,
           ...(options.log === undefined ? {} : { log: options.log }),
-        }).catch(async (error: unknown) => {
-          await destroy();
-          throw error;
         })
       : undefined;
   const findSecret: TokenStore["findSecret"] = (hash) => {
