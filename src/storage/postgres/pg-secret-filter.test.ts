@@ -11,9 +11,11 @@ import {
 } from "../../test-support/postgres.js";
 import { INVALIDATE_ALL_PAYLOAD, INVALIDATION_CHANNEL } from "./pg-invalidation.js";
 import {
+  FENCE_FRESH_MS,
   type PgSecretFilter,
   SECRET_SETTLE_MS,
   SECRETS_ADDED_CHANNEL,
+  settleSecret,
   startPgSecretFilter,
 } from "./pg-secret-filter.js";
 import { createPostgresStore, type PostgresStore } from "./postgres-store.js";
@@ -98,7 +100,13 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
     );
   }
 
-  async function start(options: { now?: () => number; loadChunk?: number } = {}) {
+  async function start(
+    options: {
+      now?: () => number;
+      loadChunk?: number;
+      reconnectDelayMs?: { initial: number; max: number };
+    } = {},
+  ) {
     const filter = await startPgSecretFilter({
       url: database.url,
       applicationName: "keyward-secrets-test",
@@ -124,6 +132,31 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
     expect(filter.mayHold(absent)).toBe(false);
     expect(filter.absentNow(prefixOfHex(absent))).toBe(true);
     expect(filter.absentNow(prefixOfHex(stored))).toBe(false);
+  });
+
+  it("answers from memory only within FENCE_FRESH_MS of a fence's sending", async () => {
+    let clock = 1_000;
+    const filter = await start({ now: () => clock });
+    const absent = randomHash();
+    expect(await filter.mayHold(absent)).toBe(false);
+    // The fence was sent at 1,000 (the clock stood still): fresh until 1,000 + FENCE_FRESH_MS.
+    clock += FENCE_FRESH_MS;
+    expect(filter.mayHold(absent)).toBe(false);
+    expect(filter.absentNow(prefixOfHex(absent))).toBe(true);
+    clock += 1;
+    expect(filter.absentNow(prefixOfHex(absent))).toBe(false);
+    const answer = filter.mayHold(absent);
+    expect(answer).toBeInstanceOf(Promise);
+    expect(await answer).toBe(false);
+  });
+
+  it("waits SECRET_SETTLE_MS after a new secret's commit, by the monotonic clock", async () => {
+    for (let i = 0; i < 5; i++) {
+      const started = performance.now();
+      await settleSecret();
+      expect(performance.now() - started).toBeGreaterThanOrEqual(SECRET_SETTLE_MS);
+    }
+    expect(FENCE_FRESH_MS).toBeLessThan(SECRET_SETTLE_MS);
   });
 
   it("knows a secret committed elsewhere the moment after its commit, through the fence", async () => {
@@ -169,8 +202,9 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
       flooding = false;
       await flood;
     }
-    // Otherwise the test could not fail: every check would have waited for a fence.
-    expect(checkedWhileFresh).toBeGreaterThan(10);
+    // Otherwise the test could not fail: every check would have waited for a fence. (On
+    // a quiet machine most are fresh; a loaded one makes fences slower.)
+    expect(checkedWhileFresh).toBeGreaterThan(0);
   });
 
   it("hears an import of thousands of secrets in one statement, in several notices", async () => {
@@ -203,7 +237,8 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
   });
 
   it("answers maybe while its connection is down, and reloads when it is back", async () => {
-    const filter = await start();
+    // A reconnect slow enough for the insert below to land while no one listens.
+    const filter = await start({ reconnectDelayMs: { initial: 600, max: 600 } });
     const absent = randomHash();
     expect(await filter.mayHold(absent)).toBe(false);
     await adminQuery(
@@ -303,7 +338,7 @@ describe.skipIf(!enabled)("PgSecretFilter's loads", () => {
     await notifyAll();
     await pollUntil("the reload to be reading", async () => {
       const rows = await adminQuery(
-        "select 1 from pg_stat_activity where application_name = 'keyward-secrets-again-load' and query like '%token_secrets%'",
+        "select 1 from pg_stat_activity where application_name = 'keyward-secrets-again-load' and state = 'active' and query like '%token_secrets%'",
       );
       return rows.length > 0;
     });

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { Client, type ClientConfig, type Notification } from "pg";
+import { Client, type ClientConfig, type Notification, type QueryConfig } from "pg";
 import { prefixOf, SecretFilter } from "../secret-filter.js";
 import { INVALIDATE_ALL_PAYLOAD, INVALIDATION_CHANNEL } from "./pg-invalidation.js";
 
@@ -153,8 +153,8 @@ class ListeningSecretFilter implements PgSecretFilter {
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private connecting: Promise<void> | undefined;
-  /** A reload under way, and whether another was asked for meanwhile. */
-  private reloading: { again: boolean } | undefined;
+  /** A reload under way, on which connection, and whether another was asked for meanwhile. */
+  private reloading: { client: Client; again: boolean } | undefined;
   /** The last connection's end, which `close` waits for. */
   private ending: Promise<void> | undefined;
   /** The loads' own connections, open while they read: `close` ends them. */
@@ -200,9 +200,10 @@ class ListeningSecretFilter implements PgSecretFilter {
     // Ending the connection fails whatever it is waiting for, a connect or a load included.
     const client = this.client;
     if (client !== undefined) this.lost(client, undefined);
-    for (const reader of this.readers) void reader.end().catch(() => {});
+    const readersEnded = [...this.readers].map((reader) => reader.end().catch(() => {}));
     await this.connecting;
     await this.ending;
+    await Promise.all(readersEnded);
   }
 
   connect(): Promise<void> {
@@ -296,7 +297,10 @@ class ListeningSecretFilter implements PgSecretFilter {
     );
     reader.on("error", () => {});
     this.readers.add(reader);
+    // A load whose connection was lost, or a filter closed, stops reading.
+    const current = () => !this.closed && this.client === client;
     try {
+      if (!current()) return;
       await reader.connect();
       const chunk = this.options.loadChunk ?? LOAD_CHUNK;
       const parts: string[] = [];
@@ -313,12 +317,13 @@ class ListeningSecretFilter implements PgSecretFilter {
           [after, chunk],
         );
         const row = result.rows[0];
+        if (!current()) return;
         if (row?.prefixes == null || row.last === null) break;
         parts.push(row.prefixes);
         if (row.prefixes.length < chunk * 8) break;
         after = row.last;
       }
-      if (this.client !== client || load < this.installedLoad) return;
+      if (load < this.installedLoad) return;
       const count = parts.reduce((n, part) => n + part.length / 8, 0);
       const filter = new SecretFilter(count + heard.length);
       for (const part of parts)
@@ -404,9 +409,14 @@ class ListeningSecretFilter implements PgSecretFilter {
     lateTimer.unref();
     deadTimer.unref();
     this.fence = { seq, sentAt, waiters, late: false, lateTimer, deadTimer };
-    client
-      .query("select pg_notify($1, $2)", [this.fenceChannel, String(seq)])
-      .catch((error: unknown) => this.lost(client, error));
+    // pg reads a query's own `query_timeout`, which its types do not list. Behind slow
+    // commits a fence is late, not lost: the dead timer decides, not the connection's.
+    const fenceQuery: QueryConfig & { query_timeout: number } = {
+      text: "select pg_notify($1, $2)",
+      values: [this.fenceChannel, String(seq)],
+      query_timeout: timeoutMs * 16,
+    };
+    client.query(fenceQuery).catch((error: unknown) => this.lost(client, error));
   }
 
   private settleFence(caughtUp: boolean): void {
@@ -423,19 +433,21 @@ class ListeningSecretFilter implements PgSecretFilter {
    * another follows it: the one under way may have read before the change it is for.
    */
   private reload(client: Client): void {
-    if (this.reloading !== undefined) {
+    if (this.reloading?.client === client) {
       this.reloading.again = true;
       return;
     }
-    const reloading = { again: false };
+    const reloading = { client, again: false };
     this.reloading = reloading;
     void this.load(client)
       .catch((error: unknown) => {
-        // The filter in use stays complete (notices keep coming): only this load failed.
+        // The filter in use lacks what the reload was for (secrets written without the
+        // trigger): start again from a new connection and a full load.
         this.log.warn({ err: messageOf(error) }, "secret filter's reload failed");
+        this.lost(client, error);
       })
       .finally(() => {
-        this.reloading = undefined;
+        if (this.reloading === reloading) this.reloading = undefined;
         if (reloading.again && this.client === client) this.reload(client);
       });
   }
@@ -447,6 +459,9 @@ class ListeningSecretFilter implements PgSecretFilter {
     const wasReady = this.filter !== undefined;
     this.filter = undefined;
     this.caughtUpAt = Number.NEGATIVE_INFINITY;
+    this.reloading = undefined;
+    // Loads of the lost connection stop reading (they check between chunks); end them now.
+    for (const reader of this.readers) void reader.end().catch(() => {});
     this.settleFence(false);
     const waiting = this.nextWaiters;
     this.nextWaiters = [];

@@ -457,9 +457,13 @@ async function readStatementTimeout(
 ): Promise<PostgresStore["statementTimeout"]> {
   const result = await sql<{
     ms: string;
-  }>`select setting as ms from pg_settings where name = 'statement_timeout'`.execute(db);
+    source: string;
+  }>`select setting as ms, source from pg_settings where name = 'statement_timeout'`.execute(db);
   const valueMs = Number(result.rows[0]?.ms ?? 0);
-  if (valueMs === wantedMs) return { enforcedBy: "startup", valueMs };
+  // By its source, not its value: a role or database set to the same value, behind a
+  // pooler that dropped ours, is not our startup parameter.
+  if (result.rows[0]?.source === "client" && valueMs === wantedMs)
+    return { enforcedBy: "startup", valueMs };
   return { enforcedBy: valueMs > 0 ? "server" : "client-only", valueMs };
 }
 
