@@ -1,5 +1,6 @@
 import { Client, type Notification } from "pg";
 import type { TokenInvalidation } from "../../services/ports.js";
+import { ReconnectSchedule } from "./reconnect-schedule.js";
 
 /** The channel every Keyward process on one database listens on. */
 export const INVALIDATION_CHANNEL = "keyward_token_changed";
@@ -119,9 +120,8 @@ class Listener implements PgInvalidation {
   private readonly channel: string;
   private readonly log: InvalidationLog;
   private client: Client | undefined;
-  private attempts = 0;
+  private readonly reconnects: ReconnectSchedule;
   private closed = false;
-  private reconnectTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatInFlight = false;
   private connecting: Promise<void> | undefined;
@@ -133,6 +133,10 @@ class Listener implements PgInvalidation {
   listening = false;
 
   constructor(private readonly options: PgInvalidationOptions) {
+    this.reconnects = new ReconnectSchedule(
+      options.reconnectDelayMs ?? { initial: 50, max: 2000 },
+      () => void this.connect(),
+    );
     this.channel = options.channel ?? INVALIDATION_CHANNEL;
     this.log = options.log ?? noLog;
   }
@@ -165,7 +169,7 @@ class Listener implements PgInvalidation {
 
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.reconnectTimer);
+    this.reconnects.cancel();
     clearInterval(this.heartbeatTimer);
     await this.connecting;
     const client = this.client;
@@ -178,25 +182,9 @@ class Listener implements PgInvalidation {
     this.connecting ??= this.establish().finally(() => {
       this.connecting = undefined;
       // However the attempt ended, if it did not leave us listening, try again later.
-      if (this.client === undefined) this.scheduleReconnect();
+      if (this.client === undefined && !this.closed) this.reconnects.schedule();
     });
     return this.connecting;
-  }
-
-  private scheduleReconnect(): void {
-    if (this.closed || this.reconnectTimer !== undefined) return;
-    const { initial, max } = this.options.reconnectDelayMs ?? { initial: 50, max: 2000 };
-    const delay = Math.min(max, initial * 2 ** this.attempts);
-    this.attempts++;
-    // Jitter spreads the reconnects of many processes after a database restart.
-    this.reconnectTimer = setTimeout(
-      () => {
-        this.reconnectTimer = undefined;
-        void this.connect();
-      },
-      delay * (0.5 + Math.random() / 2),
-    );
-    this.reconnectTimer.unref();
   }
 
   private async establish(): Promise<void> {
@@ -228,10 +216,10 @@ class Listener implements PgInvalidation {
     this.options.cache.invalidateAll();
     this.options.cache.setCacheTrusted(true);
     this.listening = true;
-    if (this.attempts > 0) {
-      this.log.info({ attempts: this.attempts }, "token change channel re-established");
+    if (this.reconnects.attempts > 0) {
+      this.log.info({ attempts: this.reconnects.attempts }, "token change channel re-established");
     }
-    this.attempts = 0;
+    this.reconnects.succeeded();
   }
 
   private receive(message: Notification): void {
@@ -261,14 +249,14 @@ class Listener implements PgInvalidation {
     this.options.cache.setCacheTrusted(false);
     client.end().catch(() => {});
     if (this.closed) return;
-    if (wasListening || this.attempts === 0) {
+    if (wasListening || this.reconnects.attempts === 0) {
       this.log.warn(
         { err: error instanceof Error ? error.message : undefined },
         "token change channel lost: verifying from storage until it is back",
       );
     }
     // While an attempt is under way, its end schedules the next one.
-    if (this.connecting === undefined) this.scheduleReconnect();
+    if (this.connecting === undefined) this.reconnects.schedule();
   }
 
   /**

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Client, type ClientConfig, type Notification, type QueryConfig } from "pg";
 import { prefixOf, SecretFilter } from "../secret-filter.js";
 import { INVALIDATE_ALL_PAYLOAD, INVALIDATION_CHANNEL } from "./pg-invalidation.js";
+import { ReconnectSchedule } from "./reconnect-schedule.js";
 
 /** Where migration 0018's trigger announces the prefixes of inserted secrets. */
 export const SECRETS_ADDED_CHANNEL = "keyward_secrets_added";
@@ -149,9 +150,8 @@ class ListeningSecretFilter implements PgSecretFilter {
   private caughtUpAt = Number.NEGATIVE_INFINITY;
   private readonly now: () => number;
   private nextWaiters: Array<(caughtUp: boolean) => void> = [];
-  private attempts = 0;
+  private readonly reconnects: ReconnectSchedule;
   private closed = false;
-  private reconnectTimer: NodeJS.Timeout | undefined;
   private connecting: Promise<void> | undefined;
   /** A reload under way, on which connection, and whether another was asked for meanwhile. */
   private reloading: { client: Client; again: boolean } | undefined;
@@ -165,6 +165,10 @@ class ListeningSecretFilter implements PgSecretFilter {
   private readonly log: SecretFilterLog;
 
   constructor(private readonly options: PgSecretFilterOptions) {
+    this.reconnects = new ReconnectSchedule(
+      options.reconnectDelayMs ?? { initial: 50, max: 2000 },
+      () => void this.connect(),
+    );
     this.log = options.log ?? noLog;
     this.now = options.now ?? (() => performance.now());
   }
@@ -196,7 +200,7 @@ class ListeningSecretFilter implements PgSecretFilter {
 
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.reconnectTimer);
+    this.reconnects.cancel();
     // Ending the connection fails whatever it is waiting for, a connect or a load included.
     const client = this.client;
     if (client !== undefined) this.lost(client, undefined);
@@ -209,24 +213,9 @@ class ListeningSecretFilter implements PgSecretFilter {
   connect(): Promise<void> {
     this.connecting ??= this.establish().finally(() => {
       this.connecting = undefined;
-      if (this.client === undefined) this.scheduleReconnect();
+      if (this.client === undefined && !this.closed) this.reconnects.schedule();
     });
     return this.connecting;
-  }
-
-  private scheduleReconnect(): void {
-    if (this.closed || this.reconnectTimer !== undefined) return;
-    const { initial, max } = this.options.reconnectDelayMs ?? { initial: 50, max: 2000 };
-    const delay = Math.min(max, initial * 2 ** this.attempts);
-    this.attempts++;
-    this.reconnectTimer = setTimeout(
-      () => {
-        this.reconnectTimer = undefined;
-        void this.connect();
-      },
-      delay * (0.5 + Math.random() / 2),
-    );
-    this.reconnectTimer.unref();
   }
 
   private clientConfig(name: string, statementTimeoutMs: number): ClientConfig {
@@ -273,9 +262,12 @@ class ListeningSecretFilter implements PgSecretFilter {
       return;
     }
     if (this.client !== client) return;
-    if (this.attempts > 0)
-      this.log.info({ attempts: this.attempts }, "secret filter's channel re-established");
-    this.attempts = 0;
+    if (this.reconnects.attempts > 0)
+      this.log.info(
+        { attempts: this.reconnects.attempts },
+        "secret filter's channel re-established",
+      );
+    this.reconnects.succeeded();
   }
 
   /**
@@ -468,12 +460,12 @@ class ListeningSecretFilter implements PgSecretFilter {
     for (const resolve of waiting) resolve(false);
     this.ending = client.end().catch(() => {});
     if (this.closed) return;
-    if (wasReady || this.attempts === 0)
+    if (wasReady || this.reconnects.attempts === 0)
       this.log.warn(
         { err: messageOf(error) },
         "secret filter's channel lost: made-up tokens are looked up until it is back",
       );
-    if (this.connecting === undefined) this.scheduleReconnect();
+    if (this.connecting === undefined) this.reconnects.schedule();
   }
 }
 
