@@ -7,8 +7,9 @@ import { Uint32Set } from "../core/uint32-set.js";
  *
  * Only ever a superset: a prefix is added before its secret is written and never
  * removed, so a "maybe" may be wrong (one storage read, then unknown) but an "absent"
- * never is. That holds only while every write of a secret passes through this process,
- * which is true of SQLite (one process per file) and not of PostgreSQL, which has none.
+ * never is. On SQLite that holds because every write of a secret passes through the one
+ * server process (the command line announces its imports); on PostgreSQL, where many
+ * processes write, PgSecretFilter keeps one per process complete through notifications.
  */
 export class SecretFilter {
   private readonly prefixes: Uint32Set;
@@ -51,7 +52,8 @@ export function prefixOf(hash: string, offset = 0): number {
   let prefix = 0;
   for (let i = offset; i < offset + 8; i++) {
     const c = hash.charCodeAt(i);
-    // 0-9 are 48-57, a-f 97-102; anything else (never in a stored hash) reads as 0.
+    // 0-9 are 48-57, a-f 97-102; anything else (never in a stored hash) reads as some
+    // digit, always the same one for the same character.
     const digit = c <= 57 ? c - 48 : c - 87;
     prefix = (prefix << 4) | (digit & 15);
   }

@@ -233,6 +233,11 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
     await insertSecrets(["not-a-hash"]);
     const filter = await start();
     expect(filter.mayHold("not-a-hash")).toBe(true);
+    // A fence that has just come back: an absent prefix is answered at once, so prefix 0
+    // is not absent because it is held, not because the filter is unsure.
+    const absent = randomHash();
+    expect(await filter.mayHold(absent)).toBe(false);
+    expect(filter.absentNow(prefixOfHex(absent))).toBe(true);
     expect(filter.absentNow(0)).toBe(false);
   });
 

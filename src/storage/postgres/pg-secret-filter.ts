@@ -1,7 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { Client, type ClientConfig, type Notification, type QueryConfig } from "pg";
 import { prefixOf, SecretFilter } from "../secret-filter.js";
-import { INVALIDATE_ALL_PAYLOAD, INVALIDATION_CHANNEL } from "./pg-invalidation.js";
+import {
+  INVALIDATE_ALL_PAYLOAD,
+  INVALIDATION_CHANNEL,
+  type InvalidationLog,
+} from "./pg-invalidation.js";
 import { ReconnectSchedule } from "./reconnect-schedule.js";
 
 /** Where migration 0018's trigger announces the prefixes of inserted secrets. */
@@ -31,10 +35,8 @@ export async function settleSecret(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, Math.ceil(left)));
 }
 
-export interface SecretFilterLog {
-  info(fields: object, message: string): void;
-  warn(fields: object, message: string): void;
-}
+/** The same two levels as the token-change channel's log. */
+export type SecretFilterLog = InvalidationLog;
 
 export interface PgSecretFilterOptions {
   /** A direct (or session-mode) URL: LISTEN needs a session of its own. */
