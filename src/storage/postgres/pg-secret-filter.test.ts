@@ -159,6 +159,49 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
     expect(FENCE_FRESH_MS).toBeLessThan(SECRET_SETTLE_MS);
   });
 
+  it("shares one process's fence rate with the other processes fencing", async () => {
+    // Another process under a flood of made-up tokens, fencing all the while.
+    const other = await start();
+    let flooding = true;
+    const flood = (async () => {
+      while (flooding) {
+        const answer = other.mayHold(randomHash());
+        if (answer !== false) await answer;
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    })();
+    let clock = 1_000;
+    const filter = await start({ now: () => clock });
+    const absent = randomHash();
+    try {
+      await pollUntil("the other process's fences", () => filter.fencingProcesses === 2);
+      expect(await filter.mayHold(absent)).toBe(false);
+      const sent = filter.fencesSent;
+      // Half as old as FENCE_FRESH_MS: alone, the next fence would go now. With two
+      // processes fencing, not before the last is FENCE_FRESH_MS old.
+      clock += FENCE_FRESH_MS / 2 + 0.5;
+      expect(filter.absentNow(prefixOfHex(absent))).toBe(true);
+      expect(filter.fencesSent).toBe(sent);
+      // Held back, not dropped: it goes when its turn comes (a real timer).
+      await pollUntil("the held fence", () => filter.fencesSent === sent + 1, { intervalMs: 1 });
+    } finally {
+      flooding = false;
+      await flood;
+    }
+    await other.close();
+    // A fence sent after the other closed comes back after every fence it sent.
+    clock += 10 * SECRET_SETTLE_MS;
+    expect(await filter.mayHold(absent)).toBe(false);
+    // Not heard from for a second (this filter's clock): alone again, at the full rate.
+    clock += 1_001;
+    expect(filter.fencingProcesses).toBe(1);
+    expect(await filter.mayHold(absent)).toBe(false);
+    const sent = filter.fencesSent;
+    clock += FENCE_FRESH_MS / 2 + 0.5;
+    expect(filter.absentNow(prefixOfHex(absent))).toBe(true);
+    expect(filter.fencesSent).toBe(sent + 1);
+  });
+
   it("knows a secret committed elsewhere the moment after its commit, through the fence", async () => {
     // A clock that stands still far from the last fence: every absent prefix waits for a
     // fence sent after it was asked for, never the filter alone.

@@ -25,6 +25,15 @@ export const SECRET_SETTLE_MS = 10;
 export const FENCE_FRESH_MS = 7;
 
 /**
+ * Where every process sends its fences, each marked with the sender: a process counts the
+ * others that fence too, and shares one process's fence rate with them (see the class).
+ */
+export const FENCES_CHANNEL = "keyward_secret_fences";
+
+/** A process that sent a fence within this long is counted as fencing. */
+const FENCING_WINDOW_MS = 1000;
+
+/**
  * Waits until SECRET_SETTLE_MS have passed since the call, measured on the monotonic
  * clock, not trusted to one timer (PostgresStore's `afterSecretCommit`). Real time on
  * purpose: other processes' filters rely on it.
@@ -77,6 +86,10 @@ export interface PgSecretFilter {
   readonly ready: boolean;
   /** Prefixes held (distinct); 0 while not ready. */
   readonly size: number;
+  /** Fences sent since start. */
+  readonly fencesSent: number;
+  /** Processes heard fencing within the last second, this one counted (see the class). */
+  readonly fencingProcesses: number;
   close(): Promise<void>;
 }
 
@@ -119,7 +132,7 @@ interface Fence {
  * A notice reaches each process a moment after its commit, so an absent prefix could
  * belong to a secret that has just been committed elsewhere: answering "absent" on the
  * filter alone could refuse a token its owner has already been shown. A fence closes that
- * gap: a NOTIFY this process sends to itself on its own connection. PostgreSQL delivers
+ * gap: a NOTIFY this process sends and hears back on its own connection. PostgreSQL delivers
  * notices in commit order, so when a fence sent at time s comes back, every notice of a
  * secret committed before s has arrived. And no token is shown to its owner until
  * SECRET_SETTLE_MS after its secret committed (`settleSecret`, awaited by the store on
@@ -129,7 +142,15 @@ interface Fence {
  * arrived. Only durations are compared, each on its own process's clock, with
  * SECRET_SETTLE_MS - FENCE_FRESH_MS to spare. While made-up tokens keep coming, a fence
  * goes out whenever the last is half that window old, one at a time, so most are answered
- * at once. What a fence costs PostgreSQL is in docs/deployment.md.
+ * at once.
+ *
+ * Each fence wakes every listening connection on the database, so fences from N processes
+ * would cost PostgreSQL N² wake-ups. Instead, fences go to one channel, marked with their
+ * sender, and a process that hears k others fencing within the last second sends its own
+ * at most every (k + 1) × FENCE_FRESH_MS / 2: the processes under a flood share one
+ * process's fence rate, and what PostgreSQL does for fences grows with N, not N². Their
+ * made-up tokens wait for a fence more often instead (docs/deployment.md, "Made-up tokens:
+ * the secret filter", has the figures).
  *
  * Only ever a superset (a deleted secret's prefix stays until the next load), so "maybe"
  * may be wrong, "absent" never. Not ready (the connection is down, or the load has not
@@ -145,9 +166,15 @@ class ListeningSecretFilter implements PgSecretFilter {
   private filter: SecretFilter | undefined;
   /** One list per load under way, of the prefixes heard meanwhile (its reads may miss them). */
   private readonly heardDuringLoads = new Set<number[]>();
-  private readonly fenceChannel = `keyward_fence_${randomBytes(8).toString("hex")}`;
+  /** Marks this filter's fences on the shared channel. */
+  private readonly fencerId = randomBytes(8).toString("hex");
   private fenceSeq = 0;
   private fence: Fence | undefined;
+  /** When this filter last sent a fence, and the timer of one held back by the shared rate. */
+  private lastFenceAt = Number.NEGATIVE_INFINITY;
+  private heldFence: NodeJS.Timeout | undefined;
+  /** Other processes' fencers, by when each was last heard fencing. */
+  private readonly otherFencers = new Map<string, number>();
   /** When the latest fence to come back on this connection was sent. */
   private caughtUpAt = Number.NEGATIVE_INFINITY;
   private readonly now: () => number;
@@ -181,6 +208,14 @@ class ListeningSecretFilter implements PgSecretFilter {
 
   get size(): number {
     return this.filter?.size ?? 0;
+  }
+
+  get fencesSent(): number {
+    return this.fenceSeq;
+  }
+
+  get fencingProcesses(): number {
+    return this.countFencing();
   }
 
   absentNow(prefix: number): boolean {
@@ -255,7 +290,7 @@ class ListeningSecretFilter implements PgSecretFilter {
       await client.connect();
       // A fence is a transaction of its own: it need not wait for the disk.
       await client.query("set synchronous_commit = off");
-      for (const channel of [SECRETS_ADDED_CHANNEL, this.fenceChannel, INVALIDATION_CHANNEL])
+      for (const channel of [SECRETS_ADDED_CHANNEL, FENCES_CHANNEL, INVALIDATION_CHANNEL])
         await client.query(`listen ${client.escapeIdentifier(channel)}`);
       // Listening first: a secret committed from here on is heard; one before, loaded.
       await this.load(client);
@@ -345,13 +380,19 @@ class ListeningSecretFilter implements PgSecretFilter {
         this.filter?.addPrefix(prefix);
         for (const heard of this.heardDuringLoads) heard.push(prefix);
       }
-    } else if (message.channel === this.fenceChannel) {
+    } else if (message.channel === FENCES_CHANNEL) {
+      const colon = payload.indexOf(":");
+      const fencer = payload.slice(0, colon);
+      if (fencer !== this.fencerId) {
+        this.heardFencer(fencer);
+        return;
+      }
       const fence = this.fence;
-      if (fence === undefined || fence.seq !== Number(payload)) return;
+      if (fence === undefined || fence.seq !== Number(payload.slice(colon + 1))) return;
       // Loaded when it was sent (sendFence checks), and the connection has not changed.
       this.caughtUpAt = Math.max(this.caughtUpAt, fence.sentAt);
       this.settleFence(true);
-      if (this.nextWaiters.length > 0) this.sendFence();
+      if (this.nextWaiters.length > 0) this.requestFence();
     } else if (message.channel === INVALIDATION_CHANNEL && payload === INVALIDATE_ALL_PAYLOAD) {
       this.reload(client);
     }
@@ -364,7 +405,7 @@ class ListeningSecretFilter implements PgSecretFilter {
   private recentlyCaughtUp(): boolean {
     const age = this.now() - this.caughtUpAt;
     if (age > FENCE_FRESH_MS) return false;
-    if (this.fence === undefined && age > FENCE_FRESH_MS / 2) this.sendFence();
+    if (age > FENCE_FRESH_MS / 2) this.requestFence();
     return true;
   }
 
@@ -372,8 +413,42 @@ class ListeningSecretFilter implements PgSecretFilter {
   private afterFence(): Promise<boolean> {
     return new Promise((resolve) => {
       this.nextWaiters.push(resolve);
-      if (this.fence === undefined) this.sendFence();
+      this.requestFence();
     });
+  }
+
+  private heardFencer(fencer: string): void {
+    // Deleted first, so the map stays in the order last heard (oldest first).
+    this.otherFencers.delete(fencer);
+    this.otherFencers.set(fencer, this.now());
+  }
+
+  /** Processes fencing now, this one included; forgets those not heard lately. */
+  private countFencing(): number {
+    const since = this.now() - FENCING_WINDOW_MS;
+    for (const [fencer, heardAt] of this.otherFencers) {
+      if (heardAt >= since) break;
+      this.otherFencers.delete(fencer);
+    }
+    return this.otherFencers.size + 1;
+  }
+
+  /**
+   * Sends a fence unless one is out or held back: at most one every FENCE_FRESH_MS / 2
+   * for each process fencing now (the class's comment says why).
+   */
+  private requestFence(): void {
+    if (this.fence !== undefined || this.heldFence !== undefined) return;
+    const wait = this.lastFenceAt + (this.countFencing() * FENCE_FRESH_MS) / 2 - this.now();
+    if (wait <= 0) {
+      this.sendFence();
+      return;
+    }
+    this.heldFence = setTimeout(() => {
+      this.heldFence = undefined;
+      if (this.fence === undefined) this.sendFence();
+    }, Math.ceil(wait));
+    this.heldFence.unref();
   }
 
   private sendFence(): void {
@@ -386,6 +461,7 @@ class ListeningSecretFilter implements PgSecretFilter {
     }
     const seq = ++this.fenceSeq;
     const sentAt = this.now();
+    this.lastFenceAt = sentAt;
     const timeoutMs = this.options.fenceTimeoutMs ?? 2000;
     // Late: its waiters read storage, as does every lookup until it comes back. Much
     // later: the connection is taken for dead (a slow commit ahead of it is not).
@@ -407,7 +483,7 @@ class ListeningSecretFilter implements PgSecretFilter {
     // commits a fence is late, not lost: the dead timer decides, not the connection's.
     const fenceQuery: QueryConfig & { query_timeout: number } = {
       text: "select pg_notify($1, $2)",
-      values: [this.fenceChannel, String(seq)],
+      values: [FENCES_CHANNEL, `${this.fencerId}:${seq}`],
       query_timeout: timeoutMs * 16,
     };
     client.query(fenceQuery).catch((error: unknown) => this.lost(client, error));
@@ -454,6 +530,8 @@ class ListeningSecretFilter implements PgSecretFilter {
     this.filter = undefined;
     this.caughtUpAt = Number.NEGATIVE_INFINITY;
     this.reloading = undefined;
+    clearTimeout(this.heldFence);
+    this.heldFence = undefined;
     // Loads of the lost connection stop reading (they check between chunks); end them now.
     for (const reader of this.readers) void reader.end().catch(() => {});
     this.settleFence(false);
