@@ -7,6 +7,7 @@ import {
   postgresAvailable,
   type TestDatabase,
 } from "../../test-support/postgres.js";
+import { TcpProxy } from "../../test-support/tcp-proxy.js";
 import {
   chunkPayloads,
   INVALIDATE_ALL_PAYLOAD,
@@ -190,6 +191,43 @@ describe.skipIf(!enabled)("LISTEN/NOTIFY invalidation", () => {
     const a = await start("a");
     await a.listener.tokenChanged(["tok_after"]);
     await pollUntil("B to evict tok_after", () => b.cache.events.includes("invalidate:tok_after"));
+  });
+
+  it("closes at once over a network that carries nothing, connected or connecting", async () => {
+    const target = new URL(database.url);
+    const proxy = await TcpProxy.start({
+      host: target.hostname,
+      port: Number(target.port || 5432),
+    });
+    try {
+      for (const connecting of [false, true]) {
+        const cache = recordingCache();
+        const listener = await startPgInvalidation({
+          url: proxy.urlFor(database.url),
+          cache,
+          notify: store.notify,
+          reconnectDelayMs: { initial: 20, max: 200 },
+          timeoutMs: 5_000,
+        });
+        expect(listener.listening).toBe(true);
+        if (connecting) {
+          // Lost, and reconnecting into the silence: the connect would wait out its 5 s.
+          proxy.cut();
+          await pollUntil("the connection lost", () => !listener.listening);
+          proxy.blackhole();
+          await pollUntil("a connect under way", () => proxy.connections > 0);
+        } else {
+          // Connected, but the server's side of the goodbye never comes.
+          proxy.blackhole();
+        }
+        const closing = performance.now();
+        await listener.close();
+        expect(performance.now() - closing).toBeLessThan(2_000);
+        proxy.restore();
+      }
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("serves untrusted while it cannot connect, and keeps trying", async () => {

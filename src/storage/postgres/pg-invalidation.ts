@@ -1,5 +1,6 @@
 import { Client, type Notification } from "pg";
 import type { TokenInvalidation } from "../../services/ports.js";
+import { type ClientState, endClient } from "./end-client.js";
 import { ReconnectSchedule } from "./reconnect-schedule.js";
 
 /** The channel every Keyward process on one database listens on. */
@@ -125,6 +126,8 @@ class Listener implements PgInvalidation {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatInFlight = false;
   private connecting: Promise<void> | undefined;
+  /** How far each client's connect has gone, for `endClient`. */
+  private readonly clientStates = new WeakMap<Client, ClientState>();
   /**
    * Lists heard marked as revoked whose plain copies (for earlier versions) have not come
    * yet: each is skipped when it comes, so a revocation is acted on once, not twice.
@@ -171,11 +174,17 @@ class Listener implements PgInvalidation {
     this.closed = true;
     this.reconnects.cancel();
     clearInterval(this.heartbeatTimer);
-    await this.connecting;
     const client = this.client;
     this.client = undefined;
     this.listening = false;
-    await client?.end().catch(() => {});
+    // Ended first: a connect under way then fails at once rather than at its timeout.
+    const ended = client === undefined ? undefined : this.end(client);
+    await this.connecting;
+    await ended;
+  }
+
+  private end(client: Client): Promise<void> {
+    return endClient(client, this.clientStates.get(client) ?? "idle");
   }
 
   private connect(): Promise<void> {
@@ -203,7 +212,9 @@ class Listener implements PgInvalidation {
     client.on("end", () => this.lost(client, undefined));
     client.on("notification", (message) => this.receive(message));
     try {
+      this.clientStates.set(client, "connecting");
       await client.connect();
+      this.clientStates.set(client, "connected");
       await client.query(`listen ${client.escapeIdentifier(this.channel)}`);
     } catch (error) {
       this.lost(client, error);
@@ -247,7 +258,7 @@ class Listener implements PgInvalidation {
     const wasListening = this.listening;
     this.listening = false;
     this.options.cache.setCacheTrusted(false);
-    client.end().catch(() => {});
+    void this.end(client);
     if (this.closed) return;
     if (wasListening || this.reconnects.attempts === 0) {
       this.log.warn(

@@ -9,6 +9,7 @@ import {
   postgresAvailable,
   type TestDatabase,
 } from "../../test-support/postgres.js";
+import { TcpProxy } from "../../test-support/tcp-proxy.js";
 import { INVALIDATE_ALL_PAYLOAD, INVALIDATION_CHANNEL } from "./pg-invalidation.js";
 import {
   FENCE_FRESH_MS,
@@ -248,6 +249,64 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
     // Otherwise the test could not fail: every check would have waited for a fence. (On
     // a quiet machine most are fresh; a loaded one makes fences slower.)
     expect(checkedWhileFresh).toBeGreaterThan(0);
+  });
+
+  it("answers maybe while a fence is late, and drops its connection when one never returns", async () => {
+    const target = new URL(database.url);
+    const proxy = await TcpProxy.start({
+      host: target.hostname,
+      port: Number(target.port || 5432),
+    });
+    let clock = 1_000;
+    const filter = await startPgSecretFilter({
+      url: proxy.urlFor(database.url),
+      applicationName: "keyward-secrets-test",
+      reconnectDelayMs: { initial: 20, max: 200 },
+      connectTimeoutMs: 5_000,
+      fenceTimeoutMs: 100,
+      now: () => clock,
+    });
+    try {
+      const absent = randomHash();
+      expect(await filter.mayHold(absent)).toBe(false);
+      // The network stops carrying anything: the next fence does not come back.
+      proxy.blackhole();
+      clock += 10 * SECRET_SETTLE_MS;
+      const waiting = filter.mayHold(absent);
+      expect(waiting).toBeInstanceOf(Promise);
+      // Late (fenceTimeoutMs): the waiting lookup reads storage, and so does every one
+      // after it, at once, until the fence is back.
+      expect(await waiting).toBe(true);
+      expect(filter.mayHold(absent)).toBe(true);
+      expect(filter.absentNow(prefixOfHex(absent))).toBe(false);
+      expect(filter.ready).toBe(true);
+      // Back in time: the late fence returns, and absent prefixes are answered again.
+      proxy.restore();
+      await pollUntil("the late fence", () => filter.mayHold(absent) === false);
+      // Out for fenceTimeoutMs × 15: the connection is taken for dead and the filter with
+      // it; lookups read storage until it is back and loaded.
+      proxy.blackhole();
+      clock += 10 * SECRET_SETTLE_MS;
+      expect(await filter.mayHold(absent)).toBe(true);
+      await pollUntil("the dead connection dropped", () => !filter.ready);
+      expect(filter.mayHold(absent)).toBe(true);
+      proxy.restore();
+      await pollUntil("the filter back", () => filter.ready);
+      clock += 10 * SECRET_SETTLE_MS;
+      expect(await filter.mayHold(absent)).toBe(false);
+      // Closed while it reconnects through a network that carries nothing: close ends the
+      // connect under way instead of waiting out its timeout (5 s).
+      proxy.cut();
+      await pollUntil("the connection lost", () => !filter.ready);
+      proxy.blackhole();
+      await pollUntil("a connect under way", () => proxy.connections > 0);
+      const closing = performance.now();
+      await filter.close();
+      expect(performance.now() - closing).toBeLessThan(1_000);
+    } finally {
+      await filter.close();
+      await proxy.close();
+    }
   });
 
   it("hears an import of thousands of secrets in one statement, in several notices", async () => {

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Client, type ClientConfig, type Notification, type QueryConfig } from "pg";
 import { prefixOf, SecretFilter } from "../secret-filter.js";
+import { type ClientState, endClient } from "./end-client.js";
 import {
   INVALIDATE_ALL_PAYLOAD,
   INVALIDATION_CHANNEL,
@@ -188,6 +189,8 @@ class ListeningSecretFilter implements PgSecretFilter {
   private ending: Promise<void> | undefined;
   /** The loads' own connections, open while they read: `close` ends them. */
   private readonly readers = new Set<Client>();
+  /** How far each client's connect has gone, for `endClient`. */
+  private readonly clientStates = new WeakMap<Client, ClientState>();
   private loadsStarted = 0;
   /** Which load made the filter in use: a load that started earlier never replaces it. */
   private installedLoad = 0;
@@ -241,7 +244,7 @@ class ListeningSecretFilter implements PgSecretFilter {
     // Ending the connection fails whatever it is waiting for, a connect or a load included.
     const client = this.client;
     if (client !== undefined) this.lost(client, undefined);
-    const readersEnded = [...this.readers].map((reader) => reader.end().catch(() => {}));
+    const readersEnded = [...this.readers].map((reader) => this.end(reader));
     await this.connecting;
     await this.ending;
     await Promise.all(readersEnded);
@@ -287,7 +290,9 @@ class ListeningSecretFilter implements PgSecretFilter {
     client.on("end", () => this.lost(client, undefined));
     client.on("notification", (message) => this.receive(client, message));
     try {
+      this.clientStates.set(client, "connecting");
       await client.connect();
+      this.clientStates.set(client, "connected");
       // A fence is a transaction of its own: it need not wait for the disk.
       await client.query("set synchronous_commit = off");
       for (const channel of [SECRETS_ADDED_CHANNEL, FENCES_CHANNEL, INVALIDATION_CHANNEL])
@@ -330,7 +335,9 @@ class ListeningSecretFilter implements PgSecretFilter {
     const current = () => !this.closed && this.client === client;
     try {
       if (!current()) return;
+      this.clientStates.set(reader, "connecting");
       await reader.connect();
+      this.clientStates.set(reader, "connected");
       const chunk = this.options.loadChunk ?? LOAD_CHUNK;
       const parts: string[] = [];
       let after = "";
@@ -367,7 +374,7 @@ class ListeningSecretFilter implements PgSecretFilter {
     } finally {
       this.heardDuringLoads.delete(heard);
       this.readers.delete(reader);
-      await reader.end().catch(() => {});
+      await this.end(reader);
     }
   }
 
@@ -489,6 +496,10 @@ class ListeningSecretFilter implements PgSecretFilter {
     client.query(fenceQuery).catch((error: unknown) => this.lost(client, error));
   }
 
+  private end(client: Client): Promise<void> {
+    return endClient(client, this.clientStates.get(client) ?? "idle");
+  }
+
   private settleFence(caughtUp: boolean): void {
     const fence = this.fence;
     if (fence === undefined) return;
@@ -533,12 +544,12 @@ class ListeningSecretFilter implements PgSecretFilter {
     clearTimeout(this.heldFence);
     this.heldFence = undefined;
     // Loads of the lost connection stop reading (they check between chunks); end them now.
-    for (const reader of this.readers) void reader.end().catch(() => {});
+    for (const reader of this.readers) void this.end(reader);
     this.settleFence(false);
     const waiting = this.nextWaiters;
     this.nextWaiters = [];
     for (const resolve of waiting) resolve(false);
-    this.ending = client.end().catch(() => {});
+    this.ending = this.end(client);
     if (this.closed) return;
     if (wasReady || this.reconnects.attempts === 0)
       this.log.warn(

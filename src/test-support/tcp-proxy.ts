@@ -32,6 +32,11 @@ export class TcpProxy {
     return u.toString();
   }
 
+  /** Connections open through the proxy now. */
+  get connections(): number {
+    return this.pairs.size;
+  }
+
   cut(): void {
     this.mode = "cut";
     for (const [a, b] of this.pairs) {
