@@ -18,9 +18,9 @@ import {
   type TestDatabase,
 } from "../../src/test-support/postgres.js";
 import { requireBuild, type ServerProcess } from "../../src/test-support/process.js";
+import { TcpProxy } from "../../src/test-support/tcp-proxy.js";
 import { Cluster, fmt, listenerConnected, summarize } from "./cluster.js";
 import { PrivatePostgres, postgresBinDir } from "./daemons.js";
-import { TcpProxy } from "../../src/test-support/tcp-proxy.js";
 
 const CACHE_MAX_AGE_MS = 2000;
 /** Which of the 60 staggered store operations cuts the connections as it starts. */
