@@ -40,11 +40,20 @@ export function registerHostCheck(app: FastifyInstance, options: HostCheckOption
       "PUBLIC_ORIGIN is not set: the Host check is off until it is (set it to the URL users reach Keyward at)",
     );
   }
+  const expectedLower = expected?.toLowerCase();
+  // The loopback names with each port a connection arrived on, made once per port rather
+  // than on every request.
+  const loopbackHostsByPort = new Map<number | undefined, Set<string>>();
   const accepts = (request: FastifyRequest, host: string): boolean => {
-    if (expected !== undefined) return host.toLowerCase() === expected.toLowerCase();
+    if (expectedLower !== undefined)
+      return host === expectedLower || host.toLowerCase() === expectedLower;
     const port = request.raw.socket.localPort;
-    const lower = host.toLowerCase();
-    return LOOPBACK_NAMES.some((name) => lower === `${name}:${port}`);
+    let hosts = loopbackHostsByPort.get(port);
+    if (hosts === undefined) {
+      hosts = new Set(LOOPBACK_NAMES.map((name) => `${name}:${port}`));
+      loopbackHostsByPort.set(port, hosts);
+    }
+    return hosts.has(host) || hosts.has(host.toLowerCase());
   };
   // A callback hook: every request runs it, and an async one costs a promise each time.
   app.addHook("onRequest", (request, _reply, done) => {

@@ -32,7 +32,13 @@ function raw(baseUrl: string, request: string) {
 describe("the Host check", () => {
   it("answers only for the loopback names with the server's port when PUBLIC_ORIGIN is unset", async () => {
     const port = new URL(server.baseUrl).port;
-    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]) {
+    // Host names are case-insensitive (RFC 9110, 4.2.3).
+    for (const host of [
+      `localhost:${port}`,
+      `127.0.0.1:${port}`,
+      `[::1]:${port}`,
+      `LocalHost:${port}`,
+    ]) {
       const res = await raw(
         server.baseUrl,
         `GET /api/v1/me HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
@@ -60,11 +66,13 @@ describe("the Host check", () => {
   });
 
   it("answers only for PUBLIC_ORIGIN's host when it is set", async () => {
-    const ok = await raw(
-      published.baseUrl,
-      "GET /api/v1/me HTTP/1.1\r\nHost: keys.example.com\r\nConnection: close\r\n\r\n",
-    );
-    expect(ok.status).toBe(401);
+    for (const host of ["keys.example.com", "Keys.Example.COM"]) {
+      const ok = await raw(
+        published.baseUrl,
+        `GET /api/v1/me HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+      );
+      expect(ok.status, host).toBe(401);
+    }
     const port = new URL(published.baseUrl).port;
     const local = await raw(
       published.baseUrl,
