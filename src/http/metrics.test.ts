@@ -23,6 +23,7 @@ describe("GET /metrics", () => {
     expect(res.headers.get("content-type")).toContain("text/plain");
     expect(res.text).toMatch(/^keyward_storage_writes_total \d+$/m);
     expect(res.text).toMatch(/^keyward_service_key_lookups_total \d+$/m);
+    expect(res.text).toMatch(/^keyward_secret_lookups_total \d+$/m);
     expect(res.text).toMatch(/^keyward_verify_cache_entries \d+$/m);
   });
 

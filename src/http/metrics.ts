@@ -172,6 +172,12 @@ export class Metrics {
     );
     counterOf(
       registers,
+      "keyward_secret_lookups_total",
+      "Statements that looked token secrets up in storage (on PostgreSQL one may answer several).",
+      () => Number(stats.secretLookups),
+    );
+    counterOf(
+      registers,
       "keyward_service_key_lookups_total",
       "Service calls whose key the cache could not answer: each read the key from storage.",
       () => Number(stats.serviceKeyLookups),
@@ -191,7 +197,7 @@ export class Metrics {
     counterOf(
       registers,
       "keyward_verify_cache_misses_total",
-      "Verifications that read storage (well-formed tokens not in the cache).",
+      "Verifications the cache could not answer (well-formed tokens not in it): each read storage unless the secret filter refused it.",
       () => verification.cacheMisses,
     );
     new Counter({

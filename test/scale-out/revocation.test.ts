@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateToken } from "../../src/core/token.js";
+import { cryptoRandom } from "../../src/platform/system.js";
 import {
   bearer,
   Client,
@@ -43,6 +45,8 @@ describe.skipIf(!enabled)("revocation across processes on PostgreSQL", () => {
       VERIFY_CACHE_MAX_AGE_MS: String(CACHE_MAX_AGE_MS),
       TOKEN_CREATIONS_PER_USER_PER_HOUR: "1000000",
       MAX_ACTIVE_TOKENS_PER_USER: "1000",
+      // The flood of made-up tokens below comes from one address.
+      BEARER_FAILURES_PER_ADDRESS_PER_MINUTE: "100000000",
     })) as [ServerProcess, ServerProcess];
     ({ client: owner } = await signUpUser(a.baseUrl));
     appId = await createApp(owner);
@@ -73,6 +77,7 @@ describe.skipIf(!enabled)("revocation across processes on PostgreSQL", () => {
 
   const keyLookups = (server: ServerProcess) =>
     counter(server, "keyward_service_key_lookups_total");
+  const secretLookups = (server: ServerProcess) => counter(server, "keyward_secret_lookups_total");
 
   /** A new token, already verified (and so cached) on `server`. */
   async function cachedToken(server: ServerProcess, name: string) {
@@ -208,6 +213,41 @@ describe.skipIf(!enabled)("revocation across processes on PostgreSQL", () => {
     console.log(`service key revoked with B's listener down: refused after ${fmt(elapsed)}`);
     expect(elapsed).toBeLessThanOrEqual(MAX_BOUND_MS);
     await pollUntil("B's listener to come back", () => listenerConnected(b), { timeoutMs: 10_000 });
+  });
+
+  it("accepts on B a token the moment A has created it, while B refuses a flood of made-up tokens from memory", async () => {
+    // B's secret filter answers made-up tokens without a lookup, and the flood keeps its
+    // fences fresh, so B answers absent prefixes at once: each new token must be in B's
+    // filter by the time it is presented there. (The margin for that, the creator's wait
+    // after its commit, is tested where a question can follow a commit more closely than
+    // two HTTP requests can: pg-secret-filter.test.ts.)
+    const lookupsBefore = await secretLookups(b);
+    let flooding = true;
+    let madeUp = 0;
+    const flood = Array.from({ length: 4 }, async () => {
+      const api = new Client(b.baseUrl);
+      while (flooding) {
+        const res = await api.get("/api", bearer(generateToken(cryptoRandom, "kw")));
+        expect(res.status).toBe(401);
+        madeUp++;
+      }
+    });
+    const created = 30;
+    try {
+      await pollUntil("the flood under way", () => madeUp >= 200);
+      const onB = new Client(b.baseUrl);
+      for (let i = 0; i < created; i++) {
+        const token = await createToken(owner, appId, { name: `created under a flood ${i}` });
+        const res = await onB.get("/api", bearer(token.token));
+        expect(res.status, `token ${i}`).toBe(200);
+      }
+    } finally {
+      flooding = false;
+      await Promise.all(flood);
+    }
+    // Each created token was looked up once; none of the made-up ones was.
+    expect(await secretLookups(b)).toBeLessThanOrEqual(lookupsBefore + created);
+    expect(madeUp).toBeGreaterThan(10 * created);
   });
 
   it("refuses on B from memory once B hears of the revocation: B does not look the token up again", async () => {
