@@ -3,10 +3,12 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 /**
  * A TCP proxy in front of PostgreSQL that a test can break: `cut` resets every connection
  * and refuses new ones (the server is down); `blackhole` keeps connections open but
- * carries nothing (a network partition); `restore` heals either.
+ * carries nothing (a network partition); `hangUp` closes each new connection as soon as
+ * it is accepted, without a word (a load balancer with no server behind it); `restore`
+ * heals any of them.
  */
 export class TcpProxy {
-  private mode: "open" | "cut" | "blackhole" = "open";
+  private mode: "open" | "cut" | "blackhole" | "hangUp" = "open";
   private readonly pairs = new Set<[Socket, Socket]>();
 
   private constructor(
@@ -51,6 +53,10 @@ export class TcpProxy {
     for (const pair of this.pairs) for (const s of pair) s.pause();
   }
 
+  hangUp(): void {
+    this.mode = "hangUp";
+  }
+
   restore(): void {
     this.mode = "open";
     for (const pair of this.pairs) for (const s of pair) s.resume();
@@ -65,6 +71,12 @@ export class TcpProxy {
     client.on("error", () => {});
     if (this.mode === "cut") {
       client.resetAndDestroy();
+      return;
+    }
+    if (this.mode === "hangUp") {
+      // Read and dropped, so that the client's own close is seen and the socket freed.
+      client.resume();
+      client.end();
       return;
     }
     const upstream = connect(target.port, target.host);

@@ -230,6 +230,30 @@ describe.skipIf(!enabled)("LISTEN/NOTIFY invalidation", () => {
     }
   });
 
+  it("closes at once when the server hangs up during the handshake", async () => {
+    const target = new URL(database.url);
+    const proxy = await TcpProxy.start({
+      host: target.hostname,
+      port: Number(target.port || 5432),
+    });
+    proxy.hangUp();
+    try {
+      const listener = await startPgInvalidation({
+        url: proxy.urlFor(database.url),
+        cache: recordingCache(),
+        notify: store.notify,
+        reconnectDelayMs: { initial: 20, max: 200 },
+        timeoutMs: 5_000,
+      });
+      expect(listener.listening).toBe(false);
+      const closing = performance.now();
+      await listener.close();
+      expect(performance.now() - closing).toBeLessThan(500);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it("serves untrusted while it cannot connect, and keeps trying", async () => {
     const cache = recordingCache();
     const listener = await startPgInvalidation({

@@ -1,6 +1,6 @@
 import { Client, type Notification } from "pg";
 import type { TokenInvalidation } from "../../services/ports.js";
-import { type ClientState, endClient } from "./end-client.js";
+import { ConnectionEnds } from "./connection-ends.js";
 import { ReconnectSchedule } from "./reconnect-schedule.js";
 
 /** The channel every Keyward process on one database listens on. */
@@ -126,8 +126,8 @@ class Listener implements PgInvalidation {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatInFlight = false;
   private connecting: Promise<void> | undefined;
-  /** How far each client's connect has gone, for `endClient`. */
-  private readonly clientStates = new WeakMap<Client, ClientState>();
+  /** Its clients' connects and ends, so that ending one never hangs. */
+  private readonly connections = new ConnectionEnds();
   /**
    * Lists heard marked as revoked whose plain copies (for earlier versions) have not come
    * yet: each is skipped when it comes, so a revocation is acted on once, not twice.
@@ -184,7 +184,7 @@ class Listener implements PgInvalidation {
   }
 
   private end(client: Client): Promise<void> {
-    return endClient(client, this.clientStates.get(client) ?? "idle");
+    return this.connections.end(client);
   }
 
   private connect(): Promise<void> {
@@ -212,9 +212,7 @@ class Listener implements PgInvalidation {
     client.on("end", () => this.lost(client, undefined));
     client.on("notification", (message) => this.receive(message));
     try {
-      this.clientStates.set(client, "connecting");
-      await client.connect();
-      this.clientStates.set(client, "connected");
+      await this.connections.connect(client);
       await client.query(`listen ${client.escapeIdentifier(this.channel)}`);
     } catch (error) {
       this.lost(client, error);

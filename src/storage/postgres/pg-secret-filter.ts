@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { Client, type ClientConfig, type Notification, type QueryConfig } from "pg";
 import { prefixOf, SecretFilter } from "../secret-filter.js";
-import { type ClientState, endClient } from "./end-client.js";
+import { ConnectionEnds } from "./connection-ends.js";
+import { FenceShare } from "./fence-share.js";
 import {
   INVALIDATE_ALL_PAYLOAD,
   INVALIDATION_CHANNEL,
@@ -26,13 +27,13 @@ export const SECRET_SETTLE_MS = 10;
 export const FENCE_FRESH_MS = 7;
 
 /**
- * Where every process sends its fences, each marked with the sender: a process counts the
- * others that fence too, and shares one process's fence rate with them (see the class).
+ * Where every process sends its fences, each marked with the sender: a process hears how
+ * often the others fence, and shares one process's fence rate with them (see the class).
  */
 export const FENCES_CHANNEL = "keyward_secret_fences";
 
-/** A process that sent a fence within this long is counted as fencing. */
-const FENCING_WINDOW_MS = 1000;
+/** `<fencer id>:<sequence number>`; anything else on the channel is ignored. */
+const FENCE_PAYLOAD = /^([0-9a-f]{16}):(\d{1,15})$/;
 
 /**
  * Waits until SECRET_SETTLE_MS have passed since the call, measured on the monotonic
@@ -89,8 +90,11 @@ export interface PgSecretFilter {
   readonly size: number;
   /** Fences sent since start. */
   readonly fencesSent: number;
-  /** Processes heard fencing within the last second, this one counted (see the class). */
-  readonly fencingProcesses: number;
+  /**
+   * Milliseconds this filter now keeps between its fences: 0 while no other process
+   * fences, else its share of one process's fence rate (see the class).
+   */
+  readonly fenceIntervalMs: number;
   close(): Promise<void>;
 }
 
@@ -147,11 +151,11 @@ interface Fence {
  *
  * Each fence wakes every listening connection on the database, so fences from N processes
  * would cost PostgreSQL N² wake-ups. Instead, fences go to one channel, marked with their
- * sender, and a process that hears k others fencing within the last second sends its own
- * at most every (k + 1) × FENCE_FRESH_MS / 2: the processes under a flood share one
- * process's fence rate, and what PostgreSQL does for fences grows with N, not N². Their
- * made-up tokens wait for a fence more often instead (docs/deployment.md, "Made-up tokens:
- * the secret filter", has the figures).
+ * sender, and every process hears the others' (FenceShare): together they send about as
+ * many as one process alone, each taking what the others leave of that rate and at least
+ * an equal share, so what PostgreSQL does for fences grows with N, not N². Their made-up
+ * tokens wait for a fence more often instead (docs/deployment.md, "Made-up tokens: the
+ * secret filter", has the figures).
  *
  * Only ever a superset (a deleted secret's prefix stays until the next load), so "maybe"
  * may be wrong, "absent" never. Not ready (the connection is down, or the load has not
@@ -174,8 +178,10 @@ class ListeningSecretFilter implements PgSecretFilter {
   /** When this filter last sent a fence, and the timer of one held back by the shared rate. */
   private lastFenceAt = Number.NEGATIVE_INFINITY;
   private heldFence: NodeJS.Timeout | undefined;
-  /** Other processes' fencers, by when each was last heard fencing. */
-  private readonly otherFencers = new Map<string, number>();
+  /** The connection's server process, which sends this filter's fences and no one else's. */
+  private backendPid: number | undefined;
+  /** Other processes' fences heard lately, and the interval they leave this one. */
+  private readonly share = new FenceShare(FENCE_FRESH_MS / 2);
   /** When the latest fence to come back on this connection was sent. */
   private caughtUpAt = Number.NEGATIVE_INFINITY;
   private readonly now: () => number;
@@ -189,8 +195,8 @@ class ListeningSecretFilter implements PgSecretFilter {
   private ending: Promise<void> | undefined;
   /** The loads' own connections, open while they read: `close` ends them. */
   private readonly readers = new Set<Client>();
-  /** How far each client's connect has gone, for `endClient`. */
-  private readonly clientStates = new WeakMap<Client, ClientState>();
+  /** Its clients' connects and ends, so that ending one never hangs. */
+  private readonly connections = new ConnectionEnds();
   private loadsStarted = 0;
   /** Which load made the filter in use: a load that started earlier never replaces it. */
   private installedLoad = 0;
@@ -217,8 +223,8 @@ class ListeningSecretFilter implements PgSecretFilter {
     return this.fenceSeq;
   }
 
-  get fencingProcesses(): number {
-    return this.countFencing();
+  get fenceIntervalMs(): number {
+    return this.fenceInterval(this.now());
   }
 
   absentNow(prefix: number): boolean {
@@ -290,11 +296,11 @@ class ListeningSecretFilter implements PgSecretFilter {
     client.on("end", () => this.lost(client, undefined));
     client.on("notification", (message) => this.receive(client, message));
     try {
-      this.clientStates.set(client, "connecting");
-      await client.connect();
-      this.clientStates.set(client, "connected");
+      await this.connections.connect(client);
       // A fence is a transaction of its own: it need not wait for the disk.
       await client.query("set synchronous_commit = off");
+      const backend = await client.query<{ pid: number }>("select pg_backend_pid() as pid");
+      this.backendPid = backend.rows[0]?.pid;
       for (const channel of [SECRETS_ADDED_CHANNEL, FENCES_CHANNEL, INVALIDATION_CHANNEL])
         await client.query(`listen ${client.escapeIdentifier(channel)}`);
       // Listening first: a secret committed from here on is heard; one before, loaded.
@@ -335,9 +341,7 @@ class ListeningSecretFilter implements PgSecretFilter {
     const current = () => !this.closed && this.client === client;
     try {
       if (!current()) return;
-      this.clientStates.set(reader, "connecting");
-      await reader.connect();
-      this.clientStates.set(reader, "connected");
+      await this.connections.connect(reader);
       const chunk = this.options.loadChunk ?? LOAD_CHUNK;
       const parts: string[] = [];
       let after = "";
@@ -388,14 +392,16 @@ class ListeningSecretFilter implements PgSecretFilter {
         for (const heard of this.heardDuringLoads) heard.push(prefix);
       }
     } else if (message.channel === FENCES_CHANNEL) {
-      const colon = payload.indexOf(":");
-      const fencer = payload.slice(0, colon);
-      if (fencer !== this.fencerId) {
-        this.heardFencer(fencer);
+      const [, fencer, seq] = FENCE_PAYLOAD.exec(payload) ?? [];
+      if (fencer === undefined) return;
+      // A fence of this filter's comes from its own connection's backend, which no other
+      // session can send from: another's is counted, never taken for proof.
+      if (message.processId !== this.backendPid) {
+        this.share.heard(fencer, this.now());
         return;
       }
       const fence = this.fence;
-      if (fence === undefined || fence.seq !== Number(payload.slice(colon + 1))) return;
+      if (fencer !== this.fencerId || fence === undefined || fence.seq !== Number(seq)) return;
       // Loaded when it was sent (sendFence checks), and the connection has not changed.
       this.caughtUpAt = Math.max(this.caughtUpAt, fence.sentAt);
       this.settleFence(true);
@@ -424,29 +430,16 @@ class ListeningSecretFilter implements PgSecretFilter {
     });
   }
 
-  private heardFencer(fencer: string): void {
-    // Deleted first, so the map stays in the order last heard (oldest first).
-    this.otherFencers.delete(fencer);
-    this.otherFencers.set(fencer, this.now());
-  }
-
-  /** Processes fencing now, this one included; forgets those not heard lately. */
-  private countFencing(): number {
-    const since = this.now() - FENCING_WINDOW_MS;
-    for (const [fencer, heardAt] of this.otherFencers) {
-      if (heardAt >= since) break;
-      this.otherFencers.delete(fencer);
-    }
-    return this.otherFencers.size + 1;
-  }
-
   /**
-   * Sends a fence unless one is out or held back: at most one every FENCE_FRESH_MS / 2
-   * for each process fencing now (the class's comment says why).
+   * Sends a fence unless one is out or held back: at once while no other process fences,
+   * otherwise at the interval the shared rate leaves this one (the class's comment says
+   * why), never more than half the time a waiting lookup may wait.
    */
   private requestFence(): void {
     if (this.fence !== undefined || this.heldFence !== undefined) return;
-    const wait = this.lastFenceAt + (this.countFencing() * FENCE_FRESH_MS) / 2 - this.now();
+    const now = this.now();
+    const interval = this.fenceInterval(now);
+    const wait = interval === 0 ? 0 : this.lastFenceAt + interval - now;
     if (wait <= 0) {
       this.sendFence();
       return;
@@ -456,6 +449,10 @@ class ListeningSecretFilter implements PgSecretFilter {
       if (this.fence === undefined) this.sendFence();
     }, Math.ceil(wait));
     this.heldFence.unref();
+  }
+
+  private fenceInterval(now: number): number {
+    return Math.min(this.share.interval(now), (this.options.fenceTimeoutMs ?? 2000) / 2);
   }
 
   private sendFence(): void {
@@ -497,7 +494,7 @@ class ListeningSecretFilter implements PgSecretFilter {
   }
 
   private end(client: Client): Promise<void> {
-    return endClient(client, this.clientStates.get(client) ?? "idle");
+    return this.connections.end(client);
   }
 
   private settleFence(caughtUp: boolean): void {
