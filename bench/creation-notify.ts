@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from "node:crypto";
 import pg from "pg";
 import { createPostgresStore } from "../src/storage/postgres/postgres-store.js";
 
@@ -20,19 +21,21 @@ const store = await createPostgresStore({ url, secretFilter: false, poolSize: 40
 const admin = new pg.Client({ connectionString: url });
 await admin.connect();
 const maxCreators = Math.max(...concurrency);
+// This run's rows are its own, so the script can run again on the same database.
+const run = randomBytes(4).toString("hex");
 // One user and application per creator: a user's creations take its row's lock in turn.
 for (let u = 0; u < maxCreators; u++) {
   await store.users.insertUser({
-    id: `usr_cn${u}`,
-    email: `cn${u}@example.com`,
+    id: `usr_cn${run}${u}`,
+    email: `cn${run}${u}@example.com`,
     name: "C",
     passwordHash: "x",
     createdAt: now,
   });
   await store.applications.insertApplication({
-    id: `app_cn${u}`,
+    id: `app_cn${run}${u}`,
     name: "C",
-    ownerId: `usr_cn${u}`,
+    ownerId: `usr_cn${run}${u}`,
     scopes: [],
     createdAt: now,
     returnOrigins: [],
@@ -42,22 +45,23 @@ for (let u = 0; u < maxCreators; u++) {
 let n = 0;
 async function creations(c: number): Promise<number> {
   let done = 0;
-  const until = performance.now() + SECONDS * 1000;
+  const started = performance.now();
+  const until = started + SECONDS * 1000;
   await Promise.all(
     Array.from({ length: c }, async (_, u) => {
       while (performance.now() < until) {
         const i = n++;
         await store.tokens.insertToken(
           {
-            id: `tok_cn_${i}`,
-            applicationId: `app_cn${u}`,
-            userId: `usr_cn${u}`,
+            id: `tok_cn${run}_${i}`,
+            applicationId: `app_cn${run}${u}`,
+            userId: `usr_cn${run}${u}`,
             name: `t ${i}`,
             hint: "kw_…abcd",
             scopes: [],
             createdAt: now,
             expiresAt: null,
-            secretHash: `${i.toString(16).padStart(8, "0")}${"0".repeat(56)}`,
+            secretHash: createHash("sha256").update(`${run} ${i}`).digest("hex"),
           },
           { maxActivePerUser: 10_000_000, now },
         );
@@ -65,15 +69,19 @@ async function creations(c: number): Promise<number> {
       }
     }),
   );
-  return done / SECONDS;
+  return done / ((performance.now() - started) / 1000);
 }
 console.log("| creators | trigger on, creations/s | trigger off |");
 console.log("| --- | --- | --- |");
 for (const c of concurrency) {
   const on1 = await creations(c);
   await admin.query("alter table token_secrets disable trigger token_secrets_announce");
-  const off = await creations(c);
-  await admin.query("alter table token_secrets enable trigger token_secrets_announce");
+  let off: number;
+  try {
+    off = await creations(c);
+  } finally {
+    await admin.query("alter table token_secrets enable trigger token_secrets_announce");
+  }
   const on2 = await creations(c);
   console.log(`| ${c} | ${on1.toFixed(0)}, ${on2.toFixed(0)} | ${off.toFixed(0)} |`);
 }
