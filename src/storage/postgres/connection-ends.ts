@@ -2,13 +2,21 @@ import type { Client } from "pg";
 
 /** Where pg's Client keeps its socket; not in its types. */
 interface ClientSocket {
-  connection?: { stream?: { destroy(): void } };
+  connection?: {
+    stream?: {
+      destroy(): void;
+      destroyed?: boolean;
+      once(event: "close", listener: () => void): void;
+    };
+  };
 }
 
 interface Watched {
   connected: boolean;
-  /** Settles when the client has emitted `end`, whenever that was. */
+  /** Settles when the client has emitted `end` or its socket has closed, whenever. */
   ended: Promise<void>;
+  /** The first `end()` asked for: a later one waits for it rather than starting again. */
+  ending?: Promise<void>;
 }
 
 /** How long a connected client's goodbye may take before its socket is cut. */
@@ -38,9 +46,15 @@ export class ConnectionEnds {
   private readonly watched = new WeakMap<Client, Watched>();
 
   async connect(client: Client): Promise<void> {
+    const stream = (client as unknown as ClientSocket).connection?.stream;
     const watched: Watched = {
       connected: false,
-      ended: new Promise((resolve) => client.once("end", () => resolve())),
+      // The socket's close as well: a connect that fails before pg watches its connection
+      // (a bad port, say) ends the socket without the client's `end`.
+      ended: new Promise((resolve) => {
+        client.once("end", () => resolve());
+        stream?.once("close", () => resolve());
+      }),
     };
     this.watched.set(client, watched);
     await client.connect();
@@ -48,10 +62,15 @@ export class ConnectionEnds {
   }
 
   /** Resolves once the client's connection is closed, or was never opened. */
-  async end(client: Client): Promise<void> {
+  end(client: Client): Promise<void> {
     const watched = this.watched.get(client);
     // Never asked to connect: pg's end() settles at once.
     if (watched === undefined) return client.end().catch(() => {});
+    watched.ending ??= this.close(client, watched);
+    return watched.ending;
+  }
+
+  private async close(client: Client, watched: Watched): Promise<void> {
     const cut = () => (client as unknown as ClientSocket).connection?.stream?.destroy();
     if (watched.connected) {
       const goodbye = client.end().catch(() => {});

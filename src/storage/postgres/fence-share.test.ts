@@ -43,6 +43,22 @@ describe("FenceShare", () => {
     expect(interval).toBeGreaterThan(ALONE_MS);
   });
 
+  it("keeps the newest 1,024 fences, and forgets them oldest first as the window passes", () => {
+    const share = new FenceShare(ALONE_MS);
+    // 2,000 fences from one other process, one every 0.5 ms: those from 488 ms on are held.
+    for (let i = 0; i < 2_000; i++) share.heard("other", i / 2);
+    // At 1,950 ms the window holds those from 950 ms on: 100 a second, which leaves this
+    // process more than an equal share of the rate.
+    expect(share.interval(1_950)).toBeCloseTo(1000 / (1000 / ALONE_MS - 100), 6);
+    expect(share.interval(1_999.6)).toBe(0);
+  });
+
+  it("remembers at most 256 other fencers", () => {
+    const share = new FenceShare(ALONE_MS);
+    for (let i = 0; i < 1_000; i++) share.heard(`fencer-${i}`, 10);
+    expect(share.fencing(10)).toBe(257);
+  });
+
   it("holds its fences back at most 33 intervals, however many fencers it hears", () => {
     const share = new FenceShare(ALONE_MS);
     // A crowd of fencers (or a forger making up ids) sending far beyond the shared rate.

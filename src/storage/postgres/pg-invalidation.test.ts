@@ -237,8 +237,9 @@ describe.skipIf(!enabled)("LISTEN/NOTIFY invalidation", () => {
       port: Number(target.port || 5432),
     });
     proxy.hangUp();
+    let listener: PgInvalidation | undefined;
     try {
-      const listener = await startPgInvalidation({
+      listener = await startPgInvalidation({
         url: proxy.urlFor(database.url),
         cache: recordingCache(),
         notify: store.notify,
@@ -250,6 +251,7 @@ describe.skipIf(!enabled)("LISTEN/NOTIFY invalidation", () => {
       await listener.close();
       expect(performance.now() - closing).toBeLessThan(500);
     } finally {
+      await listener?.close();
       await proxy.close();
     }
   });

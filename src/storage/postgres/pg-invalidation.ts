@@ -128,6 +128,8 @@ class Listener implements PgInvalidation {
   private connecting: Promise<void> | undefined;
   /** Its clients' connects and ends, so that ending one never hangs. */
   private readonly connections = new ConnectionEnds();
+  /** The last lost connection's end, which `close` waits for. */
+  private ending: Promise<void> | undefined;
   /**
    * Lists heard marked as revoked whose plain copies (for earlier versions) have not come
    * yet: each is skipped when it comes, so a revocation is acted on once, not twice.
@@ -181,6 +183,8 @@ class Listener implements PgInvalidation {
     const ended = client === undefined ? undefined : this.end(client);
     await this.connecting;
     await ended;
+    // A connection lost before, still closing.
+    await this.ending;
   }
 
   private end(client: Client): Promise<void> {
@@ -256,7 +260,7 @@ class Listener implements PgInvalidation {
     const wasListening = this.listening;
     this.listening = false;
     this.options.cache.setCacheTrusted(false);
-    void this.end(client);
+    this.ending = this.end(client);
     if (this.closed) return;
     if (wasListening || this.reconnects.attempts === 0) {
       this.log.warn(

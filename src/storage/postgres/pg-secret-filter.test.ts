@@ -280,10 +280,10 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
       clock += 10 * SECRET_SETTLE_MS;
       const waiting = filter.mayHold(absent);
       expect(waiting).toBeInstanceOf(Promise);
-      // Late (fenceTimeoutMs): the waiting lookup reads storage, and so does every one
-      // after it, at once, until the fence is back.
+      // After fenceTimeoutMs the waiting lookup reads storage; and the fence, late now,
+      // makes every one after it read storage at once, until the fence is back.
       expect(await waiting).toBe(true);
-      expect(filter.mayHold(absent)).toBe(true);
+      await pollUntil("the fence marked late", () => filter.mayHold(absent) === true);
       expect(filter.absentNow(prefixOfHex(absent))).toBe(false);
       expect(filter.ready).toBe(true);
       // Back in time: the late fence returns, and absent prefixes are answered again.
@@ -322,8 +322,9 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
       port: Number(target.port || 5432),
     });
     proxy.hangUp();
+    let filter: PgSecretFilter | undefined;
     try {
-      const filter = await startPgSecretFilter({
+      filter = await startPgSecretFilter({
         url: proxy.urlFor(database.url),
         reconnectDelayMs: { initial: 20, max: 200 },
         connectTimeoutMs: 5_000,
@@ -333,6 +334,28 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
       await filter.close();
       expect(performance.now() - closing).toBeLessThan(500);
     } finally {
+      await filter?.close();
+      await proxy.close();
+    }
+  });
+
+  it("closes within its goodbye's limit when connected over a network that carries nothing", async () => {
+    const target = new URL(database.url);
+    const proxy = await TcpProxy.start({
+      host: target.hostname,
+      port: Number(target.port || 5432),
+    });
+    let filter: PgSecretFilter | undefined;
+    try {
+      filter = await startPgSecretFilter({ url: proxy.urlFor(database.url) });
+      expect(filter.ready).toBe(true);
+      proxy.blackhole();
+      const closing = performance.now();
+      await filter.close();
+      // A second of goodbye, then the socket is cut (pg's own end() never returned here).
+      expect(performance.now() - closing).toBeLessThan(3_000);
+    } finally {
+      await filter?.close();
       await proxy.close();
     }
   });

@@ -58,8 +58,8 @@ export interface PgSecretFilterOptions {
   /** Reconnect delay after the connection drops: doubles from `initial` up to `max`. */
   reconnectDelayMs?: { initial: number; max: number };
   /**
-   * Longest the lookups waiting on a fence wait: then they read storage, and so does
-   * every lookup until that fence comes back. A fence out for `fenceTimeoutMs × 15` means
+   * Longest a lookup waits for a fence: then it reads storage. A fence out this long makes
+   * every lookup read storage until it comes back; one out for `fenceTimeoutMs × 15` means
    * a dead connection: it is dropped, and the filter with it, until it is back and loaded.
    */
   fenceTimeoutMs?: number;
@@ -127,6 +127,8 @@ interface Fence {
   late: boolean;
   lateTimer: NodeJS.Timeout;
   deadTimer: NodeJS.Timeout;
+  /** Its waiters' own limit, counted from the first of them (see `afterFence`). */
+  waitLimit: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -186,6 +188,7 @@ class ListeningSecretFilter implements PgSecretFilter {
   private caughtUpAt = Number.NEGATIVE_INFINITY;
   private readonly now: () => number;
   private nextWaiters: Array<(caughtUp: boolean) => void> = [];
+  private nextWaitersLimit: NodeJS.Timeout | undefined;
   private readonly reconnects: ReconnectSchedule;
   private closed = false;
   private connecting: Promise<void> | undefined;
@@ -422,9 +425,21 @@ class ListeningSecretFilter implements PgSecretFilter {
     return true;
   }
 
-  /** Resolves true once a fence sent after this call came back; false if it is late or lost. */
+  /**
+   * Resolves true once a fence sent after this call came back; false if it is late or
+   * lost, or once `fenceTimeoutMs` has passed since the first of its waiters began to wait
+   * (a fence held back by the shared rate, or one still out, must not stretch that).
+   */
   private afterFence(): Promise<boolean> {
     return new Promise((resolve) => {
+      if (this.nextWaiters.length === 0) {
+        const batch = this.nextWaiters;
+        clearTimeout(this.nextWaitersLimit);
+        this.nextWaitersLimit = setTimeout(() => {
+          for (const waiter of batch.splice(0)) waiter(false);
+        }, this.options.fenceTimeoutMs ?? 2000);
+        this.nextWaitersLimit.unref();
+      }
       this.nextWaiters.push(resolve);
       this.requestFence();
     });
@@ -433,7 +448,7 @@ class ListeningSecretFilter implements PgSecretFilter {
   /**
    * Sends a fence unless one is out or held back: at once while no other process fences,
    * otherwise at the interval the shared rate leaves this one (the class's comment says
-   * why), never more than half the time a waiting lookup may wait.
+   * why), never more than half of `fenceTimeoutMs`.
    */
   private requestFence(): void {
     if (this.fence !== undefined || this.heldFence !== undefined) return;
@@ -458,8 +473,11 @@ class ListeningSecretFilter implements PgSecretFilter {
   private sendFence(): void {
     const client = this.client;
     const waiters = this.nextWaiters;
+    const waitLimit = this.nextWaitersLimit;
     this.nextWaiters = [];
+    this.nextWaitersLimit = undefined;
     if (client === undefined || this.filter === undefined) {
+      clearTimeout(waitLimit);
       for (const resolve of waiters) resolve(false);
       return;
     }
@@ -475,6 +493,8 @@ class ListeningSecretFilter implements PgSecretFilter {
       fence.late = true;
       for (const resolve of fence.waiters.splice(0)) resolve(false);
       for (const resolve of this.nextWaiters.splice(0)) resolve(false);
+      clearTimeout(this.nextWaitersLimit);
+      this.nextWaitersLimit = undefined;
     }, timeoutMs);
     const deadTimer = setTimeout(
       () => this.lost(client, new Error("fence timed out")),
@@ -482,7 +502,7 @@ class ListeningSecretFilter implements PgSecretFilter {
     );
     lateTimer.unref();
     deadTimer.unref();
-    this.fence = { seq, sentAt, waiters, late: false, lateTimer, deadTimer };
+    this.fence = { seq, sentAt, waiters, late: false, lateTimer, deadTimer, waitLimit };
     // pg reads a query's own `query_timeout`, which its types do not list. Behind slow
     // commits a fence is late, not lost: the dead timer decides, not the connection's.
     const fenceQuery: QueryConfig & { query_timeout: number } = {
@@ -503,6 +523,7 @@ class ListeningSecretFilter implements PgSecretFilter {
     this.fence = undefined;
     clearTimeout(fence.lateTimer);
     clearTimeout(fence.deadTimer);
+    clearTimeout(fence.waitLimit);
     for (const resolve of fence.waiters) resolve(caughtUp);
   }
 
@@ -545,6 +566,8 @@ class ListeningSecretFilter implements PgSecretFilter {
     this.settleFence(false);
     const waiting = this.nextWaiters;
     this.nextWaiters = [];
+    clearTimeout(this.nextWaitersLimit);
+    this.nextWaitersLimit = undefined;
     for (const resolve of waiting) resolve(false);
     this.ending = this.end(client);
     if (this.closed) return;
