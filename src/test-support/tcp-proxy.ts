@@ -26,6 +26,12 @@ export class TcpProxy {
     return proxy;
   }
 
+  /** A proxy to the host and port of a PostgreSQL URL; `urlFor(url)` then goes through it. */
+  static inFrontOf(url: string): Promise<TcpProxy> {
+    const target = new URL(url);
+    return TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) });
+  }
+
   /** `url` with its host and port replaced by the proxy's. */
   urlFor(url: string): string {
     const u = new URL(url);

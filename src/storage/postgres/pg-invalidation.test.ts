@@ -194,11 +194,7 @@ describe.skipIf(!enabled)("LISTEN/NOTIFY invalidation", () => {
   });
 
   it("closes at once over a network that carries nothing, connected or connecting", async () => {
-    const target = new URL(database.url);
-    const proxy = await TcpProxy.start({
-      host: target.hostname,
-      port: Number(target.port || 5432),
-    });
+    const proxy = await TcpProxy.inFrontOf(database.url);
     try {
       for (const connecting of [false, true]) {
         const cache = recordingCache();
@@ -231,11 +227,7 @@ describe.skipIf(!enabled)("LISTEN/NOTIFY invalidation", () => {
   });
 
   it("closes at once when the server hangs up during the handshake", async () => {
-    const target = new URL(database.url);
-    const proxy = await TcpProxy.start({
-      host: target.hostname,
-      port: Number(target.port || 5432),
-    });
+    const proxy = await TcpProxy.inFrontOf(database.url);
     proxy.hangUp();
     let listener: PgInvalidation | undefined;
     try {

@@ -258,11 +258,7 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
   });
 
   it("answers maybe while a fence is late, and drops its connection when one never returns", async () => {
-    const target = new URL(database.url);
-    const proxy = await TcpProxy.start({
-      host: target.hostname,
-      port: Number(target.port || 5432),
-    });
+    const proxy = await TcpProxy.inFrontOf(database.url);
     let clock = 1_000;
     const filter = await startPgSecretFilter({
       url: proxy.urlFor(database.url),
@@ -316,11 +312,7 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
   });
 
   it("closes at once when the server hangs up during the handshake", async () => {
-    const target = new URL(database.url);
-    const proxy = await TcpProxy.start({
-      host: target.hostname,
-      port: Number(target.port || 5432),
-    });
+    const proxy = await TcpProxy.inFrontOf(database.url);
     proxy.hangUp();
     let filter: PgSecretFilter | undefined;
     try {
@@ -340,11 +332,7 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
   });
 
   it("closes within its goodbye's limit when connected over a network that carries nothing", async () => {
-    const target = new URL(database.url);
-    const proxy = await TcpProxy.start({
-      host: target.hostname,
-      port: Number(target.port || 5432),
-    });
+    const proxy = await TcpProxy.inFrontOf(database.url);
     let filter: PgSecretFilter | undefined;
     try {
       filter = await startPgSecretFilter({ url: proxy.urlFor(database.url) });
