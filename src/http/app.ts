@@ -232,10 +232,7 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     requireHttps: options.requireHttps,
     onExposed: (token, request) => markTokenExposed(services, token, { ip: request.ip }),
   });
-  verifyRoutes(api, deps.verifier, {
-    rateLimitPerMinute: options.verifyRateLimitPerMinute,
-    now: () => services.clock.now(),
-  });
+  verifyRoutes(api, deps.verifier, { rateLimitPerMinute: options.verifyRateLimitPerMinute });
   leakRoutes(api, services, { rateLimitPerMinute: options.leakRateLimitPerMinute });
   await githubLeakRoutes(app, services, {
     rateLimitPerMinute: options.leakRateLimitPerMinute,

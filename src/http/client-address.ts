@@ -4,8 +4,8 @@ import { Address6 } from "ip-address";
  * The client address a per-address limit counts: an IPv4 address as it is (an IPv4-mapped
  * IPv6 address as its IPv4 one); an IPv6 address by its /64 network. A subscriber or a
  * host is usually given a /64 whole (RFC 6177), so counting each of its 2^64 addresses
- * apart would give whoever holds one fresh limits at will. @fastify/rate-limit counts the
- * limits it keeps the same way (its `ipv6Subnet` is 64).
+ * apart would give whoever holds one fresh limits at will. @fastify/rate-limit counts its
+ * own per-route limits the same way.
  */
 export function limitAddress(ip: string): string {
   if (!ip.includes(":")) return ip;

@@ -2,14 +2,11 @@ import type { FastifyReply } from "fastify";
 import { type Verification, verifyRoute } from "../../contract/index.js";
 import type { TokenVerifier, VerifyResult } from "../../services/verifier.js";
 import { type ContractApp, routeOptions } from "../contract-route.js";
-import { perAddressLimit } from "../per-address-limit.js";
 import { isoOrNull } from "../wire.js";
 
 export interface VerifyRouteOptions {
   /** Verifications per client address per minute. */
   rateLimitPerMinute: number;
-  /** Epoch milliseconds, for the limit's windows. */
-  now: () => number;
 }
 
 const INVALID: Verification = { valid: false, code: "invalid_token" };
@@ -22,7 +19,7 @@ export function verifyRoutes(
 ): void {
   api.route({
     ...routeOptions(verifyRoute),
-    onRequest: perAddressLimit(options.rateLimitPerMinute, options.now),
+    config: { rateLimit: { max: options.rateLimitPerMinute, timeWindow: 60_000 } },
     // Without a promise when the verifier answers from memory (`TokenVerifier.verifyNow`).
     handler: (request, reply) => {
       reply.header("cache-control", "no-store");
