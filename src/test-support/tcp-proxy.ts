@@ -4,11 +4,12 @@ import { connect, createServer, type Server, type Socket } from "node:net";
  * A TCP proxy in front of PostgreSQL that a test can break: `cut` resets every connection
  * and refuses new ones (the server is down); `blackhole` keeps connections open but
  * carries nothing (a network partition); `hangUp` closes each new connection as soon as
- * it is accepted, without a word (a load balancer with no server behind it); `restore`
- * heals any of them.
+ * it is accepted, without a word (a load balancer with no server behind it);
+ * `holdRequests` holds what clients send while the server's messages still reach them (a
+ * query stuck on its way, notifications still arriving); `restore` heals any of them.
  */
 export class TcpProxy {
-  private mode: "open" | "cut" | "blackhole" | "hangUp" = "open";
+  private mode: "open" | "cut" | "blackhole" | "hangUp" | "holdRequests" = "open";
   private readonly pairs = new Set<[Socket, Socket]>();
 
   private constructor(
@@ -63,6 +64,11 @@ export class TcpProxy {
     this.mode = "hangUp";
   }
 
+  holdRequests(): void {
+    this.mode = "holdRequests";
+    for (const [client] of this.pairs) client.pause();
+  }
+
   restore(): void {
     this.mode = "open";
     for (const pair of this.pairs) for (const s of pair) s.resume();
@@ -102,5 +108,6 @@ export class TcpProxy {
       client.pause();
       upstream.pause();
     }
+    if (this.mode === "holdRequests") client.pause();
   }
 }

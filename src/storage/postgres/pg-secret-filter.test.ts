@@ -13,6 +13,7 @@ import { TcpProxy } from "../../test-support/tcp-proxy.js";
 import { INVALIDATE_ALL_PAYLOAD, INVALIDATION_CHANNEL } from "./pg-invalidation.js";
 import {
   FENCE_FRESH_MS,
+  FENCES_CHANNEL,
   type PgSecretFilter,
   SECRET_SETTLE_MS,
   SECRETS_ADDED_CHANNEL,
@@ -306,6 +307,103 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
       await filter.close();
       expect(performance.now() - closing).toBeLessThan(1_000);
     } finally {
+      await filter.close();
+      await proxy.close();
+    }
+  });
+
+  it("takes only its own connection's fences for proof, never one sent in its name by another session", async () => {
+    const proxy = await TcpProxy.inFrontOf(database.url);
+    const listener = new Client({ connectionString: database.url });
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on("notification", (n) => {
+      if (n.channel === FENCES_CHANNEL) heard.push(n.payload ?? "");
+    });
+    await listener.query(`listen ${FENCES_CHANNEL}`);
+    let clock = 1_000;
+    const filter = await startPgSecretFilter({
+      url: proxy.urlFor(database.url),
+      applicationName: "keyward-secrets-test",
+      reconnectDelayMs: { initial: 20, max: 200 },
+      fenceTimeoutMs: 1_000,
+      now: () => clock,
+    });
+    try {
+      const absent = randomHash();
+      expect(await filter.mayHold(absent)).toBe(false);
+      // Its fences carry its id and a sequence number, which any listener reads.
+      await pollUntil("the filter's fence heard", () => heard.length > 0);
+      const [fencer, seq] = (heard.at(-1) ?? "").split(":");
+      // Its next fence is held on the way; what the server sends still reaches it.
+      proxy.holdRequests();
+      clock += 10 * SECRET_SETTLE_MS;
+      const waiting = filter.mayHold(absent);
+      expect(waiting).toBeInstanceOf(Promise);
+      // Another session sends that very fence: it proves nothing of this filter's channel
+      // (a secret committed before the real fence may not have been heard yet).
+      const forged = `${fencer}:${Number(seq) + 1}`;
+      await writer.query("select pg_notify($1, $2)", [FENCES_CHANNEL, forged]);
+      await pollUntil("the forged fence delivered", () => heard.includes(forged));
+      // So the lookup waits for its own fence, which comes too late: it reads storage.
+      expect(await waiting).toBe(true);
+      expect(filter.absentNow(prefixOfHex(absent))).toBe(false);
+      // Its own fence, once through, counts.
+      proxy.restore();
+      await pollUntil("its own fence back", () => filter.mayHold(absent) === false);
+    } finally {
+      proxy.restore();
+      await filter.close();
+      await listener.end();
+      await proxy.close();
+    }
+  });
+
+  it("limits a lookup's wait from when it began, not from when a fence held back by the shared rate went out", async () => {
+    const proxy = await TcpProxy.inFrontOf(database.url);
+    let clock = 1_000;
+    const fenceTimeoutMs = 200;
+    const filter = await startPgSecretFilter({
+      url: proxy.urlFor(database.url),
+      applicationName: "keyward-secrets-test",
+      reconnectDelayMs: { initial: 20, max: 200 },
+      fenceTimeoutMs,
+      now: () => clock,
+    });
+    try {
+      const absent = randomHash();
+      expect(await filter.mayHold(absent)).toBe(false);
+      // Many processes heard fencing at the whole shared rate (sent here by one session, as
+      // a crowd or a forger would): this filter's fences are held back as far as they may
+      // be, half of fenceTimeoutMs.
+      await writer.query(
+        `select pg_notify($1, lpad(to_hex(i % 32), 16, '0') || ':' || i) from generate_series(1, 300) as i`,
+        [FENCES_CHANNEL],
+      );
+      await pollUntil(
+        "the crowd's fences heard",
+        () => filter.fenceIntervalMs === fenceTimeoutMs / 2,
+      );
+      // The fence this lookup waits for goes out about 90 ms from now, and then does not
+      // come back.
+      proxy.holdRequests();
+      const sent = filter.fencesSent;
+      clock += FENCE_FRESH_MS + 1;
+      const waiting = filter.mayHold(absent);
+      expect(waiting).toBeInstanceOf(Promise);
+      expect(filter.fencesSent).toBe(sent);
+      // Given up fenceTimeoutMs after it began (storage is read), while the fence, out for
+      // less than that, is not yet late: the next lookup still waits for it. Counted from
+      // the fence's sending, the wait would end only when the fence is late, and the next
+      // lookup would then read storage at once.
+      expect(await waiting).toBe(true);
+      expect(filter.fencesSent).toBe(sent + 1);
+      const next = filter.mayHold(absent);
+      expect(next).toBeInstanceOf(Promise);
+      proxy.restore();
+      await next;
+    } finally {
+      proxy.restore();
       await filter.close();
       await proxy.close();
     }
