@@ -15,6 +15,7 @@ import {
   FENCE_FRESH_MS,
   FENCES_CHANNEL,
   type PgSecretFilter,
+  type PgSecretFilterOptions,
   SECRET_SETTLE_MS,
   SECRETS_ADDED_CHANNEL,
   settleSecret,
@@ -102,13 +103,8 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
     );
   }
 
-  async function start(
-    options: {
-      now?: () => number;
-      loadChunk?: number;
-      reconnectDelayMs?: { initial: number; max: number };
-    } = {},
-  ) {
+  /** A filter on the test database (or `options.url`, a proxy in front of it), closed after the test. */
+  async function start(options: Partial<PgSecretFilterOptions> = {}) {
     const filter = await startPgSecretFilter({
       url: database.url,
       applicationName: "keyward-secrets-test",
@@ -261,10 +257,8 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
   it("answers maybe while a fence is late, and drops its connection when one never returns", async () => {
     const proxy = await TcpProxy.inFrontOf(database.url);
     let clock = 1_000;
-    const filter = await startPgSecretFilter({
+    const filter = await start({
       url: proxy.urlFor(database.url),
-      applicationName: "keyward-secrets-test",
-      reconnectDelayMs: { initial: 20, max: 200 },
       connectTimeoutMs: 5_000,
       fenceTimeoutMs: 100,
       now: () => clock,
@@ -322,10 +316,8 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
     });
     await listener.query(`listen ${FENCES_CHANNEL}`);
     let clock = 1_000;
-    const filter = await startPgSecretFilter({
+    const filter = await start({
       url: proxy.urlFor(database.url),
-      applicationName: "keyward-secrets-test",
-      reconnectDelayMs: { initial: 20, max: 200 },
       fenceTimeoutMs: 1_000,
       now: () => clock,
     });
@@ -363,10 +355,8 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
     const proxy = await TcpProxy.inFrontOf(database.url);
     let clock = 1_000;
     const fenceTimeoutMs = 200;
-    const filter = await startPgSecretFilter({
+    const filter = await start({
       url: proxy.urlFor(database.url),
-      applicationName: "keyward-secrets-test",
-      reconnectDelayMs: { initial: 20, max: 200 },
       fenceTimeoutMs,
       now: () => clock,
     });
