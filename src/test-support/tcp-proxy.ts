@@ -64,9 +64,16 @@ export class TcpProxy {
     this.mode = "hangUp";
   }
 
+  /**
+   * While held, a client's own end does not reach the server either, so a client closing
+   * then waits out its goodbye: `restore` first.
+   */
   holdRequests(): void {
     this.mode = "holdRequests";
-    for (const [client] of this.pairs) client.pause();
+    for (const [client, upstream] of this.pairs) {
+      client.pause();
+      upstream.resume();
+    }
   }
 
   restore(): void {
