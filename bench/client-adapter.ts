@@ -72,7 +72,8 @@ async function wrk(url: string, seconds: number, connections: number, authorizat
       text += d.toString();
     });
     child.on("error", reject);
-    child.on("exit", () => resolve(text));
+    // Once its output is all read (see `runCommand` in wrk.ts).
+    child.on("close", () => resolve(text));
   });
   const report = parseWrkReport(out);
   if (!report) throw new Error(`wrk gave no result: ${out}`);

@@ -176,7 +176,8 @@ function wrk(port: number, seconds: number, postBody: string | undefined): Promi
     out += d.toString();
   });
   return new Promise((resolve, reject) =>
-    child.on("exit", () => {
+    // Once its output is all read (see `runCommand` in wrk.ts).
+    child.on("close", () => {
       const requests = /(\d+) requests in/.exec(out)?.[1];
       // A layer answering errors would be measured doing something else.
       const failed = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];

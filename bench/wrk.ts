@@ -142,7 +142,9 @@ function runCommand(
       clearTimeout(timer);
       resolveRun({ code: -1, out, err: `${err}${error.message}` });
     });
-    child.on("exit", (code, signal) => {
+    // "close", not "exit": a process's output may still be unread when it exits (seen
+    // under case 13's load, as a report with nothing in it), and is all read at "close".
+    child.on("close", (code, signal) => {
       clearTimeout(timer);
       resolveRun({ code: code ?? (signal ? -1 : 0), out, err });
     });
