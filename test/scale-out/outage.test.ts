@@ -38,8 +38,7 @@ describe.skipIf(!enabled)("PostgreSQL outages", () => {
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    const admin = new URL(TEST_DATABASE_URL ?? "");
-    proxy = await TcpProxy.start({ host: admin.hostname, port: Number(admin.port || 5432) });
+    proxy = await TcpProxy.inFrontOf(TEST_DATABASE_URL ?? "");
     server = await startTestServer({
       DATABASE_URL: proxy.urlFor(database.url),
       VERIFY_CACHE_MAX_AGE_MS: String(CACHE_MAX_AGE_MS),
@@ -127,8 +126,7 @@ describe.skipIf(!enabled)("PostgreSQL connections reset under load", () => {
   it("fails the operations in flight with StorageUnavailableError, never crashes, and recovers", async () => {
     const { createPostgresStore } = await import("../../src/storage/postgres/postgres-store.js");
     const database = await createTestDatabase();
-    const admin = new URL(TEST_DATABASE_URL ?? "");
-    const proxy = await TcpProxy.start({ host: admin.hostname, port: Number(admin.port || 5432) });
+    const proxy = await TcpProxy.inFrontOf(TEST_DATABASE_URL ?? "");
     const store = await createPostgresStore({ url: proxy.urlFor(database.url) });
     try {
       const user = {
@@ -493,8 +491,7 @@ outageUnderLoad(
   enabled,
   async () => {
     const database = await createTestDatabase({ durable: true });
-    const admin = new URL(TEST_DATABASE_URL ?? "");
-    const proxy = await TcpProxy.start({ host: admin.hostname, port: Number(admin.port || 5432) });
+    const proxy = await TcpProxy.inFrontOf(TEST_DATABASE_URL ?? "");
     return {
       url: proxy.urlFor(database.url),
       name: database.name,
