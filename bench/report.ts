@@ -1,5 +1,5 @@
 import type { BareReferenceResult } from "./bare.js";
-import { CASES, type CaseRow } from "./cases.js";
+import { CASES, type CaseRow, FULL_CACHE_ENTRIES } from "./cases.js";
 import type { ClientAdapterResult } from "./client-adapter.js";
 import type { ClientRevocationResult } from "./client-revocation.js";
 import type { MachineInfo } from "./machine.js";
@@ -147,10 +147,19 @@ export function checkTargets(run: BenchRun): TargetCheck[] {
   if (largeRows.length > 0) {
     const full = run.fullCache;
     const peak = Math.max(...largeRows.map((r) => r.peakRssMiB), full?.peakRssMiB ?? 0);
+    // The target is set for a full cache: a lower peak with the cache short of full is
+    // reported, but not counted as the target met.
+    const filled = full !== undefined && full.entries >= FULL_CACHE_ENTRIES;
     check(
-      `peak RSS ≤ 200 MiB (${large}, default cache${full ? " full" : ""})`,
-      peak <= 200,
-      `${figureText(peak, 200, 0)} MiB${full ? ` (cache filled to ${full.entries} entries)` : " (cache not filled)"}`,
+      `peak RSS ≤ 200 MiB (${large}, default cache full)`,
+      peak <= 200 && filled,
+      `${figureText(peak, 200, 0)} MiB${
+        full === undefined
+          ? " (cache not filled)"
+          : filled
+            ? ` (cache filled to ${full.entries} entries)`
+            : ` with the cache at most ${full.entries} of ${FULL_CACHE_ENTRIES} entries: case 3 does not fill it here (expired entries are swept out, tokens seen once enter at a bounded rate), so a full cache is not measured`
+      }`,
     );
   }
   const c6 = find("sqlite", large, 6);
@@ -352,8 +361,8 @@ export function printReport(run: BenchRun, result: BenchResult): void {
   if (result.fullCache) {
     const f = result.fullCache;
     console.log(
-      `\npeak RSS with the cache filled (SQLite, large store): ${f.peakRssMiB.toFixed(0)} MiB at ` +
-        `${f.entries} cache entries (${f.seconds.toFixed(0)} s of case 3)`,
+      `\npeak RSS under case 3 until the cache filled or levelled off (SQLite, large store): ` +
+        `${f.peakRssMiB.toFixed(0)} MiB, at most ${f.entries} cache entries (${f.seconds.toFixed(0)} s of case 3)`,
     );
   }
   console.log(

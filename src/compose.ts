@@ -38,6 +38,9 @@ import type { SqliteStore } from "./storage/sqlite/sqlite-store.js";
 // The same relative path from src/ (tsx) and from dist/ (built and installed).
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
 
+/** How often expired verification-cache entries are dropped. */
+const CACHE_SWEEP_INTERVAL_MS = 1000;
+
 export interface Keyward {
   app: FastifyInstance;
   store: Store;
@@ -360,6 +363,11 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
   }, config.usageFlushIntervalMs);
   flushTimer.unref();
 
+  // Cached answers past their maximum age are never used again; this gives their memory
+  // back, after a burst of many tokens as during one (TokenVerifier.sweepExpired).
+  const cacheSweepTimer = setInterval(() => verifier.sweepExpired(), CACHE_SWEEP_INTERVAL_MS);
+  cacheSweepTimer.unref();
+
   // Rate-limit windows are at most an hour; counters a day old are dead weight. Portal
   // codes live five minutes; a used or expired one only takes room.
   const pruneTimer = setInterval(() => {
@@ -397,6 +405,7 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
   };
   const closeAll = async () => {
     clearInterval(flushTimer);
+    clearInterval(cacheSweepTimer);
     clearInterval(pruneTimer);
     // Open streams never end on their own; the server would wait for them.
     await revocationStream.close();

@@ -6,6 +6,7 @@ import parsePrometheusTextFormat, {
 } from "parse-prometheus-text-format";
 import { describe, expect, it } from "vitest";
 import { bearer, Client, createToken, signUpWithApp } from "../test-support/harness.js";
+import { pollUntil } from "../test-support/poll.js";
 import { REPO_ROOT } from "../test-support/process.js";
 import { setUpTestServer } from "../test-support/server-fixture.js";
 
@@ -50,6 +51,28 @@ describe("GET /metrics", () => {
     const ok = await api.get<string>("/metrics", { ...remote, ...bearer(METRICS_TOKEN) });
     expect(ok.status).toBe(200);
     expect(ok.text).toMatch(/^keyward_storage_reads_total \d+$/m);
+  });
+});
+
+describe("the verification cache's entries", () => {
+  const shortCache = setUpTestServer({ VERIFY_CACHE_MAX_AGE_MS: "1500" });
+  const cacheEntries = async () => {
+    const res = await new Client(shortCache.baseUrl).get<string>("/metrics");
+    return Number(res.text.match(/^keyward_verify_cache_entries (\d+)$/m)?.[1]);
+  };
+
+  it("are swept out once past their maximum age, with no request asking for them", async () => {
+    const { client, appId } = await signUpWithApp(shortCache.baseUrl);
+    const { token } = await createToken(client, appId, { name: "swept" });
+    expect((await new Client(shortCache.baseUrl).get("/api", bearer(token))).status).toBe(200);
+    // Cached (and younger than 1.5 s, so no sweep can have taken it: 1.5 s is far more
+    // than a request to the metrics takes here)...
+    expect(await cacheEntries()).toBe(1);
+    // ... and gone within the second after it expired, though nothing asked for it again.
+    await pollUntil("the expired entry to be swept out", async () => (await cacheEntries()) === 0, {
+      timeoutMs: 6000,
+      intervalMs: 50,
+    });
   });
 });
 

@@ -294,6 +294,90 @@ describe("TokenVerifier", () => {
     expect(await verifier.verify(third)).toMatchObject({ ok: false, reason: "revoked" });
   });
 
+  it("takes tokens at their first miss up to its rate a second, and past it only at their second", async () => {
+    const limited = new TokenVerifier(store.tokens, { now: () => now }, usage, {
+      tokenPrefix: "kw",
+      cacheSize: 10,
+      cacheMaxAgeMs: 5000,
+      freeAdmissionsPerSecond: 2,
+    });
+    const app = await createApplication(deps, user, { name: "A" });
+    const tokens: string[] = [];
+    for (let i = 0; i < 4; i++)
+      tokens.push((await createToken(deps, user, app.id, { name: `t${i}` })).token);
+    const [first, second, third, fourth] = tokens as [string, string, string, string];
+    const readsOf = async (token: string) => {
+      const before = store.stats.reads;
+      expect((await limited.verify(token)).ok).toBe(true);
+      return store.stats.reads - before;
+    };
+    // Two in this second: cached at once.
+    expect(await readsOf(first)).toBe(1);
+    expect(await readsOf(second)).toBe(1);
+    expect(await readsOf(first)).toBe(0);
+    expect(await readsOf(second)).toBe(0);
+    // The third in the same second: read, remembered, and cached at its second miss.
+    expect(await readsOf(third)).toBe(1);
+    expect(limited.cacheEntries).toBe(2);
+    expect(await readsOf(third)).toBe(1);
+    expect(await readsOf(third)).toBe(0);
+    // A new second: a token is cached at its first miss again.
+    now += 1000;
+    expect(await readsOf(fourth)).toBe(1);
+    expect(await readsOf(fourth)).toBe(0);
+    expect(limited.cacheEntries).toBe(4);
+  });
+
+  it("sweeps out entries past their maximum age, oldest first, and stops at the first one alive", async () => {
+    const roomy = new TokenVerifier(store.tokens, { now: () => now }, usage, {
+      tokenPrefix: "kw",
+      cacheSize: 10,
+      cacheMaxAgeMs: 5000,
+    });
+    const app = await createApplication(deps, user, { name: "A" });
+    const tokens: string[] = [];
+    for (let i = 0; i < 4; i++)
+      tokens.push((await createToken(deps, user, app.id, { name: `t${i}` })).token);
+    const [a, b, c, d] = tokens as [string, string, string, string];
+    for (const t of [a, b, c]) expect((await roomy.verify(t)).ok).toBe(true);
+    now += 3000;
+    expect((await roomy.verify(d)).ok).toBe(true);
+    expect(roomy.cacheEntries).toBe(4);
+    // Nothing is past its age yet: nothing goes.
+    expect(roomy.sweepExpired()).toBe(0);
+    now += 2500;
+    // a, b and c are 5.5 s old, d 2.5 s: at most `limit` go per call.
+    expect(roomy.sweepExpired(2)).toBe(2);
+    expect(roomy.cacheEntries).toBe(2);
+    expect(roomy.sweepExpired()).toBe(1);
+    expect(roomy.cacheEntries).toBe(1);
+    // d is still answered from memory.
+    const reads = store.stats.reads;
+    expect((await roomy.verify(d)).ok).toBe(true);
+    expect(store.stats.reads).toBe(reads);
+    now += 3000;
+    expect(roomy.sweepExpired()).toBe(1);
+    expect(roomy.cacheEntries).toBe(0);
+  });
+
+  it("sweeps out entries made stale by an invalidation since forgotten, whatever their age", async () => {
+    const app = await createApplication(deps, user, { name: "A" });
+    const kept = await createToken(deps, user, app.id, { name: "kept" });
+    const changed = await createToken(deps, user, app.id, { name: "changed" });
+    const other = await createToken(deps, user, app.id, { name: "other" });
+    expect((await verifier.verify(kept.token)).ok).toBe(true);
+    // The clock is set back: the entry looks young for another 10 s.
+    now -= 10_000;
+    verifier.invalidate([changed.record.id]);
+    expect(verifier.sweepExpired()).toBe(0);
+    now += 6000;
+    // A later invalidation forgets the first, so every entry cached before that one is
+    // stale: never answered from again, though its age says young.
+    verifier.invalidate([other.record.id]);
+    expect(verifier.sweepExpired()).toBe(1);
+    expect(verifier.cacheEntries).toBe(0);
+  });
+
   it("counts uses per UTC day and flushes them with lastUsedAt", async () => {
     const app = await createApplication(deps, user, { name: "A" });
     const issued = await createToken(deps, user, app.id, { name: "t" });

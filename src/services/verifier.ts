@@ -31,7 +31,26 @@ export interface VerifierOptions {
   cacheSize: number;
   /** No cached answer is used after this age, whatever else happens. */
   cacheMaxAgeMs: number;
+  /** Tokens cached on their first miss in one second; FREE_ADMISSIONS_PER_SECOND if absent. */
+  freeAdmissionsPerSecond?: number;
 }
+
+/**
+ * Most entries one `sweepExpired` call drops: deleting from a Map costs tens of
+ * nanoseconds an entry, so this bounds one call's pause to well under a millisecond; a
+ * larger backlog goes over the next calls.
+ */
+const SWEEP_LIMIT = 10_000;
+
+/**
+ * Tokens a cache with room takes on their first miss, in any one second of the clock;
+ * past that, as in a full cache, only on their second (see `missedOnce`). Clients that
+ * come back are cached from their first or second request whatever the rate, while a
+ * flood of tokens each seen once in a long while adds at most this many entries a
+ * second. A rate of 1,000 still let such a flood grow the heap as fast as no limit did
+ * (docs/performance.md, "Round two, twelfth part").
+ */
+const FREE_ADMISSIONS_PER_SECOND = 100;
 
 /** Every outcome a verification can have: accepted, or refused for a reason. */
 export type VerifyOutcome = "ok" | VerifyFailureReason;
@@ -133,15 +152,20 @@ export class TokenVerifier {
   private readonly shared = new Map<string, string>();
   private readonly sharedScopes = new Map<string, string[]>();
   /**
-   * Once the cache is full, the first 32 bits of each secret missed once lately: a token
-   * enters a full cache only when it is missed a second time while remembered here (the
-   * "doorkeeper" of TinyLFU: Einziger, Friedman and Manes, 2017). A token seen once in a
-   * long while would otherwise push out an entry on every miss; that churn made a full
-   * cache's every miss dearer (each new entry is promoted to the old generation and each
-   * evicted one left there as garbage: docs/performance.md, "Round two, fifth part").
-   * Emptied when it holds as many keys as the cache; made when the cache first fills.
+   * The first 32 bits of each secret missed once lately, while the cache is full or has
+   * taken its `FREE_ADMISSIONS_PER_SECOND`: a token then enters the cache only when it is
+   * missed a second time while remembered here (the "doorkeeper" of TinyLFU: Einziger,
+   * Friedman and Manes, 2017). A token seen once in a long while would otherwise take an
+   * entry on every miss; under a flood of tokens spread over a large store, each such
+   * entry is promoted to the old generation and dies there (evicted, or swept once past
+   * its age), which made every miss dearer and the heap larger (docs/performance.md,
+   * "Round two, fifth part" and "twelfth part"). Emptied when it holds as many keys as
+   * the cache.
    */
   private missedOnce: Uint32Set | undefined;
+  /** When the current second of free admissions began, on the clock, and how many it took. */
+  private admissionSecondStart = Number.NEGATIVE_INFINITY;
+  private admissionsThisSecond = 0;
   /** Bumped by every invalidation, so a lookup that raced with one is not cached. */
   private generation = 0;
   private trusted = true;
@@ -226,8 +250,10 @@ export class TokenVerifier {
     }
     // Not cached if an invalidation came meanwhile: the entry's generation would also
     // mark it stale, but only while that invalidation is remembered.
-    if (generation === this.generation && this.trusted && this.admits(key))
-      this.remember(key, record, this.clock.now(), generation);
+    if (generation === this.generation && this.trusted) {
+      const cachedAt = this.clock.now();
+      if (this.admits(key, cachedAt)) this.remember(key, record, cachedAt, generation);
+    }
     return this.counts.count(this.conclude(record, format, now, clientAddress, audience));
   }
 
@@ -323,9 +349,31 @@ export class TokenVerifier {
     this.trusted = trusted;
   }
 
-  /** Entries held, stale ones included until they are next asked for or pushed out. */
+  /** Entries held, stale ones included until they are next asked for or swept. */
   get cacheEntries(): number {
     return this.cache.size;
+  }
+
+  /**
+   * Drops entries past their maximum age (or made stale by a forgotten invalidation), at
+   * most `limit` of them, and says how many it dropped. They would never be answered from
+   * again, but held their memory until asked for or pushed out: after a burst of many
+   * tokens, a cache of dead entries. The server calls it every second. Entries are kept
+   * in the order they were cached, so the sweep stops at the first one still alive (one
+   * cached while the clock was set back may shelter older ones behind it; they go once
+   * it does).
+   */
+  sweepExpired(limit = SWEEP_LIMIT): number {
+    const age = this.clock.now() - this.epoch;
+    let swept = 0;
+    for (const [key, entry] of this.cache) {
+      if (swept >= limit) break;
+      const expired = age - entry.cachedAt > this.options.cacheMaxAgeMs;
+      if (!expired && entry.generation >= this.staleBefore) break;
+      this.cache.delete(key);
+      swept++;
+    }
+    return swept;
   }
 
   private cachedRecord(key: string, now: number): SecretRecord | undefined {
@@ -364,11 +412,21 @@ export class TokenVerifier {
   }
 
   /** Whether a secret just read may be cached (see `missedOnce`). */
-  private admits(key: string): boolean {
+  private admits(key: string, now: number): boolean {
     const { cacheSize } = this.options;
     if (cacheSize <= 0) return false;
-    if (this.cache.size < cacheSize) return true;
-    this.missedOnce ??= new Uint32Set(cacheSize);
+    if (this.cache.size < cacheSize) {
+      if (now - this.admissionSecondStart >= 1000 || now < this.admissionSecondStart) {
+        this.admissionSecondStart = now;
+        this.admissionsThisSecond = 0;
+      }
+      const free = this.options.freeAdmissionsPerSecond ?? FREE_ADMISSIONS_PER_SECOND;
+      if (this.admissionsThisSecond < free) {
+        this.admissionsThisSecond++;
+        return true;
+      }
+    }
+    this.missedOnce ??= new Uint32Set();
     const prefix = prefixOfBinaryHash(key);
     if (this.missedOnce.has(prefix)) return true;
     if (this.missedOnce.size >= cacheSize) this.missedOnce.clear();
