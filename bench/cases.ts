@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { ENVIRONMENT_VARIABLES } from "../src/config.js";
 import type { BenchRun, FullCacheResult } from "./run-state.js";
 import type { SeededStore } from "./seeding.js";
 import {
@@ -278,7 +279,15 @@ export async function runStage(
 }
 
 /** The verification cache's default size (VERIFY_CACHE_SIZE): what "full" means below. */
-export const FULL_CACHE_ENTRIES = 100_000;
+export const FULL_CACHE_ENTRIES = Number(ENVIRONMENT_VARIABLES.VERIFY_CACHE_SIZE);
+
+/**
+ * Slices of case 3 in a row that leave the cache no larger before the fill stops: it
+ * then holds what the load keeps alive (entries leave at their maximum age), and
+ * running longer only lengthens the stage (three slices are 15 s, three times the
+ * maximum age).
+ */
+const SLICES_WITHOUT_GROWTH = 3;
 
 /**
  * Peak RSS with the verification cache at its default size: case 3 until the cache holds
@@ -298,7 +307,11 @@ export async function fillCache(
   let entries = (await readMetrics(server)).cacheEntries;
   let most = entries;
   let slicesWithoutGrowth = 0;
-  while (entries < target && Date.now() - t0 < 60_000 && slicesWithoutGrowth < 3) {
+  while (
+    entries < target &&
+    Date.now() - t0 < 60_000 &&
+    slicesWithoutGrowth < SLICES_WITHOUT_GROWTH
+  ) {
     await runSlice(run, 3, server, store, 5);
     entries = (await readMetrics(server)).cacheEntries;
     slicesWithoutGrowth = entries > most ? 0 : slicesWithoutGrowth + 1;

@@ -29,7 +29,7 @@ import {
 } from "./services/revocation-stream.js";
 import { ServiceKeyCache } from "./services/service-key-cache.js";
 import { UsageRecorder } from "./services/usage-recorder.js";
-import { TokenVerifier } from "./services/verifier.js";
+import { CACHE_SWEEP_INTERVAL_MS, TokenVerifier } from "./services/verifier.js";
 import { WebhookDispatcher } from "./services/webhook-dispatcher.js";
 import type { SecretFilterLog } from "./storage/postgres/pg-secret-filter.js";
 import type { PostgresStore } from "./storage/postgres/postgres-store.js";
@@ -37,9 +37,6 @@ import type { SqliteStore } from "./storage/sqlite/sqlite-store.js";
 
 // The same relative path from src/ (tsx) and from dist/ (built and installed).
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
-
-/** How often expired verification-cache entries are dropped. */
-const CACHE_SWEEP_INTERVAL_MS = 1000;
 
 export interface Keyward {
   app: FastifyInstance;

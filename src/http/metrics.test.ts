@@ -5,6 +5,7 @@ import parsePrometheusTextFormat, {
   type PrometheusSample,
 } from "parse-prometheus-text-format";
 import { describe, expect, it } from "vitest";
+import { ManualClock } from "../test-support/clock.js";
 import { bearer, Client, createToken, signUpWithApp } from "../test-support/harness.js";
 import { pollUntil } from "../test-support/poll.js";
 import { REPO_ROOT } from "../test-support/process.js";
@@ -55,22 +56,23 @@ describe("GET /metrics", () => {
 });
 
 describe("the verification cache's entries", () => {
-  const shortCache = setUpTestServer({ VERIFY_CACHE_MAX_AGE_MS: "1500" });
+  // The server's clock is held still, so the entry cannot expire before the test says.
+  const clock = new ManualClock();
+  const server = setUpTestServer({}, { clock });
   const cacheEntries = async () => {
-    const res = await new Client(shortCache.baseUrl).get<string>("/metrics");
+    const res = await new Client(server.baseUrl).get<string>("/metrics");
     return Number(res.text.match(/^keyward_verify_cache_entries (\d+)$/m)?.[1]);
   };
 
   it("are swept out once past their maximum age, with no request asking for them", async () => {
-    const { client, appId } = await signUpWithApp(shortCache.baseUrl);
+    const { client, appId } = await signUpWithApp(server.baseUrl);
     const { token } = await createToken(client, appId, { name: "swept" });
-    expect((await new Client(shortCache.baseUrl).get("/api", bearer(token))).status).toBe(200);
-    // Cached (and younger than 1.5 s, so no sweep can have taken it: 1.5 s is far more
-    // than a request to the metrics takes here)...
+    expect((await new Client(server.baseUrl).get("/api", bearer(token))).status).toBe(200);
     expect(await cacheEntries()).toBe(1);
-    // ... and gone within the second after it expired, though nothing asked for it again.
+    // Past the default maximum age (5 s): gone at the next sweep, though nothing asked.
+    clock.advance(5001);
     await pollUntil("the expired entry to be swept out", async () => (await cacheEntries()) === 0, {
-      timeoutMs: 6000,
+      timeoutMs: 5000,
       intervalMs: 50,
     });
   });

@@ -360,6 +360,46 @@ describe("TokenVerifier", () => {
     expect(roomy.cacheEntries).toBe(0);
   });
 
+  it("sweeps no further than the first entry alive, even with expired ones behind it (clock set back)", async () => {
+    const app = await createApplication(deps, user, { name: "A" });
+    const [first, second] = [
+      await createToken(deps, user, app.id, { name: "first" }),
+      await createToken(deps, user, app.id, { name: "second" }),
+    ];
+    expect((await verifier.verify(first.token)).ok).toBe(true);
+    now -= 10_000;
+    expect((await verifier.verify(second.token)).ok).toBe(true);
+    now += 5500; // second is 5.5 s old; first, cached "later" by the clock, looks young
+    expect(verifier.sweepExpired()).toBe(0);
+    expect(verifier.cacheEntries).toBe(2);
+    // Not answered from memory all the same: past its age, it is read again.
+    const reads = store.stats.reads;
+    expect((await verifier.verify(second.token)).ok).toBe(true);
+    expect(store.stats.reads).toBe(reads + 1);
+    now += 10_000;
+    expect(verifier.sweepExpired()).toBe(2);
+  });
+
+  it("starts a new second of first-miss admissions when the clock is set back", async () => {
+    const limited = new TokenVerifier(store.tokens, { now: () => now }, usage, {
+      tokenPrefix: "kw",
+      cacheSize: 10,
+      cacheMaxAgeMs: 5000,
+      freeAdmissionsPerSecond: 1,
+    });
+    const app = await createApplication(deps, user, { name: "A" });
+    const [first, second] = [
+      await createToken(deps, user, app.id, { name: "first" }),
+      await createToken(deps, user, app.id, { name: "second" }),
+    ];
+    expect((await limited.verify(first.token)).ok).toBe(true);
+    now -= 500;
+    expect((await limited.verify(second.token)).ok).toBe(true);
+    const reads = store.stats.reads;
+    expect((await limited.verify(second.token)).ok).toBe(true);
+    expect(store.stats.reads).toBe(reads);
+  });
+
   it("sweeps out entries made stale by an invalidation since forgotten, whatever their age", async () => {
     const app = await createApplication(deps, user, { name: "A" });
     const kept = await createToken(deps, user, app.id, { name: "kept" });

@@ -36,19 +36,30 @@ export interface VerifierOptions {
 }
 
 /**
- * Most entries one `sweepExpired` call drops: deleting from a Map costs tens of
- * nanoseconds an entry, so this bounds one call's pause to well under a millisecond; a
- * larger backlog goes over the next calls.
+ * Most entries one `sweepExpired` call drops, so that one call's pause stays short (what a
+ * deletion costs: docs/performance.md, "Round two, twelfth part"); a larger backlog goes
+ * over the next calls.
  */
-const SWEEP_LIMIT = 10_000;
+const SWEEP_LIMIT = 5_000;
 
 /**
- * Tokens a cache with room takes on their first miss, in any one second of the clock;
- * past that, as in a full cache, only on their second (see `missedOnce`). Clients that
- * come back are cached from their first or second request whatever the rate, while a
- * flood of tokens each seen once in a long while adds at most this many entries a
- * second. A rate of 1,000 still let such a flood grow the heap as fast as no limit did
- * (docs/performance.md, "Round two, twelfth part").
+ * How often the server calls `sweepExpired`. With SWEEP_LIMIT it drops up to 25,000
+ * entries a second: more than a full cache of the default size (100,000 entries, each
+ * at most 5 s old) can see pass their age.
+ */
+export const CACHE_SWEEP_INTERVAL_MS = 200;
+
+/** The span over which `FREE_ADMISSIONS_PER_SECOND` counts: one second of the clock. */
+const ADMISSION_WINDOW_MS = 1000;
+
+/**
+ * Tokens a cache with room takes on their first miss in one second of the clock (up to
+ * twice as many in a second that straddles two); past that, as in a full cache, only on
+ * their second miss while the doorkeeper remembers the first (see `missedOnce`). A
+ * client that comes back is cached from its first or second request, while a flood of
+ * tokens each seen once in a long while adds at most this many entries a second. The
+ * figure was measured against a larger one (docs/performance.md, "Round two, twelfth
+ * part").
  */
 const FREE_ADMISSIONS_PER_SECOND = 100;
 
@@ -163,7 +174,7 @@ export class TokenVerifier {
    * the cache.
    */
   private missedOnce: Uint32Set | undefined;
-  /** When the current second of free admissions began, on the clock, and how many it took. */
+  /** When the current window of free admissions began, on the clock, and how many it took. */
   private admissionSecondStart = Number.NEGATIVE_INFINITY;
   private admissionsThisSecond = 0;
   /** Bumped by every invalidation, so a lookup that raced with one is not cached. */
@@ -358,10 +369,11 @@ export class TokenVerifier {
    * Drops entries past their maximum age (or made stale by a forgotten invalidation), at
    * most `limit` of them, and says how many it dropped. They would never be answered from
    * again, but held their memory until asked for or pushed out: after a burst of many
-   * tokens, a cache of dead entries. The server calls it every second. Entries are kept
-   * in the order they were cached, so the sweep stops at the first one still alive (one
-   * cached while the clock was set back may shelter older ones behind it; they go once
-   * it does).
+   * tokens, a cache of dead entries. The server calls it every CACHE_SWEEP_INTERVAL_MS.
+   * Entries are kept in the order they were cached, so the sweep stops at the first one
+   * still alive. If the clock was set back, an entry cached before that looks younger
+   * than those cached after it and shelters them; they are still refused on access once
+   * past their age, and swept once it goes.
    */
   sweepExpired(limit = SWEEP_LIMIT): number {
     const age = this.clock.now() - this.epoch;
@@ -416,7 +428,10 @@ export class TokenVerifier {
     const { cacheSize } = this.options;
     if (cacheSize <= 0) return false;
     if (this.cache.size < cacheSize) {
-      if (now - this.admissionSecondStart >= 1000 || now < this.admissionSecondStart) {
+      if (
+        now - this.admissionSecondStart >= ADMISSION_WINDOW_MS ||
+        now < this.admissionSecondStart
+      ) {
         this.admissionSecondStart = now;
         this.admissionsThisSecond = 0;
       }
@@ -426,7 +441,8 @@ export class TokenVerifier {
         return true;
       }
     }
-    this.missedOnce ??= new Uint32Set();
+    // Sized for the most it holds before it is emptied: it never grows on a request.
+    this.missedOnce ??= new Uint32Set(cacheSize);
     const prefix = prefixOfBinaryHash(key);
     if (this.missedOnce.has(prefix)) return true;
     if (this.missedOnce.size >= cacheSize) this.missedOnce.clear();
