@@ -175,8 +175,8 @@ export class TokenVerifier {
    */
   private missedOnce: Uint32Set | undefined;
   /** When the current window of free admissions began, on the clock, and how many it took. */
-  private admissionSecondStart = Number.NEGATIVE_INFINITY;
-  private admissionsThisSecond = 0;
+  private admissionWindowStart = Number.NEGATIVE_INFINITY;
+  private admissionsInWindow = 0;
   /** Bumped by every invalidation, so a lookup that raced with one is not cached. */
   private generation = 0;
   private trusted = true;
@@ -376,12 +376,11 @@ export class TokenVerifier {
    * past their age, and swept once it goes.
    */
   sweepExpired(limit = SWEEP_LIMIT): number {
-    const age = this.clock.now() - this.epoch;
+    const now = this.clock.now();
     let swept = 0;
     for (const [key, entry] of this.cache) {
       if (swept >= limit) break;
-      const expired = age - entry.cachedAt > this.options.cacheMaxAgeMs;
-      if (!expired && entry.generation >= this.staleBefore) break;
+      if (!this.pastAge(entry, now) && entry.generation >= this.staleBefore) break;
       this.cache.delete(key);
       swept++;
     }
@@ -392,7 +391,7 @@ export class TokenVerifier {
     if (!this.trusted) return undefined;
     const entry = this.cache.get(key);
     if (entry === undefined) return undefined;
-    if (now - this.epoch - entry.cachedAt > this.options.cacheMaxAgeMs) {
+    if (this.pastAge(entry, now)) {
       this.cache.delete(key);
       return undefined;
     }
@@ -423,21 +422,26 @@ export class TokenVerifier {
     return entry.record;
   }
 
+  /** Whether an entry is older than any answer may be: never used again. */
+  private pastAge(entry: CacheEntry, now: number): boolean {
+    return now - this.epoch - entry.cachedAt > this.options.cacheMaxAgeMs;
+  }
+
   /** Whether a secret just read may be cached (see `missedOnce`). */
   private admits(key: string, now: number): boolean {
     const { cacheSize } = this.options;
     if (cacheSize <= 0) return false;
     if (this.cache.size < cacheSize) {
       if (
-        now - this.admissionSecondStart >= ADMISSION_WINDOW_MS ||
-        now < this.admissionSecondStart
+        now - this.admissionWindowStart >= ADMISSION_WINDOW_MS ||
+        now < this.admissionWindowStart
       ) {
-        this.admissionSecondStart = now;
-        this.admissionsThisSecond = 0;
+        this.admissionWindowStart = now;
+        this.admissionsInWindow = 0;
       }
       const free = this.options.freeAdmissionsPerSecond ?? FREE_ADMISSIONS_PER_SECOND;
-      if (this.admissionsThisSecond < free) {
-        this.admissionsThisSecond++;
+      if (this.admissionsInWindow < free) {
+        this.admissionsInWindow++;
         return true;
       }
     }
