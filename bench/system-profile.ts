@@ -1,0 +1,248 @@
+// Where a request's CPU goes, the kernel's share included: one server under one load,
+// sampled by Linux `perf` (user and kernel stacks; Node's compiled JavaScript named through
+// `--perf-basic-prof`), each sample counted to one layer, in CPU µs per request.
+// `node --cpu-prof` sees only JavaScript and calls a system call's whole time by the
+// JavaScript function that made it; this splits that time by what the kernel did.
+//
+//   npm run build && npx tsx bench/system-profile.ts <target> [seconds] [store.db] [tokens.txt]
+//
+//   bare     bench/bare-server.mjs answering `GET /healthz` (the bench's case 0)
+//   healthz  `keyward start` on store.db, `GET /healthz` (case 1)
+//   api      the same, `GET /api` with the first token of tokens.txt (case 2)
+//   spread   the same, `GET /api` with tokens drawn uniformly from tokens.txt (case 3)
+//
+// store.db and tokens.txt are the bench's (`npm run bench -- --work-dir <dir>`: large.db
+// and large-tokens.txt, small.db and small-tokens.txt). The store is used as it is, as the
+// bench uses it. Needs wrk and perf (Debian: `apt-get install -y wrk linux-perf`); the
+// server and wrk are pinned to cores of their own when there are two.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { hasWrk, LOAD_CPU, pinned, SERVER_CPU } from "./machine.js";
+import { BENCH_DIR, CLI, HOST, ROOT } from "./settings.js";
+
+const TARGETS = ["bare", "healthz", "api", "spread"] as const;
+const [targetArg, secondsArg, storeArg, tokensArg] = process.argv.slice(2);
+const target = TARGETS.find((t) => t === targetArg);
+if (target === undefined)
+  throw new Error(
+    `usage: bench/system-profile.ts <${TARGETS.join("|")}> [seconds] [store.db] [tokens.txt]`,
+  );
+const SECONDS = Number(secondsArg ?? 5);
+if (!(Number.isInteger(SECONDS) && SECONDS > 0))
+  throw new Error(`not a number of seconds: ${secondsArg}`);
+if (target !== "bare" && storeArg === undefined) throw new Error(`${target} needs a store.db`);
+if ((target === "api" || target === "spread") && tokensArg === undefined)
+  throw new Error(`${target} needs a tokens.txt`);
+if (!hasWrk) throw new Error("wrk is not installed (apt-get install -y wrk)");
+if (spawnSync("perf", ["--version"], { stdio: "ignore" }).error)
+  throw new Error("perf is not installed (apt-get install -y linux-perf)");
+
+/** Samples a second: enough for a few thousand samples in a short window. */
+const FREQUENCY = 2000;
+/** Load before the window: the JIT and the connections warmed, as in the bench. */
+const WARM_UP_SECONDS = 3;
+const CONNECTIONS = 16;
+
+const dir = mkdtempSync(join(tmpdir(), "keyward-system-profile-"));
+
+function spawnServer(args: string[], env: NodeJS.ProcessEnv, stdout: "pipe" | number) {
+  // V8 writes a log beside the map of compiled code: into the scratch folder, not the
+  // working directory.
+  const v8Log = [`--logfile=${join(dir, "v8.log")}`, "--no-logfile-per-isolate"];
+  const node = [process.execPath, "--perf-basic-prof", ...v8Log, ...args];
+  const [command, ...rest] = pinned ? ["taskset", "-c", SERVER_CPU, ...node] : node;
+  return spawn(command as string, rest, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOST, ...env },
+    stdio: ["ignore", stdout, "pipe"],
+  });
+}
+
+async function portOf(child: ChildProcess, read: () => number | undefined): Promise<number> {
+  const deadline = Date.now() + 30_000;
+  for (let port = read(); ; port = read()) {
+    if (port !== undefined) return port;
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw new Error("the server did not start");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function startServer(): Promise<{ child: ChildProcess; port: number }> {
+  if (target === "bare") {
+    const child = spawnServer(
+      [join(BENCH_DIR, "bare-server.mjs")],
+      { KEYWARD_BARE_BODY: '{"status":"ok"}' },
+      "pipe",
+    );
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    const port = await portOf(child, () => {
+      const match = /KEYWARD_BARE_PORT (\d+)/.exec(out);
+      return match ? Number(match[1]) : undefined;
+    });
+    return { child, port };
+  }
+  // The bench's environment (bench/server.ts): defaults, but no per-address limit a single
+  // load generator would trip; the log to a real file.
+  const log = join(dir, "server.log");
+  const child = spawnServer(
+    [CLI, "start"],
+    {
+      DATABASE_URL: `sqlite:${storeArg}`,
+      PORT: "0",
+      VERIFY_RATE_LIMIT_PER_MINUTE: "100000000",
+      BEARER_FAILURES_PER_ADDRESS_PER_MINUTE: "100000000",
+    },
+    openSync(log, "a"),
+  );
+  const port = await portOf(child, () => {
+    const match = /Server listening at http:\/\/[^:]+:(\d+)/.exec(readFileSync(log, "utf8"));
+    return match ? Number(match[1]) : undefined;
+  });
+  return { child, port };
+}
+
+/** Runs wrk for `seconds`; resolves with its requests per second. */
+function wrk(port: number, seconds: number): Promise<number> {
+  const path = target === "api" || target === "spread" ? "/api" : "/healthz";
+  const args = ["-t1", `-c${CONNECTIONS}`, `-d${seconds}s`];
+  const env: NodeJS.ProcessEnv = { ...process.env, KEYWARD_BENCH_DIR: BENCH_DIR };
+  if (target === "spread") {
+    args.push("-s", join(BENCH_DIR, "tokens.lua"), `http://${HOST}:${port}${path}`);
+    args.push("--", tokensArg as string, "1");
+  } else {
+    args.push("-s", join(BENCH_DIR, "fixed.lua"), `http://${HOST}:${port}${path}`);
+    if (target === "api") {
+      const token = readFileSync(tokensArg as string, "utf8")
+        .split("\n")[0]
+        ?.trim();
+      env.KEYWARD_BENCH_AUTHORIZATION = `Bearer ${token}`;
+    }
+  }
+  const child = spawn(
+    pinned ? "taskset" : "wrk",
+    pinned ? ["-c", LOAD_CPU, "wrk", ...args] : args,
+    {
+      env,
+    },
+  );
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  return new Promise((resolve, reject) =>
+    child.on("close", () => {
+      const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)?.[1];
+      const failed = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];
+      if (rps === undefined) reject(new Error(`wrk gave no result: ${out}`));
+      else if (failed !== undefined) reject(new Error(`${failed} answers were not 2xx: ${out}`));
+      else resolve(Number(rps));
+    }),
+  );
+}
+
+/** One sample's frames, leaf first, as `perf script -F ip,sym` prints them. */
+type Stack = string[];
+
+function readSamples(perfData: string): Stack[] {
+  const script = spawnSync("perf", ["script", "-i", perfData, "-F", "comm,tid,ip,sym"], {
+    encoding: "utf8",
+    maxBuffer: 1 << 30,
+  });
+  if (script.status !== 0) throw new Error(`perf script failed: ${script.stderr}`);
+  const samples: Stack[] = [];
+  let frames: Stack = [];
+  for (const line of script.stdout.split("\n")) {
+    if (line.trim() === "") {
+      if (frames.length > 0) samples.push(frames);
+      frames = [];
+    } else if (/^\s/.test(line)) {
+      // "    7f0c1e2d3a4b name (module)": the name, without the address.
+      frames.push(line.trim().replace(/^[0-9a-f]+\s+/, ""));
+    }
+  }
+  if (frames.length > 0) samples.push(frames);
+  return samples;
+}
+
+/** The layer a sample's time belongs to. */
+function layerOf(frames: Stack): string {
+  const stack = frames.join("\n");
+  const inKernel = /entry_SYSCALL_64|asm_(exc|sysvec|common)_/.test(stack);
+  if (inKernel) {
+    // Loopback delivers a response to the load generator within the server's write, and
+    // wakes it there when it sleeps (on a virtual machine, an interrupt to another CPU).
+    if (stack.includes("sock_def_readable")) return "kernel: waking the load generator";
+    if (/do_writev|sock_write_iter/.test(stack)) return "kernel: socket writes";
+    if (stack.includes("sys_pread64")) return "kernel: storage reads (pread)";
+    if (stack.includes("sys_fcntl")) return "kernel: storage locks (fcntl)";
+    if (/sys_pwrite64|sys_fsync|sys_fdatasync/.test(stack)) return "kernel: storage writes";
+    if (/ksys_read|sys_read\b/.test(stack)) return "kernel: socket reads";
+    return "kernel: other (epoll, timers, faults, log writes)";
+  }
+  // The nearest JavaScript function: V8's runtime and builtins under it count to it.
+  const js = frames.find((f) => f.startsWith("JS:"));
+  if (js === undefined) return "native, no JavaScript frame (V8's collector, the HTTP parser)";
+  if (/ node:/.test(js)) return "Node's own JavaScript";
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(js)?.[1];
+  if (pkg !== undefined && pkg !== "keyward-client") return `package ${pkg}`;
+  if (/\/(dist|packages)\//.test(js)) return "Keyward";
+  if (/\/bench\//.test(js)) return "the bench's server";
+  return "other JavaScript";
+}
+
+const { child, port } = await startServer();
+try {
+  await wrk(port, WARM_UP_SECONDS);
+  const perfData = join(dir, "perf.data");
+  // The load runs a second longer on each side of the sampled window.
+  const load = wrk(port, SECONDS + 2);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const record = spawnSync(
+    "perf",
+    [
+      "record",
+      "-F",
+      String(FREQUENCY),
+      "-g",
+      "-p",
+      String(child.pid),
+      "-o",
+      perfData,
+      "--",
+      "sleep",
+      String(SECONDS),
+    ],
+    { encoding: "utf8" },
+  );
+  if (record.status !== 0) throw new Error(`perf record failed: ${record.stderr}`);
+  const rps = await load;
+  const samples = readSamples(perfData);
+  const requests = rps * SECONDS;
+  const microsPerRequest = (count: number) => (count / FREQUENCY / requests) * 1e6;
+  const layers = new Map<string, number>();
+  for (const frames of samples) {
+    const layer = layerOf(frames);
+    layers.set(layer, (layers.get(layer) ?? 0) + 1);
+  }
+  console.log(
+    `${target}: ${rps.toFixed(0)} requests/s, ${samples.length} samples in ${SECONDS} s: ` +
+      `${microsPerRequest(samples.length).toFixed(1)} CPU µs a request`,
+  );
+  console.log("| layer | CPU µs a request | share |\n| --- | --- | --- |");
+  for (const [layer, count] of [...layers].sort((a, b) => b[1] - a[1]))
+    console.log(
+      `| ${layer} | ${microsPerRequest(count).toFixed(2)} | ${((100 * count) / samples.length).toFixed(1)} % |`,
+    );
+} finally {
+  child.kill("SIGINT");
+  await new Promise((resolve) => child.on("exit", resolve));
+  // --perf-basic-prof's map of compiled code grows with the run.
+  rmSync(`/tmp/perf-${child.pid}.map`, { force: true });
+  rmSync(dir, { recursive: true, force: true });
+}
