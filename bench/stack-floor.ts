@@ -11,9 +11,11 @@
 //   ..., POST with a body  the same answering a POST with a JSON body shaped and validated
 //                        as `POST /api/v1/verify`'s, through a response schema: what Fastify
 //                        itself adds for a request body (counted over the GET above it)
+//   ..., 100 other routes  "Fastify + log line" with 100 more routes registered, as an API
+//                        has them: what `GET /healthz` pays for routes it never runs
 //   Keyward              `keyward start` on a fresh SQLite store (default configuration, its
 //                        log to a real file): hooks, headers, plugins, routes (counted over
-//                        "Fastify + log line")
+//                        "..., 100 other routes")
 //
 //   npm run build && npx tsx bench/stack-floor.ts [rounds (default 6)] [seconds (default 3)]
 //
@@ -148,7 +150,13 @@ const LAYERS: Layer[] = [
     }),
     postBody: JSON.stringify({ token: `kw_${"a".repeat(36)}` }),
   },
-  { ...keyward, over: "Fastify + log line" },
+  {
+    ...portPrinter("Fastify + log line, 100 other routes", "stack-layer-server.mjs", {
+      KEYWARD_STACK_LAYER: "fastify-line-routes",
+    }),
+    over: "Fastify + log line",
+  },
+  { ...keyward, over: "Fastify + log line, 100 other routes" },
 ];
 
 function wrk(port: number, seconds: number, postBody: string | undefined): Promise<number> {

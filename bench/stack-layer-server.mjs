@@ -7,14 +7,19 @@
 //   fastify-line-post  the same, answering `POST /healthz` instead: a JSON body with the
 //                  shape and schema of `POST /api/v1/verify`'s, validated, and an answer
 //                  through a response schema (what Fastify itself adds for a body)
+//   fastify-line-routes  fastify-line with OTHER_ROUTES more routes registered in a plugin
+//                  (each with a response schema), as an application registers its API;
+//                  `GET /healthz` itself is unchanged
 // (bare `node:http` is bench/bare-server.mjs). Prints `KEYWARD_BARE_PORT <port>`.
 
 import { fastify } from "fastify";
 import { AccessLogController, bufferedDestination, loggerOptions } from "../dist/http/logging.js";
 
 const layer = process.env.KEYWARD_STACK_LAYER ?? "fastify";
+/** About as many as Keyward registers: 65 routes in its contract, and a HEAD route for each GET. */
+const OTHER_ROUTES = 100;
 const options =
-  layer === "fastify-line" || layer === "fastify-line-post"
+  layer === "fastify-line" || layer === "fastify-line-post" || layer === "fastify-line-routes"
     ? {
         logger: loggerOptions(
           "info",
@@ -51,7 +56,22 @@ if (layer === "fastify-line-post") {
     },
     handler: async (request) => ({ valid: request.body.token.length > 0, status: "ok" }),
   });
-} else app.get("/healthz", async () => ({ status: "ok" }));
+} else {
+  if (layer === "fastify-line-routes")
+    await app.register(async (api) => {
+      for (let i = 0; i < OTHER_ROUTES; i++)
+        api.get(
+          `/api/r${i}/:id`,
+          {
+            schema: {
+              response: { 200: { type: "object", properties: { id: { type: "string" } } } },
+            },
+          },
+          async (request) => ({ id: request.params.id }),
+        );
+    });
+  app.get("/healthz", async () => ({ status: "ok" }));
+}
 await app.listen({ port: 0, host: process.env.HOST ?? "127.0.0.1" });
 const address = app.server.address();
 console.log(`KEYWARD_BARE_PORT ${typeof address === "object" && address ? address.port : 0}`);
