@@ -16,7 +16,7 @@ import { fastify } from "fastify";
 import { AccessLogController, bufferedDestination, loggerOptions } from "../dist/http/logging.js";
 
 const layer = process.env.KEYWARD_STACK_LAYER ?? "fastify";
-/** About as many as Keyward registers: 65 routes in its contract, and a HEAD route for each GET. */
+/** GET routes, each with the HEAD route Fastify adds: of the order of an API's, Keyward's included. */
 const OTHER_ROUTES = 100;
 const options =
   layer === "fastify-line" || layer === "fastify-line-post" || layer === "fastify-line-routes"

@@ -16,14 +16,17 @@
 // bench uses it. Needs wrk and perf (Debian: `apt-get install -y wrk linux-perf`); the
 // server and wrk are pinned to cores of their own when there are two.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { hasWrk, LOAD_CPU, pinned, SERVER_CPU } from "./machine.js";
 import { BENCH_DIR, CLI, HOST, ROOT } from "./settings.js";
 
 const TARGETS = ["bare", "healthz", "api", "spread"] as const;
-const [targetArg, secondsArg, storeArg, tokensArg] = process.argv.slice(2);
+const [targetArg, secondsArg, storeGiven, tokensGiven] = process.argv.slice(2);
+// Both from the caller's directory (the server runs from the repository's).
+const storeArg = storeGiven === undefined ? undefined : resolve(storeGiven);
+const tokensArg = tokensGiven === undefined ? undefined : resolve(tokensGiven);
 const target = TARGETS.find((t) => t === targetArg);
 if (target === undefined)
   throw new Error(
@@ -35,6 +38,9 @@ if (!(Number.isInteger(SECONDS) && SECONDS > 0))
 if (target !== "bare" && storeArg === undefined) throw new Error(`${target} needs a store.db`);
 if ((target === "api" || target === "spread") && tokensArg === undefined)
   throw new Error(`${target} needs a tokens.txt`);
+// A store path mistyped would have the server make a new, empty store there.
+for (const file of [storeArg, tokensArg])
+  if (file !== undefined && !existsSync(file)) throw new Error(`no such file: ${file}`);
 if (!hasWrk) throw new Error("wrk is not installed (apt-get install -y wrk)");
 if (spawnSync("perf", ["--version"], { stdio: "ignore" }).error)
   throw new Error("perf is not installed (apt-get install -y linux-perf)");
@@ -53,11 +59,27 @@ function spawnServer(args: string[], env: NodeJS.ProcessEnv, stdout: "pipe" | nu
   const v8Log = [`--logfile=${join(dir, "v8.log")}`, "--no-logfile-per-isolate"];
   const node = [process.execPath, "--perf-basic-prof", ...v8Log, ...args];
   const [command, ...rest] = pinned ? ["taskset", "-c", SERVER_CPU, ...node] : node;
-  return spawn(command as string, rest, {
+  const child = spawn(command ?? process.execPath, rest, {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOST, ...env },
     stdio: ["ignore", stdout, "pipe"],
   });
+  // Read, so that a server writing much to it never blocks; kept for the error below.
+  child.stderr?.on("data", (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  return child;
+}
+let stderr = "";
+
+/** Stops a server, by SIGKILL if SIGINT has not ended it within 10 s. */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGINT");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
 }
 
 async function portOf(child: ChildProcess, read: () => number | undefined): Promise<number> {
@@ -65,12 +87,13 @@ async function portOf(child: ChildProcess, read: () => number | undefined): Prom
   for (let port = read(); ; port = read()) {
     if (port !== undefined) return port;
     if (child.exitCode !== null || Date.now() > deadline)
-      throw new Error("the server did not start");
+      throw new Error(`the server did not start: ${stderr}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
-async function startServer(): Promise<{ child: ChildProcess; port: number }> {
+/** Starts the target's server; `port` reads its port once it has said it. */
+function spawnTarget(): { child: ChildProcess; port: () => number | undefined; done(): void } {
   if (target === "bare") {
     const child = spawnServer(
       [join(BENCH_DIR, "bare-server.mjs")],
@@ -81,15 +104,16 @@ async function startServer(): Promise<{ child: ChildProcess; port: number }> {
     child.stdout?.on("data", (d: Buffer) => {
       out += d.toString();
     });
-    const port = await portOf(child, () => {
+    const port = () => {
       const match = /KEYWARD_BARE_PORT (\d+)/.exec(out);
       return match ? Number(match[1]) : undefined;
-    });
-    return { child, port };
+    };
+    return { child, port, done: () => {} };
   }
   // The bench's environment (bench/server.ts): defaults, but no per-address limit a single
   // load generator would trip; the log to a real file.
   const log = join(dir, "server.log");
+  const logFd = openSync(log, "a");
   const child = spawnServer(
     [CLI, "start"],
     {
@@ -98,14 +122,17 @@ async function startServer(): Promise<{ child: ChildProcess; port: number }> {
       VERIFY_RATE_LIMIT_PER_MINUTE: "100000000",
       BEARER_FAILURES_PER_ADDRESS_PER_MINUTE: "100000000",
     },
-    openSync(log, "a"),
+    logFd,
   );
-  const port = await portOf(child, () => {
+  const port = () => {
     const match = /Server listening at http:\/\/[^:]+:(\d+)/.exec(readFileSync(log, "utf8"));
     return match ? Number(match[1]) : undefined;
-  });
-  return { child, port };
+  };
+  return { child, port, done: () => closeSync(logFd) };
 }
+
+/** wrk runs still going, stopped if the script ends early. */
+const loads = new Set<ChildProcess>();
 
 /** Runs wrk for `seconds`; resolves with its requests per second. */
 function wrk(port: number, seconds: number): Promise<number> {
@@ -114,13 +141,11 @@ function wrk(port: number, seconds: number): Promise<number> {
   const env: NodeJS.ProcessEnv = { ...process.env, KEYWARD_BENCH_DIR: BENCH_DIR };
   if (target === "spread") {
     args.push("-s", join(BENCH_DIR, "tokens.lua"), `http://${HOST}:${port}${path}`);
-    args.push("--", tokensArg as string, "1");
+    if (tokensArg !== undefined) args.push("--", tokensArg, "1");
   } else {
     args.push("-s", join(BENCH_DIR, "fixed.lua"), `http://${HOST}:${port}${path}`);
-    if (target === "api") {
-      const token = readFileSync(tokensArg as string, "utf8")
-        .split("\n")[0]
-        ?.trim();
+    if (target === "api" && tokensArg !== undefined) {
+      const token = readFileSync(tokensArg, "utf8").split("\n")[0]?.trim();
       env.KEYWARD_BENCH_AUTHORIZATION = `Bearer ${token}`;
     }
   }
@@ -131,12 +156,14 @@ function wrk(port: number, seconds: number): Promise<number> {
       env,
     },
   );
+  loads.add(child);
   let out = "";
   child.stdout.on("data", (d: Buffer) => {
     out += d.toString();
   });
   return new Promise((resolve, reject) =>
     child.on("close", () => {
+      loads.delete(child);
       const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)?.[1];
       const failed = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];
       if (rps === undefined) reject(new Error(`wrk gave no result: ${out}`));
@@ -146,7 +173,7 @@ function wrk(port: number, seconds: number): Promise<number> {
   );
 }
 
-/** One sample's frames, leaf first, as `perf script -F ip,sym` prints them. */
+/** One sample's frames, leaf first, as `perf script -F comm,tid,ip,sym` prints them. */
 type Stack = string[];
 
 function readSamples(perfData: string): Stack[] {
@@ -162,7 +189,8 @@ function readSamples(perfData: string): Stack[] {
       if (frames.length > 0) samples.push(frames);
       frames = [];
     } else if (/^\s/.test(line)) {
-      // "    7f0c1e2d3a4b name (module)": the name, without the address.
+      // A sample is a line naming its thread, then one indented line a frame,
+      // "    7f0c1e2d3a4b name", then a blank line: the name is kept, not the address.
       frames.push(line.trim().replace(/^[0-9a-f]+\s+/, ""));
     }
   }
@@ -178,40 +206,50 @@ function layerOf(frames: Stack): string {
     // Loopback delivers a response to the load generator within the server's write, and
     // wakes it there when it sleeps (on a virtual machine, an interrupt to another CPU).
     if (stack.includes("sock_def_readable")) return "kernel: waking the load generator";
-    if (/do_writev|sock_write_iter/.test(stack)) return "kernel: socket writes";
+    if (/sock_write_iter|tcp_sendmsg/.test(stack)) return "kernel: socket writes";
     if (stack.includes("sys_pread64")) return "kernel: storage reads (pread)";
     if (stack.includes("sys_fcntl")) return "kernel: storage locks (fcntl)";
     if (/sys_pwrite64|sys_fsync|sys_fdatasync/.test(stack)) return "kernel: storage writes";
-    if (/ksys_read|sys_read\b/.test(stack)) return "kernel: socket reads";
-    return "kernel: other (epoll, timers, faults, log writes)";
+    if (/sock_read_iter|tcp_recvmsg/.test(stack)) return "kernel: socket reads";
+    return "kernel: other (epoll, timers, faults, the log's and libuv's reads and writes)";
   }
-  // The nearest JavaScript function: V8's runtime and builtins under it count to it.
+  // The nearest JavaScript function: V8's runtime and builtins under it, and what was
+  // inlined into it, count to it. Native code whose stack cannot be walked back to
+  // JavaScript (no frame pointers) counts as native.
   const js = frames.find((f) => f.startsWith("JS:"));
   if (js === undefined) return "native, no JavaScript frame (V8's collector, the HTTP parser)";
   if (/ node:/.test(js)) return "Node's own JavaScript";
-  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(js)?.[1];
+  // The last node_modules in the path names the package (pnpm nests them).
+  const pkg = [...js.matchAll(/node_modules\/((?:@[^/]+\/)?[^/:]+)/g)].at(-1)?.[1];
   if (pkg !== undefined && pkg !== "keyward-client") return `package ${pkg}`;
-  if (/\/(dist|packages)\//.test(js)) return "Keyward";
-  if (/\/bench\//.test(js)) return "the bench's server";
+  if (js.includes(`${ROOT}/dist/`) || js.includes(`${ROOT}/packages/`) || pkg === "keyward-client")
+    return "Keyward";
+  if (js.includes(`${ROOT}/bench/`)) return "the bench's server";
   return "other JavaScript";
 }
 
-const { child, port } = await startServer();
+const server = spawnTarget();
 try {
+  const port = await portOf(server.child, server.port);
   await wrk(port, WARM_UP_SECONDS);
   const perfData = join(dir, "perf.data");
   // The load runs a second longer on each side of the sampled window.
   const load = wrk(port, SECONDS + 2);
   await new Promise((resolve) => setTimeout(resolve, 1000));
+  // The CPU clock, whatever counters the machine has: each sample is then 1/FREQUENCY s
+  // of CPU. -N: no copies of the binaries into ~/.debug.
   const record = spawnSync(
     "perf",
     [
       "record",
+      "-e",
+      "cpu-clock",
       "-F",
       String(FREQUENCY),
       "-g",
+      "-N",
       "-p",
-      String(child.pid),
+      String(server.child.pid),
       "-o",
       perfData,
       "--",
@@ -230,6 +268,9 @@ try {
     const layer = layerOf(frames);
     layers.set(layer, (layers.get(layer) ?? 0) + 1);
   }
+  // With kernel symbols hidden (kptr_restrict), kernel time would pass for JavaScript.
+  if (![...layers.keys()].some((layer) => layer.startsWith("kernel:")))
+    throw new Error("no sample in the kernel: are kernel symbols readable (kptr_restrict)?");
   console.log(
     `${target}: ${rps.toFixed(0)} requests/s, ${samples.length} samples in ${SECONDS} s: ` +
       `${microsPerRequest(samples.length).toFixed(1)} CPU µs a request`,
@@ -240,9 +281,10 @@ try {
       `| ${layer} | ${microsPerRequest(count).toFixed(2)} | ${((100 * count) / samples.length).toFixed(1)} % |`,
     );
 } finally {
-  child.kill("SIGINT");
-  await new Promise((resolve) => child.on("exit", resolve));
+  for (const load of loads) load.kill("SIGKILL");
+  await stop(server.child);
+  server.done();
   // --perf-basic-prof's map of compiled code grows with the run.
-  rmSync(`/tmp/perf-${child.pid}.map`, { force: true });
+  rmSync(`/tmp/perf-${server.child.pid}.map`, { force: true });
   rmSync(dir, { recursive: true, force: true });
 }
