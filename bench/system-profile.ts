@@ -52,6 +52,8 @@ const WARM_UP_SECONDS = 3;
 const CONNECTIONS = 16;
 
 const dir = mkdtempSync(join(tmpdir(), "keyward-system-profile-"));
+/** The end of the server's standard error, for the error when it does not start. */
+let stderr = "";
 
 function spawnServer(args: string[], env: NodeJS.ProcessEnv, stdout: "pipe" | number) {
   // V8 writes a log beside the map of compiled code: into the scratch folder, not the
@@ -70,7 +72,6 @@ function spawnServer(args: string[], env: NodeJS.ProcessEnv, stdout: "pipe" | nu
   });
   return child;
 }
-let stderr = "";
 
 /** Stops a server, by SIGKILL if SIGINT has not ended it within 10 s. */
 async function stop(child: ChildProcess): Promise<void> {
