@@ -14,6 +14,11 @@ export const pinned = hasTaskset && cores >= 2;
 export const SERVER_CPU = "0";
 export const LOAD_CPU = "1";
 
+/** `command args` run on `cpu` through taskset when pinning is possible, else as it is. */
+export function onCore(cpu: string, command: string, args: string[]): [string, string[]] {
+  return pinned ? ["taskset", ["-c", cpu, command, ...args]] : [command, args];
+}
+
 /** The machine a run's numbers come from, recorded with them. */
 export interface MachineInfo {
   nproc: number;

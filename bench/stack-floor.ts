@@ -25,7 +25,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hasWrk, LOAD_CPU, pinned, SERVER_CPU } from "./machine.js";
+import { hasWrk, LOAD_CPU, onCore, SERVER_CPU } from "./machine.js";
 import { cpuMicrosOfPid } from "./server.js";
 import { BENCH_DIR, CLI, HOST, ROOT } from "./settings.js";
 
@@ -49,11 +49,11 @@ interface Running {
 }
 
 function spawnPinned(args: string[], env: NodeJS.ProcessEnv, stdout: "pipe" | number) {
-  return spawn(
-    pinned ? "taskset" : process.execPath,
-    pinned ? ["-c", SERVER_CPU, process.execPath, ...args] : args,
-    { cwd: ROOT, env: { PATH: process.env.PATH, HOST, ...env }, stdio: ["ignore", stdout, "pipe"] },
-  );
+  return spawn(...onCore(SERVER_CPU, process.execPath, args), {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOST, ...env },
+    stdio: ["ignore", stdout, "pipe"],
+  });
 }
 
 async function started(child: ChildProcess, port: () => number | undefined): Promise<Running> {
@@ -172,13 +172,7 @@ function wrk(port: number, seconds: number, postBody: string | undefined): Promi
         KEYWARD_BENCH_BODY: postBody,
       }
     : process.env;
-  const child = spawn(
-    pinned ? "taskset" : "wrk",
-    pinned ? ["-c", LOAD_CPU, "wrk", ...args] : args,
-    {
-      env,
-    },
-  );
+  const child = spawn(...onCore(LOAD_CPU, "wrk", args), { env });
   let out = "";
   child.stdout.on("data", (d: Buffer) => {
     out += d.toString();

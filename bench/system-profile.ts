@@ -19,7 +19,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { hasWrk, LOAD_CPU, pinned, SERVER_CPU } from "./machine.js";
+import { hasWrk, LOAD_CPU, onCore, SERVER_CPU } from "./machine.js";
 import { BENCH_DIR, CLI, HOST, ROOT } from "./settings.js";
 
 const TARGETS = ["bare", "healthz", "api", "spread"] as const;
@@ -59,9 +59,8 @@ function spawnServer(args: string[], env: NodeJS.ProcessEnv, stdout: "pipe" | nu
   // V8 writes a log beside the map of compiled code: into the scratch folder, not the
   // working directory.
   const v8Log = [`--logfile=${join(dir, "v8.log")}`, "--no-logfile-per-isolate"];
-  const node = [process.execPath, "--perf-basic-prof", ...v8Log, ...args];
-  const [command, ...rest] = pinned ? ["taskset", "-c", SERVER_CPU, ...node] : node;
-  const child = spawn(command ?? process.execPath, rest, {
+  const node = ["--perf-basic-prof", ...v8Log, ...args];
+  const child = spawn(...onCore(SERVER_CPU, process.execPath, node), {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOST, ...env },
     stdio: ["ignore", stdout, "pipe"],
@@ -150,13 +149,7 @@ function wrk(port: number, seconds: number): Promise<number> {
       env.KEYWARD_BENCH_AUTHORIZATION = `Bearer ${token}`;
     }
   }
-  const child = spawn(
-    pinned ? "taskset" : "wrk",
-    pinned ? ["-c", LOAD_CPU, "wrk", ...args] : args,
-    {
-      env,
-    },
-  );
+  const child = spawn(...onCore(LOAD_CPU, "wrk", args), { env });
   loads.add(child);
   let out = "";
   child.stdout.on("data", (d: Buffer) => {
@@ -230,6 +223,9 @@ function layerOf(frames: Stack): string {
 }
 
 const server = spawnTarget();
+// Printed once the server is stopped and its files removed: a reader that stops reading
+// early (`| head`) then cannot end the script before its clean-up.
+const report: string[] = [];
 try {
   const port = await portOf(server.child, server.port);
   await wrk(port, WARM_UP_SECONDS);
@@ -272,13 +268,13 @@ try {
   // With kernel symbols hidden (kptr_restrict), kernel time would pass for JavaScript.
   if (![...layers.keys()].some((layer) => layer.startsWith("kernel:")))
     throw new Error("no sample in the kernel: are kernel symbols readable (kptr_restrict)?");
-  console.log(
+  report.push(
     `${target}: ${rps.toFixed(0)} requests/s, ${samples.length} samples in ${SECONDS} s: ` +
       `${microsPerRequest(samples.length).toFixed(1)} CPU µs a request`,
   );
-  console.log("| layer | CPU µs a request | share |\n| --- | --- | --- |");
+  report.push("| layer | CPU µs a request | share |\n| --- | --- | --- |");
   for (const [layer, count] of [...layers].sort((a, b) => b[1] - a[1]))
-    console.log(
+    report.push(
       `| ${layer} | ${microsPerRequest(count).toFixed(2)} | ${((100 * count) / samples.length).toFixed(1)} % |`,
     );
 } finally {
@@ -289,3 +285,4 @@ try {
   rmSync(`/tmp/perf-${server.child.pid}.map`, { force: true });
   rmSync(dir, { recursive: true, force: true });
 }
+console.log(report.join("\n"));
