@@ -10,19 +10,31 @@
 //   healthz  `keyward start` on store.db, `GET /healthz` (case 1)
 //   api      the same, `GET /api` with the first token of tokens.txt (case 2)
 //   spread   the same, `GET /api` with tokens drawn uniformly from tokens.txt (case 3)
+//   verify   the same, `POST /api/v1/verify` with the first token of tokens.txt (case 5)
 //
+// KEYWARD_BENCH_NODE_ARGS="<flags>" gives the server's node more flags, as in the bench
+// (--no-turbo-inlining names every function a sample is in, at some cost to what is measured).
+// KEYWARD_PROFILE_STACKS=<file> keeps every sample's named stack there (perf script's text).
 // store.db and tokens.txt are the bench's (`npm run bench -- --work-dir <dir>`: large.db
 // and large-tokens.txt, small.db and small-tokens.txt). The store is used as it is, as the
 // bench uses it. Needs wrk and perf (Debian: `apt-get install -y wrk linux-perf`); the
 // server and wrk are pinned to cores of their own when there are two.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { hasWrk, LOAD_CPU, onCore, SERVER_CPU } from "./machine.js";
 import { BENCH_DIR, CLI, HOST, ROOT } from "./settings.js";
 
-const TARGETS = ["bare", "healthz", "api", "spread"] as const;
+const TARGETS = ["bare", "healthz", "api", "spread", "verify"] as const;
 const [targetArg, secondsArg, storeGiven, tokensGiven] = process.argv.slice(2);
 // Both from the caller's directory (the server runs from the repository's).
 const storeArg = storeGiven === undefined ? undefined : resolve(storeGiven);
@@ -36,8 +48,8 @@ const SECONDS = Number(secondsArg ?? 5);
 if (!(Number.isInteger(SECONDS) && SECONDS > 0))
   throw new Error(`not a number of seconds: ${secondsArg}`);
 if (target !== "bare" && storeArg === undefined) throw new Error(`${target} needs a store.db`);
-if ((target === "api" || target === "spread") && tokensArg === undefined)
-  throw new Error(`${target} needs a tokens.txt`);
+const needsTokens = target === "api" || target === "spread" || target === "verify";
+if (needsTokens && tokensArg === undefined) throw new Error(`${target} needs a tokens.txt`);
 // A store path mistyped would have the server make a new, empty store there.
 for (const file of [storeArg, tokensArg])
   if (file !== undefined && !existsSync(file)) throw new Error(`no such file: ${file}`);
@@ -50,6 +62,15 @@ const FREQUENCY = 2000;
 /** Load before the window: the JIT and the connections warmed, as in the bench. */
 const WARM_UP_SECONDS = 3;
 const CONNECTIONS = 16;
+/** Where to keep every sample's named stack (`perf script`'s text), when set. */
+const STACKS_FILE =
+  process.env.KEYWARD_PROFILE_STACKS === undefined
+    ? undefined
+    : resolve(process.env.KEYWARD_PROFILE_STACKS);
+/** More flags for the server's node, as the bench takes them (e.g. --no-turbo-inlining). */
+const EXTRA_NODE_ARGS = (process.env.KEYWARD_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+/** Rows of the table by nearest JavaScript function. */
+const TOP_FUNCTIONS = 25;
 
 const dir = mkdtempSync(join(tmpdir(), "keyward-system-profile-"));
 /** The end of the server's standard error, for the error when it does not start. */
@@ -59,7 +80,7 @@ function spawnServer(args: string[], env: NodeJS.ProcessEnv, stdout: "pipe" | nu
   // V8 writes a log beside the map of compiled code: into the scratch folder, not the
   // working directory.
   const v8Log = [`--logfile=${join(dir, "v8.log")}`, "--no-logfile-per-isolate"];
-  const node = ["--perf-basic-prof", ...v8Log, ...args];
+  const node = ["--perf-basic-prof", ...v8Log, ...EXTRA_NODE_ARGS, ...args];
   const child = spawn(...onCore(SERVER_CPU, process.execPath, node), {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOST, ...env },
@@ -136,7 +157,12 @@ const loads = new Set<ChildProcess>();
 
 /** Runs wrk for `seconds`; resolves with its requests per second. */
 function wrk(port: number, seconds: number): Promise<number> {
-  const path = target === "api" || target === "spread" ? "/api" : "/healthz";
+  const path =
+    target === "verify"
+      ? "/api/v1/verify"
+      : target === "api" || target === "spread"
+        ? "/api"
+        : "/healthz";
   const args = ["-t1", `-c${CONNECTIONS}`, `-d${seconds}s`];
   const env: NodeJS.ProcessEnv = { ...process.env, KEYWARD_BENCH_DIR: BENCH_DIR };
   if (target === "spread") {
@@ -144,9 +170,12 @@ function wrk(port: number, seconds: number): Promise<number> {
     if (tokensArg !== undefined) args.push("--", tokensArg, "1");
   } else {
     args.push("-s", join(BENCH_DIR, "fixed.lua"), `http://${HOST}:${port}${path}`);
-    if (target === "api" && tokensArg !== undefined) {
-      const token = readFileSync(tokensArg, "utf8").split("\n")[0]?.trim();
-      env.KEYWARD_BENCH_AUTHORIZATION = `Bearer ${token}`;
+    const token =
+      tokensArg === undefined ? undefined : readFileSync(tokensArg, "utf8").split("\n")[0]?.trim();
+    if (target === "api") env.KEYWARD_BENCH_AUTHORIZATION = `Bearer ${token}`;
+    if (target === "verify") {
+      env.KEYWARD_BENCH_METHOD = "POST";
+      env.KEYWARD_BENCH_BODY = JSON.stringify({ token });
     }
   }
   const child = spawn(...onCore(LOAD_CPU, "wrk", args), { env });
@@ -176,6 +205,8 @@ function readSamples(perfData: string): Stack[] {
     maxBuffer: 1 << 30,
   });
   if (script.status !== 0) throw new Error(`perf script failed: ${script.stderr}`);
+  // The named stacks, for questions the tables do not answer (which caller a cost is under).
+  if (STACKS_FILE !== undefined) writeFileSync(STACKS_FILE, script.stdout);
   const samples: Stack[] = [];
   let frames: Stack = [];
   for (const line of script.stdout.split("\n")) {
@@ -261,9 +292,25 @@ try {
   const requests = rps * SECONDS;
   const microsPerRequest = (count: number) => (count / FREQUENCY / requests) * 1e6;
   const layers = new Map<string, number>();
+  const functions = new Map<string, number>();
+  const nativeLeaves = new Map<string, number>();
+  const runtimeCalls = new Map<string, number>();
   for (const frames of samples) {
     const layer = layerOf(frames);
     layers.set(layer, (layers.get(layer) ?? 0) + 1);
+    const js = frames.find((f) => f.startsWith("JS:")) ?? "(no JavaScript frame)";
+    functions.set(js, (functions.get(js) ?? 0) + 1);
+    // V8's runtime entered from JavaScript: an inline cache that could not answer (a
+    // megamorphic site, an object with a map of its own) or a slow path.
+    const runtime = frames.find((f) => /^v8::internal::Runtime_\w+/.test(f));
+    if (runtime !== undefined) {
+      const name = /Runtime_\w+/.exec(runtime)?.[0] ?? runtime;
+      runtimeCalls.set(name, (runtimeCalls.get(name) ?? 0) + 1);
+    }
+    if (layer.startsWith("native")) {
+      const leaf = frames.slice(0, 3).join(" < ");
+      nativeLeaves.set(leaf, (nativeLeaves.get(leaf) ?? 0) + 1);
+    }
   }
   // With kernel symbols hidden (kptr_restrict), kernel time would pass for JavaScript.
   if (![...layers.keys()].some((layer) => layer.startsWith("kernel:")))
@@ -276,6 +323,32 @@ try {
   for (const [layer, count] of [...layers].sort((a, b) => b[1] - a[1]))
     report.push(
       `| ${layer} | ${microsPerRequest(count).toFixed(2)} | ${((100 * count) / samples.length).toFixed(1)} % |`,
+    );
+  // The same samples by their nearest JavaScript function (kernel and native time under it
+  // included), for finding which call a layer's time is spent under.
+  report.push(
+    `\nThe ${TOP_FUNCTIONS} nearest JavaScript functions with the most samples:`,
+    "| function | CPU µs a request | share |\n| --- | --- | --- |",
+  );
+  for (const [name, count] of [...functions].sort((a, b) => b[1] - a[1]).slice(0, TOP_FUNCTIONS))
+    report.push(
+      `| ${name.replace(/\|/g, "\\|")} | ${microsPerRequest(count).toFixed(2)} | ${((100 * count) / samples.length).toFixed(1)} % |`,
+    );
+  report.push(
+    "\nSamples in V8's runtime functions (under any layer above):",
+    "| runtime function | CPU µs a request | share |\n| --- | --- | --- |",
+  );
+  for (const [name, count] of [...runtimeCalls].sort((a, b) => b[1] - a[1]).slice(0, 10))
+    report.push(
+      `| ${name} | ${microsPerRequest(count).toFixed(2)} | ${((100 * count) / samples.length).toFixed(1)} % |`,
+    );
+  report.push(
+    `\nThe ${TOP_FUNCTIONS} commonest innermost frames of the native samples:`,
+    "| frames, innermost first | CPU µs a request | share |\n| --- | --- | --- |",
+  );
+  for (const [leaf, count] of [...nativeLeaves].sort((a, b) => b[1] - a[1]).slice(0, TOP_FUNCTIONS))
+    report.push(
+      `| ${leaf.replace(/\|/g, "\\|")} | ${microsPerRequest(count).toFixed(2)} | ${((100 * count) / samples.length).toFixed(1)} % |`,
     );
 } finally {
   for (const load of loads) load.kill("SIGKILL");

@@ -2,7 +2,7 @@
 import { realpathSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-import { runCli } from "./commands.js";
+import { pinTickObject } from "./pin-tick-object.js";
 
 const require = createRequire(import.meta.url);
 const { version } = require("../../package.json") as { version: string };
@@ -22,6 +22,9 @@ function isProgram(): boolean {
 
 // Exit once, here: commands return exit codes.
 if (isProgram()) {
+  // Before the commands and everything they import are loaded (pin-tick-object.ts).
+  pinTickObject();
+  const { runCli } = await import("./commands.js");
   runCli(process.argv.slice(2), process.env, version).then(
     (code) => {
       if (code !== null) process.exit(code);

@@ -21,6 +21,7 @@ import { registerHostCheck } from "./host-check.js";
 import { AccessLogController, type LogFormat, loggerOptions } from "./logging.js";
 import { Metrics } from "./metrics.js";
 import { handleError, sendProblem } from "./problem.js";
+import { sharedProblemSerializers } from "./response-serializers.js";
 import { applicationRoutes } from "./routes/applications.js";
 import { auditRoutes } from "./routes/audit.js";
 import { authRoutes } from "./routes/auth.js";
@@ -134,6 +135,8 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     // What the HTTP parser refuses before any route: problem+json too (client-errors.ts).
     clientErrorHandler: clientErrorHandler(() => app.log),
     connectionTimeout: 60_000,
+    // One serializer for every problem answer (response-serializers.ts).
+    schemaController: { compilersFactory: { buildSerializer: sharedProblemSerializers() } },
     ajv: {
       customOptions: {
         // Unknown fields are refused (additionalProperties: false), never silently dropped.

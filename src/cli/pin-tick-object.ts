@@ -1,0 +1,33 @@
+import { createHook } from "node:async_hooks";
+
+/** One of `process.nextTick`'s tick objects, kept for the life of the process. */
+let pinned: object | undefined;
+
+/**
+ * Keeps one of `process.nextTick`'s tick objects alive for good; call it before anything
+ * else is loaded.
+ *
+ * Why: `nextTick` builds each tick object with a literal whose computed keys V8 defines
+ * through feedback that has no polymorphic state: one map, or megamorphic for good. The
+ * maps the literal goes through are kept only by live tick objects. A full collection at
+ * a moment when none is queued (at start-up, or on an idle server) frees them, the next
+ * tick object gets new ones, and from then on every `nextTick` call (about ten a request)
+ * goes through V8's runtime (docs/performance.md, fourteenth part). One live tick object
+ * keeps the maps, and so the feedback, for the life of the process.
+ */
+/** The pinned tick object, once `pinTickObject` has run. */
+export function pinnedTickObject(): object | undefined {
+  return pinned;
+}
+
+export function pinTickObject(): void {
+  if (pinned !== undefined) return;
+  const hook = createHook({
+    init(_asyncId, type, _triggerAsyncId, resource) {
+      if (type === "TickObject" && pinned === undefined) pinned = resource;
+    },
+  });
+  hook.enable();
+  process.nextTick(() => {});
+  hook.disable();
+}
