@@ -170,8 +170,7 @@ function wrk(port: number, seconds: number): Promise<number> {
     if (tokensArg !== undefined) args.push("--", tokensArg, "1");
   } else {
     args.push("-s", join(BENCH_DIR, "fixed.lua"), `http://${HOST}:${port}${path}`);
-    const token =
-      tokensArg === undefined ? undefined : readFileSync(tokensArg, "utf8").split("\n")[0]?.trim();
+    const token = firstToken();
     if (target === "api") env.KEYWARD_BENCH_AUTHORIZATION = `Bearer ${token}`;
     if (target === "verify") {
       env.KEYWARD_BENCH_METHOD = "POST";
@@ -194,6 +193,33 @@ function wrk(port: number, seconds: number): Promise<number> {
       else resolve(Number(rps));
     }),
   );
+}
+
+/** The token `api` and `verify` send: the first line of tokens.txt. */
+function firstToken(): string {
+  return tokensArg === undefined
+    ? ""
+    : (readFileSync(tokensArg, "utf8").split("\n")[0]?.trim() ?? "");
+}
+
+/**
+ * One request as the load sends it, checked: a token refused would be profiled without
+ * notice (the public verify answers an invalid token with 200 and `valid: false`).
+ */
+async function checkAnswer(port: number): Promise<void> {
+  if (target !== "api" && target !== "verify") return;
+  const token = firstToken();
+  const answer =
+    target === "api"
+      ? await fetch(`http://${HOST}:${port}/api`, { headers: { authorization: `Bearer ${token}` } })
+      : await fetch(`http://${HOST}:${port}/api/v1/verify`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ token }),
+        });
+  const body = (await answer.json()) as { valid?: boolean };
+  if (answer.status !== 200 || (target === "verify" && body.valid !== true))
+    throw new Error(`the first token of ${tokensArg} is not valid here: ${answer.status}`);
 }
 
 /** One sample's frames, leaf first, as `perf script -F comm,tid,ip,sym` prints them. */
@@ -259,6 +285,7 @@ const server = spawnTarget();
 const report: string[] = [];
 try {
   const port = await portOf(server.child, server.port);
+  await checkAnswer(port);
   await wrk(port, WARM_UP_SECONDS);
   const perfData = join(dir, "perf.data");
   // The load runs a second longer on each side of the sampled window.

@@ -1,4 +1,6 @@
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../test-support/process.js";
 
@@ -27,7 +29,13 @@ describe("pinTickObject", () => {
       const settle = () => new Promise((resolve) => setImmediate(resolve));
       pinTickObject();
       pinTickObject();
-      const pinned = new WeakRef(pinnedTickObject());
+      const pinnedBeforeItsTick = pinnedTickObject() !== undefined;
+      await settle();
+      const first = pinnedTickObject();
+      pinTickObject();
+      await settle();
+      const same = pinnedTickObject() === first;
+      const pinned = new WeakRef(first ?? {});
       const unpinned = new WeakRef(nextTickObject());
       await settle();
       globalThis.gc();
@@ -38,7 +46,9 @@ describe("pinTickObject", () => {
         pinnedKept: pinned.deref() !== undefined,
         unpinnedKept: unpinned.deref() !== undefined,
         laterHasPinnedMap: sameMap(pinned.deref(), later),
-        hasCallback: typeof pinned.deref()?.callback === "function",
+        pinnedBeforeItsTick,
+        same,
+        isTickObject: typeof pinned.deref()?.callback === "function",
       }));
     `;
     const result = spawnSync(
@@ -60,7 +70,17 @@ describe("pinTickObject", () => {
       pinnedKept: true,
       unpinnedKept: false,
       laterHasPinnedMap: true,
-      hasCallback: true,
+      pinnedBeforeItsTick: false,
+      same: true,
+      isTickObject: true,
     });
+  });
+
+  it("runs in the keyward command before the commands and their imports are loaded", () => {
+    const main = readFileSync(join(REPO_ROOT, "src", "cli", "main.ts"), "utf8");
+    expect(main).not.toMatch(/^import[^;]*"\.\/commands\.js"/m);
+    const pin = main.indexOf("pinTickObject();");
+    expect(pin).toBeGreaterThan(0);
+    expect(main.indexOf('await import("./commands.js")')).toBeGreaterThan(pin);
   });
 });

@@ -1,7 +1,12 @@
-import { createHook } from "node:async_hooks";
+import { executionAsyncResource } from "node:async_hooks";
 
 /** One of `process.nextTick`'s tick objects, kept for the life of the process. */
 let pinned: object | undefined;
+
+/** The pinned tick object, once the tick `pinTickObject` queued has run. */
+export function pinnedTickObject(): object | undefined {
+  return pinned;
+}
 
 /**
  * Keeps one of `process.nextTick`'s tick objects alive for good; call it before anything
@@ -13,21 +18,11 @@ let pinned: object | undefined;
  * a moment when none is queued (at start-up, or on an idle server) frees them, the next
  * tick object gets new ones, and from then on every `nextTick` call (about ten a request)
  * goes through V8's runtime (docs/performance.md, fourteenth part). One live tick object
- * keeps the maps, and so the feedback, for the life of the process.
+ * keeps the maps, and so the feedback, for the life of the process. The tick queued here
+ * holds them until it runs, and its callback's own resource is that tick object.
  */
-/** The pinned tick object, once `pinTickObject` has run. */
-export function pinnedTickObject(): object | undefined {
-  return pinned;
-}
-
 export function pinTickObject(): void {
-  if (pinned !== undefined) return;
-  const hook = createHook({
-    init(_asyncId, type, _triggerAsyncId, resource) {
-      if (type === "TickObject" && pinned === undefined) pinned = resource;
-    },
+  process.nextTick(() => {
+    pinned ??= executionAsyncResource();
   });
-  hook.enable();
-  process.nextTick(() => {});
-  hook.disable();
 }

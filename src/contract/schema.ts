@@ -63,6 +63,9 @@ export const EmptyObject = Type.Object({}, { additionalProperties: false, maxPro
 
 const PROBLEM_TYPE_BASE = "urn:keyward:problem:";
 
+/** The media type of every problem answer (RFC 9457). */
+export const PROBLEM_MEDIA_TYPE = "application/problem+json";
+
 /** The RFC 9457 problem every refusal and fault is answered with. */
 export const Problem = Type.Object(
   {

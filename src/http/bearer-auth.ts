@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { PROBLEM_MEDIA_TYPE } from "../contract/index.js";
 import { hasQueryToken, parseBearerHeader } from "../core/bearer.js";
 import type { SecretRecord } from "../core/model.js";
 import type { TokenVerifier, VerifyResult } from "../services/verifier.js";
@@ -39,7 +40,7 @@ function send(reply: FastifyReply, status: number, challenge: string, body: stri
     .code(status)
     .header("www-authenticate", challenge)
     .header("cache-control", "no-store")
-    .type("application/problem+json")
+    .type(PROBLEM_MEDIA_TYPE)
     .send(body);
   return undefined;
 }

@@ -6,7 +6,12 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from "fastify";
-import { problemFor, type RouteContract, type RouteSchema } from "../contract/index.js";
+import {
+  PROBLEM_MEDIA_TYPE,
+  problemFor,
+  type RouteContract,
+  type RouteSchema,
+} from "../contract/index.js";
 import { type ErrorCode, errorRegistry } from "../core/errors.js";
 
 /** An app whose routes take their request and answer types from the contract's schemas. */
@@ -117,7 +122,7 @@ function problemResponses(route: RouteContract): Record<number, unknown> {
     const schema = problemFor(codes);
     responses[status] = {
       description: (schema as { description?: string }).description,
-      content: { "application/problem+json": { schema } },
+      content: { [PROBLEM_MEDIA_TYPE]: { schema } },
     };
   }
   return responses;

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
-import { type Problem, problemTypeOf } from "../contract/index.js";
+import { PROBLEM_MEDIA_TYPE, type Problem, problemTypeOf } from "../contract/index.js";
 import { type ErrorCode, errorRegistry, KeywardError } from "../core/errors.js";
 
 export function problemBody(code: ErrorCode, detail?: string): Problem {
@@ -20,7 +20,7 @@ export function sendProblem(
   headers: Readonly<Record<string, string>> = {},
 ): FastifyReply {
   const body = problemBody(code, detail);
-  reply.code(body.status).headers(headers).type("application/problem+json");
+  reply.code(body.status).headers(headers).type(PROBLEM_MEDIA_TYPE);
   return reply.send(body);
 }
 

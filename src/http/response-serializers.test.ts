@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { SerializerSelector } from "@fastify/fast-json-stringify-compiler";
 import { describe, expect, it } from "vitest";
-import { problemFor, verifyRoute } from "../contract/index.js";
+import { PROBLEM_MEDIA_TYPE, problemFor, verifyRoute } from "../contract/index.js";
 import { REPO_ROOT } from "../test-support/process.js";
 import { sharedProblemSerializers } from "./response-serializers.js";
 
@@ -20,15 +20,30 @@ function countingFactory() {
 }
 
 describe("sharedProblemSerializers", () => {
-  it("builds one serializer for every problem answer, and one per success schema", () => {
+  // Fastify passes the media type of responses declared by content; its type omits it.
+  const problem = { contentType: PROBLEM_MEDIA_TYPE };
+  const json = { contentType: "application/json" };
+
+  it("builds one serializer for every problem answer, and one for each other response", () => {
     const { factory, built } = countingFactory();
     const compile = sharedProblemSerializers(factory)({}, {});
     const route = { method: "POST", url: "/api/v1/verify" };
-    const notFound = compile({ ...route, httpStatus: "404", schema: problemFor(["not_found"]) });
-    const limited = compile({ ...route, httpStatus: "429", schema: problemFor(["rate_limited"]) });
+    const notFound = compile({
+      ...route,
+      ...problem,
+      httpStatus: "404",
+      schema: problemFor(["not_found"]),
+    });
+    const limited = compile({
+      ...route,
+      ...problem,
+      httpStatus: "429",
+      schema: problemFor(["rate_limited"]),
+    });
     const other = compile({
       method: "GET",
       url: "/api",
+      ...problem,
       httpStatus: "503",
       schema: problemFor(["storage_unavailable"]),
     });
@@ -39,16 +54,24 @@ describe("sharedProblemSerializers", () => {
       httpStatus: "200",
       schema: verifyRoute.schema.response[200],
     });
+    // An error status declared with a body of another kind keeps a serializer of its own.
+    const ownError = compile({
+      ...route,
+      ...json,
+      httpStatus: "409",
+      schema: verifyRoute.schema.response[200],
+    });
     expect(success).not.toBe(notFound);
-    expect(built).toHaveLength(2);
+    expect(ownError).not.toBe(notFound);
+    expect(built).toHaveLength(3);
   });
 
   it("writes a problem byte for byte as the route's own schema did, and nothing else", () => {
-    const route = { method: "GET", url: "/api", httpStatus: "401" };
+    const route = { method: "GET", url: "/api", httpStatus: "401", ...problem };
     const schema = problemFor(["invalid_token", "authentication_required"]);
     const shared = sharedProblemSerializers()({}, {})({ ...route, schema });
     const own = SerializerSelector()({}, {})({ ...route, schema });
-    const problem = {
+    const body = {
       type: "urn:keyward:problem:invalid_token",
       title: "Invalid token",
       status: 401,
@@ -56,8 +79,8 @@ describe("sharedProblemSerializers", () => {
       code: "invalid_token",
       token: "kw_must_not_appear",
     };
-    expect(shared(problem)).toBe(own(problem));
-    expect(shared(problem)).not.toContain("kw_must_not_appear");
+    expect(shared(body)).toBe(own(body));
+    expect(shared(body)).not.toContain("kw_must_not_appear");
   });
 });
 
