@@ -219,7 +219,9 @@ async function checkAnswer(port: number): Promise<void> {
         });
   const body = (await answer.json()) as { valid?: boolean };
   if (answer.status !== 200 || (target === "verify" && body.valid !== true))
-    throw new Error(`the first token of ${tokensArg} is not valid here: ${answer.status}`);
+    throw new Error(
+      `the first token of ${tokensArg} is not valid here: ${answer.status} ${JSON.stringify(body)}`,
+    );
 }
 
 /** One sample's frames, leaf first, as `perf script -F comm,tid,ip,sym` prints them. */
@@ -346,37 +348,35 @@ try {
     `${target}: ${rps.toFixed(0)} requests/s, ${samples.length} samples in ${SECONDS} s: ` +
       `${microsPerRequest(samples.length).toFixed(1)} CPU µs a request`,
   );
-  report.push("| layer | CPU µs a request | share |\n| --- | --- | --- |");
-  for (const [layer, count] of [...layers].sort((a, b) => b[1] - a[1]))
-    report.push(
-      `| ${layer} | ${microsPerRequest(count).toFixed(2)} | ${((100 * count) / samples.length).toFixed(1)} % |`,
-    );
+  /** One table of the samples counted by `key`, the largest first. */
+  const table = (title: string, key: string, counts: Map<string, number>, rows = Infinity) => {
+    report.push(title, `| ${key} | CPU µs a request | share |\n| --- | --- | --- |`);
+    for (const [name, count] of [...counts].sort((a, b) => b[1] - a[1]).slice(0, rows))
+      report.push(
+        `| ${name.replace(/\|/g, "\\|")} | ${microsPerRequest(count).toFixed(2)} | ${((100 * count) / samples.length).toFixed(1)} % |`,
+      );
+  };
+  table("", "layer", layers);
   // The same samples by their nearest JavaScript function (kernel and native time under it
   // included), for finding which call a layer's time is spent under.
-  report.push(
+  table(
     `\nThe ${TOP_FUNCTIONS} nearest JavaScript functions with the most samples:`,
-    "| function | CPU µs a request | share |\n| --- | --- | --- |",
+    "function",
+    functions,
+    TOP_FUNCTIONS,
   );
-  for (const [name, count] of [...functions].sort((a, b) => b[1] - a[1]).slice(0, TOP_FUNCTIONS))
-    report.push(
-      `| ${name.replace(/\|/g, "\\|")} | ${microsPerRequest(count).toFixed(2)} | ${((100 * count) / samples.length).toFixed(1)} % |`,
-    );
-  report.push(
+  table(
     "\nSamples in V8's runtime functions (under any layer above):",
-    "| runtime function | CPU µs a request | share |\n| --- | --- | --- |",
+    "runtime function",
+    runtimeCalls,
+    10,
   );
-  for (const [name, count] of [...runtimeCalls].sort((a, b) => b[1] - a[1]).slice(0, 10))
-    report.push(
-      `| ${name} | ${microsPerRequest(count).toFixed(2)} | ${((100 * count) / samples.length).toFixed(1)} % |`,
-    );
-  report.push(
+  table(
     `\nThe ${TOP_FUNCTIONS} commonest innermost frames of the native samples:`,
-    "| frames, innermost first | CPU µs a request | share |\n| --- | --- | --- |",
+    "frames, innermost first",
+    nativeLeaves,
+    TOP_FUNCTIONS,
   );
-  for (const [leaf, count] of [...nativeLeaves].sort((a, b) => b[1] - a[1]).slice(0, TOP_FUNCTIONS))
-    report.push(
-      `| ${leaf.replace(/\|/g, "\\|")} | ${microsPerRequest(count).toFixed(2)} | ${((100 * count) / samples.length).toFixed(1)} % |`,
-    );
 } finally {
   for (const load of loads) load.kill("SIGKILL");
   await stop(server.child);

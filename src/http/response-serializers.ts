@@ -14,13 +14,13 @@ type SerializerFactory = NonNullable<
  * Why: each fast-json-stringify build keeps a `{}` whose first property is a name of its
  * own (`__fjs_root_<n>`), and each such name is one more transition from the map V8 gives
  * every `{}`. V8 allows a map 1,536 transitions. With a serializer per route and problem
- * status (about 830 here) and the validators' own names, that map was full: a `{}` that
- * then gets a first property with no transition left gets a map of its own, and the code
- * that reads it (Node's, for a request's headers) misses its inline caches on every
- * request (docs/performance.md, fourteenth part). Every problem body has the same five
- * fields (`Problem`), so one serializer writes them all as each route's narrowed schema
- * did. Only responses declared with the problem media type are shared: a route that one
- * day declares another body for an error status keeps its own serializer.
+ * status and the validators' own names, that map was full: a `{}` that then gets a first
+ * property with no transition left gets a map of its own, and the code that reads it
+ * (Node's, for a request's headers) misses its inline caches on every request
+ * (docs/performance.md, fourteenth part). Every problem body has the same five fields
+ * (`Problem`), so one serializer writes them all as each route's narrowed schema did.
+ * Only responses declared with the problem media type are shared: a route that one day
+ * declares another body for an error status keeps its own serializer.
  */
 export function sharedProblemSerializers(
   base: ReturnType<typeof SerializerSelector> = SerializerSelector(),
