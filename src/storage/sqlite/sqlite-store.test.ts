@@ -7,7 +7,7 @@ import { Kysely, SqliteDialect, sql } from "kysely";
 import { afterAll, describe, expect, it } from "vitest";
 import { defineStoreContract } from "../../test-support/store-contract.js";
 import type { Database } from "../schema.js";
-import { createSqliteStore, withoutFsync } from "./sqlite-store.js";
+import { asUsageFlush, createSqliteStore } from "./sqlite-store.js";
 
 const root = mkdtempSync(join(tmpdir(), "keyward-sqlite-contract-"));
 let files = 0;
@@ -83,23 +83,36 @@ describe("SQLite secret filter", () => {
   });
 });
 
-describe("withoutFsync", () => {
-  it("commits its work with synchronous=NORMAL and puts FULL back, also when the work fails", async () => {
+describe("asUsageFlush", () => {
+  it("runs its work without fsync, foreign-key checks or a statement journal on disk, and puts the server's settings back, also when the work fails", async () => {
     const sqlite = new SqliteDatabase(join(root, "sync.db"));
     sqlite.pragma("journal_mode = WAL");
     sqlite.pragma("synchronous = FULL");
+    sqlite.pragma("foreign_keys = ON");
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-    const level = async (conn: Kysely<Database>) =>
-      (await sql<{ synchronous: number }>`pragma synchronous`.execute(conn)).rows[0]?.synchronous;
+    const settings = async (conn: Kysely<Database>) => ({
+      synchronous: (await sql<{ synchronous: number }>`pragma synchronous`.execute(conn)).rows[0]
+        ?.synchronous,
+      foreignKeys: (await sql<{ foreign_keys: number }>`pragma foreign_keys`.execute(conn)).rows[0]
+        ?.foreign_keys,
+      tempStore: (await sql<{ temp_store: number }>`pragma temp_store`.execute(conn)).rows[0]
+        ?.temp_store,
+    });
+    const server = { synchronous: 2, foreignKeys: 1, tempStore: 0 };
     try {
-      expect(await withoutFsync(db, level)).toBe(1);
-      expect(await level(db)).toBe(2);
+      expect(await settings(db)).toEqual(server);
+      expect(await asUsageFlush(db, settings)).toEqual({
+        synchronous: 1,
+        foreignKeys: 0,
+        tempStore: 2,
+      });
+      expect(await settings(db)).toEqual(server);
       await expect(
-        withoutFsync(db, async () => {
+        asUsageFlush(db, async () => {
           throw new Error("flush failed");
         }),
       ).rejects.toThrow("flush failed");
-      expect(await level(db)).toBe(2);
+      expect(await settings(db)).toEqual(server);
     } finally {
       await db.destroy();
     }

@@ -144,7 +144,11 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
   // The hot lookup runs on a statement prepared once, where the query builder would
   // prepare it on every call.
   const compiled = findSecretQuery(db, "").compile();
-  const findSecretStatement = sqlite.prepare<unknown[], SecretRow>(compiled.sql);
+  // Rows as arrays: better-sqlite3 builds a row object through V8's API, naming each of
+  // the 13 columns anew (docs/performance.md, "fifteenth part"); the literal below costs
+  // a fraction of that.
+  const findSecretStatement = sqlite.prepare<unknown[], unknown[]>(compiled.sql).raw(true);
+  const secretColumns = columnPositions(findSecretStatement, SECRET_ROW_COLUMNS);
   const findServiceKeyStatement = sqlite.prepare<unknown[], ServiceKeyRow>(
     findServiceKeyQuery(db, "").compile().sql,
   );
@@ -193,8 +197,10 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
         return Promise.resolve(undefined);
       stats.reads++;
       stats.secretLookups++;
-      const row = findSecretStatement.get(hash);
-      return Promise.resolve(row ? toSecretRecord(row) : undefined);
+      const values = findSecretStatement.get(hash);
+      return Promise.resolve(
+        values ? toSecretRecord(secretRowOf(values, secretColumns)) : undefined,
+      );
     } catch (error) {
       return Promise.reject(faults.toFault(error));
     }
@@ -235,7 +241,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
       findServiceKeyBySecret,
       beforeSecretWrite: (hash) => secrets?.add(hash),
       // Usage counts are the one write whose last flush may be lost on power loss.
-      flushTransaction: (work) => withoutFsync(db, (conn) => conn.transaction().execute(work)),
+      flushTransaction: (work) => asUsageFlush(db, (conn) => conn.transaction().execute(work)),
     },
     { mailNotices: options.mailNotices ?? false },
   );
@@ -298,25 +304,97 @@ export class SchemaNotMigratedError extends Error {
   }
 }
 
+type Positions<K extends string> = { readonly [C in K]: number };
+
 /**
- * Runs `work` on the connection with `synchronous = NORMAL`, then puts `FULL` back. In
- * WAL mode a NORMAL commit is not fsynced: it survives a crash of the process (the
- * write has reached the operating system) but may be lost, never half-applied, on
- * power loss, until the next FULL commit or checkpoint syncs the log. Usage flushes use
- * it: each fsync (one per 500-token chunk) ran on the event loop and held up every
- * request in flight, for counts that are already approximate. Everything else commits
- * with FULL.
+ * Where each named column is in a statement's rows read as arrays; throws at start-up,
+ * not on a request, if the statement lacks one.
  */
-export function withoutFsync<T>(
+function columnPositions<K extends string>(
+  statement: SqliteDatabase.Statement<unknown[], unknown>,
+  names: Readonly<Record<K, true>>,
+): Positions<K> {
+  const given = statement.columns().map((column) => column.name);
+  const positions: Partial<Record<K, number>> = {};
+  for (const name of Object.keys(names) as K[]) {
+    const at = given.indexOf(name);
+    if (at === -1) throw new Error(`the secret lookup has no column ${name}`);
+    positions[name] = at;
+  }
+  return positions as Positions<K>;
+}
+
+/** Every column of a SecretRow, checked against the lookup's columns at start-up. */
+const SECRET_ROW_COLUMNS: Readonly<Record<keyof SecretRow, true>> = {
+  token_id: true,
+  token_name: true,
+  scopes: true,
+  application_id: true,
+  application_name: true,
+  user_id: true,
+  user_email: true,
+  external_id: true,
+  expires_at: true,
+  revoked_at: true,
+  secret_expires_at: true,
+  allowed_addresses: true,
+  imported_at: true,
+};
+
+/** A secret lookup's row, read as an array, as the object the rest of the store reads. */
+function secretRowOf(values: unknown[], at: Positions<keyof SecretRow>): SecretRow {
+  return {
+    token_id: values[at.token_id] as SecretRow["token_id"],
+    token_name: values[at.token_name] as SecretRow["token_name"],
+    scopes: values[at.scopes] as SecretRow["scopes"],
+    application_id: values[at.application_id] as SecretRow["application_id"],
+    application_name: values[at.application_name] as SecretRow["application_name"],
+    user_id: values[at.user_id] as SecretRow["user_id"],
+    user_email: values[at.user_email] as SecretRow["user_email"],
+    external_id: values[at.external_id] as SecretRow["external_id"],
+    expires_at: values[at.expires_at] as SecretRow["expires_at"],
+    revoked_at: values[at.revoked_at] as SecretRow["revoked_at"],
+    secret_expires_at: values[at.secret_expires_at] as SecretRow["secret_expires_at"],
+    allowed_addresses: values[at.allowed_addresses] as SecretRow["allowed_addresses"],
+    imported_at: values[at.imported_at] as SecretRow["imported_at"],
+  };
+}
+
+/**
+ * Runs a usage flush's `work` on the connection with the settings below, then puts the
+ * server's own back, also when the work fails.
+ *
+ * - `synchronous = NORMAL`, not FULL. In WAL mode a NORMAL commit is not fsynced: it
+ *   survives a crash of the process (the write has reached the operating system) but may
+ *   be lost, never half-applied, on power loss, until the next FULL commit or checkpoint
+ *   syncs the log. Each fsync (one per 500-token chunk) ran on the event loop and held up
+ *   every request in flight, for counts that are already approximate. Everything else
+ *   commits with FULL.
+ * - `foreign_keys = OFF`: each usage row's check that its token exists was a second
+ *   scattered B-tree read per token. Every token a flush counts came out of a secret
+ *   lookup that joined its row, and no statement deletes a token, so the check cannot
+ *   fail; PostgreSQL keeps it.
+ * - `temp_store = MEMORY`: a multi-row statement inside a transaction keeps a statement
+ *   journal of the pages it changes, which SQLite spills to a temporary file past 64 KiB
+ *   (a write and a close per chunk); in memory it is at most one chunk's pages.
+ *
+ * Pragmas are settings of the connection, set outside the transaction (SQLite ignores
+ * `foreign_keys` inside one), on the one connection the work runs on.
+ */
+export function asUsageFlush<T>(
   db: Kysely<Database>,
   work: (conn: Kysely<Database>) => Promise<T>,
 ): Promise<T> {
-  // One connection for the pragma, the work and the restore: nothing else runs between.
+  // One connection for the pragmas, the work and the restore: nothing else runs between.
   return db.connection().execute(async (conn) => {
     await sql`pragma synchronous = normal`.execute(conn);
+    await sql`pragma foreign_keys = off`.execute(conn);
+    await sql`pragma temp_store = memory`.execute(conn);
     try {
       return await work(conn);
     } finally {
+      await sql`pragma temp_store = default`.execute(conn);
+      await sql`pragma foreign_keys = on`.execute(conn);
       await sql`pragma synchronous = full`.execute(conn);
     }
   });
