@@ -17,6 +17,7 @@ import * as email from "./0015-email.js";
 import * as portalKey from "./0016-portal-key.js";
 import * as portalSessionKey from "./0017-portal-session-key.js";
 import * as secretNotices from "./0018-secret-notices.js";
+import * as usageUncheckedToken from "./0019-usage-unchecked-token.js";
 
 /** Every migration this version of Keyward knows, in order. Append; never edit a released one. */
 export const migrations: Record<string, Migration> = {
@@ -38,4 +39,5 @@ export const migrations: Record<string, Migration> = {
   "0016-portal-key": portalKey,
   "0017-portal-session-key": portalSessionKey,
   "0018-secret-notices": secretNotices,
+  "0019-usage-unchecked-token": usageUncheckedToken,
 };

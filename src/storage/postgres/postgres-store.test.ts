@@ -163,6 +163,69 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
     }
   });
 
+  it("counts a token's use without writing to the token's row (no foreign-key lock)", async () => {
+    if (!database) throw new Error("no test database");
+    const store = await openEmptyStore();
+    const { Client } = await import("pg");
+    const reader = new Client({ connectionString: database.url });
+    await reader.connect();
+    try {
+      const now = Date.UTC(2030, 0, 1);
+      await store.users.insertUser({
+        id: "usr_usage",
+        email: "usage@example.com",
+        name: "Usage",
+        passwordHash: "x",
+        createdAt: now,
+      });
+      await store.applications.insertApplication({
+        id: "app_usage",
+        name: "Usage",
+        ownerId: "usr_usage",
+        scopes: [],
+        createdAt: now,
+        returnOrigins: [],
+        branding: null,
+      });
+      const token = {
+        id: "tok_usage",
+        applicationId: "app_usage",
+        userId: "usr_usage",
+        name: "counted",
+        hint: "kw_…use1",
+        scopes: [],
+        createdAt: now,
+        expiresAt: null,
+        secretHash: "usage-secret",
+      };
+      expect(await store.tokens.insertToken(token, { maxActivePerUser: 10, now })).toEqual({
+        ok: true,
+      });
+      // A row lock leaves the locker's transaction id in the row's xmax: a write to the
+      // tokens table, and before migration 0019 one for every new usage row. (The token's
+      // own insert left one already: its secret's row locks it the same way.)
+      const xmax = async () =>
+        (
+          await reader.query<{ xmax: string }>("select xmax::text from tokens where id = $1", [
+            token.id,
+          ])
+        ).rows[0]?.xmax;
+      const before = await xmax();
+      expect(before).toMatch(/^\d+$/);
+      await store.usage.applyUsage([
+        { tokenId: token.id, day: "2030-01-01", requests: 3, lastUsedAt: now },
+      ]);
+      await store.usage.applyUsage([
+        { tokenId: token.id, day: "2030-01-02", requests: 2, lastUsedAt: now + 86_400_000 },
+      ]);
+      expect(await store.usage.totalUsage(token.id)).toBe(5);
+      expect(await xmax()).toBe(before);
+    } finally {
+      await reader.end();
+      await store.close();
+    }
+  });
+
   it("decides a leak report after a regeneration under way commits, not from before it", async () => {
     if (!database) throw new Error("no test database");
     const store = await openEmptyStore();
