@@ -12,16 +12,24 @@ import type { Database } from "../src/storage/schema.js";
  *   npx tsx --conditions=keyward-source bench/secret-lookup.ts <store.db> [sizes] [rounds]
  *
  * `sizes`: comma-separated `cache_size` values in KiB (default: "default,4096,2048";
- * `default` leaves the connection as opened). The store is opened read-only; use the
- * bench's `large.db` and `small.db` (`npm run bench -- --work-dir <dir>`).
+ * `default` leaves the connection as opened), each optionally followed by `/raw`: rows
+ * read as arrays, as the server reads them since the fifteenth part, where without it
+ * better-sqlite3 builds an object per row (e.g. "default,default/raw"). The store is
+ * opened read-only; use the bench's `large.db` and `small.db` (`npm run bench --
+ * --work-dir <dir>`).
  */
 const path = process.argv[2];
 if (!path) throw new Error("usage: bench/secret-lookup.ts <store.db> [sizes] [rounds]");
-const sizes = (process.argv[3] ?? "default,4096,2048").split(",");
+const entries = (process.argv[3] ?? "default,4096,2048").split(",");
 const ROUNDS = Number(process.argv[4] ?? 4);
-for (const size of sizes)
+const settings = entries.map((entry) => {
+  const [size = "", form, ...rest] = entry.split("/");
   if (size !== "default" && !(Number.isInteger(Number(size)) && Number(size) > 0))
     throw new Error(`not a page cache size in KiB: ${size}`);
+  if ((form !== undefined && form !== "raw") || rest.length > 0)
+    throw new Error(`not a size with an optional /raw: ${entry}`);
+  return { entry, size, asArrays: form === "raw" };
+});
 if (!(Number.isInteger(ROUNDS) && ROUNDS > 0))
   throw new Error(`not a number of rounds: ${process.argv[4]}`);
 const LOOKUPS = 100_000;
@@ -48,26 +56,26 @@ const next = () => {
   return state;
 };
 
-const connections = sizes.map((size) => {
+const connections = settings.map(({ entry, size, asArrays }) => {
   const db = new SqliteDatabase(path, { readonly: true });
   if (size !== "default") db.pragma(`cache_size = -${Number(size)}`);
-  const statement = db.prepare(sql);
+  const statement = db.prepare(sql).raw(asArrays);
   // Warm-up: the page cache filled as a running server's would be.
   restart(1);
   for (let i = 0; i < 2 * LOOKUPS; i++) statement.get(hashes[next() % hashes.length]);
-  return { size, statement };
+  return { entry, statement };
 });
 
 for (let round = 0; round < ROUNDS; round++) {
   const line: string[] = [];
-  for (const { size, statement } of round % 2 === 0 ? connections : [...connections].reverse()) {
+  for (const { entry, statement } of round % 2 === 0 ? connections : [...connections].reverse()) {
     let found = 0;
     restart(1000 + round);
     const start = process.hrtime.bigint();
     for (let i = 0; i < LOOKUPS; i++) if (statement.get(hashes[next() % hashes.length])) found++;
     const micros = Number(process.hrtime.bigint() - start) / 1000 / LOOKUPS;
     if (found !== LOOKUPS) throw new Error(`only ${found} of ${LOOKUPS} secrets found`);
-    line.push(`${size}: ${micros.toFixed(1)} µs`);
+    line.push(`${entry}: ${micros.toFixed(1)} µs`);
   }
   console.log(`round ${round + 1}: ${line.join(", ")}`);
 }

@@ -122,9 +122,9 @@ describe("asUsageFlush", () => {
 
 describe("the usage flush's unchecked foreign key", () => {
   it("holds because no statement of the stores deletes a token", () => {
-    // asUsageFlush turns foreign-key checks off: a usage row may only name a token that
-    // exists, which holds while tokens are never deleted. A change that deletes tokens
-    // must check the flush again.
+    // asUsageFlush turns foreign-key checks off on SQLite, and migration 0019 dropped the
+    // key on PostgreSQL: a usage row names a token that exists only while tokens are never
+    // deleted. A change that deletes tokens must delete their usage rows itself.
     const storage = join(REPO_ROOT, "src", "storage");
     const sources = readdirSync(storage, { recursive: true, encoding: "utf8" })
       .filter((file) => file.endsWith(".ts") && !file.endsWith(".test.ts"))
