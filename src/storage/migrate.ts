@@ -54,7 +54,14 @@ export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
   });
   const result: MigrationResultSet = await migrator.migrateToLatest();
   if (result.error) {
-    throw new KeywardError("internal_error", "Database migration failed.", { cause: result.error });
+    // Said in full: the operator starting the server is who can act on it (a migration
+    // that could not take a lock says to start again).
+    const failed = result.results?.find((r) => r.status === "Error")?.migrationName;
+    const which = failed === undefined ? "" : ` ${failed}`;
+    const why = result.error instanceof Error ? result.error.message : String(result.error);
+    throw new KeywardError("internal_error", `Database migration${which} failed: ${why}`, {
+      cause: result.error,
+    });
   }
   return (result.results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
 }

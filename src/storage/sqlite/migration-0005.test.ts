@@ -121,7 +121,9 @@ describe("migration 0005 on SQLite", () => {
 
   it("changes nothing when the data breaks a foreign key, and says so", async () => {
     const path = await databaseAt0004({ orphanSecret: true });
-    await expect(createSqliteStore({ path })).rejects.toThrow(/migration failed/i);
+    await expect(createSqliteStore({ path })).rejects.toThrow(
+      /migration 0005-usage-last-used failed: foreign key check failed/i,
+    );
     expect(tableSql(path, "tokens")).not.toMatch(/WITHOUT ROWID/);
     expect(tableSql(path, "token_usage_daily")).not.toContain("last_used_at");
     const sqlite = new SqliteDatabase(path, { readonly: true });

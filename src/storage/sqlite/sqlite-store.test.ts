@@ -1,11 +1,10 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import { afterAll, describe, expect, it } from "vitest";
-import { REPO_ROOT } from "../../test-support/process.js";
 import { defineStoreContract } from "../../test-support/store-contract.js";
 import type { Database } from "../schema.js";
 import { asUsageFlush, createSqliteStore } from "./sqlite-store.js";
@@ -118,23 +117,22 @@ describe("asUsageFlush", () => {
       await db.destroy();
     }
   });
-});
 
-describe("the usage flush's unchecked foreign key", () => {
-  it("holds because no statement of the stores deletes a token", () => {
-    // asUsageFlush turns foreign-key checks off on SQLite, and migration 0019 dropped the
-    // key on PostgreSQL: a usage row names a token that exists only while tokens are never
-    // deleted. A change that deletes tokens must delete their usage rows itself.
-    const storage = join(REPO_ROOT, "src", "storage");
-    const sources = readdirSync(storage, { recursive: true, encoding: "utf8" })
-      .filter((file) => file.endsWith(".ts") && !file.endsWith(".test.ts"))
-      .map((file) => ({ file, text: readFileSync(join(storage, file), "utf8") }));
-    expect(sources.length).toBeGreaterThan(10);
-    const deleting = sources
-      .filter(({ text }) =>
-        /deleteFrom\(\s*["']tokens["']|delete\s+from\s+["`]?tokens\b/i.test(text),
-      )
-      .map(({ file }) => file);
-    expect(deleting).toEqual([]);
+  it("fails, instead of leaving foreign-key checks off, when the work leaves a transaction open", async () => {
+    const sqlite = new SqliteDatabase(join(root, "left-open.db"));
+    sqlite.pragma("journal_mode = WAL");
+    sqlite.pragma("foreign_keys = ON");
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    try {
+      await expect(
+        asUsageFlush(db, async (conn) => {
+          await sql`begin`.execute(conn);
+        }),
+      ).rejects.toThrow(/foreign-key checks could not be turned back on/);
+      sqlite.exec("rollback");
+      expect(sqlite.pragma("foreign_keys", { simple: true })).toBe(0);
+    } finally {
+      await db.destroy();
+    }
   });
 });

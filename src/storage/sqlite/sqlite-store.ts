@@ -118,9 +118,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
   const sqlite = new SqliteDatabase(options.path, { timeout: busyTimeoutMs });
   try {
     sqlite.pragma("journal_mode = WAL");
-    // FULL: a committed create or revoke survives power loss, not only a process crash.
-    sqlite.pragma("synchronous = FULL");
-    sqlite.pragma("foreign_keys = ON");
+    for (const setting of SERVER_SETTINGS) sqlite.pragma(setting);
   } catch (error) {
     sqlite.close();
     serverLock?.close();
@@ -145,10 +143,14 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
   // prepare it on every call.
   const compiled = findSecretQuery(db, "").compile();
   // Rows as arrays: better-sqlite3 builds a row object through V8's API, naming each of
-  // the 13 columns anew (docs/performance.md, "fifteenth part"); the literal below costs
-  // a fraction of that.
+  // the 13 columns anew, where a literal is compiled code (docs/performance.md,
+  // "fifteenth part").
   const findSecretStatement = sqlite.prepare<unknown[], unknown[]>(compiled.sql).raw(true);
-  const secretColumns = columnPositions(findSecretStatement, SECRET_ROW_COLUMNS);
+  const secretColumns = columnPositions(
+    "the secret lookup",
+    findSecretStatement,
+    SECRET_ROW_COLUMNS,
+  );
   const findServiceKeyStatement = sqlite.prepare<unknown[], ServiceKeyRow>(
     findServiceKeyQuery(db, "").compile().sql,
   );
@@ -311,6 +313,7 @@ type Positions<K extends string> = { readonly [C in K]: number };
  * not on a request, if the statement lacks one.
  */
 function columnPositions<K extends string>(
+  what: string,
   statement: SqliteDatabase.Statement<unknown[], unknown>,
   names: Readonly<Record<K, true>>,
 ): Positions<K> {
@@ -318,7 +321,7 @@ function columnPositions<K extends string>(
   const positions: Partial<Record<K, number>> = {};
   for (const name of Object.keys(names) as K[]) {
     const at = given.indexOf(name);
-    if (at === -1) throw new Error(`the secret lookup has no column ${name}`);
+    if (at === -1) throw new Error(`${what} has no column ${name}`);
     positions[name] = at;
   }
   return positions as Positions<K>;
@@ -361,8 +364,17 @@ function secretRowOf(values: unknown[], at: Positions<keyof SecretRow>): SecretR
 }
 
 /**
+ * The connection's settings while it serves, besides WAL mode: set when the store opens,
+ * and put back after every usage flush (`asUsageFlush`). FULL: a committed create or
+ * revoke survives power loss, not only a process crash. `temp_store` is SQLite's default
+ * (temporary files on disk), said here so that the flush puts back what was there.
+ */
+const FOREIGN_KEYS_ON = "foreign_keys = ON";
+const SERVER_SETTINGS = [FOREIGN_KEYS_ON, "synchronous = FULL", "temp_store = DEFAULT"];
+
+/**
  * Runs a usage flush's `work` on the connection with the settings below, then puts the
- * server's own back, also when the work fails.
+ * server's own back (SERVER_SETTINGS), also when the work fails.
  *
  * - `synchronous = NORMAL`, not FULL. In WAL mode a NORMAL commit is not fsynced: it
  *   survives a crash of the process (the write has reached the operating system) but may
@@ -372,30 +384,50 @@ function secretRowOf(values: unknown[], at: Positions<keyof SecretRow>): SecretR
  *   commits with FULL.
  * - `foreign_keys = OFF`: each usage row's check that its token exists was a second
  *   scattered B-tree read per token. Every token a flush counts came out of a secret
- *   lookup that joined its row, and no statement deletes a token, so the check cannot
- *   fail; PostgreSQL keeps it.
+ *   lookup that joined its row (a secret is known to no client before the transaction
+ *   that writes it commits), and no statement deletes a token or what a token's row
+ *   cascades from (a test reads the storage code for one). PostgreSQL has had no such key
+ *   since migration 0019. Changing this setting makes SQLite prepare this connection's
+ *   statements again on their next use: once per flush chunk, not per token.
  * - `temp_store = MEMORY`: a multi-row statement inside a transaction keeps a statement
  *   journal of the pages it changes, which SQLite spills to a temporary file past 64 KiB
- *   (a write and a close per chunk); in memory it is at most one chunk's pages.
+ *   (a write and a close per chunk); in memory it is at most one chunk's pages. (Changing
+ *   it would drop temporary tables; Keyward makes none.)
  *
- * Pragmas are settings of the connection, set outside the transaction (SQLite ignores
- * `foreign_keys` inside one), on the one connection the work runs on.
+ * The settings are set outside the transaction (SQLite ignores `foreign_keys` inside one)
+ * on the one connection the work runs on. No other Kysely statement runs between; the
+ * lookups that use the connection directly (secrets, service keys, the change log) only
+ * read.
  */
 export function asUsageFlush<T>(
   db: Kysely<Database>,
   work: (conn: Kysely<Database>) => Promise<T>,
 ): Promise<T> {
-  // One connection for the pragmas, the work and the restore: nothing else runs between.
   return db.connection().execute(async (conn) => {
-    await sql`pragma synchronous = normal`.execute(conn);
-    await sql`pragma foreign_keys = off`.execute(conn);
-    await sql`pragma temp_store = memory`.execute(conn);
     try {
+      await sql`pragma synchronous = normal`.execute(conn);
+      await sql`pragma foreign_keys = off`.execute(conn);
+      await sql`pragma temp_store = memory`.execute(conn);
       return await work(conn);
     } finally {
-      await sql`pragma temp_store = default`.execute(conn);
-      await sql`pragma foreign_keys = on`.execute(conn);
-      await sql`pragma synchronous = full`.execute(conn);
+      await restoreServerSettings(conn);
     }
   });
+}
+
+/**
+ * SERVER_SETTINGS again, foreign-key checks first and read back: inside a transaction the
+ * work left open SQLite ignores that setting without an error, and the server must not go
+ * on writing without them.
+ */
+async function restoreServerSettings(conn: Kysely<Database>): Promise<void> {
+  for (const setting of SERVER_SETTINGS) {
+    await sql.raw(`pragma ${setting}`).execute(conn);
+    if (setting !== FOREIGN_KEYS_ON) continue;
+    const checks = await sql<{ foreign_keys: number }>`pragma foreign_keys`.execute(conn);
+    if (checks.rows[0]?.foreign_keys !== 1)
+      throw new Error(
+        "SQLite's foreign-key checks could not be turned back on after a usage flush: it left a transaction open",
+      );
+  }
 }
