@@ -84,6 +84,49 @@ async function untilWaitingOnLocks(client: PgClient, count: number, never: strin
   }
 }
 
+/**
+ * An owner, an application and one token with the secret hash `secretHash`, all named
+ * after `name`, inserted through the store at `now`.
+ */
+async function insertOwnedToken(
+  store: Awaited<ReturnType<typeof openEmptyStore>>,
+  name: string,
+  secretHash: string,
+  now: number,
+) {
+  await store.users.insertUser({
+    id: `usr_${name}`,
+    email: `${name}@example.com`,
+    name,
+    passwordHash: "x",
+    createdAt: now,
+  });
+  await store.applications.insertApplication({
+    id: `app_${name}`,
+    name,
+    ownerId: `usr_${name}`,
+    scopes: [],
+    createdAt: now,
+    returnOrigins: [],
+    branding: null,
+  });
+  const token = {
+    id: `tok_${name}`,
+    applicationId: `app_${name}`,
+    userId: `usr_${name}`,
+    name,
+    hint: "kw_…old1",
+    scopes: [],
+    createdAt: now,
+    expiresAt: null,
+    secretHash,
+  };
+  expect(await store.tokens.insertToken(token, { maxActivePerUser: 10, now })).toEqual({
+    ok: true,
+  });
+  return token;
+}
+
 describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
   it("answers 503 (StorageUnavailableError) when the server cannot be reached, saying where", async () => {
     // Port 1 on localhost refuses at once.
@@ -173,36 +216,7 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
     await reader.connect();
     try {
       const now = Date.UTC(2030, 0, 1);
-      await store.users.insertUser({
-        id: "usr_usage",
-        email: "usage@example.com",
-        name: "Usage",
-        passwordHash: "x",
-        createdAt: now,
-      });
-      await store.applications.insertApplication({
-        id: "app_usage",
-        name: "Usage",
-        ownerId: "usr_usage",
-        scopes: [],
-        createdAt: now,
-        returnOrigins: [],
-        branding: null,
-      });
-      const token = {
-        id: "tok_usage",
-        applicationId: "app_usage",
-        userId: "usr_usage",
-        name: "counted",
-        hint: "kw_…use1",
-        scopes: [],
-        createdAt: now,
-        expiresAt: null,
-        secretHash: "usage-secret",
-      };
-      expect(await store.tokens.insertToken(token, { maxActivePerUser: 10, now })).toEqual({
-        ok: true,
-      });
+      const token = await insertOwnedToken(store, "usage", "usage-secret", now);
       // A row lock leaves the locker's transaction id in the row's xmax: a write to the
       // tokens table, and before migration 0019 one for every new usage row. (The token's
       // own insert left one already: its secret's row locks it the same way.)
@@ -281,36 +295,7 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
     await regeneration.connect();
     try {
       const now = Date.UTC(2030, 0, 1);
-      await store.users.insertUser({
-        id: "usr_leak",
-        email: "leak@example.com",
-        name: "Leak",
-        passwordHash: "x",
-        createdAt: now,
-      });
-      await store.applications.insertApplication({
-        id: "app_leak",
-        name: "Leak",
-        ownerId: "usr_leak",
-        scopes: [],
-        createdAt: now,
-        returnOrigins: [],
-        branding: null,
-      });
-      const token = {
-        id: "tok_leak",
-        applicationId: "app_leak",
-        userId: "usr_leak",
-        name: "racing",
-        hint: "kw_…old1",
-        scopes: [],
-        createdAt: now,
-        expiresAt: null,
-        secretHash: "old-secret",
-      };
-      expect(await store.tokens.insertToken(token, { maxActivePerUser: 10, now })).toEqual({
-        ok: true,
-      });
+      await insertOwnedToken(store, "leak", "old-secret", now);
       // A regeneration with a grace period, as replaceSecret writes it, not yet committed.
       await regeneration.query("begin");
       await regeneration.query("update tokens set hint = 'kw_…new1' where id = 'tok_leak'");
