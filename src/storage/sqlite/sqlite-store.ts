@@ -363,13 +363,14 @@ function secretRowOf(values: unknown[], at: Positions<keyof SecretRow>): SecretR
   };
 }
 
+const FOREIGN_KEYS_ON = "foreign_keys = ON";
+
 /**
  * The connection's settings while it serves, besides WAL mode: set when the store opens,
  * and put back after every usage flush (`asUsageFlush`). FULL: a committed create or
  * revoke survives power loss, not only a process crash. `temp_store` is SQLite's default
  * (temporary files on disk), said here so that the flush puts back what was there.
  */
-const FOREIGN_KEYS_ON = "foreign_keys = ON";
 const SERVER_SETTINGS = [FOREIGN_KEYS_ON, "synchronous = FULL", "temp_store = DEFAULT"];
 
 /**
