@@ -83,6 +83,67 @@ describe("SQLite secret filter", () => {
   });
 });
 
+describe("SQLite secret lookups", () => {
+  it("reads the lookups of one turn in one read transaction, each answered with its own token", async () => {
+    const statements: string[] = [];
+    const store = await createSqliteStore({
+      path: join(root, "grouped.db"),
+      traceStatements: (text) => statements.push(text),
+    });
+    try {
+      const T0 = 1_900_000_000_000;
+      await store.users.insertUser({
+        id: "usr_g",
+        email: "g@example.com",
+        name: "G",
+        passwordHash: "x",
+        createdAt: T0,
+      });
+      await store.applications.insertApplication({
+        id: "app_g",
+        name: "G",
+        ownerId: "usr_g",
+        returnOrigins: [],
+        branding: null,
+        scopes: [],
+        createdAt: T0,
+      });
+      const hashes: string[] = [];
+      for (const n of [1, 2, 3]) {
+        const secretHash = createHash("sha256").update(`grouped ${n}`).digest("hex");
+        hashes.push(secretHash);
+        const inserted = await store.tokens.insertToken(
+          {
+            id: `tok_g${n}`,
+            applicationId: "app_g",
+            userId: "usr_g",
+            name: `g${n}`,
+            hint: "kw_…abcd",
+            scopes: [],
+            createdAt: T0,
+            expiresAt: null,
+            secretHash,
+          },
+          { maxActivePerUser: 10, now: T0 },
+        );
+        expect(inserted.ok).toBe(true);
+      }
+      statements.length = 0;
+      const found = await Promise.all(hashes.map((hash) => store.tokens.findSecret(hash)));
+      expect(found.map((record) => record?.tokenId)).toEqual(["tok_g1", "tok_g2", "tok_g3"]);
+      expect(statements.map((text) => text.split(" ")[0])).toEqual([
+        "begin",
+        "select",
+        "select",
+        "select",
+        "commit",
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe("asUsageFlush", () => {
   it("runs its work without fsync, foreign-key checks or a statement journal on disk, and puts the server's settings back, also when the work fails", async () => {
     const sqlite = new SqliteDatabase(join(root, "sync.db"));

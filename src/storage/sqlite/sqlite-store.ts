@@ -17,6 +17,7 @@ import { isSchemaUpToDate, migrateToLatest } from "../migrate.js";
 import { type SecretRow, toSecretRecord } from "../rows.js";
 import type { Database } from "../schema.js";
 import { prefixSql, SecretFilter } from "../secret-filter.js";
+import { LookupGroup } from "./lookup-group.js";
 import { SqliteInUseError } from "./sqlite-in-use-error.js";
 
 export interface SqliteStoreOptions {
@@ -33,6 +34,8 @@ export interface SqliteStoreOptions {
   role?: "server" | "tool";
   /** Queue token notices by email (SMTP is configured); see StoreOptions. */
   mailNotices?: boolean;
+  /** Called with the text of every statement the connection runs (tests: what ran, and in what order). */
+  traceStatements?: (sql: string) => void;
 }
 
 /** What the server hears from the change feed (migration 0009). */
@@ -115,7 +118,12 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
   if (!memory) mkdirSync(dirname(options.path), { recursive: true });
   const serverLock =
     role === "server" && !memory ? takeServerLock(options.path, busyTimeoutMs) : undefined;
-  const sqlite = new SqliteDatabase(options.path, { timeout: busyTimeoutMs });
+  const sqlite = new SqliteDatabase(options.path, {
+    timeout: busyTimeoutMs,
+    ...(options.traceStatements === undefined
+      ? {}
+      : { verbose: (message?: unknown) => options.traceStatements?.(String(message)) }),
+  });
   try {
     sqlite.pragma("journal_mode = WAL");
     for (const setting of SERVER_SETTINGS) sqlite.pragma(setting);
@@ -190,22 +198,23 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
     return [...UNAVAILABLE_CODES].some((c) => code.startsWith(c));
   });
 
-  // Called on every verification the cache cannot answer, and synchronous: the answer
-  // costs one resolved promise, not a chain of them.
-  const findSecret: TokenStore["findSecret"] = (hash) => {
-    try {
-      // Once closed, the statement's own error says so (storage unavailable).
-      if (sqlite.open && secrets !== undefined && !secrets.mayContain(hash))
-        return Promise.resolve(undefined);
+  // Called on every verification the cache cannot answer. A made-up secret is refused at
+  // once; the others are read at the end of the turn, with the turn's other lookups.
+  const secretLookups = new LookupGroup(
+    sqlite,
+    (hash) => {
       stats.reads++;
       stats.secretLookups++;
       const values = findSecretStatement.get(hash);
-      return Promise.resolve(
-        values ? toSecretRecord(secretRowOf(values, secretColumns)) : undefined,
-      );
-    } catch (error) {
-      return Promise.reject(faults.toFault(error));
-    }
+      return values ? toSecretRecord(secretRowOf(values, secretColumns)) : undefined;
+    },
+    (error) => faults.toFault(error),
+  );
+  const findSecret: TokenStore["findSecret"] = (hash) => {
+    // Once closed, the statement's own error says so (storage unavailable).
+    if (sqlite.open && secrets !== undefined && !secrets.mayContain(hash))
+      return Promise.resolve(undefined);
+    return secretLookups.load(hash);
   };
   const mayHoldSecret = (binaryHash: string): boolean =>
     !sqlite.open ||

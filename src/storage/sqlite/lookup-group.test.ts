@@ -1,0 +1,90 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import SqliteDatabase from "better-sqlite3";
+import { afterAll, describe, expect, it } from "vitest";
+import { LookupGroup } from "./lookup-group.js";
+
+const root = mkdtempSync(join(tmpdir(), "keyward-lookup-group-"));
+let files = 0;
+
+afterAll(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** A WAL file with three rows, every statement it runs recorded. */
+function openStore() {
+  const statements: string[] = [];
+  const sqlite = new SqliteDatabase(join(root, `${++files}.db`), {
+    verbose: (message?: unknown) => statements.push(String(message)),
+  });
+  sqlite.pragma("journal_mode = WAL");
+  sqlite.exec("create table things (key text primary key, value text not null) without rowid");
+  sqlite.exec("insert into things values ('a', 'A'), ('b', 'B'), ('c', 'C')");
+  const select = sqlite.prepare<[string], string>("select value from things where key = ?").pluck();
+  const group = new LookupGroup(
+    sqlite,
+    (key) => {
+      if (key === "throws") throw new Error("the read failed");
+      return select.get(key);
+    },
+    (error) => new Error(`fault: ${(error as Error).message}`),
+  );
+  statements.length = 0;
+  return { sqlite, group, statements };
+}
+
+describe("LookupGroup", () => {
+  it("reads the lookups asked for in one turn together, in one read transaction, each with its own answer", async () => {
+    const { sqlite, group, statements } = openStore();
+    const answers = Promise.all([group.load("a"), group.load("c"), group.load("none")]);
+    // Nothing is read before the turn ends.
+    expect(statements).toEqual([]);
+    expect(await answers).toEqual(["A", "C", undefined]);
+    expect(statements.map((s) => s.split(" ")[0])).toEqual([
+      "begin",
+      "select",
+      "select",
+      "select",
+      "commit",
+    ]);
+    expect(sqlite.inTransaction).toBe(false);
+    // The next turn's lookups are a group of their own.
+    statements.length = 0;
+    expect(await group.load("b")).toBe("B");
+    expect(statements.map((s) => s.split(" ")[0])).toEqual(["select"]);
+    sqlite.close();
+  });
+
+  it("reads inside a transaction the connection is already in, and leaves it open to its owner", async () => {
+    const { sqlite, group, statements } = openStore();
+    sqlite.exec("begin");
+    sqlite.exec("insert into things values ('d', 'D')");
+    statements.length = 0;
+    // Inside the owner's transaction, as a single read always was: its own write is seen.
+    expect(await Promise.all([group.load("a"), group.load("d")])).toEqual(["A", "D"]);
+    expect(statements.map((s) => s.split(" ")[0])).toEqual(["select", "select"]);
+    expect(sqlite.inTransaction).toBe(true);
+    sqlite.exec("commit");
+    sqlite.close();
+  });
+
+  it("gives each read's fault to its own caller, and ends the transaction after a failed read", async () => {
+    const { sqlite, group } = openStore();
+    const answers = [group.load("a"), group.load("throws"), group.load("b")];
+    await expect(answers[0]).resolves.toBe("A");
+    await expect(answers[1]).rejects.toThrow("fault: the read failed");
+    await expect(answers[2]).resolves.toBe("B");
+    expect(sqlite.inTransaction).toBe(false);
+    // A writer's transaction can start.
+    sqlite.exec("begin immediate; insert into things values ('e', 'E'); commit");
+    sqlite.close();
+  });
+
+  it("rejects every lookup of a group whose connection closed before the group ran", async () => {
+    const { sqlite, group } = openStore();
+    const answers = [group.load("a"), group.load("b")];
+    sqlite.close();
+    for (const answer of answers) await expect(answer).rejects.toThrow(/fault: .*not open/);
+  });
+});
