@@ -5,6 +5,7 @@ import { join } from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import { afterAll, describe, expect, it } from "vitest";
+import type { Store } from "../../services/ports.js";
 import { defineStoreContract } from "../../test-support/store-contract.js";
 import type { Database } from "../schema.js";
 import { asUsageFlush, createSqliteStore } from "./sqlite-store.js";
@@ -18,44 +19,52 @@ afterAll(() => {
 
 defineStoreContract("SQLite", () => createSqliteStore({ path: join(root, `${++files}.db`) }));
 
-describe("SQLite secret filter", () => {
-  it("refuses a made-up secret without a storage read, and knows the stored ones after a restart", async () => {
-    const path = join(root, "filter.db");
-    const first = await createSqliteStore({ path });
-    const T0 = 1_900_000_000_000;
-    await first.users.insertUser({
-      id: "usr_f",
-      email: "f@example.com",
-      name: "F",
-      passwordHash: "x",
-      createdAt: T0,
-    });
-    await first.applications.insertApplication({
-      id: "app_f",
-      name: "F",
-      ownerId: "usr_f",
-      returnOrigins: [],
-      branding: null,
-      scopes: [],
-      createdAt: T0,
-    });
-    const stored = createHash("sha256").update("stored").digest("hex");
-    const inserted = await first.tokens.insertToken(
+const T0 = 1_900_000_000_000;
+
+/** A user and their application (`usr_<tag>`, `app_<tag>`), and a token for each secret (`tok_<tag>1`, ...). */
+async function insertOwnedTokens(store: Store, tag: string, secretHashes: readonly string[]) {
+  await store.users.insertUser({
+    id: `usr_${tag}`,
+    email: `${tag}@example.com`,
+    name: tag,
+    passwordHash: "x",
+    createdAt: T0,
+  });
+  await store.applications.insertApplication({
+    id: `app_${tag}`,
+    name: tag,
+    ownerId: `usr_${tag}`,
+    returnOrigins: [],
+    branding: null,
+    scopes: [],
+    createdAt: T0,
+  });
+  for (const [index, secretHash] of secretHashes.entries()) {
+    const inserted = await store.tokens.insertToken(
       {
-        id: "tok_f",
-        applicationId: "app_f",
-        userId: "usr_f",
-        name: "f",
+        id: `tok_${tag}${index + 1}`,
+        applicationId: `app_${tag}`,
+        userId: `usr_${tag}`,
+        name: `${tag}${index + 1}`,
         hint: "kw_…abcd",
         scopes: [],
         createdAt: T0,
         expiresAt: null,
-        secretHash: stored,
+        secretHash,
       },
       { maxActivePerUser: 10, now: T0 },
     );
     expect(inserted.ok).toBe(true);
-    expect((await first.tokens.findSecret(stored))?.tokenId).toBe("tok_f");
+  }
+}
+
+describe("SQLite secret filter", () => {
+  it("refuses a made-up secret without a storage read, and knows the stored ones after a restart", async () => {
+    const path = join(root, "filter.db");
+    const first = await createSqliteStore({ path });
+    const stored = createHash("sha256").update("stored").digest("hex");
+    await insertOwnedTokens(first, "f", [stored]);
+    expect((await first.tokens.findSecret(stored))?.tokenId).toBe("tok_f1");
     const reads = first.stats.reads;
     expect(
       await first.tokens.findSecret(createHash("sha256").update("made up").digest("hex")),
@@ -64,7 +73,7 @@ describe("SQLite secret filter", () => {
     const regenerated = createHash("sha256").update("regenerated").digest("hex");
     expect(
       await first.tokens.replaceSecret({
-        tokenId: "tok_f",
+        tokenId: "tok_f1",
         secretHash: regenerated,
         hint: "kw_…efgh",
         now: T0 + 1,
@@ -75,8 +84,8 @@ describe("SQLite secret filter", () => {
 
     const second = await createSqliteStore({ path });
     try {
-      expect((await second.tokens.findSecret(stored))?.tokenId).toBe("tok_f");
-      expect((await second.tokens.findSecret(regenerated))?.tokenId).toBe("tok_f");
+      expect((await second.tokens.findSecret(stored))?.tokenId).toBe("tok_f1");
+      expect((await second.tokens.findSecret(regenerated))?.tokenId).toBe("tok_f1");
     } finally {
       await second.close();
     }
@@ -91,43 +100,10 @@ describe("SQLite secret lookups", () => {
       traceStatements: (text) => statements.push(text),
     });
     try {
-      const T0 = 1_900_000_000_000;
-      await store.users.insertUser({
-        id: "usr_g",
-        email: "g@example.com",
-        name: "G",
-        passwordHash: "x",
-        createdAt: T0,
-      });
-      await store.applications.insertApplication({
-        id: "app_g",
-        name: "G",
-        ownerId: "usr_g",
-        returnOrigins: [],
-        branding: null,
-        scopes: [],
-        createdAt: T0,
-      });
-      const hashes: string[] = [];
-      for (const n of [1, 2, 3]) {
-        const secretHash = createHash("sha256").update(`grouped ${n}`).digest("hex");
-        hashes.push(secretHash);
-        const inserted = await store.tokens.insertToken(
-          {
-            id: `tok_g${n}`,
-            applicationId: "app_g",
-            userId: "usr_g",
-            name: `g${n}`,
-            hint: "kw_…abcd",
-            scopes: [],
-            createdAt: T0,
-            expiresAt: null,
-            secretHash,
-          },
-          { maxActivePerUser: 10, now: T0 },
-        );
-        expect(inserted.ok).toBe(true);
-      }
+      const hashes = [1, 2, 3].map((n) =>
+        createHash("sha256").update(`grouped ${n}`).digest("hex"),
+      );
+      await insertOwnedTokens(store, "g", hashes);
       statements.length = 0;
       const found = await Promise.all(hashes.map((hash) => store.tokens.findSecret(hash)));
       expect(found.map((record) => record?.tokenId)).toEqual(["tok_g1", "tok_g2", "tok_g3"]);
