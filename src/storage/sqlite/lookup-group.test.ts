@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import SqliteDatabase from "better-sqlite3";
+import { Kysely, SqliteDialect, sql } from "kysely";
 import { afterAll, describe, expect, it } from "vitest";
 import { LookupGroup } from "./lookup-group.js";
 
@@ -22,12 +23,11 @@ function openStore() {
   sqlite.exec("create table things (key text primary key, value text not null) without rowid");
   sqlite.exec("insert into things values ('a', 'A'), ('b', 'B'), ('c', 'C')");
   const select = sqlite.prepare<[string], string>("select value from things where key = ?").pluck();
+  // Fails inside SQLite, at its step: malformed JSON.
+  const failing = sqlite.prepare<[string], string>("select json(?)").pluck();
   const group = new LookupGroup(
     sqlite,
-    (key) => {
-      if (key === "throws") throw new Error("the read failed");
-      return select.get(key);
-    },
+    (key) => (key === "fails" ? failing.get("{") : select.get(key)),
     (error) => new Error(`fault: ${(error as Error).message}`),
   );
   statements.length = 0;
@@ -69,11 +69,32 @@ describe("LookupGroup", () => {
     sqlite.close();
   });
 
+  it("reads inside a Kysely transaction that stays open across turns, which then commits as its owner meant", async () => {
+    const { sqlite, group, statements } = openStore();
+    const db = new Kysely<{ things: { key: string; value: string } }>({
+      dialect: new SqliteDialect({ database: sqlite }),
+    });
+    let lookups: Promise<unknown[]> | undefined;
+    await db.transaction().execute(async (trx) => {
+      await trx.insertInto("things").values({ key: "d", value: "D" }).execute();
+      statements.length = 0;
+      lookups = Promise.all([group.load("a"), group.load("d")]);
+      // The turn ends with the transaction open: the group runs inside it.
+      await new Promise((resolve) => setImmediate(resolve));
+      await trx.insertInto("things").values({ key: "e", value: "E" }).execute();
+    });
+    expect(await lookups).toEqual(["A", "D"]);
+    expect(statements.some((text) => text.startsWith("begin"))).toBe(false);
+    const committed = await sql<{ n: number }>`select count(*) as n from things`.execute(db);
+    expect(committed.rows[0]?.n).toBe(5);
+    await db.destroy();
+  });
+
   it("gives each read's fault to its own caller, and ends the transaction after a failed read", async () => {
     const { sqlite, group } = openStore();
-    const answers = [group.load("a"), group.load("throws"), group.load("b")];
+    const answers = [group.load("a"), group.load("fails"), group.load("b")];
     await expect(answers[0]).resolves.toBe("A");
-    await expect(answers[1]).rejects.toThrow("fault: the read failed");
+    await expect(answers[1]).rejects.toThrow(/fault: malformed JSON/);
     await expect(answers[2]).resolves.toBe("B");
     expect(sqlite.inTransaction).toBe(false);
     // A writer's transaction can start.

@@ -1,6 +1,7 @@
 import type SqliteDatabase from "better-sqlite3";
+import { StorageUnavailableError } from "../../core/errors.js";
 
-interface Waiting<T> {
+interface Waiter<T> {
   key: string;
   resolve(value: T): void;
   reject(error: unknown): void;
@@ -17,7 +18,9 @@ interface Waiting<T> {
  * read always has.
  */
 export class LookupGroup<T> {
-  private waiting: Waiting<T>[] = [];
+  private waiters: Waiter<T>[] = [];
+  /** Set when a group's transaction could be neither committed nor rolled back. */
+  private stuck = false;
   private readonly begin: SqliteDatabase.Statement;
   private readonly commit: SqliteDatabase.Statement;
   private readonly rollback: SqliteDatabase.Statement;
@@ -35,14 +38,14 @@ export class LookupGroup<T> {
 
   load(key: string): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (this.waiting.length === 0) setImmediate(this.runGroup);
-      this.waiting.push({ key, resolve, reject });
+      if (this.waiters.length === 0) setImmediate(this.readGroup);
+      this.waiters.push({ key, resolve, reject });
     });
   }
 
-  private readonly runGroup = (): void => {
-    const group = this.waiting;
-    this.waiting = [];
+  private readonly readGroup = (): void => {
+    const group = this.waiters;
+    this.waiters = [];
     let began = false;
     if (group.length > 1 && this.sqlite.open && !this.sqlite.inTransaction) {
       try {
@@ -54,6 +57,10 @@ export class LookupGroup<T> {
     }
     try {
       for (const { key, resolve, reject } of group) {
+        if (this.stuck) {
+          reject(new StorageUnavailableError(new LookupTransactionStuckError()));
+          continue;
+        }
         try {
           resolve(this.read(key));
         } catch (error) {
@@ -70,12 +77,24 @@ export class LookupGroup<T> {
     if (!this.sqlite.inTransaction) return;
     try {
       this.commit.run();
+      return;
     } catch {
-      // Never left open: the next writer's `begin` would fail. If even this fails, the
-      // connection is broken and its next statements report it.
-      try {
-        if (this.sqlite.inTransaction) this.rollback.run();
-      } catch {}
+      // Rolled back instead: left open, it would keep every later read on this snapshot.
     }
+    try {
+      this.rollback.run();
+    } catch {
+      // Judged below, by whether the transaction is still open.
+    }
+    // Later reads would see neither revocations nor new tokens: they are refused (503).
+    if (this.sqlite.inTransaction) this.stuck = true;
+  }
+}
+
+/** Why lookups are refused after a group's read transaction could not be ended. */
+export class LookupTransactionStuckError extends Error {
+  constructor() {
+    super("the secret lookups' read transaction could not be ended; restart the server");
+    this.name = "LookupTransactionStuckError";
   }
 }

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import { afterAll, describe, expect, it } from "vitest";
+import { StorageUnavailableError } from "../../core/errors.js";
 import type { Store } from "../../services/ports.js";
 import { defineStoreContract } from "../../test-support/store-contract.js";
 import type { Database } from "../schema.js";
@@ -117,6 +118,17 @@ describe("SQLite secret lookups", () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe("SQLite secret lookups, closing", () => {
+  it("refuses, as storage unavailable, a lookup still waiting for its turn's end when the store closes", async () => {
+    const store = await createSqliteStore({ path: join(root, "closing.db") });
+    const hash = createHash("sha256").update("closing").digest("hex");
+    await insertOwnedTokens(store, "c", [hash]);
+    const waiting = store.tokens.findSecret(hash);
+    await store.close();
+    await expect(waiting).rejects.toBeInstanceOf(StorageUnavailableError);
   });
 });
 

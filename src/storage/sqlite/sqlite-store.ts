@@ -34,7 +34,10 @@ export interface SqliteStoreOptions {
   role?: "server" | "tool";
   /** Queue token notices by email (SMTP is configured); see StoreOptions. */
   mailNotices?: boolean;
-  /** Called with the text of every statement the connection runs (tests: what ran, and in what order). */
+  /**
+   * For tests only: called with the text of every statement the connection runs, its bound
+   * values filled in (secret hashes included), to see what ran and in what order.
+   */
   traceStatements?: (sql: string) => void;
 }
 
@@ -118,11 +121,10 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
   if (!memory) mkdirSync(dirname(options.path), { recursive: true });
   const serverLock =
     role === "server" && !memory ? takeServerLock(options.path, busyTimeoutMs) : undefined;
+  const trace = options.traceStatements;
   const sqlite = new SqliteDatabase(options.path, {
     timeout: busyTimeoutMs,
-    ...(options.traceStatements === undefined
-      ? {}
-      : { verbose: (message?: unknown) => options.traceStatements?.(String(message)) }),
+    ...(trace === undefined ? {} : { verbose: (message?: unknown) => trace(String(message)) }),
   });
   try {
     sqlite.pragma("journal_mode = WAL");
@@ -407,7 +409,9 @@ const SERVER_SETTINGS = [FOREIGN_KEYS_ON, "synchronous = FULL", "temp_store = DE
  * The settings are set outside the transaction (SQLite ignores `foreign_keys` inside one)
  * on the one connection the work runs on. No other Kysely statement runs between; the
  * lookups that use the connection directly (secrets, service keys, the change log) only
- * read.
+ * read. A turn's secret lookups put their own read transaction around their reads, in one
+ * synchronous step that nothing can come between, and none when the connection is
+ * already inside one (`LookupGroup`).
  */
 export function asUsageFlush<T>(
   db: Kysely<Database>,
