@@ -119,9 +119,7 @@ describe("SQLite secret lookups", () => {
       await store.close();
     }
   });
-});
 
-describe("SQLite secret lookups, closing", () => {
   it("refuses, as storage unavailable, a lookup still waiting for its turn's end when the store closes", async () => {
     const store = await createSqliteStore({ path: join(root, "closing.db") });
     const hash = createHash("sha256").update("closing").digest("hex");
