@@ -2,6 +2,7 @@ import { Kysely, Migrator, PostgresDialect } from "kysely";
 import { type Client as PgClient, Pool } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StorageUnavailableError } from "../../core/errors.js";
+import { insertOwnedTokens } from "../../test-support/owned-tokens.js";
 import {
   adminQuery,
   createTestDatabase,
@@ -82,49 +83,6 @@ async function untilWaitingOnLocks(client: PgClient, count: number, never: strin
     if (polls > 10_000) throw new Error(never);
     await new Promise((resolve) => setImmediate(resolve));
   }
-}
-
-/**
- * An owner, an application and one token with the secret hash `secretHash`, all named
- * after `name`, inserted through the store at `now`.
- */
-async function insertOwnedToken(
-  store: Awaited<ReturnType<typeof openEmptyStore>>,
-  name: string,
-  secretHash: string,
-  now: number,
-) {
-  await store.users.insertUser({
-    id: `usr_${name}`,
-    email: `${name}@example.com`,
-    name,
-    passwordHash: "x",
-    createdAt: now,
-  });
-  await store.applications.insertApplication({
-    id: `app_${name}`,
-    name,
-    ownerId: `usr_${name}`,
-    scopes: [],
-    createdAt: now,
-    returnOrigins: [],
-    branding: null,
-  });
-  const token = {
-    id: `tok_${name}`,
-    applicationId: `app_${name}`,
-    userId: `usr_${name}`,
-    name,
-    hint: "kw_…old1",
-    scopes: [],
-    createdAt: now,
-    expiresAt: null,
-    secretHash,
-  };
-  expect(await store.tokens.insertToken(token, { maxActivePerUser: 10, now })).toEqual({
-    ok: true,
-  });
-  return token;
 }
 
 describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
@@ -216,25 +174,25 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
     await reader.connect();
     try {
       const now = Date.UTC(2030, 0, 1);
-      const token = await insertOwnedToken(store, "usage", "usage-secret", now);
+      const [tokenId = ""] = await insertOwnedTokens(store, "usage", ["usage-secret"], now);
       // A row lock leaves the locker's transaction id in the row's xmax: a write to the
       // tokens table, and before migration 0019 one for every new usage row. (The token's
       // own insert left one already: its secret's row locks it the same way.)
       const xmax = async () =>
         (
           await reader.query<{ xmax: string }>("select xmax::text from tokens where id = $1", [
-            token.id,
+            tokenId,
           ])
         ).rows[0]?.xmax;
       const before = await xmax();
       expect(before).not.toBe("0");
       await store.usage.applyUsage([
-        { tokenId: token.id, day: "2030-01-01", requests: 3, lastUsedAt: now },
+        { tokenId, day: "2030-01-01", requests: 3, lastUsedAt: now },
       ]);
       await store.usage.applyUsage([
-        { tokenId: token.id, day: "2030-01-02", requests: 2, lastUsedAt: now + 86_400_000 },
+        { tokenId, day: "2030-01-02", requests: 2, lastUsedAt: now + 86_400_000 },
       ]);
-      expect(await store.usage.totalUsage(token.id)).toBe(5);
+      expect(await store.usage.totalUsage(tokenId)).toBe(5);
       expect(await xmax()).toBe(before);
     } finally {
       await reader.end();
@@ -295,20 +253,20 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
     await regeneration.connect();
     try {
       const now = Date.UTC(2030, 0, 1);
-      await insertOwnedToken(store, "leak", "old-secret", now);
+      await insertOwnedTokens(store, "leak", ["old-secret"], now);
       // A regeneration with a grace period, as replaceSecret writes it, not yet committed.
       await regeneration.query("begin");
-      await regeneration.query("update tokens set hint = 'kw_…new1' where id = 'tok_leak'");
+      await regeneration.query("update tokens set hint = 'kw_…new1' where id = 'tok_leak1'");
       await regeneration.query(
-        "update token_secrets set expires_at = $1 where token_id = 'tok_leak'",
+        "update token_secrets set expires_at = $1 where token_id = 'tok_leak1'",
         [now + 3_600_000],
       );
       await regeneration.query(
-        "insert into token_secrets (hash, token_id, created_at) values ('new-secret', 'tok_leak', $1)",
+        "insert into token_secrets (hash, token_id, created_at) values ('new-secret', 'tok_leak1', $1)",
         [now],
       );
       const outcome = store.tokens.revokeLeakedSecret(
-        { tokenId: "tok_leak", secretHash: "old-secret", now: now + 1 },
+        { tokenId: "tok_leak1", secretHash: "old-secret", now: now + 1 },
         { revoked: [], secretEnded: [] },
       );
       // The report waits on the token's row, as the server sees it.

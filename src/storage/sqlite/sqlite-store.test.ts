@@ -6,7 +6,7 @@ import SqliteDatabase from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import { afterAll, describe, expect, it } from "vitest";
 import { StorageUnavailableError } from "../../core/errors.js";
-import type { Store } from "../../services/ports.js";
+import { insertOwnedTokens, OWNED_TOKENS_AT } from "../../test-support/owned-tokens.js";
 import { defineStoreContract } from "../../test-support/store-contract.js";
 import type { Database } from "../schema.js";
 import { asUsageFlush, createSqliteStore } from "./sqlite-store.js";
@@ -20,44 +20,7 @@ afterAll(() => {
 
 defineStoreContract("SQLite", () => createSqliteStore({ path: join(root, `${++files}.db`) }));
 
-const T0 = 1_900_000_000_000;
-
-/** A user and their application (`usr_<tag>`, `app_<tag>`), and a token for each secret (`tok_<tag>1`, ...). */
-async function insertOwnedTokens(store: Store, tag: string, secretHashes: readonly string[]) {
-  await store.users.insertUser({
-    id: `usr_${tag}`,
-    email: `${tag}@example.com`,
-    name: tag,
-    passwordHash: "x",
-    createdAt: T0,
-  });
-  await store.applications.insertApplication({
-    id: `app_${tag}`,
-    name: tag,
-    ownerId: `usr_${tag}`,
-    returnOrigins: [],
-    branding: null,
-    scopes: [],
-    createdAt: T0,
-  });
-  for (const [index, secretHash] of secretHashes.entries()) {
-    const inserted = await store.tokens.insertToken(
-      {
-        id: `tok_${tag}${index + 1}`,
-        applicationId: `app_${tag}`,
-        userId: `usr_${tag}`,
-        name: `${tag}${index + 1}`,
-        hint: "kw_…abcd",
-        scopes: [],
-        createdAt: T0,
-        expiresAt: null,
-        secretHash,
-      },
-      { maxActivePerUser: 10, now: T0 },
-    );
-    expect(inserted.ok).toBe(true);
-  }
-}
+const T0 = OWNED_TOKENS_AT;
 
 describe("SQLite secret filter", () => {
   it("refuses a made-up secret without a storage read, and knows the stored ones after a restart", async () => {
