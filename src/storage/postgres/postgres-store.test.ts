@@ -186,9 +186,7 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
         ).rows[0]?.xmax;
       const before = await xmax();
       expect(before).not.toBe("0");
-      await store.usage.applyUsage([
-        { tokenId, day: "2030-01-01", requests: 3, lastUsedAt: now },
-      ]);
+      await store.usage.applyUsage([{ tokenId, day: "2030-01-01", requests: 3, lastUsedAt: now }]);
       await store.usage.applyUsage([
         { tokenId, day: "2030-01-02", requests: 2, lastUsedAt: now + 86_400_000 },
       ]);
