@@ -7,6 +7,8 @@
 //   npm run build && npx tsx bench/system-profile.ts <target> [seconds] [store.db] [tokens.txt]
 //
 //   bare     bench/bare-server.mjs answering `GET /healthz` (the bench's case 0)
+//   layer    bench/stack-layer-server.mjs, the layer KEYWARD_PROFILE_LAYER names (default
+//            fastify-line; its values are that script's), `GET /healthz`
 //   healthz  `keyward start` on store.db, `GET /healthz` (case 1)
 //   api      the same, `GET /api` with the first token of tokens.txt (case 2)
 //   spread   the same, `GET /api` with tokens drawn uniformly from tokens.txt (case 3)
@@ -16,7 +18,8 @@
 // (--no-turbo-inlining names every function a sample is in, at some cost to what is measured).
 // KEYWARD_PROFILE_STACKS=<file> keeps every sample's named stack there (perf script's text).
 // store.db and tokens.txt are the bench's (`npm run bench -- --work-dir <dir>`: large.db
-// and large-tokens.txt, small.db and small-tokens.txt). The store is used as it is, as the
+// and large-tokens.txt, small.db and small-tokens.txt), or a seeded PostgreSQL database's URL
+// (postgres://...; bench/seed.ts). The store is used as it is, as the
 // bench uses it. Needs wrk and perf (Debian: `apt-get install -y wrk linux-perf`); the
 // server and wrk are pinned to cores of their own when there are two.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -34,10 +37,12 @@ import { join, resolve } from "node:path";
 import { hasWrk, LOAD_CPU, onCore, SERVER_CPU } from "./machine.js";
 import { BENCH_DIR, CLI, HOST, ROOT } from "./settings.js";
 
-const TARGETS = ["bare", "healthz", "api", "spread", "verify"] as const;
+const TARGETS = ["bare", "layer", "healthz", "api", "spread", "verify"] as const;
 const [targetArg, secondsArg, storeGiven, tokensGiven] = process.argv.slice(2);
 // Both from the caller's directory (the server runs from the repository's).
-const storeArg = storeGiven === undefined ? undefined : resolve(storeGiven);
+// A PostgreSQL URL is used as it is (a seeded database: bench/seed.ts).
+const storeIsUrl = storeGiven?.startsWith("postgres://") === true;
+const storeArg = storeGiven === undefined || storeIsUrl ? storeGiven : resolve(storeGiven);
 const tokensArg = tokensGiven === undefined ? undefined : resolve(tokensGiven);
 const target = TARGETS.find((t) => t === targetArg);
 if (target === undefined)
@@ -47,11 +52,14 @@ if (target === undefined)
 const SECONDS = Number(secondsArg ?? 5);
 if (!(Number.isInteger(SECONDS) && SECONDS > 0))
   throw new Error(`not a number of seconds: ${secondsArg}`);
-if (target !== "bare" && storeArg === undefined) throw new Error(`${target} needs a store.db`);
+/** bench/stack-layer-server.mjs's layer for the `layer` target (KEYWARD_STACK_LAYER's values). */
+const layerArg = process.env.KEYWARD_PROFILE_LAYER ?? "fastify-line";
+if (target !== "bare" && target !== "layer" && storeArg === undefined)
+  throw new Error(`${target} needs a store.db`);
 const needsTokens = target === "api" || target === "spread" || target === "verify";
 if (needsTokens && tokensArg === undefined) throw new Error(`${target} needs a tokens.txt`);
 // A store path mistyped would have the server make a new, empty store there.
-for (const file of [storeArg, tokensArg])
+for (const file of [storeIsUrl ? undefined : storeArg, tokensArg])
   if (file !== undefined && !existsSync(file)) throw new Error(`no such file: ${file}`);
 if (!hasWrk) throw new Error("wrk is not installed (apt-get install -y wrk)");
 if (spawnSync("perf", ["--version"], { stdio: "ignore" }).error)
@@ -115,10 +123,13 @@ async function portOf(child: ChildProcess, read: () => number | undefined): Prom
 
 /** Starts the target's server; `port` reads its port once it has said it. */
 function spawnTarget(): { child: ChildProcess; port: () => number | undefined; done(): void } {
-  if (target === "bare") {
+  if (target === "bare" || target === "layer") {
+    const layerLog = join(dir, "layer.log");
     const child = spawnServer(
-      [join(BENCH_DIR, "bare-server.mjs")],
-      { KEYWARD_BARE_BODY: '{"status":"ok"}' },
+      [join(BENCH_DIR, target === "bare" ? "bare-server.mjs" : "stack-layer-server.mjs")],
+      target === "bare"
+        ? { KEYWARD_BARE_BODY: '{"status":"ok"}' }
+        : { KEYWARD_STACK_LAYER: layerArg, KEYWARD_STACK_LOG: layerLog },
       "pipe",
     );
     let out = "";
@@ -138,7 +149,7 @@ function spawnTarget(): { child: ChildProcess; port: () => number | undefined; d
   const child = spawnServer(
     [CLI, "start"],
     {
-      DATABASE_URL: `sqlite:${storeArg}`,
+      DATABASE_URL: storeIsUrl ? `${storeArg}` : `sqlite:${storeArg}`,
       PORT: "0",
       VERIFY_RATE_LIMIT_PER_MINUTE: "100000000",
       BEARER_FAILURES_PER_ADDRESS_PER_MINUTE: "100000000",

@@ -86,6 +86,43 @@ async function untilWaitingOnLocks(client: PgClient, count: number, never: strin
 }
 
 describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
+  it("plans the token lookup once on its connections (a generic plan), with the statement timeout", async () => {
+    if (!database) throw new Error("no test database");
+    const store = await createPostgresStore({ url: database.url, queryTimeoutMs: 4000 });
+    try {
+      expect(store.lookupPlanCacheMode).toBe("force_generic_plan");
+      expect(store.statementTimeout).toEqual({ enforcedBy: "startup", valueMs: 4000 });
+    } finally {
+      await store.close();
+    }
+    // Under 4 connections the lookups share the writers', which keep the server's default.
+    const small = await createPostgresStore({ url: database.url, poolSize: 3 });
+    try {
+      expect(small.lookupPlanCacheMode).toBe("auto");
+    } finally {
+      await small.close();
+    }
+  });
+
+  it("starts without the lookup's setting on a server that lacks it, keeping the statement timeout", async () => {
+    if (!database) throw new Error("no test database");
+    // As a server before PostgreSQL 12 refuses plan_cache_mode.
+    const store = await createPostgresStore({
+      url: database.url,
+      queryTimeoutMs: 4000,
+      lookupStartupOptions: "-c keyward_no_such_setting=on",
+    });
+    try {
+      expect(store.lookupPlanCacheMode).toBe("auto");
+      expect(store.statementTimeout).toEqual({ enforcedBy: "startup", valueMs: 4000 });
+      const hash = "c".repeat(64);
+      const ids = await insertOwnedTokens(store, "plancache", [hash]);
+      expect((await store.tokens.findSecret(hash))?.tokenId).toBe(ids[0]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("answers 503 (StorageUnavailableError) when the server cannot be reached, saying where", async () => {
     // Port 1 on localhost refuses at once.
     const failure = await createPostgresStore({

@@ -22,6 +22,18 @@ import {
   startPgSecretFilter,
 } from "./pg-secret-filter.js";
 
+/**
+ * The token lookup's connections plan it once and keep that plan (a generic plan). Left to
+ * PostgreSQL's default (`auto`), a prepared statement is planned for its own values on
+ * each of its first five runs, and afterwards whenever those plans' average cost looks
+ * lower than the generic plan's; for `hash = any($1)` that depends on how many hashes the
+ * batches had, and under load the lookup was planned again on every run: about 0.4 ms of
+ * PostgreSQL's CPU a query for this four-table join, which halved the throughput of cache
+ * misses (docs/performance.md, seventeenth part). Every run of this lookup is the same
+ * index descents whatever the hashes, so its plan does not depend on them.
+ */
+const LOOKUP_STARTUP_OPTIONS = "-c plan_cache_mode=force_generic_plan";
+
 /** Most hashes one batched token lookup asks for (see BatchedLookup). */
 const LOOKUP_BATCH_LIMIT = 100;
 /** How long token lookups wait behind a query in flight before another is sent. */
@@ -52,6 +64,12 @@ export interface PostgresStoreOptions {
    */
   preparedStatements?: boolean;
   /**
+   * Test-only: the lookup connections' `options` startup parameter instead of
+   * LOOKUP_STARTUP_OPTIONS (a test gives one a server refuses, as one before PostgreSQL 12
+   * refuses plan_cache_mode).
+   */
+  lookupStartupOptions?: string;
+  /**
    * A direct (or session-mode) connection for the migration lock and the migrations, when
    * `url` goes through a transaction-mode pooler: a session advisory lock taken and released
    * in different transactions could land on different server connections.
@@ -78,6 +96,12 @@ export interface PostgresStore extends Store {
    * sets one: `value` ms), or `client-only` (nothing on the server: only the client gives up).
    */
   readonly statementTimeout: { enforcedBy: "startup" | "server" | "client-only"; valueMs: number };
+  /**
+   * How the token lookup's connections choose the lookup's plan, read from one of them at
+   * start (`plan_cache_mode`): `force_generic_plan` when the startup parameter arrived (the
+   * direct case), else the server's setting, PostgreSQL's default being `auto`.
+   */
+  readonly lookupPlanCacheMode: string;
 }
 
 // Advisory lock keys (two-int form): a namespace that is Keyward's, then the resource.
@@ -182,8 +206,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const { writers: writerConnections, lookups: lookupConnections } = splitPool(
     options.poolSize ?? 10,
   );
-  const open = (sendStatementTimeout: boolean) => {
-    const poolOf = (max: number, name: string, min = 0) => {
+  const open = (startup: { statementTimeout: boolean; lookupOptions: boolean }) => {
+    const poolOf = (max: number, name: string, min = 0, startupOptions?: string) => {
       const pool = new Pool({
         connectionString: options.url,
         max,
@@ -193,7 +217,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         application_name: name,
         // PgBouncer refuses startup parameters it does not know (or drops those listed in
         // its ignore_startup_parameters); see the fallback below.
-        ...(sendStatementTimeout ? { statement_timeout: queryTimeoutMs } : {}),
+        ...(startup.statementTimeout ? { statement_timeout: queryTimeoutMs } : {}),
+        ...(startupOptions === undefined ? {} : { options: startupOptions }),
         // Client side, a little later: only fires when the server's own cancel cannot arrive.
         query_timeout: queryTimeoutMs + 1000,
         types: pgTypes,
@@ -208,7 +233,14 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     // opened (docs/deployment.md, "Under load").
     const lookupPool =
       lookupConnections > 0
-        ? poolOf(lookupConnections, `${applicationName}-lookup`, lookupConnections)
+        ? poolOf(
+            lookupConnections,
+            `${applicationName}-lookup`,
+            lookupConnections,
+            startup.lookupOptions
+              ? (options.lookupStartupOptions ?? LOOKUP_STARTUP_OPTIONS)
+              : undefined,
+          )
         : pool;
     const db = new Kysely<Database>({
       dialect: new PostgresDialect({ pool }),
@@ -224,19 +256,33 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     return { pool, lookupPool, db, destroy };
   };
 
-  let { pool, lookupPool, db, destroy } = open(true);
-  let statementTimeout: PostgresStore["statementTimeout"];
+  let { pool, lookupPool, db, destroy } = open({ statementTimeout: true, lookupOptions: true });
+  // Reads the settings the connections really have. The lookup connections are opened
+  // here too, so the first lookups after start do not each wait for a connection, and so
+  // that a pooler refusing their startup parameter is found now.
+  const readSettings = async () => {
+    const statementTimeout = await readStatementTimeout(db, queryTimeoutMs);
+    if (lookupPool !== pool) await warmUp(lookupPool, lookupConnections);
+    return { statementTimeout, lookupPlanCacheMode: await readPlanCacheMode(lookupPool) };
+  };
+  let settings: Awaited<ReturnType<typeof readSettings>>;
   try {
     try {
-      statementTimeout = await readStatementTimeout(db, queryTimeoutMs);
+      settings = await readSettings();
     } catch (error) {
-      if (!refusedStartupParameter(error)) throw error;
-      // A pooler (PgBouncer) that does not pass statement_timeout on: connect without it.
-      // The timeout then reaches PostgreSQL only if the role or database sets it
-      // (ALTER ROLE ... SET statement_timeout), which is what docs/deployment.md asks for.
+      const refused = refusedStartupParameter(error);
+      if (refused === undefined) throw error;
+      // A pooler (PgBouncer) that does not pass statement_timeout or options on: connect
+      // without them. The timeout then reaches PostgreSQL only if the role or database sets
+      // it (ALTER ROLE ... SET statement_timeout), which is what docs/deployment.md asks for.
+      // A server without plan_cache_mode (before PostgreSQL 12): without that one only.
+      // Either way the lookup's plans are then chosen as the server's plan_cache_mode says.
       await destroy();
-      ({ pool, lookupPool, db, destroy } = open(false));
-      statementTimeout = await readStatementTimeout(db, queryTimeoutMs);
+      ({ pool, lookupPool, db, destroy } = open({
+        statementTimeout: refused === "setting",
+        lookupOptions: false,
+      }));
+      settings = await readSettings();
     }
     // Usually one query; the locked migration only when something is missing.
     if (!(await isSchemaUpToDate(db as Kysely<unknown>))) {
@@ -245,12 +291,11 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         connectionTimeoutMillis,
       });
     }
-    // Opened now, so the first lookups after start do not each wait for a connection.
-    if (lookupPool !== pool) await warmUp(lookupPool, lookupConnections);
   } catch (error) {
     await destroy();
     throw explainStartFailure(error, options.url);
   }
+  const { statementTimeout, lookupPlanCacheMode } = settings;
 
   const faults = createStorageFaults(isPostgresUnavailable);
   const { guard } = faults;
@@ -404,6 +449,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       return closing;
     },
     statementTimeout,
+    lookupPlanCacheMode,
     notify: async (channel, payloads) => {
       if (payloads.length === 0) return;
       try {
@@ -442,9 +488,25 @@ async function warmUp(pool: Pool, count: number): Promise<void> {
   if (failed) throw failed.reason;
 }
 
-/** PgBouncer's answer to a startup parameter it neither knows nor ignores. */
-function refusedStartupParameter(error: unknown): boolean {
-  return error instanceof Error && /unsupported startup parameter/i.test(error.message);
+/**
+ * Whether `error` refused a startup parameter: `parameter` is PgBouncer's answer to one it
+ * neither knows nor ignores, `setting` a server's to a setting it does not have in the
+ * lookup connections' options (plan_cache_mode is PostgreSQL 12's; statement_timeout,
+ * the other one sent, every version has).
+ */
+function refusedStartupParameter(error: unknown): "parameter" | "setting" | undefined {
+  if (!(error instanceof Error)) return undefined;
+  if (/unsupported startup parameter/i.test(error.message)) return "parameter";
+  if (/unrecognized configuration parameter/i.test(error.message)) return "setting";
+  return undefined;
+}
+
+/** `plan_cache_mode` as one of the pool's connections has it. */
+async function readPlanCacheMode(pool: Pool): Promise<string> {
+  const result = await pool.query<{ setting: string }>(
+    "select setting from pg_settings where name = 'plan_cache_mode'",
+  );
+  return result.rows[0]?.setting ?? "auto";
 }
 
 /**
