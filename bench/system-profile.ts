@@ -187,6 +187,11 @@ function wrk(port: number, seconds: number): Promise<number> {
       env.KEYWARD_BENCH_METHOD = "POST";
       env.KEYWARD_BENCH_BODY = JSON.stringify({ token });
     }
+    // The POST layer answers a body shaped as the public verify's (as bench/stack-floor.ts).
+    if (target === "layer" && layerArg === "fastify-line-post") {
+      env.KEYWARD_BENCH_METHOD = "POST";
+      env.KEYWARD_BENCH_BODY = JSON.stringify({ token: `kw_${"a".repeat(36)}` });
+    }
   }
   const child = spawn(...onCore(LOAD_CPU, "wrk", args), { env });
   loads.add(child);
