@@ -8,7 +8,8 @@
 //
 //   bare     bench/bare-server.mjs answering `GET /healthz` (the bench's case 0)
 //   layer    bench/stack-layer-server.mjs, the layer KEYWARD_PROFILE_LAYER names (default
-//            fastify-line; its values are that script's), `GET /healthz`
+//            fastify-line; its values are that script's), `GET /healthz` (for
+//            fastify-line-post `POST /healthz` with a body, as bench/stack-floor.ts sends it)
 //   healthz  `keyward start` on store.db, `GET /healthz` (case 1)
 //   api      the same, `GET /api` with the first token of tokens.txt (case 2)
 //   spread   the same, `GET /api` with tokens drawn uniformly from tokens.txt (case 3)

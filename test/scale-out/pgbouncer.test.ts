@@ -222,7 +222,8 @@ describe.skipIf(!enabled)("through PgBouncer in transaction mode", () => {
   }, 30_000);
 
   it("finds where the statement timeout is enforced: startup parameter, server setting, or only the client", async () => {
-    // Eight connections: two of them the lookups' own, opened with their startup options.
+    // Eight connections, two of them the lookups' own: through the pooler they must open
+    // too, without the startup option PgBouncer refuses.
     const open = (url: string) => createPostgresStore({ url, poolSize: 8, queryTimeoutMs: 4000 });
     const direct = await open(database.url);
     expect(direct.statementTimeout).toEqual({ enforcedBy: "startup", valueMs: 4000 });
@@ -231,7 +232,7 @@ describe.skipIf(!enabled)("through PgBouncer in transaction mode", () => {
     const pooled = await open(pooledUrl);
     // PgBouncer refused the startup parameter; the database's own setting applies.
     expect(pooled.statementTimeout).toEqual({ enforcedBy: "server", valueMs: 5000 });
-    // The lookup connections' plan_cache_mode went with it: the server's default.
+    // The lookup connections opened without their option: the server's default.
     expect(pooled.lookupPlanCacheMode).toBe("auto");
     await pooled.close();
     await adminQuery(`alter database "${database.name}" reset statement_timeout`);

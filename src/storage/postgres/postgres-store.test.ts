@@ -13,7 +13,12 @@ import {
 import { defineStoreContract } from "../../test-support/store-contract.js";
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, migrateToLatest } from "../migrate.js";
 import { migrations } from "../migrations/index.js";
-import { createPostgresStore, isPostgresUnavailable, splitPool } from "./postgres-store.js";
+import {
+  createPostgresStore,
+  isPostgresUnavailable,
+  splitPool,
+  withStartupOptions,
+} from "./postgres-store.js";
 
 const enabled = postgresAvailable();
 let database: TestDatabase | undefined;
@@ -86,7 +91,7 @@ async function untilWaitingOnLocks(client: PgClient, count: number, never: strin
 }
 
 describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
-  it("plans the token lookup once on its connections (a generic plan), with the statement timeout", async () => {
+  it("opens the token lookup's connections asking for one generic plan, with the statement timeout", async () => {
     if (!database) throw new Error("no test database");
     const store = await createPostgresStore({ url: database.url, queryTimeoutMs: 4000 });
     try {
@@ -104,20 +109,49 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
     }
   });
 
-  it("starts without the lookup's setting on a server that lacks it, keeping the statement timeout", async () => {
+  it("keeps the URL's own startup options on the lookup connections, and adds its own", async () => {
     if (!database) throw new Error("no test database");
+    const url = new URL(database.url);
+    url.searchParams.set("options", "-c search_path=public");
+    const store = await createPostgresStore({ url: url.toString() });
+    try {
+      // pg takes the URL's options over a pool's own: without the merge, "auto".
+      expect(store.lookupPlanCacheMode).toBe("force_generic_plan");
+      const hash = "d".repeat(64);
+      const ids = await insertOwnedTokens(store, "urloptions", [hash]);
+      expect((await store.tokens.findSecret(hash))?.tokenId).toBe(ids[0]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("opens the lookup connections without their option when it is refused, keeps the statement timeout, and says so", async () => {
+    if (!database) throw new Error("no test database");
+    const warnings: string[] = [];
+    const log = { warn: (_fields: object, message: string) => warnings.push(message) };
+    const applicationName = `keyward-refused-${process.pid}`;
     // As a server before PostgreSQL 12 refuses plan_cache_mode.
     const store = await createPostgresStore({
       url: database.url,
       queryTimeoutMs: 4000,
+      applicationName,
+      secretFilter: false,
+      log: { ...log, info: () => {} },
       lookupStartupOptions: "-c keyward_no_such_setting=on",
     });
     try {
       expect(store.lookupPlanCacheMode).toBe("auto");
       expect(store.statementTimeout).toEqual({ enforcedBy: "startup", valueMs: 4000 });
+      expect(warnings).toEqual([expect.stringContaining("plan_cache_mode")]);
       const hash = "c".repeat(64);
       const ids = await insertOwnedTokens(store, "plancache", [hash]);
       expect((await store.tokens.findSecret(hash))?.tokenId).toBe(ids[0]);
+      X;
+      const open = await adminQuery<{ n: number }>(
+        "select count(*)::int as n from pg_stat_activity where application_name = $1",
+        [`${applicationName}-lookup`],
+      );
+      expect(open[0]?.n).toBe(3);
     } finally {
       await store.close();
     }
@@ -153,6 +187,27 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
     expect(isPostgresUnavailable(Object.assign(new Error("x"), { code: "42P05" }))).toBe(true);
     expect(isPostgresUnavailable(Object.assign(new Error("x"), { code: "23505" }))).toBe(false);
     expect(isPostgresUnavailable(Object.assign(new Error("x"), { code: "42P01" }))).toBe(false);
+  });
+
+  it("adds its startup options after the URL's own, or else PGOPTIONS, taking them out of the URL", () => {
+    const ours = "-c plan_cache_mode=force_generic_plan";
+    const inUrl = withStartupOptions(
+      "postgres://u:p%40ss@db:5432/k?sslmode=require&options=-c%20search_path%3Dapp",
+      ours,
+    );
+    expect(inUrl.options).toBe(`-c search_path=app ${ours}`);
+    expect(inUrl.connectionString).toBe("postgres://u:p%40ss@db:5432/k?sslmode=require");
+    const saved = process.env.PGOPTIONS;
+    process.env.PGOPTIONS = "-c work_mem=8MB";
+    try {
+      expect(withStartupOptions("postgres://u@db/k", ours)).toEqual({
+        options: `-c work_mem=8MB ${ours}`,
+        connectionString: "postgres://u@db/k",
+      });
+    } finally {
+      if (saved === undefined) delete process.env.PGOPTIONS;
+      else process.env.PGOPTIONS = saved;
+    }
   });
 
   it("shares DATABASE_POOL_SIZE between lookups (a quarter, rounded up) and writers", () => {

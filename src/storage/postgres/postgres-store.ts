@@ -25,12 +25,12 @@ import {
 /**
  * The token lookup's connections plan it once and keep that plan (a generic plan). Left to
  * PostgreSQL's default (`auto`), a prepared statement is planned for its own values on
- * each of its first five runs, and afterwards whenever those plans' average cost looks
- * lower than the generic plan's; for `hash = any($1)` that depends on how many hashes the
- * batches had, and under load the lookup was planned again on every run: about 0.4 ms of
- * PostgreSQL's CPU a query for this four-table join, which halved the throughput of cache
- * misses (docs/performance.md, seventeenth part). Every run of this lookup is the same
- * index descents whatever the hashes, so its plan does not depend on them.
+ * each of its first five runs, and afterwards whenever those plans' average cost is not
+ * above the generic plan's; for `hash = any($1)` that depends on how many hashes the
+ * batches had, and under load the four-table join was planned again on every query,
+ * which cost PostgreSQL more than running it (docs/performance.md, seventeenth part).
+ * Every run of this lookup is the same index descents whatever the hashes, so its plan
+ * does not depend on them.
  */
 const LOOKUP_STARTUP_OPTIONS = "-c plan_cache_mode=force_generic_plan";
 
@@ -81,7 +81,10 @@ export interface PostgresStoreOptions {
    * command line, which verifies nothing, turns it off.
    */
   secretFilter?: boolean;
-  /** Where the secret filter says it lost or regained its connection. */
+  /**
+   * Where the secret filter says it lost or regained its connection, and the store warns
+   * of what it could not set up at start.
+   */
   log?: SecretFilterLog;
 }
 
@@ -206,83 +209,71 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const { writers: writerConnections, lookups: lookupConnections } = splitPool(
     options.poolSize ?? 10,
   );
-  const open = (startup: { statementTimeout: boolean; lookupOptions: boolean }) => {
-    const poolOf = (max: number, name: string, min = 0, startupOptions?: string) => {
-      const pool = new Pool({
-        connectionString: options.url,
-        max,
-        min,
-        connectionTimeoutMillis,
-        keepAlive: true,
-        application_name: name,
-        // PgBouncer refuses startup parameters it does not know (or drops those listed in
-        // its ignore_startup_parameters); see the fallback below.
-        ...(startup.statementTimeout ? { statement_timeout: queryTimeoutMs } : {}),
-        ...(startupOptions === undefined ? {} : { options: startupOptions }),
-        // Client side, a little later: only fires when the server's own cancel cannot arrive.
-        query_timeout: queryTimeoutMs + 1000,
-        types: pgTypes,
-      });
-      ignoreConnectionErrorEvents(pool);
-      return pool;
-    };
-    const pool = poolOf(writerConnections, applicationName);
-    // Token lookups (a verification that missed the cache, e.g. the first one after a
-    // revocation) get connections of their own, kept open: under load they waited behind
-    // the writers' transactions for a free connection, or 60-300 ms for a new one to be
-    // opened (docs/deployment.md, "Under load").
-    const lookupPool =
-      lookupConnections > 0
-        ? poolOf(
-            lookupConnections,
-            `${applicationName}-lookup`,
-            lookupConnections,
-            startup.lookupOptions
-              ? (options.lookupStartupOptions ?? LOOKUP_STARTUP_OPTIONS)
-              : undefined,
-          )
-        : pool;
+  const poolOf = (
+    max: number,
+    name: string,
+    min: number,
+    startup: { statementTimeout: boolean; options?: string; connectionString?: string },
+  ) => {
+    const pool = new Pool({
+      connectionString: startup.connectionString ?? options.url,
+      max,
+      min,
+      connectionTimeoutMillis,
+      keepAlive: true,
+      application_name: name,
+      // PgBouncer refuses startup parameters it does not know (or drops those listed in
+      // its ignore_startup_parameters); see the fallbacks below.
+      ...(startup.statementTimeout ? { statement_timeout: queryTimeoutMs } : {}),
+      ...(startup.options === undefined ? {} : { options: startup.options }),
+      // Client side, a little later: only fires when the server's own cancel cannot arrive.
+      query_timeout: queryTimeoutMs + 1000,
+      types: pgTypes,
+    });
+    ignoreConnectionErrorEvents(pool);
+    return pool;
+  };
+  const openWriters = (statementTimeout: boolean) => {
+    const pool = poolOf(writerConnections, applicationName, 0, { statementTimeout });
     const db = new Kysely<Database>({
       dialect: new PostgresDialect({ pool }),
       log: countStatements(stats),
     });
-    const destroy = async () => {
-      try {
-        await db.destroy();
-      } finally {
-        if (lookupPool !== pool && !lookupPool.ending) await lookupPool.end();
-      }
-    };
-    return { pool, lookupPool, db, destroy };
+    return { pool, db };
   };
+  // Token lookups (a verification that missed the cache, e.g. the first one after a
+  // revocation) get connections of their own, kept open: under load they waited behind
+  // the writers' transactions for a free connection, or 60-300 ms for a new one to be
+  // opened (docs/deployment.md, "Under load").
+  const openLookups = (statementTimeout: boolean, onePlan: boolean) =>
+    poolOf(lookupConnections, `${applicationName}-lookup`, lookupConnections, {
+      statementTimeout,
+      ...(onePlan
+        ? withStartupOptions(options.url, options.lookupStartupOptions ?? LOOKUP_STARTUP_OPTIONS)
+        : {}),
+    });
 
-  let { pool, lookupPool, db, destroy } = open({ statementTimeout: true, lookupOptions: true });
-  // Reads the settings the connections really have. The lookup connections are opened
-  // here too, so the first lookups after start do not each wait for a connection, and so
-  // that a pooler refusing their startup parameter is found now.
-  const readSettings = async () => {
-    const statementTimeout = await readStatementTimeout(db, queryTimeoutMs);
-    if (lookupPool !== pool) await warmUp(lookupPool, lookupConnections);
-    return { statementTimeout, lookupPlanCacheMode: await readPlanCacheMode(lookupPool) };
+  let { pool, db } = openWriters(true);
+  /** The lookups' own pool; none under 4 connections, where they share the writers'. */
+  let lookupOnlyPool: Pool | undefined;
+  const endLookupOnlyPool = async () => {
+    if (lookupOnlyPool !== undefined && !lookupOnlyPool.ending) await lookupOnlyPool.end();
   };
-  let settings: Awaited<ReturnType<typeof readSettings>>;
+  let statementTimeout: PostgresStore["statementTimeout"];
+  let lookupPlanCacheMode: string;
   try {
+    let statementTimeoutSent = true;
     try {
-      settings = await readSettings();
+      statementTimeout = await readStatementTimeout(db, queryTimeoutMs);
     } catch (error) {
-      const refused = refusedStartupParameter(error);
-      if (refused === undefined) throw error;
-      // A pooler (PgBouncer) that does not pass statement_timeout or options on: connect
-      // without them. The timeout then reaches PostgreSQL only if the role or database sets
-      // it (ALTER ROLE ... SET statement_timeout), which is what docs/deployment.md asks for.
-      // A server without plan_cache_mode (before PostgreSQL 12): without that one only.
-      // Either way the lookup's plans are then chosen as the server's plan_cache_mode says.
-      await destroy();
-      ({ pool, lookupPool, db, destroy } = open({
-        statementTimeout: refused === "setting",
-        lookupOptions: false,
-      }));
-      settings = await readSettings();
+      if (!refusedStartupParameter(error)) throw error;
+      // A pooler (PgBouncer) that does not pass statement_timeout on: connect without it.
+      // The timeout then reaches PostgreSQL only if the role or database sets it
+      // (ALTER ROLE ... SET statement_timeout), which is what docs/deployment.md asks for.
+      await db.destroy();
+      ({ pool, db } = openWriters(false));
+      statementTimeoutSent = false;
+      statementTimeout = await readStatementTimeout(db, queryTimeoutMs);
     }
     // Usually one query; the locked migration only when something is missing.
     if (!(await isSchemaUpToDate(db as Kysely<unknown>))) {
@@ -291,11 +282,39 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         connectionTimeoutMillis,
       });
     }
+    // Opened now, so the first lookups after start do not each wait for a connection.
+    if (lookupConnections > 0) {
+      lookupOnlyPool = openLookups(statementTimeoutSent, true);
+      try {
+        await warmUp(lookupOnlyPool, lookupConnections);
+      } catch (error) {
+        // PgBouncer's refusal comes as a protocol violation, which otherwise means the
+        // server cannot be talked to.
+        if (isPostgresUnavailable(error) && !refusedStartupParameter(error)) throw error;
+        // Refused for its option: by a pooler ("unsupported startup parameter"), a proxy
+        // that takes no options, or a server without plan_cache_mode (before PostgreSQL
+        // 12). The lookups then connect without it, planned as the server's
+        // plan_cache_mode says; lookupPlanCacheMode tells.
+        await endLookupOnlyPool();
+        lookupOnlyPool = openLookups(statementTimeoutSent, false);
+        await warmUp(lookupOnlyPool, lookupConnections);
+        if (options.preparedStatements ?? true)
+          options.log?.warn(
+            { refused: error instanceof Error ? error.message : String(error) },
+            "the token lookup's connections could not ask PostgreSQL for one generic plan (plan_cache_mode): the server chooses its plans, and may plan the lookup again on every cache miss",
+          );
+      }
+    }
+    lookupPlanCacheMode = await readPlanCacheMode(lookupOnlyPool ?? pool);
   } catch (error) {
-    await destroy();
+    try {
+      await db.destroy();
+    } finally {
+      await endLookupOnlyPool();
+    }
     throw explainStartFailure(error, options.url);
   }
-  const { statementTimeout, lookupPlanCacheMode } = settings;
+  const lookupPool = lookupOnlyPool ?? pool;
 
   const faults = createStorageFaults(isPostgresUnavailable);
   const { guard } = faults;
@@ -443,7 +462,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
           await secretFilter?.close();
           await store.close();
         } finally {
-          if (lookupPool !== pool && !lookupPool.ending) await lookupPool.end();
+          await endLookupOnlyPool();
         }
       })();
       return closing;
@@ -488,17 +507,32 @@ async function warmUp(pool: Pool, count: number): Promise<void> {
   if (failed) throw failed.reason;
 }
 
+/** PgBouncer's answer to a startup parameter it neither knows nor ignores. */
+function refusedStartupParameter(error: unknown): boolean {
+  return error instanceof Error && /unsupported startup parameter/i.test(error.message);
+}
+
 /**
- * Whether `error` refused a startup parameter: `parameter` is PgBouncer's answer to one it
- * neither knows nor ignores, `setting` a server's to a setting it does not have in the
- * lookup connections' options (plan_cache_mode is PostgreSQL 12's; statement_timeout,
- * the other one sent, every version has).
+ * The connection settings that send `extra` in the `options` startup parameter, after any
+ * options the URL (or else PGOPTIONS) already gives: pg takes the URL's `options` over a
+ * pool's own, so ours would be dropped, or would drop theirs (a search_path, say).
  */
-function refusedStartupParameter(error: unknown): "parameter" | "setting" | undefined {
-  if (!(error instanceof Error)) return undefined;
-  if (/unsupported startup parameter/i.test(error.message)) return "parameter";
-  if (/unrecognized configuration parameter/i.test(error.message)) return "setting";
-  return undefined;
+export function withStartupOptions(
+  url: string,
+  extra: string,
+): { options: string; connectionString: string } {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // Not one the WHATWG parser reads (pg's own parser is more lenient): left as it is.
+  }
+  const inUrl = parsed?.searchParams.get("options") ?? null;
+  if (parsed === undefined || inUrl === null) {
+    return { options: `${process.env.PGOPTIONS ?? ""} ${extra}`.trim(), connectionString: url };
+  }
+  parsed.searchParams.delete("options");
+  return { options: `${inUrl} ${extra}`.trim(), connectionString: parsed.toString() };
 }
 
 /** `plan_cache_mode` as one of the pool's connections has it. */
