@@ -146,7 +146,8 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
       const hash = "c".repeat(64);
       const ids = await insertOwnedTokens(store, "plancache", [hash]);
       expect((await store.tokens.findSecret(hash))?.tokenId).toBe(ids[0]);
-      X;
+      // The lookups' 3 connections, once: the refused attempt's pool was ended, not left
+      // to open connections of its own later.
       const open = await adminQuery<{ n: number }>(
         "select count(*)::int as n from pg_stat_activity where application_name = $1",
         [`${applicationName}-lookup`],
