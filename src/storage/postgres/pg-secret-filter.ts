@@ -505,9 +505,11 @@ class ListeningSecretFilter implements PgSecretFilter {
     this.fence = { seq, sentAt, waiters, late: false, lateTimer, deadTimer, waitLimit };
     // pg reads a query's own `query_timeout`, which its types do not list. Behind slow
     // commits a fence is late, not lost: the dead timer decides, not the connection's.
+    // A statement without parameters goes as one simple-protocol message, answered with
+    // two, where `select pg_notify($1, $2)` took five out and six back (a row description
+    // among them), hundreds of times a second. The payload is ours: hex and digits.
     const fenceQuery: QueryConfig & { query_timeout: number } = {
-      text: "select pg_notify($1, $2)",
-      values: [FENCES_CHANNEL, `${this.fencerId}:${seq}`],
+      text: `notify ${FENCES_CHANNEL}, '${this.fencerId}:${seq}'`,
       query_timeout: timeoutMs * 16,
     };
     client.query(fenceQuery).catch((error: unknown) => this.lost(client, error));
