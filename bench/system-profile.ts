@@ -228,6 +228,16 @@ function firstToken(): string {
  * notice (the public verify answers an invalid token with 200 and `valid: false`).
  */
 async function checkAnswer(port: number): Promise<void> {
+  if (target === "madeup") {
+    // wrk counts the answers that are not 2xx, whatever they are: the setup is checked to
+    // refuse (401) a made-up token, not to fail on it.
+    const answer = await fetch(`http://${HOST}:${port}/api`, {
+      headers: { authorization: `Bearer ${firstToken()}` },
+    });
+    if (answer.status !== 401)
+      throw new Error(`the first token of ${tokensArg} is not refused here: ${answer.status}`);
+    return;
+  }
   if (target !== "api" && target !== "verify") return;
   const token = firstToken();
   const answer =

@@ -1,5 +1,6 @@
 import { Kysely, Migrator, PostgresDialect } from "kysely";
 import { type Client as PgClient, Pool } from "pg";
+import { parse as parseConnectionString } from "pg-connection-string";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StorageUnavailableError } from "../../core/errors.js";
 import { insertOwnedTokens } from "../../test-support/owned-tokens.js";
@@ -123,6 +124,18 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
     } finally {
       await store.close();
     }
+    // The URL's own reach the lookups too: here a plan mode of its own, ours a harmless
+    // placeholder setting, so that the mode read back can only be the URL's.
+    url.searchParams.set("options", "-c plan_cache_mode=force_custom_plan");
+    const own = await createPostgresStore({
+      url: url.toString(),
+      lookupStartupOptions: "-c keyward.probe=on",
+    });
+    try {
+      expect(own.lookupPlanCacheMode).toBe("force_custom_plan");
+    } finally {
+      await own.close();
+    }
   });
 
   it("opens the lookup connections without their option when it is refused, keeps the statement timeout, and says so", async () => {
@@ -190,21 +203,27 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
     expect(isPostgresUnavailable(Object.assign(new Error("x"), { code: "42P01" }))).toBe(false);
   });
 
-  it("adds its startup options after the URL's own, or else PGOPTIONS, taking them out of the URL", () => {
+  it("reads the URL as pg does, and adds its startup options after the URL's own, or else PGOPTIONS", () => {
     const ours = "-c plan_cache_mode=force_generic_plan";
-    const inUrl = withStartupOptions(
-      "postgres://u:p%40ss@db:5432/k?sslmode=require&options=-c%20search_path%3Dapp",
-      ours,
-    );
-    expect(inUrl.options).toBe(`-c search_path=app ${ours}`);
-    expect(inUrl.connectionString).toBe("postgres://u:p%40ss@db:5432/k?sslmode=require");
+    const urls = [
+      "postgres://u:p%40ss@db:5432/k?sslmode=disable&options=-c%20search_path%3Dapp",
+      // A socket, with credentials (not a URL the WHATWG parser reads).
+      "postgres://u:pw@/k?host=/var/run/postgresql&options=-c%20search_path%3Dapp",
+      // A raw space, which pg's parser encodes first.
+      "postgres://u:p%2Fw@db/k?application_name=my app&options=-c%20search_path%3Dapp",
+    ];
+    for (const url of urls) {
+      const asPgReadsIt = parseConnectionString(url);
+      expect(asPgReadsIt.options).toMatch(/^-c search_path/);
+      expect(withStartupOptions(url, ours)).toEqual({
+        ...asPgReadsIt,
+        options: `${asPgReadsIt.options} ${ours}`,
+      });
+    }
     const saved = process.env.PGOPTIONS;
     process.env.PGOPTIONS = "-c work_mem=8MB";
     try {
-      expect(withStartupOptions("postgres://u@db/k", ours)).toEqual({
-        options: `-c work_mem=8MB ${ours}`,
-        connectionString: "postgres://u@db/k",
-      });
+      expect(withStartupOptions("postgres://u@db/k", ours).options).toBe(`-c work_mem=8MB ${ours}`);
     } finally {
       if (saved === undefined) delete process.env.PGOPTIONS;
       else process.env.PGOPTIONS = saved;

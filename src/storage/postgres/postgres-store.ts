@@ -1,5 +1,6 @@
 import { Kysely, PostgresDialect, sql } from "kysely";
-import { type CustomTypesConfig, Pool, types } from "pg";
+import { type CustomTypesConfig, Pool, type PoolConfig, types } from "pg";
+import { type ConnectionOptions, parse as parseConnectionString } from "pg-connection-string";
 import { StorageUnavailableError } from "../../core/errors.js";
 import { prefixOfBinaryHash } from "../../core/token.js";
 import type { Store, TokenStore } from "../../services/ports.js";
@@ -213,10 +214,12 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     max: number,
     name: string,
     min: number,
-    startup: { statementTimeout: boolean; options?: string; connectionString?: string },
+    startup: { statementTimeout: boolean; connection?: ConnectionOptions },
   ) => {
     const pool = new Pool({
-      connectionString: startup.connectionString ?? options.url,
+      // pg reads the URL into the same fields, over the pool's own: `connection` is that
+      // reading done here, so that the lookups can change one field of it.
+      ...(startup.connection === undefined ? { connectionString: options.url } : {}),
       max,
       min,
       connectionTimeoutMillis,
@@ -225,10 +228,10 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       // PgBouncer refuses startup parameters it does not know (or drops those listed in
       // its ignore_startup_parameters); see the fallbacks below.
       ...(startup.statementTimeout ? { statement_timeout: queryTimeoutMs } : {}),
-      ...(startup.options === undefined ? {} : { options: startup.options }),
       // Client side, a little later: only fires when the server's own cancel cannot arrive.
       query_timeout: queryTimeoutMs + 1000,
       types: pgTypes,
+      ...(startup.connection as PoolConfig | undefined),
     });
     ignoreConnectionErrorEvents(pool);
     return pool;
@@ -249,7 +252,12 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     poolOf(lookupConnections, `${applicationName}-lookup`, lookupConnections, {
       statementTimeout,
       ...(onePlan
-        ? withStartupOptions(options.url, options.lookupStartupOptions ?? LOOKUP_STARTUP_OPTIONS)
+        ? {
+            connection: withStartupOptions(
+              options.url,
+              options.lookupStartupOptions ?? LOOKUP_STARTUP_OPTIONS,
+            ),
+          }
         : {}),
     });
 
@@ -288,9 +296,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       try {
         await warmUp(lookupOnlyPool, lookupConnections);
       } catch (error) {
-        // PgBouncer's refusal comes as a protocol violation, which otherwise means the
-        // server cannot be talked to.
-        if (isPostgresUnavailable(error) && !refusedStartupParameter(error)) throw error;
+        if (!refusedLookupOptions(error)) throw error;
         // Refused for its option: by a pooler ("unsupported startup parameter"), a proxy
         // that takes no options, or a server without plan_cache_mode (before PostgreSQL
         // 12). The lookups then connect without it, planned as the server's
@@ -298,11 +304,12 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         await endLookupOnlyPool();
         lookupOnlyPool = openLookups(statementTimeoutSent, false);
         await warmUp(lookupOnlyPool, lookupConnections);
-        if (options.preparedStatements ?? true)
-          options.log?.warn(
-            { refused: error instanceof Error ? error.message : String(error) },
-            "the token lookup's connections could not ask PostgreSQL for one generic plan (plan_cache_mode): the server chooses its plans, and may plan the lookup again on every cache miss",
-          );
+        // Unprepared, the lookup is planned on every query whatever the setting.
+        const prepared = options.preparedStatements ?? true;
+        options.log?.[prepared ? "warn" : "info"](
+          { refused: error instanceof Error ? error.message : String(error) },
+          "the token lookup's connections could not ask PostgreSQL for one generic plan (plan_cache_mode): the server chooses its plans, and may plan the lookup again on every cache miss",
+        );
       }
     }
     lookupPlanCacheMode = await readPlanCacheMode(lookupOnlyPool ?? pool);
@@ -513,26 +520,29 @@ function refusedStartupParameter(error: unknown): boolean {
 }
 
 /**
- * The connection settings that send `extra` in the `options` startup parameter, after any
- * options the URL (or else PGOPTIONS) already gives: pg takes the URL's `options` over a
- * pool's own, so ours would be dropped, or would drop theirs (a search_path, say).
+ * Whether a lookup connection's start was refused for its `options` startup parameter:
+ * PgBouncer's "unsupported startup parameter" (a protocol violation, otherwise taken for
+ * unavailability), a proxy's "not supported" or a server's unknown setting. Anything else
+ * (a wrong password, a missing database, too many connections) fails the start as it did.
  */
-export function withStartupOptions(
-  url: string,
-  extra: string,
-): { options: string; connectionString: string } {
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(url);
-  } catch {
-    // Not one the WHATWG parser reads (pg's own parser is more lenient): left as it is.
-  }
-  const inUrl = parsed?.searchParams.get("options") ?? null;
-  if (parsed === undefined || inUrl === null) {
-    return { options: `${process.env.PGOPTIONS ?? ""} ${extra}`.trim(), connectionString: url };
-  }
-  parsed.searchParams.delete("options");
-  return { options: `${inUrl} ${extra}`.trim(), connectionString: parsed.toString() };
+function refusedLookupOptions(error: unknown): boolean {
+  if (refusedStartupParameter(error)) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  // feature_not_supported, undefined_object (an unknown setting), invalid_parameter_value
+  if (code === "0A000" || code === "42704" || code === "22023") return true;
+  return error instanceof Error && /\boptions\b|plan_cache_mode/i.test(error.message);
+}
+
+/**
+ * The URL as pg reads it (pg-connection-string, pg's own parser), with `extra` sent in the
+ * `options` startup parameter after any options the URL (or else PGOPTIONS, pg's fallback)
+ * gives: pg takes the URL's `options` over a pool's own, so ours would be dropped, or would
+ * drop theirs (a search_path, say).
+ */
+export function withStartupOptions(url: string, extra: string): ConnectionOptions {
+  const read = parseConnectionString(url);
+  const given = read.options || process.env.PGOPTIONS || "";
+  return { ...read, options: `${given} ${extra}`.trim() };
 }
 
 /** `plan_cache_mode` as one of the pool's connections has it. */
