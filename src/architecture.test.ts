@@ -151,7 +151,7 @@ const oneOf =
 
 const PACKAGE_RULES: PackageRule[] = [
   {
-    packages: oneOf("kysely", "better-sqlite3", "pg"),
+    packages: oneOf("kysely", "better-sqlite3", "pg", "pg-connection-string"),
     loadedBy: ["storage"],
     why: "the database drivers and the query builder stay behind the storage ports",
   },
