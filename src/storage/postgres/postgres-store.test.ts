@@ -17,6 +17,7 @@ import { migrations } from "../migrations/index.js";
 import {
   createPostgresStore,
   isPostgresUnavailable,
+  type PostgresStoreOptions,
   splitPool,
   withStartupOptions,
 } from "./postgres-store.js";
@@ -91,6 +92,16 @@ async function untilWaitingOnLocks(client: PgClient, count: number, never: strin
   }
 }
 
+/** The lookup connections' plan_cache_mode of a store opened with `options`, then closed. */
+async function lookupPlanModeOf(options: PostgresStoreOptions): Promise<string> {
+  const store = await createPostgresStore(options);
+  try {
+    return store.lookupPlanCacheMode;
+  } finally {
+    await store.close();
+  }
+}
+
 describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
   it("opens the token lookup's connections asking for one generic plan, with the statement timeout", async () => {
     if (!database) throw new Error("no test database");
@@ -102,12 +113,7 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
       await store.close();
     }
     // Under 4 connections the lookups share the writers', which keep the server's default.
-    const small = await createPostgresStore({ url: database.url, poolSize: 3 });
-    try {
-      expect(small.lookupPlanCacheMode).toBe("auto");
-    } finally {
-      await small.close();
-    }
+    expect(await lookupPlanModeOf({ url: database.url, poolSize: 3 })).toBe("auto");
   });
 
   it("keeps the URL's own startup options on the lookup connections, and adds its own", async () => {
@@ -127,15 +133,9 @@ describe.skipIf(!enabled)("PostgreSQL store specifics", () => {
     // The URL's own reach the lookups too: here a plan mode of its own, ours a harmless
     // placeholder setting, so that the mode read back can only be the URL's.
     url.searchParams.set("options", "-c plan_cache_mode=force_custom_plan");
-    const own = await createPostgresStore({
-      url: url.toString(),
-      lookupStartupOptions: "-c keyward.probe=on",
-    });
-    try {
-      expect(own.lookupPlanCacheMode).toBe("force_custom_plan");
-    } finally {
-      await own.close();
-    }
+    expect(
+      await lookupPlanModeOf({ url: url.toString(), lookupStartupOptions: "-c keyward.probe=on" }),
+    ).toBe("force_custom_plan");
   });
 
   it("opens the lookup connections without their option when it is refused, keeps the statement timeout, and says so", async () => {
