@@ -44,7 +44,7 @@ const TARGETS = ["bare", "layer", "healthz", "api", "spread", "madeup", "verify"
 const [targetArg, secondsArg, storeGiven, tokensGiven] = process.argv.slice(2);
 // Both from the caller's directory (the server runs from the repository's).
 // A PostgreSQL URL is used as it is (a seeded database: bench/seed.ts).
-const storeIsUrl = storeGiven?.startsWith("postgres://") === true;
+const storeIsUrl = storeGiven !== undefined && /^postgres(ql)?:\/\//.test(storeGiven);
 const storeArg = storeGiven === undefined || storeIsUrl ? storeGiven : resolve(storeGiven);
 const tokensArg = tokensGiven === undefined ? undefined : resolve(tokensGiven);
 const target = TARGETS.find((t) => t === targetArg);
