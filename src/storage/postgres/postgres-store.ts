@@ -102,8 +102,9 @@ export interface PostgresStore extends Store {
   readonly statementTimeout: { enforcedBy: "startup" | "server" | "client-only"; valueMs: number };
   /**
    * How the token lookup's connections choose the lookup's plan, read from one of them at
-   * start (`plan_cache_mode`): `force_generic_plan` when the startup parameter arrived (the
-   * direct case), else the server's setting, PostgreSQL's default being `auto`.
+   * start (`plan_cache_mode`): `force_generic_plan` when the startup option arrived (the
+   * direct case); else the URL's own option, or the server's setting (PostgreSQL's default
+   * `auto`), as when a pooler refused ours or the lookups share the writers' connections.
    */
   readonly lookupPlanCacheMode: string;
 }
