@@ -4,7 +4,8 @@ import { join } from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import { afterAll, describe, expect, it } from "vitest";
-import { LookupGroup } from "./lookup-group.js";
+import { StorageUnavailableError } from "../../core/errors.js";
+import { LookupGroup, LookupTransactionStuckError } from "./lookup-group.js";
 
 const root = mkdtempSync(join(tmpdir(), "keyward-lookup-group-"));
 let files = 0;
@@ -25,9 +26,16 @@ function openStore() {
   const select = sqlite.prepare<[string], string>("select value from things where key = ?").pluck();
   // Fails inside SQLite, at its step: malformed JSON.
   const failing = sqlite.prepare<[string], string>("select json(?)").pluck();
+  // Leaves its statement running: the connection is then busy, and can neither commit nor
+  // roll back (better-sqlite3 refuses any other statement while an iterator is open).
+  const leftOpen = sqlite.prepare<[], string>("select value from things").pluck();
   const group = new LookupGroup(
     sqlite,
-    (key) => (key === "fails" ? failing.get("{") : select.get(key)),
+    (key) => {
+      if (key === "fails") return failing.get("{");
+      if (key === "leaves-open") return leftOpen.iterate().next().value as string;
+      return select.get(key);
+    },
     (error) => new Error(`fault: ${(error as Error).message}`),
   );
   statements.length = 0;
@@ -107,5 +115,25 @@ describe("LookupGroup", () => {
     const answers = [group.load("a"), group.load("b")];
     sqlite.close();
     for (const answer of answers) await expect(answer).rejects.toThrow(/fault: .*not open/);
+  });
+
+  it("refuses every later lookup (503) once a group's transaction can be neither committed nor rolled back", async () => {
+    const { sqlite, group } = openStore();
+    // This group's own reads were made on a live snapshot: they are answered.
+    expect(await Promise.all([group.load("a"), group.load("leaves-open")])).toEqual(["A", "A"]);
+    // Left open, the transaction would keep every later read on that snapshot, blind to
+    // revocations and new tokens.
+    expect(sqlite.inTransaction).toBe(true);
+    for (const later of [[group.load("b")], [group.load("b"), group.load("c")]]) {
+      for (const answer of later) {
+        const error = await answer.then(
+          () => undefined,
+          (refusal: unknown) => refusal,
+        );
+        expect(error).toBeInstanceOf(StorageUnavailableError);
+        expect((error as StorageUnavailableError).code).toBe("storage_unavailable");
+        expect((error as Error).cause).toBeInstanceOf(LookupTransactionStuckError);
+      }
+    }
   });
 });
