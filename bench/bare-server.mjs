@@ -18,11 +18,29 @@ const headers = { "content-type": "application/json; charset=utf-8", "content-le
 const logFile = process.env.KEYWARD_BARE_LOG;
 const log = logFile ? await accessLog(logFile) : undefined;
 
-const server = createServer((request, response) => {
-  const start = log ? performance.now() : 0;
+// With KEYWARD_BARE_READ_BODY=1 (bench/stack-floor.ts's POST layer) a request's body is read
+// the plain way, its `data` events gathered until `end`, and parsed as JSON before the
+// answer: what Node itself costs for a small JSON body, under any framework.
+const readBody = process.env.KEYWARD_BARE_READ_BODY === "1";
+
+function answer(request, response, start) {
   response.writeHead(200, headers);
   response.end(body);
   log?.(request, 200, start);
+}
+
+const server = createServer((request, response) => {
+  const start = log ? performance.now() : 0;
+  if (!readBody) {
+    answer(request, response, start);
+    return;
+  }
+  const chunks = [];
+  request.on("data", (chunk) => chunks.push(chunk));
+  request.on("end", () => {
+    JSON.parse(Buffer.concat(chunks).toString("utf8") || "null");
+    answer(request, response, start);
+  });
 });
 
 async function accessLog(file) {

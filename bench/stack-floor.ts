@@ -5,6 +5,9 @@
 //   node:http            bench/bare-server.mjs: no framework, no log (case 0)
 //   node:http + log line the same, writing one access line a request with Keyward's fields,
 //                        built by hand (no logger), gathered by LineBatch into a real file
+//   ..., POST with a body  the same answering a POST whose small JSON body it reads (its
+//                        `data` events until `end`) and parses: what Node itself costs for a
+//                        request body, under any framework (counted over the GET above it)
 //   Fastify              Fastify 5, no logger
 //   Fastify + log line   Fastify with Keyward's logger: one `request completed` line a
 //                        request, gathered by LineBatch into a real file
@@ -129,6 +132,9 @@ const keyward: Layer = {
   },
 };
 
+/** The POST layers' body: `POST /api/v1/verify`'s shape. */
+const VERIFY_BODY = JSON.stringify({ token: `kw_${"a".repeat(36)}` });
+
 const LAYERS: Layer[] = [
   portPrinter("node:http", "bare-server.mjs", { KEYWARD_BARE_BODY: '{"status":"ok"}' }),
   portPrinter(
@@ -137,6 +143,15 @@ const LAYERS: Layer[] = [
     { KEYWARD_BARE_BODY: '{"status":"ok"}' },
     "KEYWARD_BARE_LOG",
   ),
+  {
+    ...portPrinter(
+      "node:http + log line, POST with a body",
+      "bare-server.mjs",
+      { KEYWARD_BARE_BODY: '{"status":"ok"}', KEYWARD_BARE_READ_BODY: "1" },
+      "KEYWARD_BARE_LOG",
+    ),
+    postBody: VERIFY_BODY,
+  },
   {
     ...portPrinter("Fastify", "stack-layer-server.mjs", { KEYWARD_STACK_LAYER: "fastify" }),
     over: "node:http",
@@ -148,7 +163,7 @@ const LAYERS: Layer[] = [
     ...portPrinter("Fastify + log line, POST with a body", "stack-layer-server.mjs", {
       KEYWARD_STACK_LAYER: "fastify-line-post",
     }),
-    postBody: JSON.stringify({ token: `kw_${"a".repeat(36)}` }),
+    postBody: VERIFY_BODY,
   },
   {
     ...portPrinter("Fastify + log line, 100 other routes", "stack-layer-server.mjs", {
