@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import SqliteDatabase from "better-sqlite3";
-import { LOAD_CPU, pinned, SERVER_CPU } from "./machine.js";
+import { LOAD_CPU, onCore, SERVER_CPU } from "./machine.js";
 import { freePort } from "./server.js";
 import { BENCH_DIR, CLI, HOST, ROOT } from "./settings.js";
 import { parseWrkReport } from "./wrk.js";
@@ -43,18 +43,14 @@ interface ProfileNode {
 /** Requests served in `seconds` of wrk; throws on any refusal or socket error. */
 function wrk(url: string, seconds: number, authorization: string): number {
   const args = ["-t1", "-c16", `-d${seconds}s`, "-s", join(BENCH_DIR, "fixed.lua"), url];
-  const result = spawnSync(
-    pinned ? "taskset" : "wrk",
-    pinned ? ["-c", LOAD_CPU, "wrk", ...args] : args,
-    {
-      env: {
-        ...process.env,
-        KEYWARD_BENCH_DIR: BENCH_DIR,
-        KEYWARD_BENCH_AUTHORIZATION: authorization,
-      },
-      encoding: "utf8",
+  const result = spawnSync(...onCore(LOAD_CPU, "wrk", args), {
+    env: {
+      ...process.env,
+      KEYWARD_BENCH_DIR: BENCH_DIR,
+      KEYWARD_BENCH_AUTHORIZATION: authorization,
     },
-  );
+    encoding: "utf8",
+  });
   const report = parseWrkReport(result.stdout ?? "");
   if (!report) throw new Error(`wrk gave no result: ${result.stderr || result.error}`);
   const errors = Object.entries(report.errors).filter(([, count]) => count > 0);
@@ -74,23 +70,19 @@ async function sample(label: string, path: string, authorization: string, store:
     CLI,
     "start",
   ];
-  const child = spawn(
-    pinned ? "taskset" : process.execPath,
-    pinned ? ["-c", SERVER_CPU, process.execPath, ...args] : args,
-    {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
-        PORT: String(port),
-        HOST,
-        DATABASE_URL: `sqlite:${store}`,
-        VERIFY_RATE_LIMIT_PER_MINUTE: "100000000",
-        BEARER_FAILURES_PER_ADDRESS_PER_MINUTE: "100000000",
-        KEYWARD_ALLOCATIONS_OUT: out,
-      },
-      stdio: ["ignore", "ignore", "pipe"],
+  const child = spawn(...onCore(SERVER_CPU, process.execPath, args), {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      PORT: String(port),
+      HOST,
+      DATABASE_URL: `sqlite:${store}`,
+      VERIFY_RATE_LIMIT_PER_MINUTE: "100000000",
+      BEARER_FAILURES_PER_ADDRESS_PER_MINUTE: "100000000",
+      KEYWARD_ALLOCATIONS_OUT: out,
     },
-  );
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   // Listened for from the start: a server that dies at once must not leave us waiting.
   let exit: string | undefined;
   const exited = new Promise<void>((resolveExit) => {

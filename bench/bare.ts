@@ -11,7 +11,7 @@
 import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { pinned, SERVER_CPU } from "./machine.js";
+import { onCore, SERVER_CPU } from "./machine.js";
 import type { BenchRun } from "./run-state.js";
 import type { SeededStore } from "./seeding.js";
 import type { BenchServer } from "./server.js";
@@ -45,20 +45,16 @@ export interface BareReferenceResult {
 
 async function startBare(body: string, logFile?: string): Promise<BenchServer> {
   const script = join(BENCH_DIR, "bare-server.mjs");
-  const child = spawn(
-    pinned ? "taskset" : process.execPath,
-    pinned ? ["-c", SERVER_CPU, process.execPath, script] : [script],
-    {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
-        HOST,
-        KEYWARD_BARE_BODY: body,
-        ...(logFile ? { KEYWARD_BARE_LOG: logFile } : {}),
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+  const child = spawn(...onCore(SERVER_CPU, process.execPath, [script]), {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      HOST,
+      KEYWARD_BARE_BODY: body,
+      ...(logFile ? { KEYWARD_BARE_LOG: logFile } : {}),
     },
-  );
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => {
     stderr += d.toString();

@@ -11,7 +11,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { BASE62_ALPHABET, tokenChecksum } from "keyward-client/token-format";
-import { LOAD_CPU, pinned, SERVER_CPU } from "./machine.js";
+import { LOAD_CPU, onCore, SERVER_CPU } from "./machine.js";
 import { cpuMicrosOfPid as cpuMicrosOf } from "./server.js";
 import { BENCH_DIR, ROOT } from "./settings.js";
 import { parseWrkReport } from "./wrk.js";
@@ -59,14 +59,13 @@ async function wrk(url: string, seconds: number, connections: number, authorizat
     join(BENCH_DIR, "fixed.lua"),
     url,
   ];
-  const command = pinned ? "taskset" : "wrk";
   const env = {
     ...process.env,
     KEYWARD_BENCH_DIR: BENCH_DIR,
     KEYWARD_BENCH_AUTHORIZATION: authorization ?? "",
   };
   const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn(command, pinned ? ["-c", LOAD_CPU, "wrk", ...args] : args, { env });
+    const child = spawn(...onCore(LOAD_CPU, "wrk", args), { env });
     let text = "";
     child.stdout.on("data", (d: Buffer) => {
       text += d.toString();
@@ -126,15 +125,11 @@ export async function clientAdapterBench(options: {
   const keywardUrl = `http://127.0.0.1:${(keyward.address() as AddressInfo).port}`;
 
   const nodeArgs = [join(BENCH_DIR, "client-host.mjs")];
-  const host = spawn(
-    pinned ? "taskset" : process.execPath,
-    pinned ? ["-c", SERVER_CPU, process.execPath, ...nodeArgs] : nodeArgs,
-    {
-      cwd: ROOT,
-      env: { ...process.env, KEYWARD_URL: keywardUrl, KEYWARD_SERVICE_KEY: serviceKey },
-      stdio: ["ignore", "pipe", "inherit"],
-    },
-  );
+  const host = spawn(...onCore(SERVER_CPU, process.execPath, nodeArgs), {
+    cwd: ROOT,
+    env: { ...process.env, KEYWARD_URL: keywardUrl, KEYWARD_SERVICE_KEY: serviceKey },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       let text = "";

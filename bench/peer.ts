@@ -5,7 +5,7 @@
 
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { pinned, SERVER_CPU } from "./machine.js";
+import { onCore, SERVER_CPU } from "./machine.js";
 import type { BenchRun } from "./run-state.js";
 import type { SeededStore } from "./seeding.js";
 import type { BenchServer } from "./server.js";
@@ -27,20 +27,16 @@ export interface PeerResult {
 
 async function startPeer(run: BenchRun, body: string): Promise<BenchServer & { key: string }> {
   const script = join(BENCH_DIR, "peer-server.mjs");
-  const child = spawn(
-    pinned ? "taskset" : process.execPath,
-    pinned ? ["-c", SERVER_CPU, process.execPath, script] : [script],
-    {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
-        HOST,
-        KEYWARD_BARE_BODY: body,
-        KEYWARD_PEER_DB: join(run.options.workDir, `peer-${Date.now()}.db`),
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+  const child = spawn(...onCore(SERVER_CPU, process.execPath, [script]), {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      HOST,
+      KEYWARD_BARE_BODY: body,
+      KEYWARD_PEER_DB: join(run.options.workDir, `peer-${Date.now()}.db`),
     },
-  );
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => {
     stderr += d.toString();

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { LOAD_CPU, pinned } from "./machine.js";
+import { LOAD_CPU, onCore } from "./machine.js";
 import { type RevocationResult, revocationPropagation } from "./revocation.js";
 import type { BenchRun } from "./run-state.js";
 import type { SeededStore } from "./seeding.js";
@@ -38,19 +38,15 @@ function steadyLoad(server: BenchServer, store: SeededStore) {
     join(BENCH_DIR, "fixed.lua"),
     `${server.baseUrl}/api`,
   ];
-  const child = spawn(
-    pinned ? "taskset" : "wrk",
-    pinned ? ["-c", LOAD_CPU, "wrk", ...wrkArgs] : wrkArgs,
-    {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        KEYWARD_BENCH_DIR: BENCH_DIR,
-        KEYWARD_BENCH_AUTHORIZATION: `Bearer ${store.hotToken}`,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+  const child = spawn(...onCore(LOAD_CPU, "wrk", wrkArgs), {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      KEYWARD_BENCH_DIR: BENCH_DIR,
+      KEYWARD_BENCH_AUTHORIZATION: `Bearer ${store.hotToken}`,
     },
-  );
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   child.stdout.on("data", (d: Buffer) => {
     out += d.toString();

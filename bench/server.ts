@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { pinned, SERVER_CPU } from "./machine.js";
+import { onCore, SERVER_CPU } from "./machine.js";
 import type { BenchRun } from "./run-state.js";
 import { CLI, HOST, RESULTS_DIR, ROOT } from "./settings.js";
 
@@ -73,10 +73,7 @@ export async function startServer(
     mkdirSync(dir, { recursive: true });
     nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${dir}`);
   }
-  const command = pinned ? "taskset" : process.execPath;
-  const args = pinned
-    ? ["-c", SERVER_CPU, process.execPath, ...nodeArgs, CLI, "start"]
-    : [...nodeArgs, CLI, "start"];
+  const [command, args] = onCore(SERVER_CPU, process.execPath, [...nodeArgs, CLI, "start"]);
   // Logs go to a real file in the work folder, as a deployment writes them: writing to
   // /dev/null costs the server less than a file does, and the targets are for a file.
   // It is truncated on each start and removed with the work folder.

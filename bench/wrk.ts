@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { LOAD_CPU, pinned } from "./machine.js";
+import { LOAD_CPU, onCore } from "./machine.js";
 import type { BenchRun } from "./run-state.js";
 import type { SeededStore } from "./seeding.js";
 import { type BenchServer, cpuMicros } from "./server.js";
@@ -190,8 +190,7 @@ export async function runSlice(
     w.url,
     ...(w.args.length ? ["--", ...w.args] : []),
   ];
-  const command = pinned ? "taskset" : "wrk";
-  const args = pinned ? ["-c", LOAD_CPU, "wrk", ...wrkArgs] : wrkArgs;
+  const [command, args] = onCore(LOAD_CPU, "wrk", wrkArgs);
   const cpuBefore = cpuMicros(server);
   const r = await runCommand(command, args, w.env, seconds * 1000 + 30_000);
   const cpuUsed = cpuMicros(server) - cpuBefore;
