@@ -19,10 +19,14 @@ export const ApplicationSummary = Type.Object({
 export type ApplicationSummary = Static<typeof ApplicationSummary>;
 
 /** How the account page greets a host's users. */
-export const Branding = Type.Object({
-  displayName: Type.String({ maxLength: 400, description: "1-100 characters after trimming." }),
-  accentColor: Type.String({ pattern: "^#[0-9a-fA-F]{6}$", description: "`#rrggbb`." }),
-});
+export const Branding = Type.Object(
+  {
+    displayName: Type.String({ maxLength: 400, description: "1-100 characters after trimming." }),
+    accentColor: Type.String({ pattern: "^#[0-9a-fA-F]{6}$", description: "`#rrggbb`." }),
+  },
+  // Also the request's shape (PATCH): an unknown field is refused, never dropped.
+  { additionalProperties: false },
+);
 export type Branding = Static<typeof Branding>;
 
 /** Limits an owner or admin puts on the application's tokens; null: none. */

@@ -162,7 +162,13 @@ export const createHostUserTokenRoute = serviceRoute({
     body: NewTokenBody,
     response: { 201: IssuedToken },
   },
-  errors: ["user_not_found", "token_name_taken", "token_limit_reached", "policy_violation"],
+  errors: [
+    "user_not_found",
+    "user_disabled",
+    "token_name_taken",
+    "token_limit_reached",
+    "policy_violation",
+  ],
 });
 
 export const revokeServiceTokenRoute = serviceRoute({
@@ -202,7 +208,12 @@ export const serviceVerifyRoute = serviceRoute({
     body: Type.Object(
       {
         token: Type.String({ maxLength: 256 }),
-        clientAddress: Type.Optional(Type.String({ maxLength: 64 })),
+        clientAddress: Type.Optional(
+          Type.String({
+            maxLength: 64,
+            description: "An IPv4 or IPv6 address, else 400 `validation_failed`.",
+          }),
+        ),
       },
       { additionalProperties: false },
     ),
@@ -235,7 +246,7 @@ export const createPortalSessionRoute = serviceRoute({
     ),
     response: { 201: PortalSession },
   },
-  errors: ["user_not_found"],
+  errors: ["user_not_found", "user_disabled"],
 });
 
 export const revocationEventsRoute = serviceRoute({

@@ -45,8 +45,9 @@ export const verifyRoute = verificationRoute({
           Type.String({
             maxLength: 64,
             description:
-              "The address your own client presented the token from, for tokens with an " +
-              "address allowlist; the caller's address when absent.",
+              "The address your own client presented the token from (an IPv4 or IPv6 " +
+              "address, else 400 `validation_failed`), for tokens with an address " +
+              "allowlist; the caller's address when absent.",
           }),
         ),
       },

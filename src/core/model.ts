@@ -140,6 +140,8 @@ export interface HostUser {
   email: string | null;
   name: string | null;
   createdAt: number;
+  /** When an operator disabled the user (`keyward users disable`); null: enabled. */
+  disabledAt: number | null;
 }
 
 /**

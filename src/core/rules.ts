@@ -38,6 +38,16 @@ export function hasUnstorableCharacter(text: string): boolean {
 }
 
 /**
+ * A header's text as kept for display (a session's User-Agent): control characters, which
+ * a header may carry (a tab, or C1 controls read from raw bytes), become spaces. Not
+ * refused: a browser's own string must not stop its user from signing in.
+ */
+export function withoutControlCharacters(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing them is the point.
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, " ");
+}
+
+/**
  * Characters that change how text reads without being seen: bidirectional controls
  * (a right-to-left override makes `exe.txt` read `txt.exe`) and default-ignorable code
  * points (zero-width spaces and joiners, variation selectors, the soft hyphen), which make
@@ -182,15 +192,23 @@ export function normalizeOrigin(raw: string, position: number): string {
 }
 
 /** True when `url` is an absolute http(s) URL on one of `origins`. */
-export function isOnOrigins(url: string, origins: readonly string[]): boolean {
+/**
+ * A portal link's `returnUrl` as it is kept and handed back: the URL standard's own writing
+ * of it (`URL.href`), when it is on one of `origins` and carries no credentials; else
+ * undefined. Whitespace and control characters are refused, not dropped: a URL parser
+ * strips some of them without a word, so the text checked would not be the text kept.
+ */
+export function returnUrlOnOrigins(url: string, origins: readonly string[]): string | undefined {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing them is the point.
+  if (/[\s\u0000-\u001f\u007f-\u009f]/.test(url)) return undefined;
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    return false;
+    return undefined;
   }
-  if (parsed.username !== "" || parsed.password !== "") return false;
-  return origins.includes(parsed.origin);
+  if (parsed.username !== "" || parsed.password !== "") return undefined;
+  return origins.includes(parsed.origin) ? parsed.href : undefined;
 }
 
 export function normalizeAccentColor(raw: string): string {

@@ -14,7 +14,7 @@ import { serviceKeyPrefix } from "../services/service-keys.js";
 import { markTokenExposed } from "../services/tokens.js";
 import type { TokenVerifier } from "../services/verifier.js";
 import { AbuseGuard, type AbuseLimits, rateLimitStoreFor } from "./abuse.js";
-import { clientErrorHandler } from "./client-errors.js";
+import { clientErrorHandler, unmetExpectationHandler } from "./client-errors.js";
 import { contractApp } from "./contract-route.js";
 import type { GitHubKeys } from "./github-secret-scanning.js";
 import { registerHostCheck } from "./host-check.js";
@@ -114,6 +114,21 @@ const SLOW_CLIENT_LIMITS = {
  */
 const MAX_PARAM_LENGTH = 2 * EXTERNAL_ID_MAX_LENGTH;
 
+/** Whether a segment of the URL's path is longer than MAX_PARAM_LENGTH, decoded as the router decodes it. */
+function hasOverlongSegment(url: string): boolean {
+  const query = url.indexOf("?");
+  const path = query === -1 ? url : url.slice(0, query);
+  if (path.length <= MAX_PARAM_LENGTH) return false;
+  return path.split("/").some((segment) => {
+    if (segment.length <= MAX_PARAM_LENGTH) return false;
+    try {
+      return decodeURIComponent(segment).length > MAX_PARAM_LENGTH;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Builds the Fastify app without listening, so tests can `inject()` or listen on port 0. */
 export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<FastifyInstance> {
   const serverOptions: FastifyServerOptions & { http?: typeof SLOW_CLIENT_LIMITS } = {
@@ -170,6 +185,10 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     reply.headers(securityHeaders);
     done();
   });
+  app.server.on(
+    "checkExpectation",
+    unmetExpectationHandler(securityHeaders, () => app.log),
+  );
 
   // JSON only: any other body type is answered with 415.
   app.removeAllContentTypeParsers();
@@ -199,11 +218,15 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
   app.setErrorHandler(handleError);
   registerHostCheck(app, { publicOrigin: options.publicOrigin, listenHost: options.listenHost });
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(
-      reply,
-      "not_found",
-      `No route for ${request.method} ${request.routeOptions.url ?? "this path"}.`,
-    ),
+    // The router finds no route when a segment is longer than it takes, rather than
+    // refusing it: said as what it is, as the contract lists it.
+    hasOverlongSegment(request.raw.url ?? "")
+      ? sendProblem(reply, "invalid_request", "A path segment is too long.")
+      : sendProblem(
+          reply,
+          "not_found",
+          `No route for ${request.method} ${request.routeOptions.url ?? "this path"}.`,
+        ),
   );
 
   await app.register(cookie);

@@ -1,4 +1,6 @@
 import { Address6 } from "ip-address";
+import { parseAddress } from "../core/addresses.js";
+import { KeywardError } from "../core/errors.js";
 
 /**
  * The client address a per-address limit counts: an IPv4 address as it is (an IPv4-mapped
@@ -31,4 +33,20 @@ function ipv6LimitAddress(ip: string): string {
     // Not an address (it always is, from Node's socket or a trusted proxy): as given.
     return ip;
   }
+}
+
+/**
+ * The address a verification is checked against: the `clientAddress` a calling service
+ * names for its own client (which must then be an IPv4 or IPv6 address: it is what an
+ * address allowlist is matched against, and what the audit trail records of a refusal),
+ * else the caller's own.
+ */
+export function verifiedClientAddress(given: string | undefined, caller: string): string {
+  if (given === undefined) return caller;
+  if (parseAddress(given) === undefined)
+    throw new KeywardError(
+      "validation_failed",
+      "body: clientAddress must be an IPv4 or IPv6 address",
+    );
+  return given;
 }

@@ -1,6 +1,7 @@
-import { STATUS_CODES } from "node:http";
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyBaseLogger } from "fastify";
+import { PROBLEM_MEDIA_TYPE } from "../contract/index.js";
 import type { ErrorCode } from "../core/errors.js";
 import { problemBody } from "./problem.js";
 
@@ -54,5 +55,33 @@ export function clientErrorHandler(log: () => FastifyBaseLogger) {
         "Connection: close\r\n\r\n" +
         body,
     );
+  };
+}
+
+/**
+ * Node's `checkExpectation`: a request whose `Expect` is not `100-continue` (which Node
+ * meets itself). Node's own answer is an empty 417 with none of the headers every other
+ * answer carries; this one is a problem, with them, and a log line. The body the client
+ * held back is not read: the connection closes.
+ */
+export function unmetExpectationHandler(
+  headers: Readonly<Record<string, string>>,
+  log: () => FastifyBaseLogger,
+) {
+  return (_request: IncomingMessage, response: ServerResponse): void => {
+    const problem = problemBody(
+      "expectation_failed",
+      "Only 'Expect: 100-continue' is supported; send the request without this Expect header.",
+    );
+    const body = JSON.stringify(problem);
+    log().info({ code: problem.code }, "client error");
+    response.writeHead(problem.status, {
+      ...headers,
+      "content-type": `${PROBLEM_MEDIA_TYPE}; charset=utf-8`,
+      "content-length": Buffer.byteLength(body),
+      "cache-control": "no-store",
+      connection: "close",
+    });
+    response.end(body);
   };
 }

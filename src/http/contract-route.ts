@@ -2,9 +2,12 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type {
   FastifyBaseLogger,
   FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
   RawReplyDefaultExpression,
   RawRequestDefaultExpression,
   RawServerDefault,
+  RequestPayload,
 } from "fastify";
 import {
   PROBLEM_MEDIA_TYPE,
@@ -12,7 +15,7 @@ import {
   type RouteContract,
   type RouteSchema,
 } from "../contract/index.js";
-import { type ErrorCode, errorRegistry } from "../core/errors.js";
+import { type ErrorCode, errorRegistry, KeywardError } from "../core/errors.js";
 
 /** An app whose routes take their request and answer types from the contract's schemas. */
 export type ContractApp = FastifyInstance<
@@ -73,7 +76,8 @@ export function problemCodesOf(route: RouteContract): ErrorCode[] {
   const codes = new Set<ErrorCode>(route.errors);
   const { schema } = route;
   // Fastify reads a body on every write, declared or not: a malformed one, a wrong media
-  // type, a bad Content-Length or too many bytes are refused before the route runs.
+  // type or a compressed one, a bad Content-Length or too many bytes are refused before
+  // the route runs.
   if (route.method !== "GET") {
     for (const code of [
       "invalid_json",
@@ -83,7 +87,8 @@ export function problemCodesOf(route: RouteContract): ErrorCode[] {
     ] as const)
       codes.add(code);
   }
-  if (schema.body) codes.add("validation_failed");
+  // A write without a body schema refuses a body with fields (refuseBody, below).
+  if (schema.body || route.method !== "GET") codes.add("validation_failed");
   if (schema.params || schema.querystring) codes.add("validation_failed");
   // A path parameter that does not decode, or is longer than the router takes.
   if (schema.params) codes.add("invalid_request");
@@ -107,6 +112,7 @@ export function problemCodesOf(route: RouteContract): ErrorCode[] {
   codes.add("invalid_request");
   codes.add("request_timeout");
   codes.add("headers_too_large");
+  codes.add("expectation_failed");
   codes.add("internal_error");
   return [...codes];
 }
@@ -142,7 +148,13 @@ const SUCCESS_DESCRIPTIONS: Record<number, string> = {
  */
 export function routeOptions<S extends RouteSchema>(
   route: RouteContract<S>,
-): { method: RouteContract["method"]; url: string; schema: S } {
+): {
+  method: RouteContract["method"];
+  url: string;
+  schema: S;
+  preParsing?: typeof refuseEncodedBody;
+  preValidation?: typeof refuseBody;
+} {
   const success: Record<number, unknown> = {};
   for (const [key, schema] of Object.entries(route.schema.response)) {
     const status = Number(key);
@@ -162,5 +174,68 @@ export function routeOptions<S extends RouteSchema>(
     security: SECURITY[route.auth],
   };
   if (route.description !== undefined) schema.description = route.description;
-  return { method: route.method, url: route.url, schema: schema as unknown as S };
+  const options = { method: route.method, url: route.url, schema: schema as unknown as S };
+  // Reads never take a body; only writes pay for these checks.
+  if (route.method === "GET") return options;
+  return route.schema.body
+    ? { ...options, preParsing: refuseEncodedBody }
+    : { ...options, preParsing: refuseEncodedBody, preValidation: refuseBody };
+}
+
+/**
+ * A compressed body is refused (415, as RFC 9110 asks for an unsupported content coding):
+ * Keyward reads JSON as sent, and would otherwise parse gzip's bytes as text, or take a
+ * body labelled `br` that is not.
+ */
+function refuseEncodedBody(
+  request: FastifyRequest,
+  _reply: FastifyReply,
+  payload: RequestPayload,
+  done: (error: Error | null, payload?: RequestPayload) => void,
+): void {
+  const encoding = request.headers["content-encoding"];
+  if (encoding === undefined || encoding.trim().toLowerCase() === "identity") {
+    done(null, payload);
+    return;
+  }
+  done(
+    new KeywardError(
+      "unsupported_media_type",
+      "Content-Encoding is not supported: send the body uncompressed.",
+      { headers: { "accept-encoding": "identity" } },
+    ),
+  );
+}
+
+/**
+ * A write that takes no body refuses one that says anything: as for every body, unknown
+ * fields are refused, never ignored. No body and `{}` pass.
+ */
+function refuseBody(
+  request: FastifyRequest,
+  _reply: FastifyReply,
+  done: (error?: Error) => void,
+): void {
+  const body: unknown = request.body;
+  if (body === undefined) {
+    done();
+    return;
+  }
+  if (typeof body === "object" && body !== null && !Array.isArray(body)) {
+    const field = Object.keys(body)[0];
+    if (field === undefined) {
+      done();
+      return;
+    }
+    // Named only when it looks like a field name: a client may put a secret there.
+    const named = /^[A-Za-z]{1,32}$/.test(field) ? ` "${field}"` : "";
+    done(
+      new KeywardError(
+        "validation_failed",
+        `body: unknown field${named}; this route takes no body`,
+      ),
+    );
+    return;
+  }
+  done(new KeywardError("validation_failed", "body: this route takes no body"));
 }

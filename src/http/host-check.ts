@@ -8,6 +8,20 @@ export interface HostCheckOptions {
   listenHost: string;
 }
 
+/**
+ * The host a request in absolute form names (`GET http://host/path HTTP/1.1`), which a
+ * server must take instead of the `Host` header (RFC 9112, 3.2.2); undefined for the usual
+ * origin form (`/path`).
+ */
+function authorityOfTarget(target: string | undefined): string | undefined {
+  if (target === undefined || target.charCodeAt(0) === 47 /* "/" */) return undefined;
+  const scheme = /^https?:\/\//i.exec(target);
+  if (scheme === null) return undefined;
+  const start = scheme[0].length;
+  const end = target.slice(start).search(/[/?#]/);
+  return end === -1 ? target.slice(start) : target.slice(start, start + end);
+}
+
 /** Probes reach a process by its address, whatever name the deployment uses. */
 const PROBE_PATHS = new Set(["/healthz", "/readyz"]);
 
@@ -57,7 +71,7 @@ export function registerHostCheck(app: FastifyInstance, options: HostCheckOption
   };
   // A callback hook: every request runs it, and an async one costs a promise each time.
   app.addHook("onRequest", (request, _reply, done) => {
-    const host = request.headers.host;
+    const host = authorityOfTarget(request.raw.url) ?? request.headers.host;
     // HTTP/1.1 requires a Host header (RFC 9112, 3.2). Refused here as a problem, because
     // Node's own refusal is turned off (app.ts) for being a bare 400 with no body.
     if (host === undefined && request.raw.httpVersion === "1.1") {

@@ -6,6 +6,7 @@ import {
   hasUnstorableCharacter,
   normalizeDisplayName,
   normalizeEmail,
+  withoutControlCharacters,
 } from "../core/rules.js";
 import { hashToken } from "../core/token.js";
 import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
@@ -179,7 +180,9 @@ export async function startSession(
       serviceKeyId: portal?.serviceKeyId ?? null,
       id: generateId(deps.random, "ses"),
       lastSeenAt: now,
-      userAgent: ctx.userAgent ? ctx.userAgent.slice(0, USER_AGENT_MAX_LENGTH) : null,
+      userAgent: ctx.userAgent
+        ? withoutControlCharacters(ctx.userAgent.slice(0, USER_AGENT_MAX_LENGTH))
+        : null,
       address: ctx.ip,
       reauthenticatedAt: now,
     },

@@ -3,9 +3,9 @@ import { generateId, generateSessionSecret } from "../core/ids.js";
 import type { Application, HostUser, TokenRecord } from "../core/model.js";
 import {
   checkExternalId,
-  isOnOrigins,
   normalizeDisplayName,
   normalizeEmail,
+  returnUrlOnOrigins,
 } from "../core/rules.js";
 import { hashToken } from "../core/token.js";
 import { type NewSession, startSession } from "./accounts.js";
@@ -44,6 +44,26 @@ async function requireHostUser(
     checkExternalId(externalId),
   );
   if (!user) throw new KeywardError("user_not_found", "No user has that externalId here.");
+  return user;
+}
+
+/**
+ * The host user a portal link or a new token is for: refused while an operator has them
+ * disabled, as an account's sign-in is; the link's session or the token would be refused
+ * at once anyway.
+ */
+async function requireEnabledHostUser(
+  deps: ServiceDeps,
+  caller: ServiceCaller,
+  externalId: string,
+): Promise<HostUser> {
+  const user = await requireHostUser(deps, caller, externalId);
+  if (user.disabledAt !== null) {
+    throw new KeywardError(
+      "user_disabled",
+      "An operator has disabled this user; `keyward users enable` undoes it.",
+    );
+  }
   return user;
 }
 
@@ -150,7 +170,7 @@ export async function createHostUserToken(
   ctx: RequestContext = NO_CONTEXT,
 ): Promise<IssuedToken> {
   const [user, application] = await Promise.all([
-    requireHostUser(deps, caller, externalId),
+    requireEnabledHostUser(deps, caller, externalId),
     callerApplication(deps, caller),
   ]);
   return issueToken(
@@ -194,16 +214,19 @@ export async function createPortalSession(
   ctx: RequestContext = NO_CONTEXT,
 ): Promise<{ code: string; expiresAt: number }> {
   const [user, application] = await Promise.all([
-    requireHostUser(deps, caller, input.externalId),
+    requireEnabledHostUser(deps, caller, input.externalId),
     callerApplication(deps, caller),
   ]);
-  const returnUrl = input.returnUrl ?? null;
-  if (returnUrl !== null && !isOnOrigins(returnUrl, application.returnOrigins)) {
+  const returnUrl =
+    input.returnUrl === undefined
+      ? null
+      : returnUrlOnOrigins(input.returnUrl, application.returnOrigins);
+  if (returnUrl === undefined) {
     throw new KeywardError(
       "validation_failed",
       application.returnOrigins.length === 0
         ? "returnUrl needs a return origin: set returnOrigins on the application first."
-        : `returnUrl must be on one of the application's return origins (${application.returnOrigins.join(", ")}).`,
+        : `returnUrl must be a URL without spaces or control characters, on one of the application's return origins (${application.returnOrigins.join(", ")}).`,
     );
   }
   const code = generateSessionSecret(deps.random);

@@ -12,6 +12,7 @@ const HOST_USER_COLUMNS = [
   "created_at",
   "application_id",
   "external_id",
+  "disabled_at",
 ] as const;
 
 /**
@@ -100,6 +101,7 @@ export function createKyselyHostUserStore(
             email: input.email ?? null,
             name: input.name ?? null,
             createdAt: input.now,
+            disabledAt: null,
           };
           if (audit) await insertAuditEvents(trx, audit(true, user));
           return { created: true, user };

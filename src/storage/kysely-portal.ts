@@ -39,6 +39,15 @@ export function createKyselyPortalStore(db: Kysely<Database>, guard: Guard): Por
           .where("expires_at", ">", now)
           // A link is the key's word: a key revoked since (a leaked one), or gone, vouches
           // for nothing. Links made before keys were recorded (migration 0016) have none.
+          // A user an operator has disabled since the link was made signs in no more.
+          .where(({ exists, selectFrom }) =>
+            exists(
+              selectFrom("users")
+                .select("users.id")
+                .whereRef("users.id", "=", "portal_codes.user_id")
+                .where("users.disabled_at", "is", null),
+            ),
+          )
           .where(({ or, eb, exists, selectFrom }) =>
             or([
               eb("service_key_id", "is", null),

@@ -114,6 +114,7 @@ export function toHostUser(row: {
   created_at: number | string;
   application_id: string | null;
   external_id: string | null;
+  disabled_at: number | string | null;
 }): HostUser {
   return {
     id: row.id,
@@ -123,6 +124,7 @@ export function toHostUser(row: {
     email: row.email === "" ? null : row.email,
     name: row.name === "" ? null : row.name,
     createdAt: num(row.created_at),
+    disabledAt: numOrNull(row.disabled_at),
   };
 }
 

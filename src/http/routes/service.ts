@@ -23,6 +23,7 @@ import {
   verifyAsService,
 } from "../../services/host.js";
 import type { TokenVerifier, VerifyResult } from "../../services/verifier.js";
+import { verifiedClientAddress } from "../client-address.js";
 import { type ContractApp, routeOptions } from "../contract-route.js";
 import { requireServiceKey } from "../service-auth.js";
 import { isoOrNull, parseTimestamp, toApiToken, toWireHostUser } from "../wire.js";
@@ -144,7 +145,7 @@ export function serviceRoutes(api: ContractApp, ctx: ServiceRouteContext): void 
         verifier,
         serviceCallerOf(request),
         request.body.token,
-        request.body.clientAddress ?? request.ip,
+        verifiedClientAddress(request.body.clientAddress, request.ip),
       );
       return result instanceof Promise
         ? result.then((settled) => serviceVerificationOf(settled, reply))

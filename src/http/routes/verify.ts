@@ -1,6 +1,7 @@
 import type { FastifyReply } from "fastify";
 import { type Verification, verifyRoute } from "../../contract/index.js";
 import type { TokenVerifier, VerifyResult } from "../../services/verifier.js";
+import { verifiedClientAddress } from "../client-address.js";
 import { type ContractApp, routeOptions } from "../contract-route.js";
 import { isoOrNull } from "../wire.js";
 
@@ -25,7 +26,7 @@ export function verifyRoutes(
       reply.header("cache-control", "no-store");
       const result = verifier.verifyNow(
         request.body.token,
-        request.body.clientAddress ?? request.ip,
+        verifiedClientAddress(request.body.clientAddress, request.ip),
         request.body.applicationId,
       );
       return result instanceof Promise

@@ -139,6 +139,7 @@ export type RevokeTokenAsServiceAnswer = undefined;
 /** POST /api/v1/service/verify: Check a token of the key's application; counts as a use. */
 export interface VerifyTokenAsServiceBody {
   token: string;
+  /** An IPv4 or IPv6 address, else 400 `validation_failed`. */
   clientAddress?: string;
 }
 export type VerifyTokenAsServiceAnswer = ServiceVerification;

@@ -1,0 +1,293 @@
+import { connect } from "node:net";
+import { describe, expect, it } from "vitest";
+import type { AuditPage, HostUserAnswer, PortalSession, SessionList } from "../contract/index.js";
+import {
+  Client,
+  createServiceKey,
+  createToken,
+  serviceClient,
+  signUpUser,
+  signUpWithApp,
+} from "../test-support/harness.js";
+import { setUpTestServer } from "../test-support/server-fixture.js";
+
+// Requests a client can send that no route expects: each gets a problem answer and
+// changes nothing.
+const server = setUpTestServer();
+
+type Problem = { type: string; title: string; status: number; detail: string; code: string };
+
+/** Sends raw bytes and reads the whole answer (the server closes or answers once). */
+async function raw(text: string): Promise<{ status: number; head: string; body: string }> {
+  const url = new URL(server.baseUrl);
+  const socket = connect(Number(url.port), url.hostname);
+  let received = "";
+  socket.on("data", (chunk: Buffer) => {
+    received += chunk.toString("utf8");
+  });
+  await new Promise<void>((resolve) => socket.once("connect", resolve));
+  socket.write(text);
+  // One answer: its head, then Content-Length bytes of body.
+  const answer = await new Promise<{ head: string; body: string }>((resolve, reject) => {
+    const check = () => {
+      const end = received.indexOf("\r\n\r\n");
+      if (end === -1) return;
+      const head = received.slice(0, end);
+      const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? "0");
+      const body = received.slice(end + 4);
+      if (Buffer.byteLength(body) >= length) resolve({ head, body });
+    };
+    socket.on("data", check);
+    socket.on("end", check);
+    socket.on("error", reject);
+  });
+  socket.destroy();
+  return { status: Number(answer.head.split(" ")[1]), ...answer };
+}
+
+async function hostSetUp() {
+  const owner = await signUpWithApp(server.baseUrl, "Acme API");
+  const key = await createServiceKey(owner.client, owner.appId);
+  return { ...owner, key, service: serviceClient(server.baseUrl, key.key) };
+}
+
+describe("what no route expects", () => {
+  it("answers an Expect other than 100-continue with a 417 problem that carries the usual headers", async () => {
+    const host = new URL(server.baseUrl).host;
+    const answer = await raw(
+      `POST /api/v1/verify HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n` +
+        `Expect: 200-ok\r\nContent-Length: 13\r\n\r\n{"token":"x"}`,
+    );
+    expect(answer.status).toBe(417);
+    expect(answer.head).toMatch(/content-type: application\/problem\+json/i);
+    expect(answer.head).toMatch(/x-content-type-options: nosniff/i);
+    expect(answer.head).toMatch(/cache-control: no-store/i);
+    const problem = JSON.parse(answer.body) as Problem;
+    expect(problem).toMatchObject({ status: 417, code: "expectation_failed" });
+    expect(problem.type).toMatch(/expectation_failed/);
+    // Expect: 100-continue is still met: the body is asked for and read.
+    const continued = await raw(
+      `POST /api/v1/verify HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n` +
+        `Expect: 100-continue\r\nContent-Length: 13\r\n\r\n{"token":"x"}`,
+    );
+    expect(continued.status).toBe(100);
+  });
+
+  it("refuses a compressed body (415, Accept-Encoding: identity) and takes one marked identity", async () => {
+    const { client, appId } = await signUpWithApp(server.baseUrl);
+    for (const encoding of ["gzip", "br", "deflate, gzip"]) {
+      const res = await client.request("POST", `/api/v1/applications/${appId}/tokens`, {
+        body: { name: `zipped ${encoding}` },
+        headers: { "content-encoding": encoding },
+      });
+      expect(res.status, encoding).toBe(415);
+      expect((res.body as Problem).code).toBe("unsupported_media_type");
+      expect(res.headers.get("accept-encoding")).toBe("identity");
+    }
+    const listed = await client.get<{ tokens: unknown[] }>(`/api/v1/applications/${appId}/tokens`);
+    expect(listed.body.tokens).toEqual([]);
+    const plain = await client.request("POST", `/api/v1/applications/${appId}/tokens`, {
+      body: { name: "plain" },
+      headers: { "content-encoding": "identity" },
+    });
+    expect(plain.status).toBe(201);
+  });
+
+  it("refuses a body with fields on a write that takes none, and takes none or {}", async () => {
+    const { client, appId } = await signUpWithApp(server.baseUrl);
+    const { id } = await createToken(client, appId, { name: "to revoke" });
+    const path = `/api/v1/applications/${appId}/tokens/${id}`;
+    // Any JSON value but an empty object: an object with a field, an array, a string, null.
+    for (const body of [{ cascade: false }, [1], JSON.stringify("text"), null, 0]) {
+      const res = await client.request("DELETE", path, { body });
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect((res.body as Problem).code).toBe("validation_failed");
+    }
+    const named = await client.request("DELETE", path, { body: { cascade: false } });
+    expect((named.body as Problem).detail).toBe(
+      'body: unknown field "cascade"; this route takes no body',
+    );
+    // Nothing changed: the token is still active.
+    const tokens = await client.get<{ tokens: { id: string; status: string }[] }>(
+      `/api/v1/applications/${appId}/tokens`,
+    );
+    expect(tokens.body.tokens.find((t) => t.id === id)?.status).toBe("active");
+    expect((await client.request("DELETE", path, { body: {} })).status).toBe(204);
+    expect((await client.request("DELETE", path)).status).toBe(204);
+  });
+
+  it("refuses an unknown field inside branding, and keeps the branding it had", async () => {
+    const host = await hostSetUp();
+    const path = `/api/v1/applications/${host.appId}`;
+    const branding = { displayName: "Acme", accentColor: "#112233" };
+    expect((await host.client.request("PATCH", path, { body: { branding } })).status).toBe(200);
+    const refused = await host.client.request("PATCH", path, {
+      body: { branding: { displayName: "X", accentColor: "#000000", evil: "ignored" } },
+    });
+    expect(refused.status).toBe(400);
+    expect((refused.body as Problem).detail).toBe('body: unknown field "evil"');
+    const after = await host.client.get<{ branding: unknown }>(path);
+    expect(after.body.branding).toEqual(branding);
+  });
+
+  it("takes the host of a request in absolute form, not its Host header", async () => {
+    const host = new URL(server.baseUrl).host;
+    const foreign = await raw(
+      `GET http://evil.example/api/v1/me HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+    );
+    expect(foreign.status).toBe(421);
+    expect((JSON.parse(foreign.body) as Problem).code).toBe("misdirected_request");
+    const own = await raw(
+      `GET http://${host}/api/v1/me HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n`,
+    );
+    // Past the Host check: the route's own answer (no session).
+    expect(own.status).toBe(401);
+  });
+
+  it("says a path segment is too long (400), not that the route does not exist", async () => {
+    const { service } = await hostSetUp();
+    const long = await service<Problem>("GET", `/api/v1/service/users/${"a".repeat(401)}`);
+    expect(long.status).toBe(400);
+    expect(long.body).toMatchObject({
+      code: "invalid_request",
+      detail: "A path segment is too long.",
+    });
+    // Still 404 for a path that is merely unknown.
+    expect((await service<Problem>("GET", "/api/v1/service/nothing")).status).toBe(404);
+  });
+
+  it("refuses a service key in the query string (400), as the protected API refuses a token there", async () => {
+    const { key } = await hostSetUp();
+    const res = await fetch(`${server.baseUrl}/api/v1/service/users/u1?access_token=${key.key}`);
+    const problem = (await res.json()) as Problem;
+    expect(res.status).toBe(400);
+    expect(problem.code).toBe("invalid_request");
+    expect(res.headers.get("www-authenticate")).toContain('error="invalid_request"');
+    expect(JSON.stringify(problem)).not.toContain(key.key);
+  });
+});
+
+describe("values a verification or a portal link names", () => {
+  it("refuses a clientAddress that is not an IP address, on both verify routes, and records nothing", async () => {
+    const host = await hostSetUp();
+    const created = await host.client.post<{ token: string; apiToken: { id: string } }>(
+      `/api/v1/applications/${host.appId}/tokens`,
+      { name: "allowlisted", allowedAddresses: ["10.0.0.1"] },
+    );
+    expect(created.status).toBe(201);
+    const token = created.body.token;
+    const bad = ["\u0000\u001b]0;owned\u0007", "<b>x</b>", "10.0.0.1 ", "fe80::1%eth0", ""];
+    for (const clientAddress of bad) {
+      const open = await host.client.request("POST", "/api/v1/verify", {
+        body: { token, clientAddress },
+        origin: null,
+      });
+      expect(open.status, JSON.stringify(clientAddress)).toBe(400);
+      expect((open.body as Problem).code).toBe("validation_failed");
+      const service = await host.service<Problem>("POST", "/api/v1/service/verify", {
+        token,
+        clientAddress,
+      });
+      expect(service.status, JSON.stringify(clientAddress)).toBe(400);
+    }
+    // An address is still matched against the allowlist, in both forms IPv6 allows.
+    for (const [clientAddress, valid] of [
+      ["10.0.0.1", true],
+      ["::ffff:10.0.0.1", true],
+      ["10.0.0.2", false],
+      ["2001:db8::1", false],
+    ] as const) {
+      const res = await host.service<{ valid: boolean }>("POST", "/api/v1/service/verify", {
+        token,
+        clientAddress,
+      });
+      expect(res.body.valid, clientAddress).toBe(valid);
+    }
+    const audit = await host.client.get<AuditPage>(
+      `/api/v1/applications/${host.appId}/audit?action=token.refused`,
+    );
+    const addresses = audit.body.events.map((e) => (e as { ip?: string | null }).ip);
+    expect(addresses.every((ip) => ip === "10.0.0.2" || ip === "2001:db8::1")).toBe(true);
+  });
+
+  it("keeps a portal link's returnUrl as the URL standard writes it, and refuses spaces and control characters", async () => {
+    const host = await hostSetUp();
+    const patched = await host.client.request("PATCH", `/api/v1/applications/${host.appId}`, {
+      body: { returnOrigins: ["https://app.example.com"] },
+    });
+    expect(patched.status).toBe(200);
+    await host.service("PUT", "/api/v1/service/users/u1", {});
+    for (const returnUrl of [
+      " https://app.example.com/",
+      "https://app.example.com/\u0000\u0007x",
+      "https://app.example.com/a b",
+      "https://app.example.com/\u0085",
+    ]) {
+      const res = await host.service<Problem>("POST", "/api/v1/service/portal-sessions", {
+        externalId: "u1",
+        returnUrl,
+      });
+      expect(res.status, JSON.stringify(returnUrl)).toBe(400);
+      expect(res.body.code).toBe("validation_failed");
+    }
+    const link = await host.service<PortalSession>("POST", "/api/v1/service/portal-sessions", {
+      externalId: "u1",
+      returnUrl: "HTTPS://APP.example.com:443/back\\home?x=é",
+    });
+    expect(link.status).toBe(201);
+    const opened = await fetch(link.body.url, { redirect: "manual" });
+    const client = new Client(server.baseUrl);
+    client.cookie = (opened.headers.getSetCookie()[0] ?? "").split(";")[0] ?? "";
+    const me = await client.get<{ portal: { returnUrl: string } }>("/api/v1/me");
+    expect(me.body.portal.returnUrl).toBe("https://app.example.com/back/home?x=%C3%A9");
+  });
+
+  it("refuses portal links and new tokens for a host user an operator disabled, and a link made before", async () => {
+    const host = await hostSetUp();
+    const made = await host.service<HostUserAnswer>("PUT", "/api/v1/service/users/gone", {});
+    const earlier = await host.service<PortalSession>("POST", "/api/v1/service/portal-sessions", {
+      externalId: "gone",
+    });
+    const disable = (disabledAt: number | null) =>
+      server.keyward.store.operator.setUserDisabled({ userId: made.body.user.id, disabledAt }, []);
+    await disable(Date.now());
+
+    const link = await host.service<Problem>("POST", "/api/v1/service/portal-sessions", {
+      externalId: "gone",
+    });
+    expect(link.status).toBe(409);
+    expect(link.body.code).toBe("user_disabled");
+    const token = await host.service<Problem>("POST", "/api/v1/service/users/gone/tokens", {
+      name: "refused",
+    });
+    expect(token.status).toBe(409);
+    expect(token.body.code).toBe("user_disabled");
+    const opened = await fetch(earlier.body.url, { redirect: "manual" });
+    expect(opened.status).toBe(410);
+    expect(opened.headers.getSetCookie()).toEqual([]);
+    // Listing and removing still work for a disabled user.
+    expect((await host.service("GET", "/api/v1/service/users/gone")).status).toBe(200);
+
+    // Enabled again, the same link (unspent, within its 5 minutes) signs them in.
+    await disable(null);
+    const reopened = await fetch(earlier.body.url, { redirect: "manual" });
+    expect(reopened.status).toBe(303);
+    expect(
+      (await host.service("POST", "/api/v1/service/users/gone/tokens", { name: "ok" })).status,
+    ).toBe(201);
+  });
+
+  it("shows a session's User-Agent with its control characters as spaces", async () => {
+    const { user } = await signUpUser(server.baseUrl);
+    const fresh = new Client(server.baseUrl);
+    // Header values arrive as bytes: 0x9b is read as U+009B, a C1 control.
+    const signin = await fresh.request("POST", "/api/v1/auth/signin", {
+      body: { email: user.email, password: "correct horse battery staple" },
+      headers: { "user-agent": `Agent\tone ${String.fromCharCode(0x9b)}2J` },
+    });
+    expect(signin.status).toBe(200);
+    const sessions = await fresh.get<SessionList>("/api/v1/me/sessions");
+    const agents = sessions.body.sessions.map((s) => s.userAgent);
+    expect(agents).toContain("Agent one  2J");
+  });
+});
