@@ -4,8 +4,10 @@ import rateLimit from "@fastify/rate-limit";
 import Fastify, {
   type FastifyHttpsOptions,
   type FastifyInstance,
+  type FastifyRequest,
   type FastifyServerOptions,
 } from "fastify";
+import { KeywardError } from "../core/errors.js";
 import { EXTERNAL_ID_MAX_LENGTH } from "../core/rules.js";
 import type { ServiceDeps } from "../services/deps.js";
 import type { CounterStore } from "../services/ports.js";
@@ -192,11 +194,28 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
 
   // JSON only: any other body type is answered with 415.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(
-    "application/json",
-    { parseAs: "string" },
-    app.getDefaultJsonParser("error", "error"),
-  );
+  const parseJson = app.getDefaultJsonParser("error", "error") as (
+    request: FastifyRequest,
+    body: string,
+    done: (error: Error | null, value?: unknown) => void,
+  ) => void;
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+    // A compressed body is refused (415, as RFC 9110 asks for an unsupported content
+    // coding): JSON is read as sent, and gzip's bytes would otherwise be parsed as text.
+    // Checked here, where only a request with a body arrives, not in a hook every request runs.
+    const encoding = request.headers["content-encoding"];
+    if (encoding !== undefined && encoding.trim().toLowerCase() !== "identity") {
+      done(
+        new KeywardError(
+          "unsupported_media_type",
+          "Content-Encoding is not supported: send the body uncompressed.",
+          { headers: { "accept-encoding": "identity" } },
+        ),
+      );
+      return;
+    }
+    parseJson(request, body as string, done);
+  });
 
   const metrics = new Metrics({
     stats: deps.services.store.stats,

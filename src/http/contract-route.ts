@@ -7,7 +7,6 @@ import type {
   RawReplyDefaultExpression,
   RawRequestDefaultExpression,
   RawServerDefault,
-  RequestPayload,
 } from "fastify";
 import {
   PROBLEM_MEDIA_TYPE,
@@ -152,7 +151,6 @@ export function routeOptions<S extends RouteSchema>(
   method: RouteContract["method"];
   url: string;
   schema: S;
-  preParsing?: typeof refuseEncodedBody;
   preValidation?: typeof refuseBody;
 } {
   const success: Record<number, unknown> = {};
@@ -175,36 +173,10 @@ export function routeOptions<S extends RouteSchema>(
   };
   if (route.description !== undefined) schema.description = route.description;
   const options = { method: route.method, url: route.url, schema: schema as unknown as S };
-  // Reads never take a body; only writes pay for these checks.
-  if (route.method === "GET") return options;
-  return route.schema.body
-    ? { ...options, preParsing: refuseEncodedBody }
-    : { ...options, preParsing: refuseEncodedBody, preValidation: refuseBody };
-}
-
-/**
- * A compressed body is refused (415, as RFC 9110 asks for an unsupported content coding):
- * Keyward reads JSON as sent, and would otherwise parse gzip's bytes as text, or take a
- * body labelled `br` that is not.
- */
-function refuseEncodedBody(
-  request: FastifyRequest,
-  _reply: FastifyReply,
-  payload: RequestPayload,
-  done: (error: Error | null, payload?: RequestPayload) => void,
-): void {
-  const encoding = request.headers["content-encoding"];
-  if (encoding === undefined || encoding.trim().toLowerCase() === "identity") {
-    done(null, payload);
-    return;
-  }
-  done(
-    new KeywardError(
-      "unsupported_media_type",
-      "Content-Encoding is not supported: send the body uncompressed.",
-      { headers: { "accept-encoding": "identity" } },
-    ),
-  );
+  // Only a write without a body schema pays for this check.
+  return route.method === "GET" || route.schema.body
+    ? options
+    : { ...options, preValidation: refuseBody };
 }
 
 /**
