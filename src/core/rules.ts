@@ -194,13 +194,12 @@ export function normalizeOrigin(raw: string, position: number): string {
 /** True when `url` is an absolute http(s) URL on one of `origins`. */
 /**
  * A portal link's `returnUrl` as it is kept and handed back: the URL standard's own writing
- * of it (`URL.href`), when it is on one of `origins` and carries no credentials; else
- * undefined. Whitespace and control characters are refused, not dropped: a URL parser
- * strips some of them without a word, so the text checked would not be the text kept.
+ * of it (`URL.href`: a space inside is written `%20`), when it is on one of `origins` and
+ * carries no credentials; else undefined. Control characters, and spaces before or after
+ * it, are refused rather than dropped, as a URL parser drops them without a word.
  */
 export function returnUrlOnOrigins(url: string, origins: readonly string[]): string | undefined {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing them is the point.
-  if (/[\s\u0000-\u001f\u007f-\u009f]/.test(url)) return undefined;
+  if (hasUnstorableCharacter(url) || url !== url.trim()) return undefined;
   let parsed: URL;
   try {
     parsed = new URL(url);

@@ -7,7 +7,6 @@ import Fastify, {
   type FastifyRequest,
   type FastifyServerOptions,
 } from "fastify";
-import { KeywardError } from "../core/errors.js";
 import { EXTERNAL_ID_MAX_LENGTH } from "../core/rules.js";
 import type { ServiceDeps } from "../services/deps.js";
 import type { CounterStore } from "../services/ports.js";
@@ -17,6 +16,7 @@ import { markTokenExposed } from "../services/tokens.js";
 import type { TokenVerifier } from "../services/verifier.js";
 import { AbuseGuard, type AbuseLimits, rateLimitStoreFor } from "./abuse.js";
 import { clientErrorHandler, unmetExpectationHandler } from "./client-errors.js";
+import { compressedBodyRefusal } from "./content-encoding.js";
 import { contractApp } from "./contract-route.js";
 import type { GitHubKeys } from "./github-secret-scanning.js";
 import { registerHostCheck } from "./host-check.js";
@@ -200,21 +200,9 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     done: (error: Error | null, value?: unknown) => void,
   ) => void;
   app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
-    // A compressed body is refused (415, as RFC 9110 asks for an unsupported content
-    // coding): JSON is read as sent, and gzip's bytes would otherwise be parsed as text.
-    // Checked here, where only a request with a body arrives, not in a hook every request runs.
-    const encoding = request.headers["content-encoding"];
-    if (encoding !== undefined && encoding.trim().toLowerCase() !== "identity") {
-      done(
-        new KeywardError(
-          "unsupported_media_type",
-          "Content-Encoding is not supported: send the body uncompressed.",
-          { headers: { "accept-encoding": "identity" } },
-        ),
-      );
-      return;
-    }
-    parseJson(request, body as string, done);
+    const refusal = compressedBodyRefusal(request);
+    if (refusal) done(refusal);
+    else parseJson(request, body as string, done);
   });
 
   const metrics = new Metrics({

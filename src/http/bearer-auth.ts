@@ -25,6 +25,16 @@ const TOO_MANY_FAILURES_BODY = JSON.stringify(
   problemBody("rate_limited", "Too many invalid tokens from this address; try again later."),
 );
 
+/**
+ * The query string of a request's target, `?` included, or "" when it has none: where a
+ * token in the URL is looked for. Not the path, whose segments (a scope's name, a host's
+ * user id) may be anything, `access_token` included.
+ */
+export function queryOf(url: string | undefined): string {
+  const start = url === undefined ? -1 : url.indexOf("?");
+  return start === -1 || url === undefined ? "" : url.slice(start);
+}
+
 export function countAuthorizationHeaders(request: FastifyRequest): number {
   const raw = request.raw.rawHeaders;
   let count = 0;
@@ -84,7 +94,7 @@ export function authenticateBearer(
     return send(reply, 429, CHALLENGE, TOO_MANY_FAILURES_BODY);
   }
   // Tokens are never accepted in the URL (it ends up in logs, history and Referer).
-  if (hasQueryToken(request.raw.url ?? "")) {
+  if (hasQueryToken(queryOf(request.raw.url))) {
     return send(
       reply,
       400,

@@ -43,10 +43,15 @@ function ipv6LimitAddress(ip: string): string {
  */
 export function verifiedClientAddress(given: string | undefined, caller: string): string {
   if (given === undefined) return caller;
-  if (parseAddress(given) === undefined)
+  // A link-local IPv6 address as Node gives it names its interface (`fe80::1%eth0`), and
+  // the client library's adapters pass a request's address on as it is: the address
+  // without its interface is what is checked and matched.
+  const zone = given.includes("%") ? /%[\w.-]{1,64}$/.exec(given) : null;
+  const address = zone === null ? given : given.slice(0, zone.index);
+  if (parseAddress(address) === undefined)
     throw new KeywardError(
       "validation_failed",
       "body: clientAddress must be an IPv4 or IPv6 address",
     );
-  return given;
+  return address;
 }

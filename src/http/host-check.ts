@@ -71,7 +71,24 @@ export function registerHostCheck(app: FastifyInstance, options: HostCheckOption
   };
   // A callback hook: every request runs it, and an async one costs a promise each time.
   app.addHook("onRequest", (request, _reply, done) => {
-    const host = authorityOfTarget(request.raw.url) ?? request.headers.host;
+    const target = authorityOfTarget(request.raw.url);
+    // In absolute form the Host header must name the same authority (RFC 9112, 3.2): the
+    // CSRF check's expected origin and a portal link's URL are built from Host, so two
+    // hosts in one request are refused rather than one of them believed.
+    if (
+      target !== undefined &&
+      request.headers.host !== undefined &&
+      target.toLowerCase() !== request.headers.host.toLowerCase()
+    ) {
+      done(
+        new KeywardError(
+          "invalid_request",
+          "The Host header must name the host of the request's target.",
+        ),
+      );
+      return;
+    }
+    const host = target ?? request.headers.host;
     // HTTP/1.1 requires a Host header (RFC 9112, 3.2). Refused here as a problem, because
     // Node's own refusal is turned off (app.ts) for being a bare 400 with no body.
     if (host === undefined && request.raw.httpVersion === "1.1") {

@@ -46,12 +46,18 @@ export const REDACTED_PATHS = [
 // token with one character escaped (%58 for X) is still a token to whoever decodes it.
 const SECRET_LIKE = /(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2}){30,}/g;
 
+/** The scheme and authority of a request target in absolute form. */
+const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
+
 /**
  * The URL as logged: no query string, and nothing token-shaped in the path, because
  * a token pasted into a URL must not reach the log.
  */
-export function loggableUrl(url: string | undefined): string {
-  if (!url) return "";
+export function loggableUrl(target: string | undefined): string {
+  if (!target) return "";
+  // A request in absolute form (`http://user:pw@host/path`): its path only, never what
+  // its authority may carry.
+  const url = target.charCodeAt(0) === 47 /* "/" */ ? target : target.replace(ABSOLUTE_FORM, "");
   const q = url.indexOf("?");
   let path = (q === -1 ? url : url.slice(0, q)).replace(SECRET_LIKE, "[redacted]");
   // A portal link's code is a credential whatever its length.

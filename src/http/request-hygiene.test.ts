@@ -130,18 +130,27 @@ describe("what no route expects", () => {
     expect(after.body.branding).toEqual(branding);
   });
 
-  it("takes the host of a request in absolute form, not its Host header", async () => {
+  it("checks the host a request in absolute form names, and refuses a Host header that differs", async () => {
     const host = new URL(server.baseUrl).host;
-    const foreign = await raw(
-      `GET http://evil.example/api/v1/me HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
-    );
+    const request = (target: string, hostHeader: string) =>
+      raw(`GET ${target} HTTP/1.1\r\nHost: ${hostHeader}\r\nConnection: close\r\n\r\n`);
+    const foreign = await request("http://evil.example/api/v1/me", "evil.example");
     expect(foreign.status).toBe(421);
     expect((JSON.parse(foreign.body) as Problem).code).toBe("misdirected_request");
-    const own = await raw(
-      `GET http://${host}/api/v1/me HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n`,
-    );
-    // Past the Host check: the route's own answer (no session).
-    expect(own.status).toBe(401);
+    // Two hosts in one request: neither is believed.
+    for (const [target, hostHeader] of [
+      ["http://evil.example/api/v1/me", host],
+      [`http://${host}/api/v1/me`, "evil.example"],
+    ] as const) {
+      const mixed = await request(target, hostHeader);
+      expect(mixed.status, target).toBe(400);
+      expect((JSON.parse(mixed.body) as Problem).code).toBe("invalid_request");
+    }
+    // Its own host both ways, in any case: past the Host check, to the route's own answer.
+    expect((await request(`HTTP://${host.toUpperCase()}/api/v1/me`, host)).status).toBe(401);
+    const logs = server.logs();
+    expect(logs).not.toContain("http://evil.example");
+    expect(logs).toContain('"url":"/api/v1/me"');
   });
 
   it("says a path segment is too long (400), not that the route does not exist", async () => {
@@ -157,7 +166,10 @@ describe("what no route expects", () => {
   });
 
   it("refuses a service key in the query string (400), as the protected API refuses a token there", async () => {
-    const { key } = await hostSetUp();
+    const { key, service } = await hostSetUp();
+    // The path is not the query: a user may be called anything, access_token included.
+    expect((await service("PUT", "/api/v1/service/users/access_token", {})).status).toBe(201);
+    expect((await service("GET", "/api/v1/service/users/access_token")).status).toBe(200);
     const res = await fetch(`${server.baseUrl}/api/v1/service/users/u1?access_token=${key.key}`);
     const problem = (await res.json()) as Problem;
     expect(res.status).toBe(400);
@@ -176,7 +188,7 @@ describe("values a verification or a portal link names", () => {
     );
     expect(created.status).toBe(201);
     const token = created.body.token;
-    const bad = ["\u0000\u001b]0;owned\u0007", "<b>x</b>", "10.0.0.1 ", "fe80::1%eth0", ""];
+    const bad = ["\u0000\u001b]0;owned\u0007", "<b>x</b>", "10.0.0.1 ", "fe80::1%", "::1%a b", ""];
     for (const clientAddress of bad) {
       const open = await host.client.request("POST", "/api/v1/verify", {
         body: { token, clientAddress },
@@ -190,12 +202,14 @@ describe("values a verification or a portal link names", () => {
       });
       expect(service.status, JSON.stringify(clientAddress)).toBe(400);
     }
-    // An address is still matched against the allowlist, in both forms IPv6 allows.
+    // An address is still matched against the allowlist, in both forms IPv6 allows, and a
+    // link-local one with its interface, as Node gives it and the adapters pass it on.
     for (const [clientAddress, valid] of [
       ["10.0.0.1", true],
       ["::ffff:10.0.0.1", true],
       ["10.0.0.2", false],
       ["2001:db8::1", false],
+      ["fe80::1%eth0", false],
     ] as const) {
       const res = await host.service<{ valid: boolean }>("POST", "/api/v1/service/verify", {
         token,
@@ -207,7 +221,7 @@ describe("values a verification or a portal link names", () => {
       `/api/v1/applications/${host.appId}/audit?action=token.refused`,
     );
     const addresses = audit.body.events.map((e) => (e as { ip?: string | null }).ip);
-    expect(addresses.every((ip) => ip === "10.0.0.2" || ip === "2001:db8::1")).toBe(true);
+    expect(addresses.sort()).toEqual(["10.0.0.2", "2001:db8::1", "fe80::1"]);
   });
 
   it("keeps a portal link's returnUrl as the URL standard writes it, and refuses spaces and control characters", async () => {
@@ -219,8 +233,8 @@ describe("values a verification or a portal link names", () => {
     await host.service("PUT", "/api/v1/service/users/u1", {});
     for (const returnUrl of [
       " https://app.example.com/",
+      "https://app.example.com/ ",
       "https://app.example.com/\u0000\u0007x",
-      "https://app.example.com/a b",
       "https://app.example.com/\u0085",
     ]) {
       const res = await host.service<Problem>("POST", "/api/v1/service/portal-sessions", {
@@ -240,6 +254,12 @@ describe("values a verification or a portal link names", () => {
     client.cookie = (opened.headers.getSetCookie()[0] ?? "").split(";")[0] ?? "";
     const me = await client.get<{ portal: { returnUrl: string } }>("/api/v1/me");
     expect(me.body.portal.returnUrl).toBe("https://app.example.com/back/home?x=%C3%A9");
+    // A space inside is kept written as the URL standard writes it.
+    const spaced = await host.service<PortalSession>("POST", "/api/v1/service/portal-sessions", {
+      externalId: "u1",
+      returnUrl: "https://app.example.com/a b",
+    });
+    expect(spaced.status).toBe(201);
   });
 
   it("refuses portal links and new tokens for a host user an operator disabled, and a link made before", async () => {
@@ -268,10 +288,13 @@ describe("values a verification or a portal link names", () => {
     // Listing and removing still work for a disabled user.
     expect((await host.service("GET", "/api/v1/service/users/gone")).status).toBe(200);
 
-    // Enabled again, the same link (unspent, within its 5 minutes) signs them in.
+    // Enabled again: the link made before was ended with their sessions; a new one works.
     await disable(null);
-    const reopened = await fetch(earlier.body.url, { redirect: "manual" });
-    expect(reopened.status).toBe(303);
+    expect((await fetch(earlier.body.url, { redirect: "manual" })).status).toBe(410);
+    const fresh = await host.service<PortalSession>("POST", "/api/v1/service/portal-sessions", {
+      externalId: "gone",
+    });
+    expect((await fetch(fresh.body.url, { redirect: "manual" })).status).toBe(303);
     expect(
       (await host.service("POST", "/api/v1/service/users/gone/tokens", { name: "ok" })).status,
     ).toBe(201);

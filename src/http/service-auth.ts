@@ -4,7 +4,7 @@ import { KeywardError } from "../core/errors.js";
 import type { ServiceDeps } from "../services/deps.js";
 import type { ServiceCaller } from "../services/host.js";
 import { authenticateServiceKey } from "../services/service-keys.js";
-import { countAuthorizationHeaders } from "./bearer-auth.js";
+import { countAuthorizationHeaders, queryOf } from "./bearer-auth.js";
 
 const CHALLENGE = 'Bearer realm="service"';
 
@@ -19,7 +19,7 @@ export async function requireServiceKey(
   deps: ServiceDeps,
 ): Promise<ServiceCaller> {
   // Never accepted in the URL, as on the protected API: it ends up in logs and history.
-  if (hasQueryToken(request.raw.url ?? "")) {
+  if (hasQueryToken(queryOf(request.raw.url))) {
     throw new KeywardError(
       "invalid_request",
       "Send the service key in the Authorization header, never in the URL.",

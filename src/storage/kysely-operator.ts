@@ -239,6 +239,9 @@ export function createKyselyOperatorStore(
               .where("user_id", "=", userId)
               .executeTakeFirst();
             endedSessions = Number(deleted.numDeletedRows);
+            // A host user's portal links not yet opened would sign them in once enabled
+            // again: they go with the sessions.
+            await trx.deleteFrom("portal_codes").where("user_id", "=", userId).execute();
             // Their live tokens are refused from now on: the revocation stream says so, in
             // the same transaction, so a host's cached answers drop within the stream's bound.
             const live = await trx

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { reportGitHubLeaksRoute, reportLeaksRoute } from "../../contract/index.js";
 import type { ServiceDeps } from "../../services/deps.js";
 import { reportGitHubMatches, reportLeakedTokens } from "../../services/leaks.js";
+import { compressedBodyRefusal } from "../content-encoding.js";
 import { type ContractApp, contractApp, routeOptions } from "../contract-route.js";
 import { type GitHubKeys, verifyGitHubSignature } from "../github-secret-scanning.js";
 import { sendProblem } from "../problem.js";
@@ -26,6 +27,11 @@ export async function githubLeakRoutes(
     const parseJson = scope.getDefaultJsonParser("error", "error");
     scope.removeContentTypeParser("application/json");
     scope.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+      const refusal = compressedBodyRefusal(request);
+      if (refusal) {
+        done(refusal);
+        return;
+      }
       rawBodies.set(request, body as string);
       // Fastify's own JSON parser (prototype-poisoning checks included) answers through
       // `done`, synchronously; its typing allows a promise, hence `void`.
