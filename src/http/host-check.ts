@@ -89,9 +89,10 @@ export function registerHostCheck(app: FastifyInstance, options: HostCheckOption
       return;
     }
     const host = target ?? request.headers.host;
-    // HTTP/1.1 requires a Host header (RFC 9112, 3.2). Refused here as a problem, because
-    // Node's own refusal is turned off (app.ts) for being a bare 400 with no body.
-    if (host === undefined && request.raw.httpVersion === "1.1") {
+    // HTTP/1.1 requires a Host header (RFC 9112, 3.2), in absolute form too. Refused here
+    // as a problem, because Node's own refusal is turned off (app.ts) for being a bare 400
+    // with no body.
+    if (request.headers.host === undefined && request.raw.httpVersion === "1.1") {
       done(new KeywardError("invalid_request", "An HTTP/1.1 request must carry a Host header."));
       return;
     }

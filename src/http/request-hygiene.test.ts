@@ -146,6 +146,11 @@ describe("what no route expects", () => {
       expect(mixed.status, target).toBe(400);
       expect((JSON.parse(mixed.body) as Problem).code).toBe("invalid_request");
     }
+    // HTTP/1.1 needs its Host header in absolute form too.
+    const headerless = await raw(
+      `GET http://${host}/api/v1/me HTTP/1.1\r\nConnection: close\r\n\r\n`,
+    );
+    expect(headerless.status).toBe(400);
     // Its own host both ways, in any case: past the Host check, to the route's own answer.
     expect((await request(`HTTP://${host.toUpperCase()}/api/v1/me`, host)).status).toBe(401);
     const logs = server.logs();
