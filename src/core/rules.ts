@@ -191,7 +191,6 @@ export function normalizeOrigin(raw: string, position: number): string {
   return url.origin;
 }
 
-/** True when `url` is an absolute http(s) URL on one of `origins`. */
 /**
  * A portal link's `returnUrl` as it is kept and handed back: the URL standard's own writing
  * of it (`URL.href`: a space inside is written `%20`), when it is on one of `origins` and

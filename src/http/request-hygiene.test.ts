@@ -229,7 +229,7 @@ describe("values a verification or a portal link names", () => {
     expect(addresses.sort()).toEqual(["10.0.0.2", "2001:db8::1", "fe80::1"]);
   });
 
-  it("keeps a portal link's returnUrl as the URL standard writes it, and refuses spaces and control characters", async () => {
+  it("keeps a portal link's returnUrl as the URL standard writes it, and refuses control characters and spaces around it", async () => {
     const host = await hostSetUp();
     const patched = await host.client.request("PATCH", `/api/v1/applications/${host.appId}`, {
       body: { returnOrigins: ["https://app.example.com"] },

@@ -11,8 +11,8 @@ const CHALLENGE = 'Bearer realm="service"';
 /**
  * The caller of a `/api/v1/service/` route: `Authorization: Bearer <service key>`, read
  * as RFC 6750 asks (the protected API's rules). A missing key is 401 with a challenge; a
- * malformed header, or a key in the query string, 400; a key that is not a valid service key (an API token included)
- * 401 `invalid_token`, one answer whatever the reason.
+ * malformed header, or a key in the query string, 400; a key that is not a valid service
+ * key (an API token included) 401 `invalid_token`, one answer whatever the reason.
  */
 export async function requireServiceKey(
   request: FastifyRequest,

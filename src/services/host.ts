@@ -226,7 +226,7 @@ export async function createPortalSession(
       "validation_failed",
       application.returnOrigins.length === 0
         ? "returnUrl needs a return origin: set returnOrigins on the application first."
-        : `returnUrl must be a URL without spaces or control characters, on one of the application's return origins (${application.returnOrigins.join(", ")}).`,
+        : `returnUrl must be a URL without control characters or surrounding spaces, on one of the application's return origins (${application.returnOrigins.join(", ")}).`,
     );
   }
   const code = generateSessionSecret(deps.random);

@@ -37,8 +37,6 @@ export function createKyselyPortalStore(db: Kysely<Database>, guard: Guard): Por
           .where("code_hash", "=", codeHash)
           .where("used_at", "is", null)
           .where("expires_at", ">", now)
-          // A link is the key's word: a key revoked since (a leaked one), or gone, vouches
-          // for nothing. Links made before keys were recorded (migration 0016) have none.
           // A user an operator has disabled since the link was made signs in no more.
           .where(({ exists, selectFrom }) =>
             exists(
@@ -48,6 +46,8 @@ export function createKyselyPortalStore(db: Kysely<Database>, guard: Guard): Por
                 .where("users.disabled_at", "is", null),
             ),
           )
+          // A link is the key's word: a key revoked since (a leaked one), or gone, vouches
+          // for nothing. Links made before keys were recorded (migration 0016) have none.
           .where(({ or, eb, exists, selectFrom }) =>
             or([
               eb("service_key_id", "is", null),
