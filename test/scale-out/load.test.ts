@@ -219,10 +219,18 @@ describe.skipIf(!enabled)("the revocation bound under load", () => {
     // shared cores, so it is printed here and checked as a target by the bench (case 13).
     expect(s.max).toBeLessThan(CACHE_MAX_AGE_MS);
     const share = served / capacity;
+    const withinBound = s.p99 <= P99_BOUND_MS && s.max <= MAX_BOUND_MS;
+    // Below half the capacity the run does not test the bound: said so, rather than that
+    // the bound failed when its figures were inside it.
+    const verdict =
+      share < 0.5
+        ? `was not tested in this run: the load reached ${(100 * share).toFixed(0)} % of capacity` +
+          (withinBound ? " (the figures above are within it)" : "")
+        : withinBound
+          ? "held in this run"
+          : "did NOT hold in this run";
     console.log(
-      `revocation under load: the published bound (p99 ${P99_BOUND_MS} ms, max ${MAX_BOUND_MS} ms at ≥ 50 % of capacity) ` +
-        (share >= 0.5 && s.p99 <= P99_BOUND_MS && s.max <= MAX_BOUND_MS ? "held" : "did NOT hold") +
-        ` in this run`,
+      `revocation under load: the published bound (p99 ${P99_BOUND_MS} ms, max ${MAX_BOUND_MS} ms at ≥ 50 % of capacity) ${verdict}`,
     );
   }, 180_000);
 });
