@@ -8,14 +8,11 @@
 // ABC/CBA order: what node:http itself keeps of case 0 under the condition the targets
 // against case 0 are set in (an access line per request to a file), measured in the run.
 
-import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { onCore, SERVER_CPU } from "./machine.js";
 import type { BenchRun } from "./run-state.js";
 import type { SeededStore } from "./seeding.js";
-import type { BenchServer } from "./server.js";
-import { BENCH_DIR, HOST, ROOT } from "./settings.js";
+import { type BenchServer, startScriptServer } from "./server.js";
 import { runSlice, type WrkSlice } from "./wrk.js";
 
 export interface BareReferenceResult {
@@ -44,43 +41,12 @@ export interface BareReferenceResult {
 }
 
 async function startBare(body: string, logFile?: string): Promise<BenchServer> {
-  const script = join(BENCH_DIR, "bare-server.mjs");
-  const child = spawn(...onCore(SERVER_CPU, process.execPath, [script]), {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOST,
-      KEYWARD_BARE_BODY: body,
-      ...(logFile ? { KEYWARD_BARE_LOG: logFile } : {}),
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  const port = await new Promise<number>((resolve, reject) => {
-    let text = "";
-    child.stdout.on("data", (d: Buffer) => {
-      text += d.toString();
-      const match = /KEYWARD_BARE_PORT (\d+)/.exec(text);
-      if (match) resolve(Number(match[1]));
-    });
-    child.on("exit", (code) => reject(new Error(`the bare server exited (${code}): ${stderr}`)));
-  });
-  if (child.pid === undefined) throw new Error("the bare server has no process id");
-  return {
-    label: logFile ? "bare node:http with an access line" : "bare node:http",
-    pid: child.pid,
-    port,
-    baseUrl: `http://${HOST}:${port}`,
-    stderr: () => stderr,
-    async stop() {
-      child.kill("SIGTERM");
-      await exited;
-    },
-  };
+  return startScriptServer(
+    logFile ? "bare node:http with an access line" : "bare node:http",
+    "bare-server.mjs",
+    { KEYWARD_BARE_BODY: body, ...(logFile ? { KEYWARD_BARE_LOG: logFile } : {}) },
+    /KEYWARD_BARE_PORT (\d+)/,
+  );
 }
 
 const median = (values: number[]) => {

@@ -3,13 +3,10 @@
 // body. Run in ABBA pairs against case 2 (`GET /api` with the hot token) of the Keyward
 // server, so the target "case 2 ≥ 25 × the peer" is one paired ratio.
 
-import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { onCore, SERVER_CPU } from "./machine.js";
 import type { BenchRun } from "./run-state.js";
 import type { SeededStore } from "./seeding.js";
-import type { BenchServer } from "./server.js";
-import { BENCH_DIR, HOST, ROOT } from "./settings.js";
+import { type BenchServer, startScriptServer } from "./server.js";
 import { runSlice, type WrkSlice } from "./wrk.js";
 
 export interface PeerResult {
@@ -26,44 +23,16 @@ export interface PeerResult {
 }
 
 async function startPeer(run: BenchRun, body: string): Promise<BenchServer & { key: string }> {
-  const script = join(BENCH_DIR, "peer-server.mjs");
-  const child = spawn(...onCore(SERVER_CPU, process.execPath, [script]), {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOST,
+  const server = await startScriptServer(
+    "peer (Better Auth API key)",
+    "peer-server.mjs",
+    {
       KEYWARD_BARE_BODY: body,
       KEYWARD_PEER_DB: join(run.options.workDir, `peer-${Date.now()}.db`),
     },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  const [port, key] = await new Promise<[number, string]>((resolve, reject) => {
-    let text = "";
-    child.stdout.on("data", (d: Buffer) => {
-      text += d.toString();
-      const match = /KEYWARD_PEER_PORT (\d+) (\S+)/.exec(text);
-      if (match?.[2]) resolve([Number(match[1]), match[2]]);
-    });
-    child.on("exit", (code) => reject(new Error(`the peer server exited (${code}): ${stderr}`)));
-  });
-  if (child.pid === undefined) throw new Error("the peer server has no process id");
-  return {
-    label: "peer (Better Auth API key)",
-    pid: child.pid,
-    port,
-    key,
-    baseUrl: `http://${HOST}:${port}`,
-    stderr: () => stderr,
-    async stop() {
-      child.kill("SIGTERM");
-      await exited;
-    },
-  };
+    /KEYWARD_PEER_PORT (\d+) (\S+)/,
+  );
+  return { ...server, key: server.ready[2] ?? "" };
 }
 
 const median = (values: number[]) => {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { onCore, SERVER_CPU } from "./machine.js";
 import type { BenchRun } from "./run-state.js";
-import { CLI, HOST, RESULTS_DIR, ROOT } from "./settings.js";
+import { BENCH_DIR, CLI, HOST, RESULTS_DIR, ROOT } from "./settings.js";
 
 /** A Keyward server process under test. */
 export interface BenchServer {
@@ -17,6 +17,52 @@ export interface BenchServer {
   stderr(): string;
   /** SIGTERM (SIGKILL after 15 s), resolved once the process has exited. */
   stop(): Promise<void>;
+}
+
+/**
+ * One of the bench's reference servers (a script in bench/: bare `node:http`, the peer) on
+ * the server's core, with `env` beside PATH and HOST. Running once it prints a line that
+ * `ready` matches, whose first group is its port; the match is returned for the rest.
+ */
+export async function startScriptServer(
+  label: string,
+  script: string,
+  env: Record<string, string>,
+  ready: RegExp,
+): Promise<BenchServer & { ready: RegExpExecArray }> {
+  const child = spawn(...onCore(SERVER_CPU, process.execPath, [join(BENCH_DIR, script)]), {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOST, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    let text = "";
+    child.stdout.on("data", (d: Buffer) => {
+      text += d.toString();
+      const found = ready.exec(text);
+      if (found) resolve(found);
+    });
+    child.on("exit", (code) => reject(new Error(`${label} exited (${code}): ${stderr}`)));
+  });
+  if (child.pid === undefined) throw new Error(`${label} has no process id`);
+  const port = Number(match[1]);
+  return {
+    label,
+    pid: child.pid,
+    port,
+    baseUrl: `http://${HOST}:${port}`,
+    stderr: () => stderr,
+    ready: match,
+    async stop() {
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
 }
 
 /** A port on HOST that nothing listens on now. */
