@@ -15,6 +15,7 @@ import {
   type RouteSchema,
 } from "../contract/index.js";
 import { type ErrorCode, errorRegistry, KeywardError } from "../core/errors.js";
+import { unknownField } from "./problem.js";
 
 /** An app whose routes take their request and answer types from the contract's schemas. */
 export type ContractApp = FastifyInstance<
@@ -199,12 +200,10 @@ function refuseBody(
       done();
       return;
     }
-    // Named only when it looks like a field name: a client may put a secret there.
-    const named = /^[A-Za-z]{1,32}$/.test(field) ? ` "${field}"` : "";
     done(
       new KeywardError(
         "validation_failed",
-        `body: unknown field${named}; this route takes no body`,
+        `body: ${unknownField(field)}; this route takes no body`,
       ),
     );
     return;

@@ -80,15 +80,21 @@ export function handleError(
   return sendProblem(reply, "internal_error", "Something went wrong on our side.");
 }
 
+/**
+ * `unknown field "name"`, naming the field only when it looks like a field name: the
+ * request's own text is never echoed, since a client may have put a secret where a field
+ * name goes.
+ */
+export function unknownField(field: unknown): string {
+  return /^[A-Za-z]{1,32}$/.test(String(field)) ? `unknown field "${field}"` : "unknown field";
+}
+
 function describeValidation(error: FastifyError): string {
   const first = error.validation?.[0];
   if (!first) return "invalid input";
   const where = first.instancePath ? first.instancePath.slice(1).replaceAll("/", ".") : "";
   if (first.keyword === "additionalProperties") {
-    const field = (first.params as { additionalProperty?: string }).additionalProperty;
-    // Name the field only when it looks like a field name: the request's own text is
-    // never echoed, since a client may have put a secret where a field name goes.
-    return /^[A-Za-z]{1,32}$/.test(String(field)) ? `unknown field "${field}"` : "unknown field";
+    return unknownField((first.params as { additionalProperty?: string }).additionalProperty);
   }
   if (first.keyword === "required") {
     const field = (first.params as { missingProperty?: string }).missingProperty;
