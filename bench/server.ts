@@ -58,9 +58,12 @@ export async function startScriptServer(
     baseUrl: `http://${HOST}:${port}`,
     stderr: () => stderr,
     ready: match,
+    // As BenchServer promises: SIGKILL if SIGTERM has not ended it within 15 s.
     async stop() {
       child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
       await exited;
+      clearTimeout(timer);
     },
   };
 }
