@@ -125,7 +125,7 @@ describe("members on the account page", () => {
         });
         expect(hook.status).toBe(201);
       }
-      return { user, keys };
+      return { client, user, keys };
     };
     const serviceStatus = async (key: string) =>
       (await fetch(`${server.baseUrl}/api/v1/service/users/x`, { headers: bearer(key) })).status;
@@ -180,6 +180,12 @@ describe("members on the account page", () => {
     await expect.poll(() => keyRow.textContent()).toContain("no longer a member");
     expect(await keyRow.textContent()).toContain(kept.user.email);
     await screenshot(page, "settings-service-key-of-removed-admin");
+
+    // Invited back as a plain member: a member again, but no longer one who manages the key.
+    await inviteAndAccept(owner, appId, kept.client, kept.user.email, "member");
+    await page.reload();
+    await expect.poll(() => keyRow.textContent()).toContain("now a member, not an admin");
+    expect(await keyRow.textContent()).not.toContain("no longer a member");
 
     // Removed with "also revoke": their keys refused at once, their webhook gone; the
     // owner's key untouched.

@@ -5,6 +5,7 @@
 import { type Static, type TSchema, type TUnsafe, Type } from "typebox";
 import { type ErrorCode, errorRegistry } from "../core/errors.js";
 import type { IdKind } from "../core/ids.js";
+import { ROLES } from "../core/model.js";
 
 export type { Static, TSchema };
 
@@ -44,12 +45,16 @@ export const CreatedBy = Type.Union(
       id: Id("usr"),
       email: Type.String(),
       member: Type.Boolean({ description: "Whether they are still a member of the application." }),
+      role: Type.Union([StringEnum(ROLES), Type.Null()], {
+        description:
+          "Their role in the application now (an admin may have been made a member since); null once they are no longer a member.",
+      }),
     }),
     Type.Null(),
   ],
   {
     description:
-      "Who made it, and whether they are still a member of the application; null when not recorded.",
+      "Who made it, and whether and as what they are still a member of the application; null when not recorded.",
   },
 );
 

@@ -152,6 +152,8 @@ export interface Creator {
   id: string;
   email: string;
   member: boolean;
+  /** Their role in the application now; null once they are no longer a member. */
+  role: Role | null;
 }
 
 /** A service key as its application's owners see it. Never holds the plaintext or hash. */

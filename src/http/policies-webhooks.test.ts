@@ -16,6 +16,7 @@ import {
   createServiceKey,
   createToken,
   flushUsage,
+  inviteAndAccept,
   signUpWithApp,
   startTestServer,
 } from "../test-support/harness.js";
@@ -225,19 +226,24 @@ describe("webhooks", () => {
     }
   });
 
-  it("name who made each service key and webhook, and show when they are no longer a member", async () => {
+  it("name who made each service key and webhook, and show when they are no longer a member or admin", async () => {
     const owner = await signUpWithApp(server.baseUrl);
     const admin = await addMember(owner.client, owner.appId, "admin");
-    const creator = (member: boolean) => ({ id: admin.user.id, email: admin.user.email, member });
+    const creator = (role: "admin" | "member" | null) => ({
+      id: admin.user.id,
+      email: admin.user.email,
+      member: role !== null,
+      role,
+    });
     const adminsKey = await admin.client.post<IssuedServiceKey>(
       `/api/v1/applications/${owner.appId}/service-keys`,
       { name: "set up by the admin" },
     );
-    expect(adminsKey.body.serviceKey.createdBy).toEqual(creator(true));
+    expect(adminsKey.body.serviceKey.createdBy).toEqual(creator("admin"));
     const ownersKey = await createServiceKey(owner.client, owner.appId, "the owner's");
     // An event this test never causes: the shared receiver gets nothing from it.
     const adminsHook = await registerWebhook(admin.client, owner.appId, ["token.leaked"]);
-    expect(adminsHook.body.webhook.createdBy).toEqual(creator(true));
+    expect(adminsHook.body.webhook.createdBy).toEqual(creator("admin"));
     const listed = async () => ({
       keys: (
         await owner.client.get<ServiceKeyList>(`/api/v1/applications/${owner.appId}/service-keys`)
@@ -246,9 +252,9 @@ describe("webhooks", () => {
         .body.webhooks,
     });
     const before = await listed();
-    expect(before.keys.map((k) => [k.id, k.createdBy?.email, k.createdBy?.member])).toEqual([
-      [ownersKey.id, owner.user.email, true],
-      [adminsKey.body.serviceKey.id, admin.user.email, true],
+    expect(before.keys.map((k) => [k.id, k.createdBy?.email, k.createdBy?.role])).toEqual([
+      [ownersKey.id, owner.user.email, "owner"],
+      [adminsKey.body.serviceKey.id, admin.user.email, "admin"],
     ]);
 
     // Removed: what they made stays (the host's backend may run on that key), and says so.
@@ -260,10 +266,21 @@ describe("webhooks", () => {
     const adminsKeyAfter = after.keys.find((k) => k.id === adminsKey.body.serviceKey.id);
     expect(adminsKeyAfter).toMatchObject({
       status: "active",
-      createdBy: creator(false),
+      createdBy: creator(null),
     });
-    expect(after.keys.find((k) => k.id === ownersKey.id)?.createdBy?.member).toBe(true);
-    expect(after.hooks.map((h) => h.createdBy)).toEqual([creator(false)]);
+    expect(after.keys.find((k) => k.id === ownersKey.id)?.createdBy).toMatchObject({
+      member: true,
+      role: "owner",
+    });
+    expect(after.hooks.map((h) => h.createdBy)).toEqual([creator(null)]);
+
+    // Back as a plain member: a member again, but no longer one who manages what they made.
+    await inviteAndAccept(owner.client, owner.appId, admin.client, admin.user.email, "member");
+    const back = await listed();
+    expect(back.keys.find((k) => k.id === adminsKey.body.serviceKey.id)?.createdBy).toEqual(
+      creator("member"),
+    );
+    expect(back.hooks.map((h) => h.createdBy)).toEqual([creator("member")]);
   });
 
   it("members cannot manage webhooks; unknown events and bad URLs are refused", async () => {

@@ -22,3 +22,15 @@ export async function requireMembership(
 export function isManager(role: Role): boolean {
   return role === "owner" || role === "admin";
 }
+
+/** The actor's role, which must be owner or admin; `forbidden` with `refusal` otherwise. */
+export async function requireManager(
+  deps: ServiceDeps,
+  actor: User,
+  applicationId: string,
+  refusal: string,
+): Promise<{ application: Application; role: Role }> {
+  const found = await requireMembership(deps, actor, applicationId);
+  if (!isManager(found.role)) throw new KeywardError("forbidden", refusal);
+  return found;
+}

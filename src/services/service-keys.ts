@@ -5,7 +5,7 @@ import { normalizeDisplayName } from "../core/rules.js";
 import { checkTokenFormat, generateToken, hashToken, tokenHint } from "../core/token.js";
 import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
-import { isManager, requireMembership } from "./membership.js";
+import { requireManager } from "./membership.js";
 import type { ServiceKeySecret } from "./ports.js";
 
 /** Service keys look like tokens with their own prefix: `<TOKEN_PREFIX>sk_…` (`kwsk_…`). */
@@ -16,13 +16,7 @@ export function serviceKeyPrefix(tokenPrefix: string): string {
 /** `lastUsedAt` of a key is written at most this often: a read per request, not a write. */
 export const SERVICE_KEY_USE_RESOLUTION_MS = 60_000;
 
-async function requireManager(deps: ServiceDeps, actor: User, applicationId: string) {
-  const { application, role } = await requireMembership(deps, actor, applicationId);
-  if (!isManager(role)) {
-    throw new KeywardError("forbidden", "Only owners and admins manage service keys.");
-  }
-  return application;
-}
+const MANAGERS_ONLY = "Only owners and admins manage service keys.";
 
 export async function createServiceKey(
   deps: ServiceDeps,
@@ -31,7 +25,7 @@ export async function createServiceKey(
   input: { name: string },
   ctx: RequestContext = NO_CONTEXT,
 ): Promise<{ key: string; record: ServiceKeyRecord }> {
-  await requireManager(deps, actor, applicationId);
+  const { role } = await requireManager(deps, actor, applicationId, MANAGERS_ONLY);
   const name = normalizeDisplayName(input.name, "Service key name");
   const prefix = serviceKeyPrefix(deps.settings.tokenPrefix);
   const key = generateToken(deps.random, prefix);
@@ -59,7 +53,7 @@ export async function createServiceKey(
   );
   return {
     key,
-    record: { ...record, creator: { id: actor.id, email: actor.email, member: true } },
+    record: { ...record, creator: { id: actor.id, email: actor.email, member: true, role } },
   };
 }
 
@@ -68,7 +62,7 @@ export async function listServiceKeys(
   actor: User,
   applicationId: string,
 ): Promise<ServiceKeyRecord[]> {
-  await requireManager(deps, actor, applicationId);
+  await requireManager(deps, actor, applicationId, MANAGERS_ONLY);
   return deps.store.serviceKeys.listServiceKeys(applicationId);
 }
 
@@ -80,7 +74,7 @@ export async function revokeServiceKey(
   keyId: string,
   ctx: RequestContext = NO_CONTEXT,
 ): Promise<void> {
-  await requireManager(deps, actor, applicationId);
+  await requireManager(deps, actor, applicationId, MANAGERS_ONLY);
   const key = await deps.store.serviceKeys.findServiceKey(applicationId, keyId);
   if (!key) throw new KeywardError("not_found", "No such service key.");
   await deps.store.serviceKeys.revokeServiceKey(

@@ -9,19 +9,13 @@ import {
 } from "../core/model.js";
 import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
-import { isManager, requireMembership } from "./membership.js";
+import { requireManager } from "./membership.js";
 
 /** Deliveries a webhook's page shows: the newest. */
 export const DELIVERIES_SHOWN = 50;
 export const MAX_WEBHOOKS_PER_APPLICATION = 20;
 
-async function requireManager(deps: ServiceDeps, actor: User, applicationId: string) {
-  const { application, role } = await requireMembership(deps, actor, applicationId);
-  if (!isManager(role)) {
-    throw new KeywardError("forbidden", "Only owners and admins manage webhooks.");
-  }
-  return application;
-}
+const MANAGERS_ONLY = "Only owners and admins manage webhooks.";
 
 /** An absolute http(s) URL without credentials; where it points is checked at delivery. */
 function normalizeWebhookUrl(text: string): string {
@@ -70,7 +64,7 @@ export async function createWebhook(
   input: { url: string; events: string[] },
   ctx: RequestContext = NO_CONTEXT,
 ): Promise<{ secret: string; webhook: Webhook }> {
-  await requireManager(deps, actor, applicationId);
+  const { role } = await requireManager(deps, actor, applicationId, MANAGERS_ONLY);
   const url = normalizeWebhookUrl(input.url);
   const events = normalizeEvents(input.events);
   const existing = await deps.store.webhooks.listWebhooks(applicationId);
@@ -102,7 +96,7 @@ export async function createWebhook(
   ]);
   return {
     secret,
-    webhook: { ...webhook, creator: { id: actor.id, email: actor.email, member: true } },
+    webhook: { ...webhook, creator: { id: actor.id, email: actor.email, member: true, role } },
   };
 }
 
@@ -117,7 +111,7 @@ export async function listWebhooks(
   actor: User,
   applicationId: string,
 ): Promise<Webhook[]> {
-  await requireManager(deps, actor, applicationId);
+  await requireManager(deps, actor, applicationId, MANAGERS_ONLY);
   return deps.store.webhooks.listWebhooks(applicationId);
 }
 
@@ -129,7 +123,7 @@ export async function deleteWebhook(
   webhookId: string,
   ctx: RequestContext = NO_CONTEXT,
 ): Promise<void> {
-  await requireManager(deps, actor, applicationId);
+  await requireManager(deps, actor, applicationId, MANAGERS_ONLY);
   await deps.store.webhooks.deleteWebhook({ applicationId, webhookId, now: deps.clock.now() }, [
     auditEvent(deps, ctx, {
       applicationId,
@@ -148,7 +142,7 @@ async function requireWebhook(
   applicationId: string,
   webhookId: string,
 ): Promise<Webhook> {
-  await requireManager(deps, actor, applicationId);
+  await requireManager(deps, actor, applicationId, MANAGERS_ONLY);
   const webhook = await deps.store.webhooks.findWebhook(applicationId, webhookId);
   if (!webhook) throw new KeywardError("not_found", "No such webhook.");
   return webhook;

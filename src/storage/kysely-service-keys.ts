@@ -1,7 +1,7 @@
 import { type Kysely, sql } from "kysely";
 import type { ServiceKeySecret, ServiceKeyStore } from "../services/ports.js";
 import { type Guard, writeAudited } from "./kysely-store.js";
-import { creatorOf, toServiceKey } from "./rows.js";
+import { CREATOR_COLUMNS, creatorOf, toServiceKey } from "./rows.js";
 import type { Database } from "./schema.js";
 
 const PUBLIC_COLUMNS = [
@@ -87,11 +87,7 @@ export function createKyselyServiceKeyStore(
               .onRef("m.user_id", "=", "k.created_by"),
           )
           .select(PUBLIC_COLUMNS.map((column) => `k.${column}` as const))
-          .select([
-            "u.id as creator_id",
-            "u.email as creator_email",
-            "m.user_id as creator_membership",
-          ])
+          .select(CREATOR_COLUMNS)
           .where("k.application_id", "=", applicationId)
           .orderBy("k.created_at", "desc")
           .orderBy("k.id", "desc")

@@ -4,7 +4,7 @@ import type { PolicyStore, WebhookStore } from "../services/ports.js";
 import { claimDueRows, markTokensExpiring } from "./kysely-queue.js";
 import { type Guard, insertAuditEvents, writeAudited } from "./kysely-store.js";
 import { enqueueWebhookEvents } from "./kysely-webhook-queue.js";
-import { creatorOf, num, numOrNull } from "./rows.js";
+import { CREATOR_COLUMNS, creatorOf, num, numOrNull } from "./rows.js";
 import type { Database } from "./schema.js";
 
 function toWebhook(row: {
@@ -82,11 +82,7 @@ export function createKyselyWebhookStore(db: Kysely<Database>, guard: Guard): We
               .onRef("m.user_id", "=", "w.created_by"),
           )
           .select(["w.id", "w.application_id", "w.url", "w.events", "w.created_at"])
-          .select([
-            "u.id as creator_id",
-            "u.email as creator_email",
-            "m.user_id as creator_membership",
-          ])
+          .select(CREATOR_COLUMNS)
           .where("w.application_id", "=", applicationId)
           .where("w.deleted_at", "is", null)
           .orderBy("w.created_at", "desc")

@@ -148,14 +148,22 @@ export function toServiceKey(row: {
   };
 }
 
+/** What a listing selects of its creator, joined as `users u` and `memberships m`. */
+export const CREATOR_COLUMNS = [
+  "u.id as creator_id",
+  "u.email as creator_email",
+  "m.role as creator_role",
+] as const;
+
 /** The creator columns of a listing joined with `users` and `memberships` (see `Creator`). */
 export function creatorOf(row: {
   creator_id: string | null;
   creator_email: string | null;
-  creator_membership: string | null;
+  creator_role: string | null;
 }): Creator | null {
   if (row.creator_id === null || row.creator_email === null) return null;
-  return { id: row.creator_id, email: row.creator_email, member: row.creator_membership !== null };
+  const role = row.creator_role === null ? null : (row.creator_role as Role);
+  return { id: row.creator_id, email: row.creator_email, member: role !== null, role };
 }
 
 export interface TokenRow {
