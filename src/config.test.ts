@@ -25,6 +25,19 @@ describe("loadConfig", () => {
     });
   });
 
+  it("refuses an sslmode the PostgreSQL driver does not know", () => {
+    expect(loadConfig({ DATABASE_URL: "postgres://u@h/db?sslmode=verify-full" }).database).toEqual({
+      kind: "postgres",
+      url: "postgres://u@h/db?sslmode=verify-full",
+    });
+    expect(() => loadConfig({ DATABASE_URL: "postgres://u@h/db?sslmode=bogus" })).toThrow(
+      /sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full, no-verify \(got "bogus"\)/,
+    );
+    // URLs the driver takes and the URL standard does not: left to the driver.
+    for (const url of ["postgres://u@/db?host=/var/run/postgresql", "postgres://u@h1,h2:5433/db"])
+      expect(loadConfig({ DATABASE_URL: url }).database).toEqual({ kind: "postgres", url });
+  });
+
   it("reads the PostgreSQL pool settings and the metrics token", () => {
     expect(loadConfig({}).postgres).toEqual({
       poolSize: 10,

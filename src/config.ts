@@ -316,14 +316,46 @@ function parseMail(
   return valid && from !== undefined ? { smtpUrl, from: from.trim() } : undefined;
 }
 
+/** The `sslmode` values the PostgreSQL driver knows. */
+const SSL_MODES = [
+  "disable",
+  "allow",
+  "prefer",
+  "require",
+  "verify-ca",
+  "verify-full",
+  "no-verify",
+];
+
+/**
+ * A PostgreSQL URL's `sslmode`, or null. Read from the query string by hand: the driver
+ * takes URLs the URL standard refuses (several hosts, a socket folder with a user).
+ */
+function sslmodeOf(url: string): string | null {
+  const match = /[?&]sslmode=([^&#]*)/.exec(url);
+  if (!match) return null;
+  try {
+    return decodeURIComponent(match[1] ?? "");
+  } catch {
+    return match[1] ?? "";
+  }
+}
+
 function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
   if (url.startsWith("sqlite:")) {
     const path = url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "");
     if (path.length === 0) problems.push("DATABASE_URL sqlite:<path> needs a path");
     return { kind: "sqlite", path };
   }
-  if (url.startsWith("postgres://") || url.startsWith("postgresql://"))
+  if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
+    const sslmode = sslmodeOf(url);
+    if (sslmode !== null && !SSL_MODES.includes(sslmode)) {
+      problems.push(
+        `DATABASE_URL's sslmode must be one of ${SSL_MODES.join(", ")} (got "${sslmode}")`,
+      );
+    }
     return { kind: "postgres", url };
+  }
   problems.push(
     `DATABASE_URL must start with sqlite: or postgres:// (got "${url.replace(/\/\/[^@]*@/, "//…@")}")`,
   );

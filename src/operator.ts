@@ -34,6 +34,8 @@ export interface OperatorSession {
   announceSecrets(): Promise<void>;
   /** The origin emailed and printed links start with (PUBLIC_ORIGIN, or HOST:PORT). */
   linkOrigin: string;
+  /** The SQLite store's file, which no command may write over; undefined on PostgreSQL. */
+  storePath: string | undefined;
   close(): Promise<void>;
 }
 
@@ -113,6 +115,7 @@ export async function openOperatorSession(
     operator: currentOperator(env),
     announceSecrets,
     linkOrigin: linkOrigin(config),
+    storePath: config.database.kind === "sqlite" ? config.database.path : undefined,
     close: () => store.close(),
   };
 }

@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { Secret, TOTP } from "otpauth";
@@ -13,7 +14,7 @@ import {
   type TestServer,
 } from "../test-support/harness.js";
 import { pollUntil } from "../test-support/poll.js";
-import { postgresAvailable, TEST_DATABASE_URL } from "../test-support/postgres.js";
+import { adminQuery, postgresAvailable, TEST_DATABASE_URL } from "../test-support/postgres.js";
 import { REPO_ROOT, runNode } from "../test-support/process.js";
 import { SseReader } from "../test-support/sse.js";
 
@@ -357,6 +358,21 @@ describe("the command line itself", () => {
         expect(result.output).toContain(what);
         expect(result.output).toContain("Check DATABASE_URL.");
       }
+      // TLS asked of a server without it: configuration too, said as such.
+      const [ssl] = await adminQuery<{ ssl: string }>("show ssl");
+      if (ssl?.ssl === "off") {
+        const tls = new URL(admin);
+        tls.searchParams.set("sslmode", "verify-full");
+        const result = await run(tls.toString());
+        expect(result.code, result.output).toBe(78);
+        expect(result.output).toContain(
+          "Error: The server does not support SSL connections. Check DATABASE_URL.",
+        );
+      } else {
+        console.warn(
+          "The test PostgreSQL server has TLS on: its refusal of sslmode is not tested.",
+        );
+      }
     },
   );
 
@@ -393,7 +409,55 @@ describe("keyward audit export", () => {
     const nowhere = "/nonexistent-folder-of-keyward/audit.jsonl";
     const unwritable = await keyward("audit", "export", "--since", today, "--output", nowhere);
     expect(unwritable.code).toBe(66);
-    expect(unwritable.output).toContain(`${nowhere}: no such file or folder.`);
+    expect(unwritable.output).toContain("/nonexistent-folder-of-keyward: no such folder.");
     expect(unwritable.output).not.toContain("    at ");
+  });
+
+  it("writes --output for its owner only, replaces a file only with --force, and never the store or what is not a file", async () => {
+    const database = server.config.database;
+    if (database.kind !== "sqlite") throw new Error("SQLite only");
+    const { client, appId } = await signUpWithApp(server.baseUrl);
+    await createToken(client, appId, { name: "exported" });
+    const today = new Date().toISOString().slice(0, 10);
+    const folder = mkdtempSync(join(tmpdir(), "keyward-export-"));
+    const file = join(folder, "audit.jsonl");
+    const exportTo = (target: string, ...more: string[]) =>
+      keyward("audit", "export", "--since", today, "--output", target, ...more);
+
+    const first = await exportTo(file);
+    expect(first.code, first.output).toBe(0);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readFileSync(file, "utf8")).toContain('"token.created"');
+    expect(existsSync(`${file}.partial`)).toBe(false);
+
+    writeFileSync(file, "kept\n");
+    const again = await exportTo(file);
+    expect(again.code).toBe(65);
+    expect(again.output).toContain("--force");
+    expect(readFileSync(file, "utf8")).toBe("kept\n");
+    expect((await exportTo(file, "--force")).code).toBe(0);
+    expect(readFileSync(file, "utf8")).toContain('"token.created"');
+
+    // The store and its files, even with --force: the store stays whole and in use.
+    const storeBefore = statSync(database.path).size;
+    for (const target of [database.path, `${database.path}-wal`]) {
+      const refused = await exportTo(target, "--force");
+      expect(refused.code, target).toBe(65);
+      expect(refused.output).toContain("is the store itself");
+    }
+    expect(statSync(database.path).size).toBeGreaterThanOrEqual(storeBefore);
+    expect((await client.get(`/api/v1/applications/${appId}/tokens`)).status).toBe(200);
+
+    // A folder or a pipe, even with --force: left as it is.
+    const pipe = join(folder, "pipe");
+    execFileSync("mkfifo", [pipe]);
+    for (const target of [folder, pipe]) {
+      const refused = await exportTo(target, "--force");
+      expect(refused.code, target).toBe(65);
+      expect(refused.output).toContain("is not a regular file");
+    }
+    expect(statSync(pipe).isFIFO()).toBe(true);
+    expect((await exportTo("")).code).toBe(64);
+    rmSync(folder, { recursive: true, force: true });
   });
 });

@@ -1,10 +1,11 @@
 import { once } from "node:events";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, rmSync } from "node:fs";
 import type { Command } from "commander";
 import { KeywardError } from "../core/errors.js";
 import { exportAudit } from "../operator.js";
 import type { WithSession } from "./admin-commands.js";
 import { iso, progressBar } from "./output.js";
+import { createPartialFile, finishPartialFile, refuseOutputFile } from "./output-file.js";
 
 /** `2025-01-31` (midnight UTC) or a full ISO 8601 time. */
 export function parseSince(text: string): number {
@@ -30,31 +31,48 @@ export function addAuditCommands(program: Command, withSession: WithSession): vo
     .requiredOption("--since <date>", "first day (2025-01-31, UTC) or time (ISO 8601)")
     .option("--application <id>", "only this application's events")
     .option("--output <file>", "write to this file instead of standard output")
-    .action((options: { since: string; application?: string; output?: string }) =>
-      withSession({}, async ({ deps }) => {
+    .option("--force", "replace the --output file if it exists")
+    .action((options: { since: string; application?: string; output?: string; force?: boolean }) =>
+      withSession({}, async ({ deps, storePath }) => {
         const since = parseSince(options.since);
-        const out = options.output ? createWriteStream(options.output) : process.stdout;
-        // A file that cannot be opened fails here, as an error the command reports, not
-        // later as an uncaught one.
-        if (out !== process.stdout) await once(out, "open");
-        const progress = progressBar("Exported");
-        let count = 0;
-        for await (const event of exportAudit(deps, {
-          since,
-          applicationId: options.application,
-        })) {
-          const line = `${JSON.stringify({ ...event, createdAt: iso(event.createdAt) })}\n`;
-          // Back-pressure: a slow reader holds the next page back instead of filling memory.
-          if (!out.write(line)) await once(out, "drain");
-          progress.update(++count);
+        const file = options.output;
+        if (file !== undefined) {
+          const refusal = refuseOutputFile(file, { force: options.force === true, storePath });
+          if (refusal) {
+            process.stderr.write(`${refusal.message}\n`);
+            return refusal.code;
+          }
         }
-        progress.finish();
-        if (out !== process.stdout) {
-          out.end();
-          await once(out, "finish");
+        // Into a partial file, renamed into place when every event is written: a failed
+        // export leaves no half file where a whole one is expected.
+        const partial = file === undefined ? undefined : createPartialFile(file);
+        try {
+          const out = partial === undefined ? process.stdout : createWriteStream(partial);
+          // A file that cannot be opened fails here, as an error the command reports, not
+          // later as an uncaught one.
+          if (out !== process.stdout) await once(out, "open");
+          const progress = progressBar("Exported");
+          let count = 0;
+          for await (const event of exportAudit(deps, {
+            since,
+            applicationId: options.application,
+          })) {
+            const line = `${JSON.stringify({ ...event, createdAt: iso(event.createdAt) })}\n`;
+            // Back-pressure: a slow reader holds the next page back instead of filling memory.
+            if (!out.write(line)) await once(out, "drain");
+            progress.update(++count);
+          }
+          progress.finish();
+          if (out !== process.stdout) {
+            out.end();
+            await once(out, "finish");
+          }
+          if (file !== undefined) finishPartialFile(file);
+          process.stderr.write(`${count} event(s) exported.\n`);
+          return 0;
+        } finally {
+          if (partial !== undefined) rmSync(partial, { force: true });
         }
-        process.stderr.write(`${count} event(s) exported.\n`);
-        return 0;
       }),
     );
 }

@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, relative } from "node:path";
 import Database from "better-sqlite3";
@@ -123,6 +124,34 @@ describe.skipIf(TEST_STORE !== "sqlite")("keyward backup on SQLite", () => {
     } finally {
       check.close();
     }
+  });
+
+  it("writes the backup and the store readable by their owner only", async () => {
+    const database = server.config.database;
+    if (database.kind !== "sqlite") throw new Error("SQLite only");
+    // The test server's store was created by it, as a new store is.
+    expect(statSync(database.path).mode & 0o777).toBe(0o600);
+    expect(statSync(`${database.path}-wal`).mode & 0o777).toBe(0o600);
+    const file = join(out, "private.db");
+    expect((await keyward({ DATABASE_URL: databaseUrl }, "backup", file)).code).toBe(0);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it("refuses, even with --force, what is not a regular file, and says what is missing", async () => {
+    const pipe = join(out, "pipe");
+    execFileSync("mkfifo", [pipe]);
+    for (const target of [pipe, out]) {
+      const result = await keyward({ DATABASE_URL: databaseUrl }, "backup", target, "--force");
+      expect(result.code, target).toBe(65);
+      expect(result.output).toContain("is not a regular file");
+    }
+    expect(statSync(pipe).isFIFO()).toBe(true);
+
+    const missing = join(out, "no-such-folder", "backup.db");
+    const noFolder = await keyward({ DATABASE_URL: databaseUrl }, "backup", missing);
+    expect(noFolder.code).toBe(66);
+    expect(noFolder.output).toContain(`${dirname(missing)}: no such folder.`);
+    expect((await keyward({ DATABASE_URL: databaseUrl }, "backup", "")).code).toBe(64);
   });
 
   it("on PostgreSQL prints how to use pg_dump and exits 1 (no backup written)", async () => {

@@ -1,9 +1,8 @@
-import { existsSync, realpathSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { loadConfig } from "../config.js";
 import { EXIT_CODES } from "../core/errors.js";
 import { progressBar } from "./output.js";
+import { createPartialFile, refuseOutputFile } from "./output-file.js";
 
 type Env = Record<string, string | undefined>;
 type Run = (work: () => Promise<number | null>) => Promise<void>;
@@ -41,22 +40,19 @@ export function addBackupCommand(program: Command, env: Env, run: Run): void {
           // No backup was written: a script must not take this for success.
           return EXIT_CODES.failure;
         }
-        if (isStoreFile(file, config.database.path)) {
-          process.stderr.write(
-            `Error: ${file} is the store itself (or one of its files). Write the backup elsewhere.\n`,
-          );
-          return EXIT_CODES.data;
-        }
-        if (existsSync(file) && !options.force) {
-          process.stderr.write(
-            `Error: ${file} exists. Choose another file, or add --force to replace it.\n`,
-          );
-          return EXIT_CODES.data;
+        const refusal = refuseOutputFile(file, {
+          force: options.force === true,
+          storePath: config.database.path,
+        });
+        if (refusal) {
+          process.stderr.write(`${refusal.message}\n`);
+          return refusal.code;
         }
         const { backupSqliteStore } = await import("../storage/sqlite/sqlite-backup.js");
         const progress = progressBar("Backing up");
         const started = Date.now();
-        const result = await backupSqliteStore(config.database.path, file, (p) =>
+        const partial = createPartialFile(file);
+        const result = await backupSqliteStore(config.database.path, file, partial, (p) =>
           progress.update(p.totalPages - p.remainingPages, p.totalPages),
         );
         progress.finish();
@@ -72,31 +68,4 @@ export function addBackupCommand(program: Command, env: Env, run: Run): void {
         return EXIT_CODES.ok;
       }),
     );
-}
-
-/** SQLite's files beside a database, and Keyward's server lock: none may be replaced. */
-const STORE_FILE_SUFFIXES = ["", "-wal", "-shm", "-journal", "-server.lock"];
-
-/**
- * Whether `file` names the store at `databasePath` or a file that belongs to it, however
- * either is spelled (relative, through a symbolic link): replacing one while the server
- * runs would leave it writing to a deleted file, and corrupt the store.
- */
-function isStoreFile(file: string, databasePath: string): boolean {
-  const target = canonical(file);
-  const store = canonical(databasePath);
-  return STORE_FILE_SUFFIXES.some((suffix) => target === `${store}${suffix}`);
-}
-
-/** The real path of a file, or of its folder joined with its name when it does not exist. */
-function canonical(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    try {
-      return join(realpathSync(dirname(resolve(path))), basename(path));
-    } catch {
-      return resolve(path);
-    }
-  }
 }

@@ -21,20 +21,21 @@ const PAGES_PER_STEP = 4096;
 
 /**
  * A consistent copy of a live SQLite store at `destination`, with SQLite's online backup
- * (safe while a server reads and writes the file). Written to a temporary file beside the
- * destination, checked with `PRAGMA integrity_check`, then renamed into place, so a
- * destination that exists is always a whole, checked backup.
+ * (safe while a server reads and writes the file). Written into `partial`, an empty file
+ * the caller made (with the permissions the copy keeps: SQLite writes into it), checked
+ * with `PRAGMA integrity_check`, then renamed into place, so a destination that exists is
+ * always a whole, checked backup. `partial` is removed on failure.
  */
 export async function backupSqliteStore(
   sourcePath: string,
   destination: string,
+  partial: string,
   onProgress?: (progress: BackupProgress) => void,
 ): Promise<BackupResult> {
   if (!existsSync(sourcePath)) {
+    rmSync(partial, { force: true });
     throw new Error(`There is no SQLite database at ${sourcePath}; check DATABASE_URL.`);
   }
-  const partial = `${destination}.partial`;
-  rmSync(partial, { force: true });
   const source = new SqliteDatabase(sourcePath, { fileMustExist: true, timeout: 5000 });
   try {
     const { totalPages } = await source.backup(partial, {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
@@ -118,7 +118,12 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
       `No Keyward store at ${options.path}. Check DATABASE_URL; the server creates the store when it first starts.`,
     );
   }
-  if (!memory) mkdirSync(dirname(options.path), { recursive: true });
+  if (!memory && !existsSync(options.path)) {
+    // A new store is readable by its owner only: it holds password hashes, two-factor and
+    // webhook secrets. SQLite gives its -wal and -shm files the database file's mode.
+    mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
+    closeSync(openSync(options.path, "a", 0o600));
+  }
   const serverLock =
     role === "server" && !memory ? takeServerLock(options.path, busyTimeoutMs) : undefined;
   const trace = options.traceStatements;
