@@ -3,6 +3,7 @@ import {
   KeywardError,
   KeywardRequestError,
   KeywardUnavailableError,
+  MAX_RETRY_AFTER_SECONDS,
 } from "./errors.js";
 import type {
   ApiToken,
@@ -153,19 +154,35 @@ function problemOf(body: unknown): Problem | undefined {
   };
 }
 
-function retryAfterOf(response: Response): number | undefined {
+/** An HTTP-date in the one form a server sends (IMF-fixdate, RFC 9110 section 5.6.7). */
+const IMF_FIXDATE =
+  /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+
+/**
+ * The whole seconds an answer's `Retry-After` asks to wait (delay-seconds, or an HTTP-date
+ * counted from `nowMs`), at most MAX_RETRY_AFTER_SECONDS; undefined when there is none or
+ * it is neither form. The adapters send it on to their own callers.
+ */
+function retryAfterOf(response: Response, nowMs: number): number | undefined {
   const value = response.headers.get("retry-after");
-  return value && /^[0-9]+$/.test(value) ? Number(value) : undefined;
+  if (value === null) return undefined;
+  let seconds: number;
+  if (/^[0-9]+$/.test(value)) seconds = Number(value);
+  else if (IMF_FIXDATE.test(value)) seconds = Math.ceil((Date.parse(value) - nowMs) / 1000);
+  else return undefined;
+  // The form can still name no time (day 99, hour 25): Date.parse gives NaN then.
+  if (Number.isNaN(seconds)) return undefined;
+  return Math.min(Math.max(seconds, 0), MAX_RETRY_AFTER_SECONDS);
 }
 
-/** The error for an answer that is not a success. */
-function errorOf(response: Response, body: unknown): KeywardError {
+/** The error for an answer that is not a success, read at `nowMs`. */
+function errorOf(response: Response, body: unknown, nowMs: number): KeywardError {
   const problem = problemOf(body);
   if (response.status === 401) return new KeywardAuthError(problem);
   if (response.status >= 500 || response.status === 429 || response.status < 400) {
     return new KeywardUnavailableError(
       `Keyward answered ${response.status}${problem ? ` (${problem.code})` : ""}.`,
-      { status: response.status, retryAfterSeconds: retryAfterOf(response) },
+      { status: response.status, retryAfterSeconds: retryAfterOf(response, nowMs) },
     );
   }
   return new KeywardRequestError(response.status, problem);
@@ -237,7 +254,10 @@ export class KeywardClient {
   private readonly cache = new Map<string, CacheEntry>();
   /** tokenId → the cache keys holding an answer for it. */
   private readonly keysByToken = new Map<string, Set<string>>();
-  /** Verifications on the way, by cache key: concurrent ones share one request. */
+  /**
+   * Verifications on the way, by cache key: concurrent ones share one request, until the
+   * client hears of an end (see `stopSharingInflight`).
+   */
   private readonly inflight = new Map<string, Promise<Verification>>();
   /** tokenId → when the stream said it ended (oldest first), so late answers are not cached. */
   private readonly endedAt = new Map<string, number>();
@@ -376,7 +396,10 @@ export class KeywardClient {
     if (this.state === "idle" && this.streamEnabled) this.connect();
     const pending = this.inflight.get(key);
     if (pending) return pending;
-    const request = this.ask(token, key, address).finally(() => this.inflight.delete(key));
+    const request: Promise<Verification> = this.ask(token, key, address).finally(() => {
+      // An end may have put a newer request for this key in its place.
+      if (this.inflight.get(key) === request) this.inflight.delete(key);
+    });
     this.inflight.set(key, request);
     return request;
   }
@@ -505,6 +528,7 @@ export class KeywardClient {
 
   /** A token was revoked or one of its secrets ended: drop every answer about it. */
   private tokenEnded(tokenId: string): void {
+    this.stopSharingInflight();
     const keys = this.keysByToken.get(tokenId);
     if (keys) {
       for (const key of keys) this.cache.delete(key);
@@ -525,6 +549,18 @@ export class KeywardClient {
     this.generation++;
     this.cache.clear();
     this.keysByToken.clear();
+    this.stopSharingInflight();
+  }
+
+  /**
+   * After an end, no later caller joins a request sent before it: that request's answer
+   * may predate the end, and is for those who asked before it (`ask` does not cache it).
+   * Which token a request is about shows only in its answer, so none is joined: the
+   * callers who come next start fresh requests, shared among themselves. Ends are rare;
+   * the cost is one extra request per token (and address) being verified at that moment.
+   */
+  private stopSharingInflight(): void {
+    this.inflight.clear();
   }
 
   // -------------------------------------------------------------------------------------
@@ -600,7 +636,7 @@ export class KeywardClient {
         }
       }
     }
-    if (!response.ok) throw errorOf(response, parsed);
+    if (!response.ok) throw errorOf(response, parsed, this.now());
     return { status: response.status, body: parsed };
   }
 
@@ -637,7 +673,7 @@ export class KeywardClient {
       try {
         parsed = JSON.parse(text);
       } catch {}
-      throw errorOf(response, parsed);
+      throw errorOf(response, parsed, this.now());
     }
     const type = response.headers.get("content-type") ?? "";
     if (!type.toLowerCase().startsWith("text/event-stream") || !response.body) {

@@ -12,13 +12,23 @@ export class KeywardError extends Error {
 }
 
 /**
+ * The longest wait a KeywardUnavailableError reports, and the adapters send on, in
+ * seconds: a `Retry-After` of days (a proxy's mistake, a bad clock) would have the host's
+ * callers stay away that long.
+ */
+export const MAX_RETRY_AFTER_SECONDS = 3600;
+
+/**
  * Keyward could not be asked: a network failure, a timeout, a 5xx answer or an answer
  * that is not what the contract says. A verification that throws this never means valid.
  */
 export class KeywardUnavailableError extends KeywardError {
   /** The HTTP status when Keyward answered (5xx), undefined for network failures. */
   readonly status: number | undefined;
-  /** Seconds Keyward asked to wait (its `Retry-After`), when it said. */
+  /**
+   * Whole seconds Keyward asked to wait (its `Retry-After`, in seconds or as a date), at
+   * most MAX_RETRY_AFTER_SECONDS, when it said.
+   */
   readonly retryAfterSeconds: number | undefined;
 
   constructor(

@@ -21,18 +21,29 @@ declare global {
   }
 }
 
-export type KeywardExpressOptions = KeywardGuardOptions;
+export interface KeywardExpressOptions extends KeywardGuardOptions {
+  /**
+   * The address of the request's client, which a token's address allowlist is checked
+   * against. Default: `req.ip`, which follows the app's `trust proxy` setting (behind a
+   * reverse proxy, set that rather than this). An IPv4 or IPv6 address, or undefined:
+   * then none is sent, and Keyward checks the address of the server that asks it.
+   */
+  clientAddress?: (req: Request) => string | undefined;
+}
+
+const connectionAddress = (req: Request) => req.ip ?? req.socket.remoteAddress;
 
 /** The Express middleware. */
 export function keyward(options: KeywardExpressOptions): RequestHandler {
   if (!options?.client) throw new TypeError("keyward-client/express: options.client is required.");
+  const addressOf = options.clientAddress ?? connectionAddress;
   return (req: Request, res: Response, next: NextFunction) => {
     guard(
       {
         authorization: req.headers.authorization,
         authorizationCount: countAuthorization(req.rawHeaders),
         url: req.originalUrl ?? req.url,
-        clientAddress: req.ip ?? req.socket.remoteAddress,
+        clientAddress: addressOf(req),
       },
       options,
     ).then((result) => {

@@ -20,12 +20,23 @@ declare module "fastify" {
   }
 }
 
-export type KeywardFastifyOptions = KeywardGuardOptions;
+export interface KeywardFastifyOptions extends KeywardGuardOptions {
+  /**
+   * The address of the request's client, which a token's address allowlist is checked
+   * against. Default: `request.ip`, which follows Fastify's `trustProxy` option (behind a
+   * reverse proxy, set that rather than this). An IPv4 or IPv6 address, or undefined:
+   * then none is sent, and Keyward checks the address of the server that asks it.
+   */
+  clientAddress?: (request: FastifyRequest) => string | undefined;
+}
+
+const connectionAddress = (request: FastifyRequest) => request.ip;
 
 async function plugin(app: FastifyInstance, options: KeywardFastifyOptions): Promise<void> {
   if (!options?.client) throw new TypeError("keyward-client/fastify: options.client is required.");
   if (!app.hasRequestDecorator("keyward")) app.decorateRequest("keyward", null);
   // Built once: the hook runs on every request of the API it protects.
+  const addressOf = options.clientAddress ?? connectionAddress;
   const guardOptions: KeywardFastifyOptions = {
     ...options,
     onError: (error) => {
@@ -40,7 +51,7 @@ async function plugin(app: FastifyInstance, options: KeywardFastifyOptions): Pro
       authorization: request.headers.authorization,
       authorizationCount: countAuthorization(request.raw.rawHeaders),
       url: request.raw.url ?? "",
-      clientAddress: request.ip,
+      clientAddress: addressOf(request),
     };
     const cached = guardCached(bearer, guardOptions);
     if (cached !== undefined) {

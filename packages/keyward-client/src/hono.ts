@@ -1,7 +1,7 @@
 // keyward-client/hono: `app.use("/v1/*", keyward({ client, scopes? }))`; the handler reads
 // `c.get("keyward")`.
 
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { VerifiedToken } from "./client.js";
 import {
   countAuthorization,
@@ -10,7 +10,16 @@ import {
   PROBLEM_CONTENT_TYPE,
 } from "./protect.js";
 
-export type KeywardHonoOptions = KeywardGuardOptions;
+export interface KeywardHonoOptions extends KeywardGuardOptions {
+  /**
+   * The address of the request's client, which a token's address allowlist is checked
+   * against. Hono has no proxy setting: behind a reverse proxy, return the address the
+   * proxy reports (the connection's is the proxy's own). Default: the connection's address
+   * on @hono/node-server, none elsewhere. An IPv4 or IPv6 address, or undefined: then
+   * none is sent, and Keyward checks the address of the server that asks it.
+   */
+  clientAddress?: (c: Context) => string | undefined;
+}
 
 /** The variables the middleware sets: `c.get("keyward")`. */
 export interface KeywardVariables {
@@ -22,11 +31,15 @@ interface NodeBindings {
   incoming?: { rawHeaders?: string[]; socket?: { remoteAddress?: string } };
 }
 
+const connectionAddress = (c: Context) =>
+  (c.env as NodeBindings | undefined)?.incoming?.socket?.remoteAddress;
+
 /** The Hono middleware. */
 export function keyward(
   options: KeywardHonoOptions,
 ): MiddlewareHandler<{ Variables: KeywardVariables }> {
   if (!options?.client) throw new TypeError("keyward-client/hono: options.client is required.");
+  const addressOf = options.clientAddress ?? connectionAddress;
   return async (c, next) => {
     const incoming = (c.env as NodeBindings | undefined)?.incoming;
     const authorization = c.req.header("authorization");
@@ -42,7 +55,7 @@ export function keyward(
             ? 0
             : 1,
         url: url.pathname + url.search,
-        clientAddress: incoming?.socket?.remoteAddress,
+        clientAddress: addressOf(c),
       },
       options,
     );

@@ -5,7 +5,7 @@
 
 import { hasQueryToken, parseBearerHeader } from "./bearer.js";
 import type { KeywardClient, VerifiedToken } from "./client.js";
-import { KeywardUnavailableError } from "./errors.js";
+import { KeywardUnavailableError, MAX_RETRY_AFTER_SECONDS } from "./errors.js";
 
 export interface KeywardGuardOptions {
   /** The client that verifies tokens (one per process, shared by every route). */
@@ -98,10 +98,23 @@ const TOKEN_IN_URL = refusal(
   "Send the token in the Authorization header, never in the URL.",
   challenge("invalid_request"),
 );
+/** When Keyward gave no usable `Retry-After`. */
+const DEFAULT_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The `Retry-After` to send: whole seconds, at most MAX_RETRY_AFTER_SECONDS. The client's
+ * own errors already carry such a number; this keeps any other (an error built elsewhere,
+ * by a wrapper of the client) from reaching the header as `1e+30`, `-1` or `2.5`.
+ */
+function retryAfterHeader(seconds: number | undefined): string {
+  if (seconds === undefined || !(seconds >= 0)) return String(DEFAULT_RETRY_AFTER_SECONDS);
+  return String(Math.min(Math.ceil(seconds), MAX_RETRY_AFTER_SECONDS));
+}
+
 // Keyward unreachable: the host answers as Keyward does when its storage is, fail closed.
 const UNAVAILABLE = (retryAfterSeconds: number | undefined): Refusal => ({
   status: 503,
-  headers: { "retry-after": String(retryAfterSeconds ?? 5), "cache-control": "no-store" },
+  headers: { "retry-after": retryAfterHeader(retryAfterSeconds), "cache-control": "no-store" },
   body: problemText("storage_unavailable", "Storage is unavailable; try again shortly."),
 });
 const INTERNAL = refusal("internal_error", "Something went wrong on our side.", {});

@@ -81,6 +81,25 @@ describe.each(frameworks)("keyward-client/%s", (name) => {
       problemText("storage_unavailable", "Storage is unavailable; try again shortly."),
     );
   });
+
+  it.each([
+    ["99999999999999999999", "3600"],
+    ["9".repeat(40), "3600"],
+    ["30", "30"],
+    ["soon", "5"],
+  ])(
+    "sends Keyward's Retry-After %s on as %s: whole seconds, at most an hour",
+    async (given, sent) => {
+      standIn.verifyFault = { status: 429, headers: { "retry-after": given } };
+      try {
+        const answer = await rawRequest(app().url, getRequest("/api", [`Bearer ${makeToken()}`]));
+        expect(answer.status).toBe(503);
+        expect(answer.headers["retry-after"]).toBe(sent);
+      } finally {
+        standIn.verifyFault = null;
+      }
+    },
+  );
 });
 
 it("refuses made-up tokens through every adapter with zero calls to Keyward for bad checksums", async () => {

@@ -238,6 +238,29 @@ describe("failures", () => {
     await expect(client.verify(validToken())).rejects.toBeInstanceOf(KeywardUnavailableError);
   });
 
+  it.each([
+    ["120", 120],
+    ["0", 0],
+    ["99999999999999999999", 3600],
+    ["9".repeat(40), 3600],
+    // The clock reads Wed, 21 Oct 2015 07:28:00 GMT.
+    ["Wed, 21 Oct 2015 07:30:00 GMT", 120],
+    ["Wed, 21 Oct 2015 07:00:00 GMT", 0],
+    ["Wed, 21 Oct 2099 07:00:00 GMT", 3600],
+    ["soon", undefined],
+    ["-1", undefined],
+    ["1.5", undefined],
+    ["120, 60", undefined],
+    ["", undefined],
+  ])("reads Keyward's Retry-After %j as %j seconds (at most an hour)", async (header, seconds) => {
+    const now = Date.parse("Wed, 21 Oct 2015 07:28:00 GMT");
+    const client = newClient({ now: () => now, revocationStream: false });
+    standIn.verifyFault = { status: 429, headers: { "retry-after": header } };
+    const error = await client.verify(validToken()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(KeywardUnavailableError);
+    expect((error as KeywardUnavailableError).retryAfterSeconds).toBe(seconds);
+  });
+
   it("still answers from a fresh cache while Keyward is down", async () => {
     const client = newClient();
     const token = validToken();
@@ -335,6 +358,42 @@ describe("the revocation stream", () => {
     expect((await pending).valid).toBe(true); // asked before the revocation
     standIn.tokens.delete(token);
     expect((await client.verify(token)).valid).toBe(false);
+  });
+
+  // The real stream's token.revoked is in against-keyward.test.ts; these are the other
+  // ways the client learns that answers on their way may be stale.
+  it.each([
+    [
+      "a reset on the stream",
+      async (client: KeywardClient) => {
+        standIn.sendRaw("event: reset\ndata: {}\n\n");
+        await pollUntil("the reset", () => client.cachedAnswers === 0);
+      },
+    ],
+    [
+      "the client's own tokens.revoke",
+      async (client: KeywardClient, tokenId: string) => {
+        standIn.routes.set(`DELETE /api/v1/service/tokens/${tokenId}`, { status: 204 });
+        await client.tokens.revoke(tokenId);
+      },
+    ],
+  ])("after %s, a caller does not share a request sent before it", async (_name, end) => {
+    // The clock stands still: only the end drops the cached answer.
+    const now = Date.now();
+    const client = newClient({ now: () => now });
+    const tokenId = "tok_NNNNNNNNNNNNNNNNNNNN";
+    const token = validToken(tokenId);
+    await client.verify(token, { clientAddress: "198.51.100.1" });
+    await pollUntil("the stream", () => standIn.openStreams() === 1);
+    standIn.holdVerify();
+    const askedBefore = client.verify(token);
+    await pollUntil("the answer, held on its way", () => standIn.heldVerifies() === 1);
+    standIn.tokens.delete(token);
+    await end(client, tokenId);
+    const askedAfter = client.verify(token);
+    standIn.releaseVerify();
+    expect((await askedBefore).valid).toBe(true);
+    expect(await askedAfter).toEqual({ valid: false, code: "invalid_token" });
   });
 
   it("reconnects with backoff and Last-Event-ID, and gets what it missed", async () => {

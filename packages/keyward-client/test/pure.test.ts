@@ -1,8 +1,12 @@
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import type { KeywardClient } from "../src/client.js";
+import { KeywardUnavailableError } from "../src/errors.js";
+import { guard } from "../src/protect.js";
 import { sha256Hex, sha256HexPortable } from "../src/sha256.js";
 import { EventStreamParser, MAX_EVENT_STREAM_LINE, type ServerSentEvent } from "../src/sse.js";
+import { makeToken } from "./support/stand-in.js";
 
 describe.each([
   ["sha256Hex (Node's crypto.hash where it exists)", sha256Hex],
@@ -84,4 +88,29 @@ describe("EventStreamParser", () => {
     long.push("\n\n");
     expect(events).toEqual([{ event: "message", data, id: "" }]);
   });
+});
+
+// The client's own errors carry whole seconds up to an hour (client.test.ts); the header
+// holds that for any error, such as one a wrapper of the client throws.
+it.each([
+  [2.5, "3"],
+  [1e30, "3600"],
+  [Number.POSITIVE_INFINITY, "3600"],
+  [-1, "5"],
+  [Number.NaN, "5"],
+  [undefined, "5"],
+])("the adapters send a retryAfterSeconds of %s as Retry-After: %s", async (seconds, header) => {
+  const unavailable = new KeywardUnavailableError("down", { retryAfterSeconds: seconds });
+  const client = { verify: () => Promise.reject(unavailable) } as unknown as KeywardClient;
+  const result = await guard(
+    {
+      authorization: `Bearer ${makeToken()}`,
+      authorizationCount: 1,
+      url: "/api",
+      clientAddress: undefined,
+    },
+    { client },
+  );
+  expect(result).toMatchObject({ ok: false, refusal: { status: 503 } });
+  expect(!result.ok && result.refusal.headers["retry-after"]).toBe(header);
 });

@@ -17,12 +17,30 @@ export interface RunningApp {
   close(): Promise<void>;
 }
 
+/** How an app finds its client's address, when not from the connection. */
+export interface AppOptions {
+  /** Passes the adapter a `clientAddress` option that reads this request header. */
+  clientAddressHeader?: string;
+  /**
+   * Trusts the X-Forwarded-For of a proxy on the loopback, by the framework's own setting
+   * (Express and Fastify; Hono has none, hence the adapter's `clientAddress` option).
+   */
+  trustLoopbackProxy?: boolean;
+}
+
 const SCOPES = ["read", "write"] as const;
 
-export async function startFastifyApp(client: KeywardClient): Promise<RunningApp> {
-  const app = Fastify();
+export async function startFastifyApp(
+  client: KeywardClient,
+  options: AppOptions = {},
+): Promise<RunningApp> {
+  const header = options.clientAddressHeader;
+  const app = Fastify({ trustProxy: options.trustLoopbackProxy ? "127.0.0.1" : false });
   await app.register(async (api) => {
-    await api.register(fastifyKeyward, { client });
+    await api.register(fastifyKeyward, {
+      client,
+      clientAddress: header ? (request) => request.headers[header]?.toString() : undefined,
+    });
     api.get("/api", async (request) => ({ tokenId: request.keyward?.tokenId }));
   });
   for (const scope of SCOPES) {
@@ -36,9 +54,15 @@ export async function startFastifyApp(client: KeywardClient): Promise<RunningApp
   return { name: "fastify", url: `http://127.0.0.1:${port}`, close: () => app.close() };
 }
 
-export async function startExpressApp(client: KeywardClient): Promise<RunningApp> {
+export async function startExpressApp(
+  client: KeywardClient,
+  options: AppOptions = {},
+): Promise<RunningApp> {
+  const header = options.clientAddressHeader;
   const app = express();
-  app.get("/api", expressKeyward({ client }), (req, res) => {
+  if (options.trustLoopbackProxy) app.set("trust proxy", "loopback");
+  const clientAddress = header ? (req: express.Request) => req.get(header) : undefined;
+  app.get("/api", expressKeyward({ client, clientAddress }), (req, res) => {
     res.json({ tokenId: req.keyward?.tokenId });
   });
   for (const scope of SCOPES) {
@@ -61,9 +85,16 @@ export async function startExpressApp(client: KeywardClient): Promise<RunningApp
   };
 }
 
-export async function startHonoApp(client: KeywardClient): Promise<RunningApp> {
+export async function startHonoApp(
+  client: KeywardClient,
+  options: AppOptions = {},
+): Promise<RunningApp> {
+  const header = options.clientAddressHeader;
   const app = new Hono<{ Variables: KeywardVariables }>();
-  app.use("/api", honoKeyward({ client }));
+  app.use(
+    "/api",
+    honoKeyward({ client, clientAddress: header ? (c) => c.req.header(header) : undefined }),
+  );
   for (const scope of SCOPES)
     app.use(`/api/scopes/${scope}`, honoKeyward({ client, scopes: [scope] }));
   app.get("/api", (c) => c.json({ tokenId: c.get("keyward").tokenId }));

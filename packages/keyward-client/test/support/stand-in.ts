@@ -54,6 +54,12 @@ export interface StandIn {
   verifyFault: { status: number; body?: unknown; headers?: Record<string, string> } | "hang" | null;
   /** Delay before verify answers, in ms. */
   verifyDelayMs: number;
+  /** From now on, keeps each verify answer (worked out as the question arrives) until `releaseVerify`. */
+  holdVerify(): void;
+  /** Sends every held verify answer, oldest first, and stops holding. */
+  releaseVerify(): void;
+  /** Verify answers held now. */
+  heldVerifies(): number;
   /** Refuses the stream with this status (null: accept). */
   streamFault: number | null;
   /** Answers for the other service routes, by "METHOD path". */
@@ -86,6 +92,8 @@ export async function startStandIn(): Promise<StandIn> {
   const history: { id: string; text: string }[] = [];
   let nextId = 1;
   let verifyCalls = 0;
+  let holdingVerify = false;
+  let heldVerifies: (() => void)[] = [];
 
   const readBody = async (req: IncomingMessage): Promise<unknown> => {
     const chunks: Buffer[] = [];
@@ -125,6 +133,16 @@ export async function startStandIn(): Promise<StandIn> {
     },
     verifyFault: null,
     verifyDelayMs: 0,
+    holdVerify() {
+      holdingVerify = true;
+    },
+    releaseVerify() {
+      holdingVerify = false;
+      const held = heldVerifies;
+      heldVerifies = [];
+      for (const send of held) send();
+    },
+    heldVerifies: () => heldVerifies.length,
     streamFault: null,
     routes: new Map(),
     close: async () => {
@@ -153,11 +171,15 @@ export async function startStandIn(): Promise<StandIn> {
       if (fault) return json(res, fault.status, fault.body, fault.headers);
       const token = (body as { token: string }).token;
       const answer = standIn.tokens.get(token);
-      return json(
-        res,
-        200,
-        answer ? { valid: true, ...answer } : { valid: false, code: "invalid_token" },
-      );
+      const send = () =>
+        json(
+          res,
+          200,
+          answer ? { valid: true, ...answer } : { valid: false, code: "invalid_token" },
+        );
+      if (holdingVerify) heldVerifies.push(send);
+      else send();
+      return;
     }
     if (req.method === "GET" && url === "/api/v1/service/events") {
       const lastEventId = String(req.headers["last-event-id"] ?? "");
