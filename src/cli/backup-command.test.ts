@@ -132,6 +132,7 @@ describe.skipIf(TEST_STORE !== "sqlite")("keyward backup on SQLite", () => {
     // The test server's store was created by it, as a new store is.
     expect(statSync(database.path).mode & 0o777).toBe(0o600);
     expect(statSync(`${database.path}-wal`).mode & 0o777).toBe(0o600);
+    expect(statSync(`${database.path}-server.lock`).mode & 0o777).toBe(0o600);
     const file = join(out, "private.db");
     expect((await keyward({ DATABASE_URL: databaseUrl }, "backup", file)).code).toBe(0);
     expect(statSync(file).mode & 0o777).toBe(0o600);

@@ -90,7 +90,10 @@ const CHANGE_RETENTION_MS = 3_600_000;
  * transactions) and announces its token changes, which the server polls for.
  */
 function takeServerLock(path: string, busyTimeoutMs: number): SqliteDatabase.Database {
-  const lock = new SqliteDatabase(`${path}-server.lock`, { timeout: busyTimeoutMs });
+  const lockPath = `${path}-server.lock`;
+  // As the store's own files (createSqliteStore): its owner's only.
+  if (!existsSync(lockPath)) closeSync(openSync(lockPath, "a", 0o600));
+  const lock = new SqliteDatabase(lockPath, { timeout: busyTimeoutMs });
   try {
     lock.pragma("locking_mode = EXCLUSIVE");
     lock.pragma("journal_mode = MEMORY");
