@@ -31,8 +31,17 @@ describe("loadConfig", () => {
       url: "postgres://u@h/db?sslmode=verify-full",
     });
     expect(() => loadConfig({ DATABASE_URL: "postgres://u@h/db?sslmode=bogus" })).toThrow(
-      /sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full, no-verify \(got "bogus"\)/,
+      /sslmode must be one of disable, prefer, require, verify-ca, verify-full, no-verify \(got "bogus"\)/,
     );
+    // libpq's `allow`, which the driver would take as verify-full; the last sslmode counts.
+    for (const query of ["sslmode=allow", "sslmode=disable&sslmode=bogus"])
+      expect(() => loadConfig({ DATABASE_URL: `postgres://u@h/db?${query}` })).toThrow(/sslmode/);
+    expect(() =>
+      loadConfig({
+        DATABASE_URL: "postgres://u@h/db",
+        DATABASE_LISTEN_URL: "postgres://u@h/db?sslmode=bogus",
+      }),
+    ).toThrow(/DATABASE_LISTEN_URL's sslmode must be one of/);
     // URLs the driver takes and the URL standard does not: left to the driver.
     for (const url of ["postgres://u@/db?host=/var/run/postgresql", "postgres://u@h1,h2:5433/db"])
       expect(loadConfig({ DATABASE_URL: url }).database).toEqual({ kind: "postgres", url });

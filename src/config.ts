@@ -177,6 +177,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       );
     } else if (database.kind !== "postgres") {
       problems.push("DATABASE_LISTEN_URL is for PostgreSQL only: DATABASE_URL is not postgres://");
+    } else {
+      const sslmode = sslmodeProblem("DATABASE_LISTEN_URL", listenUrl);
+      if (sslmode !== undefined) problems.push(sslmode);
     }
   }
   const preparedText = read("DATABASE_PREPARED_STATEMENTS");
@@ -316,29 +319,27 @@ function parseMail(
   return valid && from !== undefined ? { smtpUrl, from: from.trim() } : undefined;
 }
 
-/** The `sslmode` values the PostgreSQL driver knows. */
-const SSL_MODES = [
-  "disable",
-  "allow",
-  "prefer",
-  "require",
-  "verify-ca",
-  "verify-full",
-  "no-verify",
-];
+/**
+ * The `sslmode` values the PostgreSQL driver (pg) honours. libpq's `allow` is not among
+ * them: pg would take it as verify-full, the opposite of what it asks.
+ */
+const SSL_MODES = ["disable", "prefer", "require", "verify-ca", "verify-full", "no-verify"];
 
 /**
- * A PostgreSQL URL's `sslmode`, or null. Read from the query string by hand: the driver
- * takes URLs the URL standard refuses (several hosts, a socket folder with a user).
+ * A problem with a PostgreSQL URL's `sslmode`, or undefined. Read from the query string by
+ * hand (the last one counts, as for the driver): the driver takes URLs the URL standard
+ * refuses (several hosts, a socket folder with a user).
  */
-function sslmodeOf(url: string): string | null {
-  const match = /[?&]sslmode=([^&#]*)/.exec(url);
-  if (!match) return null;
+function sslmodeProblem(variable: string, url: string): string | undefined {
+  const matches = [...url.matchAll(/[?&]sslmode=([^&#]*)/g)];
+  const raw = matches.at(-1)?.[1];
+  if (raw === undefined) return undefined;
+  let sslmode = raw;
   try {
-    return decodeURIComponent(match[1] ?? "");
-  } catch {
-    return match[1] ?? "";
-  }
+    sslmode = decodeURIComponent(raw);
+  } catch {}
+  if (SSL_MODES.includes(sslmode)) return undefined;
+  return `${variable}'s sslmode must be one of ${SSL_MODES.join(", ")} (got "${sslmode}")`;
 }
 
 function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
@@ -348,12 +349,8 @@ function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
     return { kind: "sqlite", path };
   }
   if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
-    const sslmode = sslmodeOf(url);
-    if (sslmode !== null && !SSL_MODES.includes(sslmode)) {
-      problems.push(
-        `DATABASE_URL's sslmode must be one of ${SSL_MODES.join(", ")} (got "${sslmode}")`,
-      );
-    }
+    const sslmode = sslmodeProblem("DATABASE_URL", url);
+    if (sslmode !== undefined) problems.push(sslmode);
     return { kind: "postgres", url };
   }
   problems.push(

@@ -102,6 +102,7 @@ describe("the npm package", () => {
         "dist/cli/main.js",
         "dist/web/index.html",
         "README.md",
+        "CHANGELOG.md",
         "docs/api.md",
       ]),
     );

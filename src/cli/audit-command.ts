@@ -1,11 +1,17 @@
-import { once } from "node:events";
-import { createWriteStream, rmSync } from "node:fs";
+import { createWriteStream } from "node:fs";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import { KeywardError } from "../core/errors.js";
 import { exportAudit } from "../operator.js";
 import type { WithSession } from "./admin-commands.js";
 import { iso, progressBar } from "./output.js";
-import { createPartialFile, finishPartialFile, refuseOutputFile } from "./output-file.js";
+import {
+  createPartialFile,
+  discardPartialFile,
+  finishPartialFile,
+  refuseOutputFile,
+} from "./output-file.js";
 
 /** `2025-01-31` (midnight UTC) or a full ISO 8601 time. */
 export function parseSince(text: string): number {
@@ -43,35 +49,33 @@ export function addAuditCommands(program: Command, withSession: WithSession): vo
             return refusal.code;
           }
         }
-        // Into a partial file, renamed into place when every event is written: a failed
-        // export leaves no half file where a whole one is expected.
+        // Into a partial file, put in place when every event is written: a failed export
+        // leaves no half file where a whole one is expected.
         const partial = file === undefined ? undefined : createPartialFile(file);
         try {
-          const out = partial === undefined ? process.stdout : createWriteStream(partial);
-          // A file that cannot be opened fails here, as an error the command reports, not
-          // later as an uncaught one.
-          if (out !== process.stdout) await once(out, "open");
           const progress = progressBar("Exported");
           let count = 0;
-          for await (const event of exportAudit(deps, {
-            since,
-            applicationId: options.application,
-          })) {
-            const line = `${JSON.stringify({ ...event, createdAt: iso(event.createdAt) })}\n`;
-            // Back-pressure: a slow reader holds the next page back instead of filling memory.
-            if (!out.write(line)) await once(out, "drain");
-            progress.update(++count);
+          const events = exportAudit(deps, { since, applicationId: options.application });
+          async function* lines() {
+            for await (const event of events) {
+              yield `${JSON.stringify({ ...event, createdAt: iso(event.createdAt) })}\n`;
+              progress.update(++count);
+            }
           }
+          // Back-pressure: a slow reader holds the next page back instead of filling
+          // memory; a write that fails (a full disk) ends the export as an error.
+          const out =
+            partial === undefined
+              ? process.stdout
+              : createWriteStream("", { fd: partial.fd, autoClose: false });
+          await pipeline(Readable.from(lines()), out, { end: partial !== undefined });
           progress.finish();
-          if (out !== process.stdout) {
-            out.end();
-            await once(out, "finish");
-          }
-          if (file !== undefined) finishPartialFile(file);
+          if (partial !== undefined && file !== undefined)
+            finishPartialFile(partial, file, options.force === true);
           process.stderr.write(`${count} event(s) exported.\n`);
           return 0;
         } finally {
-          if (partial !== undefined) rmSync(partial, { force: true });
+          if (partial !== undefined) discardPartialFile(partial);
         }
       }),
     );

@@ -2,7 +2,12 @@ import type { Command } from "commander";
 import { loadConfig } from "../config.js";
 import { EXIT_CODES } from "../core/errors.js";
 import { progressBar } from "./output.js";
-import { createPartialFile, refuseOutputFile } from "./output-file.js";
+import {
+  createPartialFile,
+  discardPartialFile,
+  finishPartialFile,
+  refuseOutputFile,
+} from "./output-file.js";
 
 type Env = Record<string, string | undefined>;
 type Run = (work: () => Promise<number | null>) => Promise<void>;
@@ -52,9 +57,15 @@ export function addBackupCommand(program: Command, env: Env, run: Run): void {
         const progress = progressBar("Backing up");
         const started = Date.now();
         const partial = createPartialFile(file);
-        const result = await backupSqliteStore(config.database.path, file, partial, (p) =>
-          progress.update(p.totalPages - p.remainingPages, p.totalPages),
-        );
+        let result: Awaited<ReturnType<typeof backupSqliteStore>>;
+        try {
+          result = await backupSqliteStore(config.database.path, partial.path, (p) =>
+            progress.update(p.totalPages - p.remainingPages, p.totalPages),
+          );
+          finishPartialFile(partial, file, options.force === true);
+        } finally {
+          discardPartialFile(partial);
+        }
         progress.finish();
         const seconds = (Date.now() - started) / 1000;
         if (options.json)

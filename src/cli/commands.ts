@@ -4,7 +4,7 @@ import { ConfigError, loadConfig } from "../config.js";
 import { EXIT_CODES, exitCodeOf, KeywardError } from "../core/errors.js";
 import { openOperatorSession } from "../operator.js";
 import { SchemaTooNewError } from "../storage/migrate.js";
-import { isPostgresConfigurationError } from "../storage/postgres-errors.js";
+import { isPostgresConfigurationError, isTlsRefusedByServer } from "../storage/postgres-errors.js";
 import { SqliteInUseError } from "../storage/sqlite/sqlite-in-use-error.js";
 import { addAdminCommands, type WithSession } from "./admin-commands.js";
 import { addAuditCommands } from "./audit-command.js";
@@ -43,7 +43,15 @@ function failure(error: unknown): { code: number; message: string } {
   if (error instanceof Error && error.name === "SchemaNotMigratedError")
     return { code: EXIT_CODES.unavailable, message: error.message };
   if (isPostgresConfigurationError(error)) {
-    return { code: EXIT_CODES.config, message: `Error: ${error.message}. Check DATABASE_URL.` };
+    // pg reads prefer, require and verify-ca as verify-full, unlike libpq: said, since an
+    // operator used to libpq expects prefer to fall back to no TLS.
+    const hint = isTlsRefusedByServer(error)
+      ? " (sslmode=disable for a server without TLS: this driver takes prefer, require and verify-ca as verify-full)"
+      : "";
+    return {
+      code: EXIT_CODES.config,
+      message: `Error: ${error.message}. Check DATABASE_URL${hint}.`,
+    };
   }
   const file = fileFailure(error);
   if (file !== undefined) return file;
@@ -60,6 +68,10 @@ const FILE_ERRORS: Record<string, { code: number; what: string }> = {
   EPERM: { code: EXIT_CODES.noPermission, what: "not permitted" },
   EROFS: { code: EXIT_CODES.noPermission, what: "the file system is read-only" },
   ENOSPC: { code: EXIT_CODES.failure, what: "no space left on the device" },
+  EFBIG: {
+    code: EXIT_CODES.failure,
+    what: "the file is larger than the system allows (ulimit -f)",
+  },
 };
 
 /** A file the command reads or writes (an import, an export) that the system refused. */

@@ -1,4 +1,14 @@
-import { closeSync, openSync, realpathSync, renameSync, rmSync, statSync } from "node:fs";
+import {
+  closeSync,
+  linkSync,
+  openSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  type Stats,
+  statSync,
+  unlinkSync,
+} from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { EXIT_CODES } from "../core/errors.js";
 
@@ -11,87 +21,125 @@ export interface OutputRefusal {
 /** SQLite's files beside a database, and Keyward's server lock: none may be replaced. */
 const STORE_FILE_SUFFIXES = ["", "-wal", "-shm", "-journal", "-server.lock"];
 
-/** Where a file is written before it is renamed into place. */
-export function partialPathOf(file: string): string {
-  return `${file}.partial`;
-}
-
 /**
  * Why a command must not write `file` (a backup, an audit export), or undefined. Refused
- * even with `force`: the store or one of its files, however spelled (replacing one while
- * the server runs leaves it writing to a deleted file and corrupts the store), and anything
- * that is not a regular file (a device such as /dev/null, a folder, a pipe), which the
- * final rename would replace. Without `force`, a file that exists.
+ * even with `force`: the store or one of its files, by name however spelled or by identity
+ * (replacing one while the server runs leaves it writing to a deleted file and corrupts
+ * the store), and anything that is not a regular file (a device such as /dev/null, a
+ * folder, a pipe), which the final rename would replace. Without `force`, a file that
+ * exists (checked again, atomically, when the file is put in place: `finishPartialFile`).
  */
 export function refuseOutputFile(
   file: string,
   options: { force: boolean; storePath: string | undefined },
 ): OutputRefusal | undefined {
-  if (file.trim() === "")
+  if (file.trim() === "") {
     return { code: EXIT_CODES.usage, message: "Error: the file name is empty." };
-  for (const path of [file, partialPathOf(file)]) {
-    if (options.storePath !== undefined && isStoreFile(path, options.storePath)) {
-      return {
-        code: EXIT_CODES.data,
-        message: `Error: ${file} is the store itself (or one of its files). Write it elsewhere.`,
-      };
-    }
-    const kind = fileKind(path);
-    if (kind === "folder" || kind === "other") {
-      return {
-        code: EXIT_CODES.data,
-        message: `Error: ${path} is not a regular file (a device, a folder or a pipe). Write to a file.`,
-      };
-    }
-    if (kind === "file" && path === file && !options.force) {
-      return {
-        code: EXIT_CODES.data,
-        message: `Error: ${file} exists. Choose another file, or add --force to replace it.`,
-      };
-    }
+  }
+  if (options.storePath !== undefined && isStoreFile(file, options.storePath)) {
+    return {
+      code: EXIT_CODES.data,
+      message: `Error: ${file} is the store itself (or one of its files). Write it elsewhere.`,
+    };
+  }
+  const stats = statOrUndefined(file);
+  if (stats !== undefined && !stats.isFile()) {
+    return {
+      code: EXIT_CODES.data,
+      message: `Error: ${file} is not a regular file (a device, a folder or a pipe). Write to a file.`,
+    };
+  }
+  if (stats !== undefined && !options.force) {
+    return {
+      code: EXIT_CODES.data,
+      message: `Error: ${file} exists. Choose another file, or add --force to replace it.`,
+    };
   }
   const folder = dirname(resolve(file));
-  if (fileKind(folder) !== "folder") {
+  if (!statOrUndefined(folder)?.isDirectory()) {
     return { code: EXIT_CODES.notFound, message: `Error: ${folder}: no such folder.` };
   }
   return undefined;
 }
 
+/** A file being written beside its destination, put in place only when whole. */
+export interface PartialFile {
+  path: string;
+  /** Open for writing; `finishPartialFile` and `discardPartialFile` close it. */
+  fd: number | undefined;
+}
+
 /**
- * Creates the empty partial file of `file`, readable by its owner only (a backup holds
- * password hashes and two-factor and webhook secrets; an export, who did what), replacing
- * a partial file an interrupted run left. Returns its path.
+ * Creates this run's partial file of `file`, readable by its owner only (a backup holds
+ * password hashes and two-factor and webhook secrets; an export, who did what and from
+ * where). Named by the process, so two runs writing the same file do not share one; a run
+ * that is killed leaves its own behind (`FILE.<pid>.partial`).
  */
-export function createPartialFile(file: string): string {
-  const partial = partialPathOf(file);
-  rmSync(partial, { force: true });
-  closeSync(openSync(partial, "wx", 0o600));
-  return partial;
+export function createPartialFile(file: string): PartialFile {
+  const path = `${file}.${process.pid}.partial`;
+  // One a killed run of an earlier process with the same id left.
+  rmSync(path, { force: true });
+  return { path, fd: openSync(path, "wx", 0o600) };
 }
 
-/** Moves a finished partial file into place. */
-export function finishPartialFile(file: string): void {
-  renameSync(partialPathOf(file), file);
-}
-
-function fileKind(path: string): "missing" | "file" | "folder" | "other" {
+/**
+ * Puts a finished partial file in place. Without `force` it is linked under the new name,
+ * which fails if a file appeared there since the check (exit 65, "it already exists"),
+ * rather than renamed over it.
+ */
+export function finishPartialFile(partial: PartialFile, file: string, force: boolean): void {
+  closePartialFile(partial);
+  if (force) {
+    renameSync(partial.path, file);
+    return;
+  }
   try {
-    const stats = statSync(path);
-    if (stats.isFile()) return "file";
-    return stats.isDirectory() ? "folder" : "other";
+    linkSync(partial.path, file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") throw error;
+    // A file system without hard links: the check before the work stands alone.
+    renameSync(partial.path, file);
+    return;
+  }
+  unlinkSync(partial.path);
+}
+
+/** Removes a partial file that will not be finished. */
+export function discardPartialFile(partial: PartialFile): void {
+  closePartialFile(partial);
+  rmSync(partial.path, { force: true });
+}
+
+function closePartialFile(partial: PartialFile): void {
+  if (partial.fd === undefined) return;
+  closeSync(partial.fd);
+  partial.fd = undefined;
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
   } catch {
-    return "missing";
+    return undefined;
   }
 }
 
 /**
- * Whether `file` names the store at `databasePath` or a file that belongs to it, however
- * either is spelled (relative, through a symbolic link).
+ * Whether `file` is the store at `databasePath` or a file that belongs to it: by name,
+ * however either is spelled (relative, through a symbolic link), and, when both exist, by
+ * identity (device and inode: a bind mount, another letter case on a file system that
+ * ignores case).
  */
 function isStoreFile(file: string, databasePath: string): boolean {
   const target = canonical(file);
   const store = canonical(databasePath);
-  return STORE_FILE_SUFFIXES.some((suffix) => target === `${store}${suffix}`);
+  if (STORE_FILE_SUFFIXES.some((suffix) => target === `${store}${suffix}`)) return true;
+  const stats = statOrUndefined(file);
+  if (stats === undefined) return false;
+  return STORE_FILE_SUFFIXES.some((suffix) => {
+    const storeFile = statOrUndefined(`${databasePath}${suffix}`);
+    return storeFile !== undefined && storeFile.dev === stats.dev && storeFile.ino === stats.ino;
+  });
 }
 
 /** The real path of a file, or of its folder joined with its name when it does not exist. */

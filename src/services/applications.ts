@@ -19,7 +19,7 @@ import {
 } from "../core/rules.js";
 import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
-import { isManager, requireMembership } from "./membership.js";
+import { isManager, requireManager, requireMembership } from "./membership.js";
 
 /** An application as one of its members sees it: with their role. */
 export type ApplicationView = Application & { role: Role };
@@ -61,10 +61,12 @@ export async function updateApplication(
   },
   ctx: RequestContext = NO_CONTEXT,
 ): Promise<ApplicationView> {
-  const { application, role } = await requireMembership(deps, actor, applicationId);
-  if (!isManager(role)) {
-    throw new KeywardError("forbidden", "Only owners and admins change an application.");
-  }
+  const { application, role } = await requireManager(
+    deps,
+    actor,
+    applicationId,
+    "Only owners and admins change an application.",
+  );
   const settings: { returnOrigins?: string[]; branding?: Branding | null; policy?: TokenPolicy } =
     {};
   if (input.policy !== undefined) {

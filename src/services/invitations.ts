@@ -5,7 +5,7 @@ import { normalizeEmail } from "../core/rules.js";
 import { auditEvent, NO_CONTEXT, type RequestContext } from "./audit.js";
 import type { ServiceDeps } from "./deps.js";
 import { emailConfirmationPending, requireConfirmedEmail } from "./email.js";
-import { isManager, requireMembership } from "./membership.js";
+import { requireManager } from "./membership.js";
 import type { InvitationRecord, ReceivedInvitation } from "./ports.js";
 
 /** An invitation is good for 7 days. */
@@ -23,9 +23,7 @@ export async function inviteMember(
   input: { email: string; role: "admin" | "member" },
   ctx: RequestContext = NO_CONTEXT,
 ): Promise<InvitationRecord> {
-  const { role } = await requireMembership(deps, actor, applicationId);
-  if (!isManager(role))
-    throw new KeywardError("forbidden", "Only owners and admins invite members.");
+  await requireManager(deps, actor, applicationId, "Only owners and admins invite members.");
   const email = normalizeEmail(input.email);
   // Someone already a member is in the member list the inviter sees: saying so reveals nothing.
   const members = await deps.store.applications.listMembers(applicationId);
@@ -58,9 +56,7 @@ export async function listInvitations(
   actor: User,
   applicationId: string,
 ): Promise<InvitationRecord[]> {
-  const { role } = await requireMembership(deps, actor, applicationId);
-  if (!isManager(role))
-    throw new KeywardError("forbidden", "Only owners and admins see invitations.");
+  await requireManager(deps, actor, applicationId, "Only owners and admins see invitations.");
   return deps.store.invitations.listForApplication(applicationId, deps.clock.now());
 }
 
@@ -71,9 +67,7 @@ export async function withdrawInvitation(
   invitationId: string,
   ctx: RequestContext = NO_CONTEXT,
 ): Promise<void> {
-  const { role } = await requireMembership(deps, actor, applicationId);
-  if (!isManager(role))
-    throw new KeywardError("forbidden", "Only owners and admins withdraw invitations.");
+  await requireManager(deps, actor, applicationId, "Only owners and admins withdraw invitations.");
   const taken = await deps.store.invitations.takeInvitation(
     { id: invitationId, applicationId, now: deps.clock.now() },
     (invitation) => [

@@ -1,3 +1,8 @@
+/** pg's error for a server that answers an `sslmode` asking for TLS with "no TLS here". */
+export function isTlsRefusedByServer(error: Error): boolean {
+  return error.message === "The server does not support SSL connections";
+}
+
 /**
  * Node's codes for a server certificate that TLS does not accept (its chain, its name, its
  * dates): an `sslmode` or a certificate authority that only `DATABASE_URL` can fix.
@@ -14,7 +19,7 @@ const TLS_CERTIFICATE_CODES =
  */
 export function isPostgresConfigurationError(error: unknown): error is Error {
   if (!(error instanceof Error)) return false;
-  if (error.message === "The server does not support SSL connections") return true;
+  if (isTlsRefusedByServer(error)) return true;
   if (!("code" in error)) return false;
   const code = String(error.code);
   if (TLS_CERTIFICATE_CODES.test(code)) return true;

@@ -1,4 +1,4 @@
-import { existsSync, renameSync, rmSync } from "node:fs";
+import { existsSync } from "node:fs";
 import SqliteDatabase from "better-sqlite3";
 
 export interface BackupProgress {
@@ -20,20 +20,18 @@ export interface BackupResult {
 const PAGES_PER_STEP = 4096;
 
 /**
- * A consistent copy of a live SQLite store at `destination`, with SQLite's online backup
- * (safe while a server reads and writes the file). Written into `partial`, an empty file
- * the caller made (with the permissions the copy keeps: SQLite writes into it), checked
- * with `PRAGMA integrity_check`, then renamed into place, so a destination that exists is
- * always a whole, checked backup. `partial` is removed on failure.
+ * A consistent copy of a live SQLite store in `partial`, an empty file the caller made
+ * (with the permissions the copy keeps: SQLite writes into it), with SQLite's online
+ * backup (safe while a server reads and writes the file), checked with
+ * `PRAGMA integrity_check`. The caller puts it in place, or removes it on failure, so a
+ * file at the destination is always a whole, checked backup.
  */
 export async function backupSqliteStore(
   sourcePath: string,
-  destination: string,
   partial: string,
   onProgress?: (progress: BackupProgress) => void,
 ): Promise<BackupResult> {
   if (!existsSync(sourcePath)) {
-    rmSync(partial, { force: true });
     throw new Error(`There is no SQLite database at ${sourcePath}; check DATABASE_URL.`);
   }
   const source = new SqliteDatabase(sourcePath, { fileMustExist: true, timeout: 5000 });
@@ -45,7 +43,6 @@ export async function backupSqliteStore(
       },
     });
     const copy = new SqliteDatabase(partial, { fileMustExist: true });
-    let bytes: number;
     try {
       // The copy's journal mode is the source's (WAL); a backup is one self-contained file.
       copy.pragma("journal_mode = DELETE");
@@ -54,15 +51,10 @@ export async function backupSqliteStore(
         throw new Error(`The backup failed its integrity check: ${String(check)}`);
       const pageSize = copy.pragma("page_size", { simple: true }) as number;
       const pageCount = copy.pragma("page_count", { simple: true }) as number;
-      bytes = pageSize * pageCount;
+      return { totalPages, bytes: pageSize * pageCount };
     } finally {
       copy.close();
     }
-    renameSync(partial, destination);
-    return { totalPages, bytes };
-  } catch (error) {
-    rmSync(partial, { force: true });
-    throw error;
   } finally {
     source.close();
   }
