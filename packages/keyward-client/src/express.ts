@@ -6,6 +6,7 @@ import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { VerifiedToken } from "./client.js";
 import {
   countAuthorization,
+  type GuardResult,
   guard,
   type KeywardGuardOptions,
   PROBLEM_CONTENT_TYPE,
@@ -27,6 +28,8 @@ export interface KeywardExpressOptions extends KeywardGuardOptions {
    * against. Default: `req.ip`, which follows the app's `trust proxy` setting (behind a
    * reverse proxy, set that rather than this). An IPv4 or IPv6 address, or undefined:
    * then none is sent, and Keyward checks the address of the server that asks it.
+   * Anything else is refused as an invalid token (401), without asking Keyward; if it
+   * throws, the request gets 500 `internal_error`. Both are reported to `onError`.
    */
   clientAddress?: (req: Request) => string | undefined;
 }
@@ -38,15 +41,7 @@ export function keyward(options: KeywardExpressOptions): RequestHandler {
   if (!options?.client) throw new TypeError("keyward-client/express: options.client is required.");
   const addressOf = options.clientAddress ?? connectionAddress;
   return (req: Request, res: Response, next: NextFunction) => {
-    guard(
-      {
-        authorization: req.headers.authorization,
-        authorizationCount: countAuthorization(req.rawHeaders),
-        url: req.originalUrl ?? req.url,
-        clientAddress: addressOf(req),
-      },
-      options,
-    ).then((result) => {
+    const finish = (result: GuardResult) => {
       if (result.ok) {
         req.keyward = result.token;
         next();
@@ -54,6 +49,17 @@ export function keyward(options: KeywardExpressOptions): RequestHandler {
       }
       const { status, headers, body } = result.refusal;
       res.status(status).set(headers).type(PROBLEM_CONTENT_TYPE).send(body);
-    }, next);
+    };
+    const result = guard(
+      {
+        authorization: req.headers.authorization,
+        authorizationCount: countAuthorization(req.rawHeaders),
+        url: req.originalUrl ?? req.url,
+        clientAddress: () => addressOf(req),
+      },
+      options,
+    );
+    if (result instanceof Promise) result.then(finish, next);
+    else finish(result);
   };
 }

@@ -8,7 +8,6 @@ import {
   countAuthorization,
   type GuardResult,
   guard,
-  guardCached,
   type KeywardGuardOptions,
   PROBLEM_CONTENT_TYPE,
 } from "./protect.js";
@@ -26,6 +25,8 @@ export interface KeywardFastifyOptions extends KeywardGuardOptions {
    * against. Default: `request.ip`, which follows Fastify's `trustProxy` option (behind a
    * reverse proxy, set that rather than this). An IPv4 or IPv6 address, or undefined:
    * then none is sent, and Keyward checks the address of the server that asks it.
+   * Anything else is refused as an invalid token (401), without asking Keyward; if it
+   * throws, the request gets 500 `internal_error`. Both are reported to `onError`.
    */
   clientAddress?: (request: FastifyRequest) => string | undefined;
 }
@@ -51,14 +52,14 @@ async function plugin(app: FastifyInstance, options: KeywardFastifyOptions): Pro
       authorization: request.headers.authorization,
       authorizationCount: countAuthorization(request.raw.rawHeaders),
       url: request.raw.url ?? "",
-      clientAddress: addressOf(request),
+      clientAddress: () => addressOf(request),
     };
-    const cached = guardCached(bearer, guardOptions);
-    if (cached !== undefined) {
-      finish(request, reply, done, cached);
-      return;
+    const result = guard(bearer, guardOptions);
+    if (result instanceof Promise) {
+      result.then((settled) => finish(request, reply, done, settled), done);
+    } else {
+      finish(request, reply, done, result);
     }
-    guard(bearer, guardOptions).then((result) => finish(request, reply, done, result), done);
   });
 }
 

@@ -16,7 +16,9 @@ export interface KeywardHonoOptions extends KeywardGuardOptions {
    * against. Hono has no proxy setting: behind a reverse proxy, return the address the
    * proxy reports (the connection's is the proxy's own). Default: the connection's address
    * on @hono/node-server, none elsewhere. An IPv4 or IPv6 address, or undefined: then
-   * none is sent, and Keyward checks the address of the server that asks it.
+   * none is sent, and Keyward checks the address of the server that asks it. Anything
+   * else is refused as an invalid token (401), without asking Keyward; if it throws, the
+   * request gets 500 `internal_error`. Both are reported to `onError`.
    */
   clientAddress?: (c: Context) => string | undefined;
 }
@@ -55,7 +57,7 @@ export function keyward(
             ? 0
             : 1,
         url: url.pathname + url.search,
-        clientAddress: addressOf(c),
+        clientAddress: () => addressOf(c),
       },
       options,
     );

@@ -1,18 +1,24 @@
 // What every adapter does, framework aside: read the Authorization header by the rules of
-// Keyward's protected API (the same parser the server uses), verify the token with the
-// client, and either hand the answer over or refuse exactly as the protected API does:
-// same status, same `WWW-Authenticate` challenge, same RFC 9457 problem body.
+// Keyward's protected API (the same parser the server uses), check the client's address,
+// verify the token with the client, and either hand the answer over or refuse exactly as
+// the protected API does: same status, same `WWW-Authenticate` challenge, same RFC 9457
+// problem body.
 
 import { hasQueryToken, parseBearerHeader } from "./bearer.js";
-import type { KeywardClient, VerifiedToken } from "./client.js";
-import { KeywardUnavailableError, MAX_RETRY_AFTER_SECONDS } from "./errors.js";
+import type { KeywardClient, VerifiedToken, VerifyOptions } from "./client.js";
+import { clientAddressToSend } from "./client-address.js";
+import { KeywardError, KeywardUnavailableError, MAX_RETRY_AFTER_SECONDS } from "./errors.js";
 
 export interface KeywardGuardOptions {
   /** The client that verifies tokens (one per process, shared by every route). */
   client: KeywardClient;
   /** Scopes every request must carry; a token without one of them gets 403 insufficient_scope. */
   scopes?: readonly string[];
-  /** Called when verification fails for a reason the caller cannot fix (Keyward down, bad service key). */
+  /**
+   * Called when verification fails for a reason the caller cannot fix (Keyward down, bad
+   * service key, a `clientAddress` function that throws), and the first time the client's
+   * address is not an IP address (a KeywardError, code `invalid_client_address`).
+   */
   onError?: (error: unknown) => void;
 }
 
@@ -34,8 +40,12 @@ export interface BearerRequest {
   authorizationCount: number;
   /** The request target (path and query), to refuse tokens sent in the URL. */
   url: string;
-  /** The address of the client that sent the request. */
-  clientAddress: string | undefined;
+  /**
+   * Reads the address of the client that sent the request (the adapter's `clientAddress`
+   * option, or the framework's own): an IP address, or undefined for none. Called once,
+   * and only for a request that carries a token; it may throw.
+   */
+  clientAddress: () => string | undefined;
 }
 
 // The titles of Keyward's error codes (its error registry), for the codes an adapter answers.
@@ -141,6 +151,56 @@ function tokenOf(request: BearerRequest): { token: string } | { refusal: Refusal
   }
 }
 
+/**
+ * The guards that have reported an address that is not one: the first is worth a report
+ * (the host's `clientAddress` or proxy setting lets such values through), the rest would
+ * be a client filling the host's logs at will.
+ */
+const reportedBadAddress = new WeakSet<KeywardGuardOptions>();
+
+/** What the host's code returned for an address, for a report: quoted and cut short. */
+function describeAddress(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value.slice(0, 100)) : `a ${typeof value}`;
+}
+
+/** What to verify the header's token with, or the refusal a request gets before that. */
+function verifyOptionsOf(
+  request: BearerRequest,
+  options: KeywardGuardOptions,
+): { verifyOptions: VerifyOptions } | { refusal: Refusal } {
+  let given: unknown;
+  try {
+    given = request.clientAddress();
+  } catch (error) {
+    // The host's code failed, not the caller's request.
+    options.onError?.(
+      new KeywardError("client_address_failed", "The clientAddress function threw.", {
+        cause: error,
+      }),
+    );
+    return { refusal: INTERNAL };
+  }
+  // None: Keyward checks the address of the server that asks it.
+  if (given === undefined) return { verifyOptions: {} };
+  const address = typeof given === "string" ? clientAddressToSend(given) : undefined;
+  if (address !== undefined) return { verifyOptions: { clientAddress: address } };
+  // Fail closed: a token with an address allowlist could not be checked, and any other
+  // token is refused too rather than let the caller choose when the check applies. Never
+  // sent: Keyward would refuse it, and each value would be a call of its own.
+  if (!reportedBadAddress.has(options)) {
+    reportedBadAddress.add(options);
+    options.onError?.(
+      new KeywardError(
+        "invalid_client_address",
+        `The client's address is ${describeAddress(given)}, not an IP address: the request ` +
+          "was refused as an invalid token. Check the clientAddress option or the proxy " +
+          "setting. Reported the first time only.",
+      ),
+    );
+  }
+  return { refusal: INVALID_TOKEN };
+}
+
 /** What a verify answer means for a route that needs `scopes`. */
 function decide(
   answer: Awaited<ReturnType<KeywardClient["verify"]>>,
@@ -163,35 +223,31 @@ function decide(
 }
 
 /**
- * The answer for a request that needs no call to Keyward (a refused header, a cached
- * token), synchronously; undefined when `guard` must ask.
+ * Authenticates one request: the verified token, or the refusal to send. Synchronous when
+ * no call to Keyward is needed (a refused header or address, a cached answer), so that an
+ * adapter can answer those without a promise; a promise otherwise.
  */
-export function guardCached(
+export function guard(
   request: BearerRequest,
   options: KeywardGuardOptions,
-): GuardResult | undefined {
+): GuardResult | Promise<GuardResult> {
   const found = tokenOf(request);
   if ("refusal" in found) return { ok: false, refusal: found.refusal };
-  const answer = options.client.cachedVerification(
-    found.token,
-    request.clientAddress === undefined ? {} : { clientAddress: request.clientAddress },
-  );
-  return answer === undefined ? undefined : decide(answer, options);
+  const checked = verifyOptionsOf(request, options);
+  if ("refusal" in checked) return { ok: false, refusal: checked.refusal };
+  const cached = options.client.cachedVerification(found.token, checked.verifyOptions);
+  if (cached !== undefined) return decide(cached, options);
+  return verifyAndDecide(found.token, checked.verifyOptions, options);
 }
 
-/** Authenticates one request: the verified token, or the refusal to send. */
-export async function guard(
-  request: BearerRequest,
+async function verifyAndDecide(
+  token: string,
+  verifyOptions: VerifyOptions,
   options: KeywardGuardOptions,
 ): Promise<GuardResult> {
-  const found = tokenOf(request);
-  if ("refusal" in found) return { ok: false, refusal: found.refusal };
   let answer: Awaited<ReturnType<KeywardClient["verify"]>>;
   try {
-    answer = await options.client.verify(
-      found.token,
-      request.clientAddress === undefined ? {} : { clientAddress: request.clientAddress },
-    );
+    answer = await options.client.verify(token, verifyOptions);
   } catch (error) {
     options.onError?.(error);
     if (error instanceof KeywardUnavailableError) {

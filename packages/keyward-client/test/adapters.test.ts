@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KeywardClient } from "../src/client.js";
 import { problemText } from "../src/protect.js";
-import { APP_STARTERS, type RunningApp } from "./support/apps.js";
+import {
+  APP_STARTERS,
+  type RunningApp,
+  startExpressApp,
+  startFastifyApp,
+  startHonoApp,
+} from "./support/apps.js";
 import { headerCases } from "./support/header-cases.js";
 import { getRequest, rawRequest } from "./support/raw-http.js";
 import { makeToken, type StandIn, startStandIn, validAnswer } from "./support/stand-in.js";
@@ -113,4 +119,99 @@ it("refuses made-up tokens through every adapter with zero calls to Keyward for 
     }
   }
   expect(standIn.verifyCalls()).toBe(before);
+});
+
+describe.each([
+  ["fastify", startFastifyApp],
+  ["express", startExpressApp],
+  ["hono", startHonoApp],
+] as const)("keyward-client/%s: the client's address", (_name, start) => {
+  const header = "x-test-client-address";
+  const reported: unknown[] = [];
+  const failure = new Error("the host's clientAddress failed");
+  const failures: unknown[] = [];
+  let fromHeader: RunningApp;
+  let throwing: RunningApp;
+
+  beforeAll(async () => {
+    fromHeader = await start(client, {
+      clientAddressHeader: header,
+      onError: (error) => reported.push(error),
+    });
+    throwing = await start(client, {
+      clientAddressError: failure,
+      onError: (error) => failures.push(error),
+    });
+  });
+  afterAll(async () => {
+    await Promise.all([fromHeader?.close(), throwing?.close()]);
+  });
+
+  /** A token the stand-in calls valid, new to the client's cache. */
+  function freshToken(): string {
+    const fresh = makeToken();
+    standIn.tokens.set(fresh, validAnswer("tok_PPPPPPPPPPPPPPPPPPPP"));
+    return fresh;
+  }
+
+  it("refuses an address that is not an IP address as an invalid token, without asking Keyward, and reports it once", async () => {
+    const before = standIn.verifyCalls();
+    for (const address of [
+      "",
+      "not-an-address",
+      "198.51.100.7:8080",
+      "198.51.100.7, 198.51.100.8",
+      "198.51.100.07",
+      "[2001:db8::1]",
+      "198.51.100.7%eth0",
+      "fe80::1%eth0:1",
+      "fe80::1%",
+      `fe80::1%${"e".repeat(60)}`,
+    ]) {
+      // A valid token: the address alone decides.
+      const res = await fetch(`${fromHeader.url}/api`, {
+        headers: { authorization: `Bearer ${token}`, [header]: address },
+      });
+      expect(res.status, address).toBe(401);
+      expect(res.headers.get("www-authenticate")).toBe('Bearer realm="api", error="invalid_token"');
+      expect(res.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+      expect(res.headers.get("cache-control")).toBe("no-store");
+      expect(await res.text()).toBe(problemText("invalid_token", "The access token is invalid."));
+    }
+    expect(standIn.verifyCalls()).toBe(before);
+    expect(reported).toHaveLength(1);
+    expect(reported[0]).toMatchObject({ code: "invalid_client_address" });
+  });
+
+  it("sends an IPv4 or IPv6 address on (an IPv6 one with its zone), and none when there is none", async () => {
+    const sentAddress = async (headers: Record<string, string>) => {
+      const res = await fetch(`${fromHeader.url}/api`, {
+        headers: { authorization: `Bearer ${freshToken()}`, ...headers },
+      });
+      expect(res.status).toBe(200);
+      const verify = standIn.requests.filter((r) => r.url === "/api/v1/service/verify").at(-1);
+      if (verify === undefined) throw new Error("Keyward was not asked.");
+      return (verify.body as { clientAddress?: string }).clientAddress;
+    };
+    for (const address of ["198.51.100.9", "2001:db8::1", "fe80::1%eth0", "::ffff:198.51.100.9"]) {
+      expect(await sentAddress({ [header]: address })).toBe(address);
+    }
+    expect(await sentAddress({})).toBeUndefined();
+  });
+
+  it("answers 500 internal_error when clientAddress throws, and reports it", async () => {
+    const before = standIn.verifyCalls();
+    const answer = await rawRequest(throwing.url, getRequest("/api", [`Bearer ${token}`]));
+    expect(answer.status).toBe(500);
+    expect(answer.headers["content-type"]).toMatch(/^application\/problem\+json/);
+    expect(answer.headers["cache-control"]).toBe("no-store");
+    expect(answer.body).toBe(problemText("internal_error", "Something went wrong on our side."));
+    expect(standIn.verifyCalls()).toBe(before);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({ code: "client_address_failed", cause: failure });
+    // A request without a token is refused before the address is read.
+    const unauthenticated = await rawRequest(throwing.url, getRequest("/api", []));
+    expect(unauthenticated.status).toBe(401);
+    expect(failures).toHaveLength(1);
+  });
 });

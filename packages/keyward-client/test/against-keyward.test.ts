@@ -73,6 +73,8 @@ describe("a verify answer on its way when the stream reports its token revoked",
 
 describe("an address allowlist behind the adapters", () => {
   const ALLOWED = "198.51.100.7";
+  /** Link-local IPv6, which Node gives with its interface: `fe80::1%eth0`. */
+  const ALLOWED_NETWORK = "fe80::/10";
   const header = "x-test-client-address";
   let client: KeywardClient;
   let token: string;
@@ -80,8 +82,12 @@ describe("an address allowlist behind the adapters", () => {
 
   beforeAll(async () => {
     client = new KeywardClient({ url: server.baseUrl, serviceKey, revocationStream: false });
-    token = (await createToken(owner, appId, { name: "allowlisted", allowedAddresses: [ALLOWED] }))
-      .token;
+    token = (
+      await createToken(owner, appId, {
+        name: "allowlisted",
+        allowedAddresses: [ALLOWED, ALLOWED_NETWORK],
+      })
+    ).token;
   });
   afterAll(async () => {
     await Promise.all(apps.map((app) => app.close()));
@@ -108,8 +114,13 @@ describe("an address allowlist behind the adapters", () => {
       apps.push(app);
       expect(await statusOf(app, { [header]: ALLOWED })).toBe(200);
       expect(await statusOf(app, { [header]: "198.51.100.8" })).toBe(401);
+      expect(await statusOf(app, { [header]: "fe80::1%eth0" })).toBe(200);
       // Nothing returned: no address is sent, and Keyward checks the host server's own.
       expect(await statusOf(app, {})).toBe(401);
+      // Not an address (Keyward would refuse it with a 400): refused, never a 500.
+      for (const notAnAddress of ["", "198.51.100.7,", "198.51.100.7:443", "fe80::1%eth0:1"]) {
+        expect(await statusOf(app, { [header]: notAnAddress }), notAnAddress).toBe(401);
+      }
     },
   );
 
@@ -124,6 +135,9 @@ describe("an address allowlist behind the adapters", () => {
       expect(await statusOf(app, { "x-forwarded-for": ALLOWED })).toBe(200);
       expect(await statusOf(app, { "x-forwarded-for": `${ALLOWED}, 198.51.100.8` })).toBe(401);
       expect(await statusOf(app, {})).toBe(401);
+      // The framework skips empty entries but gives one that is not an address as it is:
+      // refused (Keyward would answer it with a 400), never a 500.
+      expect(await statusOf(app, { "x-forwarded-for": `${ALLOWED}, nobody` })).toBe(401);
     },
   );
 });

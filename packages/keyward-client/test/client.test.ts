@@ -396,6 +396,29 @@ describe("the revocation stream", () => {
     expect(await askedAfter).toEqual({ valid: false, code: "invalid_token" });
   });
 
+  it("a request dropped by an end, settling later, leaves the newer one shared", async () => {
+    // Nothing cached: only a request on its way can answer the third caller.
+    const client = newClient({ revocationStream: false, cacheMaxAgeMs: 0 });
+    const token = validToken();
+    standIn.routes.set("DELETE /api/v1/service/tokens/tok_OOOOOOOOOOOOOOOOOOOO", { status: 204 });
+    standIn.holdVerify();
+    const sentBeforeEnd = client.verify(token);
+    await pollUntil("the first answer, held", () => standIn.heldVerifies() === 1);
+    // Any end stops the sharing of every request on its way (the token revoked here is another).
+    await client.tokens.revoke("tok_OOOOOOOOOOOOOOOOOOOO");
+    const sentAfterEnd = client.verify(token);
+    await pollUntil("the second answer, held", () => standIn.heldVerifies() === 2);
+    standIn.releaseOldestVerify();
+    // Settled: its cleanup has run, and must not have taken the newer request's place away.
+    expect((await sentBeforeEnd).valid).toBe(true);
+    const joiner = client.verify(token);
+    standIn.releaseVerify();
+    await Promise.all([joiner, sentAfterEnd]);
+    // One call before the end, one after it for both later callers.
+    expect(standIn.verifyCalls()).toBe(2);
+    expect(joiner).toBe(sentAfterEnd);
+  });
+
   it("reconnects with backoff and Last-Event-ID, and gets what it missed", async () => {
     const client = newClient();
     const tokenId = "tok_JJJJJJJJJJJJJJJJJJJJ";

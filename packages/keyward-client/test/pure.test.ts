@@ -1,9 +1,12 @@
 import { createHash } from "node:crypto";
+import { isIP } from "node:net";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { KeywardClient } from "../src/client.js";
+import { verifiedClientAddress } from "../../../src/http/client-address.js";
+import type { KeywardClient, VerifyOptions } from "../src/client.js";
+import { clientAddressToSend } from "../src/client-address.js";
 import { KeywardUnavailableError } from "../src/errors.js";
-import { guard } from "../src/protect.js";
+import { type BearerRequest, guard, type KeywardGuardOptions } from "../src/protect.js";
 import { sha256Hex, sha256HexPortable } from "../src/sha256.js";
 import { EventStreamParser, MAX_EVENT_STREAM_LINE, type ServerSentEvent } from "../src/sse.js";
 import { makeToken } from "./support/stand-in.js";
@@ -92,6 +95,16 @@ describe("EventStreamParser", () => {
 
 // The client's own errors carry whole seconds up to an hour (client.test.ts); the header
 // holds that for any error, such as one a wrapper of the client throws.
+/** A request with a well-formed token, whose client address is what `clientAddress` returns. */
+function bearerRequest(clientAddress: () => string | undefined): BearerRequest {
+  return {
+    authorization: `Bearer ${makeToken()}`,
+    authorizationCount: 1,
+    url: "/api",
+    clientAddress,
+  };
+}
+
 it.each([
   [2.5, "3"],
   [1e30, "3600"],
@@ -101,16 +114,150 @@ it.each([
   [undefined, "5"],
 ])("the adapters send a retryAfterSeconds of %s as Retry-After: %s", async (seconds, header) => {
   const unavailable = new KeywardUnavailableError("down", { retryAfterSeconds: seconds });
-  const client = { verify: () => Promise.reject(unavailable) } as unknown as KeywardClient;
+  const client = {
+    cachedVerification: () => undefined,
+    verify: () => Promise.reject(unavailable),
+  } as unknown as KeywardClient;
   const result = await guard(
-    {
-      authorization: `Bearer ${makeToken()}`,
-      authorizationCount: 1,
-      url: "/api",
-      clientAddress: undefined,
-    },
+    bearerRequest(() => undefined),
     { client },
   );
   expect(result).toMatchObject({ ok: false, refusal: { status: 503 } });
   expect(!result.ok && result.refusal.headers["retry-after"]).toBe(header);
+});
+
+describe("clientAddressToSend", () => {
+  /** Text made of what addresses are made of, and a little else. */
+  const addressLike = fc.string({
+    unit: fc.constantFrom(..."0123456789abcdefABCDEF:.:.::%%[]_-ghxz/ "),
+    maxLength: 50,
+  });
+  /** Real addresses, some with a character changed, added or taken out. */
+  const nearAddresses = fc
+    .tuple(
+      fc.oneof(fc.ipV4(), fc.ipV6(), fc.ipV4Extended()),
+      fc.nat(60),
+      fc.constantFrom("", ":", ".", "0", "f", "g", "::", "%eth0", "%", "1."),
+      fc.nat(2),
+    )
+    .map(([address, at, piece, cut]) => address.slice(0, at) + piece + address.slice(at + cut));
+  /** Addresses with a zone, good or bad. */
+  const zoned = fc
+    .tuple(
+      fc.oneof(fc.ipV6(), fc.ipV4()),
+      fc.string({ unit: fc.constantFrom(..."eth0_.-:%"), maxLength: 60 }),
+    )
+    .map(([address, zone]) => `${address}%${zone}`);
+  const candidates = fc.oneof(addressLike, nearAddresses, zoned, fc.ipV4(), fc.ipV6());
+
+  it("accepts what node:net's isIP does, and a zone only as Keyward takes it", () => {
+    fc.assert(
+      fc.property(candidates, (candidate) => {
+        const text = candidate.trim();
+        const zoneAt = text.indexOf("%");
+        if (zoneAt === -1) {
+          expect(clientAddressToSend(candidate) !== undefined, text).toBe(isIP(text) !== 0);
+          return;
+        }
+        // isIP takes a zone of [0-9a-zA-Z.:-] on an IPv6 address; Keyward's is [\w.-],
+        // up to 64 characters in all.
+        const zone = text.slice(zoneAt);
+        const nodeZone = zone.replaceAll("_", "u");
+        const expected =
+          text.length <= 64 && !zone.includes(":") && isIP(text.slice(0, zoneAt) + nodeZone) === 6;
+        expect(clientAddressToSend(candidate) !== undefined, text).toBe(expected);
+      }),
+      { numRuns: 20_000 },
+    );
+  });
+
+  it("sends nothing Keyward would refuse", () => {
+    fc.assert(
+      fc.property(candidates, (text) => {
+        const sent = clientAddressToSend(text);
+        if (sent === undefined) return;
+        expect(sent.length).toBeLessThanOrEqual(64);
+        expect(() => verifiedClientAddress(sent, "127.0.0.1"), sent).not.toThrow();
+      }),
+      { numRuns: 20_000 },
+    );
+  });
+
+  it.each([
+    ["198.51.100.7", "198.51.100.7"],
+    [" 198.51.100.7\t", "198.51.100.7"],
+    ["2001:db8::1", "2001:db8::1"],
+    ["::", "::"],
+    ["::ffff:192.0.2.1", "::ffff:192.0.2.1"],
+    ["1:2:3:4:5:6:7::", "1:2:3:4:5:6:7::"],
+    ["fe80::1%eth0", "fe80::1%eth0"],
+    ["fe80::1%br_lan.10", "fe80::1%br_lan.10"],
+    ["", undefined],
+    ["198.51.100.7:8080", undefined],
+    ["198.51.100.07", undefined],
+    ["198.51.100.7%eth0", undefined],
+    ["1:2:3:4:5:6:7:8::", undefined],
+    ["1::2::3", undefined],
+    ["[2001:db8::1]", undefined],
+    ["fe80::1%", undefined],
+    ["fe80::1%eth0:1", undefined],
+    ["fe80::1%eth0%eth1", undefined],
+    [`fe80::1%${"e".repeat(56)}`, `fe80::1%${"e".repeat(56)}`],
+    [`fe80::1%${"e".repeat(57)}`, undefined],
+  ])("sends %j as %j", (given, sent) => {
+    expect(clientAddressToSend(given)).toBe(sent);
+  });
+});
+
+describe("guard and the client's address", () => {
+  /** A client whose every verify asks Keyward and finds the token valid; records the options. */
+  function recordingClient(): { client: KeywardClient; asked: VerifyOptions[] } {
+    const asked: VerifyOptions[] = [];
+    const client = {
+      cachedVerification: () => undefined,
+      verify: async (_token: string, options: VerifyOptions) => {
+        asked.push(options);
+        return { valid: true, scopes: [] };
+      },
+    } as unknown as KeywardClient;
+    return { client, asked };
+  }
+
+  it("sends the address without its surrounding whitespace, and none for undefined", async () => {
+    const { client, asked } = recordingClient();
+    await guard(
+      bearerRequest(() => " 198.51.100.7 "),
+      { client },
+    );
+    await guard(
+      bearerRequest(() => undefined),
+      { client },
+    );
+    expect(asked).toEqual([{ clientAddress: "198.51.100.7" }, {}]);
+  });
+
+  it("refuses, without a promise or a call, what is not an address; reports it once per guard", () => {
+    const { client, asked } = recordingClient();
+    const reported: unknown[] = [];
+    const options: KeywardGuardOptions = { client, onError: (error) => reported.push(error) };
+    for (const given of ["", "1.2.3.4,", null, 42, ["198.51.100.7"]]) {
+      const result = guard(
+        bearerRequest(() => given as string),
+        options,
+      );
+      expect(result).toMatchObject({ ok: false, refusal: { status: 401 } });
+    }
+    expect(asked).toEqual([]);
+    expect(reported).toHaveLength(1);
+    expect(reported[0]).toMatchObject({ code: "invalid_client_address" });
+    expect((reported[0] as Error).message).toContain('""');
+    // Another guard (another adapter, another route) reports its own first.
+    expect(
+      guard(
+        bearerRequest(() => "x"),
+        { ...options },
+      ),
+    ).toMatchObject({ ok: false });
+    expect(reported).toHaveLength(2);
+  });
 });

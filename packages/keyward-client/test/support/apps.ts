@@ -4,8 +4,8 @@
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import express from "express";
-import Fastify from "fastify";
-import { Hono } from "hono";
+import Fastify, { type FastifyRequest } from "fastify";
+import { type Context, Hono } from "hono";
 import type { KeywardClient } from "../../src/client.js";
 import { keyward as expressKeyward } from "../../src/express.js";
 import { keyward as fastifyKeyward } from "../../src/fastify.js";
@@ -21,6 +21,10 @@ export interface RunningApp {
 export interface AppOptions {
   /** Passes the adapter a `clientAddress` option that reads this request header. */
   clientAddressHeader?: string;
+  /** Passes the adapter a `clientAddress` option that throws this. */
+  clientAddressError?: Error;
+  /** The adapter's `onError`. */
+  onError?: (error: unknown) => void;
   /**
    * Trusts the X-Forwarded-For of a proxy on the loopback, by the framework's own setting
    * (Express and Fastify; Hono has none, hence the adapter's `clientAddress` option).
@@ -30,16 +34,32 @@ export interface AppOptions {
 
 const SCOPES = ["read", "write"] as const;
 
+/** The adapter's `clientAddress` option, given a reader of a request header. */
+function clientAddressOption<R>(
+  options: AppOptions,
+  header: (request: R, name: string) => string | undefined,
+): ((request: R) => string | undefined) | undefined {
+  const { clientAddressHeader: name, clientAddressError: error } = options;
+  if (error) {
+    return () => {
+      throw error;
+    };
+  }
+  return name ? (request) => header(request, name) : undefined;
+}
+
 export async function startFastifyApp(
   client: KeywardClient,
   options: AppOptions = {},
 ): Promise<RunningApp> {
-  const header = options.clientAddressHeader;
   const app = Fastify({ trustProxy: options.trustLoopbackProxy ? "127.0.0.1" : false });
   await app.register(async (api) => {
     await api.register(fastifyKeyward, {
       client,
-      clientAddress: header ? (request) => request.headers[header]?.toString() : undefined,
+      onError: options.onError,
+      clientAddress: clientAddressOption<FastifyRequest>(options, (request, name) =>
+        request.headers[name]?.toString(),
+      ),
     });
     api.get("/api", async (request) => ({ tokenId: request.keyward?.tokenId }));
   });
@@ -58,13 +78,16 @@ export async function startExpressApp(
   client: KeywardClient,
   options: AppOptions = {},
 ): Promise<RunningApp> {
-  const header = options.clientAddressHeader;
   const app = express();
   if (options.trustLoopbackProxy) app.set("trust proxy", "loopback");
-  const clientAddress = header ? (req: express.Request) => req.get(header) : undefined;
-  app.get("/api", expressKeyward({ client, clientAddress }), (req, res) => {
-    res.json({ tokenId: req.keyward?.tokenId });
-  });
+  const clientAddress = clientAddressOption<express.Request>(options, (req, name) => req.get(name));
+  app.get(
+    "/api",
+    expressKeyward({ client, clientAddress, onError: options.onError }),
+    (req, res) => {
+      res.json({ tokenId: req.keyward?.tokenId });
+    },
+  );
   for (const scope of SCOPES) {
     app.get(`/api/scopes/${scope}`, expressKeyward({ client, scopes: [scope] }), (_req, res) => {
       res.json({ scope });
@@ -89,11 +112,14 @@ export async function startHonoApp(
   client: KeywardClient,
   options: AppOptions = {},
 ): Promise<RunningApp> {
-  const header = options.clientAddressHeader;
   const app = new Hono<{ Variables: KeywardVariables }>();
   app.use(
     "/api",
-    honoKeyward({ client, clientAddress: header ? (c) => c.req.header(header) : undefined }),
+    honoKeyward({
+      client,
+      onError: options.onError,
+      clientAddress: clientAddressOption<Context>(options, (c, name) => c.req.header(name)),
+    }),
   );
   for (const scope of SCOPES)
     app.use(`/api/scopes/${scope}`, honoKeyward({ client, scopes: [scope] }));

@@ -58,6 +58,8 @@ export interface StandIn {
   holdVerify(): void;
   /** Sends every held verify answer, oldest first, and stops holding. */
   releaseVerify(): void;
+  /** Sends the oldest held verify answer only, and goes on holding. */
+  releaseOldestVerify(): void;
   /** Verify answers held now. */
   heldVerifies(): number;
   /** Refuses the stream with this status (null: accept). */
@@ -141,6 +143,9 @@ export async function startStandIn(): Promise<StandIn> {
       const held = heldVerifies;
       heldVerifies = [];
       for (const send of held) send();
+    },
+    releaseOldestVerify() {
+      heldVerifies.shift()?.();
     },
     heldVerifies: () => heldVerifies.length,
     streamFault: null,
