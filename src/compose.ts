@@ -5,6 +5,7 @@ import { hostname } from "node:os";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "./config.js";
 import { buildApp } from "./http/app.js";
+import { limitAddress } from "./http/client-address.js";
 import { type GitHubKeys, parseGitHubKeys } from "./http/github-secret-scanning.js";
 import { flushLog, flushLogSync } from "./http/logging.js";
 import { zxcvbnCommonPasswords } from "./platform/common-passwords.js";
@@ -382,8 +383,10 @@ export async function createKeyward(config: Config, overrides: Overrides = {}): 
   }, 600_000);
   pruneTimer.unref();
 
-  const addressRefusals = new AddressRefusalRecorder(services, (error) =>
-    app.log.warn({ err: error }, "recording an address refusal failed"),
+  const addressRefusals = new AddressRefusalRecorder(
+    services,
+    (error) => app.log.warn({ err: error }, "recording an address refusal failed"),
+    limitAddress,
   );
   verifier.onAddressRefused = (token, address) => addressRefusals.record(token, address);
 

@@ -187,6 +187,10 @@ export async function buildApp(deps: HttpDeps, options: HttpOptions): Promise<Fa
     reply.headers(securityHeaders);
     done();
   });
+  // Node keeps the first 1,000 headers of a request and drops the rest without a word, so a
+  // header a proxy appends (its X-Forwarded-For) could go unseen behind a client's filler.
+  // Every header is kept instead; the 16 KiB limit on the whole head still bounds them.
+  app.server.maxHeadersCount = 0;
   app.server.on(
     "checkExpectation",
     unmetExpectationHandler(securityHeaders, () => app.log),

@@ -9,6 +9,7 @@ import {
   signUpUser,
   signUpWithApp,
 } from "../test-support/harness.js";
+import { pollUntil } from "../test-support/poll.js";
 import { setUpTestServer } from "../test-support/server-fixture.js";
 
 // Requests a client can send that no route expects: each gets a problem answer and
@@ -229,6 +230,43 @@ describe("values a verification or a portal link names", () => {
     expect(addresses.sort()).toEqual(["10.0.0.2", "2001:db8::1", "fe80::1"]);
   });
 
+  it("records refusals by address a caller names at most once a /64 and 100 times a token an hour", async () => {
+    const host = await hostSetUp();
+    const allowlisted = async (name: string) => {
+      const created = await host.client.post<{ token: string; apiToken: { id: string } }>(
+        `/api/v1/applications/${host.appId}/tokens`,
+        { name, allowedAddresses: ["10.0.0.1"] },
+      );
+      expect(created.status).toBe(201);
+      return { token: created.body.token, id: created.body.apiToken.id };
+    };
+    const refusedFrom = async (token: string, clientAddress: string) => {
+      const res = await host.service<{ valid: boolean }>("POST", "/api/v1/service/verify", {
+        token,
+        clientAddress,
+      });
+      expect(res.body.valid, clientAddress).toBe(false);
+    };
+    const recorded = async (tokenId: string) =>
+      (
+        await host.client.get<AuditPage>(
+          `/api/v1/applications/${host.appId}/audit?action=token.refused&tokenId=${tokenId}&limit=500`,
+        )
+      ).body.events.length;
+    const flooded = await allowlisted("flooded");
+    // Five addresses of one /64: one row.
+    for (let i = 1; i <= 5; i++) await refusedFrom(flooded.token, `2001:db8:1:2::${i}`);
+    await pollUntil("the /64's row", async () => (await recorded(flooded.id)) === 1);
+    // 150 networks: 99 rows more, then none that hour.
+    for (let n = 1; n <= 150; n++) await refusedFrom(flooded.token, `2001:db8:100:${n}::1`);
+    await pollUntil("the token's hundred rows", async () => (await recorded(flooded.id)) === 100);
+    // Another token's row, recorded after every one above was asked: the count stays.
+    const other = await allowlisted("other");
+    await refusedFrom(other.token, "10.9.9.9");
+    await pollUntil("the other token's row", async () => (await recorded(other.id)) === 1);
+    expect(await recorded(flooded.id)).toBe(100);
+  });
+
   it("keeps a portal link's returnUrl as the URL standard writes it, and refuses control characters and spaces around it", async () => {
     const host = await hostSetUp();
     const patched = await host.client.request("PATCH", `/api/v1/applications/${host.appId}`, {
@@ -317,5 +355,44 @@ describe("values a verification or a portal link names", () => {
     const sessions = await fresh.get<SessionList>("/api/v1/me/sessions");
     const agents = sessions.body.sessions.map((s) => s.userAgent);
     expect(agents).toContain("Agent one  2J");
+  });
+});
+
+describe("a request with many headers", () => {
+  const behindProxy = setUpTestServer({ TRUST_PROXY: "1" });
+
+  it("keeps every header within the size limit: a proxy's X-Forwarded-For after 1,000 others still counts", async () => {
+    const owner = await signUpWithApp(behindProxy.baseUrl);
+    const { token } = await createToken(owner.client, owner.appId, {
+      name: "from one office",
+      allowedAddresses: ["203.0.113.9/32"],
+    });
+    const url = new URL(behindProxy.baseUrl);
+    /** The client's own X-Forwarded-For, `filler` headers, then the one the proxy appends. */
+    const request = (filler: number, proxySaw: string) => {
+      const socket = connect(Number(url.port), url.hostname);
+      let received = "";
+      socket.on("data", (chunk: Buffer) => {
+        received += chunk.toString("utf8");
+      });
+      socket.write(
+        `GET /api HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${token}\r\n` +
+          "X-Forwarded-For: 203.0.113.9\r\n" +
+          "a:b\r\n".repeat(filler) +
+          `X-Forwarded-For: ${proxySaw}\r\nConnection: close\r\n\r\n`,
+      );
+      return new Promise<number>((resolve, reject) => {
+        socket.on("end", () => resolve(Number(received.split(" ")[1])));
+        socket.on("error", reject);
+      });
+    };
+    // From the office, through the proxy: allowed, whatever comes between.
+    expect(await request(0, "203.0.113.9")).toBe(200);
+    expect(await request(1200, "203.0.113.9")).toBe(200);
+    // From elsewhere, with the office's address written by the client itself: refused,
+    // also when the proxy's header is the 1,001st and later.
+    for (const filler of [0, 996, 997, 1200]) {
+      expect(await request(filler, "198.51.100.7"), `${filler} headers between`).toBe(401);
+    }
   });
 });

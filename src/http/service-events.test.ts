@@ -341,6 +341,25 @@ describe("GET /api/v1/service/events", () => {
     });
   });
 
+  it("answers HEAD with the stream's headers at once, holding no stream open", async () => {
+    const w = await startWorld({ maxStreamsPerKey: 1 });
+    const head = () =>
+      fetch(w.url, { method: "HEAD", headers: { authorization: `Bearer key:${w.appId}:k1` } });
+    for (let i = 0; i < 3; i++) {
+      const answer = await head();
+      expect(answer.status).toBe(200);
+      expect(answer.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
+      expect(answer.headers.get("cache-control")).toBe("no-store");
+      expect(await answer.text()).toBe("");
+    }
+    // The key's one place is still free.
+    const reader = await w.open();
+    expect(reader.status).toBe(200);
+    expect(
+      (await fetch(w.url, { method: "HEAD", headers: { authorization: "Bearer nope" } })).status,
+    ).toBe(401);
+  });
+
   it("refuses a request without a service key as the authenticator says, before any stream", async () => {
     const w = await startWorld();
     const reader = await SseReader.open(w.url);

@@ -27,6 +27,14 @@ export function serviceEventsRoutes(api: ContractApp, context: ServiceEventsCont
     ...routeOptions(revocationEventsRoute),
     handler: async (request, reply) => {
       const caller = await context.authenticate(request);
+      // HEAD (which Fastify adds for every GET) asks for the stream's headers alone: Node
+      // writes no body to it, so a stream would never start, and would hold one of the
+      // key's stream slots until the connection timed out.
+      if (request.method === "HEAD") {
+        reply.hijack();
+        reply.raw.writeHead(200, streamHeaders(reply)).end();
+        return;
+      }
       const header = request.headers["last-event-id"];
       const lastEventId = typeof header === "string" ? header.trim() : undefined;
       const sink = new ResponseSink(request, reply, context.maxBufferedBytes);
@@ -48,6 +56,21 @@ export function serviceEventsRoutes(api: ContractApp, context: ServiceEventsCont
       if (reply.raw.destroyed) open.close();
     },
   });
+}
+
+/** The headers every answer carries (security headers), then the stream's own. */
+function streamHeaders(reply: FastifyReply): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (value !== undefined) headers[name] = value;
+  }
+  return {
+    ...headers,
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-store",
+    // Proxies that buffer answers (nginx) would hold events back.
+    "x-accel-buffering": "no",
+  };
 }
 
 /** A stream's response, taken over from Fastify at its first write. */
@@ -90,17 +113,6 @@ class ResponseSink implements StreamSink {
     this.reply.hijack();
     // Each event goes out in its own packet, at once.
     this.request.raw.socket.setNoDelay(true);
-    // The headers every answer carries (security headers), then the stream's own.
-    const headers: OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(this.reply.getHeaders())) {
-      if (value !== undefined) headers[name] = value;
-    }
-    this.reply.raw.writeHead(200, {
-      ...headers,
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-store",
-      // Proxies that buffer answers (nginx) would hold events back.
-      "x-accel-buffering": "no",
-    });
+    this.reply.raw.writeHead(200, streamHeaders(this.reply));
   }
 }
