@@ -337,7 +337,9 @@ function sslmodeProblem(variable: string, url: string): string | undefined {
   let sslmode = raw;
   try {
     sslmode = decodeURIComponent(raw);
-  } catch {}
+  } catch {
+    // Not %-encoding the driver could read either: refused below as written.
+  }
   if (SSL_MODES.includes(sslmode)) return undefined;
   return `${variable}'s sslmode must be one of ${SSL_MODES.join(", ")} (got "${sslmode}")`;
 }

@@ -23,7 +23,7 @@ import {
 } from "../test-support/harness.js";
 import { pollUntil } from "../test-support/poll.js";
 import { adminQuery, postgresAvailable, TEST_DATABASE_URL } from "../test-support/postgres.js";
-import { REPO_ROOT, runNode } from "../test-support/process.js";
+import { REPO_ROOT, runNode, runProgram } from "../test-support/process.js";
 import { SseReader } from "../test-support/sse.js";
 
 // The operator's commands run as a separate process (as an operator runs them) against
@@ -466,6 +466,31 @@ describe("keyward audit export", () => {
     }
     expect(statSync(pipe).isFIFO()).toBe(true);
     expect((await exportTo("")).code).toBe(64);
+
     rmSync(folder, { recursive: true, force: true });
-  });
+  }, 90_000);
+
+  it("says which file a write failed on part-way, and leaves neither it nor a partial one", async () => {
+    // Here the size a process may write (ulimit -f, in KiB), as a full disk would fail it.
+    const { client, appId } = await signUpWithApp(server.baseUrl);
+    const folder = mkdtempSync(join(tmpdir(), "keyward-export-"));
+    for (let i = 0; i < 8; i++) await createToken(client, appId, { name: `filler ${i}` });
+    const limited = join(folder, "limited.jsonl");
+    const failed = await runProgram(
+      "sh",
+      ["-c", 'ulimit -f 1 && exec "$0" "$@"', process.execPath, "--import", "tsx", MAIN].concat([
+        "audit",
+        "export",
+        "--since",
+        "2000-01-01",
+        "--output",
+        limited,
+      ]),
+      { PATH: process.env.PATH ?? "", DATABASE_URL: databaseUrl, USER: "alice" },
+    );
+    expect(failed.code, failed.output).toBe(1);
+    expect(failed.output).toContain(`Error: ${limited}: the file is larger than the system allows`);
+    expect(readdirSync(folder).filter((name) => name.startsWith("limited"))).toEqual([]);
+    rmSync(folder, { recursive: true, force: true });
+  }, 60_000);
 });

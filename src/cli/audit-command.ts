@@ -11,6 +11,7 @@ import {
   discardPartialFile,
   finishPartialFile,
   refuseOutputFile,
+  takeDescriptor,
 } from "./output-file.js";
 
 /** `2025-01-31` (midnight UTC) or a full ISO 8601 time. */
@@ -67,8 +68,16 @@ export function addAuditCommands(program: Command, withSession: WithSession): vo
           const out =
             partial === undefined
               ? process.stdout
-              : createWriteStream("", { fd: partial.fd, autoClose: false });
-          await pipeline(Readable.from(lines()), out, { end: partial !== undefined });
+              : createWriteStream("", { fd: takeDescriptor(partial) });
+          try {
+            await pipeline(Readable.from(lines()), out, { end: partial !== undefined });
+          } catch (error) {
+            // A write through a descriptor names no file: the one being written is `file`.
+            const failed = error as NodeJS.ErrnoException;
+            if (file !== undefined && failed.code !== undefined && failed.path === undefined)
+              failed.path = file;
+            throw error;
+          }
           progress.finish();
           if (partial !== undefined && file !== undefined)
             finishPartialFile(partial, file, options.force === true);

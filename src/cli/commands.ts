@@ -4,7 +4,7 @@ import { ConfigError, loadConfig } from "../config.js";
 import { EXIT_CODES, exitCodeOf, KeywardError } from "../core/errors.js";
 import { openOperatorSession } from "../operator.js";
 import { SchemaTooNewError } from "../storage/migrate.js";
-import { isPostgresConfigurationError, isTlsRefusedByServer } from "../storage/postgres-errors.js";
+import { isPostgresConfigurationError, tlsConfigurationHint } from "../storage/postgres-errors.js";
 import { SqliteInUseError } from "../storage/sqlite/sqlite-in-use-error.js";
 import { addAdminCommands, type WithSession } from "./admin-commands.js";
 import { addAuditCommands } from "./audit-command.js";
@@ -43,14 +43,9 @@ function failure(error: unknown): { code: number; message: string } {
   if (error instanceof Error && error.name === "SchemaNotMigratedError")
     return { code: EXIT_CODES.unavailable, message: error.message };
   if (isPostgresConfigurationError(error)) {
-    // pg reads prefer, require and verify-ca as verify-full, unlike libpq: said, since an
-    // operator used to libpq expects prefer to fall back to no TLS.
-    const hint = isTlsRefusedByServer(error)
-      ? " (sslmode=disable for a server without TLS: this driver takes prefer, require and verify-ca as verify-full)"
-      : "";
     return {
       code: EXIT_CODES.config,
-      message: `Error: ${error.message}. Check DATABASE_URL${hint}.`,
+      message: `Error: ${error.message}. Check DATABASE_URL${tlsConfigurationHint(error)}.`,
     };
   }
   const file = fileFailure(error);
@@ -68,6 +63,7 @@ const FILE_ERRORS: Record<string, { code: number; what: string }> = {
   EPERM: { code: EXIT_CODES.noPermission, what: "not permitted" },
   EROFS: { code: EXIT_CODES.noPermission, what: "the file system is read-only" },
   ENOSPC: { code: EXIT_CODES.failure, what: "no space left on the device" },
+  EBUSY: { code: EXIT_CODES.data, what: "it is in use (a mount point?)" },
   EFBIG: {
     code: EXIT_CODES.failure,
     what: "the file is larger than the system allows (ulimit -f)",

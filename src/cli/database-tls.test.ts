@@ -64,6 +64,8 @@ describe("keyward and a PostgreSQL server whose certificate TLS refuses", () => 
       DATABASE_URL: `postgres://keyward@127.0.0.1:${port}/keyward?sslmode=verify-full`,
     });
     expect(result.code, result.output).toBe(78);
-    expect(result.output).toContain("Error: self-signed certificate. Check DATABASE_URL.");
+    expect(result.output).toContain(
+      "Error: self-signed certificate. Check DATABASE_URL (the server's certificate is not trusted here",
+    );
   });
 });

@@ -89,23 +89,33 @@ describe("refuseOutputFile", () => {
 describe("partial files", () => {
   it("are their owner's only, named by the run, and put in place whole", () => {
     const file = join(folder, "export.jsonl");
+    const listening = process.listenerCount("SIGINT");
     const partial = createPartialFile(file);
-    expect(partial.path).toBe(`${file}.${process.pid}.partial`);
+    expect(partial.path).toMatch(new RegExp(`^${file}\\.${process.pid}-[0-9a-f]{8}\\.partial$`));
+    const another = createPartialFile(file);
+    expect(another.path).not.toBe(partial.path);
+    discardPartialFile(another);
     expect(statSync(partial.path).mode & 0o777).toBe(0o600);
+    // Interrupted, the command removes it.
+    expect(process.listenerCount("SIGINT")).toBeGreaterThan(listening);
     writeFileSync(partial.path, "whole");
     finishPartialFile(partial, file, false);
     discardPartialFile(partial);
     expect(readFileSync(file, "utf8")).toBe("whole");
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(existsSync(partial.path)).toBe(false);
+    expect(readdirSync(folder).filter((name) => name.endsWith(".partial"))).toEqual([]);
+    expect(process.listenerCount("SIGINT")).toBe(listening);
   });
 
   it("without force, never replace a file that appeared after the check; with force, do", () => {
+    const listening = process.listenerCount("SIGINT");
     const file = join(folder, "raced.jsonl");
     const partial = createPartialFile(file);
     writeFileSync(file, "someone else's");
+    // Refused, naming the file that is there (not the partial one, about to go).
     expect(() => finishPartialFile(partial, file, false)).toThrow(
-      expect.objectContaining({ code: "EEXIST" }),
+      expect.objectContaining({ code: "EEXIST", path: file }),
     );
     discardPartialFile(partial);
     expect(readFileSync(file, "utf8")).toBe("someone else's");
@@ -115,5 +125,13 @@ describe("partial files", () => {
     writeFileSync(forced.path, "mine");
     finishPartialFile(forced, file, true);
     expect(readFileSync(file, "utf8")).toBe("mine");
+    expect(process.listenerCount("SIGINT")).toBe(listening);
+  });
+
+  it("take a dangling symbolic link at the name for a file that is there", () => {
+    const link = join(folder, "dangling.jsonl");
+    symlinkSync(join(folder, "nowhere"), link);
+    expect(refuseOutputFile(link, { force: false, storePath: undefined })?.code).toBe(65);
+    expect(refuseOutputFile(link, { force: true, storePath: undefined })).toBeUndefined();
   });
 });

@@ -1,6 +1,8 @@
+import { randomBytes } from "node:crypto";
 import {
   closeSync,
   linkSync,
+  lstatSync,
   openSync,
   realpathSync,
   renameSync,
@@ -42,6 +44,9 @@ export function refuseOutputFile(
       message: `Error: ${file} is the store itself (or one of its files). Write it elsewhere.`,
     };
   }
+  // A symbolic link counts as there (a dangling one too): replaced only with --force. What
+  // it points to must be a regular file, or nothing.
+  const there = lstatOrUndefined(file) !== undefined;
   const stats = statOrUndefined(file);
   if (stats !== undefined && !stats.isFile()) {
     return {
@@ -49,7 +54,7 @@ export function refuseOutputFile(
       message: `Error: ${file} is not a regular file (a device, a folder or a pipe). Write to a file.`,
     };
   }
-  if (stats !== undefined && !options.force) {
+  if (there && !options.force) {
     return {
       code: EXIT_CODES.data,
       message: `Error: ${file} exists. Choose another file, or add --force to replace it.`,
@@ -65,55 +70,94 @@ export function refuseOutputFile(
 /** A file being written beside its destination, put in place only when whole. */
 export interface PartialFile {
   path: string;
-  /** Open for writing; `finishPartialFile` and `discardPartialFile` close it. */
+  /** Open for writing until handed over (`takeDescriptor`) or closed. */
   fd: number | undefined;
+  /** Removes the file if the process is interrupted while it is written. */
+  readonly onSignal: (signal: NodeJS.Signals) => void;
 }
+
+/** Signals an operator stops a command with; a partial file is removed on either. */
+const INTERRUPTIONS: NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
 
 /**
  * Creates this run's partial file of `file`, readable by its owner only (a backup holds
  * password hashes and two-factor and webhook secrets; an export, who did what and from
- * where). Named by the process, so two runs writing the same file do not share one; a run
- * that is killed leaves its own behind (`FILE.<pid>.partial`).
+ * where), under a name of its own (`FILE.<pid>-<random>.partial`), so that two runs
+ * writing the same file never share one, even in containers where every process is 1.
+ * Removed if the command is interrupted (Ctrl-C, SIGTERM); only a killed run leaves it.
  */
 export function createPartialFile(file: string): PartialFile {
-  const path = `${file}.${process.pid}.partial`;
-  // One a killed run of an earlier process with the same id left.
-  rmSync(path, { force: true });
-  return { path, fd: openSync(path, "wx", 0o600) };
+  const path = `${file}.${process.pid}-${randomBytes(4).toString("hex")}.partial`;
+  const partial: PartialFile = {
+    path,
+    fd: openSync(path, "wx", 0o600),
+    onSignal: (signal) => {
+      discardPartialFile(partial);
+      process.exit(signal === "SIGINT" ? 130 : 143);
+    },
+  };
+  for (const signal of INTERRUPTIONS) process.once(signal, partial.onSignal);
+  return partial;
 }
+
+/** The partial file's descriptor, for a stream that closes it itself from then on. */
+export function takeDescriptor(partial: PartialFile): number {
+  const { fd } = partial;
+  if (fd === undefined) throw new Error("The partial file is not open.");
+  partial.fd = undefined;
+  return fd;
+}
+
+/** Errors that mean a file system without hard links: the new name is then renamed to. */
+const NO_HARD_LINKS = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS"]);
 
 /**
  * Puts a finished partial file in place. Without `force` it is linked under the new name,
- * which fails if a file appeared there since the check (exit 65, "it already exists"),
- * rather than renamed over it.
+ * which fails if a file appeared there since the check (EEXIST, about `file`), rather than
+ * renamed over it.
  */
 export function finishPartialFile(partial: PartialFile, file: string, force: boolean): void {
   closePartialFile(partial);
   if (force) {
     renameSync(partial.path, file);
-    return;
+  } else {
+    try {
+      linkSync(partial.path, file);
+      unlinkSync(partial.path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "EEXIST") throw Object.assign(error as Error, { path: file });
+      if (code === undefined || !NO_HARD_LINKS.has(code)) throw error;
+      // The check before the work stands alone.
+      renameSync(partial.path, file);
+    }
   }
-  try {
-    linkSync(partial.path, file);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") throw error;
-    // A file system without hard links: the check before the work stands alone.
-    renameSync(partial.path, file);
-    return;
-  }
-  unlinkSync(partial.path);
+  stopWatching(partial);
 }
 
-/** Removes a partial file that will not be finished. */
+/** Removes a partial file that will not be finished (nothing if it was). */
 export function discardPartialFile(partial: PartialFile): void {
   closePartialFile(partial);
   rmSync(partial.path, { force: true });
+  stopWatching(partial);
+}
+
+function stopWatching(partial: PartialFile): void {
+  for (const signal of INTERRUPTIONS) process.removeListener(signal, partial.onSignal);
 }
 
 function closePartialFile(partial: PartialFile): void {
   if (partial.fd === undefined) return;
   closeSync(partial.fd);
   partial.fd = undefined;
+}
+
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 function statOrUndefined(path: string): Stats | undefined {

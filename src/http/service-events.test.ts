@@ -352,9 +352,13 @@ describe("GET /api/v1/service/events", () => {
       expect(answer.headers.get("cache-control")).toBe("no-store");
       expect(await answer.text()).toBe("");
     }
-    // The key's one place is still free.
+    // The key's one place is still free; taken, HEAD is refused as GET is.
     const reader = await w.open();
     expect(reader.status).toBe(200);
+    await reader.waitFor("the position", (r) => r.lastId);
+    const full = await head();
+    expect(full.status).toBe(429);
+    expect(full.headers.get("content-type")).toContain("application/problem+json");
     expect(
       (await fetch(w.url, { method: "HEAD", headers: { authorization: "Bearer nope" } })).status,
     ).toBe(401);

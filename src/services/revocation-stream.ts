@@ -200,14 +200,8 @@ export class RevocationStream {
     lastEventId: string | undefined;
     sink: StreamSink;
   }): Promise<OpenStream> {
-    if (this.closed) throw new KeywardError("storage_unavailable", "The server is closing.");
+    this.checkRoomFor(input.keyId);
     const held = this.perKey.get(input.keyId) ?? 0;
-    if (held >= this.options.maxStreamsPerKey) {
-      throw new KeywardError(
-        "too_many_streams",
-        `This key already has ${held} event streams open; close one first.`,
-      );
-    }
     // Counted now, before any await, so streams opened at once cannot pass the limit.
     this.perKey.set(input.keyId, held + 1);
     const subscriber: Subscriber = {
@@ -239,6 +233,21 @@ export class RevocationStream {
       throw error;
     }
     return { close: release };
+  }
+
+  /**
+   * Throws what `open` would refuse a stream of this key with now: the server closing, or
+   * the key's streams at their limit. For `HEAD`, which answers as a `GET` would.
+   */
+  checkRoomFor(keyId: string): void {
+    if (this.closed) throw new KeywardError("storage_unavailable", "The server is closing.");
+    const held = this.perKey.get(keyId) ?? 0;
+    if (held >= this.options.maxStreamsPerKey) {
+      throw new KeywardError(
+        "too_many_streams",
+        `This key already has ${held} event streams open; close one first.`,
+      );
+    }
   }
 
   /** Ends every stream and stops the timers; later openings are refused. */

@@ -19,9 +19,25 @@ const TLS_CERTIFICATE_CODES =
  */
 export function isPostgresConfigurationError(error: unknown): error is Error {
   if (!(error instanceof Error)) return false;
-  if (isTlsRefusedByServer(error)) return true;
+  if (isTlsRefusedByServer(error) || isCertificateRefused(error)) return true;
   if (!("code" in error)) return false;
   const code = String(error.code);
-  if (TLS_CERTIFICATE_CODES.test(code)) return true;
   return "severity" in error && (code.startsWith("28") || code === "3D000");
+}
+
+/** Whether TLS refused the server's certificate (its chain, its name, its dates). */
+export function isCertificateRefused(error: Error): boolean {
+  return "code" in error && TLS_CERTIFICATE_CODES.test(String(error.code));
+}
+
+/**
+ * What to change in `DATABASE_URL` for a TLS refusal, said since pg reads `sslmode` unlike
+ * libpq (prefer, require and verify-ca are verify-full to it); empty for other refusals.
+ */
+export function tlsConfigurationHint(error: Error): string {
+  if (isTlsRefusedByServer(error))
+    return " (sslmode=disable for a server without TLS: this driver takes prefer, require and verify-ca as verify-full)";
+  if (isCertificateRefused(error))
+    return " (the server's certificate is not trusted here: name its authority with sslrootcert=<file>, or sslmode=no-verify to skip the check)";
+  return "";
 }

@@ -228,7 +228,8 @@ describe("floods", () => {
     const made = Array.from({ length: 2000 }, () => randomValidToken());
     const statuses = await pool(made, 64, async (t) => (await api.get("/api", bearer(t))).status);
     expect(statuses.filter((s) => s !== 401)).toEqual([]);
-    expect(server.keyward.verifier.cacheEntries).toBe(entries);
+    // None of them is cached (the hot token's own entry may age out on a slow machine).
+    expect(server.keyward.verifier.cacheEntries).toBeLessThanOrEqual(entries);
     await expectServing(server.baseUrl, token);
   });
 

@@ -16,7 +16,7 @@ export interface KeywardGuardOptions {
   scopes?: readonly string[];
   /**
    * Called when verification fails for a reason the caller cannot fix (Keyward down, bad
-   * service key, a `clientAddress` function that throws), and the first time the client's
+   * service key, a `clientAddress` function that throws), and at most once a minute when the client's
    * address is not an IP address (a KeywardError, code `invalid_client_address`).
    */
   onError?: (error: unknown) => void;
@@ -152,11 +152,12 @@ function tokenOf(request: BearerRequest): { token: string } | { refusal: Refusal
 }
 
 /**
- * The guards that have reported an address that is not one: the first is worth a report
- * (the host's `clientAddress` or proxy setting lets such values through), the rest would
- * be a client filling the host's logs at will.
+ * Addresses that are not one, reported at most once a minute per guard (with how many
+ * came since the last report): a client can send such values at will and would fill the
+ * host's logs, yet a host whose proxy setting turns bad later must still hear of it.
  */
-const reportedBadAddress = new WeakSet<KeywardGuardOptions>();
+const BAD_ADDRESS_REPORT_INTERVAL_MS = 60_000;
+const badAddresses = new WeakMap<KeywardGuardOptions, { reportedAt: number; since: number }>();
 
 /** What the host's code returned for an address, for a report: quoted and cut short. */
 function describeAddress(value: unknown): string {
@@ -187,14 +188,23 @@ function verifyOptionsOf(
   // Fail closed: a token with an address allowlist could not be checked, and any other
   // token is refused too rather than let the caller choose when the check applies. Never
   // sent: Keyward would refuse it, and each value would be a call of its own.
-  if (!reportedBadAddress.has(options)) {
-    reportedBadAddress.add(options);
+  // A log's pace, not a verification's: the wall clock is the right one.
+  const now = Date.now();
+  const seen = badAddresses.get(options);
+  if (seen !== undefined && now - seen.reportedAt < BAD_ADDRESS_REPORT_INTERVAL_MS) {
+    seen.since++;
+  } else {
+    const more =
+      seen === undefined || seen.since === 0
+        ? ""
+        : ` (and ${seen.since} more since the last report)`;
+    badAddresses.set(options, { reportedAt: now, since: 0 });
     options.onError?.(
       new KeywardError(
         "invalid_client_address",
         `The client's address is ${describeAddress(given)}, not an IP address: the request ` +
-          "was refused as an invalid token. Check the clientAddress option or the proxy " +
-          "setting. Reported the first time only.",
+          `was refused as an invalid token${more}. Check the clientAddress option or the ` +
+          "proxy setting. Reported at most once a minute.",
       ),
     );
   }

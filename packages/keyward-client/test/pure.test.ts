@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { verifiedClientAddress } from "../../../src/http/client-address.js";
 import type { KeywardClient, VerifyOptions } from "../src/client.js";
 import { clientAddressToSend } from "../src/client-address.js";
@@ -236,7 +236,9 @@ describe("guard and the client's address", () => {
     expect(asked).toEqual([{ clientAddress: "198.51.100.7" }, {}]);
   });
 
-  it("refuses, without a promise or a call, what is not an address; reports it once per guard", () => {
+  it("refuses, without a promise or a call, what is not an address; reports it once a minute per guard", () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(new Date("2026-12-05T12:00:00Z"));
     const { client, asked } = recordingClient();
     const reported: unknown[] = [];
     const options: KeywardGuardOptions = { client, onError: (error) => reported.push(error) };
@@ -259,5 +261,24 @@ describe("guard and the client's address", () => {
       ),
     ).toMatchObject({ ok: false });
     expect(reported).toHaveLength(2);
+    // A minute later the first guard reports again, with how many came in between.
+    vi.setSystemTime(new Date("2026-12-05T12:00:59Z"));
+    expect(
+      guard(
+        bearerRequest(() => "y"),
+        options,
+      ),
+    ).toMatchObject({ ok: false });
+    expect(reported).toHaveLength(2);
+    vi.setSystemTime(new Date("2026-12-05T12:01:00Z"));
+    expect(
+      guard(
+        bearerRequest(() => "z"),
+        options,
+      ),
+    ).toMatchObject({ ok: false });
+    expect(reported).toHaveLength(3);
+    expect((reported[2] as Error).message).toContain("(and 5 more since the last report)");
+    vi.useRealTimers();
   });
 });

@@ -29,8 +29,9 @@ export function serviceEventsRoutes(api: ContractApp, context: ServiceEventsCont
       const caller = await context.authenticate(request);
       // HEAD (which Fastify adds for every GET) asks for the stream's headers alone: Node
       // writes no body to it, so a stream would never start, and would hold one of the
-      // key's stream slots until the connection timed out.
+      // key's stream slots until the connection timed out. It is refused as a GET would be.
       if (request.method === "HEAD") {
+        context.stream.checkRoomFor(caller.keyId);
         reply.hijack();
         reply.raw.writeHead(200, streamHeaders(reply)).end();
         return;
