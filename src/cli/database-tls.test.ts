@@ -1,10 +1,10 @@
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeSelfSignedCertificate } from "../test-support/certificate.js";
 import { REPO_ROOT, runNode } from "../test-support/process.js";
 
 // A PostgreSQL server's first step of TLS, played by hand: it answers the driver's
@@ -20,23 +20,9 @@ describe("keyward and a PostgreSQL server whose certificate TLS refuses", () => 
   let port = 0;
 
   beforeAll(async () => {
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-      ].concat(["-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")]),
-      { stdio: "ignore" },
-    );
-    const key = readFileSync(join(dir, "key.pem"));
-    const cert = readFileSync(join(dir, "cert.pem"));
+    const { keyFile, certFile } = writeSelfSignedCertificate(dir);
+    const key = readFileSync(keyFile);
+    const cert = readFileSync(certFile);
     server = createServer((socket) => {
       sockets.add(socket);
       socket.on("close", () => sockets.delete(socket));

@@ -1,10 +1,10 @@
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiToken, AuditPage } from "../contract/index.js";
+import { writeSelfSignedCertificate } from "../test-support/certificate.js";
 import {
   bearer,
   Client,
@@ -83,29 +83,8 @@ describe("HTTPS served directly", () => {
   let dir: string;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "keyward-tls-"));
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-      ],
-      { stdio: "ignore" },
-    );
-    server = await startTestServer({
-      TLS_CERT_FILE: join(dir, "cert.pem"),
-      TLS_KEY_FILE: join(dir, "key.pem"),
-    });
+    const { keyFile, certFile } = writeSelfSignedCertificate(dir);
+    server = await startTestServer({ TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile });
   });
   afterAll(async () => {
     await server.close();
