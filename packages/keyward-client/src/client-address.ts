@@ -45,7 +45,21 @@ function isIpv6(text: string): boolean {
 export function clientAddressToSend(value: string): string | undefined {
   const text = value.trim();
   if (text.length > MAX_CLIENT_ADDRESS_LENGTH) return undefined;
+  if (IPV4.test(text)) return text;
+  // Checked on every request a host's API serves, cached answers too: an IPv6 client's
+  // address is worked out once (its groups split and counted), then remembered.
+  if (recentIpv6.has(text)) return text;
   const zoneAt = text.indexOf("%");
-  if (zoneAt === -1) return IPV4.test(text) || isIpv6(text) ? text : undefined;
-  return IPV6_ZONE.test(text.slice(zoneAt)) && isIpv6(text.slice(0, zoneAt)) ? text : undefined;
+  const valid =
+    zoneAt === -1
+      ? isIpv6(text)
+      : IPV6_ZONE.test(text.slice(zoneAt)) && isIpv6(text.slice(0, zoneAt));
+  if (!valid) return undefined;
+  if (recentIpv6.size >= RECENT_IPV6) recentIpv6.clear();
+  recentIpv6.add(text);
+  return text;
 }
+
+/** IPv6 addresses accepted lately; cleared whole when full (a client's address repeats). */
+const RECENT_IPV6 = 4096;
+const recentIpv6 = new Set<string>();
