@@ -221,6 +221,12 @@ describe("API Tokens on the account page", () => {
     await question.waitFor();
     await page.keyboard.press("Escape");
     await dialog.getByRole("button", { name: "Copy", exact: true }).waitFor();
+    // Back on the token, focus is too (not on the page body behind the dialog).
+    await expect
+      .poll(() =>
+        dialog.getByLabel(/^Token for/).evaluate((el) => el === el.ownerDocument.activeElement),
+      )
+      .toBe(true);
     await page.keyboard.press("Escape");
     await question.waitFor();
     expect(await dialog.isVisible()).toBe(true);
@@ -289,8 +295,8 @@ describe("API Tokens on the account page", () => {
     const dialog = page.getByRole("dialog");
     const token = await readShownToken(page);
     expect(token).toMatch(TOKEN_PATTERN);
-    // Focus starts on the token itself, inside the dialog.
-    expect(await activeElementDescription(page)).toMatch(/^INPUT:.*Token for/);
+    // Focus starts on the token itself (a read-only field that wraps), inside the dialog.
+    expect(await activeElementDescription(page)).toMatch(/^TEXTAREA:.*Token for/);
     await page.keyboard.press("Tab");
     expect(await activeElementDescription(page)).toMatch(/^BUTTON:Copy/);
     await page.keyboard.press("Enter");

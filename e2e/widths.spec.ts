@@ -23,6 +23,8 @@ import {
   newContext,
   readShownToken,
   screenshot,
+  screenshotOf,
+  tokenRow,
 } from "./support.js";
 
 const WIDTHS = [360, 390, 768, 1024, 1440] as const;
@@ -457,4 +459,197 @@ describe("the settings page and a host user's page, every width from 360 px, lig
       await context.close();
     }, 120_000);
   }
+});
+
+describe("on a phone (320 and 375 px)", () => {
+  const PHONE_WIDTHS = [320, 375] as const;
+  const PHONE_HEIGHT = 740;
+  const DAY_MS = 86_400_000;
+
+  /** An owner of a fresh application; the tokens named expire in three days ("Expires soon"). */
+  async function seedExpiring(names: string[]): Promise<{ owner: Client; appId: string }> {
+    const { client } = await signUp(`phone-${Date.now()}-${Math.random()}@example.com`, "Pat");
+    const created = await client.post<{ id: string }>("/api/v1/applications", {
+      name: "Phone app",
+      scopes: ["read"],
+    });
+    const expiresAt = new Date(Date.now() + 3 * DAY_MS).toISOString();
+    for (const name of names) await createToken(client, created.body.id, { name, expiresAt });
+    return { owner: client, appId: created.body.id };
+  }
+
+  async function phonePage(width: number, owner: Client): Promise<Page> {
+    const context = await newContext(browser, server.baseUrl, {
+      viewport: { width, height: PHONE_HEIGHT },
+    });
+    await addSessionCookie(context, owner, server.baseUrl);
+    return context.newPage();
+  }
+
+  it("keeps the attention panel short, its names readable, and shows all on request", async () => {
+    const names = Array.from({ length: 14 }, (_, i) =>
+      i % 2 === 0
+        ? `A very long descriptive token name for the nightly backup job ${i}`
+        : `my-very-long-token-name-for-the-ci-pipeline-${i}`,
+    );
+    const { owner, appId } = await seedExpiring(names);
+    for (const width of PHONE_WIDTHS) {
+      const where = `${width} px`;
+      const page = await phonePage(width, owner);
+      await page.goto(`/app/${appId}/account-management`);
+      const panel = page.getByRole("region", { name: /need attention/ });
+      await panel.getByRole("listitem").first().waitFor();
+      await expectNoSidewaysScroll(page, `attention panel, ${where}`);
+      expect((await box(panel)).height, `panel height (${where})`).toBeLessThan(1.5 * PHONE_HEIGHT);
+      const expectNamesReadable = async () => {
+        const items = panel.getByRole("listitem");
+        for (let i = 0; i < (await items.count()); i++) {
+          const name = items.nth(i).locator(".attention-name");
+          expect((await box(name)).width, `item ${i} name width (${where})`).toBeGreaterThan(120);
+          await expectInsideViewport(page, name, `item ${i} name (${where})`);
+          for (const button of await items.nth(i).getByRole("button").all()) {
+            await expectInsideViewport(page, button, `item ${i} button (${where})`);
+          }
+        }
+      };
+      await expectNamesReadable();
+      await screenshotOf(panel, `phone-${width}-attention-panel`);
+
+      // The toggle's words change with its state, so find it by what it controls.
+      const toggle = panel.locator("button[aria-expanded]");
+      expect(await toggle.textContent()).toBe(`Show all ${names.length}`);
+      expect(await toggle.getAttribute("aria-expanded")).toBe("false");
+      await toggle.click();
+      await expect.poll(() => panel.getByRole("listitem").count()).toBe(names.length);
+      expect(await toggle.getAttribute("aria-expanded")).toBe("true");
+      for (const name of names) {
+        expect(await panel.getByText(name, { exact: true }).count(), name).toBe(1);
+      }
+      await expectNamesReadable();
+      await expectNoSidewaysScroll(page, `attention panel expanded, ${where}`);
+      await page.context().close();
+    }
+  }, 60_000);
+
+  /** Every button of the open dialog lies wholly inside the viewport. */
+  async function expectDialogButtonsOnScreen(page: Page, where: string) {
+    const buttons = await page.getByRole("dialog").getByRole("button").all();
+    expect(buttons.length, `no buttons: ${where}`).toBeGreaterThan(0);
+    for (const button of buttons) {
+      await expectInsideViewport(page, button, `${await button.textContent()} (${where})`);
+    }
+  }
+
+  it("keeps dialog buttons on screen at 320 px: the close-confirm and Regenerate", async () => {
+    const tokenName = "my-very-long-token-name-for-the-ci-pipeline";
+    const { owner, appId } = await seedExpiring([]);
+    await createToken(owner, appId, { name: "dialog-then-down" });
+    const page = await phonePage(320, owner);
+    await page.goto(`/app/${appId}/account-management`);
+    await page.getByLabel("Token name").fill(tokenName);
+    await page.getByRole("button", { name: "Generate Token" }).click();
+    await readShownToken(page);
+    const dialog = page.getByRole("dialog");
+    await expectDialogButtonsOnScreen(page, "show-once dialog");
+    await dialog.getByRole("button", { name: "Done" }).click();
+    await dialog.getByRole("button", { name: "Close anyway" }).waitFor();
+    await expectDialogButtonsOnScreen(page, "close-confirm");
+    await screenshot(page, "phone-320-close-confirm", { fullPage: false });
+    await dialog.getByRole("button", { name: "Close anyway" }).click();
+    await dialog.waitFor({ state: "hidden" });
+
+    await tokenRow(page, "dialog-then-down").getByRole("button", { name: "Regenerate" }).click();
+    await dialog.getByRole("button", { name: "Regenerate token" }).waitFor();
+    await expectDialogButtonsOnScreen(page, "Regenerate dialog");
+    await screenshot(page, "phone-320-regenerate-dialog", { fullPage: false });
+    await page.context().close();
+  }, 60_000);
+
+  it("shows the whole secret and a label that reads in order, at 320 px", async () => {
+    const tokenName = "my-very-long-token-name-for-the-ci-pipeline";
+    const { owner, appId } = await seedExpiring([]);
+    const page = await phonePage(320, owner);
+    await page.goto(`/app/${appId}/account-management`);
+    await page.getByLabel("Token name").fill(tokenName);
+    await page.getByRole("button", { name: "Generate Token" }).click();
+    const secret = await readShownToken(page);
+    const dialog = page.getByRole("dialog");
+    const field = dialog.getByLabel(/^Token for/);
+    // Nothing of the secret is scrolled out of its field, and the field is inside the dialog.
+    const [scrollWidth, clientWidth] = await field.evaluate((el) => [
+      el.scrollWidth,
+      el.clientWidth,
+    ]);
+    expect(scrollWidth, "the secret is wider than its field").toBeLessThanOrEqual(clientWidth);
+    const fieldBox = await box(field);
+    const dialogBox = await box(dialog);
+    expect(fieldBox.x).toBeGreaterThanOrEqual(dialogBox.x);
+    expect(fieldBox.x + fieldBox.width).toBeLessThanOrEqual(dialogBox.x + dialogBox.width);
+    expect(await field.evaluate((el) => (el as unknown as { value: string }).value)).toBe(secret);
+    // The label, as shown top to bottom: the name is wrapped, not cut or moved.
+    // biome-ignore lint/performance/useDomNodeTextContent: what is shown, with its line breaks.
+    const label = (await dialog.locator("label.secret-label").innerText()).replace(/\s+/g, " ");
+    expect(label.trim()).toBe(`Token for ${tokenName}`);
+    const [labelScroll, labelClient, labelClipped] = await dialog
+      .locator("label.secret-label")
+      .evaluate((el) => [
+        el.scrollWidth,
+        el.clientWidth,
+        [...el.querySelectorAll("*")].some((child) => child.scrollWidth > child.clientWidth + 0.5),
+      ]);
+    expect(labelScroll, "the label is wider than its box").toBeLessThanOrEqual(labelClient);
+    expect(labelClipped, "part of the label is clipped").toBe(false);
+    await screenshot(page, "phone-320-show-once-dialog", { fullPage: false });
+    await page.context().close();
+  }, 60_000);
+
+  it("shows a server error on create where the user is looking, at 375 px", async () => {
+    const { owner, appId } = await seedExpiring([]);
+    const page = await phonePage(375, owner);
+    await page.goto(`/app/${appId}/account-management`);
+    await page.route(`**/api/v1/applications/${appId}/tokens`, (route) =>
+      route.request().method() === "POST"
+        ? route.fulfill({
+            status: 503,
+            contentType: "application/json",
+            body: JSON.stringify({
+              error: { code: "unavailable", message: "The service is busy; try again." },
+            }),
+          })
+        : route.fallback(),
+    );
+    await page.getByLabel("Token name").fill("during an outage");
+    const generate = page.getByRole("button", { name: "Generate Token" });
+    await generate.click();
+    const alert = page.locator("form.create-token").getByRole("alert");
+    await alert.waitFor();
+    const [top, bottom, viewportHeight] = await alert.evaluate((el) => {
+      const rect = el.getBoundingClientRect();
+      return [rect.top, rect.bottom, el.ownerDocument.documentElement.clientHeight];
+    });
+    expect(top, "the error starts above the viewport").toBeGreaterThanOrEqual(0);
+    expect(bottom, "the error ends below the viewport").toBeLessThanOrEqual(viewportHeight);
+    await screenshot(page, "phone-375-create-error", { fullPage: false });
+    await page.context().close();
+  }, 60_000);
+
+  it("shows a long name whole on the token's own page, at 375 px", async () => {
+    const { owner, appId } = await seedExpiring([]);
+    const { id } = await createToken(owner, appId, { name: LONG_TOKEN_NAME });
+    const page = await phonePage(375, owner);
+    await page.goto(`/app/${appId}/account-management/tokens/${id}`);
+    const title = page.getByRole("heading", { level: 1 });
+    await expect.poll(() => title.textContent()).toBe(LONG_TOKEN_NAME);
+    const [scrollWidth, clientWidth, textOverflow] = await title.evaluate((el) => [
+      el.scrollWidth,
+      el.clientWidth,
+      el.ownerDocument.defaultView?.getComputedStyle(el).textOverflow,
+    ]);
+    expect(scrollWidth, "the title is cut").toBeLessThanOrEqual(clientWidth);
+    expect(textOverflow).toBe("clip");
+    await expectInsideViewport(page, title, "token title");
+    await expectNoSidewaysScroll(page, "token page, 375 px");
+    await screenshot(page, "phone-375-token-page", { fullPage: false });
+    await page.context().close();
+  }, 60_000);
 });

@@ -1,8 +1,17 @@
+import { useId, useState } from "react";
 import type { ApiToken } from "../api";
 import { daysBetween, formatRelative, plural } from "../format";
 import { type HygieneFlag, hygieneFlags, suggestedAction } from "../hygiene";
 import { FlagChips } from "./token-table";
 import "./attention-panel.css";
+
+/**
+ * A long list would bury the token table on a phone (each item takes several lines there), so
+ * past COLLAPSE_AFTER items only the first FIRST_ITEMS show until the user asks for all.
+ * Hiding just one or two behind a button would cost more than showing them.
+ */
+const COLLAPSE_AFTER = 5;
+const FIRST_ITEMS = 3;
 
 function explain(token: ApiToken, flags: HygieneFlag[], now: number): string {
   const parts: string[] = [];
@@ -47,10 +56,14 @@ export function AttentionPanel({
   /** Prefills the create form for a token about to expire (regenerating keeps the expiry). */
   onReplace: (token: ApiToken) => void;
 }) {
+  const [showAll, setShowAll] = useState(false);
+  const listId = useId();
   const flagged = tokens
     .map((token) => ({ token, flags: hygieneFlags(token, now) }))
     .filter((entry) => entry.flags.length > 0);
   if (flagged.length === 0) return null;
+  const collapsible = flagged.length > COLLAPSE_AFTER;
+  const shown = collapsible && !showAll ? flagged.slice(0, FIRST_ITEMS) : flagged;
   return (
     <section className="attention" aria-labelledby="attention-heading">
       <h3 id="attention-heading" className="attention-title">
@@ -60,8 +73,8 @@ export function AttentionPanel({
         </svg>
         {plural(flagged.length, "token needs", "tokens need")} attention
       </h3>
-      <ul className="attention-list">
-        {flagged.map(({ token, flags }) => {
+      <ul className="attention-list" id={listId}>
+        {shown.map(({ token, flags }) => {
           const action = suggestedAction(flags);
           const mine = !token.owner || token.owner.id === meId;
           return (
@@ -109,6 +122,17 @@ export function AttentionPanel({
           );
         })}
       </ul>
+      {collapsible && (
+        <button
+          type="button"
+          className="button button-small attention-toggle"
+          aria-expanded={showAll}
+          aria-controls={listId}
+          onClick={() => setShowAll((all) => !all)}
+        >
+          {showAll ? `Show the first ${FIRST_ITEMS}` : `Show all ${flagged.length}`}
+        </button>
+      )}
     </section>
   );
 }

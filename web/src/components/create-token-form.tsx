@@ -254,7 +254,6 @@ export function CreateTokenForm({
       <h3 id={`${id}-heading`} className="card-title">
         Create a token
       </h3>
-      <FormAlert error={errors.form} />
       {lost && (
         <LostCreateNotice
           name={lost.request.name}
@@ -397,6 +396,9 @@ export function CreateTokenForm({
         </FieldHint>
         <FieldError id={addressesId} error={errors.addresses} />
       </div>
+      {/* Just above the button that was pressed: at the top of a long form it would be off
+          screen on a phone, where focus stays on the button. */}
+      <FormAlert error={errors.form} />
       <div className="form-actions">
         <button type="submit" className="button button-primary" aria-busy={pending}>
           Generate Token

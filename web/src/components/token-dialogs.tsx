@@ -113,7 +113,7 @@ export function ShowSecretDialog({
   const [copied, setCopied] = useState<CopyOutcome | undefined>();
   const [saved, setSaved] = useState(false);
   const [confirming, setConfirming] = useState(false);
-  const inputRef = useRef<HTMLInputElement>(null);
+  const inputRef = useRef<HTMLTextAreaElement>(null);
   const exampleRef = useRef<HTMLInputElement>(null);
   const keepOpenRef = useRef<HTMLButtonElement>(null);
   const ids = useId();
@@ -121,6 +121,12 @@ export function ShowSecretDialog({
   const Noun = noun.charAt(0).toUpperCase() + noun.slice(1);
   // Either copy puts the secret on the clipboard.
   const safe = copied?.ok === true || saved;
+
+  /** Leaves the close question for the secret; the question's buttons go, so focus moves. */
+  const backToSecret = () => {
+    setConfirming(false);
+    queueMicrotask(() => inputRef.current?.focus());
+  };
 
   const requestClose = () => {
     if (safe) onClose();
@@ -142,7 +148,7 @@ export function ShowSecretDialog({
   return (
     <Modal
       title={confirming ? `Close without saving the ${noun}?` : shown.title}
-      onDismiss={() => (confirming ? setConfirming(false) : requestClose())}
+      onDismiss={() => (confirming ? backToSecret() : requestClose())}
       initialFocus={inputRef}
       returnFocus={returnFocus}
     >
@@ -164,10 +170,7 @@ export function ShowSecretDialog({
               ref={keepOpenRef}
               type="button"
               className="button button-primary"
-              onClick={() => {
-                setConfirming(false);
-                queueMicrotask(() => inputRef.current?.focus());
-              }}
+              onClick={backToSecret}
             >
               Go back to the {noun}
             </button>
@@ -179,15 +182,24 @@ export function ShowSecretDialog({
             {shown.warning}
           </div>
           <div className="field">
+            {/* The name wraps rather than ends in an ellipsis: on a phone a one-line label
+                has room for a few characters, and this is where the user checks which
+                secret they are copying. <bdi> keeps right-to-left names in their place. */}
             <label htmlFor={`${ids}-secret`} className="secret-label">
-              {Noun} for <LongText text={shown.name} />
+              {Noun} for{" "}
+              <bdi className="token-name-text" dir="auto">
+                {shown.name}
+              </bdi>
             </label>
             <div className="secret-row">
-              <input
+              {/* A wrapping read-only field, not a one-line input: the whole secret is visible
+                  at any width, so it can be checked against what was pasted. */}
+              <textarea
                 ref={inputRef}
                 id={`${ids}-secret`}
-                className="secret-input"
+                className="secret-input secret-text"
                 readOnly
+                rows={2}
                 value={shown.secret}
                 spellCheck={false}
                 autoComplete="off"

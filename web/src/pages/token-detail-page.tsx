@@ -133,13 +133,7 @@ function TokenDetail({
       <div className="page-header">
         <div>
           <p className="eyebrow">API token</p>
-          <h1
-            ref={heading}
-            tabIndex={-1}
-            className="token-title truncate"
-            title={token.name}
-            dir="auto"
-          >
+          <h1 ref={heading} tabIndex={-1} className="token-title token-name-text" dir="auto">
             {token.name}
           </h1>
           <p className="page-meta">
