@@ -108,9 +108,7 @@ describe("token hygiene and details", () => {
     expect(await callApi(server.baseUrl, rotated)).toBe(200);
 
     // ...and start a replacement for the expiring one, prefilled.
-    await item("expiring")
-      .getByRole("button", { name: "Create a replacement for expiring" })
-      .click();
+    await item("expiring").getByRole("button", { name: "Create replacement for expiring" }).click();
     const name = page.getByLabel("Token name");
     await expect.poll(() => name.inputValue()).toBe("expiring (new)");
     expect(await name.evaluate((el) => el === el.ownerDocument.activeElement)).toBe(true);

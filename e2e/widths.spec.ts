@@ -652,4 +652,15 @@ describe("on a phone (320 and 375 px)", () => {
     await screenshot(page, "phone-375-token-page", { fullPage: false });
     await page.context().close();
   }, 60_000);
+
+  it("keeps the Security page within 320 px: a long button label wraps", async () => {
+    const { owner } = await seedExpiring([]);
+    const page = await phonePage(320, owner);
+    await page.goto("/security");
+    const setUp = page.getByRole("button", { name: "Set up two-factor authentication" });
+    await setUp.waitFor();
+    await expectInsideViewport(page, setUp, "the two-factor button");
+    await expectNoSidewaysScroll(page, "Security page, 320 px");
+    await page.context().close();
+  }, 60_000);
 });

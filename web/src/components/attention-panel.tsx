@@ -89,7 +89,8 @@ export function AttentionPanel({
                   <button
                     type="button"
                     className="button button-small button-primary"
-                    aria-label={`Create a replacement for ${token.name}`}
+                    // The visible words first: voice control finds the button by them.
+                    aria-label={`Create replacement for ${token.name}`}
                     onClick={() => onReplace(token)}
                   >
                     Create replacement
