@@ -118,7 +118,9 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
   it("loads every stored secret, and refuses an absent one only after a fence", async () => {
     const stored = randomHash();
     await insertSecrets([stored]);
-    const filter = await start();
+    // A clock that stands still: "recent" below is about the fence, not about how fast a
+    // loaded machine gets from one line to the next (FENCE_FRESH_MS is a few ms).
+    const filter = await start({ now: () => 1_000 });
     expect(filter.ready).toBe(true);
     expect(filter.mayHold(stored)).toBe(true);
     const absent = randomHash();
@@ -463,7 +465,8 @@ describe.skipIf(!enabled)("PgSecretFilter", () => {
 
   it("says nothing of stored text that is not a hash, and announces it as 00000000", async () => {
     await insertSecrets(["not-a-hash"]);
-    const filter = await start();
+    // A clock that stands still, so the fence below stays recent however slow the machine.
+    const filter = await start({ now: () => 1_000 });
     expect(filter.mayHold("not-a-hash")).toBe(true);
     // A fence that has just come back: an absent prefix is answered at once, so prefix 0
     // is not absent because it is held, not because the filter is unsure.
@@ -562,8 +565,9 @@ describe.skipIf(!enabled)("PgSecretFilter's loads", () => {
   });
 
   it("reloads again for a '*' that came during a reload, which may have read too early", async () => {
-    await insertSecrets(Array.from({ length: 1500 }, randomHash));
-    // One secret a statement: the reload takes long enough to be caught in the middle.
+    await insertSecrets(Array.from({ length: 4000 }, randomHash));
+    // One secret a statement: the reload takes long enough (seconds) to be caught in the
+    // middle, also by a poll slowed down on a loaded machine.
     const filter = await startPgSecretFilter({
       url: database.url,
       applicationName: "keyward-secrets-again",
@@ -573,12 +577,16 @@ describe.skipIf(!enabled)("PgSecretFilter's loads", () => {
     const notifyAll = () =>
       writer.query("select pg_notify($1, $2)", [INVALIDATION_CHANNEL, INVALIDATE_ALL_PAYLOAD]);
     await notifyAll();
-    await pollUntil("the reload to be reading", async () => {
-      const rows = await adminQuery(
-        "select 1 from pg_stat_activity where application_name = 'keyward-secrets-again-load' and state = 'active' and query like '%token_secrets%'",
-      );
-      return rows.length > 0;
-    });
+    await pollUntil(
+      "the reload to be reading",
+      async () => {
+        const rows = await adminQuery(
+          "select 1 from pg_stat_activity where application_name = 'keyward-secrets-again-load' and state = 'active' and query like '%token_secrets%'",
+        );
+        return rows.length > 0;
+      },
+      { timeoutMs: 15_000, intervalMs: 5 },
+    );
     // Smaller than every other hash: the reload under way has read past it already.
     const hidden = `00000001${randomHash().slice(8)}`;
     await insertSecrets([hidden], { quietly: true });
@@ -586,7 +594,7 @@ describe.skipIf(!enabled)("PgSecretFilter's loads", () => {
     await pollUntil("a second reload to find it", () => filter.mayHold(hidden) === true, {
       timeoutMs: 15_000,
     });
-  });
+  }, 60_000);
 });
 
 describe.skipIf(!enabled)("PostgresStore with its secret filter", () => {
