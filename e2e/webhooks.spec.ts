@@ -62,7 +62,7 @@ describe("token policy and webhooks on the settings page", () => {
     await page.getByRole("button", { name: "Register webhook" }).click();
     const dialog = page.getByRole("dialog", { name: "Copy the webhook's signing secret" });
     await dialog.waitFor();
-    const secret = await dialog.locator("input").first().inputValue();
+    const secret = await dialog.getByLabel(/^Signing secret for/).inputValue();
     expect(secret).toMatch(/^whsec_/);
     receiver.secret = secret;
     await dialog.getByRole("button", { name: "Copy", exact: true }).click();
